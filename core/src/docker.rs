@@ -1,0 +1,1105 @@
+//! [`DockerHost`]: the [`Host`] trait over a real Docker engine, through bollard.
+//!
+//! Connects over a unix socket, plain TCP (loopback, or anywhere with an explicit `insecure` opt-in) or
+//! TLS with client certificates, or from the standard `DOCKER_HOST` / `DOCKER_TLS_VERIFY` /
+//! `DOCKER_CERT_PATH` environment. The API version is negotiated on first contact, so old (API 1.41) and
+//! new engines both work.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::errors::Error as BollardError;
+use bollard::models as bm;
+use bollard::query_parameters as qp;
+use bollard::Docker;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+use crate::error::{Error, Result};
+use crate::host::*;
+
+/// Client certificate, key and the CA that must have signed the engine's certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsConfig {
+    /// CA certificate (PEM) that signed the engine's server certificate.
+    pub ca: PathBuf,
+    /// Client certificate (PEM).
+    pub cert: PathBuf,
+    /// Client private key (PEM).
+    pub key: PathBuf,
+}
+
+/// How to reach one engine. Build with [`HostConfig::new`] or [`HostConfig::from_env`], then
+/// [`DockerHost::connect`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostConfig {
+    /// Name of the host in its fleet.
+    pub name: String,
+    /// `unix:///var/run/docker.sock`, `tcp://10.0.0.5:2376`, `https://…` (TLS), `http://…` (plain).
+    pub address: String,
+    /// Labels used for placement (`role=manager`, `zone=a`, …).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// TLS with client certificates; required for `https://`.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Allow plain TCP to a non-loopback address. An open Docker port is root for anyone who can reach
+    /// it, so this is refused unless set.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Limit on first contact with the engine (default 5 s).
+    #[serde(default = "default_connect_timeout", with = "crate::serde_ms")]
+    pub connect_timeout: Duration,
+    /// Limit on each request until the engine starts answering (default 60 s, as docker-py); streams
+    /// (logs, events, stats, builds, copies) are not cut once they have started.
+    #[serde(default = "default_request_timeout", with = "crate::serde_ms")]
+    pub request_timeout: Duration,
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            name: "local".into(),
+            address: "unix:///var/run/docker.sock".into(),
+            labels: BTreeMap::new(),
+            tls: None,
+            insecure: false,
+            connect_timeout: default_connect_timeout(),
+            request_timeout: default_request_timeout(),
+        }
+    }
+}
+
+impl HostConfig {
+    /// A host named `name` at `address`, with default timeouts and no TLS.
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Self {
+        HostConfig { name: name.into(), address: address.into(), ..Default::default() }
+    }
+
+    /// Reads `DOCKER_HOST` (default the local socket), `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`
+    /// (default `~/.docker`) as the docker CLI does. Plain TCP to a non-loopback address still needs
+    /// `insecure = true` set on the result.
+    pub fn from_env(name: impl Into<String>) -> Result<Self> {
+        Self::from_vars(name, |k| std::env::var(k).ok())
+    }
+
+    pub(crate) fn from_vars(name: impl Into<String>, var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let address =
+            var("DOCKER_HOST").filter(|s| !s.is_empty()).unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+        let verify = var("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0");
+        let tls = if verify {
+            let dir = match var("DOCKER_CERT_PATH").filter(|s| !s.is_empty()) {
+                Some(d) => PathBuf::from(d),
+                None => {
+                    let home = var("HOME").ok_or_else(|| {
+                        Error::invalid("DOCKER_CERT_PATH", "not set, and HOME is not set to find ~/.docker")
+                    })?;
+                    PathBuf::from(home).join(".docker")
+                }
+            };
+            Some(TlsConfig { ca: dir.join("ca.pem"), cert: dir.join("cert.pem"), key: dir.join("key.pem") })
+        } else {
+            None
+        };
+        Ok(HostConfig { name: name.into(), address, tls, ..Default::default() })
+    }
+}
+
+/// Where an address points, once parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Unix(PathBuf),
+    Tcp { host: String, port: u16 },
+}
+
+/// Parses and checks an engine address; `field` names it in errors.
+pub(crate) fn parse_address(field: &str, address: &str, tls: bool) -> Result<Endpoint> {
+    let bad = |message: &str| Error::InvalidAddress {
+        field: field.to_string(),
+        address: address.to_string(),
+        message: message.to_string(),
+    };
+    let (scheme, rest) = address
+        .split_once("://")
+        .ok_or_else(|| bad("expected unix:///path, tcp://host:port, http://host:port or https://host:port"))?;
+    match scheme {
+        "unix" => {
+            if !rest.starts_with('/') {
+                return Err(bad("a unix socket path must be absolute (unix:///var/run/docker.sock)"));
+            }
+            Ok(Endpoint::Unix(PathBuf::from(rest)))
+        }
+        "tcp" | "http" | "https" => {
+            if scheme == "https" && !tls {
+                return Err(bad("https:// needs a tls configuration (ca, cert, key)"));
+            }
+            if scheme == "http" && tls {
+                return Err(bad("http:// is plain TCP but a tls configuration is given; use tcp:// or https://"));
+            }
+            let hostport = rest.strip_suffix('/').unwrap_or(rest);
+            if hostport.is_empty() {
+                return Err(bad("missing host"));
+            }
+            if hostport.contains('/') || hostport.contains('?') || hostport.contains('@') {
+                return Err(bad("an engine address has no path, query or user part"));
+            }
+            let (host, port) = if let Some(r) = hostport.strip_prefix('[') {
+                let (h, after) = r.split_once(']').ok_or_else(|| bad("unclosed '[' in IPv6 address"))?;
+                (h.to_string(), after.strip_prefix(':'))
+            } else {
+                match hostport.rsplit_once(':') {
+                    Some((h, p)) => (h.to_string(), Some(p)),
+                    None => (hostport.to_string(), None),
+                }
+            };
+            if host.is_empty() {
+                return Err(bad("missing host"));
+            }
+            let valid_host = host.parse::<std::net::IpAddr>().is_ok()
+                || host.split('.').all(|l| {
+                    !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            if !valid_host {
+                return Err(bad("host is neither an IP address nor a valid DNS name"));
+            }
+            let port = match port {
+                None => {
+                    if tls {
+                        2376
+                    } else {
+                        2375
+                    }
+                }
+                Some(p) => match p.parse::<u16>() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(bad("port must be a number from 1 to 65535")),
+                },
+            };
+            Ok(Endpoint::Tcp { host, port })
+        }
+        other => Err(bad(&format!("unsupported scheme {other:?} (use unix, tcp, http or https)"))),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn check_pem(field: &str, path: &Path, marker: &str) -> Result<()> {
+    let data = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid(field, format!("cannot read {}: {e}", path.display())))?;
+    if !data.contains(marker) {
+        return Err(Error::invalid(field, format!("{} holds no PEM {marker}", path.display())));
+    }
+    Ok(())
+}
+
+struct Inner {
+    config: HostConfig,
+    endpoint: Endpoint,
+    /// The client and the negotiated API version, made on first contact.
+    client: OnceCell<(Docker, String)>,
+}
+
+/// A Docker engine reached through bollard. Cheap to clone; clones share one client.
+#[derive(Clone)]
+pub struct DockerHost {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DockerHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerHost")
+            .field("name", &self.inner.config.name)
+            .field("address", &self.inner.config.address)
+            .finish()
+    }
+}
+
+/// What an error was about, to give `not_found` errors their kind.
+#[derive(Clone, Copy)]
+enum Subject<'a> {
+    Container(&'a str),
+    Image(&'a str),
+    Engine,
+}
+
+impl DockerHost {
+    /// Validates the configuration (address, TLS files, insecure opt-in) and builds a client without
+    /// contacting the engine. The first call negotiates the API version within `connect_timeout`.
+    pub fn new(config: HostConfig) -> Result<Self> {
+        if config.name.trim().is_empty() {
+            return Err(Error::invalid("name", "must not be empty"));
+        }
+        if config.connect_timeout.is_zero() {
+            return Err(Error::invalid("connect_timeout", "must be positive"));
+        }
+        if config.request_timeout.is_zero() {
+            return Err(Error::invalid("request_timeout", "must be positive"));
+        }
+        let endpoint = parse_address("address", &config.address, config.tls.is_some())?;
+        match (&endpoint, &config.tls) {
+            (Endpoint::Unix(_), Some(_)) => {
+                return Err(Error::invalid("tls", "TLS does not apply to a unix socket address"));
+            }
+            (Endpoint::Tcp { .. }, Some(tls)) => {
+                check_pem("tls.ca", &tls.ca, "CERTIFICATE")?;
+                check_pem("tls.cert", &tls.cert, "CERTIFICATE")?;
+                check_pem("tls.key", &tls.key, "PRIVATE KEY")?;
+            }
+            (Endpoint::Tcp { host, .. }, None) => {
+                if !is_loopback(host) && !config.insecure {
+                    return Err(Error::Insecure { field: "address".into(), address: config.address.clone() });
+                }
+            }
+            (Endpoint::Unix(_), None) => {}
+        }
+        Ok(DockerHost { inner: Arc::new(Inner { config, endpoint, client: OnceCell::new() }) })
+    }
+
+    /// [`DockerHost::new`], then a ping: fails with `engine_unreachable`, `tls` or `timeout` when the
+    /// engine cannot be used.
+    pub async fn connect(config: HostConfig) -> Result<Self> {
+        let host = Self::new(config)?;
+        host.ping().await?;
+        Ok(host)
+    }
+
+    /// [`HostConfig::from_env`] then [`DockerHost::connect`].
+    pub async fn from_env(name: impl Into<String>) -> Result<Self> {
+        Self::connect(HostConfig::from_env(name)?).await
+    }
+
+    /// The configuration this host was built from.
+    pub fn config(&self) -> &HostConfig {
+        &self.inner.config
+    }
+
+    /// The underlying bollard client (API version already negotiated), for calls dockfleet does not
+    /// wrap. Used by the benchmarks as the "raw bollard" baseline.
+    pub async fn bollard(&self) -> Result<&Docker> {
+        self.client().await
+    }
+
+    /// Builds the bollard client for the validated endpoint (bollard checks a socket exists here, so
+    /// this happens on first contact: a fleet loads even while one of its engines is down).
+    fn build_client(&self) -> Result<Docker> {
+        let config = &self.inner.config;
+        // bollard's timeout has whole-second granularity; round up so a limit is never shortened.
+        let timeout_secs = config.request_timeout.as_millis().div_ceil(1000).max(1) as u64;
+        let version = bollard::API_DEFAULT_VERSION;
+        let unreachable = |e: BollardError| Error::EngineUnreachable {
+            host: config.name.clone(),
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        };
+        match (&self.inner.endpoint, &config.tls) {
+            (Endpoint::Unix(path), _) => {
+                Docker::connect_with_unix(&path.to_string_lossy(), timeout_secs, version).map_err(unreachable)
+            }
+            (Endpoint::Tcp { host, port }, Some(tls)) => {
+                let addr = format!("{}:{port}", bracket(host));
+                Docker::connect_with_ssl(&addr, &tls.key, &tls.cert, &tls.ca, timeout_secs, version).map_err(|e| {
+                    Error::Tls { target: config.name.clone(), message: e.to_string(), source: Some(Box::new(e)) }
+                })
+            }
+            (Endpoint::Tcp { host, port }, None) => {
+                Docker::connect_with_http(&format!("tcp://{}:{port}", bracket(host)), timeout_secs, version)
+                    .map_err(unreachable)
+            }
+        }
+    }
+
+    async fn client(&self) -> Result<&Docker> {
+        let inner = &self.inner;
+        inner
+            .client
+            .get_or_try_init(|| async {
+                let docker = self.build_client()?;
+                let fut = docker.negotiate_version();
+                let docker = match tokio::time::timeout(inner.config.connect_timeout, fut).await {
+                    Ok(r) => r.map_err(|e| self.map_err(e, Subject::Engine, "connect"))?,
+                    Err(_) => {
+                        return Err(Error::Timeout {
+                            host: inner.config.name.clone(),
+                            operation: "connect".into(),
+                            after: inner.config.connect_timeout,
+                        })
+                    }
+                };
+                let v = docker.client_version();
+                tracing::debug!(host = %inner.config.name, api = %v, "negotiated API version");
+                Ok((docker, v.to_string()))
+            })
+            .await
+            .map(|(d, _)| d)
+    }
+
+    fn api_version(&self) -> String {
+        self.inner.client.get().map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    fn map_err(&self, e: BollardError, subject: Subject<'_>, operation: &str) -> Error {
+        let host = self.inner.config.name.clone();
+        match e {
+            BollardError::DockerResponseServerError { status_code, message } => match status_code {
+                404 => {
+                    let (kind, id) = match subject {
+                        Subject::Container(id) => ("container", id),
+                        Subject::Image(id) => ("image", id),
+                        Subject::Engine => ("object", ""),
+                    };
+                    Error::NotFound { kind: kind.into(), id: id.into(), host, message }
+                }
+                409 => Error::Conflict { host, message },
+                400 if message.contains("HTTP request to an HTTPS server") => Error::Tls {
+                    target: host,
+                    message: "the engine requires TLS; configure tls (ca, cert, key)".into(),
+                    source: Some(message.into()),
+                },
+                _ => Error::Engine { host, status: status_code, message },
+            },
+            BollardError::RequestTimeoutError => {
+                Error::Timeout { host, operation: operation.into(), after: self.inner.config.request_timeout }
+            }
+            BollardError::DockerStreamError { error } => Error::Engine { host, status: 500, message: error },
+            e @ (BollardError::CertPathError { .. }
+            | BollardError::CertParseError { .. }
+            | BollardError::CertMultipleKeys { .. }
+            | BollardError::NoNativeCertsError { .. }
+            | BollardError::LoadNativeCertsErrors { .. }) => {
+                Error::Tls { target: host, message: e.to_string(), source: Some(Box::new(e)) }
+            }
+            e @ (BollardError::HyperLegacyError { .. }
+            | BollardError::HyperResponseError { .. }
+            | BollardError::IOError { .. }
+            | BollardError::SocketNotFoundError(_)) => {
+                let chain = error_chain_text(&e);
+                if looks_like_tls(&chain) {
+                    Error::Tls { target: host, message: tls_hint(&chain), source: Some(Box::new(e)) }
+                } else {
+                    Error::EngineUnreachable {
+                        host,
+                        message: format!("{operation}: {chain}"),
+                        source: Some(Box::new(e)),
+                    }
+                }
+            }
+            other => Error::Engine { host, status: 0, message: other.to_string() },
+        }
+    }
+
+    fn stream_err<'a>(&'a self, subject: Subject<'a>, operation: &'static str) -> impl Fn(BollardError) -> Error + 'a {
+        move |e| self.map_err(e, subject, operation)
+    }
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+fn error_chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+fn looks_like_tls(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    ["certificate", "tls", "handshake", "unknownissuer", "alert", "corrupt message", "invalidcontenttype"]
+        .iter()
+        .any(|k| t.contains(k))
+}
+
+fn tls_hint(chain: &str) -> String {
+    let t = chain.to_ascii_lowercase();
+    if t.contains("unknownissuer") || t.contains("unknown issuer") {
+        format!("the engine's certificate is not signed by the configured CA ({chain})")
+    } else if t.contains("corrupt message") || t.contains("invalidcontenttype") {
+        format!("the engine did not answer TLS; is it a plain TCP port? ({chain})")
+    } else if t.contains("alert") {
+        format!("the engine rejected our client certificate ({chain})")
+    } else {
+        chain.to_string()
+    }
+}
+
+fn nanos_to_docker_time(n: i64) -> String {
+    format!("{}.{:09}", n.div_euclid(1_000_000_000), n.rem_euclid(1_000_000_000))
+}
+
+fn label_map(labels: Option<Vec<String>>) -> BTreeMap<String, String> {
+    labels
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l, String::new()),
+        })
+        .collect()
+}
+
+fn ports_from_map(map: Option<bm::PortMap>) -> Vec<PortMapping> {
+    let mut out = Vec::new();
+    for (key, bindings) in map.unwrap_or_default() {
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let Ok(container_port) = port.parse::<u16>() else { continue };
+        match bindings {
+            Some(bs) if !bs.is_empty() => {
+                for b in bs {
+                    out.push(PortMapping {
+                        container_port,
+                        host_port: b.host_port.and_then(|p| p.parse().ok()),
+                        protocol: proto.to_string(),
+                        host_ip: b.host_ip.filter(|s| !s.is_empty()),
+                    });
+                }
+            }
+            _ => out.push(PortMapping { container_port, host_port: None, protocol: proto.to_string(), host_ip: None }),
+        }
+    }
+    out.sort_by(|a, b| (a.container_port, &a.protocol, a.host_port).cmp(&(b.container_port, &b.protocol, b.host_port)));
+    out
+}
+
+fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
+    let mut exposed = Vec::new();
+    let mut bindings: bm::PortMap = HashMap::new();
+    for p in &spec.ports {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        if !exposed.contains(&key) {
+            exposed.push(key.clone());
+        }
+        if let Some(hp) = p.host_port {
+            bindings.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(
+                bm::PortBinding {
+                    host_ip: p.host_ip.clone(),
+                    host_port: Some(if hp == 0 { String::new() } else { hp.to_string() }),
+                },
+            );
+        }
+    }
+    let binds: Vec<String> = spec
+        .mounts
+        .iter()
+        .map(|m| format!("{}:{}{}", m.source, m.target, if m.read_only { ":ro" } else { "" }))
+        .collect();
+    let restart_policy = spec.restart_policy.as_ref().map(|r| bm::RestartPolicy {
+        name: Some(match r.name.as_str() {
+            "always" => bm::RestartPolicyNameEnum::ALWAYS,
+            "unless-stopped" => bm::RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => bm::RestartPolicyNameEnum::ON_FAILURE,
+            _ => bm::RestartPolicyNameEnum::NO,
+        }),
+        maximum_retry_count: r.max_retries.map(i64::from),
+    });
+    let host_config = bm::HostConfig {
+        binds: (!binds.is_empty()).then_some(binds),
+        port_bindings: (!bindings.is_empty()).then_some(bindings),
+        restart_policy,
+        nano_cpus: spec.cpus.map(|c| (c * 1e9).round() as i64),
+        memory: spec.memory_bytes.map(|m| m as i64),
+        network_mode: spec.network.clone(),
+        ..Default::default()
+    };
+    let dur = |d: Option<Duration>| d.map(|d| d.as_nanos() as i64);
+    bm::ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
+        entrypoint: spec.entrypoint.clone(),
+        env: (!spec.env.is_empty()).then(|| spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: (!spec.labels.is_empty()).then(|| spec.labels.clone().into_iter().collect()),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        healthcheck: spec.healthcheck.as_ref().map(|h| bm::HealthConfig {
+            test: Some(h.test.clone()),
+            interval: dur(h.interval),
+            timeout: dur(h.timeout),
+            retries: h.retries.map(i64::from),
+            start_period: dur(h.start_period),
+            start_interval: None,
+        }),
+        hostname: spec.hostname.clone(),
+        working_dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
+        stop_timeout: spec.stop_timeout.map(i64::from),
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+fn log_line(o: bollard::container::LogOutput) -> LogLine {
+    use bollard::container::LogOutput as L;
+    let (stream, message) = match o {
+        L::StdOut { message } => ("stdout", message),
+        L::StdErr { message } => ("stderr", message),
+        L::StdIn { message } => ("stdin", message),
+        L::Console { message } => ("console", message),
+    };
+    LogLine { stream: stream.into(), message: String::from_utf8_lossy(&message).into_owned() }
+}
+
+fn tar_directory(dir: &Path) -> Result<Bytes> {
+    let io = |e: std::io::Error| Error::Io { path: dir.display().to_string(), source: e };
+    if !dir.is_dir() {
+        return Err(Error::invalid("context_dir", format!("{} is not a directory", dir.display())));
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", dir).map_err(io)?;
+    Ok(Bytes::from(builder.into_inner().map_err(io)?))
+}
+
+#[async_trait]
+impl Host for DockerHost {
+    fn name(&self) -> &str {
+        &self.inner.config.name
+    }
+
+    fn address(&self) -> &str {
+        &self.inner.config.address
+    }
+
+    fn labels(&self) -> &BTreeMap<String, String> {
+        &self.inner.config.labels
+    }
+
+    async fn ping(&self) -> Result<Ping> {
+        let docker = self.client().await?;
+        let start = Instant::now();
+        docker.ping().await.map_err(|e| self.map_err(e, Subject::Engine, "ping"))?;
+        let latency = start.elapsed();
+        let api_version = self.api_version();
+        Ok(Ping { latency, api_version })
+    }
+
+    async fn info(&self) -> Result<HostInfo> {
+        let docker = self.client().await?;
+        let i = docker.info().await.map_err(|e| self.map_err(e, Subject::Engine, "info"))?;
+        let n = |v: Option<i64>| v.unwrap_or(0).max(0) as u32;
+        Ok(HostInfo {
+            name: i.name.unwrap_or_default(),
+            id: i.id.unwrap_or_default(),
+            engine_version: i.server_version.unwrap_or_default(),
+            api_version: self.api_version(),
+            os: i.operating_system.unwrap_or_default(),
+            os_type: i.os_type.unwrap_or_default(),
+            arch: i.architecture.unwrap_or_default(),
+            cpus: n(i.ncpu),
+            memory_bytes: i.mem_total.unwrap_or(0).max(0) as u64,
+            labels: label_map(i.labels),
+            containers: n(i.containers),
+            containers_running: n(i.containers_running),
+            images: n(i.images),
+            storage_driver: i.driver.unwrap_or_default(),
+        })
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        spec.validate()?;
+        let docker = self.client().await?;
+        let options = qp::CreateContainerOptions { name: spec.name.clone(), platform: String::new() };
+        let r = docker
+            .create_container(Some(options), create_body(spec))
+            .await
+            .map_err(|e| self.map_err(e, Subject::Image(&spec.image), "create container"))?;
+        for w in &r.warnings {
+            tracing::warn!(host = %self.name(), container = %r.id, "engine warning: {w}");
+        }
+        Ok(r.id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<()> {
+        let docker = self.client().await?;
+        docker.start_container(id, None).await.map_err(|e| self.map_err(e, Subject::Container(id), "start container"))
+    }
+
+    async fn stop_container(&self, id: &str, grace: Option<Duration>) -> Result<()> {
+        let docker = self.client().await?;
+        let options =
+            qp::StopContainerOptions { signal: None, t: grace.map(|g| g.as_secs().min(i32::MAX as u64) as i32) };
+        docker
+            .stop_container(id, Some(options))
+            .await
+            .map_err(|e| self.map_err(e, Subject::Container(id), "stop container"))
+    }
+
+    async fn kill_container(&self, id: &str, signal: Option<&str>) -> Result<()> {
+        let docker = self.client().await?;
+        let options = qp::KillContainerOptions { signal: signal.unwrap_or("SIGKILL").to_string() };
+        docker
+            .kill_container(id, Some(options))
+            .await
+            .map_err(|e| self.map_err(e, Subject::Container(id), "kill container"))
+    }
+
+    async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
+        let docker = self.client().await?;
+        let options = qp::RemoveContainerOptions { v: volumes, force, link: false };
+        docker
+            .remove_container(id, Some(options))
+            .await
+            .map_err(|e| self.map_err(e, Subject::Container(id), "remove container"))
+    }
+
+    async fn inspect_container(&self, id: &str) -> Result<ContainerDetails> {
+        let docker = self.client().await?;
+        let c = docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| self.map_err(e, Subject::Container(id), "inspect container"))?;
+        let st = c.state.unwrap_or_default();
+        let config = c.config.unwrap_or_default();
+        let net = c.network_settings.unwrap_or_default();
+        Ok(ContainerDetails {
+            id: c.id.unwrap_or_default(),
+            name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
+            image: config.image.unwrap_or_default(),
+            image_id: c.image.unwrap_or_default(),
+            state: ContainerState {
+                status: st.status.map(|s| s.to_string()).unwrap_or_default(),
+                running: st.running.unwrap_or(false),
+                exit_code: st.exit_code.unwrap_or(0),
+                pid: st.pid.unwrap_or(0),
+                started_at: st.started_at.unwrap_or_default(),
+                finished_at: st.finished_at.unwrap_or_default(),
+                health: st
+                    .health
+                    .and_then(|h| h.status)
+                    .map(|s| s.to_string())
+                    .filter(|s| !s.is_empty() && s != "none"),
+                oom_killed: st.oom_killed.unwrap_or(false),
+            },
+            labels: config.labels.unwrap_or_default().into_iter().collect(),
+            ports: ports_from_map(net.ports).into_iter().filter(|p| p.host_port.is_some()).collect(),
+            networks: net
+                .networks
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.ip_address.unwrap_or_default()))
+                .collect(),
+            restart_count: c.restart_count.unwrap_or(0),
+            created: c.created.unwrap_or_default(),
+        })
+    }
+
+    async fn list_containers(&self, options: &ListContainersOptions) -> Result<Vec<ContainerSummary>> {
+        let docker = self.client().await?;
+        let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+        if !options.labels.is_empty() {
+            filters.insert("label".into(), options.labels.clone());
+        }
+        if let Some(n) = &options.name {
+            filters.insert("name".into(), vec![n.clone()]);
+        }
+        let q = qp::ListContainersOptions { all: options.all, limit: None, size: false, filters: Some(filters) };
+        let list =
+            docker.list_containers(Some(q)).await.map_err(|e| self.map_err(e, Subject::Engine, "list containers"))?;
+        Ok(list
+            .into_iter()
+            .map(|c| ContainerSummary {
+                id: c.id.unwrap_or_default(),
+                name: c
+                    .names
+                    .unwrap_or_default()
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                image: c.image.unwrap_or_default(),
+                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                status: c.status.unwrap_or_default(),
+                labels: c.labels.unwrap_or_default().into_iter().collect(),
+                ports: c
+                    .ports
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| PortMapping {
+                        container_port: p.private_port,
+                        host_port: p.public_port,
+                        protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
+                        host_ip: p.ip.filter(|s| !s.is_empty()),
+                    })
+                    .collect(),
+                created: c.created.unwrap_or(0),
+            })
+            .collect())
+    }
+
+    fn logs(&self, id: &str, options: &LogOptions) -> ResultStream<LogLine> {
+        let this = self.clone();
+        let id = id.to_string();
+        let q = qp::LogsOptions {
+            follow: options.follow,
+            stdout: options.stdout,
+            stderr: options.stderr,
+            since: options.since.unwrap_or(0).clamp(0, i32::MAX as i64) as i32,
+            until: 0,
+            timestamps: options.timestamps,
+            tail: options.tail.map(|t| t.to_string()).unwrap_or_else(|| "all".into()),
+        };
+        Box::pin(async_stream::try_stream! {
+            let docker = this.client().await?;
+            let s = docker.logs(&id, Some(q)).map_err(this.stream_err(Subject::Container(&id), "logs"));
+            futures::pin_mut!(s);
+            while let Some(item) = s.next().await {
+                yield log_line(item?);
+            }
+        })
+    }
+
+    async fn wait_container(&self, id: &str) -> Result<i64> {
+        let docker = self.client().await?;
+        let q = qp::WaitContainerOptions { condition: "not-running".into() };
+        let mut s = docker.wait_container(id, Some(q));
+        match s.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(self.map_err(e, Subject::Container(id), "wait container")),
+            None => Err(Error::Engine {
+                host: self.name().into(),
+                status: 0,
+                message: "wait ended without a status".into(),
+            }),
+        }
+    }
+
+    async fn exec(&self, id: &str, command: &[String], options: &ExecOptions) -> Result<ExecOutput> {
+        if command.is_empty() {
+            return Err(Error::invalid("command", "must not be empty"));
+        }
+        let docker = self.client().await?;
+        let config = bollard::exec::CreateExecOptions::<String> {
+            cmd: Some(command.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            env: (!options.env.is_empty()).then(|| options.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            working_dir: options.working_dir.clone(),
+            user: options.user.clone(),
+            ..Default::default()
+        };
+        let err = |e| self.map_err(e, Subject::Container(id), "exec");
+        let exec = docker.create_exec(id, config).await.map_err(err)?;
+        let mut out = ExecOutput::default();
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } =
+            docker.start_exec(&exec.id, None).await.map_err(err)?
+        {
+            while let Some(chunk) = output.next().await {
+                let line = log_line(chunk.map_err(err)?);
+                match line.stream.as_str() {
+                    "stderr" => out.stderr.push_str(&line.message),
+                    _ => out.stdout.push_str(&line.message),
+                }
+            }
+        }
+        let inspect = docker.inspect_exec(&exec.id).await.map_err(err)?;
+        out.exit_code = inspect.exit_code.unwrap_or(-1);
+        Ok(out)
+    }
+
+    fn build_image(&self, context_dir: &Path, options: &BuildOptions) -> ResultStream<BuildEvent> {
+        let this = self.clone();
+        let dir = context_dir.to_path_buf();
+        let options = options.clone();
+        Box::pin(async_stream::try_stream! {
+            if options.tag.trim().is_empty() {
+                Err(Error::invalid("tag", "must not be empty"))?;
+            }
+            let tar = tokio::task::spawn_blocking(move || tar_directory(&dir))
+                .await
+                .map_err(|e| Error::Internal(format!("tar task: {e}")))??;
+            yield BuildEvent { kind: "context".into(), message: format!("sending {} bytes of build context", tar.len()), image_id: None };
+            let docker = this.client().await?;
+            let q = qp::BuildImageOptions {
+                dockerfile: options.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into()),
+                t: Some(options.tag.clone()),
+                buildargs: Some(options.build_args.clone().into_iter().collect()),
+                labels: Some(options.labels.clone().into_iter().collect()),
+                nocache: options.no_cache,
+                rm: true,
+                forcerm: true,
+                ..Default::default()
+            };
+            let s = docker.build_image(q, None, Some(bollard::body_full(tar)));
+            futures::pin_mut!(s);
+            let mut image_id = None;
+            while let Some(item) = s.next().await {
+                let info = item.map_err(|e| this.map_err(e, Subject::Engine, "build image"))?;
+                if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                    Err(Error::Engine { host: this.name().into(), status: 500, message: format!("build failed: {detail}") })?;
+                }
+                if let Some(id) = info.aux.and_then(|a| a.id) {
+                    image_id = Some(id);
+                }
+                if let Some(text) = info.stream {
+                    let text = text.trim_end().to_string();
+                    if text.is_empty() {
+                        continue;
+                    }
+                    if let Some(id) = text.strip_prefix("Successfully built ") {
+                        image_id.get_or_insert_with(|| id.trim().to_string());
+                    }
+                    let kind = if text.starts_with("Step ") { "step" } else { "output" };
+                    yield BuildEvent { kind: kind.into(), message: text, image_id: None };
+                }
+            }
+            // Resolve the ID from the tag when the engine did not report it (or reported a short one).
+            let id = this.inspect_image(&options.tag).await?.id;
+            let _ = image_id;
+            yield BuildEvent { kind: "done".into(), message: format!("built {}", options.tag), image_id: Some(id) };
+        })
+    }
+
+    async fn list_images(&self) -> Result<Vec<ImageSummary>> {
+        let docker = self.client().await?;
+        let list = docker
+            .list_images(None::<qp::ListImagesOptions>)
+            .await
+            .map_err(|e| self.map_err(e, Subject::Engine, "list images"))?;
+        Ok(list
+            .into_iter()
+            .map(|i| ImageSummary {
+                id: i.id,
+                tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
+                size_bytes: i.size.max(0) as u64,
+                created: i.created,
+                labels: i.labels.into_iter().collect(),
+            })
+            .collect())
+    }
+
+    async fn inspect_image(&self, reference: &str) -> Result<ImageSummary> {
+        let docker = self.client().await?;
+        let i = docker
+            .inspect_image(reference)
+            .await
+            .map_err(|e| self.map_err(e, Subject::Image(reference), "inspect image"))?;
+        Ok(ImageSummary {
+            id: i.id.unwrap_or_default(),
+            tags: i.repo_tags.unwrap_or_default(),
+            size_bytes: i.size.unwrap_or(0).max(0) as u64,
+            created: 0,
+            labels: i.config.and_then(|c| c.labels).unwrap_or_default().into_iter().collect(),
+        })
+    }
+
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
+        let docker = self.client().await?;
+        let q = qp::RemoveImageOptions { force, noprune: false, platforms: None };
+        docker
+            .remove_image(reference, Some(q), None)
+            .await
+            .map_err(|e| self.map_err(e, Subject::Image(reference), "remove image"))?;
+        Ok(())
+    }
+
+    fn export_image(&self, reference: &str) -> ResultStream<Bytes> {
+        let this = self.clone();
+        let reference = reference.to_string();
+        Box::pin(async_stream::try_stream! {
+            // Check first: the export endpoint reports a missing image only after headers are sent.
+            this.inspect_image(&reference).await?;
+            let docker = this.client().await?;
+            let s = docker.export_image(&reference).map_err(this.stream_err(Subject::Image(&reference), "export image"));
+            futures::pin_mut!(s);
+            while let Some(chunk) = s.next().await {
+                yield chunk?;
+            }
+        })
+    }
+
+    async fn import_image(&self, archive: ResultStream<Bytes>) -> Result<Vec<String>> {
+        let docker = self.client().await?;
+        let q = qp::ImportImageOptions { quiet: false, platform: None };
+        let s = docker.import_image_stream(q, archive, None);
+        futures::pin_mut!(s);
+        let mut loaded = Vec::new();
+        while let Some(item) = s.next().await {
+            let info = item.map_err(|e| self.map_err(e, Subject::Engine, "import image"))?;
+            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                return Err(Error::Engine {
+                    host: self.name().into(),
+                    status: 500,
+                    message: format!("import failed: {detail}"),
+                });
+            }
+            if let Some(text) = info.stream {
+                for line in text.lines() {
+                    if let Some(r) =
+                        line.strip_prefix("Loaded image: ").or_else(|| line.strip_prefix("Loaded image ID: "))
+                    {
+                        loaded.push(r.trim().to_string());
+                    }
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn events(&self, options: &EventOptions) -> ResultStream<Event> {
+        let this = self.clone();
+        // The stream is lazy; without an explicit start, start at the moment of this call so that events
+        // between the call and the first poll are replayed by the engine rather than lost. (Assumes the
+        // engine's clock is close to ours; pass `since_nanos` from a previous event to resume exactly.)
+        let since = options.since_nanos.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+        });
+        let q = qp::EventsOptions {
+            since: Some(nanos_to_docker_time(since)),
+            until: options.until_nanos.map(nanos_to_docker_time),
+            filters: (!options.filters.is_empty()).then(|| options.filters.clone().into_iter().collect()),
+        };
+        Box::pin(async_stream::try_stream! {
+            let docker = this.client().await?;
+            let s = docker.events(Some(q)).map_err(this.stream_err(Subject::Engine, "events"));
+            futures::pin_mut!(s);
+            while let Some(item) = s.next().await {
+                let m = item?;
+                let actor = m.actor.unwrap_or_default();
+                yield Event {
+                    host: this.name().to_string(),
+                    kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+                    action: m.action.unwrap_or_default(),
+                    id: actor.id.unwrap_or_default(),
+                    attributes: actor.attributes.unwrap_or_default().into_iter().collect(),
+                    time_nanos: m.time_nano.unwrap_or_else(|| m.time.unwrap_or(0) * 1_000_000_000),
+                };
+            }
+        })
+    }
+
+    async fn stats(&self, id: &str) -> Result<Stats> {
+        let docker = self.client().await?;
+        let q = qp::StatsOptions { stream: false, one_shot: false };
+        let mut s = docker.stats(id, Some(q));
+        match s.next().await {
+            Some(r) => {
+                Ok(crate::stats::from_docker(id, &r.map_err(|e| self.map_err(e, Subject::Container(id), "stats"))?))
+            }
+            None => Err(Error::Engine {
+                host: self.name().into(),
+                status: 0,
+                message: "stats ended without a sample".into(),
+            }),
+        }
+    }
+
+    fn stats_stream(&self, id: &str) -> ResultStream<Stats> {
+        let this = self.clone();
+        let id = id.to_string();
+        Box::pin(async_stream::try_stream! {
+            let docker = this.client().await?;
+            let q = qp::StatsOptions { stream: true, one_shot: false };
+            let s = docker.stats(&id, Some(q)).map_err(this.stream_err(Subject::Container(&id), "stats"));
+            futures::pin_mut!(s);
+            while let Some(item) = s.next().await {
+                yield crate::stats::from_docker(&id, &item?);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_and_fail_with_reasons() {
+        assert_eq!(
+            parse_address("a", "unix:///var/run/docker.sock", false).unwrap(),
+            Endpoint::Unix("/var/run/docker.sock".into())
+        );
+        assert_eq!(
+            parse_address("a", "tcp://10.0.0.1:2375", false).unwrap(),
+            Endpoint::Tcp { host: "10.0.0.1".into(), port: 2375 }
+        );
+        assert_eq!(
+            parse_address("a", "tcp://h.example", true).unwrap(),
+            Endpoint::Tcp { host: "h.example".into(), port: 2376 }
+        );
+        assert_eq!(
+            parse_address("a", "tcp://[::1]:99", false).unwrap(),
+            Endpoint::Tcp { host: "::1".into(), port: 99 }
+        );
+        for bad in [
+            "10.0.0.1:2375",
+            "tcp://",
+            "tcp://h:0",
+            "tcp://h:99999",
+            "tcp://h:x",
+            "ssh://h",
+            "unix://rel",
+            "tcp://h/p",
+            "tcp://bad_host",
+        ] {
+            let e = parse_address("hosts[0].address", bad, false).unwrap_err();
+            assert_eq!(e.code(), "invalid_address", "{bad}: {e}");
+            assert!(e.to_string().contains("hosts[0].address"), "{e}");
+        }
+        assert_eq!(parse_address("a", "https://h:1", false).unwrap_err().code(), "invalid_address");
+    }
+
+    #[test]
+    fn plain_tcp_needs_opt_in_off_loopback() {
+        let e = DockerHost::new(HostConfig::new("h", "tcp://10.1.2.3:2375")).unwrap_err();
+        assert_eq!(e.code(), "insecure");
+        DockerHost::new(HostConfig::new("h", "tcp://127.0.0.1:2375")).unwrap();
+        DockerHost::new(HostConfig::new("h", "tcp://localhost:2375")).unwrap();
+        DockerHost::new(HostConfig { insecure: true, ..HostConfig::new("h", "tcp://10.1.2.3:2375") }).unwrap();
+    }
+
+    #[test]
+    fn missing_certificate_names_the_field() {
+        let tls = TlsConfig { ca: "/nonexistent/ca.pem".into(), cert: "/x".into(), key: "/y".into() };
+        let e =
+            DockerHost::new(HostConfig { tls: Some(tls), ..HostConfig::new("h", "tcp://10.1.2.3:2376") }).unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        assert!(e.to_string().contains("tls.ca"), "{e}");
+    }
+
+    #[test]
+    fn env_follows_the_docker_cli() {
+        let vars = |m: &'static [(&'static str, &'static str)]| {
+            move |k: &str| m.iter().find(|(a, _)| *a == k).map(|(_, v)| v.to_string())
+        };
+        let c = HostConfig::from_vars("e", vars(&[])).unwrap();
+        assert_eq!(c.address, "unix:///var/run/docker.sock");
+        assert!(c.tls.is_none());
+        let c = HostConfig::from_vars(
+            "e",
+            vars(&[("DOCKER_HOST", "tcp://h:2376"), ("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", "/c")]),
+        )
+        .unwrap();
+        assert_eq!(c.tls.unwrap().ca, PathBuf::from("/c/ca.pem"));
+        let c = HostConfig::from_vars("e", vars(&[("DOCKER_TLS_VERIFY", "1"), ("HOME", "/home/u")])).unwrap();
+        assert_eq!(c.tls.unwrap().key, PathBuf::from("/home/u/.docker/key.pem"));
+        let c = HostConfig::from_vars("e", vars(&[("DOCKER_TLS_VERIFY", "0")])).unwrap();
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn docker_time_format() {
+        assert_eq!(nanos_to_docker_time(1_500_000_000_123), "1500.000000123");
+    }
+}

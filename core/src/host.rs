@@ -1,0 +1,583 @@
+//! The [`Host`] trait (one Docker engine) and the plain data types it speaks.
+//!
+//! [`crate::DockerHost`] implements it over bollard. Everything else in dockfleet (fleets, services,
+//! discovery) talks to engines only through this trait, so it can be faked in unit tests of pure logic.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A boxed, owned stream of results: what every streaming call returns.
+pub type ResultStream<T> = BoxStream<'static, Result<T>>;
+
+/// Answer to [`Host::ping`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Round-trip time of the `/_ping` request.
+    #[serde(with = "crate::serde_ms")]
+    pub latency: Duration,
+    /// The API version spoken with this engine after negotiation.
+    pub api_version: String,
+}
+
+/// What an engine says about itself ([`Host::info`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// The engine's own name for its machine (its hostname).
+    pub name: String,
+    /// Engine ID.
+    pub id: String,
+    /// Engine version, e.g. `20.10.24`.
+    pub engine_version: String,
+    /// Negotiated API version, e.g. `1.41`.
+    pub api_version: String,
+    /// Operating system description.
+    pub os: String,
+    /// `linux` or `windows`.
+    pub os_type: String,
+    /// CPU architecture, e.g. `x86_64`.
+    pub arch: String,
+    /// Number of CPUs the engine can use.
+    pub cpus: u32,
+    /// Memory of the machine in bytes.
+    pub memory_bytes: u64,
+    /// The engine's own labels (`dockerd --label k=v`).
+    pub labels: BTreeMap<String, String>,
+    /// Containers in any state.
+    pub containers: u32,
+    /// Running containers.
+    pub containers_running: u32,
+    /// Images stored.
+    pub images: u32,
+    /// Storage driver, e.g. `overlay2`.
+    pub storage_driver: String,
+}
+
+/// A container port, optionally published on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// Port inside the container.
+    pub container_port: u16,
+    /// Port on the host; `None` when not published (or let the engine choose with `Some(0)`).
+    #[serde(default)]
+    pub host_port: Option<u16>,
+    /// `tcp` (default), `udp` or `sctp`.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// Host address to bind; all addresses when `None`.
+    #[serde(default)]
+    pub host_ip: Option<String>,
+}
+
+fn default_protocol() -> String {
+    "tcp".to_string()
+}
+
+impl PortMapping {
+    /// A TCP port published on the same port number of the host.
+    pub fn tcp(container_port: u16, host_port: u16) -> Self {
+        PortMapping { container_port, host_port: Some(host_port), protocol: "tcp".into(), host_ip: None }
+    }
+}
+
+/// A bind mount (absolute `source`) or a named volume (any other `source`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// Host path (absolute) or volume name.
+    pub source: String,
+    /// Path inside the container (absolute).
+    pub target: String,
+    /// Mount read-only.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// When the engine restarts a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartPolicy {
+    /// `no`, `always`, `unless-stopped` or `on-failure`.
+    pub name: String,
+    /// Attempts for `on-failure`.
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+}
+
+/// A Docker HEALTHCHECK for a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Healthcheck {
+    /// `["CMD", "prog", "arg"]`, `["CMD-SHELL", "cmd"]` or `["NONE"]`.
+    pub test: Vec<String>,
+    /// Time between checks (engine default 30 s).
+    #[serde(default, with = "crate::serde_ms::option")]
+    pub interval: Option<Duration>,
+    /// Time a check may take (engine default 30 s).
+    #[serde(default, with = "crate::serde_ms::option")]
+    pub timeout: Option<Duration>,
+    /// Consecutive failures before unhealthy (engine default 3).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Grace period after start during which failures do not count.
+    #[serde(default, with = "crate::serde_ms::option")]
+    pub start_period: Option<Duration>,
+}
+
+/// Everything needed to create one container ([`Host::create_container`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerSpec {
+    /// Container name; the engine picks one when `None`.
+    pub name: Option<String>,
+    /// Image reference, e.g. `dockfleet/busybox:latest`.
+    pub image: String,
+    /// Command (arguments after the entrypoint); the image's `CMD` when empty.
+    pub command: Vec<String>,
+    /// Entrypoint override.
+    pub entrypoint: Option<Vec<String>>,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Container labels.
+    pub labels: BTreeMap<String, String>,
+    /// Exposed and published ports.
+    pub ports: Vec<PortMapping>,
+    /// Bind mounts and named volumes.
+    pub mounts: Vec<Mount>,
+    /// Restart policy; the engine's default (`no`) when `None`.
+    pub restart_policy: Option<RestartPolicy>,
+    /// CPU limit in CPUs (e.g. `0.5`).
+    pub cpus: Option<f64>,
+    /// Memory limit in bytes.
+    pub memory_bytes: Option<u64>,
+    /// Healthcheck; the image's when `None`.
+    pub healthcheck: Option<Healthcheck>,
+    /// Network to attach to (`bridge`, `host`, `none` or a network name).
+    pub network: Option<String>,
+    /// Hostname inside the container.
+    pub hostname: Option<String>,
+    /// Working directory.
+    pub working_dir: Option<String>,
+    /// User (`uid[:gid]` or name).
+    pub user: Option<String>,
+    /// Seconds the engine waits after the stop signal before killing (engine default 10).
+    pub stop_timeout: Option<u32>,
+}
+
+impl ContainerSpec {
+    /// A spec running `image` with its defaults.
+    pub fn new(image: impl Into<String>) -> Self {
+        ContainerSpec { image: image.into(), ..Default::default() }
+    }
+
+    /// Checks the spec without any engine call; the error names the offending field.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(name) = &self.name {
+            let ok = !name.is_empty()
+                && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            if !ok {
+                return Err(Error::invalid("name", format!("{name:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
+            }
+        }
+        if self.image.trim().is_empty() {
+            return Err(Error::invalid("image", "must not be empty"));
+        }
+        if self.image.chars().any(|c| c.is_whitespace()) {
+            return Err(Error::invalid("image", format!("{:?} contains whitespace", self.image)));
+        }
+        for k in self.env.keys() {
+            if k.is_empty() || k.contains('=') {
+                return Err(Error::invalid(format!("env.{k}"), "variable names must be non-empty and contain no '='"));
+            }
+        }
+        for (i, p) in self.ports.iter().enumerate() {
+            if p.container_port == 0 {
+                return Err(Error::invalid(format!("ports[{i}].container_port"), "must be 1-65535"));
+            }
+            if !["tcp", "udp", "sctp"].contains(&p.protocol.as_str()) {
+                return Err(Error::invalid(
+                    format!("ports[{i}].protocol"),
+                    format!("{:?} is not tcp, udp or sctp", p.protocol),
+                ));
+            }
+            if let Some(ip) = &p.host_ip {
+                if ip.parse::<std::net::IpAddr>().is_err() {
+                    return Err(Error::invalid(format!("ports[{i}].host_ip"), format!("{ip:?} is not an IP address")));
+                }
+            }
+        }
+        for (i, m) in self.mounts.iter().enumerate() {
+            if !m.target.starts_with('/') {
+                return Err(Error::invalid(
+                    format!("mounts[{i}].target"),
+                    format!("{:?} must be an absolute path", m.target),
+                ));
+            }
+            if m.source.is_empty() {
+                return Err(Error::invalid(format!("mounts[{i}].source"), "must not be empty"));
+            }
+        }
+        if let Some(r) = &self.restart_policy {
+            if !["no", "always", "unless-stopped", "on-failure"].contains(&r.name.as_str()) {
+                return Err(Error::invalid(
+                    "restart_policy.name",
+                    format!("{:?} is not no, always, unless-stopped or on-failure", r.name),
+                ));
+            }
+            if r.max_retries.is_some() && r.name != "on-failure" {
+                return Err(Error::invalid("restart_policy.max_retries", "only applies to on-failure"));
+            }
+        }
+        if let Some(c) = self.cpus {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(Error::invalid("cpus", format!("{c} must be a positive number of CPUs")));
+            }
+        }
+        if let Some(m) = self.memory_bytes {
+            if m < 6 * 1024 * 1024 {
+                return Err(Error::invalid("memory_bytes", format!("{m} is below the engine's minimum of 6 MiB")));
+            }
+        }
+        if let Some(h) = &self.healthcheck {
+            let first = h.test.first().map(String::as_str);
+            match first {
+                Some("NONE") => {}
+                Some("CMD") | Some("CMD-SHELL") if h.test.len() >= 2 => {}
+                _ => {
+                    return Err(Error::invalid(
+                        "healthcheck.test",
+                        "must be [\"CMD\", prog, args…], [\"CMD-SHELL\", command] or [\"NONE\"]",
+                    ))
+                }
+            }
+            for (field, d) in [("interval", h.interval), ("timeout", h.timeout), ("start_period", h.start_period)] {
+                if let Some(d) = d {
+                    if d < Duration::from_millis(1) {
+                        return Err(Error::invalid(format!("healthcheck.{field}"), "must be at least 1 ms"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which containers [`Host::list_containers`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListContainersOptions {
+    /// Include stopped containers.
+    pub all: bool,
+    /// Label filters: `key` (has the label) or `key=value`. All must match.
+    pub labels: Vec<String>,
+    /// Name filter (substring match, as the engine does).
+    pub name: Option<String>,
+}
+
+/// One container in a listing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerSummary {
+    /// Full container ID.
+    pub id: String,
+    /// Name without the leading `/`.
+    pub name: String,
+    /// Image reference it was created from.
+    pub image: String,
+    /// `created`, `running`, `exited`, …
+    pub state: String,
+    /// Human status, e.g. `Up 3 seconds`.
+    pub status: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Exposed and published ports.
+    pub ports: Vec<PortMapping>,
+    /// Creation time, seconds since the epoch.
+    pub created: i64,
+}
+
+/// The state part of [`ContainerDetails`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerState {
+    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
+    pub status: String,
+    /// True while running.
+    pub running: bool,
+    /// Exit code of the last run.
+    pub exit_code: i64,
+    /// Process ID on the host (0 when not running).
+    pub pid: i64,
+    /// Start time (RFC 3339).
+    pub started_at: String,
+    /// Finish time (RFC 3339).
+    pub finished_at: String,
+    /// `starting`, `healthy` or `unhealthy` when the container has a healthcheck.
+    pub health: Option<String>,
+    /// Killed by the kernel's OOM killer.
+    pub oom_killed: bool,
+}
+
+/// Everything [`Host::inspect_container`] reports that dockfleet uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerDetails {
+    /// Full container ID.
+    pub id: String,
+    /// Name without the leading `/`.
+    pub name: String,
+    /// Image reference from the container's config.
+    pub image: String,
+    /// Image ID.
+    pub image_id: String,
+    /// Current state.
+    pub state: ContainerState,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Published ports as bound by the engine.
+    pub ports: Vec<PortMapping>,
+    /// Address on each attached network, by network name.
+    pub networks: BTreeMap<String, String>,
+    /// Times the engine restarted it.
+    pub restart_count: i64,
+    /// Creation time (RFC 3339).
+    pub created: String,
+}
+
+/// Which part of the logs [`Host::logs`] streams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogOptions {
+    /// Keep streaming new output until the container stops.
+    pub follow: bool,
+    /// Include stdout.
+    pub stdout: bool,
+    /// Include stderr.
+    pub stderr: bool,
+    /// Only the last N lines.
+    pub tail: Option<u32>,
+    /// Only lines since this time (seconds since the epoch).
+    pub since: Option<i64>,
+    /// Prefix lines with the engine's timestamp.
+    pub timestamps: bool,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { follow: false, stdout: true, stderr: true, tail: None, since: None, timestamps: false }
+    }
+}
+
+/// One chunk of container output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// `stdout`, `stderr` or `console` (TTY).
+    pub stream: String,
+    /// The text (invalid UTF-8 replaced).
+    pub message: String,
+}
+
+/// Options of [`Host::exec`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecOptions {
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub working_dir: Option<String>,
+    /// User.
+    pub user: Option<String>,
+}
+
+/// Result of [`Host::exec`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecOutput {
+    /// Exit code of the command.
+    pub exit_code: i64,
+    /// Everything it wrote to stdout.
+    pub stdout: String,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+}
+
+/// Options of [`Host::build_image`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BuildOptions {
+    /// Tag of the result, e.g. `app:1`.
+    pub tag: String,
+    /// Dockerfile path inside the context (default `Dockerfile`).
+    pub dockerfile: Option<String>,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// Labels on the image.
+    pub labels: BTreeMap<String, String>,
+    /// Do not use the build cache.
+    pub no_cache: bool,
+}
+
+/// One progress event of an image build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildEvent {
+    /// `context` (bytes of context sent), `step` (a Dockerfile step starts), `output`, or `done`.
+    pub kind: String,
+    /// The text of the event.
+    pub message: String,
+    /// The built image's ID (set on `done`).
+    pub image_id: Option<String>,
+}
+
+/// One image in [`Host::list_images`], or the answer of [`Host::inspect_image`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageSummary {
+    /// Image ID (`sha256:…`).
+    pub id: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Creation time, seconds since the epoch (0 when unknown).
+    pub created: i64,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Which engine events [`Host::events`] streams.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventOptions {
+    /// Replay events since this time (nanoseconds since the epoch) before following new ones; pass the
+    /// `time_nanos` of the last event you saw to resume without gaps. When `None`, the stream starts at
+    /// the moment [`Host::events`] is called (not when it is first polled), so nothing in between is lost.
+    pub since_nanos: Option<i64>,
+    /// Stop at this time (nanoseconds since the epoch); follow forever when `None`.
+    pub until_nanos: Option<i64>,
+    /// Engine filters, e.g. `{"type": ["container"], "event": ["die"], "label": ["app=web"]}`.
+    pub filters: BTreeMap<String, Vec<String>>,
+}
+
+/// One engine event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Name of the host it came from.
+    pub host: String,
+    /// `container`, `image`, `network`, `volume`, …
+    pub kind: String,
+    /// `create`, `start`, `die`, `destroy`, `health_status: healthy`, …
+    pub action: String,
+    /// ID of the object.
+    pub id: String,
+    /// Attributes (container labels, `name`, `image`, `exitCode`, …).
+    pub attributes: BTreeMap<String, String>,
+    /// Time of the event in nanoseconds since the epoch.
+    pub time_nanos: i64,
+}
+
+/// Resource usage of one container at one moment ([`Host::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Container ID.
+    pub id: String,
+    /// CPU use since the previous sample, in percent of one CPU (200 = two CPUs busy).
+    pub cpu_percent: f64,
+    /// Memory in use, page cache excluded.
+    pub memory_bytes: u64,
+    /// Memory limit (the machine's memory when unlimited).
+    pub memory_limit_bytes: u64,
+    /// `memory_bytes` as a percentage of `memory_limit_bytes`.
+    pub memory_percent: f64,
+    /// Bytes received over all networks.
+    pub network_rx_bytes: u64,
+    /// Bytes sent over all networks.
+    pub network_tx_bytes: u64,
+    /// Bytes read from block devices.
+    pub block_read_bytes: u64,
+    /// Bytes written to block devices.
+    pub block_write_bytes: u64,
+    /// Number of processes.
+    pub pids: u64,
+}
+
+/// Progress of [`crate::copy_image`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyProgress {
+    /// The image being copied.
+    pub image: String,
+    /// Source host name.
+    pub from: String,
+    /// Destination host name.
+    pub to: String,
+    /// Bytes streamed so far.
+    pub bytes: u64,
+    /// Expected total (the image size; the archive is slightly larger), when known.
+    pub total_bytes: Option<u64>,
+    /// True on the last event, once the destination has loaded the image.
+    pub done: bool,
+}
+
+/// One Docker engine. Implemented by [`crate::DockerHost`]; all methods are cancel-safe (drop the
+/// future or stream to cancel) and bounded by the host's request timeout.
+#[async_trait]
+pub trait Host: Send + Sync + std::fmt::Debug {
+    /// The host's name in its fleet.
+    fn name(&self) -> &str;
+    /// The address it was configured with (`unix:///…`, `tcp://…`).
+    fn address(&self) -> &str;
+    /// The labels it was given in its fleet (not the engine's own labels, see [`HostInfo::labels`]).
+    fn labels(&self) -> &BTreeMap<String, String>;
+
+    /// Checks the engine answers, and how fast.
+    async fn ping(&self) -> Result<Ping>;
+    /// Engine and machine facts.
+    async fn info(&self) -> Result<HostInfo>;
+
+    /// Creates a container (validated first) and returns its ID. Does not start it.
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String>;
+    /// Starts a created or stopped container.
+    async fn start_container(&self, id: &str) -> Result<()>;
+    /// Sends the stop signal, then kills after `grace` (engine default when `None`).
+    async fn stop_container(&self, id: &str, grace: Option<Duration>) -> Result<()>;
+    /// Sends a signal (`SIGKILL` when `None`).
+    async fn kill_container(&self, id: &str, signal: Option<&str>) -> Result<()>;
+    /// Removes a container; `force` kills it first if running; `volumes` removes its anonymous volumes.
+    async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> Result<()>;
+    /// Details of one container.
+    async fn inspect_container(&self, id: &str) -> Result<ContainerDetails>;
+    /// Containers matching the options.
+    async fn list_containers(&self, options: &ListContainersOptions) -> Result<Vec<ContainerSummary>>;
+    /// Container output as a stream.
+    fn logs(&self, id: &str, options: &LogOptions) -> ResultStream<LogLine>;
+    /// Waits until the container stops and returns its exit code.
+    async fn wait_container(&self, id: &str) -> Result<i64>;
+    /// Runs a command in a running container and collects its output.
+    async fn exec(&self, id: &str, command: &[String], options: &ExecOptions) -> Result<ExecOutput>;
+
+    /// Builds an image from a directory on this machine (sent as the build context).
+    fn build_image(&self, context_dir: &std::path::Path, options: &BuildOptions) -> ResultStream<BuildEvent>;
+    /// Images on the engine.
+    async fn list_images(&self) -> Result<Vec<ImageSummary>>;
+    /// One image; `not_found` when absent.
+    async fn inspect_image(&self, reference: &str) -> Result<ImageSummary>;
+    /// Whether an image is present.
+    async fn image_exists(&self, reference: &str) -> Result<bool> {
+        match self.inspect_image(reference).await {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    /// Removes an image.
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<()>;
+    /// The image as a `docker save` archive, streamed.
+    fn export_image(&self, reference: &str) -> ResultStream<Bytes>;
+    /// Loads a `docker save` archive from a stream; returns the loaded references.
+    async fn import_image(&self, archive: ResultStream<Bytes>) -> Result<Vec<String>>;
+
+    /// Engine events, following new ones until `until_nanos` (forever when `None`).
+    fn events(&self, options: &EventOptions) -> ResultStream<Event>;
+    /// One sample of a container's resource use (takes about a second: CPU needs two readings).
+    async fn stats(&self, id: &str) -> Result<Stats>;
+    /// A sample about every second until the container stops or the stream is dropped.
+    fn stats_stream(&self, id: &str) -> ResultStream<Stats>;
+}

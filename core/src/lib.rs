@@ -1,0 +1,44 @@
+//! # dockfleet
+//!
+//! Deploy and run replicated Docker services across many Docker hosts, from code.
+//!
+//! This crate is the core of dockfleet; the Python (`import dockfleet`) and Node
+//! (`require('dockfleet')`) packages wrap it with the same names and shapes.
+//!
+//! - [`Host`] is one Docker engine; [`DockerHost`] implements it over bollard (unix socket, TCP, TLS
+//!   with client certificates, or the standard `DOCKER_*` environment).
+//! - [`Fleet`] is a named set of hosts with labels, from a TOML/YAML inventory or from code, with a
+//!   concurrent [`Fleet::probe`].
+//! - [`copy_image`] streams an image from one host to another (no registry needed).
+//! - Every failure is an [`Error`] with a stable [`Error::code`].
+//!
+//! ```no_run
+//! use dockfleet::{ContainerSpec, DockerHost, Host, HostConfig};
+//!
+//! # async fn demo() -> dockfleet::Result<()> {
+//! let host = DockerHost::connect(HostConfig::new("local", "unix:///var/run/docker.sock")).await?;
+//! let info = host.info().await?;
+//! println!("{} runs Docker {} with {} CPUs", info.name, info.engine_version, info.cpus);
+//! let id = host.create_container(&ContainerSpec::new("dockfleet/busybox:latest")).await?;
+//! host.remove_container(&id, true, true).await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod docker;
+pub mod error;
+mod fleet;
+mod host;
+mod image;
+#[doc(hidden)]
+pub mod serde_ms;
+pub mod stats;
+
+pub use docker::{DockerHost, HostConfig, TlsConfig};
+pub use error::{catch_panic, Error, Result};
+pub use fleet::{Fleet, HostStatus, InventoryFormat, ProbeOptions};
+pub use host::*;
+pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
+
+/// Re-exported so callers can reach engine features dockfleet does not wrap.
+pub use bollard;

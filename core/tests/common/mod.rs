@@ -1,0 +1,54 @@
+//! Shared helpers for the integration tests: the testbed's fleet (started by `scripts/testbed.sh up`).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use dockfleet::{Fleet, Host, ListContainersOptions};
+
+pub const IMAGE: &str = "dockfleet/busybox:latest";
+pub const IMAGE_HEALTH: &str = "dockfleet/busybox:health";
+
+pub fn testbed_dir() -> PathBuf {
+    PathBuf::from(std::env::var("DOCKFLEET_TESTBED").unwrap_or_else(|_| "/var/lib/dockfleet-testbed".into()))
+}
+
+/// The testbed's fleet. Panics (never skips) when the testbed is not up: these tests need real engines.
+pub fn fleet() -> Fleet {
+    let path = testbed_dir().join("fleet.toml");
+    assert!(path.exists(), "{} missing: run `scripts/testbed.sh up` first", path.display());
+    Fleet::from_file(&path).expect("testbed inventory loads")
+}
+
+pub fn host(name: &str) -> Arc<dyn Host> {
+    fleet().host(name).unwrap()
+}
+
+pub fn cert(name: &str) -> PathBuf {
+    testbed_dir().join("certs").join(name)
+}
+
+/// A label value unique to this test run and call, so parallel tests never see each other's containers.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Containers carrying `dockfleet.test=<tag>` on `host`, running or not.
+pub async fn tagged(host: &Arc<dyn Host>, tag: &str) -> Vec<dockfleet::ContainerSummary> {
+    host.list_containers(&ListContainersOptions {
+        all: true,
+        labels: vec![format!("dockfleet.test={tag}")],
+        name: None,
+    })
+    .await
+    .unwrap()
+}
+
+/// Removes every container tagged `tag` on `host`.
+pub async fn cleanup(host: &Arc<dyn Host>, tag: &str) {
+    for c in tagged(host, tag).await {
+        let _ = host.remove_container(&c.id, true, true).await;
+    }
+}

@@ -1,0 +1,350 @@
+//! `DockerHost` against the testbed's real engines: every transport, the container lifecycle, events,
+//! stats, images (build, export/import, host-to-host copy) and the fleet probe.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use dockfleet::*;
+use futures::{StreamExt, TryStreamExt};
+
+#[tokio::test]
+async fn every_testbed_host_answers_with_its_facts() {
+    let fleet = fleet();
+    assert_eq!(fleet.len(), 4);
+    for h in fleet.hosts() {
+        let ping = h.ping().await.unwrap_or_else(|e| panic!("{}: {e}", h.name()));
+        assert!(ping.api_version.starts_with("1."), "{ping:?}");
+        let info = h.info().await.unwrap();
+        assert!(info.cpus >= 1 && info.memory_bytes > 0, "{info:?}");
+        assert_eq!(info.os_type, "linux");
+        // The engine's own labels are the ones the testbed gave dockerd, the same as the fleet's.
+        for (k, v) in h.labels() {
+            assert_eq!(info.labels.get(k), Some(v), "{}: engine label {k}", h.name());
+        }
+    }
+    let tls = fleet.host("df-tls").unwrap();
+    assert!(tls.address().contains(":2376"));
+}
+
+#[tokio::test]
+async fn unix_socket_and_env_connections_work() {
+    let sock =
+        DockerHost::connect(HostConfig::new("df-1-unix", "unix:///run/dockfleet-testbed/df-1.sock")).await.unwrap();
+    let by_tcp = host("df-1").info().await.unwrap();
+    assert_eq!(sock.info().await.unwrap().id, by_tcp.id, "same engine through both transports");
+
+    // From the docker CLI's environment: TLS with the testbed's client certificates.
+    let env = |k: &str| match k {
+        "DOCKER_HOST" => Some("tcp://10.250.0.14:2376".to_string()),
+        "DOCKER_TLS_VERIFY" => Some("1".to_string()),
+        "DOCKER_CERT_PATH" => Some(cert("client").display().to_string()),
+        _ => None,
+    };
+    for (k, v) in [
+        ("DOCKER_HOST", env("DOCKER_HOST")),
+        ("DOCKER_TLS_VERIFY", env("DOCKER_TLS_VERIFY")),
+        ("DOCKER_CERT_PATH", env("DOCKER_CERT_PATH")),
+    ] {
+        // SAFETY: this is the only test in this binary that touches these variables.
+        unsafe { std::env::set_var(k, v.unwrap()) };
+    }
+    let h = DockerHost::from_env("env").await.unwrap();
+    assert_eq!(h.info().await.unwrap().labels.get("tls").map(String::as_str), Some("true"));
+}
+
+#[tokio::test]
+async fn container_lifecycle_end_to_end() {
+    let h = host("df-2");
+    let tag = unique("life");
+    let spec = ContainerSpec {
+        name: Some(tag.clone()),
+        image: IMAGE.into(),
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            "echo hello-$GREETING; echo oops >&2; exec httpd -f -p 80 -h /www".into(),
+        ],
+        env: BTreeMap::from([("GREETING".into(), "fleet".into())]),
+        labels: BTreeMap::from([("dockfleet.test".into(), tag.clone())]),
+        ports: vec![PortMapping { container_port: 80, host_port: Some(0), protocol: "tcp".into(), host_ip: None }],
+        restart_policy: Some(RestartPolicy { name: "on-failure".into(), max_retries: Some(2) }),
+        memory_bytes: Some(64 * 1024 * 1024),
+        cpus: Some(0.5),
+        healthcheck: Some(Healthcheck {
+            test: vec!["CMD-SHELL".into(), "test -f /www/index.html".into()],
+            interval: Some(Duration::from_millis(500)),
+            timeout: Some(Duration::from_secs(1)),
+            retries: Some(2),
+            start_period: None,
+        }),
+        stop_timeout: Some(2),
+        ..Default::default()
+    };
+    let id = h.create_container(&spec).await.unwrap();
+    h.start_container(&id).await.unwrap();
+
+    let d = h.inspect_container(&id).await.unwrap();
+    assert_eq!(d.name, tag);
+    assert!(d.state.running);
+    assert_eq!(d.labels["dockfleet.test"], tag);
+    let port = d.ports.iter().find(|p| p.container_port == 80).and_then(|p| p.host_port).expect("published port");
+
+    // The published port answers at the engine's own address.
+    let body = http_get("10.250.0.12", port).await;
+    assert!(body.ends_with("ok\n"), "{body}");
+
+    let listed = tagged(&h, &tag).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    assert!(listed[0].ports.iter().any(|p| p.host_port == Some(port)));
+
+    let logs: Vec<LogLine> = h.logs(&id, &LogOptions::default()).try_collect().await.unwrap();
+    assert!(logs.iter().any(|l| l.stream == "stdout" && l.message.contains("hello-fleet")), "{logs:?}");
+    assert!(logs.iter().any(|l| l.stream == "stderr" && l.message.contains("oops")), "{logs:?}");
+
+    let out = h
+        .exec(&id, &["sh".into(), "-c".into(), "echo out; echo err >&2; exit 3".into()], &ExecOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((out.exit_code, out.stdout.as_str(), out.stderr.as_str()), (3, "out\n", "err\n"));
+
+    // Health turns healthy within a few intervals.
+    let mut health = None;
+    for _ in 0..40 {
+        health = h.inspect_container(&id).await.unwrap().state.health;
+        if health.as_deref() == Some("healthy") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(health.as_deref(), Some("healthy"));
+
+    let waiter = {
+        let (h, id) = (h.clone(), id.clone());
+        tokio::spawn(async move { h.wait_container(&id).await })
+    };
+    h.stop_container(&id, Some(Duration::from_secs(2))).await.unwrap();
+    let code = waiter.await.unwrap().unwrap();
+    assert!(!h.inspect_container(&id).await.unwrap().state.running);
+    assert!(code == 0 || code == 143 || code == 137, "exit code {code}");
+
+    h.remove_container(&id, false, true).await.unwrap();
+    assert!(tagged(&h, &tag).await.is_empty());
+    assert_eq!(h.inspect_container(&id).await.unwrap_err().code(), "not_found");
+}
+
+#[tokio::test]
+async fn kill_and_wait_report_the_signal_exit_code() {
+    let h = host("df-3");
+    let tag = unique("kill");
+    let mut spec = ContainerSpec::new(IMAGE);
+    spec.command = vec!["sleep".into(), "300".into()];
+    spec.labels.insert("dockfleet.test".into(), tag.clone());
+    let id = h.create_container(&spec).await.unwrap();
+    h.start_container(&id).await.unwrap();
+    h.kill_container(&id, None).await.unwrap();
+    assert_eq!(h.wait_container(&id).await.unwrap(), 137);
+    // Killing a stopped container is a conflict, reported as such.
+    assert_eq!(h.kill_container(&id, None).await.unwrap_err().code(), "conflict");
+    cleanup(&h, &tag).await;
+}
+
+async fn http_get(host: &str, port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..50 {
+        if let Ok(mut s) = tokio::net::TcpStream::connect((host, port)).await {
+            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
+            let mut buf = String::new();
+            if s.read_to_string(&mut buf).await.is_ok() && buf.starts_with("HTTP/1") {
+                return buf;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no HTTP answer from {host}:{port}");
+}
+
+#[tokio::test]
+async fn events_stream_filters_and_resumes_from_a_timestamp() {
+    let h = host("df-1");
+    let tag = unique("ev");
+    let options = EventOptions {
+        filters: BTreeMap::from([
+            ("type".into(), vec!["container".into()]),
+            ("label".into(), vec![format!("dockfleet.test={tag}")]),
+        ]),
+        ..Default::default()
+    };
+    // Not polled until after the container ran: the stream still starts at the call.
+    let mut live = h.events(&options);
+    let mut spec = ContainerSpec::new(IMAGE);
+    spec.command = vec!["sh".into(), "-c".into(), "exit 7".into()];
+    spec.labels.insert("dockfleet.test".into(), tag.clone());
+    let id = h.create_container(&spec).await.unwrap();
+    h.start_container(&id).await.unwrap();
+    assert_eq!(h.wait_container(&id).await.unwrap(), 7);
+
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let e =
+            tokio::time::timeout(Duration::from_secs(10), live.next()).await.expect("event in time").unwrap().unwrap();
+        assert_eq!(e.host, "df-1");
+        assert_eq!(e.id, id);
+        seen.push(e);
+    }
+    let actions: Vec<&str> = seen.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "start", "die"]);
+    assert_eq!(seen[2].attributes.get("exitCode").map(String::as_str), Some("7"));
+    drop(live);
+
+    // Resume: replay from the second event's time up to now; nothing before it comes back.
+    let replay = EventOptions {
+        since_nanos: Some(seen[1].time_nanos),
+        until_nanos: Some(seen[2].time_nanos + 1_000_000),
+        ..options.clone()
+    };
+    let again: Vec<Event> = h.events(&replay).try_collect().await.unwrap();
+    let actions: Vec<&str> = again.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["start", "die"]);
+    cleanup(&h, &tag).await;
+}
+
+#[tokio::test]
+async fn stats_one_shot_and_streaming() {
+    let h = host("df-1");
+    let tag = unique("stats");
+    let mut spec = ContainerSpec::new(IMAGE);
+    spec.command = vec!["sh".into(), "-c".into(), "while :; do :; done".into()];
+    spec.labels.insert("dockfleet.test".into(), tag.clone());
+    spec.cpus = Some(0.5);
+    let id = h.create_container(&spec).await.unwrap();
+    h.start_container(&id).await.unwrap();
+    let s = h.stats(&id).await.unwrap();
+    assert!(s.id.starts_with(&id[..12]));
+    assert!(s.memory_bytes > 0 && s.memory_limit_bytes >= s.memory_bytes, "{s:?}");
+    assert!(s.pids >= 1, "{s:?}");
+    assert!(s.cpu_percent > 5.0 && s.cpu_percent < 90.0, "a busy loop capped at half a CPU: {s:?}");
+    let samples: Vec<Stats> = h.stats_stream(&id).take(2).try_collect().await.unwrap();
+    assert_eq!(samples.len(), 2);
+    cleanup(&h, &tag).await;
+}
+
+#[tokio::test]
+async fn build_list_export_import_and_remove_images() {
+    let h = host("df-2");
+    let tag = format!("dockfleet/test-build:{}", unique("b"));
+    let dir = tempdir("build");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {IMAGE}\nCOPY hello.txt /hello.txt\nRUN echo built > /built\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("hello.txt"), "hi\n").unwrap();
+    let events: Vec<BuildEvent> =
+        h.build_image(&dir, &BuildOptions { tag: tag.clone(), ..Default::default() }).try_collect().await.unwrap();
+    assert_eq!(events.first().unwrap().kind, "context");
+    assert!(events.iter().filter(|e| e.kind == "step").count() >= 3, "{events:?}");
+    let done = events.last().unwrap();
+    assert_eq!(done.kind, "done");
+    let image_id = done.image_id.clone().unwrap();
+    assert!(image_id.starts_with("sha256:"));
+    assert!(h.image_exists(&tag).await.unwrap());
+    assert!(h.list_images().await.unwrap().iter().any(|i| i.tags.contains(&tag)));
+
+    // A failing build is an error, not a "done".
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {IMAGE}\nRUN exit 4\n")).unwrap();
+    let err = h
+        .build_image(&dir, &BuildOptions { tag: format!("{tag}-bad"), ..Default::default() })
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "engine");
+
+    // Export then import on the same engine after removal round-trips the image.
+    let archive: Vec<bytes::Bytes> = h.export_image(&tag).try_collect().await.unwrap();
+    let size: usize = archive.iter().map(|b| b.len()).sum();
+    assert!(size > 1_000_000, "archive of {size} bytes");
+    h.remove_image(&tag, true).await.unwrap();
+    assert!(!h.image_exists(&tag).await.unwrap());
+    let loaded = h.import_image(futures::stream::iter(archive.into_iter().map(Ok)).boxed()).await.unwrap();
+    assert_eq!(loaded, vec![tag.clone()]);
+    assert_eq!(h.inspect_image(&tag).await.unwrap().id, image_id);
+    h.remove_image(&tag, true).await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn tempdir(prefix: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(unique(&format!("dockfleet-{prefix}")));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test]
+async fn copy_image_between_hosts_with_progress() {
+    let fleet = fleet();
+    let (src, dst) = (fleet.host("df-1").unwrap(), fleet.host("df-3").unwrap());
+    let tag = format!("dockfleet/test-copy:{}", unique("c"));
+    let dir = tempdir("copy");
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {IMAGE}\nRUN echo {tag} > /marker\n")).unwrap();
+    src.build_image(&dir, &BuildOptions { tag: tag.clone(), ..Default::default() })
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    assert!(!dst.image_exists(&tag).await.unwrap());
+
+    let events: Vec<CopyProgress> = copy_image(src.clone(), dst.clone(), &tag).try_collect().await.unwrap();
+    assert!(events.len() >= 2);
+    assert_eq!(events[0].bytes, 0);
+    assert!(events.windows(2).all(|w| w[0].bytes <= w[1].bytes), "progress never goes back");
+    let last = events.last().unwrap();
+    assert!(last.done && last.bytes > 1_000_000, "{last:?}");
+    assert!(events[..events.len() - 1].iter().all(|e| !e.done));
+    assert_eq!((last.from.as_str(), last.to.as_str()), ("df-1", "df-3"));
+
+    // The copy runs on the destination.
+    let t = unique("copyrun");
+    let mut spec = ContainerSpec::new(&tag);
+    spec.command = vec!["cat".into(), "/marker".into()];
+    spec.labels.insert("dockfleet.test".into(), t.clone());
+    let id = dst.create_container(&spec).await.unwrap();
+    dst.start_container(&id).await.unwrap();
+    assert_eq!(dst.wait_container(&id).await.unwrap(), 0);
+    let out: Vec<LogLine> = dst.logs(&id, &LogOptions::default()).try_collect().await.unwrap();
+    assert_eq!(out.iter().map(|l| l.message.as_str()).collect::<String>(), format!("{tag}\n"));
+    cleanup(&dst, &t).await;
+
+    // distribute_image copies only where missing.
+    let copied = distribute_image(src.clone(), fleet.hosts(), &tag).await.unwrap();
+    let mut copied = copied;
+    copied.sort();
+    assert_eq!(copied, vec!["df-2", "df-tls"]);
+    for h in fleet.hosts() {
+        h.remove_image(&tag, true).await.unwrap();
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn fleet_probe_reports_each_host_without_failing_as_a_whole() {
+    let mut fleet = fleet();
+    // One more host where nothing listens: an address of the testbed bridge with a closed port.
+    fleet.add_docker(HostConfig { insecure: true, ..HostConfig::new("ghost", "tcp://10.250.0.13:2399") }).unwrap();
+    let statuses = fleet.probe(&ProbeOptions { timeout: Duration::from_secs(5) }).await;
+    assert_eq!(
+        statuses.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["df-1", "df-2", "df-3", "df-tls", "ghost"]
+    );
+    for s in &statuses[..4] {
+        assert!(s.reachable, "{s:?}");
+        assert!(s.latency.is_some() && s.info.as_ref().unwrap().cpus > 0);
+    }
+    let ghost = &statuses[4];
+    assert!(!ghost.reachable && ghost.info.is_none());
+    assert_eq!(ghost.error_code.as_deref(), Some("engine_unreachable"), "{ghost:?}");
+    assert_eq!(fleet.select(&["role=manager"]).iter().map(|h| h.name().to_string()).collect::<Vec<_>>(), ["df-1"]);
+    let _ = Arc::clone(&fleet.hosts()[0]);
+}

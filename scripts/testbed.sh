@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# dockfleet testbed: several real Docker engines on this one machine, each its own "host" with its own
+# network namespace and address on a private bridge that only the testbed uses.
+#
+#   scripts/testbed.sh up        bring everything up (idempotent): bridge, namespaces, engines, certs, test images
+#   scripts/testbed.sh down      stop the engines, remove namespaces and bridge (data kept; --purge drops it)
+#   scripts/testbed.sh status    one line per engine
+#   scripts/testbed.sh stop-engine NAME / start-engine NAME    for fault tests
+#   scripts/testbed.sh env       print shell exports (DOCKFLEET_TESTBED=…)
+#
+# Layout of the hosts (see ../shared/TESTBED.md for why it is built this way):
+#   df-1  10.250.0.11  tcp 2375 (plain)  role=manager zone=a
+#   df-2  10.250.0.12  tcp 2375 (plain)  role=worker  zone=a
+#   df-3  10.250.0.13  tcp 2375 (plain)  role=worker  zone=b
+#   df-tls 10.250.0.14 tcp 2376 (TLS, client certificates required)  role=worker zone=b
+# Traffic goes only to these addresses and to loopback. Nothing is routed off the bridge.
+set -euo pipefail
+
+STATE=${DOCKFLEET_TESTBED:-/var/lib/dockfleet-testbed}
+RUN=/run/dockfleet-testbed
+BRIDGE=dfbr0
+SUBNET_PREFIX=10.250.0
+BRIDGE_ADDR=$SUBNET_PREFIX.1
+ENGINES=(df-1 df-2 df-3 df-tls)
+IMAGE=dockfleet/busybox:latest
+IMAGE_HEALTH=dockfleet/busybox:health
+DOCKER=/usr/bin/docker
+[ -x "$DOCKER" ] || DOCKER=docker
+
+log() { echo "[testbed] $*" >&2; }
+
+engine_index() { # df-1 -> 1, df-tls -> 4
+  local i
+  for i in "${!ENGINES[@]}"; do [ "${ENGINES[$i]}" = "$1" ] && { echo $((i + 1)); return; }; done
+  echo "unknown engine $1" >&2; exit 2
+}
+engine_addr() { echo "$SUBNET_PREFIX.$((10 + $(engine_index "$1")))"; }
+engine_port() { [ "$1" = df-tls ] && echo 2376 || echo 2375; }
+engine_sock() { echo "$RUN/$1.sock"; }
+engine_labels() {
+  case $1 in
+    df-1) echo "role=manager zone=a" ;;
+    df-2) echo "role=worker zone=a" ;;
+    df-3) echo "role=worker zone=b" ;;
+    df-tls) echo "role=worker zone=b tls=true" ;;
+  esac
+}
+
+install_deps() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  dpkg -s busybox-static 2>/dev/null | grep -q 'ok installed' || missing+=(busybox-static)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v nsenter >/dev/null || missing+=(util-linux)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+setup_network() {
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+    ip addr add "$BRIDGE_ADDR/24" dev "$BRIDGE"
+  fi
+  ip link set "$BRIDGE" up
+  local name i
+  for name in "${ENGINES[@]}"; do
+    i=$(engine_index "$name")
+    if [ ! -e "/var/run/netns/$name" ]; then
+      ip netns add "$name"
+    fi
+    if ! ip link show "dfv$i" >/dev/null 2>&1; then
+      ip link add "dfv$i" type veth peer name "dfp$i"
+      ip link set "dfp$i" netns "$name"
+      ip link set "dfv$i" master "$BRIDGE"
+    fi
+    ip link set "dfv$i" up
+    nsenter --net="/var/run/netns/$name" ip link set lo up
+    nsenter --net="/var/run/netns/$name" ip link set "dfp$i" up
+    nsenter --net="/var/run/netns/$name" ip addr replace "$(engine_addr "$name")/24" dev "dfp$i"
+  done
+  # Traffic between testbed hosts crosses the bridge; an engine elsewhere may have set FORWARD to DROP.
+  if iptables -S DOCKER-USER >/dev/null 2>&1; then
+    iptables -C DOCKER-USER -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null ||
+      iptables -I DOCKER-USER -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
+  fi
+  iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null ||
+    iptables -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null || true
+}
+
+gen_certs() {
+  local d=$STATE/certs
+  [ -f "$d/.done" ] && return
+  log "generating TLS certificates in $d"
+  mkdir -p "$d" && cd "$d"
+  local ca
+  for ca in ca other-ca; do
+    openssl genrsa -out "$ca-key.pem" 2048 2>/dev/null
+    openssl req -x509 -new -key "$ca-key.pem" -sha256 -days 3650 -subj "/CN=dockfleet testbed $ca" -out "$ca.pem"
+  done
+  # server certificate for df-tls, signed by ca
+  openssl genrsa -out server-key.pem 2048 2>/dev/null
+  openssl req -new -key server-key.pem -subj "/CN=df-tls" -out server.csr
+  printf 'subjectAltName=IP:%s,IP:127.0.0.1,DNS:df-tls,DNS:localhost\nextendedKeyUsage=serverAuth\n' \
+    "$(engine_addr df-tls)" >server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 -sha256 \
+    -extfile server.ext -out server-cert.pem 2>/dev/null
+  # client certificate signed by ca (good) and one signed by other-ca (rejected by the engine)
+  local who
+  for who in client:ca other-client:other-ca; do
+    local n=${who%%:*} c=${who##*:}
+    openssl genrsa -out "$n-key.pem" 2048 2>/dev/null
+    openssl req -new -key "$n-key.pem" -subj "/CN=$n" -out "$n.csr"
+    printf 'extendedKeyUsage=clientAuth\n' >"$n.ext"
+    openssl x509 -req -in "$n.csr" -CA "$c.pem" -CAkey "$c-key.pem" -CAcreateserial -days 3650 -sha256 \
+      -extfile "$n.ext" -out "$n-cert.pem" 2>/dev/null
+  done
+  # DOCKER_CERT_PATH layouts (ca.pem, cert.pem, key.pem): the good one and one trusting another CA
+  mkdir -p client other
+  cp ca.pem client/ca.pem && cp client-cert.pem client/cert.pem && cp client-key.pem client/key.pem
+  cp other-ca.pem other/ca.pem && cp client-cert.pem other/cert.pem && cp client-key.pem other/key.pem
+  chmod 0644 ./*.pem client/*.pem other/*.pem
+  touch .done
+  cd - >/dev/null
+}
+
+engine_pid() {
+  local pf=$RUN/$1.pid
+  [ -f "$pf" ] && kill -0 "$(cat "$pf")" 2>/dev/null && cat "$pf"
+}
+
+engine_ping() { curl -sf --max-time 2 --unix-socket "$(engine_sock "$1")" http://x/_ping >/dev/null 2>&1; }
+
+start_engine() {
+  local name=$1 i
+  i=$(engine_index "$name")
+  if engine_pid "$name" >/dev/null && engine_ping "$name"; then return; fi
+  mkdir -p "$STATE/$name" "$RUN/$name" /var/log/dockfleet-testbed
+  local args=(
+    --data-root "$STATE/$name/data" --exec-root "$RUN/$name/exec" --pidfile "$RUN/$name.pid"
+    -H "unix://$(engine_sock "$name")" --bip "172.31.$((200 + i)).1/24"
+    --iptables=false --ip-masq=false --userland-proxy=true --storage-driver=vfs
+  )
+  if [ "$name" = df-tls ]; then
+    args+=(--tlsverify --tlscacert "$STATE/certs/ca.pem" --tlscert "$STATE/certs/server-cert.pem"
+      --tlskey "$STATE/certs/server-key.pem" -H "tcp://$(engine_addr "$name"):2376")
+  else
+    args+=(--tls=false -H "tcp://$(engine_addr "$name"):2375")
+  fi
+  local l
+  for l in $(engine_labels "$name"); do args+=(--label "$l"); done
+  log "starting engine $name at $(engine_addr "$name"):$(engine_port "$name")"
+  rm -f "$RUN/$name.pid"
+  setsid nsenter --net="/var/run/netns/$name" dockerd "${args[@]}" \
+    </dev/null >>"/var/log/dockfleet-testbed/$name.log" 2>&1 &
+}
+
+wait_engine() {
+  local name=$1 n
+  for n in $(seq 1 300); do
+    engine_ping "$name" && return 0
+    sleep 0.2
+  done
+  log "engine $name did not answer; last log lines:"
+  tail -20 "/var/log/dockfleet-testbed/$name.log" >&2
+  return 1
+}
+
+stop_engine() {
+  local name=$1 pid n
+  pid=$(engine_pid "$name") || return 0
+  log "stopping engine $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for n in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$RUN/$name.pid"
+}
+
+build_images() {
+  local ctx=$STATE/image
+  mkdir -p "$ctx"
+  cp /bin/busybox "$ctx/busybox"
+  cat >"$ctx/Dockerfile" <<'EOF'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN ["/bin/sh", "-c", "mkdir -p /tmp /www /etc && echo 'root:x:0:0:root:/:/bin/sh' > /etc/passwd && echo ok > /www/index.html"]
+CMD ["sh"]
+EOF
+  # Healthy unless /tmp/unhealthy exists, so tests can turn health off and on.
+  cat >"$ctx/Dockerfile.health" <<EOF
+FROM $IMAGE
+HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["sh", "-c", "test ! -f /tmp/unhealthy"]
+EOF
+  local name
+  for name in "${ENGINES[@]}"; do
+    local h="unix://$(engine_sock "$name")"
+    if ! DOCKER_HOST=$h "$DOCKER" image inspect "$IMAGE_HEALTH" >/dev/null 2>&1; then
+      log "building $IMAGE and $IMAGE_HEALTH on $name"
+      DOCKER_BUILDKIT=0 DOCKER_HOST=$h "$DOCKER" build -q -t "$IMAGE" "$ctx" >/dev/null
+      DOCKER_BUILDKIT=0 DOCKER_HOST=$h "$DOCKER" build -q -t "$IMAGE_HEALTH" -f "$ctx/Dockerfile.health" "$ctx" >/dev/null
+    fi
+  done
+}
+
+write_inventory() {
+  # The testbed describes itself in dockfleet's own inventory format; every test suite loads this file.
+  local f=$STATE/fleet.toml
+  {
+    echo "# written by scripts/testbed.sh; the testbed's engines as a dockfleet fleet"
+    echo "[defaults]"
+    echo "connect_timeout_ms = 3000"
+    echo "request_timeout_ms = 30000"
+    local name
+    for name in "${ENGINES[@]}"; do
+      echo
+      echo "[[hosts]]"
+      echo "name = \"$name\""
+      if [ "$name" = df-tls ]; then
+        echo "address = \"tcp://$(engine_addr "$name"):2376\""
+        echo "tls = { ca = \"$STATE/certs/ca.pem\", cert = \"$STATE/certs/client-cert.pem\", key = \"$STATE/certs/client-key.pem\" }"
+      else
+        echo "address = \"tcp://$(engine_addr "$name"):2375\""
+        echo "insecure = true"
+      fi
+      local l labels=""
+      for l in $(engine_labels "$name"); do labels+="${labels:+, }${l%%=*} = \"${l#*=}\""; done
+      echo "labels = { $labels }"
+    done
+  } >"$f.tmp"
+  mv "$f.tmp" "$f"
+}
+
+cmd_up() {
+  install_deps
+  mkdir -p "$STATE" "$RUN"
+  setup_network
+  gen_certs
+  local name
+  for name in "${ENGINES[@]}"; do start_engine "$name"; done
+  for name in "${ENGINES[@]}"; do wait_engine "$name"; done
+  build_images
+  write_inventory
+  log "up: ${#ENGINES[@]} engines; inventory at $STATE/fleet.toml"
+}
+
+cmd_down() {
+  local name i
+  for name in "${ENGINES[@]}"; do stop_engine "$name"; done
+  for name in "${ENGINES[@]}"; do
+    i=$(engine_index "$name")
+    ip link del "dfv$i" 2>/dev/null || true
+    ip netns del "$name" 2>/dev/null || true
+  done
+  ip link del "$BRIDGE" 2>/dev/null || true
+  if [ "${1:-}" = --purge ]; then
+    rm -rf "$STATE"
+  fi
+  log "down"
+}
+
+cmd_status() {
+  local name rc=0
+  for name in "${ENGINES[@]}"; do
+    if engine_ping "$name"; then
+      echo "$name up   $(engine_addr "$name"):$(engine_port "$name") $(engine_labels "$name")"
+    else
+      echo "$name down $(engine_addr "$name"):$(engine_port "$name")"
+      rc=1
+    fi
+  done
+  return $rc
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down "${2:-}" ;;
+  status) cmd_status ;;
+  stop-engine) stop_engine "${2:?engine name}" ;;
+  start-engine)
+    start_engine "${2:?engine name}"
+    wait_engine "$2"
+    ;;
+  env) echo "export DOCKFLEET_TESTBED=$STATE" ;;
+  *)
+    echo "usage: $0 up|down [--purge]|status|stop-engine NAME|start-engine NAME|env" >&2
+    exit 2
+    ;;
+esac
