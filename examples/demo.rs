@@ -78,8 +78,8 @@ async fn main() -> dockfleet::Result<()> {
             let filled = (p.bytes * 30 / total) as usize;
             print!(
                 "\r  {:>8} → {:<8} [{}{}] {:>5.1}/{:.1} MB",
-                p.from,
-                p.to,
+                p.source,
+                p.target,
                 "#".repeat(filled),
                 " ".repeat(30 - filled.min(30)),
                 p.bytes as f64 / 1e6,

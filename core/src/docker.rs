@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::host::*;
 
 /// Client certificate, key and the CA that must have signed the engine's certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsConfig {
     /// CA certificate (PEM) that signed the engine's server certificate.
     pub ca: PathBuf,

@@ -86,7 +86,7 @@ impl Default for ProbeOptions {
 }
 
 /// The outcome of probing one host.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostStatus {
     /// Host name.
     pub name: String,

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 pub type ResultStream<T> = BoxStream<'static, Result<T>>;
 
 /// Answer to [`Host::ping`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ping {
     /// Round-trip time of the `/_ping` request.
     #[serde(with = "crate::serde_ms")]
@@ -79,6 +79,12 @@ fn default_protocol() -> String {
     "tcp".to_string()
 }
 
+impl Default for PortMapping {
+    fn default() -> Self {
+        PortMapping { container_port: 0, host_port: None, protocol: default_protocol(), host_ip: None }
+    }
+}
+
 impl PortMapping {
     /// A TCP port published on the same port number of the host.
     pub fn tcp(container_port: u16, host_port: u16) -> Self {
@@ -87,7 +93,7 @@ impl PortMapping {
 }
 
 /// A bind mount (absolute `source`) or a named volume (any other `source`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     /// Host path (absolute) or volume name.
     pub source: String,
@@ -101,15 +107,21 @@ pub struct Mount {
 /// When the engine restarts a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartPolicy {
-    /// `no`, `always`, `unless-stopped` or `on-failure`.
+    /// `no` (the default), `always`, `unless-stopped` or `on-failure`.
     pub name: String,
     /// Attempts for `on-failure`.
     #[serde(default)]
     pub max_retries: Option<u32>,
 }
 
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy { name: "no".into(), max_retries: None }
+    }
+}
+
 /// A Docker HEALTHCHECK for a container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Healthcheck {
     /// `["CMD", "prog", "arg"]`, `["CMD-SHELL", "cmd"]` or `["NONE"]`.
     pub test: Vec<String>,
@@ -370,7 +382,7 @@ impl Default for LogOptions {
 }
 
 /// One chunk of container output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
     /// `stdout`, `stderr` or `console` (TTY).
     pub stream: String,
@@ -418,7 +430,7 @@ pub struct BuildOptions {
 }
 
 /// One progress event of an image build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildEvent {
     /// `context` (bytes of context sent), `step` (a Dockerfile step starts), `output`, or `done`.
     pub kind: String,
@@ -505,9 +517,9 @@ pub struct CopyProgress {
     /// The image being copied.
     pub image: String,
     /// Source host name.
-    pub from: String,
+    pub source: String,
     /// Destination host name.
-    pub to: String,
+    pub target: String,
     /// Bytes streamed so far.
     pub bytes: u64,
     /// Expected total (the image size; the archive is slightly larger), when known.

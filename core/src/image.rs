@@ -13,19 +13,20 @@ use crate::host::{CopyProgress, Host, ResultStream};
 /// How often [`copy_image`] reports progress while bytes flow.
 pub const COPY_PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Copies `reference` from `from` to `to`, streaming the archive through this process.
+/// Copies `reference` from `source` to `target`, streaming the archive through this process.
 ///
 /// The stream yields a first event with the expected size, then progress about every
-/// [`COPY_PROGRESS_INTERVAL`], then a last event with `done = true` once `to` has loaded the image.
+/// [`COPY_PROGRESS_INTERVAL`], then a last event with `done = true` once `target` has loaded the image.
 /// Dropping the stream cancels the copy. A missing image fails with `not_found` before anything is sent.
-pub fn copy_image(from: Arc<dyn Host>, to: Arc<dyn Host>, reference: &str) -> ResultStream<CopyProgress> {
+pub fn copy_image(source: Arc<dyn Host>, target: Arc<dyn Host>, reference: &str) -> ResultStream<CopyProgress> {
     let reference = reference.to_string();
     Box::pin(async_stream::try_stream! {
+        let (from, to) = (source, target);
         let image = from.inspect_image(&reference).await?;
         let progress = |bytes: u64, done: bool| CopyProgress {
             image: reference.clone(),
-            from: from.name().to_string(),
-            to: to.name().to_string(),
+            source: from.name().to_string(),
+            target: to.name().to_string(),
             bytes,
             total_bytes: Some(image.size_bytes),
             done,

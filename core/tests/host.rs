@@ -303,7 +303,7 @@ async fn copy_image_between_hosts_with_progress() {
     let last = events.last().unwrap();
     assert!(last.done && last.bytes > 1_000_000, "{last:?}");
     assert!(events[..events.len() - 1].iter().all(|e| !e.done));
-    assert_eq!((last.from.as_str(), last.to.as_str()), ("df-1", "df-3"));
+    assert_eq!((last.source.as_str(), last.target.as_str()), ("df-1", "df-3"));
 
     // The copy runs on the destination.
     let t = unique("copyrun");

@@ -1,0 +1,506 @@
+"""Type stubs of dockfleet._native (the pyo3 module). Checked against the built module by mypy.stubtest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Generic, TypeVar, Union, final
+
+from typing_extensions import Self, disjoint_base
+
+_StrPath = Union[str, "os.PathLike[str]"]
+_T = TypeVar("_T")
+
+__all__ = [
+    "__version__",
+    "DockfleetError",
+    "InvalidArgumentError",
+    "InvalidAddressError",
+    "InsecureError",
+    "TlsError",
+    "EngineUnreachableError",
+    "TimeoutError",
+    "NotFoundError",
+    "ConflictError",
+    "EngineError",
+    "IoError",
+    "CancelledError",
+    "InternalError",
+    "ERROR_CODES",
+    "_panic_for_tests",
+    "Ping",
+    "HostInfo",
+    "PortMapping",
+    "Mount",
+    "RestartPolicy",
+    "Healthcheck",
+    "ContainerSpec",
+    "ListContainersOptions",
+    "ContainerSummary",
+    "ContainerState",
+    "ContainerDetails",
+    "LogOptions",
+    "LogLine",
+    "ExecOptions",
+    "ExecOutput",
+    "BuildOptions",
+    "BuildEvent",
+    "ImageSummary",
+    "EventOptions",
+    "Event",
+    "Stats",
+    "CopyProgress",
+    "LogStream",
+    "BuildStream",
+    "EventStream",
+    "StatsStream",
+    "ByteStream",
+    "DockerHost",
+    "TlsConfig",
+    "HostConfig",
+    "ProbeOptions",
+    "HostStatus",
+    "Fleet",
+    "CopyStream",
+    "copy_image",
+    "distribute_image",
+]
+
+__version__: str
+ERROR_CODES: list[str]
+
+class DockfleetError(Exception):
+    """Base class of every dockfleet error; `.code` is its stable code."""
+
+    code: str
+
+class InvalidArgumentError(DockfleetError): ...
+class InvalidAddressError(DockfleetError): ...
+class InsecureError(DockfleetError): ...
+class TlsError(DockfleetError): ...
+class EngineUnreachableError(DockfleetError): ...
+class TimeoutError(DockfleetError): ...
+class NotFoundError(DockfleetError): ...
+class ConflictError(DockfleetError): ...
+class EngineError(DockfleetError): ...
+class IoError(DockfleetError): ...
+class CancelledError(DockfleetError): ...
+class InternalError(DockfleetError): ...
+
+async def _panic_for_tests(message: str) -> None: ...
+
+@final
+class TlsConfig:
+    """Client certificate, key, and the CA that signed the engine's certificate (PEM files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    def __new__(cls, *, ca: _StrPath = ..., cert: _StrPath = ..., key: _StrPath = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class HostConfig:
+    """How to reach one engine. Timeouts in seconds. Plain TCP off loopback needs `insecure=True`."""
+
+    name: str
+    address: str
+    labels: dict[str, str]
+    tls: TlsConfig | None
+    insecure: bool
+    connect_timeout: float
+    request_timeout: float
+    def __new__(cls, *, name: str = ..., address: str = ..., labels: dict[str, str] = ..., tls: TlsConfig | None = ..., insecure: bool = ..., connect_timeout: float = ..., request_timeout: float = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Ping:
+    """Answer to `DockerHost.ping()`; `latency` in seconds."""
+
+    latency: float
+    api_version: str
+    def __new__(cls, *, latency: float = ..., api_version: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class HostInfo:
+    """What an engine says about itself."""
+
+    name: str
+    id: str
+    engine_version: str
+    api_version: str
+    os: str
+    os_type: str
+    arch: str
+    cpus: int
+    memory_bytes: int
+    labels: dict[str, str]
+    containers: int
+    containers_running: int
+    images: int
+    storage_driver: str
+    def __new__(cls, *, name: str = ..., id: str = ..., engine_version: str = ..., api_version: str = ..., os: str = ..., os_type: str = ..., arch: str = ..., cpus: int = ..., memory_bytes: int = ..., labels: dict[str, str] = ..., containers: int = ..., containers_running: int = ..., images: int = ..., storage_driver: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class PortMapping:
+    """A container port, optionally published on the host (`host_port=0`: the engine picks one)."""
+
+    container_port: int
+    host_port: int | None
+    protocol: str
+    host_ip: str | None
+    def __new__(cls, *, container_port: int = ..., host_port: int | None = ..., protocol: str = ..., host_ip: str | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Mount:
+    """A bind mount (absolute `source`) or a named volume."""
+
+    source: str
+    target: str
+    read_only: bool
+    def __new__(cls, *, source: str = ..., target: str = ..., read_only: bool = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class RestartPolicy:
+    """`no`, `always`, `unless-stopped` or `on-failure` (with `max_retries`)."""
+
+    name: str
+    max_retries: int | None
+    def __new__(cls, *, name: str = ..., max_retries: int | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Healthcheck:
+    """A Docker HEALTHCHECK; durations in seconds."""
+
+    test: list[str]
+    interval: float | None
+    timeout: float | None
+    retries: int | None
+    start_period: float | None
+    def __new__(cls, *, test: list[str] = ..., interval: float | None = ..., timeout: float | None = ..., retries: int | None = ..., start_period: float | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ContainerSpec:
+    """Everything needed to create one container."""
+
+    name: str | None
+    image: str
+    command: list[str]
+    entrypoint: list[str] | None
+    env: dict[str, str]
+    labels: dict[str, str]
+    ports: list[PortMapping]
+    mounts: list[Mount]
+    restart_policy: RestartPolicy | None
+    cpus: float | None
+    memory_bytes: int | None
+    healthcheck: Healthcheck | None
+    network: str | None
+    hostname: str | None
+    working_dir: str | None
+    user: str | None
+    stop_timeout: int | None
+    def __new__(cls, *, name: str | None = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., mounts: list[Mount] = ..., restart_policy: RestartPolicy | None = ..., cpus: float | None = ..., memory_bytes: int | None = ..., healthcheck: Healthcheck | None = ..., network: str | None = ..., hostname: str | None = ..., working_dir: str | None = ..., user: str | None = ..., stop_timeout: int | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ListContainersOptions:
+    """Which containers `list_containers` returns: `labels` entries are `key` or `key=value`."""
+
+    all: bool
+    labels: list[str]
+    name: str | None
+    def __new__(cls, *, all: bool = ..., labels: list[str] = ..., name: str | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ContainerSummary:
+    """One container in a listing."""
+
+    id: str
+    name: str
+    image: str
+    state: str
+    status: str
+    labels: dict[str, str]
+    ports: list[PortMapping]
+    created: int
+    def __new__(cls, *, id: str = ..., name: str = ..., image: str = ..., state: str = ..., status: str = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., created: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ContainerState:
+    """The state part of `ContainerDetails`."""
+
+    status: str
+    running: bool
+    exit_code: int
+    pid: int
+    started_at: str
+    finished_at: str
+    health: str | None
+    oom_killed: bool
+    def __new__(cls, *, status: str = ..., running: bool = ..., exit_code: int = ..., pid: int = ..., started_at: str = ..., finished_at: str = ..., health: str | None = ..., oom_killed: bool = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ContainerDetails:
+    """What `inspect_container` reports."""
+
+    id: str
+    name: str
+    image: str
+    image_id: str
+    state: ContainerState
+    labels: dict[str, str]
+    ports: list[PortMapping]
+    networks: dict[str, str]
+    restart_count: int
+    created: str
+    def __new__(cls, *, id: str = ..., name: str = ..., image: str = ..., image_id: str = ..., state: ContainerState = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., networks: dict[str, str] = ..., restart_count: int = ..., created: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class LogOptions:
+    """Which part of the logs to stream."""
+
+    follow: bool
+    stdout: bool
+    stderr: bool
+    tail: int | None
+    since: int | None
+    timestamps: bool
+    def __new__(cls, *, follow: bool = ..., stdout: bool = ..., stderr: bool = ..., tail: int | None = ..., since: int | None = ..., timestamps: bool = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class LogLine:
+    """One chunk of container output; `stream` is `stdout`, `stderr` or `console`."""
+
+    stream: str
+    message: str
+    def __new__(cls, *, stream: str = ..., message: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ExecOptions:
+    """Options of `exec`."""
+
+    env: dict[str, str]
+    working_dir: str | None
+    user: str | None
+    def __new__(cls, *, env: dict[str, str] = ..., working_dir: str | None = ..., user: str | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ExecOutput:
+    """Result of `exec`."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    def __new__(cls, *, exit_code: int = ..., stdout: str = ..., stderr: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class BuildOptions:
+    """Options of `build_image`."""
+
+    tag: str
+    dockerfile: str | None
+    build_args: dict[str, str]
+    labels: dict[str, str]
+    no_cache: bool
+    def __new__(cls, *, tag: str = ..., dockerfile: str | None = ..., build_args: dict[str, str] = ..., labels: dict[str, str] = ..., no_cache: bool = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class BuildEvent:
+    """A build progress event: `kind` is `context`, `step`, `output` or `done`."""
+
+    kind: str
+    message: str
+    image_id: str | None
+    def __new__(cls, *, kind: str = ..., message: str = ..., image_id: str | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ImageSummary:
+    """One image."""
+
+    id: str
+    tags: list[str]
+    size_bytes: int
+    created: int
+    labels: dict[str, str]
+    def __new__(cls, *, id: str = ..., tags: list[str] = ..., size_bytes: int = ..., created: int = ..., labels: dict[str, str] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class EventOptions:
+    """Which engine events to stream; without `since_nanos` the stream starts when `events()` is called."""
+
+    since_nanos: int | None
+    until_nanos: int | None
+    filters: dict[str, list[str]]
+    def __new__(cls, *, since_nanos: int | None = ..., until_nanos: int | None = ..., filters: dict[str, list[str]] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Event:
+    """One engine event."""
+
+    host: str
+    kind: str
+    action: str
+    id: str
+    attributes: dict[str, str]
+    time_nanos: int
+    def __new__(cls, *, host: str = ..., kind: str = ..., action: str = ..., id: str = ..., attributes: dict[str, str] = ..., time_nanos: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Stats:
+    """Resource use of one container at one moment."""
+
+    id: str
+    cpu_percent: float
+    memory_bytes: int
+    memory_limit_bytes: int
+    memory_percent: float
+    network_rx_bytes: int
+    network_tx_bytes: int
+    block_read_bytes: int
+    block_write_bytes: int
+    pids: int
+    def __new__(cls, *, id: str = ..., cpu_percent: float = ..., memory_bytes: int = ..., memory_limit_bytes: int = ..., memory_percent: float = ..., network_rx_bytes: int = ..., network_tx_bytes: int = ..., block_read_bytes: int = ..., block_write_bytes: int = ..., pids: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class CopyProgress:
+    """Progress of `copy_image`."""
+
+    image: str
+    source: str
+    target: str
+    bytes: int
+    total_bytes: int | None
+    done: bool
+    def __new__(cls, *, image: str = ..., source: str = ..., target: str = ..., bytes: int = ..., total_bytes: int | None = ..., done: bool = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ProbeOptions:
+    """Options of `Fleet.probe`; `timeout` in seconds per host."""
+
+    timeout: float
+    def __new__(cls, *, timeout: float = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class HostStatus:
+    """The outcome of probing one host."""
+
+    name: str
+    address: str
+    labels: dict[str, str]
+    reachable: bool
+    latency: float | None
+    info: HostInfo | None
+    error_code: str | None
+    error: str | None
+    def __new__(cls, *, name: str = ..., address: str = ..., labels: dict[str, str] = ..., reachable: bool = ..., latency: float | None = ..., info: HostInfo | None = ..., error_code: str | None = ..., error: str | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@disjoint_base
+class _Stream(Generic[_T]):
+    def __aiter__(self) -> _Stream[_T]: ...
+    async def __anext__(self) -> _T: ...
+    async def aclose(self) -> None:
+        """Stops the stream and releases its connection."""
+
+@final
+class LogStream(_Stream[LogLine]): ...
+
+@final
+class BuildStream(_Stream[BuildEvent]): ...
+
+@final
+class EventStream(_Stream[Event]): ...
+
+@final
+class StatsStream(_Stream[Stats]): ...
+
+@final
+class ByteStream(_Stream[bytes]): ...
+
+@final
+class CopyStream(_Stream[CopyProgress]): ...
+
+@final
+@final
+class DockerHost:
+    """One Docker engine. `DockerHost(config)` validates without contacting it; `connect` pings it."""
+
+    def __new__(cls, config: HostConfig) -> Self: ...
+    @staticmethod
+    async def connect(config: HostConfig) -> DockerHost: ...
+    @staticmethod
+    async def from_env(name: str) -> DockerHost: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    async def ping(self) -> Ping: ...
+    async def info(self) -> HostInfo: ...
+    async def create_container(self, spec: ContainerSpec) -> str: ...
+    async def start_container(self, id: str) -> None: ...
+    async def stop_container(self, id: str, grace: float | None = None) -> None: ...
+    async def kill_container(self, id: str, signal: str | None = None) -> None: ...
+    async def remove_container(self, id: str, force: bool = False, volumes: bool = False) -> None: ...
+    async def inspect_container(self, id: str) -> ContainerDetails: ...
+    async def list_containers(self, options: ListContainersOptions | None = None) -> list[ContainerSummary]: ...
+    def logs(self, id: str, options: LogOptions | None = None) -> LogStream: ...
+    async def wait_container(self, id: str) -> int: ...
+    async def exec(self, id: str, command: list[str], options: ExecOptions | None = None) -> ExecOutput: ...
+    def build_image(self, context_dir: _StrPath, options: BuildOptions) -> BuildStream: ...
+    async def list_images(self) -> list[ImageSummary]: ...
+    async def inspect_image(self, reference: str) -> ImageSummary: ...
+    async def image_exists(self, reference: str) -> bool: ...
+    async def remove_image(self, reference: str, force: bool = False) -> None: ...
+    def export_image(self, reference: str) -> ByteStream: ...
+    async def import_image(self, archive: bytes | ByteStream) -> list[str]: ...
+    def events(self, options: EventOptions | None = None) -> EventStream: ...
+    async def stats(self, id: str) -> Stats: ...
+    def stats_stream(self, id: str) -> StatsStream: ...
+
+@final
+@final
+class Fleet:
+    """A named set of hosts with labels, from an inventory file or built in code."""
+
+    def __new__(cls) -> Self: ...
+    @staticmethod
+    def from_file(path: _StrPath) -> Fleet: ...
+    @staticmethod
+    def parse(text: str, format: str, base_dir: _StrPath | None = None) -> Fleet: ...
+    def add(self, host: DockerHost) -> None: ...
+    def add_docker(self, config: HostConfig) -> DockerHost: ...
+    def remove(self, name: str) -> DockerHost: ...
+    def hosts(self) -> list[DockerHost]: ...
+    def names(self) -> list[str]: ...
+    def host(self, name: str) -> DockerHost: ...
+    def select(self, selector: list[str]) -> list[DockerHost]: ...
+    def __len__(self) -> int: ...
+    async def probe(self, options: ProbeOptions | None = None) -> list[HostStatus]: ...
+
+def copy_image(source: DockerHost, target: DockerHost, reference: str) -> CopyStream: ...
+async def distribute_image(source: DockerHost, targets: list[DockerHost], reference: str) -> list[str]: ...

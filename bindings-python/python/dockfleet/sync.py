@@ -1,0 +1,254 @@
+"""The dockfleet API, blocking: the same classes and methods as :mod:`dockfleet`, for scripts.
+
+Every call runs on one private event loop in a background thread, so the facade also works from code
+that is itself inside a running event loop (a notebook, a web handler). Streams are plain iterators;
+``close()`` stops one early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from typing import Any, Callable
+
+from . import _native
+# Data classes, streams and errors are shared with the async API.
+from ._native import (
+    DockfleetError as DockfleetError,
+    InvalidArgumentError as InvalidArgumentError,
+    InvalidAddressError as InvalidAddressError,
+    InsecureError as InsecureError,
+    TlsError as TlsError,
+    EngineUnreachableError as EngineUnreachableError,
+    TimeoutError as TimeoutError,
+    NotFoundError as NotFoundError,
+    ConflictError as ConflictError,
+    EngineError as EngineError,
+    IoError as IoError,
+    CancelledError as CancelledError,
+    InternalError as InternalError,
+    ERROR_CODES as ERROR_CODES,
+    Ping as Ping,
+    HostInfo as HostInfo,
+    PortMapping as PortMapping,
+    Mount as Mount,
+    RestartPolicy as RestartPolicy,
+    Healthcheck as Healthcheck,
+    ContainerSpec as ContainerSpec,
+    ListContainersOptions as ListContainersOptions,
+    ContainerSummary as ContainerSummary,
+    ContainerState as ContainerState,
+    ContainerDetails as ContainerDetails,
+    LogOptions as LogOptions,
+    LogLine as LogLine,
+    ExecOptions as ExecOptions,
+    ExecOutput as ExecOutput,
+    BuildOptions as BuildOptions,
+    BuildEvent as BuildEvent,
+    ImageSummary as ImageSummary,
+    EventOptions as EventOptions,
+    Event as Event,
+    Stats as Stats,
+    CopyProgress as CopyProgress,
+    LogStream as LogStream,
+    BuildStream as BuildStream,
+    EventStream as EventStream,
+    StatsStream as StatsStream,
+    ByteStream as ByteStream,
+    TlsConfig as TlsConfig,
+    HostConfig as HostConfig,
+    ProbeOptions as ProbeOptions,
+    HostStatus as HostStatus,
+    CopyStream as CopyStream,
+)
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_END = object()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _lock:
+        if _loop is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="dockfleet-sync", daemon=True).start()
+            _loop = loop
+        return _loop
+
+
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Calls ``fn`` inside the background loop (native awaitables need a running loop) and waits."""
+
+    async def run() -> Any:
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            try:
+                result = await result
+            except StopAsyncIteration:
+                return _END
+        return result
+
+    return _wrap(asyncio.run_coroutine_threadsafe(run(), _background_loop()).result())
+
+
+_STREAMS = (
+    _native.LogStream,
+    _native.BuildStream,
+    _native.EventStream,
+    _native.StatsStream,
+    _native.ByteStream,
+    _native.CopyStream,
+)
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, _native.DockerHost):
+        return DockerHost._from_native(value)
+    if isinstance(value, _native.Fleet):
+        return Fleet._from_native(value)
+    if isinstance(value, _STREAMS):
+        return Stream(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, (DockerHost, Fleet, Stream)):
+        return value._inner
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def _method(native_cls: type, name: str) -> Callable[..., Any]:
+    """A blocking method calling ``name`` of the wrapped native object, with the native signature."""
+    native = getattr(native_cls, name)
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        args = tuple(_unwrap(a) for a in args)
+        kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
+        return _call(getattr(self._inner, name), *args, **kwargs)
+
+    method.__name__ = name
+    method.__qualname__ = f"{native_cls.__name__}.{name}"
+    method.__doc__ = native.__doc__
+    method.__signature__ = inspect.signature(native)  # type: ignore[attr-defined]
+    return method
+
+
+class Stream:
+    """A blocking iterator over one of the native async streams."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Stream:
+        return self
+
+    def __next__(self) -> Any:
+        item = _call(self._inner.__anext__)
+        if item is _END:
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        """Stops the stream and releases its connection."""
+        _call(self._inner.aclose)
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DockerHost:
+    """One Docker engine, blocking. Same methods as :class:`dockfleet.DockerHost`."""
+
+    _inner: Any
+
+    def __init__(self, config: Any) -> None:
+        self._inner = _native.DockerHost(config)
+
+    @classmethod
+    def _from_native(cls, inner: Any) -> DockerHost:
+        obj = cls.__new__(cls)
+        obj._inner = inner
+        return obj
+
+    @staticmethod
+    def connect(config: Any) -> DockerHost:
+        return _call(_native.DockerHost.connect, config)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def from_env(name: str) -> DockerHost:
+        return _call(_native.DockerHost.from_env, name)  # type: ignore[no-any-return]
+
+    @property
+    def name(self) -> str:
+        return self._inner.name  # type: ignore[no-any-return]
+
+    @property
+    def address(self) -> str:
+        return self._inner.address  # type: ignore[no-any-return]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self._inner.labels  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+
+_HOST_METHODS = [
+    "ping", "info", "create_container", "start_container", "stop_container", "kill_container",
+    "remove_container", "inspect_container", "list_containers", "logs", "wait_container", "exec",
+    "build_image", "list_images", "inspect_image", "image_exists", "remove_image", "export_image",
+    "import_image", "events", "stats", "stats_stream",
+]
+for _name in _HOST_METHODS:
+    setattr(DockerHost, _name, _method(_native.DockerHost, _name))
+
+
+class Fleet:
+    """A named set of hosts, blocking. Same methods as :class:`dockfleet.Fleet`."""
+
+    _inner: Any
+
+    def __init__(self) -> None:
+        self._inner = _native.Fleet()
+
+    @classmethod
+    def _from_native(cls, inner: Any) -> Fleet:
+        obj = cls.__new__(cls)
+        obj._inner = inner
+        return obj
+
+    @staticmethod
+    def from_file(path: Any) -> Fleet:
+        return Fleet._from_native(_native.Fleet.from_file(path))
+
+    @staticmethod
+    def parse(text: str, format: str, base_dir: Any = None) -> Fleet:
+        return Fleet._from_native(_native.Fleet.parse(text, format, base_dir))
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+
+_FLEET_METHODS = ["add", "add_docker", "remove", "hosts", "names", "host", "select", "probe"]
+for _name in _FLEET_METHODS:
+    setattr(Fleet, _name, _method(_native.Fleet, _name))
+
+
+def copy_image(source: DockerHost, target: DockerHost, reference: str) -> Stream:
+    """Streams an image from one host to another; iterate for progress."""
+    return Stream(_native.copy_image(source._inner, target._inner, reference))
+
+
+def distribute_image(source: DockerHost, targets: list[DockerHost], reference: str) -> list[str]:
+    """Copies an image to every target that lacks it; returns their names."""
+    return _call(_native.distribute_image, source._inner, [t._inner for t in targets], reference)  # type: ignore[no-any-return]

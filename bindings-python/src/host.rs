@@ -1,0 +1,415 @@
+//! The core `host` module in Python: the data types of the `Host` trait and the `DockerHost` class that
+//! exposes it (constructed from a `HostConfig`, see `docker.rs`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dockfleet as df;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::docker::HostConfig;
+use crate::{dto, stream_class, Conv};
+
+dto! {
+    /// Answer to `DockerHost.ping()`; `latency` in seconds.
+    Ping => df::Ping { latency: f64, api_version: String }
+}
+
+dto! {
+    /// What an engine says about itself.
+    HostInfo => df::HostInfo {
+        name: String, id: String, engine_version: String, api_version: String, os: String, os_type: String,
+        arch: String, cpus: u32, memory_bytes: u64, labels: BTreeMap<String, String>, containers: u32,
+        containers_running: u32, images: u32, storage_driver: String,
+    }
+}
+
+dto! {
+    /// A container port, optionally published on the host (`host_port=0`: the engine picks one).
+    PortMapping => df::PortMapping { container_port: u16, host_port: Option<u16>, protocol: String, host_ip: Option<String> }
+}
+
+dto! {
+    /// A bind mount (absolute `source`) or a named volume.
+    Mount => df::Mount { source: String, target: String, read_only: bool }
+}
+
+dto! {
+    /// `no`, `always`, `unless-stopped` or `on-failure` (with `max_retries`).
+    RestartPolicy => df::RestartPolicy { name: String, max_retries: Option<u32> }
+}
+
+dto! {
+    /// A Docker HEALTHCHECK; durations in seconds.
+    Healthcheck => df::Healthcheck {
+        test: Vec<String>, interval: Option<f64>, timeout: Option<f64>, retries: Option<u32>, start_period: Option<f64>,
+    }
+}
+
+dto! {
+    /// Everything needed to create one container.
+    ContainerSpec => df::ContainerSpec {
+        name: Option<String>, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>,
+        env: BTreeMap<String, String>, labels: BTreeMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
+        restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<u64>,
+        healthcheck: Option<Healthcheck>, network: Option<String>, hostname: Option<String>,
+        working_dir: Option<String>, user: Option<String>, stop_timeout: Option<u32>,
+    }
+}
+
+dto! {
+    /// Which containers `list_containers` returns: `labels` entries are `key` or `key=value`.
+    ListContainersOptions => df::ListContainersOptions { all: bool, labels: Vec<String>, name: Option<String> }
+}
+
+dto! {
+    /// One container in a listing.
+    ContainerSummary => df::ContainerSummary {
+        id: String, name: String, image: String, state: String, status: String, labels: BTreeMap<String, String>,
+        ports: Vec<PortMapping>, created: i64,
+    }
+}
+
+dto! {
+    /// The state part of `ContainerDetails`.
+    ContainerState => df::ContainerState {
+        status: String, running: bool, exit_code: i64, pid: i64, started_at: String, finished_at: String,
+        health: Option<String>, oom_killed: bool,
+    }
+}
+
+dto! {
+    /// What `inspect_container` reports.
+    ContainerDetails => df::ContainerDetails {
+        id: String, name: String, image: String, image_id: String, state: ContainerState,
+        labels: BTreeMap<String, String>, ports: Vec<PortMapping>, networks: BTreeMap<String, String>,
+        restart_count: i64, created: String,
+    }
+}
+
+dto! {
+    /// Which part of the logs to stream.
+    LogOptions => df::LogOptions { follow: bool, stdout: bool, stderr: bool, tail: Option<u32>, since: Option<i64>, timestamps: bool }
+}
+
+dto! {
+    /// One chunk of container output; `stream` is `stdout`, `stderr` or `console`.
+    LogLine => df::LogLine { stream: String, message: String }
+}
+
+dto! {
+    /// Options of `exec`.
+    ExecOptions => df::ExecOptions { env: BTreeMap<String, String>, working_dir: Option<String>, user: Option<String> }
+}
+
+dto! {
+    /// Result of `exec`.
+    ExecOutput => df::ExecOutput { exit_code: i64, stdout: String, stderr: String }
+}
+
+dto! {
+    /// Options of `build_image`.
+    BuildOptions => df::BuildOptions {
+        tag: String, dockerfile: Option<String>, build_args: BTreeMap<String, String>, labels: BTreeMap<String, String>,
+        no_cache: bool,
+    }
+}
+
+dto! {
+    /// A build progress event: `kind` is `context`, `step`, `output` or `done`.
+    BuildEvent => df::BuildEvent { kind: String, message: String, image_id: Option<String> }
+}
+
+dto! {
+    /// One image.
+    ImageSummary => df::ImageSummary { id: String, tags: Vec<String>, size_bytes: u64, created: i64, labels: BTreeMap<String, String> }
+}
+
+dto! {
+    /// Which engine events to stream; without `since_nanos` the stream starts when `events()` is called.
+    EventOptions => df::EventOptions { since_nanos: Option<i64>, until_nanos: Option<i64>, filters: BTreeMap<String, Vec<String>> }
+}
+
+dto! {
+    /// One engine event.
+    Event => df::Event { host: String, kind: String, action: String, id: String, attributes: BTreeMap<String, String>, time_nanos: i64 }
+}
+
+dto! {
+    /// Resource use of one container at one moment.
+    Stats => df::Stats {
+        id: String, cpu_percent: f64, memory_bytes: u64, memory_limit_bytes: u64, memory_percent: f64,
+        network_rx_bytes: u64, network_tx_bytes: u64, block_read_bytes: u64, block_write_bytes: u64, pids: u64,
+    }
+}
+
+dto! {
+    /// Progress of `copy_image`.
+    CopyProgress => df::CopyProgress { image: String, source: String, target: String, bytes: u64, total_bytes: Option<u64>, done: bool }
+}
+
+impl Conv<Py<PyBytes>> for bytes::Bytes {
+    fn conv(self) -> Py<PyBytes> {
+        Python::attach(|py| PyBytes::new(py, &self).unbind())
+    }
+}
+
+stream_class!(
+    /// Container output: `async for line in host.logs(id)`.
+    LogStream, df::LogLine => LogLine
+);
+stream_class!(
+    /// Build progress: `async for event in host.build_image(dir, options)`.
+    BuildStream, df::BuildEvent => BuildEvent
+);
+stream_class!(
+    /// Engine events: `async for event in host.events(options)`.
+    EventStream, df::Event => Event
+);
+stream_class!(
+    /// Stats samples, about one a second.
+    StatsStream, df::Stats => Stats
+);
+stream_class!(
+    /// An image archive (`docker save` format) as chunks of bytes.
+    ByteStream, bytes::Bytes => Py<PyBytes>
+);
+
+/// An image archive for `import_image`: bytes, or a `ByteStream` from `export_image`.
+#[derive(FromPyObject)]
+pub enum Archive<'py> {
+    Bytes(Vec<u8>),
+    Stream(PyRef<'py, ByteStream>),
+}
+
+impl Archive<'_> {
+    fn into_stream(self) -> df::ResultStream<bytes::Bytes> {
+        use futures::StreamExt;
+        match self {
+            Archive::Bytes(b) => futures::stream::iter([Ok(bytes::Bytes::from(b))]).boxed(),
+            Archive::Stream(s) => {
+                let inner = s.inner.clone();
+                futures::stream::unfold(inner, |inner| async move {
+                    let item = match inner.lock().await.as_mut() {
+                        Some(s) => s.next().await,
+                        None => None,
+                    };
+                    item.map(|i| (i, inner))
+                })
+                .boxed()
+            }
+        }
+    }
+}
+
+/// One Docker engine. Build with `DockerHost(HostConfig(...))` (validated, not contacted),
+/// `await DockerHost.connect(config)` (pings it) or `await DockerHost.from_env(name)`.
+#[pyclass(module = "dockfleet", frozen, from_py_object)]
+#[derive(Clone)]
+pub struct DockerHost {
+    pub(crate) inner: Arc<dyn df::Host>,
+}
+
+impl Conv<DockerHost> for Arc<dyn df::Host> {
+    fn conv(self) -> DockerHost {
+        DockerHost { inner: self }
+    }
+}
+
+impl Conv<DockerHost> for df::DockerHost {
+    fn conv(self) -> DockerHost {
+        DockerHost { inner: Arc::new(self) }
+    }
+}
+
+#[pymethods]
+impl DockerHost {
+    #[new]
+    fn new(config: HostConfig) -> PyResult<Self> {
+        Ok(df::DockerHost::new(config.conv()).map_err(crate::error::to_py)?.conv())
+    }
+
+    /// Builds the host and pings it; fails when the engine cannot be used.
+    #[staticmethod]
+    async fn connect(config: HostConfig) -> PyResult<DockerHost> {
+        crate::call(df::DockerHost::connect(config.conv())).await
+    }
+
+    /// From `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`, as the docker CLI reads them.
+    #[staticmethod]
+    async fn from_env(name: String) -> PyResult<DockerHost> {
+        crate::call(df::DockerHost::from_env(name)).await
+    }
+
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name().to_string()
+    }
+
+    #[getter]
+    fn address(&self) -> String {
+        self.inner.address().to_string()
+    }
+
+    #[getter]
+    fn labels(&self) -> BTreeMap<String, String> {
+        self.inner.labels().clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("DockerHost(name={:?}, address={:?})", self.inner.name(), self.inner.address())
+    }
+
+    async fn ping(&self) -> PyResult<Ping> {
+        let h = self.inner.clone();
+        crate::call(async move { h.ping().await }).await
+    }
+
+    async fn info(&self) -> PyResult<HostInfo> {
+        let h = self.inner.clone();
+        crate::call(async move { h.info().await }).await
+    }
+
+    async fn create_container(&self, spec: ContainerSpec) -> PyResult<String> {
+        let h = self.inner.clone();
+        crate::call(async move { h.create_container(&spec.conv()).await }).await
+    }
+
+    async fn start_container(&self, id: String) -> PyResult<()> {
+        let h = self.inner.clone();
+        crate::call(async move { h.start_container(&id).await }).await
+    }
+
+    #[pyo3(signature = (id, grace=None))]
+    async fn stop_container(&self, id: String, grace: Option<f64>) -> PyResult<()> {
+        let h = self.inner.clone();
+        crate::call(async move { h.stop_container(&id, grace.conv()).await }).await
+    }
+
+    #[pyo3(signature = (id, signal=None))]
+    async fn kill_container(&self, id: String, signal: Option<String>) -> PyResult<()> {
+        let h = self.inner.clone();
+        crate::call(async move { h.kill_container(&id, signal.as_deref()).await }).await
+    }
+
+    #[pyo3(signature = (id, force=false, volumes=false))]
+    async fn remove_container(&self, id: String, force: bool, volumes: bool) -> PyResult<()> {
+        let h = self.inner.clone();
+        crate::call(async move { h.remove_container(&id, force, volumes).await }).await
+    }
+
+    async fn inspect_container(&self, id: String) -> PyResult<ContainerDetails> {
+        let h = self.inner.clone();
+        crate::call(async move { h.inspect_container(&id).await }).await
+    }
+
+    #[pyo3(signature = (options=None))]
+    async fn list_containers(&self, options: Option<ListContainersOptions>) -> PyResult<Vec<ContainerSummary>> {
+        let h = self.inner.clone();
+        let o: df::ListContainersOptions = options.conv().unwrap_or_default();
+        crate::call(async move { h.list_containers(&o).await }).await
+    }
+
+    #[pyo3(signature = (id, options=None))]
+    fn logs(&self, id: String, options: Option<LogOptions>) -> LogStream {
+        let o: df::LogOptions = options.conv().unwrap_or_default();
+        LogStream::new(self.inner.logs(&id, &o))
+    }
+
+    async fn wait_container(&self, id: String) -> PyResult<i64> {
+        let h = self.inner.clone();
+        crate::call(async move { h.wait_container(&id).await }).await
+    }
+
+    #[pyo3(signature = (id, command, options=None))]
+    async fn exec(&self, id: String, command: Vec<String>, options: Option<ExecOptions>) -> PyResult<ExecOutput> {
+        let h = self.inner.clone();
+        let o: df::ExecOptions = options.conv().unwrap_or_default();
+        crate::call(async move { h.exec(&id, &command, &o).await }).await
+    }
+
+    fn build_image(&self, context_dir: std::path::PathBuf, options: BuildOptions) -> BuildStream {
+        BuildStream::new(self.inner.build_image(&context_dir, &options.conv()))
+    }
+
+    async fn list_images(&self) -> PyResult<Vec<ImageSummary>> {
+        let h = self.inner.clone();
+        crate::call(async move { h.list_images().await }).await
+    }
+
+    async fn inspect_image(&self, reference: String) -> PyResult<ImageSummary> {
+        let h = self.inner.clone();
+        crate::call(async move { h.inspect_image(&reference).await }).await
+    }
+
+    async fn image_exists(&self, reference: String) -> PyResult<bool> {
+        let h = self.inner.clone();
+        crate::call(async move { h.image_exists(&reference).await }).await
+    }
+
+    #[pyo3(signature = (reference, force=false))]
+    async fn remove_image(&self, reference: String, force: bool) -> PyResult<()> {
+        let h = self.inner.clone();
+        crate::call(async move { h.remove_image(&reference, force).await }).await
+    }
+
+    fn export_image(&self, reference: String) -> ByteStream {
+        ByteStream::new(self.inner.export_image(&reference))
+    }
+
+    async fn import_image(&self, archive: Py<PyAny>) -> PyResult<Vec<String>> {
+        let h = self.inner.clone();
+        let s = Python::attach(|py| {
+            archive.bind(py).extract::<Archive<'_>>().map(Archive::into_stream).map_err(PyErr::from)
+        })?;
+        crate::call(async move { h.import_image(s).await }).await
+    }
+
+    #[pyo3(signature = (options=None))]
+    fn events(&self, options: Option<EventOptions>) -> EventStream {
+        let o: df::EventOptions = options.conv().unwrap_or_default();
+        EventStream::new(self.inner.events(&o))
+    }
+
+    async fn stats(&self, id: String) -> PyResult<Stats> {
+        let h = self.inner.clone();
+        crate::call(async move { h.stats(&id).await }).await
+    }
+
+    fn stats_stream(&self, id: String) -> StatsStream {
+        StatsStream::new(self.inner.stats_stream(&id))
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Ping>()?;
+    m.add_class::<HostInfo>()?;
+    m.add_class::<PortMapping>()?;
+    m.add_class::<Mount>()?;
+    m.add_class::<RestartPolicy>()?;
+    m.add_class::<Healthcheck>()?;
+    m.add_class::<ContainerSpec>()?;
+    m.add_class::<ListContainersOptions>()?;
+    m.add_class::<ContainerSummary>()?;
+    m.add_class::<ContainerState>()?;
+    m.add_class::<ContainerDetails>()?;
+    m.add_class::<LogOptions>()?;
+    m.add_class::<LogLine>()?;
+    m.add_class::<ExecOptions>()?;
+    m.add_class::<ExecOutput>()?;
+    m.add_class::<BuildOptions>()?;
+    m.add_class::<BuildEvent>()?;
+    m.add_class::<ImageSummary>()?;
+    m.add_class::<EventOptions>()?;
+    m.add_class::<Event>()?;
+    m.add_class::<Stats>()?;
+    m.add_class::<CopyProgress>()?;
+    m.add_class::<LogStream>()?;
+    m.add_class::<BuildStream>()?;
+    m.add_class::<EventStream>()?;
+    m.add_class::<StatsStream>()?;
+    m.add_class::<ByteStream>()?;
+    m.add_class::<DockerHost>()?;
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! `dockfleet._native`: the pyo3 module behind `import dockfleet`.
+//!
+//! One file per core module; this file holds the module table and the conversion plumbing every file
+//! shares. No dockfleet logic lives here: types are mirrored, errors mapped, futures handed to asyncio.
+
+use pyo3::prelude::*;
+
+mod docker;
+mod error;
+mod fleet;
+mod host;
+mod image;
+
+/// Converts between a core type and its Python mirror (and between plain values, identically).
+pub(crate) trait Conv<T> {
+    fn conv(self) -> T;
+}
+
+macro_rules! identity {
+    ($($t:ty),*) => { $(impl Conv<$t> for $t { fn conv(self) -> $t { self } })* };
+}
+identity!(String, bool, u16, u32, u64, i64, f64, std::path::PathBuf, std::collections::BTreeMap<String, String>);
+
+impl<A: Conv<B>, B> Conv<Vec<B>> for Vec<A> {
+    fn conv(self) -> Vec<B> {
+        self.into_iter().map(Conv::conv).collect()
+    }
+}
+
+impl<A: Conv<B>, B> Conv<Option<B>> for Option<A> {
+    fn conv(self) -> Option<B> {
+        self.map(Conv::conv)
+    }
+}
+
+impl Conv<std::collections::BTreeMap<String, Vec<String>>> for std::collections::BTreeMap<String, Vec<String>> {
+    fn conv(self) -> Self {
+        self
+    }
+}
+
+/// Durations are float seconds in Python, as in asyncio.
+impl Conv<f64> for std::time::Duration {
+    fn conv(self) -> f64 {
+        self.as_secs_f64()
+    }
+}
+
+impl Conv<std::time::Duration> for f64 {
+    fn conv(self) -> std::time::Duration {
+        std::time::Duration::try_from_secs_f64(self.max(0.0)).unwrap_or(std::time::Duration::MAX)
+    }
+}
+
+/// Declares a Python data class mirroring a core struct field by field: keyword-only constructor
+/// with the core type's defaults, attribute access, `==`, a readable `repr`, and conversions both ways.
+macro_rules! dto {
+    ($(#[doc = $doc:literal])* $py:ident => $core:path { $($(#[doc = $fdoc:literal])* $f:ident : $t:ty),* $(,)? }) => {
+        $(#[doc = $doc])*
+        #[pyclass(module = "dockfleet", get_all, set_all, from_py_object)]
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct $py { $( $(#[doc = $fdoc])* pub $f: $t, )* }
+
+        #[pymethods]
+        impl $py {
+            #[new]
+            #[pyo3(signature = (**kwargs))]
+            fn __new__(kwargs: Option<&pyo3::Bound<'_, pyo3::types::PyDict>>) -> pyo3::PyResult<Self> {
+                #[allow(unused_mut)]
+                let mut this: Self = crate::Conv::conv(<$core as Default>::default());
+                if let Some(kw) = kwargs {
+                    for (k, v) in kw.iter() {
+                        let key: String = k.extract()?;
+                        match key.as_str() {
+                            $( stringify!($f) => {
+                                this.$f = v.extract::<$t>().map_err(|e| crate::error::field_type_error(stringify!($py), &key, pyo3::PyErr::from(e)))?
+                            } )*
+                            _ => return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                                "{}() got an unexpected keyword argument {:?}", stringify!($py), key
+                            ))),
+                        }
+                    }
+                }
+                Ok(this)
+            }
+
+            fn __repr__(slf: &pyo3::Bound<'_, Self>) -> pyo3::PyResult<String> {
+                #[allow(unused_mut)]
+                let mut parts: Vec<String> = Vec::new();
+                $( parts.push(format!("{}={}", stringify!($f), slf.getattr(stringify!($f))?.repr()?)); )*
+                Ok(format!("{}({})", stringify!($py), parts.join(", ")))
+            }
+
+            fn __eq__(&self, other: &Self) -> bool {
+                self == other
+            }
+        }
+
+        impl crate::Conv<$core> for $py {
+            fn conv(self) -> $core {
+                $core { $( $f: crate::Conv::conv(self.$f), )* }
+            }
+        }
+
+        impl crate::Conv<$py> for $core {
+            fn conv(self) -> $py {
+                $py { $( $f: crate::Conv::conv(self.$f), )* }
+            }
+        }
+    };
+}
+pub(crate) use dto;
+
+/// dockfleet's tokio runtime, shared by every call from Python.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("dockfleet")
+            .build()
+            .expect("dockfleet: cannot start the tokio runtime")
+    })
+}
+
+/// Aborts the spawned task when the awaiting coroutine is dropped (asyncio cancellation).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs a core future on dockfleet's tokio runtime and converts its result. Awaiting the task's handle
+/// works from asyncio's loop; cancelling the coroutine aborts the task; a panic becomes `InternalError`.
+pub(crate) async fn call<T, P, F>(fut: F) -> PyResult<P>
+where
+    F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
+    T: Conv<P> + Send + 'static,
+{
+    let mut task = AbortOnDrop(runtime().spawn(fut));
+    match (&mut task.0).await {
+        Ok(Ok(v)) => Ok(v.conv()),
+        Ok(Err(e)) => Err(error::to_py(e)),
+        Err(j) if j.is_panic() => Err(error::to_py(dockfleet::Error::from_panic(j.into_panic()))),
+        Err(_) => Err(error::to_py(dockfleet::Error::Cancelled("task aborted".into()))),
+    }
+}
+
+/// Declares an async iterator class over a core stream (`async for x in stream`); `aclose()` drops it.
+macro_rules! stream_class {
+    ($(#[doc = $doc:literal])* $name:ident, $core_item:ty => $py_item:ty) => {
+        $(#[doc = $doc])*
+        #[pyclass(module = "dockfleet")]
+        pub struct $name {
+            inner: std::sync::Arc<tokio::sync::Mutex<Option<dockfleet::ResultStream<$core_item>>>>,
+        }
+
+        impl $name {
+            pub(crate) fn new(s: dockfleet::ResultStream<$core_item>) -> Self {
+                Self { inner: std::sync::Arc::new(tokio::sync::Mutex::new(Some(s))) }
+            }
+        }
+
+        #[pymethods]
+        impl $name {
+            fn __aiter__(slf: pyo3::PyRef<'_, Self>) -> pyo3::PyRef<'_, Self> {
+                slf
+            }
+
+            fn __anext__<'py>(slf: &pyo3::Bound<'py, Self>) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::PyAny>> {
+                slf.call_method0("_next")
+            }
+
+            /// The coroutine behind `__anext__`.
+            async fn _next(&self) -> pyo3::PyResult<$py_item> {
+                let inner = self.inner.clone();
+                let next: Option<$py_item> = crate::call(async move {
+                    let mut guard = inner.lock().await;
+                    let item = match guard.as_mut() {
+                        Some(s) => futures::StreamExt::next(s).await,
+                        None => None,
+                    };
+                    match item {
+                        Some(Ok(v)) => Ok(Some(v)),
+                        Some(Err(e)) => {
+                            *guard = None;
+                            Err(e)
+                        }
+                        None => {
+                            *guard = None;
+                            Ok(None)
+                        }
+                    }
+                })
+                .await?;
+                match next {
+                    Some(item) => Ok(item),
+                    None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
+                }
+            }
+
+            /// Stops the stream and releases its connection.
+            async fn aclose(&self) -> pyo3::PyResult<()> {
+                let inner = self.inner.clone();
+                crate::call(async move {
+                    inner.lock().await.take();
+                    Ok(())
+                })
+                .await
+            }
+        }
+    };
+}
+pub(crate) use stream_class;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    error::register(m)?;
+    host::register(m)?;
+    docker::register(m)?;
+    fleet::register(m)?;
+    image::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+"""Bad input and faults from Python: the right exception class, `.code`, the cause chain, nothing left behind."""
+
+import gc
+
+import pytest
+
+import dockfleet
+from conftest import IMAGE, cert, run, run_testbed, unique
+
+
+def test_every_code_has_a_class():
+    for code in dockfleet.ERROR_CODES:
+        cls = getattr(dockfleet, "".join(p.capitalize() for p in code.split("_")) + "Error")
+        assert issubclass(cls, dockfleet.DockfleetError)
+
+
+def test_malformed_addresses_and_insecure_tcp():
+    for addr, cls, code in [
+        ("10.250.0.11:2375", dockfleet.InvalidAddressError, "invalid_address"),
+        ("tcp://10.250.0.11:x", dockfleet.InvalidAddressError, "invalid_address"),
+        ("tcp://10.250.0.11:2375", dockfleet.InsecureError, "insecure"),
+    ]:
+        with pytest.raises(cls) as e:
+            dockfleet.DockerHost(dockfleet.HostConfig(name="bad", address=addr))
+        assert e.value.code == code and "address" in str(e.value)
+
+
+def test_bad_field_types_name_the_field():
+    with pytest.raises(dockfleet.InvalidArgumentError) as e:
+        dockfleet.ContainerSpec(image=IMAGE, cpus="lots")
+    assert "ContainerSpec.cpus" in str(e.value) and e.value.code == "invalid_argument"
+    with pytest.raises(TypeError):
+        dockfleet.ContainerSpec(imag=IMAGE)
+
+
+def test_invalid_specs_and_missing_images_create_nothing(fleet):
+    h = fleet.host("df-1")
+    tag = unique("bad")
+
+    async def go():
+        with pytest.raises(dockfleet.NotFoundError) as e:
+            await h.create_container(dockfleet.ContainerSpec(image="dockfleet/nope:never", labels={"dockfleet.test": tag}))
+        assert e.value.code == "not_found"
+        with pytest.raises(dockfleet.InvalidArgumentError) as e:
+            await h.create_container(
+                dockfleet.ContainerSpec(image=IMAGE, ports=[dockfleet.PortMapping(container_port=0)], labels={"dockfleet.test": tag})
+            )
+        assert "ports[0].container_port" in str(e.value)
+        opts = dockfleet.ListContainersOptions(all=True, labels=[f"dockfleet.test={tag}"])
+        assert await h.list_containers(opts) == []
+
+    run(go())
+
+
+def test_tls_faults(fleet):
+    def tls_host(ca, crt, key, address="tcp://10.250.0.14:2376"):
+        return dockfleet.DockerHost(
+            dockfleet.HostConfig(name="t", address=address, tls=dockfleet.TlsConfig(ca=cert(ca), cert=cert(crt), key=cert(key)))
+        )
+
+    async def go():
+        await tls_host("ca.pem", "client-cert.pem", "client-key.pem").ping()
+        for h in [
+            tls_host("other-ca.pem", "client-cert.pem", "client-key.pem"),
+            tls_host("ca.pem", "other-client-cert.pem", "other-client-key.pem"),
+            dockfleet.DockerHost(dockfleet.HostConfig(name="plain", address="tcp://10.250.0.14:2376", insecure=True)),
+        ]:
+            with pytest.raises(dockfleet.TlsError) as e:
+                await h.ping()
+            assert e.value.code == "tls"
+
+    run(go())
+
+
+def test_engine_stopped_has_code_and_cause(fleet):
+    h = fleet.host("df-3")
+    run(h.ping())
+    run_testbed("stop-engine", "df-3")
+    try:
+        with pytest.raises(dockfleet.EngineUnreachableError) as e:
+            run(h.ping())
+        assert e.value.code == "engine_unreachable" and "df-3" in str(e.value)
+        assert e.value.__cause__ is not None, "the cause chain is kept"
+    finally:
+        run_testbed("start-engine", "df-3")
+    run(h.ping())
+
+
+def test_panic_is_an_exception_not_an_abort():
+    with pytest.raises(dockfleet.InternalError) as e:
+        run(dockfleet._native._panic_for_tests("py-test panic"))
+    assert e.value.code == "internal" and "py-test panic" in str(e.value)
+    gc.collect()
+    # The interpreter and the runtime are still fine.
+    assert run(_still_works()) is True
+
+
+async def _still_works():
+    h = await dockfleet.DockerHost.connect(dockfleet.HostConfig(name="u", address="unix:///run/dockfleet-testbed/df-1.sock"))
+    return (await h.ping()).latency > 0

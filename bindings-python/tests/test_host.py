@@ -1,0 +1,186 @@
+"""The Python binding against the testbed's real engines: async API and the blocking facade."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dockfleet
+from dockfleet import sync
+from conftest import IMAGE, ROOT, TESTBED, cert, run, unique
+
+
+def http_get(host: str, port: int) -> str:
+    for _ in range(50):
+        try:
+            with socket.create_connection((host, port), timeout=2) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                data = b""
+                while chunk := s.recv(4096):
+                    data += chunk
+                return data.decode()
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"no answer from {host}:{port}")
+
+
+def test_every_host_answers(fleet):
+    assert fleet.names() == ["df-1", "df-2", "df-3", "df-tls"]
+    assert len(fleet) == 4
+
+    async def go():
+        for h in fleet.hosts():
+            ping = await h.ping()
+            assert ping.api_version.startswith("1.") and ping.latency > 0
+            info = await h.info()
+            assert info.cpus >= 1 and info.memory_bytes > 0
+            for k, v in h.labels.items():
+                assert info.labels[k] == v
+
+    run(go())
+    assert [h.name for h in fleet.select(["role=manager"])] == ["df-1"]
+
+
+def test_unix_socket_and_tls_env(monkeypatch):
+    async def go():
+        h = await dockfleet.DockerHost.connect(
+            dockfleet.HostConfig(name="df-1-unix", address="unix:///run/dockfleet-testbed/df-1.sock")
+        )
+        assert (await h.info()).labels["role"] == "manager"
+        monkeypatch.setenv("DOCKER_HOST", "tcp://10.250.0.14:2376")
+        monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+        monkeypatch.setenv("DOCKER_CERT_PATH", cert("client"))
+        t = await dockfleet.DockerHost.from_env("env")
+        assert (await t.info()).labels["tls"] == "true"
+
+    run(go())
+
+
+def test_container_lifecycle(fleet):
+    h = fleet.host("df-2")
+    tag = unique("life")
+
+    async def go():
+        spec = dockfleet.ContainerSpec(
+            name=tag,
+            image=IMAGE,
+            command=["sh", "-c", "echo hello-$GREETING; exec httpd -f -p 80 -h /www"],
+            env={"GREETING": "py"},
+            labels={"dockfleet.test": tag},
+            ports=[dockfleet.PortMapping(container_port=80, host_port=0)],
+            healthcheck=dockfleet.Healthcheck(test=["CMD-SHELL", "true"], interval=0.5, retries=1),
+            memory_bytes=64 * 1024 * 1024,
+        )
+        assert spec.healthcheck.interval == 0.5
+        cid = await h.create_container(spec)
+        await h.start_container(cid)
+        d = await h.inspect_container(cid)
+        assert d.state.running and d.name == tag and d.labels["dockfleet.test"] == tag
+        port = next(p.host_port for p in d.ports if p.container_port == 80)
+        assert http_get("10.250.0.12", port).endswith("ok\n")
+        listed = await h.list_containers(dockfleet.ListContainersOptions(all=True, labels=[f"dockfleet.test={tag}"]))
+        assert [c.id for c in listed] == [cid]
+        lines = [line async for line in h.logs(cid)]
+        assert any("hello-py" in line.message and line.stream == "stdout" for line in lines)
+        out = await h.exec(cid, ["sh", "-c", "echo out; echo err >&2; exit 5"])
+        assert (out.exit_code, out.stdout, out.stderr) == (5, "out\n", "err\n")
+        stats = await h.stats(cid)
+        assert stats.memory_bytes > 0 and stats.pids >= 1
+        await h.stop_container(cid, grace=1.0)
+        assert await h.wait_container(cid) in (0, 137, 143)
+        await h.remove_container(cid, force=True)
+        assert await h.list_containers(dockfleet.ListContainersOptions(all=True, labels=[f"dockfleet.test={tag}"])) == []
+
+    run(go())
+
+
+def test_events_resume_from_timestamp(fleet):
+    h = fleet.host("df-1")
+    tag = unique("ev")
+
+    async def go():
+        opts = dockfleet.EventOptions(filters={"type": ["container"], "label": [f"dockfleet.test={tag}"]})
+        live = h.events(opts)
+        cid = await h.create_container(
+            dockfleet.ContainerSpec(image=IMAGE, command=["sh", "-c", "exit 3"], labels={"dockfleet.test": tag})
+        )
+        await h.start_container(cid)
+        assert await h.wait_container(cid) == 3
+        seen = []
+        async for e in live:
+            seen.append(e)
+            if len(seen) == 3:
+                break
+        await live.aclose()
+        assert [e.action for e in seen] == ["create", "start", "die"]
+        assert seen[2].attributes["exitCode"] == "3" and seen[0].host == "df-1"
+        replay = dockfleet.EventOptions(
+            since_nanos=seen[1].time_nanos, until_nanos=seen[2].time_nanos + 1_000_000, filters=opts.filters
+        )
+        assert [e.action async for e in h.events(replay)] == ["start", "die"]
+        await h.remove_container(cid, force=True)
+
+    run(go())
+
+
+def test_build_and_copy_with_progress(fleet, tmp_path: Path):
+    src, dst = fleet.host("df-1"), fleet.host("df-3")
+    tag = f"dockfleet/py-copy:{unique('c')}"
+    (tmp_path / "Dockerfile").write_text(f"FROM {IMAGE}\nRUN echo {tag} > /marker\n")
+
+    async def go():
+        events = [e async for e in src.build_image(tmp_path, dockfleet.BuildOptions(tag=tag))]
+        assert events[-1].kind == "done" and events[-1].image_id.startswith("sha256:")
+        assert any(e.kind == "step" for e in events)
+        progress = [p async for p in dockfleet.copy_image(src, dst, tag)]
+        assert progress[0].bytes == 0 and progress[-1].done and progress[-1].bytes > 1_000_000
+        assert all(a.bytes <= b.bytes for a, b in zip(progress, progress[1:]))
+        assert (progress[-1].source, progress[-1].target) == ("df-1", "df-3")
+        assert await dst.image_exists(tag)
+        # export → import through Python, as a stream and as bytes
+        await dst.remove_image(tag, force=True)
+        assert await dst.import_image(src.export_image(tag)) == [tag]
+        blob = b"".join([chunk async for chunk in src.export_image(tag)])
+        await dst.remove_image(tag, force=True)
+        assert await dst.import_image(blob) == [tag]
+        for h in (src, dst):
+            await h.remove_image(tag, force=True)
+
+    run(go())
+
+
+def test_probe_reports_down_hosts(fleet):
+    ghost = fleet.add_docker(dockfleet.HostConfig(name="ghost", address="tcp://10.250.0.13:2399", insecure=True))
+    assert ghost.name == "ghost"
+    statuses = run(fleet.probe(dockfleet.ProbeOptions(timeout=5.0)))
+    assert [s.name for s in statuses] == ["df-1", "df-2", "df-3", "df-tls", "ghost"]
+    assert all(s.reachable and s.info.cpus > 0 for s in statuses[:4])
+    assert not statuses[4].reachable and statuses[4].error_code == "engine_unreachable"
+
+
+def test_sync_facade(fleet):
+    f = sync.Fleet.from_file(TESTBED / "fleet.toml")
+    h = f.host("df-2")
+    assert isinstance(h, sync.DockerHost) and h.ping().latency > 0
+    tag = unique("sync")
+    cid = h.create_container(sync.ContainerSpec(image=IMAGE, command=["echo", "blocking"], labels={"dockfleet.test": tag}))
+    h.start_container(cid)
+    assert h.wait_container(cid) == 0
+    assert "".join(line.message for line in h.logs(cid)) == "blocking\n"
+    with h.events(sync.EventOptions(filters={"label": [f"dockfleet.test={tag}"]})) as events:
+        h.remove_container(cid)
+        assert next(events).action == "destroy"
+    assert [s.reachable for s in f.probe()] == [True] * 4
+    try:
+        h.inspect_container(cid)
+        raise AssertionError("expected NotFoundError")
+    except sync.NotFoundError as e:
+        assert e.code == "not_found"
+
+
+def test_python_example_runs():
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "quickstart.py")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "exit 0: hello from dockfleet" in out.stdout and "sync ping:" in out.stdout
