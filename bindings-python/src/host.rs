@@ -360,9 +360,7 @@ impl DockerHost {
 
     async fn import_image(&self, archive: Py<PyAny>) -> PyResult<Vec<String>> {
         let h = self.inner.clone();
-        let s = Python::attach(|py| {
-            archive.bind(py).extract::<Archive<'_>>().map(Archive::into_stream).map_err(PyErr::from)
-        })?;
+        let s = Python::attach(|py| archive.bind(py).extract::<Archive<'_>>().map(Archive::into_stream))?;
         crate::call(async move { h.import_image(s).await }).await
     }
 
