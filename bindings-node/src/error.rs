@@ -1,0 +1,44 @@
+//! dockfleet errors as JS `Error`s: `.code` is the stable dockfleet code, `.cause` the chain of causes.
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+/// Builds the JS error for a core error (on the JS thread) and wraps it so napi rejects with it as is.
+pub(crate) fn js_error(env: &Env, e: dockfleet::Error) -> Error {
+    match build(env, &e) {
+        Ok(err) => err,
+        // Could not build the object (environment tearing down): fall back to a plain error.
+        Err(_) => Error::new(Status::GenericFailure, format!("[{}] {e}", e.code())),
+    }
+}
+
+fn build(env: &Env, e: &dockfleet::Error) -> Result<Error> {
+    let mut obj = env.create_error(Error::new(Status::GenericFailure, e.to_string()))?;
+    obj.set_named_property("code", e.code())?;
+    // The causes, outermost first, as nested Errors linked by `.cause`.
+    let mut cause: Option<Object<'_>> = None;
+    for text in e.cause_chain().into_iter().rev() {
+        let mut c = env.create_error(Error::new(Status::GenericFailure, text))?;
+        if let Some(inner) = cause.take() {
+            c.set_named_property("cause", inner)?;
+        }
+        cause = Some(c);
+    }
+    if let Some(c) = cause {
+        obj.set_named_property("cause", c)?;
+    }
+    Ok(Error::from(obj.to_unknown()))
+}
+
+/// Every code a dockfleet error can carry in `.code`.
+#[napi]
+pub fn error_codes() -> Vec<String> {
+    dockfleet::Error::CODES.iter().map(|c| c.to_string()).collect()
+}
+
+/// Rejects with code `internal` from a deliberate Rust panic inside a tokio task; the tests use it to
+/// prove a panic never aborts the Node process.
+#[napi(js_name = "_panicForTests")]
+pub fn panic_for_tests<'env>(env: &'env Env, message: String) -> Result<PromiseRaw<'env, ()>> {
+    crate::call(env, dockfleet::error::panic_for_tests(message))
+}

@@ -1,0 +1,415 @@
+//! The core `host` module in Node: the data types of the `Host` trait and the `DockerHost` class.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dockfleet as df;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::docker::HostConfig;
+use crate::{call, object, stream_class, Conv};
+
+object! { out
+    #[doc = "Answer to `ping()`; `latency` in milliseconds."]
+    Ping => df::Ping { latency: f64, api_version: String }
+}
+
+object! { out
+    #[doc = "What an engine says about itself."]
+    HostInfo => df::HostInfo {
+        name: String, id: String, engine_version: String, api_version: String, os: String, os_type: String,
+        arch: String, cpus: u32, memory_bytes: i64, labels: HashMap<String, String>, containers: u32,
+        containers_running: u32, images: u32, storage_driver: String,
+    }
+}
+
+object! { in
+    #[doc = "A container port, optionally published on the host (`hostPort: 0`: the engine picks one)."]
+    PortMapping => df::PortMapping { container_port: u32, host_port: Option<u32>, protocol: String, host_ip: Option<String> }
+}
+
+object! { in
+    #[doc = "A bind mount (absolute `source`) or a named volume."]
+    Mount => df::Mount { source: String, target: String, read_only: bool }
+}
+
+object! { in
+    #[doc = "`no`, `always`, `unless-stopped` or `on-failure` (with `maxRetries`)."]
+    RestartPolicy => df::RestartPolicy { name: String, max_retries: Option<u32> }
+}
+
+object! { in
+    #[doc = "A Docker HEALTHCHECK; durations in milliseconds."]
+    Healthcheck => df::Healthcheck {
+        test: Vec<String>, interval: Option<f64>, timeout: Option<f64>, retries: Option<u32>, start_period: Option<f64>,
+    }
+}
+
+object! { in
+    #[doc = "Everything needed to create one container."]
+    ContainerSpec => df::ContainerSpec {
+        name: Option<String>, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>,
+        env: HashMap<String, String>, labels: HashMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
+        restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<i64>,
+        healthcheck: Option<Healthcheck>, network: Option<String>, hostname: Option<String>,
+        working_dir: Option<String>, user: Option<String>, stop_timeout: Option<u32>,
+    }
+}
+
+object! { in
+    #[doc = "Which containers `listContainers` returns: `labels` entries are `key` or `key=value`."]
+    ListContainersOptions => df::ListContainersOptions { all: bool, labels: Vec<String>, name: Option<String> }
+}
+
+object! { out
+    #[doc = "One container in a listing."]
+    ContainerSummary => df::ContainerSummary {
+        id: String, name: String, image: String, state: String, status: String, labels: HashMap<String, String>,
+        ports: Vec<PortMapping>, created: i64,
+    }
+}
+
+object! { out
+    #[doc = "The state part of `ContainerDetails`."]
+    ContainerState => df::ContainerState {
+        status: String, running: bool, exit_code: i64, pid: i64, started_at: String, finished_at: String,
+        health: Option<String>, oom_killed: bool,
+    }
+}
+
+object! { out
+    #[doc = "What `inspectContainer` reports."]
+    ContainerDetails => df::ContainerDetails {
+        id: String, name: String, image: String, image_id: String, state: ContainerState,
+        labels: HashMap<String, String>, ports: Vec<PortMapping>, networks: HashMap<String, String>,
+        restart_count: i64, created: String,
+    }
+}
+
+object! { in
+    #[doc = "Which part of the logs to stream."]
+    LogOptions => df::LogOptions { follow: bool, stdout: bool, stderr: bool, tail: Option<u32>, since: Option<i64>, timestamps: bool }
+}
+
+object! { out
+    #[doc = "One chunk of container output; `stream` is `stdout`, `stderr` or `console`."]
+    LogLine => df::LogLine { stream: String, message: String }
+}
+
+object! { in
+    #[doc = "Options of `exec`."]
+    ExecOptions => df::ExecOptions { env: HashMap<String, String>, working_dir: Option<String>, user: Option<String> }
+}
+
+object! { out
+    #[doc = "Result of `exec`."]
+    ExecOutput => df::ExecOutput { exit_code: i64, stdout: String, stderr: String }
+}
+
+object! { in
+    #[doc = "Options of `buildImage`."]
+    BuildOptions => df::BuildOptions {
+        tag: String, dockerfile: Option<String>, build_args: HashMap<String, String>, labels: HashMap<String, String>,
+        no_cache: bool,
+    }
+}
+
+object! { out
+    #[doc = "A build progress event: `kind` is `context`, `step`, `output` or `done`."]
+    BuildEvent => df::BuildEvent { kind: String, message: String, image_id: Option<String> }
+}
+
+object! { out
+    #[doc = "One image."]
+    ImageSummary => df::ImageSummary { id: String, tags: Vec<String>, size_bytes: i64, created: i64, labels: HashMap<String, String> }
+}
+
+object! { in
+    #[doc = "Which engine events to stream; without `sinceNanos` the stream starts when `events()` is called."]
+    EventOptions => df::EventOptions { since_nanos: Option<i64>, until_nanos: Option<i64>, filters: HashMap<String, Vec<String>> }
+}
+
+object! { out
+    #[doc = "One engine event."]
+    Event => df::Event { host: String, kind: String, action: String, id: String, attributes: HashMap<String, String>, time_nanos: i64 }
+}
+
+object! { out
+    #[doc = "Resource use of one container at one moment."]
+    Stats => df::Stats {
+        id: String, cpu_percent: f64, memory_bytes: i64, memory_limit_bytes: i64, memory_percent: f64,
+        network_rx_bytes: i64, network_tx_bytes: i64, block_read_bytes: i64, block_write_bytes: i64, pids: i64,
+    }
+}
+
+object! { out
+    #[doc = "Progress of `copyImage`."]
+    CopyProgress => df::CopyProgress { image: String, source: String, target: String, bytes: i64, total_bytes: Option<i64>, done: bool }
+}
+
+impl Conv<Buffer> for bytes::Bytes {
+    fn conv(self) -> Buffer {
+        Buffer::from(self.to_vec())
+    }
+}
+
+impl Conv<Vec<String>> for Vec<Vec<String>> {
+    fn conv(self) -> Vec<String> {
+        self.into_iter().flatten().collect()
+    }
+}
+
+stream_class!(
+    #[doc = "Container output: `for await (const line of host.logs(id))`."]
+    LogStream, df::LogLine => LogLine
+);
+stream_class!(
+    #[doc = "Build progress: `for await (const e of host.buildImage(dir, options))`."]
+    BuildStream, df::BuildEvent => BuildEvent
+);
+stream_class!(
+    #[doc = "Engine events: `for await (const e of host.events(options))`."]
+    EventStream, df::Event => Event
+);
+stream_class!(
+    #[doc = "Stats samples, about one a second."]
+    StatsStream, df::Stats => Stats
+);
+stream_class!(
+    #[doc = "An image archive (`docker save` format) as Buffers."]
+    ByteStream, bytes::Bytes => Buffer
+);
+
+/// One Docker engine. `new DockerHost(config)` validates without contacting it;
+/// `await DockerHost.connect(config)` also pings it.
+#[napi]
+pub struct DockerHost {
+    pub(crate) inner: Arc<dyn df::Host>,
+}
+
+impl Conv<DockerHost> for Arc<dyn df::Host> {
+    fn conv(self) -> DockerHost {
+        DockerHost { inner: self }
+    }
+}
+
+impl Conv<DockerHost> for df::DockerHost {
+    fn conv(self) -> DockerHost {
+        DockerHost { inner: Arc::new(self) }
+    }
+}
+
+#[napi]
+impl DockerHost {
+    #[napi(constructor)]
+    pub fn new(env: Env, config: HostConfig) -> Result<Self> {
+        df::DockerHost::new(config.conv()).map(Conv::conv).map_err(|e| crate::error::js_error(&env, e))
+    }
+
+    /// Builds the host and pings it; rejects when the engine cannot be used.
+    #[napi]
+    pub fn connect<'env>(env: &'env Env, config: HostConfig) -> Result<PromiseRaw<'env, DockerHost>> {
+        call(env, df::DockerHost::connect(config.conv()))
+    }
+
+    /// From `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`, as the docker CLI reads them.
+    #[napi]
+    pub fn from_env<'env>(env: &'env Env, name: String) -> Result<PromiseRaw<'env, DockerHost>> {
+        call(env, df::DockerHost::from_env(name))
+    }
+
+    #[napi(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name().to_string()
+    }
+
+    #[napi(getter)]
+    pub fn address(&self) -> String {
+        self.inner.address().to_string()
+    }
+
+    #[napi(getter)]
+    pub fn labels(&self) -> HashMap<String, String> {
+        self.inner.labels().clone().into_iter().collect()
+    }
+
+    #[napi]
+    pub fn ping<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Ping>> {
+        let h = self.inner.clone();
+        call(env, async move { h.ping().await })
+    }
+
+    #[napi]
+    pub fn info<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, HostInfo>> {
+        let h = self.inner.clone();
+        call(env, async move { h.info().await })
+    }
+
+    #[napi]
+    pub fn create_container<'env>(&self, env: &'env Env, spec: ContainerSpec) -> Result<PromiseRaw<'env, String>> {
+        let h = self.inner.clone();
+        let spec: df::ContainerSpec = spec.conv();
+        call(env, async move { h.create_container(&spec).await })
+    }
+
+    #[napi]
+    pub fn start_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ()>> {
+        let h = self.inner.clone();
+        call(env, async move { h.start_container(&id).await })
+    }
+
+    /// `grace` in milliseconds (the engine's default when omitted).
+    #[napi]
+    pub fn stop_container<'env>(&self, env: &'env Env, id: String, grace: Option<f64>) -> Result<PromiseRaw<'env, ()>> {
+        let h = self.inner.clone();
+        call(env, async move { h.stop_container(&id, grace.conv()).await })
+    }
+
+    #[napi]
+    pub fn kill_container<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        signal: Option<String>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let h = self.inner.clone();
+        call(env, async move { h.kill_container(&id, signal.as_deref()).await })
+    }
+
+    #[napi]
+    pub fn remove_container<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        force: Option<bool>,
+        volumes: Option<bool>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let h = self.inner.clone();
+        call(env, async move { h.remove_container(&id, force.unwrap_or(false), volumes.unwrap_or(false)).await })
+    }
+
+    #[napi]
+    pub fn inspect_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ContainerDetails>> {
+        let h = self.inner.clone();
+        call(env, async move { h.inspect_container(&id).await })
+    }
+
+    #[napi]
+    pub fn list_containers<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<ListContainersOptions>,
+    ) -> Result<PromiseRaw<'env, Vec<ContainerSummary>>> {
+        let h = self.inner.clone();
+        let o: df::ListContainersOptions = options.conv().unwrap_or_default();
+        call(env, async move { h.list_containers(&o).await })
+    }
+
+    #[napi]
+    pub fn logs(&self, id: String, options: Option<LogOptions>) -> LogStream {
+        let o: df::LogOptions = options.conv().unwrap_or_default();
+        LogStream::new(self.inner.logs(&id, &o))
+    }
+
+    #[napi]
+    pub fn wait_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, i64>> {
+        let h = self.inner.clone();
+        call(env, async move { h.wait_container(&id).await })
+    }
+
+    #[napi]
+    pub fn exec<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        command: Vec<String>,
+        options: Option<ExecOptions>,
+    ) -> Result<PromiseRaw<'env, ExecOutput>> {
+        let h = self.inner.clone();
+        let o: df::ExecOptions = options.conv().unwrap_or_default();
+        call(env, async move { h.exec(&id, &command, &o).await })
+    }
+
+    #[napi]
+    pub fn build_image(&self, context_dir: String, options: BuildOptions) -> BuildStream {
+        BuildStream::new(self.inner.build_image(std::path::Path::new(&context_dir), &options.conv()))
+    }
+
+    #[napi]
+    pub fn list_images<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<ImageSummary>>> {
+        let h = self.inner.clone();
+        call(env, async move { h.list_images().await })
+    }
+
+    #[napi]
+    pub fn inspect_image<'env>(&self, env: &'env Env, reference: String) -> Result<PromiseRaw<'env, ImageSummary>> {
+        let h = self.inner.clone();
+        call(env, async move { h.inspect_image(&reference).await })
+    }
+
+    #[napi]
+    pub fn image_exists<'env>(&self, env: &'env Env, reference: String) -> Result<PromiseRaw<'env, bool>> {
+        let h = self.inner.clone();
+        call(env, async move { h.image_exists(&reference).await })
+    }
+
+    #[napi]
+    pub fn remove_image<'env>(
+        &self,
+        env: &'env Env,
+        reference: String,
+        force: Option<bool>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let h = self.inner.clone();
+        call(env, async move { h.remove_image(&reference, force.unwrap_or(false)).await })
+    }
+
+    #[napi]
+    pub fn export_image(&self, reference: String) -> ByteStream {
+        ByteStream::new(self.inner.export_image(&reference))
+    }
+
+    /// Loads an archive given as a Buffer or as the `ByteStream` of another host's `exportImage`.
+    #[napi]
+    pub fn import_image<'env>(
+        &self,
+        env: &'env Env,
+        archive: Either<Buffer, &ByteStream>,
+    ) -> Result<PromiseRaw<'env, Vec<String>>> {
+        use futures::StreamExt;
+        let stream: df::ResultStream<bytes::Bytes> = match archive {
+            Either::A(buf) => futures::stream::iter([Ok(bytes::Bytes::from(buf.to_vec()))]).boxed(),
+            Either::B(s) => {
+                let inner = s.inner.clone();
+                futures::stream::unfold(inner, |inner| async move {
+                    let item = match inner.lock().await.as_mut() {
+                        Some(s) => s.next().await,
+                        None => None,
+                    };
+                    item.map(|i| (i, inner))
+                })
+                .boxed()
+            }
+        };
+        let h = self.inner.clone();
+        call(env, async move { h.import_image(stream).await })
+    }
+
+    #[napi]
+    pub fn events(&self, options: Option<EventOptions>) -> EventStream {
+        let o: df::EventOptions = options.conv().unwrap_or_default();
+        EventStream::new(self.inner.events(&o))
+    }
+
+    #[napi]
+    pub fn stats<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, Stats>> {
+        let h = self.inner.clone();
+        call(env, async move { h.stats(&id).await })
+    }
+
+    #[napi]
+    pub fn stats_stream(&self, id: String) -> StatsStream {
+        StatsStream::new(self.inner.stats_stream(&id))
+    }
+}

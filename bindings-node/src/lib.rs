@@ -1,0 +1,211 @@
+//! The napi module behind `require('dockfleet')`.
+//!
+//! One file per core module; this file holds the conversion plumbing they share. No dockfleet logic
+//! lives here: types are mirrored as plain JS objects (camelCase), errors become `Error`s whose `.code`
+//! is the stable dockfleet code, and futures become Promises.
+
+#![deny(clippy::all)]
+
+use std::collections::{BTreeMap, HashMap};
+
+use napi::bindgen_prelude::*;
+
+mod docker;
+mod error;
+mod fleet;
+mod host;
+mod image;
+
+/// Converts between a core type and its JS mirror (and between plain values).
+pub(crate) trait Conv<T> {
+    fn conv(self) -> T;
+}
+
+macro_rules! identity {
+    ($($t:ty),*) => { $(impl Conv<$t> for $t { fn conv(self) -> $t { self } })* };
+}
+identity!(String, bool, u32, i64, f64, ());
+
+impl<A: Conv<B>, B> Conv<Vec<B>> for Vec<A> {
+    fn conv(self) -> Vec<B> {
+        self.into_iter().map(Conv::conv).collect()
+    }
+}
+
+impl<A: Conv<B>, B> Conv<Option<B>> for Option<A> {
+    fn conv(self) -> Option<B> {
+        self.map(Conv::conv)
+    }
+}
+
+impl<A: Conv<B>, B> Conv<HashMap<String, B>> for BTreeMap<String, A> {
+    fn conv(self) -> HashMap<String, B> {
+        self.into_iter().map(|(k, v)| (k, v.conv())).collect()
+    }
+}
+
+impl<A: Conv<B>, B> Conv<BTreeMap<String, B>> for HashMap<String, A> {
+    fn conv(self) -> BTreeMap<String, B> {
+        self.into_iter().map(|(k, v)| (k, v.conv())).collect()
+    }
+}
+
+/// JS numbers: byte counts and ports travel as `number`.
+impl Conv<i64> for u64 {
+    fn conv(self) -> i64 {
+        self.min(i64::MAX as u64) as i64
+    }
+}
+impl Conv<u64> for i64 {
+    fn conv(self) -> u64 {
+        self.max(0) as u64
+    }
+}
+impl Conv<u32> for u16 {
+    fn conv(self) -> u32 {
+        self.into()
+    }
+}
+impl Conv<u16> for u32 {
+    fn conv(self) -> u16 {
+        self.min(u16::MAX as u32) as u16
+    }
+}
+
+/// Durations are milliseconds in Node, as in `setTimeout`.
+impl Conv<f64> for std::time::Duration {
+    fn conv(self) -> f64 {
+        self.as_secs_f64() * 1000.0
+    }
+}
+impl Conv<std::time::Duration> for f64 {
+    fn conv(self) -> std::time::Duration {
+        std::time::Duration::try_from_secs_f64(self.max(0.0) / 1000.0).unwrap_or(std::time::Duration::MAX)
+    }
+}
+
+impl Conv<String> for std::path::PathBuf {
+    fn conv(self) -> String {
+        self.to_string_lossy().into_owned()
+    }
+}
+impl Conv<std::path::PathBuf> for String {
+    fn conv(self) -> std::path::PathBuf {
+        self.into()
+    }
+}
+
+/// Declares a plain JS object type mirroring a core struct.
+/// `out`: every field present (values coming from dockfleet).
+/// `in`: every field optional; a missing one takes the core type's default (options and specs).
+macro_rules! object {
+    (out $(#[doc = $doc:tt])* $js:ident => $core:path { $($(#[doc = $fdoc:tt])* $f:ident : $t:ty),* $(,)? }) => {
+        $(#[doc = $doc])*
+        #[napi_derive::napi(object)]
+        #[derive(Clone, Debug)]
+        pub struct $js { $( $(#[doc = $fdoc])* pub $f: $t, )* }
+
+        impl crate::Conv<$js> for $core {
+            fn conv(self) -> $js {
+                $js { $( $f: crate::Conv::conv(self.$f), )* }
+            }
+        }
+
+        impl crate::Conv<$core> for $js {
+            fn conv(self) -> $core {
+                $core { $( $f: crate::Conv::conv(self.$f), )* }
+            }
+        }
+    };
+    (in $(#[doc = $doc:tt])* $js:ident => $core:path { $($(#[doc = $fdoc:tt])* $f:ident : $t:ty),* $(,)? }) => {
+        $(#[doc = $doc])*
+        #[napi_derive::napi(object)]
+        #[derive(Clone, Debug, Default)]
+        pub struct $js { $( $(#[doc = $fdoc])* pub $f: Option<$t>, )* }
+
+        impl crate::Conv<$js> for $core {
+            fn conv(self) -> $js {
+                $js { $( $f: Some(crate::Conv::conv(self.$f)), )* }
+            }
+        }
+
+        impl crate::Conv<$core> for $js {
+            fn conv(self) -> $core {
+                #[allow(unused_variables)]
+                let d = <$core as Default>::default();
+                $core { $( $f: match self.$f { Some(v) => crate::Conv::conv(v), None => d.$f }, )* }
+            }
+        }
+    };
+}
+pub(crate) use object;
+
+/// Runs a core future on napi's tokio runtime as a Promise. Rejections are `Error`s with `.code` set
+/// to the dockfleet code (and `.cause` to the chain); panics reject with code `internal`.
+pub(crate) fn call<'env, T, J, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, J>>
+where
+    F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
+    T: Conv<J> + Send + 'static,
+    J: ToNapiValue + 'static,
+{
+    env.spawn_future_with_callback(async move { Ok(dockfleet::catch_panic(fut).await) }, |env, r| match r {
+        Ok(v) => Ok(v.conv()),
+        Err(e) => Err(error::js_error(env, e)),
+    })
+}
+
+/// Declares a stream class over a core stream: `await s.next()` gives the next item or `null` at the
+/// end, `await s.close()` stops it; `dockfleet.js` adds `[Symbol.asyncIterator]` for `for await`.
+macro_rules! stream_class {
+    ($(#[doc = $doc:tt])* $name:ident, $core_item:ty => $js_item:ty) => {
+        $(#[doc = $doc])*
+        #[napi_derive::napi]
+        pub struct $name {
+            inner: std::sync::Arc<tokio::sync::Mutex<Option<dockfleet::ResultStream<$core_item>>>>,
+        }
+
+        impl $name {
+            pub(crate) fn new(s: dockfleet::ResultStream<$core_item>) -> Self {
+                Self { inner: std::sync::Arc::new(tokio::sync::Mutex::new(Some(s))) }
+            }
+        }
+
+        #[napi_derive::napi]
+        impl $name {
+            /// The next item, or `null` when the stream has ended.
+            #[napi]
+            pub fn next<'env>(&self, env: &'env napi::Env) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, Option<$js_item>>> {
+                let inner = self.inner.clone();
+                crate::call(env, async move {
+                    let mut guard = inner.lock().await;
+                    let item = match guard.as_mut() {
+                        Some(s) => futures::StreamExt::next(s).await,
+                        None => None,
+                    };
+                    match item {
+                        Some(Ok(v)) => Ok(Some(v)),
+                        Some(Err(e)) => {
+                            *guard = None;
+                            Err(e)
+                        }
+                        None => {
+                            *guard = None;
+                            Ok(None)
+                        }
+                    }
+                })
+            }
+
+            /// Stops the stream and releases its connection.
+            #[napi]
+            pub fn close<'env>(&self, env: &'env napi::Env) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, ()>> {
+                let inner = self.inner.clone();
+                crate::call(env, async move {
+                    inner.lock().await.take();
+                    Ok(())
+                })
+            }
+        }
+    };
+}
+pub(crate) use stream_class;

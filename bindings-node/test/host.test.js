@@ -1,0 +1,144 @@
+// The Node binding against the testbed's real engines.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const net = require('node:net')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { dockfleet, fleet, unique, cert, IMAGE } = require('./helpers.js')
+
+function httpGet(host, port) {
+  return new Promise((resolve, reject) => {
+    let tries = 0
+    const attempt = () => {
+      const s = net.connect(port, host)
+      let data = ''
+      s.on('connect', () => s.write('GET / HTTP/1.0\r\n\r\n'))
+      s.on('data', (d) => (data += d))
+      s.on('end', () => resolve(data))
+      s.on('error', (e) => (++tries < 50 ? setTimeout(attempt, 100) : reject(e)))
+    }
+    attempt()
+  })
+}
+
+test('every testbed host answers with its facts', async () => {
+  const f = fleet()
+  assert.deepEqual(f.names(), ['df-1', 'df-2', 'df-3', 'df-tls'])
+  assert.equal(f.length, 4)
+  for (const h of f.hosts()) {
+    const ping = await h.ping()
+    assert.ok(ping.apiVersion.startsWith('1.') && ping.latency > 0)
+    const info = await h.info()
+    assert.ok(info.cpus >= 1 && info.memoryBytes > 0)
+    for (const [k, v] of Object.entries(h.labels)) assert.equal(info.labels[k], v)
+  }
+  assert.deepEqual(f.select(['role=manager']).map((h) => h.name), ['df-1'])
+})
+
+test('unix socket and TLS from the environment', async () => {
+  const u = await dockfleet.DockerHost.connect({ name: 'u', address: 'unix:///run/dockfleet-testbed/df-1.sock' })
+  assert.equal((await u.info()).labels.role, 'manager')
+  process.env.DOCKER_HOST = 'tcp://10.250.0.14:2376'
+  process.env.DOCKER_TLS_VERIFY = '1'
+  process.env.DOCKER_CERT_PATH = cert('client')
+  try {
+    const t = await dockfleet.DockerHost.fromEnv('env')
+    assert.equal((await t.info()).labels.tls, 'true')
+  } finally {
+    delete process.env.DOCKER_HOST
+    delete process.env.DOCKER_TLS_VERIFY
+    delete process.env.DOCKER_CERT_PATH
+  }
+})
+
+test('container lifecycle end to end', async () => {
+  const h = fleet().host('df-2')
+  const tag = unique('life')
+  const id = await h.createContainer({
+    name: tag,
+    image: IMAGE,
+    command: ['sh', '-c', 'echo hello-$GREETING; exec httpd -f -p 80 -h /www'],
+    env: { GREETING: 'js' },
+    labels: { 'dockfleet.test': tag },
+    ports: [{ containerPort: 80, hostPort: 0 }],
+    healthcheck: { test: ['CMD-SHELL', 'true'], interval: 500, retries: 1 },
+    memoryBytes: 64 * 1024 * 1024,
+  })
+  await h.startContainer(id)
+  const d = await h.inspectContainer(id)
+  assert.ok(d.state.running)
+  assert.equal(d.name, tag)
+  const port = d.ports.find((p) => p.containerPort === 80).hostPort
+  assert.match(await httpGet('10.250.0.12', port), /ok\n$/)
+  const listed = await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] })
+  assert.deepEqual(listed.map((c) => c.id), [id])
+  let out = ''
+  for await (const line of h.logs(id)) out += line.message
+  assert.match(out, /hello-js/)
+  const ex = await h.exec(id, ['sh', '-c', 'echo out; echo err >&2; exit 5'])
+  assert.deepEqual([ex.exitCode, ex.stdout, ex.stderr], [5, 'out\n', 'err\n'])
+  const st = await h.stats(id)
+  assert.ok(st.memoryBytes > 0 && st.pids >= 1)
+  await h.stopContainer(id, 1000)
+  assert.ok([0, 137, 143].includes(await h.waitContainer(id)))
+  await h.removeContainer(id, true)
+  assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
+})
+
+test('events resume from a timestamp', async () => {
+  const h = fleet().host('df-1')
+  const tag = unique('ev')
+  const filters = { type: ['container'], label: [`dockfleet.test=${tag}`] }
+  const live = h.events({ filters })
+  const id = await h.createContainer({ image: IMAGE, command: ['sh', '-c', 'exit 3'], labels: { 'dockfleet.test': tag } })
+  await h.startContainer(id)
+  assert.equal(await h.waitContainer(id), 3)
+  const seen = []
+  for await (const e of live) {
+    seen.push(e)
+    if (seen.length === 3) break
+  }
+  assert.deepEqual(seen.map((e) => e.action), ['create', 'start', 'die'])
+  assert.equal(seen[2].attributes.exitCode, '3')
+  const replay = []
+  for await (const e of h.events({ filters, sinceNanos: seen[1].timeNanos, untilNanos: seen[2].timeNanos + 1e6 })) replay.push(e.action)
+  assert.deepEqual(replay, ['start', 'die'])
+  await h.removeContainer(id, true)
+})
+
+test('build, copy with progress, export and import', async () => {
+  const f = fleet()
+  const [src, dst] = [f.host('df-1'), f.host('df-3')]
+  const tag = `dockfleet/js-copy:${unique('c')}`
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockfleet-js-'))
+  fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}\nRUN echo ${tag} > /marker\n`)
+  const events = []
+  for await (const e of src.buildImage(dir, { tag })) events.push(e)
+  assert.equal(events.at(-1).kind, 'done')
+  assert.ok(events.at(-1).imageId.startsWith('sha256:'))
+  const progress = []
+  for await (const p of dockfleet.copyImage(src, dst, tag)) progress.push(p)
+  assert.equal(progress[0].bytes, 0)
+  assert.ok(progress.at(-1).done && progress.at(-1).bytes > 1_000_000)
+  assert.ok(progress.every((p, i) => i === 0 || progress[i - 1].bytes <= p.bytes))
+  assert.ok(await dst.imageExists(tag))
+  await dst.removeImage(tag, true)
+  assert.deepEqual(await dst.importImage(src.exportImage(tag)), [tag])
+  const chunks = []
+  for await (const c of src.exportImage(tag)) chunks.push(c)
+  await dst.removeImage(tag, true)
+  assert.deepEqual(await dst.importImage(Buffer.concat(chunks)), [tag])
+  for (const h of [src, dst]) await h.removeImage(tag, true)
+  fs.rmSync(dir, { recursive: true })
+})
+
+test('probe reports down hosts without rejecting', async () => {
+  const f = fleet()
+  f.addDocker({ name: 'ghost', address: 'tcp://10.250.0.13:2399', insecure: true })
+  const statuses = await f.probe({ timeout: 5000 })
+  assert.deepEqual(statuses.map((s) => s.name), ['df-1', 'df-2', 'df-3', 'df-tls', 'ghost'])
+  assert.ok(statuses.slice(0, 4).every((s) => s.reachable && s.info.cpus > 0))
+  assert.equal(statuses[4].reachable, false)
+  assert.equal(statuses[4].errorCode, 'engine_unreachable')
+})

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every dockfleet test: Rust (unit + integration against the testbed's real engines), the Rust
+# examples, the Python binding (stubtest + pytest), the Node binding (node --test) and the parity check.
+# Installs what is missing and brings the testbed up first. Used by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+step() { echo; echo "=== $* ==="; }
+
+step "dependencies"
+bash scripts/install-deps.sh
+step "testbed"
+bash scripts/testbed.sh up
+
+step "rust: fmt and clippy"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "rust: tests"
+cargo test --workspace --exclude dockfleet-python --exclude dockfleet-node
+
+step "rust: examples"
+cargo run -q -p dockfleet-examples --example quickstart | tee /tmp/dockfleet-quickstart.out
+grep -q "exit 0: hello from dockfleet" /tmp/dockfleet-quickstart.out
+cargo run -q -p dockfleet-examples --example demo | tee /tmp/dockfleet-demo.out
+grep -q "removed 4 containers" /tmp/dockfleet-demo.out
+
+step "python: build, stubtest, pytest"
+export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
+(cd bindings-python && maturin develop -q)
+(cd /tmp && python -m mypy.stubtest dockfleet)
+python -m pytest -q bindings-python/tests tests/parity
+
+step "node: build and node --test"
+(cd bindings-node && npx napi build --platform --manifest-path Cargo.toml >/dev/null 2>&1 || npx napi build --platform --manifest-path Cargo.toml)
+(cd bindings-node && node --test test/)

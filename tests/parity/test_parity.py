@@ -1,0 +1,151 @@
+"""API parity: Rust (core source), Python (the built module) and Node (the built module and its
+generated index.d.ts) must expose the same classes, methods, functions and data fields, modulo case
+(snake_case in Rust and Python, camelCase in Node). Deliberate differences are listed below with reasons.
+"""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import dockfleet
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "core" / "src"
+NODE = ROOT / "bindings-node"
+
+# Rust-only items, each for a reason that does not apply to the bindings.
+RUST_ONLY = {
+    ("DockerHost", "config"): "returns the Rust HostConfig by reference; bindings keep the config they built",
+    ("DockerHost", "bollard"): "escape hatch to the bollard client, a Rust type",
+    ("Fleet", "from_hosts"): "takes Rust trait objects; bindings use Fleet() + add()",
+    ("Fleet", "is_empty"): "Rust idiom beside len(); Python has len(fleet) == 0, Node fleet.length === 0",
+}
+DTO_FILES = ["host.rs", "docker.rs", "fleet.rs", "image.rs"]
+NOT_DTOS = {"DockerHost", "Fleet", "Inner"}
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def block(text: str, header: str) -> str:
+    """The brace-balanced block that follows `header`."""
+    start = text.index(header)
+    i = text.index("{", start)
+    depth = 0
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i : j + 1]
+    raise AssertionError(f"unbalanced block after {header}")
+
+
+def rust_api():
+    host = (CORE / "host.rs").read_text()
+    docker = (CORE / "docker.rs").read_text()
+    fleet = (CORE / "fleet.rs").read_text()
+    classes = {
+        "DockerHost": set(re.findall(r"\n    (?:async )?fn (\w+)", block(host, "pub trait Host")))
+        | set(re.findall(r"\n    pub (?:async )?fn (\w+)", block(docker, "impl DockerHost {"))),
+        "Fleet": set(re.findall(r"\n    pub (?:async )?fn (\w+)", block(fleet, "impl Fleet {"))),
+    }
+    for (cls, name) in RUST_ONLY:
+        classes[cls].discard(name)
+    for names in classes.values():
+        names.discard("new")  # the constructor: DockerHost(config) in Python, new DockerHost(config) in Node
+    dtos = {}
+    for f in DTO_FILES:
+        text = (CORE / f).read_text()
+        for m in re.finditer(r"pub struct (\w+) \{", text):
+            if m.group(1) in NOT_DTOS:
+                continue
+            dtos[m.group(1)] = set(re.findall(r"\n    pub (\w+):", block(text, m.group(0))))
+    lib = (CORE / "lib.rs").read_text()
+    functions = set(re.findall(r"pub use image::\{([^}]*)\}", lib)[0].replace(" ", "").split(","))
+    functions = {f for f in functions if f.islower()}
+    return classes, dtos, functions
+
+
+def python_api():
+    def public(cls):
+        names = {n for n in dir(cls) if not n.startswith("_")}
+        if hasattr(cls, "__len__"):
+            names.add("len")
+        return names
+
+    classes = {c: public(getattr(dockfleet, c)) for c in ("DockerHost", "Fleet")}
+    dtos = {}
+    for name in dir(dockfleet):
+        obj = getattr(dockfleet, name)
+        if isinstance(obj, type) and not issubclass(obj, BaseException) and name not in classes and not name.endswith("Stream"):
+            dtos[name] = public(obj)
+    functions = {n for n in dir(dockfleet) if callable(getattr(dockfleet, n)) and n.islower() and not n.startswith("_")}
+    streams = {n for n in dir(dockfleet) if n.endswith("Stream")}
+    return classes, dtos, functions, streams
+
+
+NODE_DUMP = r"""
+const m = require(process.argv[1]);
+const out = { classes: {}, functions: [], streams: [] };
+for (const [name, v] of Object.entries(m)) {
+  if (typeof v !== 'function') continue;
+  const proto = Object.getOwnPropertyNames(v.prototype || {}).filter((n) => n !== 'constructor');
+  const statics = Object.getOwnPropertyNames(v).filter((n) => !['length', 'name', 'prototype', 'arguments', 'caller'].includes(n));
+  if (proto.length || statics.length) out.classes[name] = [...proto, ...statics];
+  else out.functions.push(name);
+  if (name.endsWith('Stream')) out.streams.push(name);
+}
+console.log(JSON.stringify(out));
+"""
+
+
+def node_api():
+    raw = subprocess.run(["node", "-e", NODE_DUMP, str(NODE / "dockfleet.js")], capture_output=True, text=True, check=True)
+    dump = json.loads(raw.stdout)
+    classes = {c: {snake(n) for n in dump["classes"][c] if not n.startswith("_")} for c in ("DockerHost", "Fleet")}
+    classes["Fleet"] = {("len" if n == "length" else n) for n in classes["Fleet"]}
+    dts = (NODE / "index.d.ts").read_text()
+    dtos = {}
+    for m in re.finditer(r"export interface (\w+) \{\n(.*?)\n\}", dts, re.S):
+        fields = set(re.findall(r"^  (\w+)\??:", m.group(2), re.M))
+        if fields:
+            dtos[m.group(1)] = {snake(f) for f in fields}
+    functions = {snake(f) for f in dump["functions"] if not f.startswith("_")}
+    return classes, dtos, functions, set(dump["streams"])
+
+
+def test_classes_and_methods_match():
+    rust, _, _ = rust_api()
+    py, _, _, _ = python_api()
+    node, _, _, _ = node_api()
+    for cls in rust:
+        assert rust[cls] == py[cls], f"{cls}: Rust-only {sorted(rust[cls] - py[cls])}, Python-only {sorted(py[cls] - rust[cls])}"
+        assert rust[cls] == node[cls], f"{cls}: Rust-only {sorted(rust[cls] - node[cls])}, Node-only {sorted(node[cls] - rust[cls])}"
+
+
+def test_data_types_and_fields_match():
+    _, rust, _ = rust_api()
+    _, py, _, _ = python_api()
+    _, node, _, _ = node_api()
+    assert set(rust) == set(py), f"Rust-only {sorted(set(rust) - set(py))}, Python-only {sorted(set(py) - set(rust))}"
+    missing_node = set(rust) - set(node)
+    assert not missing_node, f"types missing from Node: {sorted(missing_node)}"
+    for name, fields in rust.items():
+        assert fields == py[name], f"{name}: Rust {sorted(fields)} vs Python {sorted(py[name])}"
+        assert fields == node[name], f"{name}: Rust {sorted(fields)} vs Node {sorted(node[name])}"
+
+
+def test_functions_streams_and_error_codes_match():
+    _, _, rust = rust_api()
+    _, _, py, py_streams = python_api()
+    _, _, node, node_streams = node_api()
+    assert rust == py - {"error_codes"} == node - {"error_codes"}, (rust, py, node)
+    assert py_streams == node_streams
+    codes = subprocess.run(
+        ["node", "-e", "console.log(JSON.stringify(require(process.argv[1]).errorCodes()))", str(NODE / "dockfleet.js")],
+        capture_output=True, text=True, check=True,
+    )
+    listed = re.search(r"pub const CODES[^=]*= &\[(.*?)\];", (CORE / "error.rs").read_text(), re.S).group(1)
+    rust_codes = re.findall(r'"(\w+)"', listed)
+    assert dockfleet.ERROR_CODES == json.loads(codes.stdout) == rust_codes

@@ -1,0 +1,28 @@
+"""The README's snippets are the examples' marked regions, so the README shows what the tests run."""
+
+import re
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def snippet(path: str) -> str:
+    text = (ROOT / path).read_text()
+    body = text.split("README-SNIPPET-START", 1)[1].split("\n", 1)[1]
+    return textwrap.dedent(body.split("README-SNIPPET-END", 1)[0].rsplit("\n", 1)[0])
+
+
+def test_readme_snippets_are_the_examples():
+    readme = (ROOT / "README.md").read_text()
+    blocks = {lang: body for lang, body in re.findall(r"```(rust|python|js)\n(.*?)```", readme, re.S)}
+    assert blocks["rust"].strip() == snippet("examples/quickstart.rs").strip()
+    assert blocks["python"].strip() == snippet("examples/python/quickstart.py").strip()
+    assert blocks["js"].strip() == snippet("examples/node/quickstart.js").strip()
+
+
+def test_readme_commands_exist():
+    readme = (ROOT / "README.md").read_text()
+    for script in re.findall(r"^bash (scripts/\S+)", readme, re.M):
+        assert (ROOT / script).exists(), script
+    assert "scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
