@@ -41,8 +41,8 @@ fi
 if [ $want_node = 1 ]; then
   command -v node >/dev/null || { log "installing nodejs npm"; apt-get install -y -qq nodejs npm >/dev/null; }
   if [ ! -d bindings-node/node_modules/@napi-rs/cli ]; then
-    log "npm ci (bindings-node)"
-    (cd bindings-node && npm ci --no-audit --no-fund --silent)
+    log "npm install (bindings-node)"
+    (cd bindings-node && npm install --no-audit --no-fund --loglevel=error)
   fi
 fi
 log "ok"

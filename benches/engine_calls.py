@@ -1,0 +1,47 @@
+"""Engine-call benchmark, Python side: dockfleet's Python binding and docker-py (PyPI `docker`, its
+low-level APIClient, which is what its high-level calls use), N sequential calls per op and round.
+Prints one JSON line per (client, op, round).  Usage: engine_calls.py ADDRESS CONTAINER_ID [CALLS] [ROUNDS]
+"""
+
+import asyncio
+import json
+import sys
+import time
+
+import docker
+
+import dockfleet
+
+
+def report(client, op, rnd, calls, seconds):
+    print(json.dumps({"client": client, "op": op, "round": rnd, "calls": calls, "seconds": seconds}), flush=True)
+
+
+async def dockfleet_round(host, cid, calls, rnd):
+    for op, fn in (("ping", lambda: host.ping()), ("list", lambda: host.list_containers()), ("inspect", lambda: host.inspect_container(cid))):
+        t = time.perf_counter()
+        for _ in range(calls):
+            await fn()
+        report("dockfleet-python", op, rnd, calls, time.perf_counter() - t)
+
+
+def dockerpy_round(client, cid, calls, rnd):
+    for op, fn in (("ping", client.ping), ("list", client.containers), ("inspect", lambda: client.inspect_container(cid))):
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        report("docker-py", op, rnd, calls, time.perf_counter() - t)
+
+
+async def main():
+    address, cid = sys.argv[1], sys.argv[2]
+    calls = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+    host = await dockfleet.DockerHost.connect(dockfleet.HostConfig(name="bench", address=address, insecure=True))
+    client = docker.APIClient(base_url=address, version="auto")
+    for rnd in range(rounds):
+        await dockfleet_round(host, cid, calls, rnd)
+        dockerpy_round(client, cid, calls, rnd)
+
+
+asyncio.run(main())

@@ -1,0 +1,64 @@
+//! Engine-call benchmark, Rust side: raw bollard (the baseline) and dockfleet's `DockerHost`, each doing
+//! N sequential `ping`, `list containers` and `inspect` calls against one engine, for several rounds.
+//! Prints one JSON line per (client, op, round). Driven by `benches/run_engine_calls.sh`, which runs the
+//! Python, Node and CLI clients in the same run and writes BENCHMARKS.md.
+//!
+//! Usage: engine-calls ADDRESS CONTAINER_ID [CALLS] [ROUNDS]
+
+use std::time::Instant;
+
+use dockfleet::bollard::{self, Docker};
+use dockfleet::{DockerHost, Host, HostConfig, ListContainersOptions};
+
+fn report(client: &str, op: &str, round: usize, calls: usize, seconds: f64) {
+    println!(r#"{{"client":"{client}","op":"{op}","round":{round},"calls":{calls},"seconds":{seconds}}}"#);
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let address = args.get(1).ok_or("usage: engine-calls ADDRESS CONTAINER_ID [CALLS] [ROUNDS]")?;
+    let id = args.get(2).ok_or("missing CONTAINER_ID")?;
+    let calls: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1000);
+    let rounds: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(5);
+
+    let raw = Docker::connect_with_http(address, 60, bollard::API_DEFAULT_VERSION)?.negotiate_version().await?;
+    let host = DockerHost::connect(HostConfig { insecure: true, ..HostConfig::new("bench", address.clone()) }).await?;
+    let list = ListContainersOptions::default();
+
+    for round in 0..rounds {
+        let t = Instant::now();
+        for _ in 0..calls {
+            raw.ping().await?;
+        }
+        report("bollard", "ping", round, calls, t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for _ in 0..calls {
+            host.ping().await?;
+        }
+        report("dockfleet-rust", "ping", round, calls, t.elapsed().as_secs_f64());
+
+        let t = Instant::now();
+        for _ in 0..calls {
+            raw.list_containers(None::<bollard::query_parameters::ListContainersOptions>).await?;
+        }
+        report("bollard", "list", round, calls, t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for _ in 0..calls {
+            host.list_containers(&list).await?;
+        }
+        report("dockfleet-rust", "list", round, calls, t.elapsed().as_secs_f64());
+
+        let t = Instant::now();
+        for _ in 0..calls {
+            raw.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await?;
+        }
+        report("bollard", "inspect", round, calls, t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for _ in 0..calls {
+            host.inspect_container(id).await?;
+        }
+        report("dockfleet-rust", "inspect", round, calls, t.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
