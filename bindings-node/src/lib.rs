@@ -5,6 +5,8 @@
 //! is the stable dockfleet code, and futures become Promises.
 
 #![deny(clippy::all)]
+// napi-derive registers exports only outside `cfg(test)`, so test builds would see them as dead code.
+#![cfg_attr(test, allow(dead_code))]
 
 use std::collections::{BTreeMap, HashMap};
 
