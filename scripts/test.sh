@@ -25,12 +25,15 @@ grep -q "exit 0: hello from dockfleet" /tmp/dockfleet-quickstart.out
 cargo run -q -p dockfleet-examples --example demo | tee /tmp/dockfleet-demo.out
 grep -q "removed 4 containers" /tmp/dockfleet-demo.out
 
-step "python: build, stubtest, pytest"
+step "bindings: build"
 export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
 (cd bindings-python && maturin develop -q)
+(cd bindings-node && npx napi build --platform --manifest-path Cargo.toml >/tmp/dockfleet-napi-build.log 2>&1 ||
+  { cat /tmp/dockfleet-napi-build.log; exit 1; })
+
+step "python: stubtest, pytest (with the cross-language parity and README checks)"
 (cd /tmp && python -m mypy.stubtest dockfleet)
 python -m pytest -q bindings-python/tests tests/parity
 
-step "node: build and node --test"
-(cd bindings-node && npx napi build --platform --manifest-path Cargo.toml >/dev/null 2>&1 || npx napi build --platform --manifest-path Cargo.toml)
+step "node: node --test"
 (cd bindings-node && node --test test/)
