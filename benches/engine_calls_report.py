@@ -1,0 +1,125 @@
+"""Runs every engine-call client against the same engine, one after another, and writes BENCHMARKS.md.
+Called by benches/run_engine_calls.sh after the release builds."""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ADDRESS = "tcp://10.250.0.11:2375"
+DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+CLI_CALLS = 100  # a process per call: fewer calls, same per-call figure
+
+
+def lines(cmd, **kw):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def cli(cid, rounds):
+    ops = {
+        "ping": [DOCKER, "-H", ADDRESS, "version", "--format", "{{.Server.APIVersion}}"],
+        "list": [DOCKER, "-H", ADDRESS, "ps", "-q"],
+        "inspect": [DOCKER, "-H", ADDRESS, "inspect", cid],
+    }
+    out = []
+    for rnd in range(rounds):
+        for op, cmd in ops.items():
+            t = time.perf_counter()
+            for _ in range(CLI_CALLS):
+                subprocess.run(cmd, check=True, capture_output=True)
+            out.append({"client": "docker CLI", "op": op, "round": rnd, "calls": CLI_CALLS, "seconds": time.perf_counter() - t})
+    return out
+
+
+def main():
+    calls, rounds = int(sys.argv[1]), int(sys.argv[2])
+    subprocess.run([DOCKER, "-H", ADDRESS, "rm", "-f", "dockfleet-bench"], capture_output=True)
+    cid = subprocess.run(
+        [DOCKER, "-H", ADDRESS, "run", "-d", "--name", "dockfleet-bench", "--label", "dockfleet.bench=1",
+         "dockfleet/busybox:latest", "sleep", "3600"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    try:
+        results = []
+        print("[bench] rust: bollard, dockfleet", file=sys.stderr)
+        results += lines([str(ROOT / "target/release/engine-calls"), ADDRESS, cid, str(calls), str(rounds)])
+        print("[bench] python: dockfleet, docker-py", file=sys.stderr)
+        results += lines([sys.executable, str(ROOT / "benches/engine_calls.py"), ADDRESS, cid, str(calls), str(rounds)])
+        print("[bench] node: dockfleet, dockerode", file=sys.stderr)
+        results += lines(["node", str(ROOT / "benches/engine_calls.js"), ADDRESS, cid, str(calls), str(rounds)])
+        print("[bench] docker CLI", file=sys.stderr)
+        results += cli(cid, min(rounds, 3))
+    finally:
+        subprocess.run([DOCKER, "-H", ADDRESS, "rm", "-f", cid], capture_output=True)
+    write(results, calls, rounds)
+
+
+def write(results, calls, rounds):
+    per_call = {}
+    for r in results:
+        per_call.setdefault((r["client"], r["op"]), []).append(r["seconds"] / r["calls"])
+    med = {k: statistics.median(v) for k, v in per_call.items()}
+    clients = ["bollard", "dockfleet-rust", "dockfleet-python", "dockfleet-node", "docker-py", "dockerode", "docker CLI"]
+    ops = ["ping", "list", "inspect"]
+    rows = []
+    for c in clients:
+        cells = []
+        for op in ops:
+            v = med.get((c, op))
+            cells.append(f"{v * 1e6:,.0f} µs ({v / med[('bollard', op)]:.2f}×)" if v else "—")
+        rows.append(f"| {c} | " + " | ".join(cells) + " |")
+    goals = []
+    for op in ops:
+        rust = med[("dockfleet-rust", op)]
+        for b, peer in (("dockfleet-python", "docker-py"), ("dockfleet-node", "dockerode")):
+            goals.append(
+                f"| {op} | {b} | {med[(b, op)] / rust:.2f}× | {'met' if med[(b, op)] / rust <= 1.10 else 'missed'} "
+                f"| {med[(peer, op)] / med[(b, op)]:.2f}× faster than {peer} |"
+            )
+    section = f"""## Engine calls: ping, list containers, inspect
+
+{calls:,} sequential calls per operation and client, {rounds} rounds (the docker CLI: {CLI_CALLS} calls,
+{min(rounds, 3)} rounds, one process per call), all against the same testbed engine (`df-1`, Docker
+20.10 over plain TCP on the testbed bridge) in one run. Each cell is the median over rounds of the time
+per call, and its ratio to raw bollard.
+
+| client | ping | list containers | inspect |
+|---|---|---|---|
+{chr(10).join(rows)}
+
+Goals (issue 2): each binding within 1.10× of dockfleet in Rust, and faster than its language's peer.
+
+| op | binding | ÷ dockfleet-rust | ≤ 1.10× | vs peer |
+|---|---|---|---|---|
+{chr(10).join(goals)}
+
+Measured {date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}; the
+`docker CLI` ping column is `docker version` (a `/_ping` plus `/version`). Reproduce with:
+
+```sh
+bash benches/run_engine_calls.sh          # [CALLS] [ROUNDS], default 1000 5
+```
+"""
+    path = ROOT / "BENCHMARKS.md"
+    head = "# dockfleet benchmarks\n\nEvery figure here comes from a script in `benches/`, run as written below; machines are noisy, so\nthe tables give medians and ratios measured side by side in one run.\n\n"
+    text = path.read_text() if path.exists() else head
+    marker = "## Engine calls: ping, list containers, inspect"
+    if marker in text:
+        start = text.index(marker)
+        nxt = text.find("\n## ", start + len(marker))
+        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
