@@ -2,17 +2,18 @@
 # dockfleet testbed: several real Docker engines on this one machine, each its own "host" with its own
 # network namespace and address on a private bridge that only the testbed uses.
 #
-#   scripts/testbed.sh up        bring everything up (idempotent): bridge, namespaces, engines, certs, test images
+#   scripts/testbed.sh up [N]    bring everything up (idempotent): bridge, namespaces, N plain engines (default 3,
+#                                or DOCKFLEET_TESTBED_ENGINES) plus the TLS engine, certificates, test images
 #   scripts/testbed.sh down      stop the engines, remove namespaces and bridge (data kept; --purge drops it)
 #   scripts/testbed.sh status    one line per engine
 #   scripts/testbed.sh stop-engine NAME / start-engine NAME    for fault tests
 #   scripts/testbed.sh env       print shell exports (DOCKFLEET_TESTBED=…)
 #
-# Layout of the hosts (see ../shared/TESTBED.md for why it is built this way):
+# Layout of the hosts (see ../shared/TESTBED.md for why it is built this way), for the default N=3:
 #   df-1  10.250.0.11  tcp 2375 (plain)  role=manager zone=a
 #   df-2  10.250.0.12  tcp 2375 (plain)  role=worker  zone=a
-#   df-3  10.250.0.13  tcp 2375 (plain)  role=worker  zone=b
-#   df-tls 10.250.0.14 tcp 2376 (TLS, client certificates required)  role=worker zone=b
+#   df-3  10.250.0.13  tcp 2375 (plain)  role=worker  zone=b      (df-K: 10.250.0.(10+K), zones alternate)
+#   df-tls 10.250.0.60 tcp 2376 (TLS, client certificates required)  role=worker zone=b
 # Traffic goes only to these addresses and to loopback. Nothing is routed off the bridge.
 set -euo pipefail
 
@@ -21,7 +22,21 @@ RUN=/run/dockfleet-testbed
 BRIDGE=dfbr0
 SUBNET_PREFIX=10.250.0
 BRIDGE_ADDR=$SUBNET_PREFIX.1
-ENGINES=(df-1 df-2 df-3 df-tls)
+N_FILE=$STATE/engines
+engine_count() {
+  local n=${DOCKFLEET_TESTBED_ENGINES:-}
+  [ -n "$n" ] || { [ -f "$N_FILE" ] && n=$(cat "$N_FILE"); }
+  echo "${n:-3}"
+}
+set_engines() {
+  local n=$1 k
+  case $n in '' | *[!0-9]*) echo "N must be a number from 1 to 40" >&2; exit 2 ;; esac
+  [ "$n" -ge 1 ] && [ "$n" -le 40 ] || { echo "N must be a number from 1 to 40" >&2; exit 2; }
+  ENGINES=()
+  for k in $(seq 1 "$n"); do ENGINES+=("df-$k"); done
+  ENGINES+=(df-tls)
+}
+set_engines "$(engine_count)"
 IMAGE=dockfleet/busybox:latest
 IMAGE_HEALTH=dockfleet/busybox:health
 DOCKER=/usr/bin/docker
@@ -29,20 +44,22 @@ DOCKER=/usr/bin/docker
 
 log() { echo "[testbed] $*" >&2; }
 
-engine_index() { # df-1 -> 1, df-tls -> 4
-  local i
-  for i in "${!ENGINES[@]}"; do [ "${ENGINES[$i]}" = "$1" ] && { echo $((i + 1)); return; }; done
-  echo "unknown engine $1" >&2; exit 2
+engine_index() { # df-K -> K, df-tls -> t (used in interface names)
+  case $1 in
+    df-tls) echo t ;;
+    df-[0-9]*) echo "${1#df-}" ;;
+    *) echo "unknown engine $1" >&2; exit 2 ;;
+  esac
 }
-engine_addr() { echo "$SUBNET_PREFIX.$((10 + $(engine_index "$1")))"; }
+engine_addr() { [ "$1" = df-tls ] && echo "$SUBNET_PREFIX.60" || echo "$SUBNET_PREFIX.$((10 + ${1#df-}))"; }
 engine_port() { [ "$1" = df-tls ] && echo 2376 || echo 2375; }
 engine_sock() { echo "$RUN/$1.sock"; }
+engine_bip() { [ "$1" = df-tls ] && echo "172.31.199.1/24" || echo "172.31.$((200 + ${1#df-})).1/24"; }
 engine_labels() {
   case $1 in
     df-1) echo "role=manager zone=a" ;;
-    df-2) echo "role=worker zone=a" ;;
-    df-3) echo "role=worker zone=b" ;;
     df-tls) echo "role=worker zone=b tls=true" ;;
+    *) [ $((${1#df-} % 2)) = 0 ] && echo "role=worker zone=a" || echo "role=worker zone=b" ;;
   esac
 }
 
@@ -81,6 +98,12 @@ setup_network() {
       ip link set "dfv$i" master "$BRIDGE"
     fi
     ip link set "dfv$i" up
+    # Drop testbed links a previous layout left in this namespace (the same address on two links breaks
+    # routing). Only our own dfp* peers: docker0 and container veths belong to the engine.
+    local stale
+    for stale in $(nsenter --net="/var/run/netns/$name" ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
+      case $stale in "dfp$i") ;; dfp*) nsenter --net="/var/run/netns/$name" ip link del "$stale" 2>/dev/null || true ;; esac
+    done
     nsenter --net="/var/run/netns/$name" ip link set lo up
     nsenter --net="/var/run/netns/$name" ip link set "dfp$i" up
     nsenter --net="/var/run/netns/$name" ip addr replace "$(engine_addr "$name")/24" dev "dfp$i"
@@ -96,7 +119,9 @@ setup_network() {
 
 gen_certs() {
   local d=$STATE/certs
-  [ -f "$d/.done" ] && return
+  # The server certificate names df-tls's address; regenerate everything if that address changed.
+  [ -f "$d/.done" ] && [ "$(cat "$d/.done")" = "$(engine_addr df-tls)" ] && return
+  rm -rf "$d"
   log "generating TLS certificates in $d"
   mkdir -p "$d" && cd "$d"
   local ca
@@ -126,7 +151,7 @@ gen_certs() {
   cp ca.pem client/ca.pem && cp client-cert.pem client/cert.pem && cp client-key.pem client/key.pem
   cp other-ca.pem other/ca.pem && cp client-cert.pem other/cert.pem && cp client-key.pem other/key.pem
   chmod 0644 ./*.pem client/*.pem other/*.pem
-  touch .done
+  engine_addr df-tls >.done
   cd - >/dev/null
 }
 
@@ -140,11 +165,10 @@ engine_ping() { curl -sf --max-time 2 --unix-socket "$(engine_sock "$1")" http:/
 start_engine() {
   local name=$1 i
   i=$(engine_index "$name")
-  if engine_pid "$name" >/dev/null && engine_ping "$name"; then return; fi
   mkdir -p "$STATE/$name" "$RUN/$name" /var/log/dockfleet-testbed
   local args=(
     --data-root "$STATE/$name/data" --exec-root "$RUN/$name/exec" --pidfile "$RUN/$name.pid"
-    -H "unix://$(engine_sock "$name")" --bip "172.31.$((200 + i)).1/24"
+    -H "unix://$(engine_sock "$name")" --bip "$(engine_bip "$name")"
     --iptables=false --ip-masq=false --userland-proxy=true --storage-driver=vfs
   )
   if [ "$name" = df-tls ]; then
@@ -155,6 +179,15 @@ start_engine() {
   fi
   local l
   for l in $(engine_labels "$name"); do args+=(--label "$l"); done
+  # Already running with these very arguments: nothing to do. Running with others: restart it.
+  if engine_pid "$name" >/dev/null && engine_ping "$name"; then
+    if [ "$(cat "$RUN/$name.args" 2>/dev/null)" = "${args[*]}" ] &&
+      nsenter --net="/var/run/netns/$name" ip link show docker0 >/dev/null 2>&1; then
+      return
+    fi
+    stop_engine "$name" # other arguments, or its bridge is gone: start it afresh
+  fi
+  echo "${args[*]}" >"$RUN/$name.args"
   log "starting engine $name at $(engine_addr "$name"):$(engine_port "$name")"
   rm -f "$RUN/$name.pid"
   setsid nsenter --net="/var/run/netns/$name" dockerd "${args[@]}" \
@@ -238,8 +271,15 @@ write_inventory() {
 }
 
 cmd_up() {
+  local want=${1:-$(engine_count)}
+  if [ -f "$N_FILE" ] && [ "$(cat "$N_FILE")" != "$want" ]; then
+    log "engine count changes from $(cat "$N_FILE") to $want: taking the old layout down first"
+    cmd_down
+  fi
+  set_engines "$want"
   install_deps
   mkdir -p "$STATE" "$RUN"
+  echo "$want" >"$N_FILE"
   setup_network
   gen_certs
   local name
@@ -258,6 +298,7 @@ cmd_down() {
     ip link del "dfv$i" 2>/dev/null || true
     ip netns del "$name" 2>/dev/null || true
   done
+  rm -f "$N_FILE"
   ip link del "$BRIDGE" 2>/dev/null || true
   if [ "${1:-}" = --purge ]; then
     rm -rf "$STATE"
@@ -279,7 +320,7 @@ cmd_status() {
 }
 
 case ${1:-} in
-  up) cmd_up ;;
+  up) cmd_up "${2:-}" ;;
   down) cmd_down "${2:-}" ;;
   status) cmd_status ;;
   stop-engine) stop_engine "${2:?engine name}" ;;
@@ -289,7 +330,7 @@ case ${1:-} in
     ;;
   env) echo "export DOCKFLEET_TESTBED=$STATE" ;;
   *)
-    echo "usage: $0 up|down [--purge]|status|stop-engine NAME|start-engine NAME|env" >&2
+    echo "usage: $0 up [N]|down [--purge]|status|stop-engine NAME|start-engine NAME|env" >&2
     exit 2
     ;;
 esac

@@ -380,17 +380,7 @@ impl DockerHost {
         use futures::StreamExt;
         let stream: df::ResultStream<bytes::Bytes> = match archive {
             Either::A(buf) => futures::stream::iter([Ok(bytes::Bytes::from(buf.to_vec()))]).boxed(),
-            Either::B(s) => {
-                let inner = s.inner.clone();
-                futures::stream::unfold(inner, |inner| async move {
-                    let item = match inner.lock().await.as_mut() {
-                        Some(s) => s.next().await,
-                        None => None,
-                    };
-                    item.map(|i| (i, inner))
-                })
-                .boxed()
-            }
+            Either::B(s) => s.inner.follow(),
         };
         let h = self.inner.clone();
         call(env, async move { h.import_image(stream).await })

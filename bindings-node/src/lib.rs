@@ -163,12 +163,12 @@ macro_rules! stream_class {
         $(#[doc = $doc])*
         #[napi_derive::napi]
         pub struct $name {
-            inner: std::sync::Arc<tokio::sync::Mutex<Option<dockfleet::ResultStream<$core_item>>>>,
+            pub(crate) inner: dockfleet::SharedStream<$core_item>,
         }
 
         impl $name {
             pub(crate) fn new(s: dockfleet::ResultStream<$core_item>) -> Self {
-                Self { inner: std::sync::Arc::new(tokio::sync::Mutex::new(Some(s))) }
+                Self { inner: dockfleet::SharedStream::new(s) }
             }
         }
 
@@ -178,24 +178,7 @@ macro_rules! stream_class {
             #[napi]
             pub fn next<'env>(&self, env: &'env napi::Env) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, Option<$js_item>>> {
                 let inner = self.inner.clone();
-                crate::call(env, async move {
-                    let mut guard = inner.lock().await;
-                    let item = match guard.as_mut() {
-                        Some(s) => futures::StreamExt::next(s).await,
-                        None => None,
-                    };
-                    match item {
-                        Some(Ok(v)) => Ok(Some(v)),
-                        Some(Err(e)) => {
-                            *guard = None;
-                            Err(e)
-                        }
-                        None => {
-                            *guard = None;
-                            Ok(None)
-                        }
-                    }
-                })
+                crate::call(env, async move { inner.next().await })
             }
 
             /// Stops the stream and releases its connection.
@@ -203,7 +186,7 @@ macro_rules! stream_class {
             pub fn close<'env>(&self, env: &'env napi::Env) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, ()>> {
                 let inner = self.inner.clone();
                 crate::call(env, async move {
-                    inner.lock().await.take();
+                    inner.close().await;
                     Ok(())
                 })
             }

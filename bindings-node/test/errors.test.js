@@ -29,11 +29,11 @@ test('invalid specs and missing images create nothing', async () => {
 
 test('TLS faults reject with code tls', async () => {
   const tlsHost = (ca, crt, key) =>
-    new dockfleet.DockerHost({ name: 't', address: 'tcp://10.250.0.14:2376', tls: { ca: cert(ca), cert: cert(crt), key: cert(key) } })
+    new dockfleet.DockerHost({ name: 't', address: 'tcp://10.250.0.60:2376', tls: { ca: cert(ca), cert: cert(crt), key: cert(key) } })
   await tlsHost('ca.pem', 'client-cert.pem', 'client-key.pem').ping()
   await rejects(tlsHost('other-ca.pem', 'client-cert.pem', 'client-key.pem').ping(), 'tls')
   await rejects(tlsHost('ca.pem', 'other-client-cert.pem', 'other-client-key.pem').ping(), 'tls')
-  await rejects(new dockfleet.DockerHost({ name: 'p', address: 'tcp://10.250.0.14:2376', insecure: true }).ping(), 'tls')
+  await rejects(new dockfleet.DockerHost({ name: 'p', address: 'tcp://10.250.0.60:2376', insecure: true }).ping(), 'tls')
 })
 
 test('engine stopped: code, host name and cause chain', async () => {

@@ -39,7 +39,7 @@ test('every testbed host answers with its facts', async () => {
 test('unix socket and TLS from the environment', async () => {
   const u = await dockfleet.DockerHost.connect({ name: 'u', address: 'unix:///run/dockfleet-testbed/df-1.sock' })
   assert.equal((await u.info()).labels.role, 'manager')
-  process.env.DOCKER_HOST = 'tcp://10.250.0.14:2376'
+  process.env.DOCKER_HOST = 'tcp://10.250.0.60:2376'
   process.env.DOCKER_TLS_VERIFY = '1'
   process.env.DOCKER_CERT_PATH = cert('client')
   try {

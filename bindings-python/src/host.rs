@@ -188,17 +188,7 @@ impl Archive<'_> {
         use futures::StreamExt;
         match self {
             Archive::Bytes(b) => futures::stream::iter([Ok(bytes::Bytes::from(b))]).boxed(),
-            Archive::Stream(s) => {
-                let inner = s.inner.clone();
-                futures::stream::unfold(inner, |inner| async move {
-                    let item = match inner.lock().await.as_mut() {
-                        Some(s) => s.next().await,
-                        None => None,
-                    };
-                    item.map(|i| (i, inner))
-                })
-                .boxed()
-            }
+            Archive::Stream(s) => s.inner.follow(),
         }
     }
 }

@@ -154,12 +154,12 @@ macro_rules! stream_class {
         $(#[doc = $doc])*
         #[pyclass(module = "dockfleet")]
         pub struct $name {
-            inner: std::sync::Arc<tokio::sync::Mutex<Option<dockfleet::ResultStream<$core_item>>>>,
+            pub(crate) inner: dockfleet::SharedStream<$core_item>,
         }
 
         impl $name {
             pub(crate) fn new(s: dockfleet::ResultStream<$core_item>) -> Self {
-                Self { inner: std::sync::Arc::new(tokio::sync::Mutex::new(Some(s))) }
+                Self { inner: dockfleet::SharedStream::new(s) }
             }
         }
 
@@ -176,36 +176,15 @@ macro_rules! stream_class {
             /// The coroutine behind `__anext__`.
             async fn _next(&self) -> pyo3::PyResult<$py_item> {
                 let inner = self.inner.clone();
-                let next: Option<$py_item> = crate::call(async move {
-                    let mut guard = inner.lock().await;
-                    let item = match guard.as_mut() {
-                        Some(s) => futures::StreamExt::next(s).await,
-                        None => None,
-                    };
-                    match item {
-                        Some(Ok(v)) => Ok(Some(v)),
-                        Some(Err(e)) => {
-                            *guard = None;
-                            Err(e)
-                        }
-                        None => {
-                            *guard = None;
-                            Ok(None)
-                        }
-                    }
-                })
-                .await?;
-                match next {
-                    Some(item) => Ok(item),
-                    None => Err(pyo3::exceptions::PyStopAsyncIteration::new_err(())),
-                }
+                let next: Option<$py_item> = crate::call(async move { inner.next().await }).await?;
+                next.ok_or_else(|| pyo3::exceptions::PyStopAsyncIteration::new_err(()))
             }
 
             /// Stops the stream and releases its connection.
             async fn aclose(&self) -> pyo3::PyResult<()> {
                 let inner = self.inner.clone();
                 crate::call(async move {
-                    inner.lock().await.take();
+                    inner.close().await;
                     Ok(())
                 })
                 .await

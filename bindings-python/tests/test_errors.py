@@ -53,7 +53,7 @@ def test_invalid_specs_and_missing_images_create_nothing(fleet):
 
 
 def test_tls_faults(fleet):
-    def tls_host(ca, crt, key, address="tcp://10.250.0.14:2376"):
+    def tls_host(ca, crt, key, address="tcp://10.250.0.60:2376"):
         return dockfleet.DockerHost(
             dockfleet.HostConfig(name="t", address=address, tls=dockfleet.TlsConfig(ca=cert(ca), cert=cert(crt), key=cert(key)))
         )
@@ -63,7 +63,7 @@ def test_tls_faults(fleet):
         for h in [
             tls_host("other-ca.pem", "client-cert.pem", "client-key.pem"),
             tls_host("ca.pem", "other-client-cert.pem", "other-client-key.pem"),
-            dockfleet.DockerHost(dockfleet.HostConfig(name="plain", address="tcp://10.250.0.14:2376", insecure=True)),
+            dockfleet.DockerHost(dockfleet.HostConfig(name="plain", address="tcp://10.250.0.60:2376", insecure=True)),
         ]:
             with pytest.raises(dockfleet.TlsError) as e:
                 await h.ping()

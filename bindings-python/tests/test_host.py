@@ -49,7 +49,7 @@ def test_unix_socket_and_tls_env(monkeypatch):
             dockfleet.HostConfig(name="df-1-unix", address="unix:///run/dockfleet-testbed/df-1.sock")
         )
         assert (await h.info()).labels["role"] == "manager"
-        monkeypatch.setenv("DOCKER_HOST", "tcp://10.250.0.14:2376")
+        monkeypatch.setenv("DOCKER_HOST", "tcp://10.250.0.60:2376")
         monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
         monkeypatch.setenv("DOCKER_CERT_PATH", cert("client"))
         t = await dockfleet.DockerHost.from_env("env")

@@ -22,6 +22,7 @@ use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
 use crate::host::*;
+use crate::transport::Transport;
 
 /// Client certificate, key and the CA that must have signed the engine's certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,33 +294,39 @@ impl DockerHost {
         self.client().await
     }
 
-    /// Builds the bollard client for the validated endpoint (bollard checks a socket exists here, so
-    /// this happens on first contact: a fleet loads even while one of its engines is down).
+    /// Builds the bollard client for the validated endpoint over dockfleet's pooled transport. This
+    /// happens on first contact, so a fleet loads even while one of its engines is down.
     fn build_client(&self) -> Result<Docker> {
         let config = &self.inner.config;
         // bollard's timeout has whole-second granularity; round up so a limit is never shortened.
         let timeout_secs = config.request_timeout.as_millis().div_ceil(1000).max(1) as u64;
-        let version = bollard::API_DEFAULT_VERSION;
-        let unreachable = |e: BollardError| Error::EngineUnreachable {
-            host: config.name.clone(),
-            message: e.to_string(),
-            source: Some(Box::new(e)),
-        };
-        match (&self.inner.endpoint, &config.tls) {
+        let (transport, authority) = match (&self.inner.endpoint, &config.tls) {
             (Endpoint::Unix(path), _) => {
-                Docker::connect_with_unix(&path.to_string_lossy(), timeout_secs, version).map_err(unreachable)
+                if !path.exists() {
+                    return Err(Error::EngineUnreachable {
+                        host: config.name.clone(),
+                        message: format!("no socket at {}", path.display()),
+                        source: None,
+                    });
+                }
+                (Transport::unix(path), "localhost".to_string())
             }
             (Endpoint::Tcp { host, port }, Some(tls)) => {
-                let addr = format!("{}:{port}", bracket(host));
-                Docker::connect_with_ssl(&addr, &tls.key, &tls.cert, &tls.ca, timeout_secs, version).map_err(|e| {
-                    Error::Tls { target: config.name.clone(), message: e.to_string(), source: Some(Box::new(e)) }
-                })
+                (Transport::https(config.connect_timeout, tls, &config.name)?, format!("{}:{port}", bracket(host)))
             }
             (Endpoint::Tcp { host, port }, None) => {
-                Docker::connect_with_http(&format!("tcp://{}:{port}", bracket(host)), timeout_secs, version)
-                    .map_err(unreachable)
+                (Transport::http(config.connect_timeout), format!("{}:{port}", bracket(host)))
             }
-        }
+        };
+        let address = format!("{}://{authority}", transport.scheme());
+        let transport = Arc::new(transport);
+        Docker::connect_with_custom_transport(
+            move |req| transport.request(req),
+            Some(address),
+            timeout_secs,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|e| Error::Internal(format!("building the engine client: {e}")))
     }
 
     async fn client(&self) -> Result<&Docker> {

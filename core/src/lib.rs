@@ -33,12 +33,15 @@ mod image;
 #[doc(hidden)]
 pub mod serde_ms;
 pub mod stats;
+mod stream;
+mod transport;
 
 pub use docker::{DockerHost, HostConfig, TlsConfig};
 pub use error::{catch_panic, Error, Result};
 pub use fleet::{Fleet, HostStatus, InventoryFormat, ProbeOptions};
 pub use host::*;
 pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
+pub use stream::SharedStream;
 
 /// Re-exported so callers can reach engine features dockfleet does not wrap.
 pub use bollard;

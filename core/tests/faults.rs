@@ -64,10 +64,10 @@ fn tls_host(ca: &str, cert_file: &str, key: &str, address: &str) -> Result<Docke
 async fn tls_failures_are_tls_errors() {
     let _g = SERIAL.lock().await;
     // The good certificates work.
-    tls_host("ca.pem", "client-cert.pem", "client-key.pem", "tcp://10.250.0.14:2376").unwrap().ping().await.unwrap();
+    tls_host("ca.pem", "client-cert.pem", "client-key.pem", "tcp://10.250.0.60:2376").unwrap().ping().await.unwrap();
 
     // The engine's certificate is not signed by the CA we trust.
-    let e = tls_host("other-ca.pem", "client-cert.pem", "client-key.pem", "tcp://10.250.0.14:2376")
+    let e = tls_host("other-ca.pem", "client-cert.pem", "client-key.pem", "tcp://10.250.0.60:2376")
         .unwrap()
         .ping()
         .await
@@ -76,7 +76,7 @@ async fn tls_failures_are_tls_errors() {
     assert!(e.to_string().contains("not signed by the configured CA"), "{e}");
 
     // Our client certificate is signed by a CA the engine does not trust.
-    let e = tls_host("ca.pem", "other-client-cert.pem", "other-client-key.pem", "tcp://10.250.0.14:2376")
+    let e = tls_host("ca.pem", "other-client-cert.pem", "other-client-key.pem", "tcp://10.250.0.60:2376")
         .unwrap()
         .ping()
         .await
@@ -85,7 +85,7 @@ async fn tls_failures_are_tls_errors() {
 
     // Plain TCP against the TLS port.
     let plain =
-        DockerHost::new(HostConfig { insecure: true, ..HostConfig::new("plain", "tcp://10.250.0.14:2376") }).unwrap();
+        DockerHost::new(HostConfig { insecure: true, ..HostConfig::new("plain", "tcp://10.250.0.60:2376") }).unwrap();
     let e = plain.ping().await.unwrap_err();
     assert_eq!(e.code(), "tls", "{e}");
     assert!(e.to_string().contains("requires TLS"), "{e}");
@@ -99,7 +99,7 @@ async fn tls_failures_are_tls_errors() {
     assert_eq!(e.code(), "tls", "{e}");
 
     // A key file that is not a key: refused before any connection, naming the field.
-    let e = tls_host("ca.pem", "client-cert.pem", "client-cert.pem", "tcp://10.250.0.14:2376").unwrap_err();
+    let e = tls_host("ca.pem", "client-cert.pem", "client-cert.pem", "tcp://10.250.0.60:2376").unwrap_err();
     assert_eq!(e.code(), "invalid_argument");
     assert!(e.to_string().contains("tls.key"), "{e}");
 }

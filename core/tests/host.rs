@@ -39,7 +39,7 @@ async fn unix_socket_and_env_connections_work() {
 
     // From the docker CLI's environment: TLS with the testbed's client certificates.
     let env = |k: &str| match k {
-        "DOCKER_HOST" => Some("tcp://10.250.0.14:2376".to_string()),
+        "DOCKER_HOST" => Some("tcp://10.250.0.60:2376".to_string()),
         "DOCKER_TLS_VERIFY" => Some("1".to_string()),
         "DOCKER_CERT_PATH" => Some(cert("client").display().to_string()),
         _ => None,
@@ -347,4 +347,29 @@ async fn fleet_probe_reports_each_host_without_failing_as_a_whole() {
     assert_eq!(ghost.error_code.as_deref(), Some("engine_unreachable"), "{ghost:?}");
     assert_eq!(fleet.select(&["role=manager"]).iter().map(|h| h.name().to_string()).collect::<Vec<_>>(), ["df-1"]);
     let _ = Arc::clone(&fleet.hosts()[0]);
+}
+
+/// Sockets (any state, TIME-WAIT included) from this machine to `addr:port`, from /proc/net/tcp.
+fn sockets_to(addr: [u8; 4], port: u16) -> usize {
+    let want = format!("{:02X}{:02X}{:02X}{:02X}:{:04X}", addr[3], addr[2], addr[1], addr[0], port);
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| l.split_whitespace().nth(2) == Some(&want))
+        .count()
+}
+
+#[tokio::test]
+async fn connections_are_pooled_and_reused() {
+    let h = DockerHost::connect(HostConfig { insecure: true, ..HostConfig::new("pool", "tcp://10.250.0.12:2375") })
+        .await
+        .unwrap();
+    let before = sockets_to([10, 250, 0, 12], 2375);
+    for _ in 0..300 {
+        h.ping().await.unwrap();
+    }
+    let after = sockets_to([10, 250, 0, 12], 2375);
+    // One connection per request (bollard's own transports) would leave ~300 sockets in TIME-WAIT.
+    assert!(after < before + 30, "300 pings opened {} sockets", after.saturating_sub(before));
 }

@@ -1,0 +1,89 @@
+//! [`SharedStream`]: a stream behind a shared handle, for callers that cannot hold a `Stream` value
+//! across calls themselves, such as the Python and Node bindings.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::sync::Mutex;
+
+use crate::error::Result;
+use crate::host::ResultStream;
+
+/// A [`ResultStream`] behind a cloneable handle: [`SharedStream::next`] from any task,
+/// [`SharedStream::close`] to stop it early (which cancels the work behind it), and
+/// [`SharedStream::follow`] to hand what is left to another consumer as a stream.
+/// An error ends the stream: the next call after it returns `Ok(None)`.
+pub struct SharedStream<T> {
+    inner: Arc<Mutex<Option<ResultStream<T>>>>,
+}
+
+impl<T> Clone for SharedStream<T> {
+    fn clone(&self) -> Self {
+        SharedStream { inner: self.inner.clone() }
+    }
+}
+
+impl<T: Send + 'static> SharedStream<T> {
+    /// Wraps a stream.
+    pub fn new(stream: ResultStream<T>) -> Self {
+        SharedStream { inner: Arc::new(Mutex::new(Some(stream))) }
+    }
+
+    /// The next item, `Ok(None)` at the end (or after an error or `close`).
+    pub async fn next(&self) -> Result<Option<T>> {
+        let mut guard = self.inner.lock().await;
+        let item = match guard.as_mut() {
+            Some(s) => s.next().await,
+            None => return Ok(None),
+        };
+        match item {
+            Some(Ok(v)) => Ok(Some(v)),
+            Some(Err(e)) => {
+                *guard = None;
+                Err(e)
+            }
+            None => {
+                *guard = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stops the stream and drops what is behind it.
+    pub async fn close(&self) {
+        self.inner.lock().await.take();
+    }
+
+    /// The rest of the items as a stream (for example an exported image handed to an import).
+    pub fn follow(&self) -> ResultStream<T> {
+        let this = self.clone();
+        futures::stream::unfold(this, |this| async move {
+            match this.next().await {
+                Ok(Some(v)) => Some((Ok(v), this)),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), this)),
+            }
+        })
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    #[tokio::test]
+    async fn next_close_follow_and_errors_end_it() {
+        let s =
+            SharedStream::new(futures::stream::iter([Ok(1), Ok(2), Err(Error::Cancelled("x".into())), Ok(4)]).boxed());
+        assert_eq!(s.next().await.unwrap(), Some(1));
+        let rest: Vec<_> = s.follow().collect().await;
+        assert_eq!(rest.len(), 2, "2, then the error; nothing after it");
+        assert!(rest[1].is_err());
+        assert_eq!(s.next().await.unwrap(), None);
+        let t = SharedStream::new(futures::stream::iter([Ok(1)]).boxed());
+        t.close().await;
+        assert_eq!(t.next().await.unwrap(), None);
+    }
+}
