@@ -11,6 +11,7 @@ import time
 import docker
 
 import dockfleet
+from dockfleet import sync
 
 
 def report(client, op, rnd, calls, seconds):
@@ -23,6 +24,14 @@ async def dockfleet_round(host, cid, calls, rnd):
         for _ in range(calls):
             await fn()
         report("dockfleet-python", op, rnd, calls, time.perf_counter() - t)
+
+
+def sync_round(host, cid, calls, rnd):
+    for op, fn in (("ping", host.ping), ("list", host.list_containers), ("inspect", lambda: host.inspect_container(cid))):
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        report("dockfleet-python (sync)", op, rnd, calls, time.perf_counter() - t)
 
 
 def dockerpy_round(client, cid, calls, rnd):
@@ -44,4 +53,14 @@ async def main():
         dockerpy_round(client, cid, calls, rnd)
 
 
+def run_sync():
+    address, cid = sys.argv[1], sys.argv[2]
+    calls = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+    host = sync.DockerHost.connect(dockfleet.HostConfig(name="bench-sync", address=address, insecure=True))
+    for rnd in range(rounds):
+        sync_round(host, cid, calls, rnd)
+
+
 asyncio.run(main())
+run_sync()

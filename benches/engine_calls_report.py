@@ -66,7 +66,7 @@ def write(results, calls, rounds):
     for r in results:
         per_call.setdefault((r["client"], r["op"]), []).append(r["seconds"] / r["calls"])
     med = {k: statistics.median(v) for k, v in per_call.items()}
-    clients = ["bollard", "dockfleet-rust", "dockfleet-python", "dockfleet-node", "docker-py", "dockerode", "docker CLI"]
+    clients = ["bollard", "dockfleet-rust", "dockfleet-python", "dockfleet-python (sync)", "dockfleet-node", "docker-py", "dockerode", "docker CLI"]
     ops = ["ping", "list", "inspect"]
     rows = []
     for c in clients:

@@ -123,28 +123,31 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Aborts the spawned task when the awaiting coroutine is dropped (asyncio cancellation).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+/// Polls a future with dockfleet's tokio runtime entered, so tokio I/O and timers work while the
+/// future is driven by asyncio's loop through a pyo3 coroutine.
+struct InRuntime<F>(F);
 
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+impl<F: std::future::Future> std::future::Future for InRuntime<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let _entered = runtime().enter();
+        // SAFETY: structural pinning of the only field; it is never moved out of `self`.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
     }
 }
 
-/// Runs a core future on dockfleet's tokio runtime and converts its result. Awaiting the task's handle
-/// works from asyncio's loop; cancelling the coroutine aborts the task; a panic becomes `InternalError`.
+/// Runs a core future as the body of a Python coroutine and converts its result. The future is polled
+/// on asyncio's thread (no hand-off to another thread for calls that need no waiting); cancelling the
+/// coroutine drops it; a panic becomes `InternalError`.
 pub(crate) async fn call<T, P, F>(fut: F) -> PyResult<P>
 where
     F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
     T: Conv<P> + Send + 'static,
 {
-    let mut task = AbortOnDrop(runtime().spawn(fut));
-    match (&mut task.0).await {
-        Ok(Ok(v)) => Ok(v.conv()),
-        Ok(Err(e)) => Err(error::to_py(e)),
-        Err(j) if j.is_panic() => Err(error::to_py(dockfleet::Error::from_panic(j.into_panic()))),
-        Err(_) => Err(error::to_py(dockfleet::Error::Cancelled("task aborted".into()))),
+    match InRuntime(dockfleet::catch_panic(fut)).await {
+        Ok(v) => Ok(v.conv()),
+        Err(e) => Err(error::to_py(e)),
     }
 }
 

@@ -1,5 +1,6 @@
 """The Python binding against the testbed's real engines: async API and the blocking facade."""
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -184,3 +185,20 @@ def test_python_example_runs():
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "quickstart.py")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "exit 0: hello from dockfleet" in out.stdout and "sync ping:" in out.stdout
+
+
+def test_cancelling_a_pending_call_is_clean(fleet):
+    h = fleet.host("df-1")
+
+    async def go():
+        events = h.events()
+        try:
+            await asyncio.wait_for(events.__anext__(), 0.2)
+            raise AssertionError("no event was expected")
+        except asyncio.TimeoutError:
+            pass
+        await events.aclose()
+        assert [e async for e in events] == []
+        assert (await h.ping()).latency > 0
+
+    run(go())
