@@ -202,3 +202,13 @@ def test_cancelling_a_pending_call_is_clean(fleet):
         assert (await h.ping()).latency > 0
 
     run(go())
+
+
+def test_sync_facade_inside_a_running_loop():
+    host = sync.DockerHost.connect(dockfleet.HostConfig(name="df-1", address="tcp://10.250.0.11:2375", insecure=True))
+
+    async def handler():
+        # A blocking call from code that is itself inside an event loop (a notebook, an async handler).
+        return host.ping().api_version
+
+    assert run(handler()).startswith("1.")

@@ -1,8 +1,8 @@
 """The dockfleet API, blocking: the same classes and methods as :mod:`dockfleet`, for scripts.
 
-Every call runs on one private event loop in a background thread, so the facade also works from code
-that is itself inside a running event loop (a notebook, a web handler). Streams are plain iterators;
-``close()`` stops one early.
+Each call runs on a private event loop of the calling thread; from code that is itself inside a running
+event loop (a notebook, an async web handler) it runs on one background thread's loop instead, so the
+facade works everywhere. Streams are plain iterators; ``close()`` stops one early.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ from ._native import (
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+_local = threading.local()
 _END = object()
 
 
@@ -90,6 +91,15 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
                 return _END
         return result
 
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        # No loop running in this thread: drive the call here, on this thread's own loop.
+        loop = getattr(_local, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = _local.loop = asyncio.new_event_loop()
+        return _wrap(loop.run_until_complete(run()))
+    # Inside a running loop (which this call must not block re-entrantly): use the background thread.
     return _wrap(asyncio.run_coroutine_threadsafe(run(), _background_loop()).result())
 
 
