@@ -15,6 +15,7 @@ bash scripts/testbed.sh up
 step "rust: fmt and clippy"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -q -p dockfleet --no-deps
 
 step "rust: tests"
 cargo test --workspace --exclude dockfleet-python --exclude dockfleet-node
