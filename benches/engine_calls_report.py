@@ -11,6 +11,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from update_benchmarks import update
+
 ROOT = Path(__file__).resolve().parents[1]
 ADDRESS = "tcp://10.250.0.11:2375"
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
@@ -118,17 +120,7 @@ Measured {date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} co
 bash benches/run_engine_calls.sh          # [CALLS] [ROUNDS], default 1000 5
 ```
 """
-    path = ROOT / "BENCHMARKS.md"
-    head = "# dockfleet benchmarks\n\nEvery figure here comes from a script in `benches/`, run as written below; machines are noisy, so\nthe tables give medians and ratios measured side by side in one run.\n\n"
-    text = path.read_text() if path.exists() else head
-    marker = "## Engine calls: ping, list containers, inspect"
-    if marker in text:
-        start = text.index(marker)
-        nxt = text.find("\n## ", start + len(marker))
-        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    update(section)
     print(section)
 
 

@@ -30,8 +30,10 @@ pub mod error;
 mod fleet;
 mod host;
 mod image;
+mod schedule;
 #[doc(hidden)]
 pub mod serde_ms;
+mod spec;
 pub mod stats;
 mod stream;
 mod transport;
@@ -41,6 +43,11 @@ pub use error::{catch_panic, Error, Result};
 pub use fleet::{Fleet, HostStatus, InventoryFormat, ProbeOptions};
 pub use host::*;
 pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
+pub use schedule::{schedule, Assignment, HostState, Schedule, ScheduleOptions};
+pub use spec::{
+    parse_preference, Constraint, ConstraintKey, Placement, Resources, ServicePort, ServiceRestartPolicy, ServiceSpec,
+    UpdateConfig,
+};
 pub use stream::SharedStream;
 
 /// Re-exported so callers can reach engine features dockfleet does not wrap.

@@ -1,0 +1,564 @@
+//! [`ServiceSpec`]: a replicated (or global) service, what the scheduler places and the reconciler keeps
+//! running. Field names and defaults follow Docker Swarm mode's where Swarm has them, so a compose
+//! `deploy:` section maps onto it one to one.
+//!
+//! [`ServiceSpec::validate`] checks everything that can be checked without an engine and names the field
+//! path of the first problem (`ports[1].published`, `placement.constraints[0]`, …).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::host::{Healthcheck, Mount};
+
+/// A port of a service: `target` inside the container, optionally `published` on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePort {
+    /// Port inside the container.
+    pub target: u16,
+    /// Port on each host running a task. A published port can be used once per host, so it also
+    /// limits the service to one task per host.
+    #[serde(default)]
+    pub published: Option<u16>,
+    /// `tcp` (default) or `udp`.
+    #[serde(default = "tcp")]
+    pub protocol: String,
+}
+
+fn tcp() -> String {
+    "tcp".into()
+}
+
+impl Default for ServicePort {
+    fn default() -> Self {
+        ServicePort { target: 0, published: None, protocol: tcp() }
+    }
+}
+
+/// Where tasks may go and how they are spread.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Placement {
+    /// Every constraint must hold on a host: `role==manager`, `zone!=b`, `node.hostname==df-1`,
+    /// `node.labels.disk==ssd` (Swarm's spelling is accepted too).
+    pub constraints: Vec<String>,
+    /// Spread preferences, applied in order: `zone` or Swarm's `spread=node.labels.zone` spreads tasks
+    /// evenly over the values of that label before spreading over hosts.
+    pub preferences: Vec<String>,
+    /// At most this many tasks of the service on one host (`None`: no limit).
+    pub max_replicas_per_host: Option<u32>,
+    /// `spread` (default: fewest tasks first), `binpack` (fullest host that still fits first) or
+    /// `random` (seeded).
+    pub strategy: String,
+}
+
+/// CPU and memory reservations (what the scheduler sets aside) and limits (what the engine enforces).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Resources {
+    /// CPUs reserved per task.
+    pub cpu_reservation: Option<f64>,
+    /// CPU limit per task.
+    pub cpu_limit: Option<f64>,
+    /// Memory reserved per task, bytes.
+    pub memory_reservation: Option<u64>,
+    /// Memory limit per task, bytes.
+    pub memory_limit: Option<u64>,
+}
+
+/// When a task that stopped is replaced (Swarm's `restart_policy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceRestartPolicy {
+    /// `any` (default), `on-failure` or `none`.
+    pub condition: String,
+    /// Wait between restart attempts (default 5 s).
+    #[serde(with = "crate::serde_ms")]
+    pub delay: Duration,
+    /// Attempts before giving up; 0 (default) means no limit.
+    pub max_attempts: u32,
+    /// Window in which attempts are counted; zero (default) means since the task was created.
+    #[serde(with = "crate::serde_ms")]
+    pub window: Duration,
+}
+
+impl Default for ServiceRestartPolicy {
+    fn default() -> Self {
+        ServiceRestartPolicy {
+            condition: "any".into(),
+            delay: Duration::from_secs(5),
+            max_attempts: 0,
+            window: Duration::ZERO,
+        }
+    }
+}
+
+/// How an update (or a rollback) replaces tasks (Swarm's `update_config` / `rollback_config`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateConfig {
+    /// Tasks replaced at once (default 1; 0 means all at once).
+    pub parallelism: u32,
+    /// Wait between batches (default 0).
+    #[serde(with = "crate::serde_ms")]
+    pub delay: Duration,
+    /// `stop-first` (default) or `start-first` (the new task is healthy before the old one stops, so
+    /// the service never drops below its replica count).
+    pub order: String,
+    /// How long a new task is watched for failure after it starts (default 5 s).
+    #[serde(with = "crate::serde_ms")]
+    pub monitor: Duration,
+    /// What to do when too many tasks fail: `pause` (default), `continue` or `rollback`.
+    pub failure_action: String,
+    /// Fraction of tasks that may fail before `failure_action` applies (default 0).
+    pub max_failure_ratio: f64,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            parallelism: 1,
+            delay: Duration::ZERO,
+            order: "stop-first".into(),
+            monitor: Duration::from_secs(5),
+            failure_action: "pause".into(),
+            max_failure_ratio: 0.0,
+        }
+    }
+}
+
+/// A service: what to run, how many, where, and how to update it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceSpec {
+    /// Service name: `[a-z0-9][a-z0-9_.-]*`, at most 63 characters (it prefixes container names).
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// Command; the image's when empty.
+    pub command: Vec<String>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// Labels on every task's container (the `dockfleet.*` prefix is reserved).
+    pub labels: BTreeMap<String, String>,
+    /// Ports.
+    pub ports: Vec<ServicePort>,
+    /// Bind mounts and named volumes.
+    pub volumes: Vec<Mount>,
+    /// `replicated` (default) or `global` (one task on every eligible host).
+    pub mode: String,
+    /// Tasks wanted in `replicated` mode (default 1).
+    pub replicas: u32,
+    /// Placement.
+    pub placement: Placement,
+    /// Resources.
+    pub resources: Resources,
+    /// Restart policy.
+    pub restart_policy: ServiceRestartPolicy,
+    /// Healthcheck (the image's when `None`).
+    pub healthcheck: Option<Healthcheck>,
+    /// How updates replace tasks.
+    pub update_config: UpdateConfig,
+    /// How rollbacks replace tasks.
+    pub rollback_config: UpdateConfig,
+    /// Time between the stop signal and the kill (default 10 s).
+    #[serde(with = "crate::serde_ms")]
+    pub stop_grace_period: Duration,
+    /// Networks to attach.
+    pub networks: Vec<String>,
+    /// Run the containers privileged. Refused unless `allow_privileged` is also set.
+    pub privileged: bool,
+    /// Opt-in for `privileged`.
+    pub allow_privileged: bool,
+    /// Opt-in for binding the host's `/` or the Docker socket, which hand the container the host.
+    pub allow_host_mounts: bool,
+}
+
+impl Default for ServiceSpec {
+    fn default() -> Self {
+        ServiceSpec {
+            name: String::new(),
+            image: String::new(),
+            command: Vec::new(),
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            mode: "replicated".into(),
+            replicas: 1,
+            placement: Placement::default(),
+            resources: Resources::default(),
+            restart_policy: ServiceRestartPolicy::default(),
+            healthcheck: None,
+            update_config: UpdateConfig::default(),
+            rollback_config: UpdateConfig::default(),
+            stop_grace_period: Duration::from_secs(10),
+            networks: Vec::new(),
+            privileged: false,
+            allow_privileged: false,
+            allow_host_mounts: false,
+        }
+    }
+}
+
+/// What a constraint looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConstraintKey {
+    /// The host's name (`node.hostname`, `hostname`).
+    Hostname,
+    /// One of the host's labels (`node.labels.K` or plain `K`).
+    Label(String),
+}
+
+/// A parsed placement constraint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constraint {
+    /// What it looks at.
+    pub key: ConstraintKey,
+    /// `true` for `==`, `false` for `!=`.
+    pub equal: bool,
+    /// The value compared with.
+    pub value: String,
+}
+
+impl Constraint {
+    /// Parses `key==value` or `key!=value`; `field` names it in errors.
+    pub fn parse(field: &str, text: &str) -> Result<Self> {
+        let (key, equal, value) = if let Some((k, v)) = text.split_once("==") {
+            (k, true, v)
+        } else if let Some((k, v)) = text.split_once("!=") {
+            (k, false, v)
+        } else {
+            return Err(Error::invalid(field, format!("{text:?} is not key==value or key!=value")));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if key.is_empty() || value.is_empty() {
+            return Err(Error::invalid(field, format!("{text:?} has an empty key or value")));
+        }
+        let key = match key {
+            "node.hostname" | "hostname" | "node.name" => ConstraintKey::Hostname,
+            k => {
+                let label = k.strip_prefix("node.labels.").or_else(|| k.strip_prefix("engine.labels.")).unwrap_or(k);
+                if label.starts_with("node.") {
+                    return Err(Error::invalid(
+                        field,
+                        format!("{key:?} is not supported: use node.hostname, node.labels.NAME or a label name"),
+                    ));
+                }
+                ConstraintKey::Label(label.to_string())
+            }
+        };
+        Ok(Constraint { key, equal, value: value.to_string() })
+    }
+
+    /// Whether a host with this name and these labels satisfies the constraint.
+    pub fn matches(&self, hostname: &str, labels: &BTreeMap<String, String>) -> bool {
+        let actual = match &self.key {
+            ConstraintKey::Hostname => Some(hostname),
+            ConstraintKey::Label(k) => labels.get(k).map(String::as_str),
+        };
+        (actual == Some(self.value.as_str())) == self.equal
+    }
+}
+
+/// Parses a spread preference (`zone`, `node.labels.zone`, `spread=node.labels.zone`) into a label name.
+pub fn parse_preference(field: &str, text: &str) -> Result<String> {
+    let t = text.trim();
+    let t = t.strip_prefix("spread=").unwrap_or(t);
+    let t = t.strip_prefix("node.labels.").unwrap_or(t);
+    if t.is_empty() || t.contains(['=', ' ']) {
+        return Err(Error::invalid(field, format!("{text:?} is not a label name (or spread=node.labels.NAME)")));
+    }
+    Ok(t.to_string())
+}
+
+fn check_choice(field: &str, value: &str, allowed: &[&str]) -> Result<()> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("{value:?} is not one of {}", allowed.join(", "))))
+    }
+}
+
+fn check_update(field: &str, u: &UpdateConfig) -> Result<()> {
+    check_choice(&format!("{field}.order"), &u.order, &["stop-first", "start-first"])?;
+    check_choice(&format!("{field}.failure_action"), &u.failure_action, &["pause", "continue", "rollback"])?;
+    if !(0.0..=1.0).contains(&u.max_failure_ratio) {
+        return Err(Error::invalid(format!("{field}.max_failure_ratio"), "must be between 0 and 1"));
+    }
+    Ok(())
+}
+
+/// Paths whose bind mount hands a container the host.
+const HOST_TAKEOVER_PATHS: &[&str] = &["/", "/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run"];
+
+impl ServiceSpec {
+    /// A one-replica service running `image`.
+    pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
+        ServiceSpec { name: name.into(), image: image.into(), ..Default::default() }
+    }
+
+    /// The parsed placement constraints.
+    pub fn constraints(&self) -> Result<Vec<Constraint>> {
+        self.placement
+            .constraints
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Constraint::parse(&format!("placement.constraints[{i}]"), c))
+            .collect()
+    }
+
+    /// The spread preferences as label names.
+    pub fn preferences(&self) -> Result<Vec<String>> {
+        self.placement
+            .preferences
+            .iter()
+            .enumerate()
+            .map(|(i, p)| parse_preference(&format!("placement.preferences[{i}]"), p))
+            .collect()
+    }
+
+    /// Checks the spec without any engine call; the error names the offending field path.
+    pub fn validate(&self) -> Result<()> {
+        let n = &self.name;
+        let ok = !n.is_empty()
+            && n.len() <= 63
+            && n.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+        if !ok {
+            return Err(Error::invalid(
+                "name",
+                format!("{n:?} must match [a-z0-9][a-z0-9_.-]* (at most 63 characters)"),
+            ));
+        }
+        if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
+            return Err(Error::invalid("image", format!("{:?} is not an image reference", self.image)));
+        }
+        for k in self.env.keys() {
+            if k.is_empty() || k.contains('=') {
+                return Err(Error::invalid(format!("env.{k}"), "variable names must be non-empty and contain no '='"));
+            }
+        }
+        for k in self.labels.keys() {
+            if k.starts_with("dockfleet.") {
+                return Err(Error::invalid(
+                    format!("labels.{k}"),
+                    "the dockfleet. prefix is reserved for dockfleet's own labels",
+                ));
+            }
+        }
+        let mut published = std::collections::BTreeSet::new();
+        for (i, p) in self.ports.iter().enumerate() {
+            if p.target == 0 {
+                return Err(Error::invalid(format!("ports[{i}].target"), "must be 1-65535"));
+            }
+            check_choice(&format!("ports[{i}].protocol"), &p.protocol, &["tcp", "udp"])?;
+            if let Some(pp) = p.published {
+                if pp == 0 {
+                    return Err(Error::invalid(format!("ports[{i}].published"), "must be 1-65535"));
+                }
+                if !published.insert((pp, p.protocol.clone())) {
+                    return Err(Error::invalid(
+                        format!("ports[{i}].published"),
+                        format!("{pp}/{} is published twice", p.protocol),
+                    ));
+                }
+            }
+        }
+        for (i, m) in self.volumes.iter().enumerate() {
+            if !m.target.starts_with('/') {
+                return Err(Error::invalid(
+                    format!("volumes[{i}].target"),
+                    format!("{:?} must be an absolute path", m.target),
+                ));
+            }
+            if m.source.is_empty() {
+                return Err(Error::invalid(format!("volumes[{i}].source"), "must not be empty"));
+            }
+            let src = m.source.trim_end_matches('/');
+            let src = if src.is_empty() { "/" } else { src };
+            if HOST_TAKEOVER_PATHS.contains(&src) && !self.allow_host_mounts {
+                return Err(Error::invalid(
+                    format!("volumes[{i}].source"),
+                    format!(
+                        "binding {src} gives the container control of the host; set allow_host_mounts to accept that"
+                    ),
+                ));
+            }
+        }
+        check_choice("mode", &self.mode, &["replicated", "global"])?;
+        if self.privileged && !self.allow_privileged {
+            return Err(Error::invalid(
+                "privileged",
+                "a privileged container controls its host; set allow_privileged to accept that",
+            ));
+        }
+        self.constraints()?;
+        self.preferences()?;
+        check_choice("placement.strategy", self.strategy(), &["spread", "binpack", "random"])?;
+        if self.placement.max_replicas_per_host == Some(0) {
+            return Err(Error::invalid("placement.max_replicas_per_host", "must be at least 1 (omit it for no limit)"));
+        }
+        let r = &self.resources;
+        for (field, v) in [("resources.cpu_reservation", r.cpu_reservation), ("resources.cpu_limit", r.cpu_limit)] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(Error::invalid(field, format!("{v} must be a positive number of CPUs")));
+                }
+            }
+        }
+        if let (Some(res), Some(lim)) = (r.cpu_reservation, r.cpu_limit) {
+            if res > lim {
+                return Err(Error::invalid("resources.cpu_reservation", "is above resources.cpu_limit"));
+            }
+        }
+        if let Some(m) = r.memory_limit {
+            if m < 6 * 1024 * 1024 {
+                return Err(Error::invalid(
+                    "resources.memory_limit",
+                    format!("{m} is below the engine's minimum of 6 MiB"),
+                ));
+            }
+        }
+        if let (Some(res), Some(lim)) = (r.memory_reservation, r.memory_limit) {
+            if res > lim {
+                return Err(Error::invalid("resources.memory_reservation", "is above resources.memory_limit"));
+            }
+        }
+        check_choice("restart_policy.condition", &self.restart_policy.condition, &["any", "on-failure", "none"])?;
+        check_update("update_config", &self.update_config)?;
+        check_update("rollback_config", &self.rollback_config)?;
+        if let Some(h) = &self.healthcheck {
+            let probe = crate::host::ContainerSpec {
+                image: self.image.clone(),
+                healthcheck: Some(h.clone()),
+                ..Default::default()
+            };
+            probe.validate()?;
+        }
+        for (i, n) in self.networks.iter().enumerate() {
+            if n.trim().is_empty() {
+                return Err(Error::invalid(format!("networks[{i}]"), "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The placement strategy, `spread` when unset.
+    pub fn strategy(&self) -> &str {
+        if self.placement.strategy.is_empty() {
+            "spread"
+        } else {
+            &self.placement.strategy
+        }
+    }
+
+    /// The largest number of this service's tasks one host may run: the explicit limit, and 1 when the
+    /// service publishes a port (a host port can be bound once).
+    pub fn per_host_limit(&self) -> Option<u32> {
+        let ports = self.ports.iter().any(|p| p.published.is_some()).then_some(1);
+        match (self.placement.max_replicas_per_host, ports) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ServiceSpec {
+        ServiceSpec::new("web", "dockfleet/busybox:latest")
+    }
+
+    #[test]
+    fn defaults_follow_swarm() {
+        let s = spec();
+        assert_eq!((s.mode.as_str(), s.replicas), ("replicated", 1));
+        assert_eq!(s.update_config.parallelism, 1);
+        assert_eq!(s.update_config.order, "stop-first");
+        assert_eq!(s.update_config.failure_action, "pause");
+        assert_eq!(s.update_config.monitor, Duration::from_secs(5));
+        assert_eq!(s.restart_policy.condition, "any");
+        assert_eq!(s.restart_policy.delay, Duration::from_secs(5));
+        assert_eq!(s.stop_grace_period, Duration::from_secs(10));
+        assert_eq!(s.strategy(), "spread");
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn constraints_parse_in_both_spellings() {
+        let c = Constraint::parse("c", "role==manager").unwrap();
+        assert_eq!(c, Constraint { key: ConstraintKey::Label("role".into()), equal: true, value: "manager".into() });
+        let c = Constraint::parse("c", "node.labels.zone != b").unwrap();
+        assert_eq!(c, Constraint { key: ConstraintKey::Label("zone".into()), equal: false, value: "b".into() });
+        assert_eq!(Constraint::parse("c", "node.hostname==df-1").unwrap().key, ConstraintKey::Hostname);
+        let labels = BTreeMap::from([("zone".to_string(), "a".to_string())]);
+        assert!(Constraint::parse("c", "zone!=b").unwrap().matches("h", &labels));
+        assert!(!Constraint::parse("c", "zone==b").unwrap().matches("h", &labels));
+        assert!(Constraint::parse("c", "disk!=ssd").unwrap().matches("h", &labels), "a missing label is not equal");
+        assert!(!Constraint::parse("c", "disk==ssd").unwrap().matches("h", &labels));
+        assert_eq!(parse_preference("p", "spread=node.labels.zone").unwrap(), "zone");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        type Edit = fn(&mut ServiceSpec);
+        let cases: &[(&str, Edit)] = &[
+            ("name", |s| s.name = "Web".into()),
+            ("image", |s| s.image = "".into()),
+            ("labels.dockfleet.slot", |s| {
+                s.labels.insert("dockfleet.slot".into(), "1".into());
+            }),
+            ("ports[0].target", |s| s.ports = vec![ServicePort::default()]),
+            ("ports[1].published", |s| {
+                let p = ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() };
+                s.ports = vec![p.clone(), p];
+            }),
+            ("volumes[0].source", |s| {
+                s.volumes = vec![Mount { source: "/".into(), target: "/host".into(), read_only: true }]
+            }),
+            ("volumes[0].source", |s| {
+                s.volumes = vec![Mount { source: "/var/run/docker.sock".into(), target: "/s".into(), read_only: false }]
+            }),
+            ("privileged", |s| s.privileged = true),
+            ("mode", |s| s.mode = "daemon".into()),
+            ("placement.constraints[0]", |s| s.placement.constraints = vec!["role=manager".into()]),
+            ("placement.strategy", |s| s.placement.strategy = "pack".into()),
+            ("placement.max_replicas_per_host", |s| s.placement.max_replicas_per_host = Some(0)),
+            ("resources.cpu_reservation", |s| {
+                s.resources.cpu_reservation = Some(2.0);
+                s.resources.cpu_limit = Some(1.0);
+            }),
+            ("restart_policy.condition", |s| s.restart_policy.condition = "always".into()),
+            ("update_config.order", |s| s.update_config.order = "first".into()),
+            ("rollback_config.max_failure_ratio", |s| s.rollback_config.max_failure_ratio = 2.0),
+        ];
+        for (field, edit) in cases {
+            let mut s = spec();
+            edit(&mut s);
+            let e = s.validate().unwrap_err();
+            assert_eq!(e.code(), "invalid_argument");
+            assert!(e.to_string().contains(field), "{e} should name {field}");
+        }
+        let mut s = spec();
+        s.volumes = vec![Mount { source: "/".into(), target: "/host".into(), read_only: true }];
+        s.allow_host_mounts = true;
+        s.privileged = true;
+        s.allow_privileged = true;
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn published_ports_limit_tasks_per_host() {
+        let mut s = spec();
+        assert_eq!(s.per_host_limit(), None);
+        s.placement.max_replicas_per_host = Some(3);
+        assert_eq!(s.per_host_limit(), Some(3));
+        s.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
+        assert_eq!(s.per_host_limit(), Some(1));
+    }
+}
