@@ -140,6 +140,12 @@ export declare class StatsStream {
  */
 export declare function _panicForTests(message: string): Promise<undefined>
 
+/** Where one slot goes. */
+export interface Assignment {
+  slot: number
+  host: string
+}
+
 /** A build progress event: `kind` is `context`, `step`, `output` or `done`. */
 export interface BuildEvent {
   kind: string
@@ -234,20 +240,20 @@ export declare function distributeImage(source: DockerHost, targets: Array<Docke
 /** Every code a dockfleet error can carry in `.code`. */
 export declare function errorCodes(): Array<string>
 
-/** One engine event. */
+/** One engine event; `timeNanos` is a `bigint` (nanoseconds do not fit in a JS number). */
 export interface Event {
   host: string
   kind: string
   action: string
   id: string
   attributes: Record<string, string>
-  timeNanos: number
+  timeNanos: bigint
 }
 
-/** Which engine events to stream; without `sinceNanos` the stream starts when `events()` is called. */
+/** Which engine events to stream (times are `bigint` nanoseconds); without `sinceNanos` the stream starts when `events()` is called. */
 export interface EventOptions {
-  sinceNanos?: number | undefined | null
-  untilNanos?: number | undefined | null
+  sinceNanos?: bigint | undefined | null
+  untilNanos?: bigint | undefined | null
   filters?: Record<string, Array<string>>
 }
 
@@ -301,6 +307,20 @@ export interface HostInfo {
   containersRunning: number
   images: number
   storageDriver: string
+}
+
+/** A host as the scheduler sees it; `usedPorts` like `"8080/tcp"`. */
+export interface HostState {
+  name?: string
+  labels?: Record<string, string>
+  available?: boolean
+  cpus?: number
+  memoryBytes?: number
+  reservedCpus?: number
+  reservedMemoryBytes?: number
+  usedPorts?: Array<string>
+  tasks?: number
+  serviceTasks?: number
 }
 
 /** The outcome of probing one host. */
@@ -360,6 +380,14 @@ export interface Ping {
   apiVersion: string
 }
 
+/** Where tasks may go (`constraints` like `role==manager`) and how they spread. */
+export interface Placement {
+  constraints?: Array<string>
+  preferences?: Array<string>
+  maxReplicasPerHost?: number | undefined | null
+  strategy?: string
+}
+
 /** A container port, optionally published on the host (`hostPort: 0`: the engine picks one). */
 export interface PortMapping {
   containerPort?: number
@@ -373,10 +401,72 @@ export interface ProbeOptions {
   timeout?: number
 }
 
+/** CPU and memory reservations and limits per task. */
+export interface Resources {
+  cpuReservation?: number | undefined | null
+  cpuLimit?: number | undefined | null
+  memoryReservation?: number | undefined | null
+  memoryLimit?: number | undefined | null
+}
+
 /** `no`, `always`, `unless-stopped` or `on-failure` (with `maxRetries`). */
 export interface RestartPolicy {
   name?: string
   maxRetries?: number | undefined | null
+}
+
+/** Places `slots` of `spec` onto `hosts`: pure and deterministic for a given seed. */
+export declare function schedule(spec: ServiceSpec, hosts: Array<HostState>, slots: Array<number>, options?: ScheduleOptions | undefined | null): Schedule
+
+/** The scheduler's answer: placements, unplaced slots, and why hosts took no (more) tasks. */
+export interface Schedule {
+  assignments: Array<Assignment>
+  unplaced: Array<number>
+  reasons: Record<string, string>
+}
+
+/** Options of `schedule`: the seed of tie-breaks and of the random strategy. */
+export interface ScheduleOptions {
+  seed?: number
+}
+
+/** A port of a service: `target` in the container, optionally `published` on each host. */
+export interface ServicePort {
+  target?: number
+  published?: number | undefined | null
+  protocol?: string
+}
+
+/** When a stopped task is replaced; `delay` and `window` in milliseconds. */
+export interface ServiceRestartPolicy {
+  condition?: string
+  delay?: number
+  maxAttempts?: number
+  window?: number
+}
+
+/** A replicated or global service. */
+export interface ServiceSpec {
+  name?: string
+  image?: string
+  command?: Array<string>
+  env?: Record<string, string>
+  labels?: Record<string, string>
+  ports?: Array<ServicePort>
+  volumes?: Array<Mount>
+  mode?: string
+  replicas?: number
+  placement?: Placement
+  resources?: Resources
+  restartPolicy?: ServiceRestartPolicy
+  healthcheck?: Healthcheck | undefined | null
+  updateConfig?: UpdateConfig
+  rollbackConfig?: UpdateConfig
+  stopGracePeriod?: number
+  networks?: Array<string>
+  privileged?: boolean
+  allowPrivileged?: boolean
+  allowHostMounts?: boolean
 }
 
 /** Resource use of one container at one moment. */
@@ -398,4 +488,14 @@ export interface TlsConfig {
   ca?: string
   cert?: string
   key?: string
+}
+
+/** How updates and rollbacks replace tasks; `delay` and `monitor` in milliseconds. */
+export interface UpdateConfig {
+  parallelism?: number
+  delay?: number
+  order?: string
+  monitor?: number
+  failureAction?: string
+  maxFailureRatio?: number
 }

@@ -847,3 +847,4 @@ module.exports._panicForTests = nativeBinding._panicForTests
 module.exports.copyImage = nativeBinding.copyImage
 module.exports.distributeImage = nativeBinding.distributeImage
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.schedule = nativeBinding.schedule

@@ -126,13 +126,13 @@ object! { out
 }
 
 object! { in
-    #[doc = "Which engine events to stream; without `sinceNanos` the stream starts when `events()` is called."]
-    EventOptions => df::EventOptions { since_nanos: Option<i64>, until_nanos: Option<i64>, filters: HashMap<String, Vec<String>> }
+    #[doc = "Which engine events to stream (times are `bigint` nanoseconds); without `sinceNanos` the stream starts when `events()` is called."]
+    EventOptions => df::EventOptions { since_nanos: Option<BigInt>, until_nanos: Option<BigInt>, filters: HashMap<String, Vec<String>> }
 }
 
 object! { out
-    #[doc = "One engine event."]
-    Event => df::Event { host: String, kind: String, action: String, id: String, attributes: HashMap<String, String>, time_nanos: i64 }
+    #[doc = "One engine event; `timeNanos` is a `bigint` (nanoseconds do not fit in a JS number)."]
+    Event => df::Event { host: String, kind: String, action: String, id: String, attributes: HashMap<String, String>, time_nanos: BigInt }
 }
 
 object! { out

@@ -17,6 +17,8 @@ mod error;
 mod fleet;
 mod host;
 mod image;
+mod schedule;
+mod spec;
 
 /// Converts between a core type and its JS mirror (and between plain values).
 pub(crate) trait Conv<T> {
@@ -49,6 +51,30 @@ impl<A: Conv<B>, B> Conv<HashMap<String, B>> for BTreeMap<String, A> {
 impl<A: Conv<B>, B> Conv<BTreeMap<String, B>> for HashMap<String, A> {
     fn conv(self) -> BTreeMap<String, B> {
         self.into_iter().map(|(k, v)| (k, v.conv())).collect()
+    }
+}
+
+impl Conv<Vec<String>> for std::collections::BTreeSet<String> {
+    fn conv(self) -> Vec<String> {
+        self.into_iter().collect()
+    }
+}
+
+impl Conv<std::collections::BTreeSet<String>> for Vec<String> {
+    fn conv(self) -> std::collections::BTreeSet<String> {
+        self.into_iter().collect()
+    }
+}
+
+/// Nanosecond timestamps exceed a JS number's exact range (2^53): they travel as `bigint`.
+impl Conv<BigInt> for i64 {
+    fn conv(self) -> BigInt {
+        BigInt::from(self)
+    }
+}
+impl Conv<i64> for BigInt {
+    fn conv(self) -> i64 {
+        self.get_i64().0
     }
 }
 

@@ -101,8 +101,9 @@ test('events resume from a timestamp', async () => {
   }
   assert.deepEqual(seen.map((e) => e.action), ['create', 'start', 'die'])
   assert.equal(seen[2].attributes.exitCode, '3')
+  assert.equal(typeof seen[0].timeNanos, 'bigint')
   const replay = []
-  for await (const e of h.events({ filters, sinceNanos: seen[1].timeNanos, untilNanos: seen[2].timeNanos + 1e6 })) replay.push(e.action)
+  for await (const e of h.events({ filters, sinceNanos: seen[1].timeNanos, untilNanos: seen[2].timeNanos + 1_000_000n })) replay.push(e.action)
   assert.deepEqual(replay, ['start', 'die'])
   await h.removeContainer(id, true)
 })

@@ -10,6 +10,8 @@ mod error;
 mod fleet;
 mod host;
 mod image;
+mod schedule;
+mod spec;
 
 /// Converts between a core type and its Python mirror (and between plain values, identically).
 pub(crate) trait Conv<T> {
@@ -19,7 +21,18 @@ pub(crate) trait Conv<T> {
 macro_rules! identity {
     ($($t:ty),*) => { $(impl Conv<$t> for $t { fn conv(self) -> $t { self } })* };
 }
-identity!(String, bool, u16, u32, u64, i64, f64, std::path::PathBuf, std::collections::BTreeMap<String, String>);
+identity!(
+    String,
+    bool,
+    u16,
+    u32,
+    u64,
+    i64,
+    f64,
+    std::path::PathBuf,
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeSet<String>
+);
 
 impl<A: Conv<B>, B> Conv<Vec<B>> for Vec<A> {
     fn conv(self) -> Vec<B> {
@@ -205,5 +218,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     docker::register(m)?;
     fleet::register(m)?;
     image::register(m)?;
+    spec::register(m)?;
+    schedule::register(m)?;
     Ok(())
 }

@@ -104,6 +104,32 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+impl Mount {
+    /// Checks the mount; `field` (e.g. `volumes[2]`) prefixes the field path in errors.
+    pub fn validate(&self, field: &str) -> Result<()> {
+        if !self.target.starts_with('/') {
+            return Err(Error::invalid(
+                format!("{field}.target"),
+                format!("{:?} must be an absolute path", self.target),
+            ));
+        }
+        if self.source.is_empty() {
+            return Err(Error::invalid(format!("{field}.source"), "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks environment variable names (non-empty, no `=`).
+pub(crate) fn validate_env(env: &BTreeMap<String, String>) -> Result<()> {
+    for k in env.keys() {
+        if k.is_empty() || k.contains('=') {
+            return Err(Error::invalid(format!("env.{k}"), "variable names must be non-empty and contain no '='"));
+        }
+    }
+    Ok(())
+}
+
 /// When the engine restarts a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartPolicy {
@@ -201,11 +227,7 @@ impl ContainerSpec {
         if self.image.chars().any(|c| c.is_whitespace()) {
             return Err(Error::invalid("image", format!("{:?} contains whitespace", self.image)));
         }
-        for k in self.env.keys() {
-            if k.is_empty() || k.contains('=') {
-                return Err(Error::invalid(format!("env.{k}"), "variable names must be non-empty and contain no '='"));
-            }
-        }
+        validate_env(&self.env)?;
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {
                 return Err(Error::invalid(format!("ports[{i}].container_port"), "must be 1-65535"));
@@ -223,15 +245,7 @@ impl ContainerSpec {
             }
         }
         for (i, m) in self.mounts.iter().enumerate() {
-            if !m.target.starts_with('/') {
-                return Err(Error::invalid(
-                    format!("mounts[{i}].target"),
-                    format!("{:?} must be an absolute path", m.target),
-                ));
-            }
-            if m.source.is_empty() {
-                return Err(Error::invalid(format!("mounts[{i}].source"), "must not be empty"));
-            }
+            m.validate(&format!("mounts[{i}]"))?;
         }
         if let Some(r) = &self.restart_policy {
             if !["no", "always", "unless-stopped", "on-failure"].contains(&r.name.as_str()) {

@@ -35,8 +35,8 @@ pub struct HostState {
     pub reserved_cpus: f64,
     /// Memory already reserved by tasks on the host, bytes.
     pub reserved_memory_bytes: u64,
-    /// Host ports in use, as `(port, protocol)`.
-    pub used_ports: BTreeSet<(u16, String)>,
+    /// Host ports in use, as `"8080/tcp"`.
+    pub used_ports: BTreeSet<String>,
     /// Tasks of every service on the host.
     pub tasks: u32,
     /// Tasks of this service already on the host.
@@ -44,7 +44,7 @@ pub struct HostState {
 }
 
 /// Where one slot goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
     /// The service's slot number (1-based in replicated mode; in global mode, one per host).
     pub slot: u32,
@@ -93,7 +93,8 @@ struct Slotting<'a> {
     tasks: Vec<u32>,
     free_cpus: Vec<f64>,
     free_memory: Vec<i128>,
-    published: Vec<(u16, String)>,
+    /// Published ports of the spec, as `"8080/tcp"`.
+    published: Vec<String>,
     cpu_need: f64,
     memory_need: u64,
 }
@@ -112,8 +113,8 @@ impl Slotting<'_> {
             }
         }
         if self.service_tasks[i] == 0 {
-            if let Some((p, proto)) = self.published.iter().find(|p| self.hosts[i].used_ports.contains(p)) {
-                return Some(format!("port {p}/{proto} is already in use"));
+            if let Some(p) = self.published.iter().find(|p| self.hosts[i].used_ports.contains(*p)) {
+                return Some(format!("port {p} is already in use"));
             }
         }
         if self.cpu_need > 0.0 && self.free_cpus[i] + 1e-9 < self.cpu_need {
@@ -323,7 +324,7 @@ pub fn schedule(spec: &ServiceSpec, hosts: &[HostState], slots: &[u32], options:
         tasks: hosts.iter().map(|h| h.tasks).collect(),
         free_cpus: hosts.iter().map(|h| h.cpus - h.reserved_cpus).collect(),
         free_memory: hosts.iter().map(|h| h.memory_bytes as i128 - h.reserved_memory_bytes as i128).collect(),
-        published: spec.ports.iter().filter_map(|p| p.published.map(|n| (n, p.protocol.clone()))).collect(),
+        published: spec.ports.iter().filter_map(|p| p.published.map(|n| format!("{n}/{}", p.protocol))).collect(),
         cpu_need: spec.resources.cpu_reservation.unwrap_or(0.0),
         memory_need: spec.resources.memory_reservation.unwrap_or(0),
     };
@@ -446,7 +447,7 @@ mod tests {
         let mut spec = ServiceSpec::new("web", "img");
         spec.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
         let mut hosts = fleet();
-        hosts[3].used_ports.insert((8080, "tcp".into()));
+        hosts[3].used_ports.insert("8080/tcp".into());
         hosts[2].available = false;
         let s = schedule(&spec, &hosts, &slots(4), &ScheduleOptions::default()).unwrap();
         assert_eq!(s.assignments.len(), 2);

@@ -336,11 +336,7 @@ impl ServiceSpec {
         if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
             return Err(Error::invalid("image", format!("{:?} is not an image reference", self.image)));
         }
-        for k in self.env.keys() {
-            if k.is_empty() || k.contains('=') {
-                return Err(Error::invalid(format!("env.{k}"), "variable names must be non-empty and contain no '='"));
-            }
-        }
+        crate::host::validate_env(&self.env)?;
         for k in self.labels.keys() {
             if k.starts_with("dockfleet.") {
                 return Err(Error::invalid(
@@ -368,15 +364,7 @@ impl ServiceSpec {
             }
         }
         for (i, m) in self.volumes.iter().enumerate() {
-            if !m.target.starts_with('/') {
-                return Err(Error::invalid(
-                    format!("volumes[{i}].target"),
-                    format!("{:?} must be an absolute path", m.target),
-                ));
-            }
-            if m.source.is_empty() {
-                return Err(Error::invalid(format!("volumes[{i}].source"), "must not be empty"));
-            }
+            m.validate(&format!("volumes[{i}]"))?;
             let src = m.source.trim_end_matches('/');
             let src = if src.is_empty() { "/" } else { src };
             if HOST_TAKEOVER_PATHS.contains(&src) && !self.allow_host_mounts {

@@ -21,8 +21,18 @@ RUST_ONLY = {
     ("Fleet", "from_hosts"): "takes Rust trait objects; bindings use Fleet() + add()",
     ("Fleet", "is_empty"): "Rust idiom beside len(); Python has len(fleet) == 0, Node fleet.length === 0",
 }
-DTO_FILES = ["host.rs", "docker.rs", "fleet.rs", "image.rs"]
-NOT_DTOS = {"DockerHost", "Fleet", "Inner"}
+# Public Rust types that are not mirrored as data types, each for a reason.
+NOT_DTOS = {
+    "DockerHost": "a class in every language (compared as a class above)",
+    "Fleet": "a class in every language (compared as a class above)",
+    "SharedStream": "the Rust handle behind the bindings' stream classes (compared as streams)",
+    "Constraint": "the parsed form of a placement constraint; every language passes constraints as strings",
+}
+# Public Rust functions that are not bound, each for a reason.
+RUST_ONLY_FUNCTIONS = {
+    "catch_panic": "the bindings' own plumbing for turning panics into errors",
+    "parse_preference": "a helper of ServiceSpec validation; bindings pass preferences as strings",
+}
 
 
 def snake(name: str) -> str:
@@ -55,15 +65,17 @@ def rust_api():
     for names in classes.values():
         names.discard("new")  # the constructor: DockerHost(config) in Python, new DockerHost(config) in Node
     dtos = {}
-    for f in DTO_FILES:
-        text = (CORE / f).read_text()
-        for m in re.finditer(r"pub struct (\w+) \{", text):
+    for f in sorted(CORE.glob("*.rs")):
+        text = f.read_text()
+        for m in re.finditer(r"\npub struct (\w+)(?:<[^>]*>)? \{", text):
             if m.group(1) in NOT_DTOS:
                 continue
             dtos[m.group(1)] = set(re.findall(r"\n    pub (\w+):", block(text, m.group(0))))
     lib = (CORE / "lib.rs").read_text()
-    functions = set(re.findall(r"pub use image::\{([^}]*)\}", lib)[0].replace(" ", "").split(","))
-    functions = {f for f in functions if f.islower()}
+    exported = set()
+    for body in re.findall(r"pub use \w+::\{([^}]*)\}", lib) + re.findall(r"pub use \w+::(\w+);", lib):
+        exported |= {n.strip() for n in body.split(",") if n.strip()}
+    functions = {f for f in exported if f.islower() and f not in RUST_ONLY_FUNCTIONS}
     return classes, dtos, functions
 
 

@@ -6,6 +6,17 @@ blocking, is in :mod:`dockfleet.sync`. Durations are float seconds. Every error 
 """
 
 from ._native import (
+    ServicePort,
+    Placement,
+    Resources,
+    ServiceRestartPolicy,
+    UpdateConfig,
+    ServiceSpec,
+    HostState,
+    Assignment,
+    Schedule,
+    ScheduleOptions,
+    schedule,
     ERROR_CODES,
     BuildEvent,
     BuildOptions,
@@ -60,6 +71,17 @@ from ._native import (
 )
 
 __all__ = [
+    "ServicePort",
+    "Placement",
+    "Resources",
+    "ServiceRestartPolicy",
+    "UpdateConfig",
+    "ServiceSpec",
+    "HostState",
+    "Assignment",
+    "Schedule",
+    "ScheduleOptions",
+    "schedule",
     "ERROR_CODES",
     "BuildEvent",
     "BuildOptions",

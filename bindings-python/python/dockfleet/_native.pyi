@@ -12,6 +12,17 @@ _StrPath = Union[str, "os.PathLike[str]"]
 _T = TypeVar("_T")
 
 __all__ = [
+    "ServicePort",
+    "Placement",
+    "Resources",
+    "ServiceRestartPolicy",
+    "UpdateConfig",
+    "ServiceSpec",
+    "HostState",
+    "Assignment",
+    "Schedule",
+    "ScheduleOptions",
+    "schedule",
     "__version__",
     "DockfleetError",
     "InvalidArgumentError",
@@ -504,3 +515,132 @@ class Fleet:
 
 def copy_image(source: DockerHost, target: DockerHost, reference: str) -> CopyStream: ...
 async def distribute_image(source: DockerHost, targets: list[DockerHost], reference: str) -> list[str]: ...
+
+@final
+class ServicePort:
+    """A port of a service: `target` in the container, optionally `published` on each host."""
+
+    target: int
+    published: int | None
+    protocol: str
+    def __new__(cls, *, target: int = ..., published: int | None = ..., protocol: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Placement:
+    """Where tasks may go (`constraints` like `role==manager`) and how they spread."""
+
+    constraints: list[str]
+    preferences: list[str]
+    max_replicas_per_host: int | None
+    strategy: str
+    def __new__(cls, *, constraints: list[str] = ..., preferences: list[str] = ..., max_replicas_per_host: int | None = ..., strategy: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Resources:
+    """CPU and memory reservations and limits per task."""
+
+    cpu_reservation: float | None
+    cpu_limit: float | None
+    memory_reservation: int | None
+    memory_limit: int | None
+    def __new__(cls, *, cpu_reservation: float | None = ..., cpu_limit: float | None = ..., memory_reservation: int | None = ..., memory_limit: int | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ServiceRestartPolicy:
+    """When a stopped task is replaced; `delay` and `window` in seconds."""
+
+    condition: str
+    delay: float
+    max_attempts: int
+    window: float
+    def __new__(cls, *, condition: str = ..., delay: float = ..., max_attempts: int = ..., window: float = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class UpdateConfig:
+    """How updates and rollbacks replace tasks; `delay` and `monitor` in seconds."""
+
+    parallelism: int
+    delay: float
+    order: str
+    monitor: float
+    failure_action: str
+    max_failure_ratio: float
+    def __new__(cls, *, parallelism: int = ..., delay: float = ..., order: str = ..., monitor: float = ..., failure_action: str = ..., max_failure_ratio: float = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ServiceSpec:
+    """A replicated or global service."""
+
+    name: str
+    image: str
+    command: list[str]
+    env: dict[str, str]
+    labels: dict[str, str]
+    ports: list[ServicePort]
+    volumes: list[Mount]
+    mode: str
+    replicas: int
+    placement: Placement
+    resources: Resources
+    restart_policy: ServiceRestartPolicy
+    healthcheck: Healthcheck | None
+    update_config: UpdateConfig
+    rollback_config: UpdateConfig
+    stop_grace_period: float
+    networks: list[str]
+    privileged: bool
+    allow_privileged: bool
+    allow_host_mounts: bool
+    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., networks: list[str] = ..., privileged: bool = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class HostState:
+    """A host as the scheduler sees it; `used_ports` like `"8080/tcp"`."""
+
+    name: str
+    labels: dict[str, str]
+    available: bool
+    cpus: float
+    memory_bytes: int
+    reserved_cpus: float
+    reserved_memory_bytes: int
+    used_ports: set[str]
+    tasks: int
+    service_tasks: int
+    def __new__(cls, *, name: str = ..., labels: dict[str, str] = ..., available: bool = ..., cpus: float = ..., memory_bytes: int = ..., reserved_cpus: float = ..., reserved_memory_bytes: int = ..., used_ports: set[str] = ..., tasks: int = ..., service_tasks: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Assignment:
+    """Where one slot goes."""
+
+    slot: int
+    host: str
+    def __new__(cls, *, slot: int = ..., host: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Schedule:
+    """The scheduler's answer: placements, unplaced slots, and why hosts took no (more) tasks."""
+
+    assignments: list[Assignment]
+    unplaced: list[int]
+    reasons: dict[str, str]
+    def __new__(cls, *, assignments: list[Assignment] = ..., unplaced: list[int] = ..., reasons: dict[str, str] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ScheduleOptions:
+    """Options of `schedule`: the seed of tie-breaks and of the random strategy."""
+
+    seed: int
+    def __new__(cls, *, seed: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+def schedule(spec: ServiceSpec, hosts: list[HostState], slots: list[int], options: ScheduleOptions | None = None) -> Schedule: ...

@@ -15,6 +15,17 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    ServicePort as ServicePort,
+    Placement as Placement,
+    Resources as Resources,
+    ServiceRestartPolicy as ServiceRestartPolicy,
+    UpdateConfig as UpdateConfig,
+    ServiceSpec as ServiceSpec,
+    HostState as HostState,
+    Assignment as Assignment,
+    Schedule as Schedule,
+    ScheduleOptions as ScheduleOptions,
+    schedule as schedule,
     DockfleetError as DockfleetError,
     InvalidArgumentError as InvalidArgumentError,
     InvalidAddressError as InvalidAddressError,

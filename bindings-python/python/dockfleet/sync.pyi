@@ -7,6 +7,17 @@ from types import TracebackType
 from typing import Generic, Iterator, TypeVar, Union
 
 from ._native import (
+    ServicePort as ServicePort,
+    Placement as Placement,
+    Resources as Resources,
+    ServiceRestartPolicy as ServiceRestartPolicy,
+    UpdateConfig as UpdateConfig,
+    ServiceSpec as ServiceSpec,
+    HostState as HostState,
+    Assignment as Assignment,
+    Schedule as Schedule,
+    ScheduleOptions as ScheduleOptions,
+    schedule as schedule,
     DockfleetError as DockfleetError,
     InvalidArgumentError as InvalidArgumentError,
     InvalidAddressError as InvalidAddressError,

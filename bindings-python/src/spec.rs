@@ -1,0 +1,62 @@
+//! The core `spec` module in Python: `ServiceSpec` and its parts. Durations in seconds.
+
+use std::collections::BTreeMap;
+
+use dockfleet as df;
+use pyo3::prelude::*;
+
+use crate::dto;
+use crate::host::{Healthcheck, Mount};
+
+dto! {
+    /// A port of a service: `target` in the container, optionally `published` on each host.
+    ServicePort => df::ServicePort { target: u16, published: Option<u16>, protocol: String }
+}
+
+dto! {
+    /// Where tasks may go (`constraints` like `role==manager`) and how they spread.
+    Placement => df::Placement {
+        constraints: Vec<String>, preferences: Vec<String>, max_replicas_per_host: Option<u32>, strategy: String,
+    }
+}
+
+dto! {
+    /// CPU and memory reservations and limits per task.
+    Resources => df::Resources {
+        cpu_reservation: Option<f64>, cpu_limit: Option<f64>, memory_reservation: Option<u64>, memory_limit: Option<u64>,
+    }
+}
+
+dto! {
+    /// When a stopped task is replaced; `delay` and `window` in seconds.
+    ServiceRestartPolicy => df::ServiceRestartPolicy { condition: String, delay: f64, max_attempts: u32, window: f64 }
+}
+
+dto! {
+    /// How updates and rollbacks replace tasks; `delay` and `monitor` in seconds.
+    UpdateConfig => df::UpdateConfig {
+        parallelism: u32, delay: f64, order: String, monitor: f64, failure_action: String, max_failure_ratio: f64,
+    }
+}
+
+dto! {
+    /// A replicated or global service.
+    ServiceSpec => df::ServiceSpec {
+        name: String, image: String, command: Vec<String>, env: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>, ports: Vec<ServicePort>, volumes: Vec<Mount>, mode: String, replicas: u32,
+        placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,
+        healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,
+        stop_grace_period: f64, networks: Vec<String>, privileged: bool, allow_privileged: bool,
+        allow_host_mounts: bool,
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ServicePort>()?;
+    m.add_class::<Placement>()?;
+    m.add_class::<Resources>()?;
+    m.add_class::<ServiceRestartPolicy>()?;
+    m.add_class::<UpdateConfig>()?;
+    m.add_class::<ServiceSpec>()?;
+    Ok(())
+}
