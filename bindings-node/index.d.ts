@@ -140,6 +140,24 @@ export declare class StatsStream {
  */
 export declare function _panicForTests(message: string): Promise<undefined>
 
+/** One step of a plan: `kind` is `create`, `remove` or `update`. */
+export interface Action {
+  kind: string
+  host: string
+  slot: number
+  id?: string
+  reason: string
+}
+
+/** Carries out a plan. */
+export declare function apply(fleet: Fleet, spec: ServiceSpec, plan: Plan): Promise<ApplyReport>
+
+/** What `apply` did. */
+export interface ApplyReport {
+  created: Array<Task>
+  removed: Array<string>
+}
+
 /** Where one slot goes. */
 export interface Assignment {
   slot: number
@@ -232,6 +250,15 @@ export interface CopyProgress {
   bytes: number
   totalBytes?: number
   done: boolean
+}
+
+/** Observes, plans and applies: brings the service to `spec`. */
+export declare function deploy(fleet: Fleet, spec: ServiceSpec, options?: PlanOptions | undefined | null): Promise<Deployment>
+
+/** What `deploy` did: the plan it carried out and the report. */
+export interface Deployment {
+  plan: Plan
+  report: ApplyReport
 }
 
 /** Copies `reference` from `source` to every host of `targets` that lacks it; resolves to their names. */
@@ -374,6 +401,15 @@ export interface Mount {
   readOnly?: boolean
 }
 
+/** Reads the fleet and the service's tasks (unreachable hosts are reported, not rejected). */
+export declare function observe(fleet: Fleet, service: string): Promise<Observed>
+
+/** What `observe` saw: the hosts as the scheduler needs them, and the service's tasks. */
+export interface Observed {
+  hosts: Array<HostState>
+  tasks: Array<Task>
+}
+
 /** Answer to `ping()`; `latency` in milliseconds. */
 export interface Ping {
   latency: number
@@ -388,6 +424,23 @@ export interface Placement {
   strategy?: string
 }
 
+/** Plans the actions that bring the observed service to `spec` (pure). */
+export declare function plan(spec: ServiceSpec, observed: Observed, options?: PlanOptions | undefined | null): Plan
+
+/** What `apply` would do, and why hosts took no (more) tasks. */
+export interface Plan {
+  service: string
+  specHash: string
+  actions: Array<Action>
+  unplaced: Array<number>
+  reasons: Record<string, string>
+}
+
+/** Options of `plan` and `deploy`. */
+export interface PlanOptions {
+  seed?: number
+}
+
 /** A container port, optionally published on the host (`hostPort: 0`: the engine picks one). */
 export interface PortMapping {
   containerPort?: number
@@ -400,6 +453,9 @@ export interface PortMapping {
 export interface ProbeOptions {
   timeout?: number
 }
+
+/** Removes every task of `service`; resolves to how many went. */
+export declare function removeService(fleet: Fleet, service: string): Promise<number>
 
 /** CPU and memory reservations and limits per task. */
 export interface Resources {
@@ -469,6 +525,9 @@ export interface ServiceSpec {
   allowHostMounts?: boolean
 }
 
+/** The hash of what a task of `spec` is made of. */
+export declare function specHash(spec: ServiceSpec): string
+
 /** Resource use of one container at one moment. */
 export interface Stats {
   id: string
@@ -482,6 +541,20 @@ export interface Stats {
   blockWriteBytes: number
   pids: number
 }
+
+/** One task container as observed on an engine. */
+export interface Task {
+  host: string
+  id: string
+  name: string
+  slot: number
+  specHash: string
+  state: string
+  status: string
+}
+
+/** The container a task of `spec` in `slot` runs as. */
+export declare function taskContainer(spec: ServiceSpec, slot: number): ContainerSpec
 
 /** Client certificate, key, and the CA that signed the engine's certificate (PEM file paths). */
 export interface TlsConfig {

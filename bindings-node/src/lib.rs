@@ -17,6 +17,7 @@ mod error;
 mod fleet;
 mod host;
 mod image;
+mod reconcile;
 mod schedule;
 mod spec;
 

@@ -31,6 +31,11 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// A copy of the fleet (hosts are shared) for work that outlives the call.
+    pub(crate) fn snapshot(&self) -> df::Fleet {
+        self.read().clone()
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, df::Fleet> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }

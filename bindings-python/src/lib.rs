@@ -10,6 +10,7 @@ mod error;
 mod fleet;
 mod host;
 mod image;
+mod reconcile;
 mod schedule;
 mod spec;
 
@@ -220,5 +221,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     image::register(m)?;
     spec::register(m)?;
     schedule::register(m)?;
+    reconcile::register(m)?;
     Ok(())
 }

@@ -30,6 +30,7 @@ pub mod error;
 mod fleet;
 mod host;
 mod image;
+mod reconcile;
 mod schedule;
 #[doc(hidden)]
 pub mod serde_ms;
@@ -43,6 +44,11 @@ pub use error::{catch_panic, Error, Result};
 pub use fleet::{Fleet, HostStatus, InventoryFormat, ProbeOptions};
 pub use host::*;
 pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
+pub use reconcile::{
+    apply, deploy, observe, plan, remove_service, spec_hash, task_container, Action, ApplyReport, Deployment, Observed,
+    Plan, PlanOptions, Task, LABEL_CPU_RESERVATION, LABEL_MEMORY_RESERVATION, LABEL_SERVICE, LABEL_SLOT,
+    LABEL_SPEC_HASH,
+};
 pub use schedule::{schedule, Assignment, HostState, Schedule, ScheduleOptions};
 pub use spec::{
     parse_preference, Constraint, ConstraintKey, Placement, Resources, ServicePort, ServiceRestartPolicy, ServiceSpec,

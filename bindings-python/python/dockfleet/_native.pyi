@@ -12,6 +12,23 @@ _StrPath = Union[str, "os.PathLike[str]"]
 _T = TypeVar("_T")
 
 __all__ = [
+    "Task",
+    "Observed",
+    "Action",
+    "Plan",
+    "PlanOptions",
+    "ApplyReport",
+    "Deployment",
+    "observe",
+    "plan",
+    "apply",
+    "deploy",
+    "remove_service",
+    "spec_hash",
+    "task_container",
+    "LABEL_SERVICE",
+    "LABEL_SLOT",
+    "LABEL_SPEC_HASH",
     "ServicePort",
     "Placement",
     "Resources",
@@ -644,3 +661,88 @@ class ScheduleOptions:
     def __eq__(self, other: object, /) -> bool: ...
 
 def schedule(spec: ServiceSpec, hosts: list[HostState], slots: list[int], options: ScheduleOptions | None = None) -> Schedule: ...
+
+@final
+class Task:
+    """One task container as observed on an engine."""
+
+    host: str
+    id: str
+    name: str
+    slot: int
+    spec_hash: str
+    state: str
+    status: str
+    def __new__(cls, *, host: str = ..., id: str = ..., name: str = ..., slot: int = ..., spec_hash: str = ..., state: str = ..., status: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Observed:
+    """What `observe` saw: the hosts as the scheduler needs them, and the service's tasks."""
+
+    hosts: list[HostState]
+    tasks: list[Task]
+    def __new__(cls, *, hosts: list[HostState] = ..., tasks: list[Task] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Action:
+    """One step of a plan: `kind` is `create`, `remove` or `update`."""
+
+    kind: str
+    host: str
+    slot: int
+    id: str | None
+    reason: str
+    def __new__(cls, *, kind: str = ..., host: str = ..., slot: int = ..., id: str | None = ..., reason: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Plan:
+    """What `apply` would do, and why hosts took no (more) tasks."""
+
+    service: str
+    spec_hash: str
+    actions: list[Action]
+    unplaced: list[int]
+    reasons: dict[str, str]
+    def __new__(cls, *, service: str = ..., spec_hash: str = ..., actions: list[Action] = ..., unplaced: list[int] = ..., reasons: dict[str, str] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class PlanOptions:
+    """Options of `plan` and `deploy`."""
+
+    seed: int
+    def __new__(cls, *, seed: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ApplyReport:
+    """What `apply` did."""
+
+    created: list[Task]
+    removed: list[str]
+    def __new__(cls, *, created: list[Task] = ..., removed: list[str] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Deployment:
+    """What `deploy` did: the plan it carried out and the report."""
+
+    plan: Plan
+    report: ApplyReport
+    def __new__(cls, *, plan: Plan = ..., report: ApplyReport = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+async def observe(fleet: Fleet, service: str) -> Observed: ...
+def plan(spec: ServiceSpec, observed: Observed, options: PlanOptions | None = None) -> Plan: ...
+async def apply(fleet: Fleet, spec: ServiceSpec, plan: Plan) -> ApplyReport: ...
+async def deploy(fleet: Fleet, spec: ServiceSpec, options: PlanOptions | None = None) -> Deployment: ...
+async def remove_service(fleet: Fleet, service: str) -> int: ...
+def spec_hash(spec: ServiceSpec) -> str: ...
+def task_container(spec: ServiceSpec, slot: int) -> ContainerSpec: ...
+
+LABEL_SERVICE: str
+LABEL_SLOT: str
+LABEL_SPEC_HASH: str

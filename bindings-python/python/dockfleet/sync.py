@@ -15,6 +15,19 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    Task as Task,
+    Observed as Observed,
+    Action as Action,
+    Plan as Plan,
+    PlanOptions as PlanOptions,
+    ApplyReport as ApplyReport,
+    Deployment as Deployment,
+    plan as plan,
+    spec_hash as spec_hash,
+    task_container as task_container,
+    LABEL_SERVICE as LABEL_SERVICE,
+    LABEL_SLOT as LABEL_SLOT,
+    LABEL_SPEC_HASH as LABEL_SPEC_HASH,
     ServicePort as ServicePort,
     Placement as Placement,
     Resources as Resources,
@@ -273,3 +286,23 @@ def copy_image(source: DockerHost, target: DockerHost, reference: str) -> Stream
 def distribute_image(source: DockerHost, targets: list[DockerHost], reference: str) -> list[str]:
     """Copies an image to every target that lacks it; returns their names."""
     return _call(_native.distribute_image, source._inner, [t._inner for t in targets], reference)  # type: ignore[no-any-return]
+
+
+def observe(fleet: Fleet, service: str) -> Observed:
+    """Reads the fleet and the service's tasks."""
+    return _call(_native.observe, fleet._inner, service)  # type: ignore[no-any-return]
+
+
+def apply(fleet: Fleet, spec: ServiceSpec, plan: Plan) -> ApplyReport:
+    """Carries out a plan."""
+    return _call(_native.apply, fleet._inner, spec, plan)  # type: ignore[no-any-return]
+
+
+def deploy(fleet: Fleet, spec: ServiceSpec, options: PlanOptions | None = None) -> Deployment:
+    """Observes, plans and applies: brings the service to `spec`."""
+    return _call(_native.deploy, fleet._inner, spec, options)  # type: ignore[no-any-return]
+
+
+def remove_service(fleet: Fleet, service: str) -> int:
+    """Removes every task of `service`; returns how many went."""
+    return _call(_native.remove_service, fleet._inner, service)  # type: ignore[no-any-return]

@@ -7,6 +7,19 @@ from types import TracebackType
 from typing import Generic, Iterator, TypeVar, Union
 
 from ._native import (
+    Task as Task,
+    Observed as Observed,
+    Action as Action,
+    Plan as Plan,
+    PlanOptions as PlanOptions,
+    ApplyReport as ApplyReport,
+    Deployment as Deployment,
+    plan as plan,
+    spec_hash as spec_hash,
+    task_container as task_container,
+    LABEL_SERVICE as LABEL_SERVICE,
+    LABEL_SLOT as LABEL_SLOT,
+    LABEL_SPEC_HASH as LABEL_SPEC_HASH,
     ServicePort as ServicePort,
     Placement as Placement,
     Resources as Resources,
@@ -138,3 +151,7 @@ class Fleet:
 
 def copy_image(source: DockerHost, target: DockerHost, reference: str) -> Stream[CopyProgress]: ...
 def distribute_image(source: DockerHost, targets: list[DockerHost], reference: str) -> list[str]: ...
+def observe(fleet: Fleet, service: str) -> Observed: ...
+def apply(fleet: Fleet, spec: ServiceSpec, plan: Plan) -> ApplyReport: ...
+def deploy(fleet: Fleet, spec: ServiceSpec, options: PlanOptions | None = None) -> Deployment: ...
+def remove_service(fleet: Fleet, service: str) -> int: ...

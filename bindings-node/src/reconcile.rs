@@ -1,0 +1,111 @@
+//! The core `reconcile` module in Node: observe → plan → apply a service onto a fleet.
+
+use std::collections::HashMap;
+
+use dockfleet as df;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::error::js_error;
+use crate::fleet::Fleet;
+use crate::host::ContainerSpec;
+use crate::schedule::HostState;
+use crate::spec::ServiceSpec;
+use crate::{call, object, Conv};
+
+object! { out
+    #[doc = "One task container as observed on an engine."]
+    Task => df::Task { host: String, id: String, name: String, slot: u32, spec_hash: String, state: String, status: String }
+}
+
+object! { out
+    #[doc = "What `observe` saw: the hosts as the scheduler needs them, and the service's tasks."]
+    Observed => df::Observed { hosts: Vec<HostState>, tasks: Vec<Task> }
+}
+
+object! { out
+    #[doc = "One step of a plan: `kind` is `create`, `remove` or `update`."]
+    Action => df::Action { kind: String, host: String, slot: u32, id: Option<String>, reason: String }
+}
+
+object! { out
+    #[doc = "What `apply` would do, and why hosts took no (more) tasks."]
+    Plan => df::Plan {
+        service: String, spec_hash: String, actions: Vec<Action>, unplaced: Vec<u32>, reasons: HashMap<String, String>,
+    }
+}
+
+object! { in
+    #[doc = "Options of `plan` and `deploy`."]
+    PlanOptions => df::PlanOptions { seed: i64 }
+}
+
+object! { out
+    #[doc = "What `apply` did."]
+    ApplyReport => df::ApplyReport { created: Vec<Task>, removed: Vec<String> }
+}
+
+object! { out
+    #[doc = "What `deploy` did: the plan it carried out and the report."]
+    Deployment => df::Deployment { plan: Plan, report: ApplyReport }
+}
+
+/// Reads the fleet and the service's tasks (unreachable hosts are reported, not rejected).
+#[napi]
+pub fn observe<'env>(env: &'env Env, fleet: &Fleet, service: String) -> Result<PromiseRaw<'env, Observed>> {
+    let f = fleet.snapshot();
+    call(env, async move { df::observe(&f, &service).await })
+}
+
+/// Plans the actions that bring the observed service to `spec` (pure).
+#[napi]
+pub fn plan(env: Env, spec: ServiceSpec, observed: Observed, options: Option<PlanOptions>) -> Result<Plan> {
+    let options: df::PlanOptions = options.conv().unwrap_or_default();
+    df::plan(&spec.conv(), &observed.conv(), &options).map(Conv::conv).map_err(|e| js_error(&env, e))
+}
+
+/// Carries out a plan.
+#[napi]
+pub fn apply<'env>(
+    env: &'env Env,
+    fleet: &Fleet,
+    spec: ServiceSpec,
+    plan: Plan,
+) -> Result<PromiseRaw<'env, ApplyReport>> {
+    let f = fleet.snapshot();
+    let (spec, plan): (df::ServiceSpec, df::Plan) = (spec.conv(), plan.conv());
+    call(env, async move { df::apply(&f, &spec, &plan).await })
+}
+
+/// Observes, plans and applies: brings the service to `spec`.
+#[napi]
+pub fn deploy<'env>(
+    env: &'env Env,
+    fleet: &Fleet,
+    spec: ServiceSpec,
+    options: Option<PlanOptions>,
+) -> Result<PromiseRaw<'env, Deployment>> {
+    let f = fleet.snapshot();
+    let spec: df::ServiceSpec = spec.conv();
+    let options: df::PlanOptions = options.conv().unwrap_or_default();
+    call(env, async move { df::deploy(&f, &spec, &options).await })
+}
+
+/// Removes every task of `service`; resolves to how many went.
+#[napi]
+pub fn remove_service<'env>(env: &'env Env, fleet: &Fleet, service: String) -> Result<PromiseRaw<'env, u32>> {
+    let f = fleet.snapshot();
+    call(env, async move { df::remove_service(&f, &service).await.map(|n| n as u32) })
+}
+
+/// The hash of what a task of `spec` is made of.
+#[napi]
+pub fn spec_hash(spec: ServiceSpec) -> String {
+    df::spec_hash(&spec.conv())
+}
+
+/// The container a task of `spec` in `slot` runs as.
+#[napi]
+pub fn task_container(spec: ServiceSpec, slot: u32) -> ContainerSpec {
+    df::task_container(&spec.conv(), slot).conv()
+}

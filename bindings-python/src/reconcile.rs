@@ -1,0 +1,123 @@
+//! The core `reconcile` module in Python: observe → plan → apply a service onto a fleet.
+
+use std::collections::BTreeMap;
+
+use dockfleet as df;
+use pyo3::prelude::*;
+
+use crate::error::to_py;
+use crate::fleet::Fleet;
+use crate::host::ContainerSpec;
+use crate::schedule::HostState;
+use crate::spec::ServiceSpec;
+use crate::{dto, Conv};
+
+dto! {
+    /// One task container as observed on an engine.
+    Task => df::Task { host: String, id: String, name: String, slot: u32, spec_hash: String, state: String, status: String }
+}
+
+dto! {
+    /// What `observe` saw: the hosts as the scheduler needs them, and the service's tasks.
+    Observed => df::Observed { hosts: Vec<HostState>, tasks: Vec<Task> }
+}
+
+dto! {
+    /// One step of a plan: `kind` is `create`, `remove` or `update`.
+    Action => df::Action { kind: String, host: String, slot: u32, id: Option<String>, reason: String }
+}
+
+dto! {
+    /// What `apply` would do, and why hosts took no (more) tasks.
+    Plan => df::Plan {
+        service: String, spec_hash: String, actions: Vec<Action>, unplaced: Vec<u32>, reasons: BTreeMap<String, String>,
+    }
+}
+
+dto! {
+    /// Options of `plan` and `deploy`.
+    PlanOptions => df::PlanOptions { seed: u64 }
+}
+
+dto! {
+    /// What `apply` did.
+    ApplyReport => df::ApplyReport { created: Vec<Task>, removed: Vec<String> }
+}
+
+dto! {
+    /// What `deploy` did: the plan it carried out and the report.
+    Deployment => df::Deployment { plan: Plan, report: ApplyReport }
+}
+
+/// Reads the fleet and the service's tasks (unreachable hosts are reported, not raised).
+#[pyfunction]
+async fn observe(fleet: Py<Fleet>, service: String) -> PyResult<Observed> {
+    let f = Python::attach(|py| fleet.borrow(py).snapshot());
+    crate::call(async move { df::observe(&f, &service).await }).await
+}
+
+/// Plans the actions that bring the observed service to `spec` (pure).
+#[pyfunction]
+#[pyo3(signature = (spec, observed, options=None))]
+fn plan(spec: ServiceSpec, observed: Observed, options: Option<PlanOptions>) -> PyResult<Plan> {
+    let options: df::PlanOptions = options.conv().unwrap_or_default();
+    Ok(df::plan(&spec.conv(), &observed.conv(), &options).map_err(to_py)?.conv())
+}
+
+/// Carries out a plan.
+#[pyfunction]
+async fn apply(fleet: Py<Fleet>, spec: ServiceSpec, plan: Plan) -> PyResult<ApplyReport> {
+    let f = Python::attach(|py| fleet.borrow(py).snapshot());
+    let (spec, plan): (df::ServiceSpec, df::Plan) = (spec.conv(), plan.conv());
+    crate::call(async move { df::apply(&f, &spec, &plan).await }).await
+}
+
+/// Observes, plans and applies: brings the service to `spec`.
+#[pyfunction]
+#[pyo3(signature = (fleet, spec, options=None))]
+async fn deploy(fleet: Py<Fleet>, spec: ServiceSpec, options: Option<PlanOptions>) -> PyResult<Deployment> {
+    let f = Python::attach(|py| fleet.borrow(py).snapshot());
+    let spec: df::ServiceSpec = spec.conv();
+    let options: df::PlanOptions = options.conv().unwrap_or_default();
+    crate::call(async move { df::deploy(&f, &spec, &options).await }).await
+}
+
+/// Removes every task of `service`; returns how many went.
+#[pyfunction]
+async fn remove_service(fleet: Py<Fleet>, service: String) -> PyResult<u32> {
+    let f = Python::attach(|py| fleet.borrow(py).snapshot());
+    crate::call(async move { df::remove_service(&f, &service).await.map(|n| n as u32) }).await
+}
+
+/// The hash of what a task of `spec` is made of.
+#[pyfunction]
+fn spec_hash(spec: ServiceSpec) -> String {
+    df::spec_hash(&spec.conv())
+}
+
+/// The container a task of `spec` in `slot` runs as.
+#[pyfunction]
+fn task_container(spec: ServiceSpec, slot: u32) -> ContainerSpec {
+    df::task_container(&spec.conv(), slot).conv()
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Task>()?;
+    m.add_class::<Observed>()?;
+    m.add_class::<Action>()?;
+    m.add_class::<Plan>()?;
+    m.add_class::<PlanOptions>()?;
+    m.add_class::<ApplyReport>()?;
+    m.add_class::<Deployment>()?;
+    m.add_function(wrap_pyfunction!(observe, m)?)?;
+    m.add_function(wrap_pyfunction!(plan, m)?)?;
+    m.add_function(wrap_pyfunction!(apply, m)?)?;
+    m.add_function(wrap_pyfunction!(deploy, m)?)?;
+    m.add_function(wrap_pyfunction!(remove_service, m)?)?;
+    m.add_function(wrap_pyfunction!(spec_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(task_container, m)?)?;
+    m.add("LABEL_SERVICE", df::LABEL_SERVICE)?;
+    m.add("LABEL_SLOT", df::LABEL_SLOT)?;
+    m.add("LABEL_SPEC_HASH", df::LABEL_SPEC_HASH)?;
+    Ok(())
+}

@@ -1,0 +1,586 @@
+//! Deploying a service onto a fleet of plain engines: observe → plan → apply.
+//!
+//! The engines' container labels are the state: every task container carries `dockfleet.service`,
+//! `dockfleet.slot`, `dockfleet.spec-hash` and its reservations, so a new process adopts what it finds
+//! and there is no second database to drift. [`plan`] is a pure function of the spec and what
+//! [`observe`] saw; it says what [`apply`] would do, with a reason for each action, and on a converged
+//! service it plans nothing, so applying an unchanged spec makes no mutating engine call.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fleet::{Fleet, ProbeOptions};
+use crate::host::{ContainerSpec, Host, ListContainersOptions, PortMapping};
+use crate::schedule::{schedule, HostState, ScheduleOptions};
+use crate::spec::ServiceSpec;
+
+/// Label naming the service a container belongs to.
+pub const LABEL_SERVICE: &str = "dockfleet.service";
+/// Label holding the task's slot number.
+pub const LABEL_SLOT: &str = "dockfleet.slot";
+/// Label holding the hash of the spec the task was created from.
+pub const LABEL_SPEC_HASH: &str = "dockfleet.spec-hash";
+/// Label holding the task's CPU reservation.
+pub const LABEL_CPU_RESERVATION: &str = "dockfleet.cpu-reservation";
+/// Label holding the task's memory reservation in bytes.
+pub const LABEL_MEMORY_RESERVATION: &str = "dockfleet.memory-reservation";
+
+/// One task container as observed on an engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Host it runs on.
+    pub host: String,
+    /// Container ID.
+    pub id: String,
+    /// Container name.
+    pub name: String,
+    /// Slot number (replicated mode).
+    pub slot: u32,
+    /// Hash of the spec it was created from.
+    pub spec_hash: String,
+    /// `running`, `exited`, `created`, …
+    pub state: String,
+    /// Engine status text, e.g. `Exited (137) 2 seconds ago`.
+    pub status: String,
+}
+
+/// What [`observe`] saw: the hosts as the scheduler needs them, and the service's tasks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Every host of the fleet, with its load; unreachable ones have `available = false`.
+    pub hosts: Vec<HostState>,
+    /// The service's task containers on reachable hosts.
+    pub tasks: Vec<Task>,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// `create`, `remove` or `update` (replace a task whose spec changed).
+    pub kind: String,
+    /// Host concerned.
+    pub host: String,
+    /// Slot concerned.
+    pub slot: u32,
+    /// Container concerned (`remove` and `update`).
+    pub id: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// What [`apply`] would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Service name.
+    pub service: String,
+    /// Hash of the spec being applied.
+    pub spec_hash: String,
+    /// Actions, removals first.
+    pub actions: Vec<Action>,
+    /// Slots no host could take.
+    pub unplaced: Vec<u32>,
+    /// Per host, why it took no (more) tasks (see [`crate::Schedule::reasons`]).
+    pub reasons: BTreeMap<String, String>,
+}
+
+/// Options of [`plan`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Seed of the scheduler's tie-breaks.
+    pub seed: u64,
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyReport {
+    /// Containers created and started.
+    pub created: Vec<Task>,
+    /// Containers removed.
+    pub removed: Vec<String>,
+}
+
+/// What [`deploy`] did: the plan it carried out and the report of carrying it out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The plan that was applied.
+    pub plan: Plan,
+    /// What applying it did.
+    pub report: ApplyReport,
+}
+
+/// FNV-1a, 64 bits: a stable hash for spec identity (not for security).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// The hash of what a task is made of: everything but the replica count and the update and rollback
+/// settings, which change how many tasks run or how they are replaced, not what a task is.
+pub fn spec_hash(spec: &ServiceSpec) -> String {
+    let mut s = spec.clone();
+    s.replicas = 0;
+    s.update_config = Default::default();
+    s.rollback_config = Default::default();
+    let json = serde_json::to_vec(&s).unwrap_or_default();
+    format!("{:016x}", fnv1a(&json))
+}
+
+/// The container a task of `spec` in `slot` runs as.
+pub fn task_container(spec: &ServiceSpec, slot: u32) -> ContainerSpec {
+    static NONCE: AtomicU64 = AtomicU64::new(0);
+    let nonce = fnv1a(
+        format!("{}-{}-{:?}", std::process::id(), NONCE.fetch_add(1, Ordering::Relaxed), std::time::SystemTime::now())
+            .as_bytes(),
+    );
+    let mut labels = spec.labels.clone();
+    labels.insert(LABEL_SERVICE.into(), spec.name.clone());
+    labels.insert(LABEL_SLOT.into(), slot.to_string());
+    labels.insert(LABEL_SPEC_HASH.into(), spec_hash(spec));
+    if let Some(c) = spec.resources.cpu_reservation {
+        labels.insert(LABEL_CPU_RESERVATION.into(), c.to_string());
+    }
+    if let Some(m) = spec.resources.memory_reservation {
+        labels.insert(LABEL_MEMORY_RESERVATION.into(), m.to_string());
+    }
+    ContainerSpec {
+        name: Some(format!("{}.{slot}.{:08x}", spec.name, nonce as u32)),
+        image: spec.image.clone(),
+        command: spec.command.clone(),
+        env: spec.env.clone(),
+        labels,
+        ports: spec
+            .ports
+            .iter()
+            .map(|p| PortMapping {
+                container_port: p.target,
+                host_port: p.published,
+                protocol: p.protocol.clone(),
+                host_ip: None,
+            })
+            .collect(),
+        mounts: spec.volumes.clone(),
+        cpus: spec.resources.cpu_limit,
+        memory_bytes: spec.resources.memory_limit,
+        healthcheck: spec.healthcheck.clone(),
+        network: spec.networks.first().cloned(),
+        stop_timeout: Some(spec.stop_grace_period.as_secs().min(u32::MAX as u64) as u32),
+        ..Default::default()
+    }
+}
+
+/// Reads the fleet: every host's capacity, load and used ports, and the service's tasks. Unreachable
+/// hosts are reported unavailable, never an error.
+pub async fn observe(fleet: &Fleet, service: &str) -> Result<Observed> {
+    let statuses = fleet.probe(&ProbeOptions::default()).await;
+    let jobs = statuses.into_iter().map(|st| {
+        let host = fleet.host(&st.name);
+        async move {
+            let host = host?;
+            let mut state = HostState {
+                name: st.name.clone(),
+                labels: st.labels.clone(),
+                available: st.reachable,
+                cpus: st.info.as_ref().map(|i| i.cpus as f64).unwrap_or(0.0),
+                memory_bytes: st.info.as_ref().map(|i| i.memory_bytes).unwrap_or(0),
+                ..Default::default()
+            };
+            let mut tasks = Vec::new();
+            if !st.reachable {
+                return Ok::<_, Error>((state, tasks));
+            }
+            let all = host.list_containers(&ListContainersOptions { all: true, ..Default::default() }).await;
+            let all = match all {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(host = %st.name, error = %e, "host failed while being observed");
+                    state.available = false;
+                    return Ok((state, tasks));
+                }
+            };
+            for c in all {
+                let running = c.state == "running";
+                if running {
+                    state.tasks += 1;
+                    for p in c.ports.iter().filter_map(|p| p.host_port.map(|hp| format!("{hp}/{}", p.protocol))) {
+                        state.used_ports.insert(p);
+                    }
+                    let num = |k: &str| c.labels.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                    state.reserved_cpus += num(LABEL_CPU_RESERVATION);
+                    state.reserved_memory_bytes += num(LABEL_MEMORY_RESERVATION) as u64;
+                }
+                if c.labels.get(LABEL_SERVICE).map(String::as_str) == Some(service) {
+                    tasks.push(Task {
+                        host: st.name.clone(),
+                        id: c.id.clone(),
+                        name: c.name.clone(),
+                        slot: c.labels.get(LABEL_SLOT).and_then(|s| s.parse().ok()).unwrap_or(0),
+                        spec_hash: c.labels.get(LABEL_SPEC_HASH).cloned().unwrap_or_default(),
+                        state: c.state.clone(),
+                        status: c.status.clone(),
+                    });
+                }
+            }
+            Ok((state, tasks))
+        }
+    });
+    let mut observed = Observed::default();
+    for r in futures::future::join_all(jobs).await {
+        let (h, t) = r?;
+        observed.hosts.push(h);
+        observed.tasks.extend(t);
+    }
+    observed.tasks.sort_by(|a, b| (a.slot, &a.host, &a.id).cmp(&(b.slot, &b.host, &b.id)));
+    Ok(observed)
+}
+
+fn remove(t: &Task, reason: impl Into<String>) -> Action {
+    Action { kind: "remove".into(), host: t.host.clone(), slot: t.slot, id: Some(t.id.clone()), reason: reason.into() }
+}
+
+/// Plans the actions that bring the observed service to `spec`: pure, deterministic for a seed.
+pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> Result<Plan> {
+    spec.validate()?;
+    let hash = spec_hash(spec);
+    let mut out = Plan { service: spec.name.clone(), spec_hash: hash.clone(), ..Default::default() };
+    let available: BTreeSet<&str> = observed.hosts.iter().filter(|h| h.available).map(|h| h.name.as_str()).collect();
+    let global = spec.mode == "global";
+
+    // 1. Tasks that stopped are replaced (their slot is planned again below).
+    let mut live: Vec<&Task> = Vec::new();
+    for t in &observed.tasks {
+        if !available.contains(t.host.as_str()) {
+            continue; // on an unreachable host: not counted, so its slot is placed elsewhere
+        }
+        if t.state == "running" {
+            live.push(t);
+        } else {
+            out.actions.push(remove(t, format!("task is {} ({})", t.state, t.status)));
+        }
+    }
+
+    // 2. One task per slot (per host in global mode): extras go, keeping the current-spec one.
+    let key = |t: &Task| if global { t.host.clone() } else { t.slot.to_string() };
+    let mut by_key: BTreeMap<String, Vec<&Task>> = BTreeMap::new();
+    for t in live {
+        by_key.entry(key(t)).or_default().push(t);
+    }
+    let mut kept: Vec<&Task> = Vec::new();
+    for (_, mut group) in by_key {
+        group.sort_by_key(|t| (t.spec_hash != hash, t.host.clone(), t.id.clone()));
+        kept.push(group[0]);
+        for extra in &group[1..] {
+            out.actions.push(remove(extra, format!("duplicate of {} on {}", group[0].name, group[0].host)));
+        }
+    }
+
+    // 3. Tasks on hosts that no longer satisfy the placement constraints go, and so do those over the
+    //    per-host limit (highest slots first); replicated slots are then placed again below.
+    let constraints = spec.constraints()?;
+    kept.retain(|t| {
+        let h = observed.hosts.iter().find(|h| h.name == t.host);
+        let ok = h.is_some_and(|h| constraints.iter().all(|c| c.matches(&h.name, &h.labels)));
+        if !ok {
+            out.actions.push(remove(t, "host no longer satisfies the placement constraints"));
+        }
+        ok
+    });
+    if let Some(limit) = spec.per_host_limit() {
+        let mut count: BTreeMap<String, u32> = BTreeMap::new();
+        kept.sort_by_key(|t| (t.host.clone(), t.slot));
+        kept.retain(|t| {
+            let n = count.entry(t.host.clone()).or_default();
+            *n += 1;
+            if *n > limit {
+                out.actions.push(remove(t, format!("over the limit of {limit} task(s) per host")));
+            }
+            *n <= limit
+        });
+    }
+
+    // 4. Scale down: remove from the hosts with most copies first (then the highest slots).
+    if !global && kept.len() > spec.replicas as usize {
+        let mut per_host: BTreeMap<&str, usize> = BTreeMap::new();
+        for t in &kept {
+            *per_host.entry(t.host.as_str()).or_default() += 1;
+        }
+        let excess = kept.len() - spec.replicas as usize;
+        for _ in 0..excess {
+            let (at, _) = kept
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, t)| (per_host[t.host.as_str()], t.slot))
+                .expect("kept is larger than replicas");
+            let t = kept.remove(at);
+            *per_host.get_mut(t.host.as_str()).expect("counted") -= 1;
+            out.actions.push(remove(t, format!("scale down to {} replicas", spec.replicas)));
+        }
+    }
+
+    // 5. Tasks of an older spec are updated in place (same slot, same host).
+    for t in &kept {
+        if t.spec_hash != hash {
+            out.actions.push(Action {
+                kind: "update".into(),
+                host: t.host.clone(),
+                slot: t.slot,
+                id: Some(t.id.clone()),
+                reason: format!(
+                    "spec changed ({} → {hash})",
+                    if t.spec_hash.is_empty() { "none" } else { &t.spec_hash }
+                ),
+            });
+        }
+    }
+
+    // 6. Missing tasks are scheduled onto the hosts, counting what is kept.
+    let mut hosts = observed.hosts.clone();
+    for h in &mut hosts {
+        h.service_tasks = kept.iter().filter(|t| t.host == h.name).count() as u32;
+    }
+    let used: BTreeSet<u32> = kept.iter().map(|t| t.slot).collect();
+    let missing = (spec.replicas as usize).saturating_sub(kept.len());
+    let slots: Vec<u32> = (1..).filter(|s| !used.contains(s)).take(if global { 0 } else { missing }).collect();
+    let placed = schedule(spec, &hosts, &slots, &ScheduleOptions { seed: options.seed })?;
+    for a in &placed.assignments {
+        let slot = if global { 0 } else { a.slot };
+        out.actions.push(Action {
+            kind: "create".into(),
+            host: a.host.clone(),
+            slot,
+            id: None,
+            reason: "missing task".into(),
+        });
+    }
+    out.unplaced = placed.unplaced;
+    out.reasons = placed.reasons;
+    Ok(out)
+}
+
+/// Carries out a plan: removals, then creations (the image is copied to a host that lacks it from one
+/// that has it), then updates (stop-first: the old task goes, the new one starts in its slot).
+pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<ApplyReport> {
+    spec.validate()?;
+    let mut report = ApplyReport::default();
+    let grace = Some(spec.stop_grace_period);
+    for a in plan.actions.iter().filter(|a| a.kind == "remove") {
+        let host = fleet.host(&a.host)?;
+        let id = a.id.as_deref().unwrap_or_default();
+        let _ = host.stop_container(id, grace).await;
+        host.remove_container(id, true, false).await?;
+        report.removed.push(id.to_string());
+    }
+    let creates: Vec<&crate::reconcile::Action> = plan.actions.iter().filter(|a| a.kind != "remove").collect();
+    if !creates.is_empty() {
+        ensure_image(fleet, &spec.image, creates.iter().map(|a| a.host.as_str())).await?;
+    }
+    let jobs = plan.actions.iter().filter(|a| a.kind == "create").map(|a| start_task(fleet, spec, &a.host, a.slot));
+    for r in futures::future::join_all(jobs).await {
+        report.created.push(r?);
+    }
+    for a in plan.actions.iter().filter(|a| a.kind == "update") {
+        let host = fleet.host(&a.host)?;
+        let id = a.id.as_deref().unwrap_or_default();
+        let _ = host.stop_container(id, grace).await;
+        host.remove_container(id, true, false).await?;
+        report.removed.push(id.to_string());
+        report.created.push(start_task(fleet, spec, &a.host, a.slot).await?);
+    }
+    Ok(report)
+}
+
+async fn start_task(fleet: &Fleet, spec: &ServiceSpec, host: &str, slot: u32) -> Result<Task> {
+    let h = fleet.host(host)?;
+    let c = task_container(spec, slot);
+    let id = h.create_container(&c).await?;
+    if let Err(e) = h.start_container(&id).await {
+        // Leave nothing half-made behind.
+        let _ = h.remove_container(&id, true, false).await;
+        return Err(e);
+    }
+    Ok(Task {
+        host: host.to_string(),
+        id,
+        name: c.name.unwrap_or_default(),
+        slot,
+        spec_hash: spec_hash(spec),
+        state: "running".into(),
+        status: String::new(),
+    })
+}
+
+/// Makes `image` present on every host in `targets`, copying from a host of the fleet that has it.
+async fn ensure_image<'a>(fleet: &Fleet, image: &str, targets: impl Iterator<Item = &'a str>) -> Result<()> {
+    let names: BTreeSet<&str> = targets.collect();
+    let mut missing: Vec<Arc<dyn Host>> = Vec::new();
+    for n in &names {
+        let h = fleet.host(n)?;
+        if !h.image_exists(image).await? {
+            missing.push(h);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for h in fleet.hosts() {
+        if h.image_exists(image).await.unwrap_or(false) {
+            crate::image::distribute_image(h.clone(), &missing, image).await?;
+            return Ok(());
+        }
+    }
+    Err(Error::NotFound {
+        kind: "image".into(),
+        id: image.to_string(),
+        host: names.into_iter().collect::<Vec<_>>().join(","),
+        message: "no host of the fleet has it (build or load it on one host first)".into(),
+    })
+}
+
+/// Observes, plans and applies: brings the service to `spec`.
+pub async fn deploy(fleet: &Fleet, spec: &ServiceSpec, options: &PlanOptions) -> Result<Deployment> {
+    let observed = observe(fleet, &spec.name).await?;
+    let plan = plan(spec, &observed, options)?;
+    let report = apply(fleet, spec, &plan).await?;
+    Ok(Deployment { plan, report })
+}
+
+/// Removes every task container of `service` on every reachable host; returns how many went.
+pub async fn remove_service(fleet: &Fleet, service: &str) -> Result<usize> {
+    let observed = observe(fleet, service).await?;
+    for t in &observed.tasks {
+        fleet.host(&t.host)?.remove_container(&t.id, true, false).await?;
+    }
+    Ok(observed.tasks.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts() -> Vec<HostState> {
+        (1..=3)
+            .map(|i| HostState {
+                name: format!("h{i}"),
+                labels: BTreeMap::from([("role".into(), if i == 1 { "manager" } else { "worker" }.into())]),
+                available: true,
+                cpus: 2.0,
+                memory_bytes: 1 << 33,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    fn task(host: &str, slot: u32, hash: &str, state: &str) -> Task {
+        Task {
+            host: host.into(),
+            id: format!("{host}-{slot}-{state}"),
+            name: format!("web.{slot}.x"),
+            slot,
+            spec_hash: hash.into(),
+            state: state.into(),
+            status: String::new(),
+        }
+    }
+
+    fn kinds(p: &Plan) -> Vec<(String, String, u32)> {
+        p.actions.iter().map(|a| (a.kind.clone(), a.host.clone(), a.slot)).collect()
+    }
+
+    #[test]
+    fn fresh_deploy_creates_every_slot_and_a_converged_one_plans_nothing() {
+        let spec = ServiceSpec { replicas: 3, ..ServiceSpec::new("web", "img") };
+        let p = plan(&spec, &Observed { hosts: hosts(), tasks: vec![] }, &PlanOptions::default()).unwrap();
+        assert_eq!(p.actions.iter().filter(|a| a.kind == "create").count(), 3);
+        let h = spec_hash(&spec);
+        let tasks = vec![task("h1", 1, &h, "running"), task("h2", 2, &h, "running"), task("h3", 3, &h, "running")];
+        let p = plan(&spec, &Observed { hosts: hosts(), tasks }, &PlanOptions::default()).unwrap();
+        assert!(p.actions.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn replicas_and_update_settings_do_not_change_the_hash() {
+        let a = ServiceSpec::new("web", "img");
+        let mut b = a.clone();
+        b.replicas = 9;
+        b.update_config.parallelism = 4;
+        assert_eq!(spec_hash(&a), spec_hash(&b));
+        b.env.insert("X".into(), "1".into());
+        assert_ne!(spec_hash(&a), spec_hash(&b));
+    }
+
+    #[test]
+    fn exited_tasks_duplicates_and_old_specs() {
+        let spec = ServiceSpec { replicas: 3, ..ServiceSpec::new("web", "img") };
+        let h = spec_hash(&spec);
+        let tasks = vec![
+            task("h1", 1, &h, "running"),
+            task("h2", 1, &h, "running"), // duplicate of slot 1 (a host came back)
+            task("h2", 2, "old", "running"),
+            task("h3", 3, &h, "exited"),
+        ];
+        let p = plan(&spec, &Observed { hosts: hosts(), tasks }, &PlanOptions::default()).unwrap();
+        let k = kinds(&p);
+        assert!(k.contains(&("remove".into(), "h3".into(), 3)), "{k:?}");
+        assert!(k.contains(&("remove".into(), "h2".into(), 1)), "the duplicate on h2 goes: {k:?}");
+        assert!(k.contains(&("update".into(), "h2".into(), 2)), "{k:?}");
+        assert_eq!(p.actions.iter().filter(|a| a.kind == "create").map(|a| a.slot).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn scale_down_removes_from_the_most_loaded_host_first() {
+        let spec = ServiceSpec { replicas: 2, ..ServiceSpec::new("web", "img") };
+        let h = spec_hash(&spec);
+        let tasks = vec![task("h1", 1, &h, "running"), task("h2", 2, &h, "running"), task("h2", 3, &h, "running")];
+        let p = plan(&spec, &Observed { hosts: hosts(), tasks }, &PlanOptions::default()).unwrap();
+        assert_eq!(kinds(&p), vec![("remove".to_string(), "h2".to_string(), 3)]);
+    }
+
+    #[test]
+    fn tasks_on_an_unreachable_host_are_placed_elsewhere() {
+        let spec = ServiceSpec { replicas: 3, ..ServiceSpec::new("web", "img") };
+        let h = spec_hash(&spec);
+        let mut hs = hosts();
+        hs[2].available = false;
+        let tasks = vec![task("h1", 1, &h, "running"), task("h2", 2, &h, "running")];
+        let p = plan(&spec, &Observed { hosts: hs, tasks }, &PlanOptions::default()).unwrap();
+        let creates: Vec<_> = p.actions.iter().filter(|a| a.kind == "create").collect();
+        assert_eq!(creates.len(), 1);
+        assert_ne!(creates[0].host, "h3");
+        assert_eq!(creates[0].slot, 3);
+    }
+
+    #[test]
+    fn a_new_placement_moves_tasks_that_no_longer_fit() {
+        let mut spec = ServiceSpec { replicas: 3, ..ServiceSpec::new("web", "img") };
+        spec.ports = vec![crate::spec::ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
+        let tasks =
+            vec![task("h1", 1, "old", "running"), task("h1", 2, "old", "running"), task("h2", 3, "old", "running")];
+        let p = plan(&spec, &Observed { hosts: hosts(), tasks }, &PlanOptions::default()).unwrap();
+        let mut k = kinds(&p);
+        k.sort();
+        assert_eq!(
+            k,
+            vec![
+                ("create".into(), "h3".into(), 2),
+                ("remove".into(), "h1".into(), 2),
+                ("update".into(), "h1".into(), 1),
+                ("update".into(), "h2".into(), 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn global_mode_follows_hosts_and_constraints() {
+        let mut spec = ServiceSpec::new("agent", "img");
+        spec.mode = "global".into();
+        spec.placement.constraints = vec!["role==worker".into()];
+        let h = spec_hash(&spec);
+        let tasks = vec![task("h1", 0, &h, "running"), task("h2", 0, &h, "running")];
+        let p = plan(&spec, &Observed { hosts: hosts(), tasks }, &PlanOptions::default()).unwrap();
+        let mut k = kinds(&p);
+        k.sort();
+        assert_eq!(k, vec![("create".into(), "h3".into(), 0), ("remove".into(), "h1".into(), 0)]);
+    }
+}

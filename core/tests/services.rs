@@ -1,0 +1,135 @@
+//! Services on the testbed's real engines: deploy, adopt, heal, update, scale, constrain, remove.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use dockfleet::*;
+use futures::TryStreamExt;
+
+fn per_host(o: &Observed) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for t in o.tasks.iter().filter(|t| t.state == "running") {
+        *m.entry(t.host.clone()).or_default() += 1;
+    }
+    m
+}
+
+/// A fleet of the three plain engines (the services tests leave df-tls alone).
+fn plain_fleet() -> Fleet {
+    let all = fleet();
+    Fleet::from_hosts(all.hosts().iter().filter(|h| h.name() != "df-tls").cloned().collect()).unwrap()
+}
+
+#[tokio::test]
+async fn deploy_adopt_heal_update_scale_and_remove() {
+    let fleet = plain_fleet();
+    let df1 = fleet.host("df-1").unwrap();
+    let name = unique("svc").replace('-', "_").to_lowercase();
+    // An image only df-1 has: apply must carry it to the others.
+    let image = format!("dockfleet/svc-test:{name}");
+    let dir = std::env::temp_dir().join(unique("svc-img"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {IMAGE}\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"),
+    )
+    .unwrap();
+    df1.build_image(&dir, &BuildOptions { tag: image.clone(), ..Default::default() })
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+
+    let mut spec = ServiceSpec::new(&name, &image);
+    spec.replicas = 6;
+    spec.stop_grace_period = Duration::from_secs(1);
+    let Deployment { plan: p, report } = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    assert_eq!(p.actions.iter().filter(|a| a.kind == "create").count(), 6);
+    assert_eq!(report.created.len(), 6);
+    let o = observe(&fleet, &name).await.unwrap();
+    assert_eq!(per_host(&o).values().copied().collect::<Vec<_>>(), vec![2, 2, 2], "{:?}", per_host(&o));
+    let mut slots: Vec<u32> = o.tasks.iter().map(|t| t.slot).collect();
+    slots.sort();
+    assert_eq!(slots, vec![1, 2, 3, 4, 5, 6]);
+
+    // Unchanged spec: nothing planned, and no engine event for the service while re-applying.
+    let watch = EventOptions {
+        filters: BTreeMap::from([("label".into(), vec![format!("{LABEL_SERVICE}={name}")])]),
+        ..Default::default()
+    };
+    let events = df1.events(&watch);
+    let Deployment { plan: p, report } = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    assert!(p.actions.is_empty() && report.created.is_empty() && report.removed.is_empty(), "{p:?}");
+    let quiet = tokio::time::timeout(Duration::from_millis(500), Box::pin(events).try_next()).await;
+    assert!(quiet.is_err(), "re-applying an unchanged spec touched the engine: {quiet:?}");
+
+    // SIGKILL one task: only it is replaced, the others keep their IDs.
+    let victim = o.tasks[0].clone();
+    let before: Vec<String> = o.tasks.iter().map(|t| t.id.clone()).filter(|id| *id != victim.id).collect();
+    fleet.host(&victim.host).unwrap().kill_container(&victim.id, None).await.unwrap();
+    let p = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().plan;
+    assert_eq!(p.actions.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["remove", "create"], "{p:?}");
+    let o = observe(&fleet, &name).await.unwrap();
+    assert_eq!(o.tasks.iter().filter(|t| t.state == "running").count(), 6);
+    for id in &before {
+        assert!(o.tasks.iter().any(|t| &t.id == id), "task {id} was restarted");
+    }
+    assert!(o.tasks.iter().any(|t| t.slot == victim.slot && t.id != victim.id));
+
+    // A changed spec updates every task in its slot.
+    spec.env.insert("VERSION".into(), "2".into());
+    let p = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().plan;
+    assert_eq!(p.actions.iter().filter(|a| a.kind == "update").count(), 6);
+    let o = observe(&fleet, &name).await.unwrap();
+    assert!(o.tasks.iter().all(|t| t.spec_hash == spec_hash(&spec) && t.state == "running"));
+    assert_eq!(o.tasks.len(), 6);
+
+    // Scale down to 3: one per host remains.
+    spec.replicas = 3;
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let o = observe(&fleet, &name).await.unwrap();
+    assert_eq!(per_host(&o).values().copied().collect::<Vec<_>>(), vec![1, 1, 1]);
+
+    assert_eq!(remove_service(&fleet, &name).await.unwrap(), 3);
+    assert!(observe(&fleet, &name).await.unwrap().tasks.is_empty());
+    for h in fleet.hosts() {
+        let _ = h.remove_image(&image, true).await;
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn constraints_pin_and_bad_specs_change_nothing() {
+    let fleet = plain_fleet();
+    let name = unique("db").replace('-', "_").to_lowercase();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = vec!["sleep".into(), "600".into()];
+    spec.replicas = 2;
+    spec.stop_grace_period = Duration::from_secs(1);
+    spec.placement.constraints = vec!["role==manager".into()];
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let o = observe(&fleet, &name).await.unwrap();
+    assert_eq!(per_host(&o), BTreeMap::from([("df-1".to_string(), 2)]));
+
+    // A bind of the host's root: refused before any engine call, nothing created or removed.
+    let mut bad = spec.clone();
+    bad.replicas = 5;
+    bad.volumes = vec![Mount { source: "/".into(), target: "/host".into(), read_only: true }];
+    let e = deploy(&fleet, &bad, &PlanOptions::default()).await.unwrap_err();
+    assert_eq!(e.code(), "invalid_argument");
+    assert!(e.to_string().contains("volumes[0].source"));
+    let again = observe(&fleet, &name).await.unwrap();
+    assert_eq!(again.tasks, o.tasks);
+
+    // Unplaceable: more tasks than hosts with a published port, each host explained.
+    let mut ported = spec.clone();
+    ported.placement.constraints.clear();
+    ported.ports = vec![ServicePort { target: 80, published: Some(18555), protocol: "tcp".into() }];
+    ported.replicas = 5;
+    let p = plan(&ported, &observe(&fleet, &name).await.unwrap(), &PlanOptions::default()).unwrap();
+    assert_eq!(p.unplaced.len(), 2, "{p:?}");
+    assert_eq!(p.reasons.len(), 3);
+    remove_service(&fleet, &name).await.unwrap();
+}
