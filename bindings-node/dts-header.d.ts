@@ -7,6 +7,7 @@ export interface EventStream extends AsyncIterable<Event> {}
 export interface StatsStream extends AsyncIterable<Stats> {}
 export interface ByteStream extends AsyncIterable<Buffer> {}
 export interface CopyStream extends AsyncIterable<CopyProgress> {}
+export interface ReconcileStream extends AsyncIterable<Reconciliation> {}
 /** Errors thrown or rejected by dockfleet carry a stable `code` (see `errorCodes()`) and a `cause` chain. */
 export interface DockfleetError extends Error {
   code: string

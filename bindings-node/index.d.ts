@@ -7,6 +7,7 @@ export interface EventStream extends AsyncIterable<Event> {}
 export interface StatsStream extends AsyncIterable<Stats> {}
 export interface ByteStream extends AsyncIterable<Buffer> {}
 export interface CopyStream extends AsyncIterable<CopyProgress> {}
+export interface ReconcileStream extends AsyncIterable<Reconciliation> {}
 /** Errors thrown or rejected by dockfleet carry a stable `code` (see `errorCodes()`) and a `cause` chain. */
 export interface DockfleetError extends Error {
   code: string
@@ -122,6 +123,14 @@ export declare class Fleet {
 export declare class LogStream {
   /** The next item, or `null` when the stream has ended. */
   next(): Promise<LogLine | undefined | null>
+  /** Stops the stream and releases its connection. */
+  close(): Promise<undefined>
+}
+
+/** Reconciliation passes: `for await (const r of supervise(fleet, spec))`; `close()` stops supervising. */
+export declare class ReconcileStream {
+  /** The next item, or `null` when the stream has ended. */
+  next(): Promise<Reconciliation | undefined | null>
   /** Stops the stream and releases its connection. */
   close(): Promise<undefined>
 }
@@ -454,6 +463,14 @@ export interface ProbeOptions {
   timeout?: number
 }
 
+/** One pass of `supervise` that changed something or failed (`errorCode`, `error`). */
+export interface Reconciliation {
+  trigger: string
+  deployment: Deployment
+  errorCode?: string
+  error?: string
+}
+
 /** Removes every task of `service`; resolves to how many went. */
 export declare function removeService(fleet: Fleet, service: string): Promise<number>
 
@@ -540,6 +557,16 @@ export interface Stats {
   blockReadBytes: number
   blockWriteBytes: number
   pids: number
+}
+
+/** Keeps `spec` running on `fleet` until the stream is closed: heals on engine events and every resync. */
+export declare function supervise(fleet: Fleet, spec: ServiceSpec, options?: SuperviseOptions | undefined | null): ReconcileStream
+
+/** Options of `supervise`: `resync` and `debounce` in milliseconds. */
+export interface SuperviseOptions {
+  resync?: number
+  debounce?: number
+  seed?: number
 }
 
 /** One task container as observed on an engine. */

@@ -4,6 +4,8 @@
 # Installs what is missing and brings the testbed up first. Used by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every suite has a hard limit, so a hang fails fast instead of running into CI's 90 minutes.
+limit() { timeout --kill-after=10 "$@"; }
 export CARGO_TERM_COLOR=never
 step() { echo; echo "=== $* ==="; }
 
@@ -18,7 +20,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p dockfleet --no-deps
 
 step "rust: tests"
-cargo test --workspace --exclude dockfleet-python --exclude dockfleet-node
+limit 1200 cargo test --workspace --exclude dockfleet-python --exclude dockfleet-node
 
 step "rust: examples"
 cargo run -q -p dockfleet-examples --example quickstart | tee /tmp/dockfleet-quickstart.out
@@ -34,7 +36,7 @@ export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
 
 step "python: stubtest, pytest (with the cross-language parity and README checks)"
 (cd /tmp && python -m mypy.stubtest dockfleet)
-python -m pytest -q bindings-python/tests tests/parity
+limit 900 python -m pytest -q -o faulthandler_timeout=120 bindings-python/tests tests/parity
 
 step "node: node --test"
-(cd bindings-node && node --test test/)
+(cd bindings-node && limit 900 node --test --test-timeout=120000 test/)

@@ -11,7 +11,7 @@ use crate::fleet::Fleet;
 use crate::host::ContainerSpec;
 use crate::schedule::HostState;
 use crate::spec::ServiceSpec;
-use crate::{call, object, Conv};
+use crate::{call, object, stream_class, Conv};
 
 object! { out
     #[doc = "One task container as observed on an engine."]
@@ -48,6 +48,30 @@ object! { out
 object! { out
     #[doc = "What `deploy` did: the plan it carried out and the report."]
     Deployment => df::Deployment { plan: Plan, report: ApplyReport }
+}
+
+object! { in
+    #[doc = "Options of `supervise`: `resync` and `debounce` in milliseconds."]
+    SuperviseOptions => df::SuperviseOptions { resync: f64, debounce: f64, seed: i64 }
+}
+
+object! { out
+    #[doc = "One pass of `supervise` that changed something or failed (`errorCode`, `error`)."]
+    Reconciliation => df::Reconciliation {
+        trigger: String, deployment: Deployment, error_code: Option<String>, error: Option<String>,
+    }
+}
+
+stream_class!(
+    #[doc = "Reconciliation passes: `for await (const r of supervise(fleet, spec))`; `close()` stops supervising."]
+    ReconcileStream, df::Reconciliation => Reconciliation
+);
+
+/// Keeps `spec` running on `fleet` until the stream is closed: heals on engine events and every resync.
+#[napi]
+pub fn supervise(fleet: &Fleet, spec: ServiceSpec, options: Option<SuperviseOptions>) -> ReconcileStream {
+    let options: df::SuperviseOptions = options.conv().unwrap_or_default();
+    ReconcileStream::new(df::supervise(fleet.snapshot(), spec.conv(), options))
 }
 
 /// Reads the fleet and the service's tasks (unreachable hosts are reported, not rejected).

@@ -28,3 +28,20 @@ test('a host-root bind is refused before anything is created', async () => {
   await assert.rejects(dockfleet.deploy(f, spec), (e) => e.code === 'invalid_argument' && /volumes\[0\]\.source/.test(e.message))
   assert.deepEqual((await dockfleet.observe(f, spec.name)).tasks, [])
 })
+
+test('supervise heals a killed task', async () => {
+  const f = plainFleet()
+  const name = unique('jsheal').replaceAll('-', '_')
+  const spec = { name, image: IMAGE, command: ['sleep', '600'], replicas: 2, stopGracePeriod: 1000, restartPolicy: { delay: 200 } }
+  const passes = dockfleet.supervise(f, spec, { resync: 30000 })
+  const it = passes[Symbol.asyncIterator]()
+  const first = (await it.next()).value
+  assert.equal(first.trigger, 'start')
+  const victim = first.deployment.report.created[0]
+  await f.host(victim.host).killContainer(victim.id)
+  const healed = (await it.next()).value
+  assert.match(healed.trigger, /^event: /)
+  assert.deepEqual(healed.deployment.report.removed, [victim.id])
+  await it.return()
+  assert.equal(await dockfleet.removeService(f, name), 2)
+})

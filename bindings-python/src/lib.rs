@@ -137,17 +137,27 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Polls a future with dockfleet's tokio runtime entered, so tokio I/O and timers work while the
-/// future is driven by asyncio's loop through a pyo3 coroutine.
-struct InRuntime<F>(F);
+/// Polls a future with dockfleet's tokio runtime entered (so tokio I/O and timers work while asyncio's
+/// loop drives it through a pyo3 coroutine) and with the GIL released: a tokio thread that wakes the
+/// coroutine needs the GIL, and may hold a lock this very poll wants (hyper's connection pool, say);
+/// polling with the GIL held could deadlock the two.
+struct InRuntime<F>(std::pin::Pin<Box<F>>);
 
-impl<F: std::future::Future> std::future::Future for InRuntime<F> {
+impl<F: std::future::Future + Send> std::future::Future for InRuntime<F>
+where
+    F::Output: Send,
+{
     type Output = F::Output;
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
-        let _entered = runtime().enter();
-        // SAFETY: structural pinning of the only field; it is never moved out of `self`.
-        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let waker = cx.waker();
+        let fut = self.0.as_mut();
+        Python::attach(|py| {
+            py.detach(|| {
+                let _entered = runtime().enter();
+                fut.poll(&mut std::task::Context::from_waker(waker))
+            })
+        })
     }
 }
 
@@ -159,7 +169,7 @@ where
     F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
     T: Conv<P> + Send + 'static,
 {
-    match InRuntime(dockfleet::catch_panic(fut)).await {
+    match InRuntime(Box::pin(dockfleet::catch_panic(fut))).await {
         Ok(v) => Ok(v.conv()),
         Err(e) => Err(error::to_py(e)),
     }

@@ -10,7 +10,7 @@ use crate::fleet::Fleet;
 use crate::host::ContainerSpec;
 use crate::schedule::HostState;
 use crate::spec::ServiceSpec;
-use crate::{dto, Conv};
+use crate::{dto, stream_class, Conv};
 
 dto! {
     /// One task container as observed on an engine.
@@ -47,6 +47,31 @@ dto! {
 dto! {
     /// What `deploy` did: the plan it carried out and the report.
     Deployment => df::Deployment { plan: Plan, report: ApplyReport }
+}
+
+dto! {
+    /// Options of `supervise`: `resync` and `debounce` in seconds.
+    SuperviseOptions => df::SuperviseOptions { resync: f64, debounce: f64, seed: u64 }
+}
+
+dto! {
+    /// One pass of `supervise` that changed something or failed (`error_code`, `error`).
+    Reconciliation => df::Reconciliation {
+        trigger: String, deployment: Deployment, error_code: Option<String>, error: Option<String>,
+    }
+}
+
+stream_class!(
+    /// Reconciliation passes: `async for r in supervise(fleet, spec)`; `aclose()` stops supervising.
+    ReconcileStream, df::Reconciliation => Reconciliation
+);
+
+/// Keeps `spec` running on `fleet` until the stream is closed: heals on engine events and every resync.
+#[pyfunction]
+#[pyo3(signature = (fleet, spec, options=None))]
+fn supervise(fleet: &Fleet, spec: ServiceSpec, options: Option<SuperviseOptions>) -> ReconcileStream {
+    let options: df::SuperviseOptions = options.conv().unwrap_or_default();
+    ReconcileStream::new(df::supervise(fleet.snapshot(), spec.conv(), options))
 }
 
 /// Reads the fleet and the service's tasks (unreachable hosts are reported, not raised).
@@ -109,6 +134,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PlanOptions>()?;
     m.add_class::<ApplyReport>()?;
     m.add_class::<Deployment>()?;
+    m.add_class::<SuperviseOptions>()?;
+    m.add_class::<Reconciliation>()?;
+    m.add_class::<ReconcileStream>()?;
+    m.add_function(wrap_pyfunction!(supervise, m)?)?;
     m.add_function(wrap_pyfunction!(observe, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;

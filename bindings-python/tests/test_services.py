@@ -1,5 +1,7 @@
 """Deploying a service from Python onto the testbed's engines."""
 
+import asyncio
+
 import dockfleet
 from dockfleet import sync
 from conftest import IMAGE, TESTBED, run, unique
@@ -40,3 +42,23 @@ def test_sync_deploy():
     assert {t.host for t in d.report.created} == {"df-1"}
     assert len(sync.observe(fleet, name).tasks) == 2
     assert sync.remove_service(fleet, name) == 2
+
+
+def test_supervise_heals_a_killed_task():
+    fleet = plain_fleet(dockfleet)
+    name = unique("pyheal").replace("-", "_")
+    spec = dockfleet.ServiceSpec(name=name, image=IMAGE, command=["sleep", "600"], replicas=2, stop_grace_period=1.0,
+                                 restart_policy=dockfleet.ServiceRestartPolicy(delay=0.2))
+
+    async def go():
+        passes = dockfleet.supervise(fleet, spec, dockfleet.SuperviseOptions(resync=30.0))
+        first = await passes.__anext__()
+        assert first.trigger == "start" and len(first.deployment.report.created) == 2
+        victim = first.deployment.report.created[0]
+        await fleet.host(victim.host).kill_container(victim.id)
+        healed = await asyncio.wait_for(passes.__anext__(), 10)
+        assert healed.trigger.startswith("event: ") and healed.deployment.report.removed == [victim.id]
+        await passes.aclose()
+        assert await dockfleet.remove_service(fleet, name) == 2
+
+    run(go())

@@ -45,9 +45,9 @@ pub use fleet::{Fleet, HostStatus, InventoryFormat, ProbeOptions};
 pub use host::*;
 pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
 pub use reconcile::{
-    apply, deploy, observe, plan, remove_service, spec_hash, task_container, Action, ApplyReport, Deployment, Observed,
-    Plan, PlanOptions, Task, LABEL_CPU_RESERVATION, LABEL_MEMORY_RESERVATION, LABEL_SERVICE, LABEL_SLOT,
-    LABEL_SPEC_HASH,
+    apply, deploy, observe, plan, remove_service, spec_hash, supervise, task_container, Action, ApplyReport,
+    Deployment, Observed, Plan, PlanOptions, Reconciliation, SuperviseOptions, Task, LABEL_CPU_RESERVATION,
+    LABEL_MEMORY_RESERVATION, LABEL_SERVICE, LABEL_SLOT, LABEL_SPEC_HASH,
 };
 pub use schedule::{schedule, Assignment, HostState, Schedule, ScheduleOptions};
 pub use spec::{

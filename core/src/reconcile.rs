@@ -446,6 +446,125 @@ pub async fn deploy(fleet: &Fleet, spec: &ServiceSpec, options: &PlanOptions) ->
     Ok(Deployment { plan, report })
 }
 
+/// Options of [`supervise`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SuperviseOptions {
+    /// Reconcile at least this often even without events (default 10 s): catches hosts that come back
+    /// and anything whose event was missed.
+    #[serde(with = "crate::serde_ms")]
+    pub resync: std::time::Duration,
+    /// Wait this long after an event for more to arrive before reconciling (default 100 ms).
+    #[serde(with = "crate::serde_ms")]
+    pub debounce: std::time::Duration,
+    /// Seed of the scheduler's tie-breaks.
+    pub seed: u64,
+}
+
+impl Default for SuperviseOptions {
+    fn default() -> Self {
+        SuperviseOptions {
+            resync: std::time::Duration::from_secs(10),
+            debounce: std::time::Duration::from_millis(100),
+            seed: 0,
+        }
+    }
+}
+
+/// One pass of [`supervise`] that changed something (or failed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconciliation {
+    /// What started it: `start`, `resync`, or `event: <action> <container name> on <host>`.
+    pub trigger: String,
+    /// The plan carried out and what it did.
+    pub deployment: Deployment,
+    /// Code of the error that stopped this pass, if any (the supervision goes on).
+    pub error_code: Option<String>,
+    /// Message of that error.
+    pub error: Option<String>,
+}
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// Keeps `spec` running on `fleet` until the stream is dropped: reconciles at start, when an engine
+/// reports one of the service's containers dying, being killed or going away (after the restart
+/// policy's delay), and every `resync`. Yields each pass that planned something or failed; an invalid
+/// spec ends the stream with its error before any engine call.
+pub fn supervise(
+    fleet: Fleet,
+    spec: ServiceSpec,
+    options: SuperviseOptions,
+) -> crate::host::ResultStream<Reconciliation> {
+    use futures::StreamExt;
+    Box::pin(async_stream::stream! {
+        if let Err(e) = spec.validate() {
+            yield Err(e);
+            return;
+        }
+        let plan_options = PlanOptions { seed: options.seed };
+        let mut trigger = "start".to_string();
+        loop {
+            let since = now_nanos();
+            let mut pass = Reconciliation { trigger: trigger.clone(), ..Default::default() };
+            match deploy(&fleet, &spec, &plan_options).await {
+                Ok(d) => {
+                    let changed = !d.plan.actions.is_empty() || !d.plan.unplaced.is_empty();
+                    pass.deployment = d;
+                    if changed || trigger == "start" {
+                        yield Ok(pass);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(service = %spec.name, error = %e, "reconcile pass failed");
+                    pass.error_code = Some(e.code().to_string());
+                    pass.error = Some(e.to_string());
+                    yield Ok(pass);
+                }
+            }
+            // Wait for a relevant event (replayed from the start of this pass, so none is missed) or
+            // for the resync period.
+            let filters = crate::host::EventOptions {
+                since_nanos: Some(since),
+                until_nanos: None,
+                filters: BTreeMap::from([
+                    ("type".to_string(), vec!["container".to_string()]),
+                    ("label".to_string(), vec![format!("{LABEL_SERVICE}={}", spec.name)]),
+                    ("event".to_string(), ["die", "kill", "stop", "destroy", "oom"].map(String::from).to_vec()),
+                ]),
+            };
+            let mut events = futures::stream::select_all(fleet.hosts().iter().map(|h| h.events(&filters)));
+            let deadline = tokio::time::sleep(options.resync);
+            tokio::pin!(deadline);
+            trigger = loop {
+                tokio::select! {
+                    _ = &mut deadline => break "resync".to_string(),
+                    ev = events.next() => match ev {
+                        Some(Ok(e)) => {
+                            let name = e.attributes.get("name").cloned().unwrap_or_else(|| e.id.chars().take(12).collect());
+                            break format!("event: {} {name} on {}", e.action, e.host);
+                        }
+                        // A host's event stream failed (host down): the resync will look again.
+                        Some(Err(_)) => continue,
+                        None => {
+                            (&mut deadline).await;
+                            break "resync".to_string();
+                        }
+                    },
+                }
+            };
+            drop(events);
+            let wait = if trigger.starts_with("event: die") || trigger.starts_with("event: kill") || trigger.starts_with("event: oom") {
+                options.debounce.max(spec.restart_policy.delay)
+            } else {
+                options.debounce
+            };
+            tokio::time::sleep(wait).await;
+        }
+    })
+}
+
 /// Removes every task container of `service` on every reachable host; returns how many went.
 pub async fn remove_service(fleet: &Fleet, service: &str) -> Result<usize> {
     let observed = observe(fleet, service).await?;

@@ -133,3 +133,51 @@ async fn constraints_pin_and_bad_specs_change_nothing() {
     assert_eq!(p.reasons.len(), 3);
     remove_service(&fleet, &name).await.unwrap();
 }
+
+#[tokio::test]
+async fn supervise_heals_a_killed_task_and_keeps_the_others() {
+    let fleet = plain_fleet();
+    let name = unique("heal").replace('-', "_").to_lowercase();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = vec!["sleep".into(), "600".into()];
+    spec.replicas = 3;
+    spec.stop_grace_period = Duration::from_secs(1);
+    spec.restart_policy.delay = Duration::from_millis(200);
+    let options = SuperviseOptions { resync: Duration::from_secs(30), ..Default::default() };
+    let mut passes = supervise(fleet.clone(), spec.clone(), options);
+    let first = passes.try_next().await.unwrap().unwrap();
+    assert_eq!(first.trigger, "start");
+    assert_eq!(first.deployment.report.created.len(), 3);
+
+    let victim = first.deployment.report.created[0].clone();
+    let others: Vec<String> = first.deployment.report.created[1..].iter().map(|t| t.id.clone()).collect();
+    fleet.host(&victim.host).unwrap().kill_container(&victim.id, None).await.unwrap();
+    // Healed by the event, long before the 30 s resync.
+    let healed = tokio::time::timeout(Duration::from_secs(10), passes.try_next())
+        .await
+        .expect("healed in time")
+        .unwrap()
+        .unwrap();
+    assert!(healed.trigger.starts_with("event: "), "{}", healed.trigger);
+    assert!(healed.trigger.contains(&victim.name), "{}", healed.trigger);
+    assert_eq!(healed.deployment.report.removed, vec![victim.id.clone()]);
+    assert_eq!(healed.deployment.report.created.len(), 1);
+    assert_eq!(healed.deployment.report.created[0].slot, victim.slot);
+    drop(passes);
+
+    let o = observe(&fleet, &name).await.unwrap();
+    assert_eq!(o.tasks.iter().filter(|t| t.state == "running").count(), 3);
+    for id in &others {
+        assert!(o.tasks.iter().any(|t| &t.id == id), "task {id} was touched");
+    }
+    remove_service(&fleet, &name).await.unwrap();
+}
+
+#[tokio::test]
+async fn supervise_refuses_an_invalid_spec_before_any_engine_call() {
+    let mut spec = ServiceSpec::new("bad", IMAGE);
+    spec.privileged = true;
+    let e = supervise(plain_fleet(), spec, SuperviseOptions::default()).try_next().await.unwrap_err();
+    assert_eq!(e.code(), "invalid_argument");
+    assert!(e.to_string().contains("privileged"));
+}

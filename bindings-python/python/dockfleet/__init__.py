@@ -6,6 +6,10 @@ blocking, is in :mod:`dockfleet.sync`. Durations are float seconds. Every error 
 """
 
 from ._native import (
+    SuperviseOptions,
+    Reconciliation,
+    ReconcileStream,
+    supervise,
     Task,
     Observed,
     Action,
@@ -88,6 +92,10 @@ from ._native import (
 )
 
 __all__ = [
+    "SuperviseOptions",
+    "Reconciliation",
+    "ReconcileStream",
+    "supervise",
     "Task",
     "Observed",
     "Action",

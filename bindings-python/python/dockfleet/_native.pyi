@@ -12,6 +12,10 @@ _StrPath = Union[str, "os.PathLike[str]"]
 _T = TypeVar("_T")
 
 __all__ = [
+    "SuperviseOptions",
+    "Reconciliation",
+    "ReconcileStream",
+    "supervise",
     "Task",
     "Observed",
     "Action",
@@ -746,3 +750,29 @@ def task_container(spec: ServiceSpec, slot: int) -> ContainerSpec: ...
 LABEL_SERVICE: str
 LABEL_SLOT: str
 LABEL_SPEC_HASH: str
+
+@final
+class SuperviseOptions:
+    """Options of `supervise`: `resync` and `debounce` in seconds."""
+
+    resync: float
+    debounce: float
+    seed: int
+    def __new__(cls, *, resync: float = ..., debounce: float = ..., seed: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Reconciliation:
+    """One pass of `supervise` that changed something or failed (`error_code`, `error`)."""
+
+    trigger: str
+    deployment: Deployment
+    error_code: str | None
+    error: str | None
+    def __new__(cls, *, trigger: str = ..., deployment: Deployment = ..., error_code: str | None = ..., error: str | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ReconcileStream(_Stream[Reconciliation]): ...
+
+def supervise(fleet: Fleet, spec: ServiceSpec, options: SuperviseOptions | None = None) -> ReconcileStream: ...

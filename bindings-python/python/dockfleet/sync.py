@@ -15,6 +15,9 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    SuperviseOptions as SuperviseOptions,
+    Reconciliation as Reconciliation,
+    ReconcileStream as ReconcileStream,
     Task as Task,
     Observed as Observed,
     Action as Action,
@@ -134,6 +137,7 @@ _STREAMS = (
     _native.StatsStream,
     _native.ByteStream,
     _native.CopyStream,
+    _native.ReconcileStream,
 )
 
 
@@ -306,3 +310,8 @@ def deploy(fleet: Fleet, spec: ServiceSpec, options: PlanOptions | None = None) 
 def remove_service(fleet: Fleet, service: str) -> int:
     """Removes every task of `service`; returns how many went."""
     return _call(_native.remove_service, fleet._inner, service)  # type: ignore[no-any-return]
+
+
+def supervise(fleet: Fleet, spec: ServiceSpec, options: SuperviseOptions | None = None) -> Stream:
+    """Keeps `spec` running on `fleet`; iterate for each pass that changed something, close() to stop."""
+    return Stream(_native.supervise(fleet._inner, spec, options))
