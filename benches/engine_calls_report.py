@@ -20,8 +20,11 @@ CLI_CALLS = 100  # a process per call: fewer calls, same per-call figure
 
 
 def lines(cmd, **kw):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    run = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if run.returncode != 0:
+        sys.stderr.write(run.stderr[-4000:])
+        raise SystemExit(f"{cmd[0]} {cmd[1] if len(cmd) > 1 else ''} exited with {run.returncode}")
+    return [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
 
 
 def cli(cid, rounds):

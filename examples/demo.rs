@@ -8,7 +8,9 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dockfleet::{BuildOptions, ContainerSpec, Fleet, Host, PortMapping, ProbeOptions};
+use dockfleet::{
+    BuildOptions, ContainerSpec, Fleet, Host, PlanOptions, PortMapping, ProbeOptions, ServiceSpec, SuperviseOptions,
+};
 use futures::{StreamExt, TryStreamExt};
 
 const BASE: &str = "dockfleet/busybox:latest";
@@ -124,6 +126,43 @@ async fn main() -> dockfleet::Result<()> {
             answer.trim()
         );
     }
+
+    println!("\n== a service: 6 replicas of the demo image spread over the fleet, kept alive by dockfleet");
+    let service_fleet = Fleet::from_hosts(up.clone())?;
+    let mut spec = ServiceSpec::new("demo-svc", DEMO_IMAGE);
+    spec.replicas = 6;
+    spec.stop_grace_period = Duration::from_secs(1);
+    spec.restart_policy.delay = Duration::from_millis(300);
+    let mut passes = dockfleet::supervise(service_fleet.clone(), spec.clone(), SuperviseOptions::default());
+    let first = passes.try_next().await?.ok_or_else(|| dockfleet::Error::Internal("supervision ended".into()))?;
+    let mut placement: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    for t in &first.deployment.report.created {
+        placement.entry(t.host.clone()).or_default().push(t.slot);
+    }
+    for (host, slots) in &placement {
+        println!("  {host:<8} slots {slots:?}");
+    }
+    let victim = first.deployment.report.created[0].clone();
+    println!("  killing {} on {} (SIGKILL, as a crash would)…", victim.name, victim.host);
+    let started = Instant::now();
+    service_fleet.host(&victim.host)?.kill_container(&victim.id, None).await?;
+    if let Some(healed) = passes.try_next().await? {
+        let new = &healed.deployment.report.created[0];
+        println!(
+            "  healed in {:.2}s ({}): slot {} runs again as {} on {}",
+            started.elapsed().as_secs_f64(),
+            healed.trigger,
+            new.slot,
+            new.name,
+            new.host
+        );
+    }
+    drop(passes);
+    let again =
+        dockfleet::plan(&spec, &dockfleet::observe(&service_fleet, "demo-svc").await?, &PlanOptions::default())?;
+    println!("  re-planning the converged service: {} actions", again.actions.len());
+    let removed = dockfleet::remove_service(&service_fleet, "demo-svc").await?;
+    println!("  removed the service's {removed} tasks");
 
     println!("\n== cleaning up");
     let removals = futures::stream::iter(running.iter())

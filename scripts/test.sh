@@ -27,6 +27,7 @@ cargo run -q -p dockfleet-examples --example quickstart | tee /tmp/dockfleet-qui
 grep -q "exit 0: hello from dockfleet" /tmp/dockfleet-quickstart.out
 cargo run -q -p dockfleet-examples --example demo | tee /tmp/dockfleet-demo.out
 grep -q "removed 4 containers" /tmp/dockfleet-demo.out
+grep -q "healed in" /tmp/dockfleet-demo.out
 
 step "bindings: build"
 export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"

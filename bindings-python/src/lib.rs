@@ -125,16 +125,33 @@ macro_rules! dto {
 }
 pub(crate) use dto;
 
-/// dockfleet's tokio runtime, shared by every call from Python.
-pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
+/// dockfleet's tokio runtime, shared by every call from Python; shut down at interpreter exit.
+static RUNTIME: std::sync::Mutex<Option<tokio::runtime::Runtime>> = std::sync::Mutex::new(None);
+
+/// A handle on dockfleet's tokio runtime (started on first use).
+pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
+    static HANDLE: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("dockfleet")
             .build()
-            .expect("dockfleet: cannot start the tokio runtime")
+            .expect("dockfleet: cannot start the tokio runtime");
+        let handle = rt.handle().clone();
+        *RUNTIME.lock().unwrap_or_else(|p| p.into_inner()) = Some(rt);
+        handle
     })
+}
+
+/// Registered with `atexit`: stops the runtime's threads while the interpreter is still whole. A tokio
+/// thread that woke a coroutine during finalization would need the GIL, and CPython ends such threads
+/// with `pthread_exit`, which cannot unwind through Rust frames and aborts the process.
+#[pyfunction]
+fn _shutdown_runtime(py: Python<'_>) {
+    let rt = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(rt) = rt {
+        py.detach(|| rt.shutdown_timeout(std::time::Duration::from_secs(2)));
+    }
 }
 
 /// Polls a future with dockfleet's tokio runtime entered (so tokio I/O and timers work while asyncio's
@@ -224,6 +241,8 @@ pub(crate) use stream_class;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(_shutdown_runtime, m)?)?;
+    m.py().import("atexit")?.call_method1("register", (m.getattr("_shutdown_runtime")?,))?;
     error::register(m)?;
     host::register(m)?;
     docker::register(m)?;

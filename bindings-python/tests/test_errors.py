@@ -98,3 +98,32 @@ def test_panic_is_an_exception_not_an_abort():
 async def _still_works():
     h = await dockfleet.DockerHost.connect(dockfleet.HostConfig(name="u", address="unix:///run/dockfleet-testbed/df-1.sock"))
     return (await h.ping()).latency > 0
+
+
+EXIT_SCRIPT = """
+import asyncio, dockfleet
+from dockfleet import sync
+cfg = dockfleet.HostConfig(name="x", address="tcp://10.250.0.11:2375", insecure=True)
+async def main():
+    h = await dockfleet.DockerHost.connect(cfg)
+    for _ in range(300):
+        await h.ping()
+    events = h.events()          # left open on purpose
+    await asyncio.wait_for(asyncio.shield(asyncio.sleep(0.01)), 1)
+    return events
+kept = asyncio.run(main())
+s = sync.DockerHost.connect(cfg)
+for _ in range(100):
+    s.ping()
+print("done")
+"""
+
+
+def test_the_interpreter_exits_cleanly_with_work_in_flight():
+    import subprocess
+    import sys
+
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip() == "done"
