@@ -110,7 +110,7 @@ Reading the figures:
   transport; bollard's own opens a TCP connection per request (and a long run of calls exhausts the
   ephemeral ports: 30,000 sequential calls did).
 - The bindings' gap to Rust is the cost of reaching the host language's event loop from the thread that
-  completed the I/O: about 20 µs per call in Node (napi's threadsafe callback) and about 90 µs in Python
+  completed the I/O: about 20–30 µs per call in Node (napi's threadsafe callback) and 70–100 µs in Python
   (asyncio's `call_soon_threadsafe`, a new asyncio future per wait, the GIL). A call that needs no I/O
   costs 0.5 µs from Python and 20 µs from Node. Against a 40 µs engine round trip on a local bridge that
   overhead dominates; against a remote engine it fades. The 1.10× goal is not met on this testbed.
