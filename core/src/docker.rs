@@ -850,30 +850,22 @@ impl Host for DockerHost {
             };
             let s = docker.build_image(q, None, Some(bollard::body_full(tar)));
             futures::pin_mut!(s);
-            let mut image_id = None;
             while let Some(item) = s.next().await {
                 let info = item.map_err(|e| this.map_err(e, Subject::Engine, "build image"))?;
                 if let Some(detail) = info.error_detail.and_then(|d| d.message) {
                     Err(Error::Engine { host: this.name().into(), status: 500, message: format!("build failed: {detail}") })?;
-                }
-                if let Some(id) = info.aux.and_then(|a| a.id) {
-                    image_id = Some(id);
                 }
                 if let Some(text) = info.stream {
                     let text = text.trim_end().to_string();
                     if text.is_empty() {
                         continue;
                     }
-                    if let Some(id) = text.strip_prefix("Successfully built ") {
-                        image_id.get_or_insert_with(|| id.trim().to_string());
-                    }
                     let kind = if text.starts_with("Step ") { "step" } else { "output" };
                     yield BuildEvent { kind: kind.into(), message: text, image_id: None };
                 }
             }
-            // Resolve the ID from the tag when the engine did not report it (or reported a short one).
+            // The full ID, from the tag (the legacy builder reports only a short one).
             let id = this.inspect_image(&options.tag).await?.id;
-            let _ = image_id;
             yield BuildEvent { kind: "done".into(), message: format!("built {}", options.tag), image_id: Some(id) };
         })
     }

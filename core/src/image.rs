@@ -34,7 +34,7 @@ pub fn copy_image(source: Arc<dyn Host>, target: Arc<dyn Host>, reference: &str)
         yield progress(0, false);
         let counter = Arc::new(AtomicU64::new(0));
         // The export error, if any, is the real cause; the import only sees a broken body.
-        let export_error: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+        let export_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let (c, slot) = (counter.clone(), export_error.clone());
         let archive = from
             .export_image(&reference)
@@ -43,9 +43,7 @@ pub fn copy_image(source: Arc<dyn Host>, target: Arc<dyn Host>, reference: &str)
             })
             .inspect_err(move |e| {
                 let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
-                if s.is_none() {
-                    *s = Some(Error::Engine { host: String::new(), status: 0, message: e.to_string() });
-                }
+                s.get_or_insert_with(|| e.to_string());
             })
             .boxed();
         let import = to.import_image(archive);
@@ -63,12 +61,12 @@ pub fn copy_image(source: Arc<dyn Host>, target: Arc<dyn Host>, reference: &str)
                     if let Err(e) = r {
                         let cause = export_error.lock().unwrap_or_else(|p| p.into_inner()).take();
                         Err(match cause {
-                            Some(Error::Engine { message, .. }) => Error::Engine {
+                            Some(message) => Error::Engine {
                                 host: from.name().to_string(),
                                 status: 0,
                                 message: format!("export of {reference} failed: {message}"),
                             },
-                            _ => e,
+                            None => e,
                         })?;
                     }
                     break;

@@ -372,9 +372,9 @@ pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<App
         host.remove_container(id, true, false).await?;
         report.removed.push(id.to_string());
     }
-    let creates: Vec<&crate::reconcile::Action> = plan.actions.iter().filter(|a| a.kind != "remove").collect();
-    if !creates.is_empty() {
-        ensure_image(fleet, &spec.image, creates.iter().map(|a| a.host.as_str())).await?;
+    let starting: Vec<&str> = plan.actions.iter().filter(|a| a.kind != "remove").map(|a| a.host.as_str()).collect();
+    if !starting.is_empty() {
+        ensure_image(fleet, &spec.image, starting.into_iter()).await?;
     }
     let jobs = plan.actions.iter().filter(|a| a.kind == "create").map(|a| start_task(fleet, spec, &a.host, a.slot));
     for r in futures::future::join_all(jobs).await {
