@@ -3,7 +3,7 @@
 // stream classes, so `for await (const x of stream)` works; breaking out of the loop closes the stream.
 const native = require('./index.js')
 
-const streams = ['LogStream', 'BuildStream', 'EventStream', 'StatsStream', 'ByteStream', 'CopyStream', 'ReconcileStream']
+const streams = Object.keys(native).filter((name) => name.endsWith('Stream'))
 for (const name of streams) {
   const proto = native[name].prototype
   proto[Symbol.asyncIterator] = function () {

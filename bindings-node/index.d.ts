@@ -135,6 +135,14 @@ export declare class ReconcileStream {
   close(): Promise<undefined>
 }
 
+/** Rollout progress: `for await (const e of rollout(fleet, spec))`; ends after `completed` or `paused`. */
+export declare class RolloutStream {
+  /** The next item, or `null` when the stream has ended. */
+  next(): Promise<RolloutEvent | undefined | null>
+  /** Stops the stream and releases its connection. */
+  close(): Promise<undefined>
+}
+
 /** Stats samples, about one a second. */
 export declare class StatsStream {
   /** The next item, or `null` when the stream has ended. */
@@ -156,6 +164,8 @@ export interface Action {
   slot: number
   id?: string
   reason: string
+  restarts: number
+  restartsSinceMs: number
 }
 
 /** Carries out a plan. */
@@ -380,6 +390,33 @@ export interface ImageSummary {
   labels: Record<string, string>
 }
 
+/** Label holding the task's CPU reservation. */
+export declare const LABEL_CPU_RESERVATION: string
+
+/** Label holding the task's memory reservation in bytes. */
+export declare const LABEL_MEMORY_RESERVATION: string
+
+/** Label holding the spec (JSON) of the task this one replaced in an update. */
+export declare const LABEL_PREVIOUS_SPEC: string
+
+/** Label holding the hash of the previous spec. */
+export declare const LABEL_PREVIOUS_SPEC_HASH: string
+
+/** Label counting the restarts of the task's slot (`N@MS`). */
+export declare const LABEL_RESTARTS: string
+
+/** Label naming the service a container belongs to. */
+export declare const LABEL_SERVICE: string
+
+/** Label holding the task's slot number. */
+export declare const LABEL_SLOT: string
+
+/** Label holding the whole spec the task was created from (JSON). */
+export declare const LABEL_SPEC: string
+
+/** Label holding the hash of the spec the task was created from. */
+export declare const LABEL_SPEC_HASH: string
+
 /** Which containers `listContainers` returns: `labels` entries are `key` or `key=value`. */
 export interface ListContainersOptions {
   all?: boolean
@@ -413,10 +450,16 @@ export interface Mount {
 /** Reads the fleet and the service's tasks (unreachable hosts are reported, not rejected). */
 export declare function observe(fleet: Fleet, service: string): Promise<Observed>
 
-/** What `observe` saw: the hosts as the scheduler needs them, and the service's tasks. */
+/**
+ * What `observe` saw: the hosts, the service's tasks, tasks held by hosts within their grace, the
+ * specs recorded on the tasks (by hash) and the time (ms since the epoch).
+ */
 export interface Observed {
   hosts: Array<HostState>
   tasks: Array<Task>
+  held: Array<Task>
+  specs: Record<string, ServiceSpec>
+  timeMs: number
 }
 
 /** Answer to `ping()`; `latency` in milliseconds. */
@@ -486,6 +529,35 @@ export interface Resources {
 export interface RestartPolicy {
   name?: string
   maxRetries?: number | undefined | null
+}
+
+/** Rolls `service` back to the spec its tasks replaced, per its rollback config; yields progress. */
+export declare function rollback(fleet: Fleet, service: string, options?: RolloutOptions | undefined | null): RolloutStream
+
+/** Updates the service to `spec` per its update config, gated on health; yields progress. */
+export declare function rollout(fleet: Fleet, spec: ServiceSpec, options?: RolloutOptions | undefined | null): RolloutStream
+
+/**
+ * One step of a rollout: `kind` is `started`, `task-started`, `task-updated`, `task-failed`, then
+ * `completed` or `paused`; `done` of `total` for a progress bar; `phase` is `update` or `rollback`.
+ */
+export interface RolloutEvent {
+  kind: string
+  phase: string
+  service: string
+  host: string
+  slot: number
+  id?: string
+  done: number
+  total: number
+  failed: number
+  message: string
+}
+
+/** Options of `rollout` and `rollback`: `readyTimeout` in milliseconds. */
+export interface RolloutOptions {
+  seed?: number
+  readyTimeout?: number
 }
 
 /** Places `slots` of `spec` onto `hosts`: pure and deterministic for a given seed. */
@@ -562,11 +634,12 @@ export interface Stats {
 /** Keeps `spec` running on `fleet` until the stream is closed: heals on engine events and every resync. */
 export declare function supervise(fleet: Fleet, spec: ServiceSpec, options?: SuperviseOptions | undefined | null): ReconcileStream
 
-/** Options of `supervise`: `resync` and `debounce` in milliseconds. */
+/** Options of `supervise`: `resync`, `debounce` and `hostGrace` in milliseconds. */
 export interface SuperviseOptions {
   resync?: number
   debounce?: number
   seed?: number
+  hostGrace?: number
 }
 
 /** One task container as observed on an engine. */
@@ -578,6 +651,10 @@ export interface Task {
   specHash: string
   state: string
   status: string
+  exitCode?: number
+  restarts: number
+  restartsSinceMs: number
+  previousSpecHash: string
 }
 
 /** The container a task of `spec` in `slot` runs as. */

@@ -7,6 +7,8 @@
 #   scripts/testbed.sh down      stop the engines, remove namespaces and bridge (data kept; --purge drops it)
 #   scripts/testbed.sh status    one line per engine
 #   scripts/testbed.sh stop-engine NAME / start-engine NAME    for fault tests
+#   scripts/testbed.sh partition NAME / heal NAME   cut a host off the bridge and back (its engine and
+#                                containers keep running: a network partition, not a crash)
 #   scripts/testbed.sh env       print shell exports (DOCKFLEET_TESTBED=…)
 #
 # Layout of the hosts (see ../shared/TESTBED.md for why it is built this way), for the default N=3:
@@ -328,9 +330,11 @@ case ${1:-} in
     start_engine "${2:?engine name}"
     wait_engine "$2"
     ;;
+  partition) ip link set "dfv$(engine_index "${2:?engine name}")" down ;;
+  heal) ip link set "dfv$(engine_index "${2:?engine name}")" up ;;
   env) echo "export DOCKFLEET_TESTBED=$STATE" ;;
   *)
-    echo "usage: $0 up [N]|down [--purge]|status|stop-engine NAME|start-engine NAME|env" >&2
+    echo "usage: $0 up [N]|down [--purge]|status|stop-engine NAME|start-engine NAME|partition NAME|heal NAME|env" >&2
     exit 2
     ;;
 esac

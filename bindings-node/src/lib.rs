@@ -18,6 +18,7 @@ mod fleet;
 mod host;
 mod image;
 mod reconcile;
+mod rollout;
 mod schedule;
 mod spec;
 

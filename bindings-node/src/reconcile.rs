@@ -15,17 +15,25 @@ use crate::{call, object, stream_class, Conv};
 
 object! { out
     #[doc = "One task container as observed on an engine."]
-    Task => df::Task { host: String, id: String, name: String, slot: u32, spec_hash: String, state: String, status: String }
+    Task => df::Task {
+        host: String, id: String, name: String, slot: u32, spec_hash: String, state: String, status: String,
+        exit_code: Option<i64>, restarts: u32, restarts_since_ms: i64, previous_spec_hash: String,
+    }
 }
 
 object! { out
-    #[doc = "What `observe` saw: the hosts as the scheduler needs them, and the service's tasks."]
-    Observed => df::Observed { hosts: Vec<HostState>, tasks: Vec<Task> }
+    #[doc = "What `observe` saw: the hosts, the service's tasks, tasks held by hosts within their grace, the"]
+    #[doc = "specs recorded on the tasks (by hash) and the time (ms since the epoch)."]
+    Observed => df::Observed {
+        hosts: Vec<HostState>, tasks: Vec<Task>, held: Vec<Task>, specs: HashMap<String, ServiceSpec>, time_ms: i64,
+    }
 }
 
 object! { out
     #[doc = "One step of a plan: `kind` is `create`, `remove` or `update`."]
-    Action => df::Action { kind: String, host: String, slot: u32, id: Option<String>, reason: String }
+    Action => df::Action {
+        kind: String, host: String, slot: u32, id: Option<String>, reason: String, restarts: u32, restarts_since_ms: i64,
+    }
 }
 
 object! { out
@@ -51,8 +59,8 @@ object! { out
 }
 
 object! { in
-    #[doc = "Options of `supervise`: `resync` and `debounce` in milliseconds."]
-    SuperviseOptions => df::SuperviseOptions { resync: f64, debounce: f64, seed: i64 }
+    #[doc = "Options of `supervise`: `resync`, `debounce` and `hostGrace` in milliseconds."]
+    SuperviseOptions => df::SuperviseOptions { resync: f64, debounce: f64, seed: i64, host_grace: f64 }
 }
 
 object! { out
@@ -66,6 +74,34 @@ stream_class!(
     #[doc = "Reconciliation passes: `for await (const r of supervise(fleet, spec))`; `close()` stops supervising."]
     ReconcileStream, df::Reconciliation => Reconciliation
 );
+
+/// Label naming the service a container belongs to.
+#[napi]
+pub const LABEL_SERVICE: &str = df::LABEL_SERVICE;
+/// Label holding the task's slot number.
+#[napi]
+pub const LABEL_SLOT: &str = df::LABEL_SLOT;
+/// Label holding the hash of the spec the task was created from.
+#[napi]
+pub const LABEL_SPEC_HASH: &str = df::LABEL_SPEC_HASH;
+/// Label holding the whole spec the task was created from (JSON).
+#[napi]
+pub const LABEL_SPEC: &str = df::LABEL_SPEC;
+/// Label holding the spec (JSON) of the task this one replaced in an update.
+#[napi]
+pub const LABEL_PREVIOUS_SPEC: &str = df::LABEL_PREVIOUS_SPEC;
+/// Label holding the hash of the previous spec.
+#[napi]
+pub const LABEL_PREVIOUS_SPEC_HASH: &str = df::LABEL_PREVIOUS_SPEC_HASH;
+/// Label counting the restarts of the task's slot (`N@MS`).
+#[napi]
+pub const LABEL_RESTARTS: &str = df::LABEL_RESTARTS;
+/// Label holding the task's CPU reservation.
+#[napi]
+pub const LABEL_CPU_RESERVATION: &str = df::LABEL_CPU_RESERVATION;
+/// Label holding the task's memory reservation in bytes.
+#[napi]
+pub const LABEL_MEMORY_RESERVATION: &str = df::LABEL_MEMORY_RESERVATION;
 
 /// Keeps `spec` running on `fleet` until the stream is closed: heals on engine events and every resync.
 #[napi]

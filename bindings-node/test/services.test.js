@@ -45,3 +45,33 @@ test('supervise heals a killed task', async () => {
   await it.return()
   assert.equal(await dockfleet.removeService(f, name), 2)
 })
+
+test('rollout reports progress, rollback restores, bad input is refused', async () => {
+  const f = plainFleet()
+  const name = unique('jsroll').replaceAll('-', '_')
+  const spec = {
+    name, image: IMAGE, command: ['sleep', '600'], replicas: 2, stopGracePeriod: 1000,
+    updateConfig: { order: 'start-first', parallelism: 1, monitor: 200 },
+  }
+  const options = { readyTimeout: 15000 }
+  const collect = async (stream) => { const out = []; for await (const e of stream) out.push(e); return out }
+  assert.deepEqual((await collect(dockfleet.rollout(f, spec, options))).map((e) => e.kind), ['started', 'completed'])
+  const v2 = { ...spec, env: { VERSION: '2' } }
+  const events = await collect(dockfleet.rollout(f, v2, options))
+  assert.deepEqual(events.map((e) => e.kind),
+    ['started', 'task-started', 'task-updated', 'task-started', 'task-updated', 'completed'])
+  assert.deepEqual(events.filter((e) => e.kind === 'task-updated').map((e) => [e.done, e.total]), [[1, 2], [2, 2]])
+  let o = await dockfleet.observe(f, name)
+  assert.ok(o.tasks.every((t) => t.specHash === dockfleet.specHash(v2) && t.previousSpecHash === dockfleet.specHash(spec)))
+  assert.ok(o.specs[dockfleet.specHash(spec)].updateConfig.order === 'start-first')
+  const back = await collect(dockfleet.rollback(f, name, options))
+  assert.deepEqual([back.at(-1).phase, back.at(-1).kind], ['rollback', 'completed'])
+  o = await dockfleet.observe(f, name)
+  assert.ok(o.tasks.every((t) => t.specHash === dockfleet.specHash(spec)))
+
+  const bad = { ...spec, ports: [{ target: 80, published: 18082 }] }
+  await assert.rejects(collect(dockfleet.rollout(f, bad)), (e) => e.code === 'invalid_argument' && /update_config\.order/.test(e.message))
+  await assert.rejects(collect(dockfleet.rollback(f, unique('jsnone'))), (e) => e.code === 'not_found')
+  assert.equal(dockfleet.LABEL_SPEC, 'dockfleet.spec')
+  assert.equal(await dockfleet.removeService(f, name), 2)
+})

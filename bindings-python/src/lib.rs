@@ -11,6 +11,7 @@ mod fleet;
 mod host;
 mod image;
 mod reconcile;
+mod rollout;
 mod schedule;
 mod spec;
 
@@ -22,18 +23,7 @@ pub(crate) trait Conv<T> {
 macro_rules! identity {
     ($($t:ty),*) => { $(impl Conv<$t> for $t { fn conv(self) -> $t { self } })* };
 }
-identity!(
-    String,
-    bool,
-    u16,
-    u32,
-    u64,
-    i64,
-    f64,
-    std::path::PathBuf,
-    std::collections::BTreeMap<String, String>,
-    std::collections::BTreeSet<String>
-);
+identity!(String, bool, u16, u32, u64, i64, f64, std::path::PathBuf, std::collections::BTreeSet<String>);
 
 impl<A: Conv<B>, B> Conv<Vec<B>> for Vec<A> {
     fn conv(self) -> Vec<B> {
@@ -47,9 +37,9 @@ impl<A: Conv<B>, B> Conv<Option<B>> for Option<A> {
     }
 }
 
-impl Conv<std::collections::BTreeMap<String, Vec<String>>> for std::collections::BTreeMap<String, Vec<String>> {
-    fn conv(self) -> Self {
-        self
+impl<A: Conv<B>, B> Conv<std::collections::BTreeMap<String, B>> for std::collections::BTreeMap<String, A> {
+    fn conv(self) -> std::collections::BTreeMap<String, B> {
+        self.into_iter().map(|(k, v)| (k, v.conv())).collect()
     }
 }
 
@@ -251,5 +241,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     spec::register(m)?;
     schedule::register(m)?;
     reconcile::register(m)?;
+    rollout::register(m)?;
     Ok(())
 }

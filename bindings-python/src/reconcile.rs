@@ -14,17 +14,25 @@ use crate::{dto, stream_class, Conv};
 
 dto! {
     /// One task container as observed on an engine.
-    Task => df::Task { host: String, id: String, name: String, slot: u32, spec_hash: String, state: String, status: String }
+    Task => df::Task {
+        host: String, id: String, name: String, slot: u32, spec_hash: String, state: String, status: String,
+        exit_code: Option<i64>, restarts: u32, restarts_since_ms: i64, previous_spec_hash: String,
+    }
 }
 
 dto! {
-    /// What `observe` saw: the hosts as the scheduler needs them, and the service's tasks.
-    Observed => df::Observed { hosts: Vec<HostState>, tasks: Vec<Task> }
+    /// What `observe` saw: the hosts, the service's tasks, tasks held by hosts within their grace, the
+    /// specs recorded on the tasks (by hash) and the time (ms since the epoch).
+    Observed => df::Observed {
+        hosts: Vec<HostState>, tasks: Vec<Task>, held: Vec<Task>, specs: BTreeMap<String, ServiceSpec>, time_ms: i64,
+    }
 }
 
 dto! {
     /// One step of a plan: `kind` is `create`, `remove` or `update`.
-    Action => df::Action { kind: String, host: String, slot: u32, id: Option<String>, reason: String }
+    Action => df::Action {
+        kind: String, host: String, slot: u32, id: Option<String>, reason: String, restarts: u32, restarts_since_ms: i64,
+    }
 }
 
 dto! {
@@ -50,8 +58,8 @@ dto! {
 }
 
 dto! {
-    /// Options of `supervise`: `resync` and `debounce` in seconds.
-    SuperviseOptions => df::SuperviseOptions { resync: f64, debounce: f64, seed: u64 }
+    /// Options of `supervise`: `resync`, `debounce` and `host_grace` in seconds.
+    SuperviseOptions => df::SuperviseOptions { resync: f64, debounce: f64, seed: u64, host_grace: f64 }
 }
 
 dto! {
@@ -148,5 +156,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LABEL_SERVICE", df::LABEL_SERVICE)?;
     m.add("LABEL_SLOT", df::LABEL_SLOT)?;
     m.add("LABEL_SPEC_HASH", df::LABEL_SPEC_HASH)?;
+    m.add("LABEL_SPEC", df::LABEL_SPEC)?;
+    m.add("LABEL_PREVIOUS_SPEC", df::LABEL_PREVIOUS_SPEC)?;
+    m.add("LABEL_PREVIOUS_SPEC_HASH", df::LABEL_PREVIOUS_SPEC_HASH)?;
+    m.add("LABEL_RESTARTS", df::LABEL_RESTARTS)?;
+    m.add("LABEL_CPU_RESERVATION", df::LABEL_CPU_RESERVATION)?;
+    m.add("LABEL_MEMORY_RESERVATION", df::LABEL_MEMORY_RESERVATION)?;
     Ok(())
 }

@@ -62,3 +62,58 @@ def test_supervise_heals_a_killed_task():
         assert await dockfleet.remove_service(fleet, name) == 2
 
     run(go())
+
+
+def _rolling_spec(module, name):
+    return module.ServiceSpec(
+        name=name, image=IMAGE, command=["sleep", "600"], replicas=2, stop_grace_period=1.0,
+        update_config=module.UpdateConfig(order="start-first", parallelism=2, monitor=0.2),
+    )
+
+
+def test_rollout_progress_and_rollback():
+    fleet = plain_fleet(dockfleet)
+    name = unique("pyroll").replace("-", "_")
+    spec = _rolling_spec(dockfleet, name)
+    options = dockfleet.RolloutOptions(ready_timeout=15.0)
+
+    async def go():
+        first = [e async for e in dockfleet.rollout(fleet, spec, options)]
+        assert [e.kind for e in first] == ["started", "completed"]
+        v2 = _rolling_spec(dockfleet, name)
+        v2.env = {"VERSION": "2"}
+        events = [e async for e in dockfleet.rollout(fleet, v2, options)]
+        assert [e.kind for e in events] == ["started", "task-started", "task-started", "task-updated", "task-updated", "completed"]
+        assert [(e.done, e.total) for e in events if e.kind == "task-updated"] == [(1, 2), (2, 2)]
+        o = await dockfleet.observe(fleet, name)
+        assert {t.spec_hash for t in o.tasks} == {dockfleet.spec_hash(v2)}
+        assert {t.previous_spec_hash for t in o.tasks} == {dockfleet.spec_hash(spec)}
+        assert set(o.specs) == {dockfleet.spec_hash(spec), dockfleet.spec_hash(v2)}
+        back = [e async for e in dockfleet.rollback(fleet, name, options)]
+        assert (back[-1].phase, back[-1].kind, back[-1].message) == ("rollback", "completed", "rolled back")
+        o = await dockfleet.observe(fleet, name)
+        assert {t.spec_hash for t in o.tasks} == {dockfleet.spec_hash(spec)}
+        await dockfleet.remove_service(fleet, name)
+
+    run(go())
+
+
+def test_sync_rollout_and_errors():
+    fleet = plain_fleet(sync)
+    name = unique("pysroll").replace("-", "_")
+    spec = _rolling_spec(sync, name)
+    with sync.rollout(fleet, spec) as events:
+        assert [e.kind for e in events][-1] == "completed"
+    bad = _rolling_spec(sync, name)
+    bad.ports = [sync.ServicePort(target=80, published=18081)]
+    try:
+        list(sync.rollout(fleet, bad))
+        raise AssertionError("start-first with a fixed published port was accepted")
+    except sync.InvalidArgumentError as e:
+        assert e.code == "invalid_argument" and "update_config.order" in str(e)
+    try:
+        list(sync.rollback(fleet, unique("pynone")))
+        raise AssertionError("rollback of an unknown service succeeded")
+    except sync.NotFoundError as e:
+        assert e.code == "not_found"
+    assert sync.remove_service(fleet, name) == 2

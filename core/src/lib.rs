@@ -31,6 +31,7 @@ mod fleet;
 mod host;
 mod image;
 mod reconcile;
+mod rollout;
 mod schedule;
 #[doc(hidden)]
 pub mod serde_ms;
@@ -47,8 +48,10 @@ pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
 pub use reconcile::{
     apply, deploy, observe, plan, remove_service, spec_hash, supervise, task_container, Action, ApplyReport,
     Deployment, Observed, Plan, PlanOptions, Reconciliation, SuperviseOptions, Task, LABEL_CPU_RESERVATION,
-    LABEL_MEMORY_RESERVATION, LABEL_SERVICE, LABEL_SLOT, LABEL_SPEC_HASH,
+    LABEL_MEMORY_RESERVATION, LABEL_PREVIOUS_SPEC, LABEL_PREVIOUS_SPEC_HASH, LABEL_RESTARTS, LABEL_SERVICE, LABEL_SLOT,
+    LABEL_SPEC, LABEL_SPEC_HASH,
 };
+pub use rollout::{rollback, rollout, RolloutEvent, RolloutOptions};
 pub use schedule::{schedule, Assignment, HostState, Schedule, ScheduleOptions};
 pub use spec::{
     parse_preference, Constraint, ConstraintKey, Placement, Resources, ServicePort, ServiceRestartPolicy, ServiceSpec,

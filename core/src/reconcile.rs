@@ -28,6 +28,15 @@ pub const LABEL_SPEC_HASH: &str = "dockfleet.spec-hash";
 pub const LABEL_CPU_RESERVATION: &str = "dockfleet.cpu-reservation";
 /// Label holding the task's memory reservation in bytes.
 pub const LABEL_MEMORY_RESERVATION: &str = "dockfleet.memory-reservation";
+/// Label holding the whole spec the task was created from (JSON), so a new process can roll back.
+pub const LABEL_SPEC: &str = "dockfleet.spec";
+/// Label holding the spec (JSON) of the task this one replaced in an update.
+pub const LABEL_PREVIOUS_SPEC: &str = "dockfleet.previous-spec";
+/// Label holding the hash of [`LABEL_PREVIOUS_SPEC`].
+pub const LABEL_PREVIOUS_SPEC_HASH: &str = "dockfleet.previous-spec-hash";
+/// Label counting the restarts of the task's slot under its restart policy: `N@MS`, N restarts since
+/// the time MS (milliseconds since the epoch) that opened the policy's window.
+pub const LABEL_RESTARTS: &str = "dockfleet.restarts";
 
 /// One task container as observed on an engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +55,14 @@ pub struct Task {
     pub state: String,
     /// Engine status text, e.g. `Exited (137) 2 seconds ago`.
     pub status: String,
+    /// Exit code, once it has exited.
+    pub exit_code: Option<i64>,
+    /// Restarts of its slot counted by the restart policy (see [`LABEL_RESTARTS`]).
+    pub restarts: u32,
+    /// Start of the restart policy's window, milliseconds since the epoch (0: no restart yet).
+    pub restarts_since_ms: i64,
+    /// Hash of the spec of the task it replaced in an update (empty if none).
+    pub previous_spec_hash: String,
 }
 
 /// What [`observe`] saw: the hosts as the scheduler needs them, and the service's tasks.
@@ -55,6 +72,13 @@ pub struct Observed {
     pub hosts: Vec<HostState>,
     /// The service's task containers on reachable hosts.
     pub tasks: Vec<Task>,
+    /// Tasks last seen on hosts that are now unreachable but still within their grace period
+    /// ([`SuperviseOptions::host_grace`]): their slots count as taken, and nothing is done to them.
+    pub held: Vec<Task>,
+    /// The specs recorded on the tasks ([`LABEL_SPEC`], [`LABEL_PREVIOUS_SPEC`]), by spec hash.
+    pub specs: BTreeMap<String, ServiceSpec>,
+    /// When it was observed, milliseconds since the epoch (the restart policy's clock).
+    pub time_ms: i64,
 }
 
 /// One step of a plan.
@@ -70,6 +94,10 @@ pub struct Action {
     pub id: Option<String>,
     /// Why.
     pub reason: String,
+    /// `create`: the restart count the new task carries (0 unless it replaces a stopped task).
+    pub restarts: u32,
+    /// `create`: start of the restart policy's window it carries (milliseconds since the epoch).
+    pub restarts_since_ms: i64,
 }
 
 /// What [`apply`] would do.
@@ -117,19 +145,30 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
-/// The hash of what a task is made of: everything but the replica count and the update and rollback
-/// settings, which change how many tasks run or how they are replaced, not what a task is.
+/// The hash of what a task is made of: everything but the replica count, the placement, the restart
+/// policy, the update and rollback settings and the validation opt-ins, which change how many tasks run,
+/// where, or how they are replaced, not what a task is. (A task whose host no longer satisfies a new
+/// placement is moved by [`plan`]; the others stay.)
 pub fn spec_hash(spec: &ServiceSpec) -> String {
     let mut s = spec.clone();
     s.replicas = 0;
+    s.placement = Default::default();
+    s.restart_policy = Default::default();
     s.update_config = Default::default();
     s.rollback_config = Default::default();
+    s.allow_host_mounts = false;
+    s.allow_privileged = false;
     let json = serde_json::to_vec(&s).unwrap_or_default();
     format!("{:016x}", fnv1a(&json))
 }
 
 /// The container a task of `spec` in `slot` runs as.
 pub fn task_container(spec: &ServiceSpec, slot: u32) -> ContainerSpec {
+    task_container_with(spec, slot, BTreeMap::new())
+}
+
+/// [`task_container`] with extra `dockfleet.*` labels (restart count, previous spec).
+pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap<String, String>) -> ContainerSpec {
     static NONCE: AtomicU64 = AtomicU64::new(0);
     let nonce = fnv1a(
         format!("{}-{}-{:?}", std::process::id(), NONCE.fetch_add(1, Ordering::Relaxed), std::time::SystemTime::now())
@@ -139,12 +178,14 @@ pub fn task_container(spec: &ServiceSpec, slot: u32) -> ContainerSpec {
     labels.insert(LABEL_SERVICE.into(), spec.name.clone());
     labels.insert(LABEL_SLOT.into(), slot.to_string());
     labels.insert(LABEL_SPEC_HASH.into(), spec_hash(spec));
+    labels.insert(LABEL_SPEC.into(), serde_json::to_string(spec).unwrap_or_default());
     if let Some(c) = spec.resources.cpu_reservation {
         labels.insert(LABEL_CPU_RESERVATION.into(), c.to_string());
     }
     if let Some(m) = spec.resources.memory_reservation {
         labels.insert(LABEL_MEMORY_RESERVATION.into(), m.to_string());
     }
+    labels.extend(extra);
     ContainerSpec {
         name: Some(format!("{}.{slot}.{:08x}", spec.name, nonce as u32)),
         image: spec.image.clone(),
@@ -171,9 +212,47 @@ pub fn task_container(spec: &ServiceSpec, slot: u32) -> ContainerSpec {
     }
 }
 
+/// The exit code in an engine status text such as `Exited (137) 2 seconds ago`.
+fn exit_code(status: &str) -> Option<i64> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest[..rest.find(')')?].parse().ok()
+}
+
+/// Reads a task from its container's labels, recording the specs it carries into `specs`.
+fn task_from(host: &str, c: &crate::host::ContainerSummary, specs: &mut BTreeMap<String, ServiceSpec>) -> Task {
+    let label = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
+    let (restarts, since) = label(LABEL_RESTARTS)
+        .split_once('@')
+        .and_then(|(n, ms)| Some((n.parse().ok()?, ms.parse().ok()?)))
+        .unwrap_or((0, 0));
+    let task = Task {
+        host: host.to_string(),
+        id: c.id.clone(),
+        name: c.name.clone(),
+        slot: label(LABEL_SLOT).parse().unwrap_or(0),
+        spec_hash: label(LABEL_SPEC_HASH),
+        state: c.state.clone(),
+        status: c.status.clone(),
+        exit_code: if c.state == "exited" { exit_code(&c.status) } else { None },
+        restarts,
+        restarts_since_ms: since,
+        previous_spec_hash: label(LABEL_PREVIOUS_SPEC_HASH),
+    };
+    for (hash, json) in [(&task.spec_hash, LABEL_SPEC), (&task.previous_spec_hash, LABEL_PREVIOUS_SPEC)] {
+        if hash.is_empty() || specs.contains_key(hash) {
+            continue;
+        }
+        if let Ok(spec) = serde_json::from_str::<ServiceSpec>(&label(json)) {
+            specs.insert(hash.clone(), spec);
+        }
+    }
+    task
+}
+
 /// Reads the fleet: every host's capacity, load and used ports, and the service's tasks. Unreachable
 /// hosts are reported unavailable, never an error.
 pub async fn observe(fleet: &Fleet, service: &str) -> Result<Observed> {
+    let time_ms = now_nanos() / 1_000_000;
     let statuses = fleet.probe(&ProbeOptions::default()).await;
     let jobs = statuses.into_iter().map(|st| {
         let host = fleet.host(&st.name);
@@ -188,8 +267,9 @@ pub async fn observe(fleet: &Fleet, service: &str) -> Result<Observed> {
                 ..Default::default()
             };
             let mut tasks = Vec::new();
+            let mut specs = BTreeMap::new();
             if !st.reachable {
-                return Ok::<_, Error>((state, tasks));
+                return Ok::<_, Error>((state, tasks, specs));
             }
             let all = host.list_containers(&ListContainersOptions { all: true, ..Default::default() }).await;
             let all = match all {
@@ -197,7 +277,7 @@ pub async fn observe(fleet: &Fleet, service: &str) -> Result<Observed> {
                 Err(e) => {
                     tracing::warn!(host = %st.name, error = %e, "host failed while being observed");
                     state.available = false;
-                    return Ok((state, tasks));
+                    return Ok((state, tasks, specs));
                 }
             };
             for c in all {
@@ -212,32 +292,32 @@ pub async fn observe(fleet: &Fleet, service: &str) -> Result<Observed> {
                     state.reserved_memory_bytes += num(LABEL_MEMORY_RESERVATION) as u64;
                 }
                 if c.labels.get(LABEL_SERVICE).map(String::as_str) == Some(service) {
-                    tasks.push(Task {
-                        host: st.name.clone(),
-                        id: c.id.clone(),
-                        name: c.name.clone(),
-                        slot: c.labels.get(LABEL_SLOT).and_then(|s| s.parse().ok()).unwrap_or(0),
-                        spec_hash: c.labels.get(LABEL_SPEC_HASH).cloned().unwrap_or_default(),
-                        state: c.state.clone(),
-                        status: c.status.clone(),
-                    });
+                    tasks.push(task_from(&st.name, &c, &mut specs));
                 }
             }
-            Ok((state, tasks))
+            Ok((state, tasks, specs))
         }
     });
-    let mut observed = Observed::default();
+    let mut observed = Observed { time_ms, ..Default::default() };
     for r in futures::future::join_all(jobs).await {
-        let (h, t) = r?;
+        let (h, t, specs) = r?;
         observed.hosts.push(h);
         observed.tasks.extend(t);
+        observed.specs.extend(specs);
     }
     observed.tasks.sort_by(|a, b| (a.slot, &a.host, &a.id).cmp(&(b.slot, &b.host, &b.id)));
     Ok(observed)
 }
 
 fn remove(t: &Task, reason: impl Into<String>) -> Action {
-    Action { kind: "remove".into(), host: t.host.clone(), slot: t.slot, id: Some(t.id.clone()), reason: reason.into() }
+    Action {
+        kind: "remove".into(),
+        host: t.host.clone(),
+        slot: t.slot,
+        id: Some(t.id.clone()),
+        reason: reason.into(),
+        ..Default::default()
+    }
 }
 
 /// Plans the actions that bring the observed service to `spec`: pure, deterministic for a seed.
@@ -248,33 +328,68 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
     let available: BTreeSet<&str> = observed.hosts.iter().filter(|h| h.available).map(|h| h.name.as_str()).collect();
     let global = spec.mode == "global";
 
-    // 1. Tasks that stopped are replaced (their slot is planned again below).
+    // 1. Tasks that stopped are replaced as the restart policy says (their slot is planned again
+    //    below, carrying the restart count); the others stay, holding their slot.
+    let key = |host: &str, slot: u32| if global { host.to_string() } else { slot.to_string() };
+    let rp = &spec.restart_policy;
+    let window_ms = rp.window.as_millis() as i64;
+    let mut restarts: BTreeMap<String, (u32, i64)> = BTreeMap::new();
     let mut live: Vec<&Task> = Vec::new();
     for t in &observed.tasks {
-        if !available.contains(t.host.as_str()) {
+        if !available.contains(t.host.as_str()) || t.state == "removing" {
             continue; // on an unreachable host: not counted, so its slot is placed elsewhere
         }
-        if t.state == "running" {
+        if !matches!(t.state.as_str(), "exited" | "dead" | "created") {
             live.push(t);
-        } else {
-            out.actions.push(remove(t, format!("task is {} ({})", t.state, t.status)));
+            continue;
         }
+        if t.state == "created" || t.spec_hash != hash {
+            out.actions
+                .push(remove(t, format!("task is {} ({}); replaced by one of the current spec", t.state, t.status)));
+            continue;
+        }
+        let wanted = match rp.condition.as_str() {
+            "none" => false,
+            "on-failure" => t.exit_code != Some(0),
+            _ => true,
+        };
+        if !wanted {
+            live.push(t); // finished under its restart policy: it keeps its slot
+            continue;
+        }
+        let fresh = t.restarts_since_ms == 0 || (window_ms > 0 && observed.time_ms - t.restarts_since_ms > window_ms);
+        let (count, since) = if fresh { (0, observed.time_ms) } else { (t.restarts, t.restarts_since_ms) };
+        if rp.max_attempts > 0 && count >= rp.max_attempts {
+            live.push(t); // the policy gave up on this slot
+            continue;
+        }
+        restarts.insert(key(&t.host, t.slot), (count + 1, since));
+        out.actions.push(remove(t, format!("task is {} ({}); restart {}", t.state, t.status, count + 1)));
     }
+    let running = |t: &Task| t.state == "running";
 
-    // 2. One task per slot (per host in global mode): extras go, keeping the current-spec one.
-    let key = |t: &Task| if global { t.host.clone() } else { t.slot.to_string() };
+    // 2. One task per slot (per host in global mode): extras go, keeping a running current-spec one.
     let mut by_key: BTreeMap<String, Vec<&Task>> = BTreeMap::new();
     for t in live {
-        by_key.entry(key(t)).or_default().push(t);
+        by_key.entry(key(&t.host, t.slot)).or_default().push(t);
     }
     let mut kept: Vec<&Task> = Vec::new();
     for (_, mut group) in by_key {
-        group.sort_by_key(|t| (t.spec_hash != hash, t.host.clone(), t.id.clone()));
+        group.sort_by_key(|t| (!running(t), t.spec_hash != hash, t.host.clone(), t.id.clone()));
         kept.push(group[0]);
         for extra in &group[1..] {
             out.actions.push(remove(extra, format!("duplicate of {} on {}", group[0].name, group[0].host)));
         }
     }
+    // Slots held by tasks on hosts within their grace period.
+    let held: BTreeSet<String> = observed.held.iter().map(|t| key(&t.host, t.slot)).collect();
+    kept.retain(|t| {
+        let dup = held.contains(&key(&t.host, t.slot)) && !global;
+        if dup {
+            out.actions.push(remove(t, "duplicate of a task on a host within its grace period"));
+        }
+        !dup
+    });
 
     // 3. Tasks on hosts that no longer satisfy the placement constraints go, and so do those over the
     //    per-host limit (highest slots first); replicated slots are then placed again below.
@@ -301,27 +416,28 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
     }
 
     // 4. Scale down: remove from the hosts with most copies first (then the highest slots).
-    if !global && kept.len() > spec.replicas as usize {
+    let taken = kept.len() + if global { 0 } else { held.len() };
+    if !global && taken > spec.replicas as usize {
         let mut per_host: BTreeMap<&str, usize> = BTreeMap::new();
         for t in &kept {
             *per_host.entry(t.host.as_str()).or_default() += 1;
         }
-        let excess = kept.len() - spec.replicas as usize;
+        let excess = (taken - spec.replicas as usize).min(kept.len());
         for _ in 0..excess {
             let (at, _) = kept
                 .iter()
                 .enumerate()
                 .max_by_key(|(_, t)| (per_host[t.host.as_str()], t.slot))
-                .expect("kept is larger than replicas");
+                .expect("kept is larger than the excess");
             let t = kept.remove(at);
             *per_host.get_mut(t.host.as_str()).expect("counted") -= 1;
             out.actions.push(remove(t, format!("scale down to {} replicas", spec.replicas)));
         }
     }
 
-    // 5. Tasks of an older spec are updated in place (same slot, same host).
+    // 5. Running tasks of an older spec are updated in place (same slot, same host).
     for t in &kept {
-        if t.spec_hash != hash {
+        if t.spec_hash != hash && running(t) {
             out.actions.push(Action {
                 kind: "update".into(),
                 host: t.host.clone(),
@@ -331,6 +447,7 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
                     "spec changed ({} → {hash})",
                     if t.spec_hash.is_empty() { "none" } else { &t.spec_hash }
                 ),
+                ..Default::default()
             });
         }
     }
@@ -340,18 +457,21 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
     for h in &mut hosts {
         h.service_tasks = kept.iter().filter(|t| t.host == h.name).count() as u32;
     }
-    let used: BTreeSet<u32> = kept.iter().map(|t| t.slot).collect();
-    let missing = (spec.replicas as usize).saturating_sub(kept.len());
+    let used: BTreeSet<u32> = kept.iter().copied().chain(&observed.held).map(|t| t.slot).collect();
+    let missing = (spec.replicas as usize).saturating_sub(kept.len() + held.len());
     let slots: Vec<u32> = (1..).filter(|s| !used.contains(s)).take(if global { 0 } else { missing }).collect();
     let placed = schedule(spec, &hosts, &slots, &ScheduleOptions { seed: options.seed })?;
     for a in &placed.assignments {
         let slot = if global { 0 } else { a.slot };
+        let (restarts, restarts_since_ms) = restarts.get(&key(&a.host, slot)).copied().unwrap_or((0, 0));
         out.actions.push(Action {
             kind: "create".into(),
             host: a.host.clone(),
             slot,
             id: None,
-            reason: "missing task".into(),
+            reason: if restarts > 0 { format!("restart {restarts} of the slot") } else { "missing task".into() },
+            restarts,
+            restarts_since_ms,
         });
     }
     out.unplaced = placed.unplaced;
@@ -360,43 +480,72 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
 }
 
 /// Carries out a plan: removals, then creations (the image is copied to a host that lacks it from one
-/// that has it), then updates (stop-first: the old task goes, the new one starts in its slot).
+/// that has it), then updates, all at once and stop-first: the old task goes, the new one starts in
+/// its slot. For updates gated on health, in batches, with rollback, use [`crate::rollout`].
 pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<ApplyReport> {
     spec.validate()?;
     let mut report = ApplyReport::default();
-    let grace = Some(spec.stop_grace_period);
     for a in plan.actions.iter().filter(|a| a.kind == "remove") {
-        let host = fleet.host(&a.host)?;
         let id = a.id.as_deref().unwrap_or_default();
-        let _ = host.stop_container(id, grace).await;
-        host.remove_container(id, true, false).await?;
+        stop_and_remove(fleet.host(&a.host)?.as_ref(), id, spec.stop_grace_period).await?;
         report.removed.push(id.to_string());
     }
     let starting: Vec<&str> = plan.actions.iter().filter(|a| a.kind != "remove").map(|a| a.host.as_str()).collect();
     if !starting.is_empty() {
         ensure_image(fleet, &spec.image, starting.into_iter()).await?;
     }
-    let jobs = plan.actions.iter().filter(|a| a.kind == "create").map(|a| start_task(fleet, spec, &a.host, a.slot));
+    let jobs = plan.actions.iter().filter(|a| a.kind == "create").map(|a| {
+        let mut extra = BTreeMap::new();
+        if a.restarts > 0 {
+            extra.insert(LABEL_RESTARTS.to_string(), format!("{}@{}", a.restarts, a.restarts_since_ms));
+        }
+        start_task(fleet, spec, &a.host, a.slot, extra)
+    });
     for r in futures::future::join_all(jobs).await {
         report.created.push(r?);
     }
     for a in plan.actions.iter().filter(|a| a.kind == "update") {
         let host = fleet.host(&a.host)?;
         let id = a.id.as_deref().unwrap_or_default();
-        let _ = host.stop_container(id, grace).await;
-        host.remove_container(id, true, false).await?;
+        let extra = previous_spec_labels(host.as_ref(), id).await;
+        stop_and_remove(host.as_ref(), id, spec.stop_grace_period).await?;
         report.removed.push(id.to_string());
-        report.created.push(start_task(fleet, spec, &a.host, a.slot).await?);
+        report.created.push(start_task(fleet, spec, &a.host, a.slot, extra).await?);
     }
     Ok(report)
 }
 
-async fn start_task(fleet: &Fleet, spec: &ServiceSpec, host: &str, slot: u32) -> Result<Task> {
+/// Stops a task within its grace period and removes it.
+pub(crate) async fn stop_and_remove(host: &dyn Host, id: &str, grace: std::time::Duration) -> Result<()> {
+    let _ = host.stop_container(id, Some(grace)).await;
+    host.remove_container(id, true, false).await
+}
+
+/// The labels that record, on the task replacing container `id`, the spec `id` was made from.
+pub(crate) async fn previous_spec_labels(host: &dyn Host, id: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Ok(d) = host.inspect_container(id).await {
+        if let (Some(hash), Some(json)) = (d.labels.get(LABEL_SPEC_HASH), d.labels.get(LABEL_SPEC)) {
+            out.insert(LABEL_PREVIOUS_SPEC_HASH.to_string(), hash.clone());
+            out.insert(LABEL_PREVIOUS_SPEC.to_string(), json.clone());
+        }
+    }
+    out
+}
+
+/// Creates and starts a task of `spec` in `slot` on `host`; on failure nothing is left behind.
+pub(crate) async fn start_task(
+    fleet: &Fleet,
+    spec: &ServiceSpec,
+    host: &str,
+    slot: u32,
+    extra: BTreeMap<String, String>,
+) -> Result<Task> {
     let h = fleet.host(host)?;
-    let c = task_container(spec, slot);
+    let previous_spec_hash = extra.get(LABEL_PREVIOUS_SPEC_HASH).cloned().unwrap_or_default();
+    let c = task_container_with(spec, slot, extra);
     let id = h.create_container(&c).await?;
     if let Err(e) = h.start_container(&id).await {
-        // Leave nothing half-made behind.
         let _ = h.remove_container(&id, true, false).await;
         return Err(e);
     }
@@ -407,12 +556,13 @@ async fn start_task(fleet: &Fleet, spec: &ServiceSpec, host: &str, slot: u32) ->
         slot,
         spec_hash: spec_hash(spec),
         state: "running".into(),
-        status: String::new(),
+        previous_spec_hash,
+        ..Default::default()
     })
 }
 
 /// Makes `image` present on every host in `targets`, copying from a host of the fleet that has it.
-async fn ensure_image<'a>(fleet: &Fleet, image: &str, targets: impl Iterator<Item = &'a str>) -> Result<()> {
+pub(crate) async fn ensure_image<'a>(fleet: &Fleet, image: &str, targets: impl Iterator<Item = &'a str>) -> Result<()> {
     let names: BTreeSet<&str> = targets.collect();
     let mut missing: Vec<Arc<dyn Host>> = Vec::new();
     for n in &names {
@@ -459,6 +609,11 @@ pub struct SuperviseOptions {
     pub debounce: std::time::Duration,
     /// Seed of the scheduler's tie-breaks.
     pub seed: u64,
+    /// How long a host may be unreachable before its tasks are placed on other hosts (default 10 s).
+    /// Within it their slots stay taken, so a short network blip moves nothing; when the host comes
+    /// back after its tasks were moved, the extras are removed.
+    #[serde(with = "crate::serde_ms")]
+    pub host_grace: std::time::Duration,
 }
 
 impl Default for SuperviseOptions {
@@ -467,6 +622,7 @@ impl Default for SuperviseOptions {
             resync: std::time::Duration::from_secs(10),
             debounce: std::time::Duration::from_millis(100),
             seed: 0,
+            host_grace: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -490,7 +646,8 @@ fn now_nanos() -> i64 {
 
 /// Keeps `spec` running on `fleet` until the stream is dropped: reconciles at start, when an engine
 /// reports one of the service's containers dying, being killed or going away (after the restart
-/// policy's delay), and every `resync`. Yields each pass that planned something or failed; an invalid
+/// policy's delay; its condition and attempts decide whether the task is replaced), every `resync`,
+/// and when an unreachable host's grace runs out (its tasks are then placed elsewhere). Yields each pass that planned something or failed; an invalid
 /// spec ends the stream with its error before any engine call.
 pub fn supervise(
     fleet: Fleet,
@@ -505,10 +662,31 @@ pub fn supervise(
         }
         let plan_options = PlanOptions { seed: options.seed };
         let mut trigger = "start".to_string();
+        // What each host ran when last seen, and since when each unreachable host has been so.
+        let mut last_seen: BTreeMap<String, Vec<Task>> = BTreeMap::new();
+        let mut down_since: BTreeMap<String, tokio::time::Instant> = BTreeMap::new();
         loop {
             let since = now_nanos();
             let mut pass = Reconciliation { trigger: trigger.clone(), ..Default::default() };
-            match deploy(&fleet, &spec, &plan_options).await {
+            let result = async {
+                let mut observed = observe(&fleet, &spec.name).await?;
+                let now = tokio::time::Instant::now();
+                for h in &observed.hosts {
+                    if h.available {
+                        down_since.remove(&h.name);
+                        last_seen.insert(h.name.clone(), observed.tasks.iter().filter(|t| t.host == h.name).cloned().collect());
+                    } else if now.duration_since(*down_since.entry(h.name.clone()).or_insert(now)) < options.host_grace {
+                        observed.held.extend(last_seen.get(&h.name).cloned().unwrap_or_default());
+                    } else {
+                        last_seen.remove(&h.name);
+                    }
+                }
+                let plan = plan(&spec, &observed, &plan_options)?;
+                let report = apply(&fleet, &spec, &plan).await?;
+                Ok::<_, Error>(Deployment { plan, report })
+            }
+            .await;
+            match result {
                 Ok(d) => {
                     let changed = !d.plan.actions.is_empty() || !d.plan.unplaced.is_empty();
                     pass.deployment = d;
@@ -535,7 +713,10 @@ pub fn supervise(
                 ]),
             };
             let mut events = futures::stream::select_all(fleet.hosts().iter().map(|h| h.events(&filters)));
-            let deadline = tokio::time::sleep(options.resync);
+            // Look again at the resync, or when a host's grace runs out, whichever comes first.
+            let grace_ends = down_since.values().map(|t| *t + options.host_grace).min();
+            let wake = tokio::time::Instant::now() + options.resync;
+            let deadline = tokio::time::sleep_until(grace_ends.map_or(wake, |g| g.min(wake)));
             tokio::pin!(deadline);
             trigger = loop {
                 tokio::select! {
@@ -599,7 +780,8 @@ mod tests {
             slot,
             spec_hash: hash.into(),
             state: state.into(),
-            status: String::new(),
+            exit_code: (state == "exited").then_some(1),
+            ..Default::default()
         }
     }
 
@@ -610,11 +792,13 @@ mod tests {
     #[test]
     fn fresh_deploy_creates_every_slot_and_a_converged_one_plans_nothing() {
         let spec = ServiceSpec { replicas: 3, ..ServiceSpec::new("web", "img") };
-        let p = plan(&spec, &Observed { hosts: hosts(), tasks: vec![] }, &PlanOptions::default()).unwrap();
+        let p = plan(&spec, &Observed { hosts: hosts(), tasks: vec![], ..Default::default() }, &PlanOptions::default())
+            .unwrap();
         assert_eq!(p.actions.iter().filter(|a| a.kind == "create").count(), 3);
         let h = spec_hash(&spec);
         let tasks = vec![task("h1", 1, &h, "running"), task("h2", 2, &h, "running"), task("h3", 3, &h, "running")];
-        let p = plan(&spec, &Observed { hosts: hosts(), tasks }, &PlanOptions::default()).unwrap();
+        let p =
+            plan(&spec, &Observed { hosts: hosts(), tasks, ..Default::default() }, &PlanOptions::default()).unwrap();
         assert!(p.actions.is_empty(), "{p:?}");
     }
 
@@ -624,6 +808,8 @@ mod tests {
         let mut b = a.clone();
         b.replicas = 9;
         b.update_config.parallelism = 4;
+        b.restart_policy.condition = "none".into();
+        b.placement.constraints = vec!["zone==a".into()];
         assert_eq!(spec_hash(&a), spec_hash(&b));
         b.env.insert("X".into(), "1".into());
         assert_ne!(spec_hash(&a), spec_hash(&b));
@@ -639,7 +825,8 @@ mod tests {
             task("h2", 2, "old", "running"),
             task("h3", 3, &h, "exited"),
         ];
-        let p = plan(&spec, &Observed { hosts: hosts(), tasks }, &PlanOptions::default()).unwrap();
+        let p =
+            plan(&spec, &Observed { hosts: hosts(), tasks, ..Default::default() }, &PlanOptions::default()).unwrap();
         let k = kinds(&p);
         assert!(k.contains(&("remove".into(), "h3".into(), 3)), "{k:?}");
         assert!(k.contains(&("remove".into(), "h2".into(), 1)), "the duplicate on h2 goes: {k:?}");
@@ -652,7 +839,8 @@ mod tests {
         let spec = ServiceSpec { replicas: 2, ..ServiceSpec::new("web", "img") };
         let h = spec_hash(&spec);
         let tasks = vec![task("h1", 1, &h, "running"), task("h2", 2, &h, "running"), task("h2", 3, &h, "running")];
-        let p = plan(&spec, &Observed { hosts: hosts(), tasks }, &PlanOptions::default()).unwrap();
+        let p =
+            plan(&spec, &Observed { hosts: hosts(), tasks, ..Default::default() }, &PlanOptions::default()).unwrap();
         assert_eq!(kinds(&p), vec![("remove".to_string(), "h2".to_string(), 3)]);
     }
 
@@ -663,7 +851,7 @@ mod tests {
         let mut hs = hosts();
         hs[2].available = false;
         let tasks = vec![task("h1", 1, &h, "running"), task("h2", 2, &h, "running")];
-        let p = plan(&spec, &Observed { hosts: hs, tasks }, &PlanOptions::default()).unwrap();
+        let p = plan(&spec, &Observed { hosts: hs, tasks, ..Default::default() }, &PlanOptions::default()).unwrap();
         let creates: Vec<_> = p.actions.iter().filter(|a| a.kind == "create").collect();
         assert_eq!(creates.len(), 1);
         assert_ne!(creates[0].host, "h3");
@@ -676,7 +864,8 @@ mod tests {
         spec.ports = vec![crate::spec::ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
         let tasks =
             vec![task("h1", 1, "old", "running"), task("h1", 2, "old", "running"), task("h2", 3, "old", "running")];
-        let p = plan(&spec, &Observed { hosts: hosts(), tasks }, &PlanOptions::default()).unwrap();
+        let p =
+            plan(&spec, &Observed { hosts: hosts(), tasks, ..Default::default() }, &PlanOptions::default()).unwrap();
         let mut k = kinds(&p);
         k.sort();
         assert_eq!(
@@ -697,9 +886,92 @@ mod tests {
         spec.placement.constraints = vec!["role==worker".into()];
         let h = spec_hash(&spec);
         let tasks = vec![task("h1", 0, &h, "running"), task("h2", 0, &h, "running")];
-        let p = plan(&spec, &Observed { hosts: hosts(), tasks }, &PlanOptions::default()).unwrap();
+        let p =
+            plan(&spec, &Observed { hosts: hosts(), tasks, ..Default::default() }, &PlanOptions::default()).unwrap();
         let mut k = kinds(&p);
         k.sort();
         assert_eq!(k, vec![("create".into(), "h3".into(), 0), ("remove".into(), "h1".into(), 0)]);
+    }
+
+    #[test]
+    fn the_restart_policy_decides_which_stopped_tasks_come_back() {
+        let mut spec = ServiceSpec { replicas: 2, ..ServiceSpec::new("web", "img") };
+        let h = spec_hash(&spec);
+        let mut ok = task("h2", 2, &h, "exited");
+        ok.exit_code = Some(0);
+        let tasks = vec![task("h1", 1, &h, "exited"), ok];
+        let observed = Observed { hosts: hosts(), tasks, time_ms: 1_000_000, ..Default::default() };
+        let creates = |p: &Plan| p.actions.iter().filter(|a| a.kind == "create").map(|a| a.slot).collect::<Vec<_>>();
+        // any: both come back, counting a first restart.
+        let p = plan(&spec, &observed, &PlanOptions::default()).unwrap();
+        assert_eq!(creates(&p), vec![1, 2]);
+        assert!(p
+            .actions
+            .iter()
+            .filter(|a| a.kind == "create")
+            .all(|a| (a.restarts, a.restarts_since_ms) == (1, 1_000_000)));
+        // on-failure: the one that exited 0 has finished and keeps its slot.
+        spec.restart_policy.condition = "on-failure".into();
+        assert_eq!(creates(&plan(&spec, &observed, &PlanOptions::default()).unwrap()), vec![1]);
+        // none: nothing comes back, nothing is removed.
+        spec.restart_policy.condition = "none".into();
+        assert!(plan(&spec, &observed, &PlanOptions::default()).unwrap().actions.is_empty());
+        // max attempts within the window: give up after 3, start counting again once the window passed.
+        spec.restart_policy = crate::spec::ServiceRestartPolicy {
+            max_attempts: 3,
+            window: std::time::Duration::from_secs(60),
+            ..Default::default()
+        };
+        spec.replicas = 1;
+        let mut o = observed.clone();
+        o.tasks.truncate(1);
+        o.tasks[0].restarts = 3;
+        o.tasks[0].restarts_since_ms = 990_000;
+        assert!(plan(&spec, &o, &PlanOptions::default()).unwrap().actions.is_empty(), "3 attempts used");
+        o.tasks[0].restarts = 2;
+        let p = plan(&spec, &o, &PlanOptions::default()).unwrap();
+        assert_eq!(
+            p.actions.iter().find(|a| a.kind == "create").map(|a| (a.restarts, a.restarts_since_ms)),
+            Some((3, 990_000))
+        );
+        o.tasks[0].restarts = 3;
+        o.tasks[0].restarts_since_ms = 900_000;
+        let p = plan(&spec, &o, &PlanOptions::default()).unwrap();
+        assert_eq!(
+            p.actions.iter().find(|a| a.kind == "create").map(|a| (a.restarts, a.restarts_since_ms)),
+            Some((1, 1_000_000))
+        );
+        // A stopped task of an older spec is replaced whatever the policy says.
+        spec.restart_policy.condition = "none".into();
+        o.tasks[0].spec_hash = "old".into();
+        assert_eq!(creates(&plan(&spec, &o, &PlanOptions::default()).unwrap()), vec![1]);
+    }
+
+    #[test]
+    fn tasks_of_a_host_within_its_grace_keep_their_slots() {
+        let spec = ServiceSpec { replicas: 3, ..ServiceSpec::new("web", "img") };
+        let h = spec_hash(&spec);
+        let mut hs = hosts();
+        hs[2].available = false;
+        let tasks = vec![task("h1", 1, &h, "running"), task("h2", 2, &h, "running")];
+        let held = vec![task("h3", 3, &h, "running")];
+        let p = plan(
+            &spec,
+            &Observed { hosts: hs.clone(), tasks: tasks.clone(), held, ..Default::default() },
+            &PlanOptions::default(),
+        )
+        .unwrap();
+        assert!(p.actions.is_empty(), "{p:?}");
+        // Once the grace is over the slot is placed elsewhere; when the host returns the extra goes.
+        let p =
+            plan(&spec, &Observed { hosts: hs, tasks: tasks.clone(), ..Default::default() }, &PlanOptions::default())
+                .unwrap();
+        assert_eq!(kinds(&p).len(), 1);
+        let mut back = tasks;
+        back.push(task("h1", 3, &h, "running"));
+        back.push(task("h3", 3, &h, "running"));
+        let p = plan(&spec, &Observed { hosts: hosts(), tasks: back, ..Default::default() }, &PlanOptions::default())
+            .unwrap();
+        assert_eq!(kinds(&p), vec![("remove".to_string(), "h3".to_string(), 3)]);
     }
 }

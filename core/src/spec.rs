@@ -18,8 +18,9 @@ use crate::host::{Healthcheck, Mount};
 pub struct ServicePort {
     /// Port inside the container.
     pub target: u16,
-    /// Port on each host running a task. A published port can be used once per host, so it also
-    /// limits the service to one task per host.
+    /// Port on each host running a task. A fixed port can be bound once per host, so it also limits
+    /// the service to one task per host; `0` lets each host's engine choose a free port (compose's
+    /// `"80"` short form), which discovery then reports; `None` does not publish the port.
     #[serde(default)]
     pub published: Option<u16>,
     /// `tcp` (default) or `udp`.
@@ -291,6 +292,26 @@ fn check_update(field: &str, u: &UpdateConfig) -> Result<()> {
     Ok(())
 }
 
+/// A start-first update runs the new task beside the old one on the same host, which a fixed published
+/// port (bound once per host) makes impossible.
+fn check_start_first(field: &str, u: &UpdateConfig, ports: &[ServicePort]) -> Result<()> {
+    if u.order != "start-first" {
+        return Ok(());
+    }
+    if let Some(p) = ports.iter().find(|p| p.published.is_some_and(|n| n != 0)) {
+        return Err(Error::invalid(
+            format!("{field}.order"),
+            format!(
+                "start-first cannot start a new task beside the old one: port {}/{} is published on a fixed host \
+                 port; publish it with published: 0 (each engine picks a port) or use stop-first",
+                p.published.unwrap_or_default(),
+                p.protocol
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Paths whose bind mount hands a container the host.
 const HOST_TAKEOVER_PATHS: &[&str] = &["/", "/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run"];
 
@@ -351,10 +372,7 @@ impl ServiceSpec {
                 return Err(Error::invalid(format!("ports[{i}].target"), "must be 1-65535"));
             }
             check_choice(&format!("ports[{i}].protocol"), &p.protocol, &["tcp", "udp"])?;
-            if let Some(pp) = p.published {
-                if pp == 0 {
-                    return Err(Error::invalid(format!("ports[{i}].published"), "must be 1-65535"));
-                }
+            if let Some(pp) = p.published.filter(|pp| *pp != 0) {
                 if !published.insert((pp, p.protocol.clone())) {
                     return Err(Error::invalid(
                         format!("ports[{i}].published"),
@@ -418,6 +436,8 @@ impl ServiceSpec {
         check_choice("restart_policy.condition", &self.restart_policy.condition, &["any", "on-failure", "none"])?;
         check_update("update_config", &self.update_config)?;
         check_update("rollback_config", &self.rollback_config)?;
+        check_start_first("update_config", &self.update_config, &self.ports)?;
+        check_start_first("rollback_config", &self.rollback_config, &self.ports)?;
         if let Some(h) = &self.healthcheck {
             let probe = crate::host::ContainerSpec {
                 image: self.image.clone(),
@@ -446,7 +466,7 @@ impl ServiceSpec {
     /// The largest number of this service's tasks one host may run: the explicit limit, and 1 when the
     /// service publishes a port (a host port can be bound once).
     pub fn per_host_limit(&self) -> Option<u32> {
-        let ports = self.ports.iter().any(|p| p.published.is_some()).then_some(1);
+        let ports = self.ports.iter().any(|p| p.published.is_some_and(|n| n != 0)).then_some(1);
         match (self.placement.max_replicas_per_host, ports) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -524,6 +544,10 @@ mod tests {
             ("restart_policy.condition", |s| s.restart_policy.condition = "always".into()),
             ("update_config.order", |s| s.update_config.order = "first".into()),
             ("rollback_config.max_failure_ratio", |s| s.rollback_config.max_failure_ratio = 2.0),
+            ("update_config.order", |s| {
+                s.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
+                s.update_config.order = "start-first".into();
+            }),
         ];
         for (field, edit) in cases {
             let mut s = spec();
@@ -546,6 +570,10 @@ mod tests {
         assert_eq!(s.per_host_limit(), None);
         s.placement.max_replicas_per_host = Some(3);
         assert_eq!(s.per_host_limit(), Some(3));
+        s.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into() }];
+        assert_eq!(s.per_host_limit(), Some(3), "an engine-chosen port does not limit");
+        s.update_config.order = "start-first".into();
+        s.validate().unwrap();
         s.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
         assert_eq!(s.per_host_limit(), Some(1));
     }

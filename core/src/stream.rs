@@ -68,6 +68,46 @@ impl<T: Send + 'static> SharedStream<T> {
     }
 }
 
+/// A stream of what `work` sends on its channel, driven by the stream itself (no task is spawned, so
+/// dropping the stream cancels the work). An error returned by `work` ends the stream after the items
+/// sent before it.
+pub(crate) fn from_channel<T, F, Fut>(work: F) -> ResultStream<T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::UnboundedSender<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+{
+    enum Step<T> {
+        Item(Option<T>),
+        Done(Result<()>),
+    }
+    Box::pin(async_stream::stream! {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let work = work(tx);
+        tokio::pin!(work);
+        let mut running = true;
+        loop {
+            let step = tokio::select! {
+                biased;
+                item = rx.recv() => Step::Item(item),
+                r = &mut work, if running => Step::Done(r),
+            };
+            match step {
+                Step::Item(Some(item)) => yield Ok(item),
+                Step::Item(None) => break,
+                Step::Done(Ok(())) => running = false,
+                Step::Done(Err(e)) => {
+                    while let Ok(item) = rx.try_recv() {
+                        yield Ok(item);
+                    }
+                    yield Err(e);
+                    break;
+                }
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +125,24 @@ mod tests {
         let t = SharedStream::new(futures::stream::iter([Ok(1)]).boxed());
         t.close().await;
         assert_eq!(t.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_channel_stream_yields_what_was_sent_then_the_error() {
+        let s = from_channel(|tx| async move {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+            Err(Error::Cancelled("stop".into()))
+        });
+        let items: Vec<_> = s.collect().await;
+        assert_eq!(items.len(), 3);
+        assert!(matches!(items[..2], [Ok(1), Ok(2)]) && items[2].is_err());
+        let ok: Vec<_> = from_channel(|tx| async move {
+            tx.send(7).unwrap();
+            Ok(())
+        })
+        .collect()
+        .await;
+        assert!(matches!(ok[..], [Ok(7)]));
     }
 }

@@ -209,3 +209,98 @@ async fn a_panic_becomes_an_internal_error() {
     assert_eq!(e.code(), "internal");
     assert!(e.to_string().contains("test-only panic"));
 }
+
+#[tokio::test]
+async fn the_restart_policy_gives_up_after_its_attempts() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let name = unique("crash").replace('-', "_");
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = vec!["sh".into(), "-c".into(), "sleep 0.2; exit 3".into()];
+    spec.stop_grace_period = Duration::from_secs(1);
+    spec.restart_policy = ServiceRestartPolicy {
+        condition: "on-failure".into(),
+        delay: Duration::from_millis(100),
+        max_attempts: 2,
+        window: Duration::ZERO,
+    };
+    let options = SuperviseOptions { resync: Duration::from_millis(500), ..Default::default() };
+    let mut passes = supervise(fleet.clone(), spec.clone(), options);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut created = 0;
+    while Instant::now() < deadline {
+        let Ok(pass) = tokio::time::timeout(Duration::from_secs(3), passes.try_next()).await else {
+            break; // quiet for 3 s: the policy gave up
+        };
+        let pass = pass.unwrap().unwrap();
+        assert!(pass.error.is_none(), "{pass:?}");
+        created += pass.deployment.report.created.len();
+    }
+    drop(passes);
+    assert_eq!(created, 3, "the first task and 2 restarts");
+    let o = observe(&fleet, &name).await.unwrap();
+    assert_eq!(o.tasks.len(), 1, "replaced tasks are removed: {:?}", o.tasks);
+    let t = &o.tasks[0];
+    assert_eq!((t.state.as_str(), t.exit_code, t.restarts), ("exited", Some(3), 2), "{t:?}");
+    remove_service(&fleet, &name).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_partitioned_host_keeps_its_slots_for_the_grace_then_they_move_and_return_once() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let name = unique("part").replace('-', "_");
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = vec!["sleep".into(), "600".into()];
+    spec.replicas = 3;
+    spec.stop_grace_period = Duration::from_secs(1);
+    let grace = Duration::from_secs(4);
+    let options = SuperviseOptions { resync: Duration::from_secs(1), host_grace: grace, ..Default::default() };
+    let mut passes = supervise(fleet.clone(), spec.clone(), options);
+    let first = passes.try_next().await.unwrap().unwrap();
+    assert_eq!(first.deployment.report.created.len(), 3);
+    let on_df3 = first.deployment.report.created.iter().find(|t| t.host == "df-3").expect("spread puts one on df-3");
+    let (slot, df3_task) = (on_df3.slot, on_df3.id.clone());
+
+    struct Heal;
+    impl Drop for Heal {
+        fn drop(&mut self) {
+            testbed(&["heal", "df-3"]);
+        }
+    }
+    testbed(&["partition", "df-3"]);
+    let heal = Heal;
+    let cut = Instant::now();
+    // Nothing moves within the grace; then the slot is placed on another host.
+    let moved = loop {
+        let pass =
+            tokio::time::timeout(Duration::from_secs(30), passes.try_next()).await.expect("a pass").unwrap().unwrap();
+        if !pass.deployment.report.created.is_empty() {
+            break pass;
+        }
+    };
+    assert!(cut.elapsed() >= grace, "moved after {:?}, within the {grace:?} grace", cut.elapsed());
+    let created = &moved.deployment.report.created;
+    assert_eq!(created.len(), 1, "{moved:?}");
+    assert_eq!(created[0].slot, slot);
+    assert_ne!(created[0].host, "df-3");
+
+    // The host comes back with its task still running: the extra goes, each slot has one task.
+    drop(heal);
+    let back = loop {
+        let pass =
+            tokio::time::timeout(Duration::from_secs(30), passes.try_next()).await.expect("a pass").unwrap().unwrap();
+        if !pass.deployment.report.removed.is_empty() {
+            break pass;
+        }
+    };
+    assert_eq!(back.deployment.report.removed, vec![df3_task]);
+    assert!(back.deployment.report.created.is_empty(), "{back:?}");
+    drop(passes);
+    let o = observe(&fleet, &name).await.unwrap();
+    let mut slots: Vec<u32> = o.tasks.iter().filter(|t| t.state == "running").map(|t| t.slot).collect();
+    slots.sort();
+    assert_eq!(slots, [1, 2, 3], "{:?}", o.tasks);
+    assert_eq!(o.tasks.len(), 3, "no orphan left: {:?}", o.tasks);
+    remove_service(&fleet, &name).await.unwrap();
+}

@@ -17,12 +17,6 @@ fn per_host(o: &Observed) -> BTreeMap<String, usize> {
     m
 }
 
-/// A fleet of the three plain engines (the services tests leave df-tls alone).
-fn plain_fleet() -> Fleet {
-    let all = fleet();
-    Fleet::from_hosts(all.hosts().iter().filter(|h| h.name() != "df-tls").cloned().collect()).unwrap()
-}
-
 #[tokio::test]
 async fn deploy_adopt_heal_update_scale_and_remove() {
     let fleet = plain_fleet();

@@ -34,6 +34,11 @@ RUST_ONLY_FUNCTIONS = {
     "parse_preference": "a helper of ServiceSpec validation; bindings pass preferences as strings",
 }
 
+# Public Rust constants that are not bound, each for a reason.
+RUST_ONLY_CONSTANTS = {
+    "COPY_PROGRESS_INTERVAL": "documents copy_image's progress cadence; nothing in the bindings takes it",
+}
+
 
 def snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
@@ -161,3 +166,22 @@ def test_functions_streams_and_error_codes_match():
     listed = re.search(r"pub const CODES[^=]*= &\[(.*?)\];", (CORE / "error.rs").read_text(), re.S).group(1)
     rust_codes = re.findall(r'"(\w+)"', listed)
     assert dockfleet.ERROR_CODES == json.loads(codes.stdout) == rust_codes
+
+
+def test_constants_match():
+    lib = (CORE / "lib.rs").read_text()
+    exported = set()
+    for body in re.findall(r"pub use \w+::\{([^}]*)\}", lib) + re.findall(r"pub use \w+::(\w+);", lib):
+        exported |= {n.strip() for n in body.split(",") if n.strip()}
+    rust = {n for n in exported if n.isupper()} - set(RUST_ONLY_CONSTANTS)
+    py = {n for n in dir(dockfleet) if n.isupper() and not n.startswith("_")} - {"ERROR_CODES"}
+    dump = subprocess.run(
+        ["node", "-e", "const m = require(process.argv[1]); console.log(JSON.stringify(Object.fromEntries("
+         "Object.entries(m).filter(([k, v]) => typeof v !== 'function' && k === k.toUpperCase()))))",
+         str(NODE / "dockfleet.js")],
+        capture_output=True, text=True, check=True,
+    )
+    node = json.loads(dump.stdout)
+    assert rust == py == set(node), (sorted(rust), sorted(py), sorted(node))
+    for name in rust:
+        assert getattr(dockfleet, name) == node[name], name

@@ -6,6 +6,17 @@ blocking, is in :mod:`dockfleet.sync`. Durations are float seconds. Every error 
 """
 
 from ._native import (
+    RolloutOptions,
+    RolloutEvent,
+    RolloutStream,
+    rollout,
+    rollback,
+    LABEL_SPEC,
+    LABEL_PREVIOUS_SPEC,
+    LABEL_PREVIOUS_SPEC_HASH,
+    LABEL_RESTARTS,
+    LABEL_CPU_RESERVATION,
+    LABEL_MEMORY_RESERVATION,
     SuperviseOptions,
     Reconciliation,
     ReconcileStream,
@@ -92,6 +103,17 @@ from ._native import (
 )
 
 __all__ = [
+    "RolloutOptions",
+    "RolloutEvent",
+    "RolloutStream",
+    "rollout",
+    "rollback",
+    "LABEL_SPEC",
+    "LABEL_PREVIOUS_SPEC",
+    "LABEL_PREVIOUS_SPEC_HASH",
+    "LABEL_RESTARTS",
+    "LABEL_CPU_RESERVATION",
+    "LABEL_MEMORY_RESERVATION",
     "SuperviseOptions",
     "Reconciliation",
     "ReconcileStream",

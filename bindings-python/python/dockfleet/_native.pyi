@@ -13,6 +13,17 @@ _T = TypeVar("_T")
 
 __all__ = [
     "_shutdown_runtime",
+    "RolloutOptions",
+    "RolloutEvent",
+    "RolloutStream",
+    "rollout",
+    "rollback",
+    "LABEL_SPEC",
+    "LABEL_PREVIOUS_SPEC",
+    "LABEL_PREVIOUS_SPEC_HASH",
+    "LABEL_RESTARTS",
+    "LABEL_CPU_RESERVATION",
+    "LABEL_MEMORY_RESERVATION",
     "SuperviseOptions",
     "Reconciliation",
     "ReconcileStream",
@@ -679,16 +690,23 @@ class Task:
     spec_hash: str
     state: str
     status: str
-    def __new__(cls, *, host: str = ..., id: str = ..., name: str = ..., slot: int = ..., spec_hash: str = ..., state: str = ..., status: str = ...) -> Self: ...
+    exit_code: int | None
+    restarts: int
+    restarts_since_ms: int
+    previous_spec_hash: str
+    def __new__(cls, *, host: str = ..., id: str = ..., name: str = ..., slot: int = ..., spec_hash: str = ..., state: str = ..., status: str = ..., exit_code: int | None = ..., restarts: int = ..., restarts_since_ms: int = ..., previous_spec_hash: str = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class Observed:
-    """What `observe` saw: the hosts as the scheduler needs them, and the service's tasks."""
+    """What `observe` saw: the hosts, the service's tasks, tasks held by hosts within their grace, the specs recorded on the tasks (by hash) and the time (ms since the epoch)."""
 
     hosts: list[HostState]
     tasks: list[Task]
-    def __new__(cls, *, hosts: list[HostState] = ..., tasks: list[Task] = ...) -> Self: ...
+    held: list[Task]
+    specs: dict[str, ServiceSpec]
+    time_ms: int
+    def __new__(cls, *, hosts: list[HostState] = ..., tasks: list[Task] = ..., held: list[Task] = ..., specs: dict[str, ServiceSpec] = ..., time_ms: int = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -700,7 +718,9 @@ class Action:
     slot: int
     id: str | None
     reason: str
-    def __new__(cls, *, kind: str = ..., host: str = ..., slot: int = ..., id: str | None = ..., reason: str = ...) -> Self: ...
+    restarts: int
+    restarts_since_ms: int
+    def __new__(cls, *, kind: str = ..., host: str = ..., slot: int = ..., id: str | None = ..., reason: str = ..., restarts: int = ..., restarts_since_ms: int = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -752,15 +772,22 @@ def task_container(spec: ServiceSpec, slot: int) -> ContainerSpec: ...
 LABEL_SERVICE: str
 LABEL_SLOT: str
 LABEL_SPEC_HASH: str
+LABEL_SPEC: str
+LABEL_PREVIOUS_SPEC: str
+LABEL_PREVIOUS_SPEC_HASH: str
+LABEL_RESTARTS: str
+LABEL_CPU_RESERVATION: str
+LABEL_MEMORY_RESERVATION: str
 
 @final
 class SuperviseOptions:
-    """Options of `supervise`: `resync` and `debounce` in seconds."""
+    """Options of `supervise`: `resync`, `debounce` and `host_grace` in seconds."""
 
     resync: float
     debounce: float
     seed: int
-    def __new__(cls, *, resync: float = ..., debounce: float = ..., seed: int = ...) -> Self: ...
+    host_grace: float
+    def __new__(cls, *, resync: float = ..., debounce: float = ..., seed: int = ..., host_grace: float = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -778,3 +805,35 @@ class Reconciliation:
 class ReconcileStream(_Stream[Reconciliation]): ...
 
 def supervise(fleet: Fleet, spec: ServiceSpec, options: SuperviseOptions | None = None) -> ReconcileStream: ...
+
+@final
+class RolloutOptions:
+    """Options of `rollout` and `rollback`: `ready_timeout` in seconds."""
+
+    seed: int
+    ready_timeout: float
+    def __new__(cls, *, seed: int = ..., ready_timeout: float = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class RolloutEvent:
+    """One step of a rollout: `kind` is `started`, `task-started`, `task-updated`, `task-failed`, then `completed` or `paused`; `done` of `total` for a progress bar; `phase` is `update` or `rollback`."""
+
+    kind: str
+    phase: str
+    service: str
+    host: str
+    slot: int
+    id: str | None
+    done: int
+    total: int
+    failed: int
+    message: str
+    def __new__(cls, *, kind: str = ..., phase: str = ..., service: str = ..., host: str = ..., slot: int = ..., id: str | None = ..., done: int = ..., total: int = ..., failed: int = ..., message: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class RolloutStream(_Stream[RolloutEvent]): ...
+
+def rollout(fleet: Fleet, spec: ServiceSpec, options: RolloutOptions | None = None) -> RolloutStream: ...
+def rollback(fleet: Fleet, service: str, options: RolloutOptions | None = None) -> RolloutStream: ...

@@ -15,6 +15,15 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    RolloutOptions as RolloutOptions,
+    RolloutEvent as RolloutEvent,
+    RolloutStream as RolloutStream,
+    LABEL_SPEC as LABEL_SPEC,
+    LABEL_PREVIOUS_SPEC as LABEL_PREVIOUS_SPEC,
+    LABEL_PREVIOUS_SPEC_HASH as LABEL_PREVIOUS_SPEC_HASH,
+    LABEL_RESTARTS as LABEL_RESTARTS,
+    LABEL_CPU_RESERVATION as LABEL_CPU_RESERVATION,
+    LABEL_MEMORY_RESERVATION as LABEL_MEMORY_RESERVATION,
     SuperviseOptions as SuperviseOptions,
     Reconciliation as Reconciliation,
     ReconcileStream as ReconcileStream,
@@ -130,15 +139,7 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return _wrap(asyncio.run_coroutine_threadsafe(run(), _background_loop()).result())
 
 
-_STREAMS = (
-    _native.LogStream,
-    _native.BuildStream,
-    _native.EventStream,
-    _native.StatsStream,
-    _native.ByteStream,
-    _native.CopyStream,
-    _native.ReconcileStream,
-)
+_STREAMS = tuple(getattr(_native, name) for name in dir(_native) if name.endswith("Stream"))
 
 
 def _wrap(value: Any) -> Any:
@@ -315,3 +316,13 @@ def remove_service(fleet: Fleet, service: str) -> int:
 def supervise(fleet: Fleet, spec: ServiceSpec, options: SuperviseOptions | None = None) -> Stream:
     """Keeps `spec` running on `fleet`; iterate for each pass that changed something, close() to stop."""
     return Stream(_native.supervise(fleet._inner, spec, options))
+
+
+def rollout(fleet: Fleet, spec: ServiceSpec, options: RolloutOptions | None = None) -> Stream:
+    """Updates the service to `spec` per its update config, gated on health; iterate for progress."""
+    return Stream(_native.rollout(fleet._inner, spec, options))
+
+
+def rollback(fleet: Fleet, service: str, options: RolloutOptions | None = None) -> Stream:
+    """Rolls `service` back to the spec its tasks replaced; iterate for progress."""
+    return Stream(_native.rollback(fleet._inner, service, options))

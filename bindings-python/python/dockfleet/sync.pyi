@@ -7,6 +7,15 @@ from types import TracebackType
 from typing import Generic, Iterator, TypeVar, Union
 
 from ._native import (
+    RolloutOptions as RolloutOptions,
+    RolloutEvent as RolloutEvent,
+    RolloutStream as RolloutStream,
+    LABEL_SPEC as LABEL_SPEC,
+    LABEL_PREVIOUS_SPEC as LABEL_PREVIOUS_SPEC,
+    LABEL_PREVIOUS_SPEC_HASH as LABEL_PREVIOUS_SPEC_HASH,
+    LABEL_RESTARTS as LABEL_RESTARTS,
+    LABEL_CPU_RESERVATION as LABEL_CPU_RESERVATION,
+    LABEL_MEMORY_RESERVATION as LABEL_MEMORY_RESERVATION,
     SuperviseOptions as SuperviseOptions,
     Reconciliation as Reconciliation,
     ReconcileStream as ReconcileStream,
@@ -159,3 +168,5 @@ def apply(fleet: Fleet, spec: ServiceSpec, plan: Plan) -> ApplyReport: ...
 def deploy(fleet: Fleet, spec: ServiceSpec, options: PlanOptions | None = None) -> Deployment: ...
 def remove_service(fleet: Fleet, service: str) -> int: ...
 def supervise(fleet: Fleet, spec: ServiceSpec, options: SuperviseOptions | None = None) -> Stream[Reconciliation]: ...
+def rollout(fleet: Fleet, spec: ServiceSpec, options: RolloutOptions | None = None) -> Stream[RolloutEvent]: ...
+def rollback(fleet: Fleet, service: str, options: RolloutOptions | None = None) -> Stream[RolloutEvent]: ...

@@ -21,6 +21,12 @@ pub fn fleet() -> Fleet {
     Fleet::from_file(&path).expect("testbed inventory loads")
 }
 
+/// The three plain engines (service tests leave df-tls alone).
+pub fn plain_fleet() -> Fleet {
+    let all = fleet();
+    Fleet::from_hosts(all.hosts().iter().filter(|h| h.name() != "df-tls").cloned().collect()).unwrap()
+}
+
 pub fn host(name: &str) -> Arc<dyn Host> {
     fleet().host(name).unwrap()
 }

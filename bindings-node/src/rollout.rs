@@ -1,0 +1,41 @@
+//! The core `rollout` module in Node: rolling updates gated on health, and rollback.
+
+use dockfleet as df;
+use napi_derive::napi;
+
+use crate::fleet::Fleet;
+use crate::spec::ServiceSpec;
+use crate::{object, stream_class, Conv};
+
+object! { in
+    #[doc = "Options of `rollout` and `rollback`: `readyTimeout` in milliseconds."]
+    RolloutOptions => df::RolloutOptions { seed: i64, ready_timeout: f64 }
+}
+
+object! { out
+    #[doc = "One step of a rollout: `kind` is `started`, `task-started`, `task-updated`, `task-failed`, then"]
+    #[doc = "`completed` or `paused`; `done` of `total` for a progress bar; `phase` is `update` or `rollback`."]
+    RolloutEvent => df::RolloutEvent {
+        kind: String, phase: String, service: String, host: String, slot: u32, id: Option<String>, done: u32,
+        total: u32, failed: u32, message: String,
+    }
+}
+
+stream_class!(
+    #[doc = "Rollout progress: `for await (const e of rollout(fleet, spec))`; ends after `completed` or `paused`."]
+    RolloutStream, df::RolloutEvent => RolloutEvent
+);
+
+/// Updates the service to `spec` per its update config, gated on health; yields progress.
+#[napi]
+pub fn rollout(fleet: &Fleet, spec: ServiceSpec, options: Option<RolloutOptions>) -> RolloutStream {
+    let options: df::RolloutOptions = options.conv().unwrap_or_default();
+    RolloutStream::new(df::rollout(fleet.snapshot(), spec.conv(), options))
+}
+
+/// Rolls `service` back to the spec its tasks replaced, per its rollback config; yields progress.
+#[napi]
+pub fn rollback(fleet: &Fleet, service: String, options: Option<RolloutOptions>) -> RolloutStream {
+    let options: df::RolloutOptions = options.conv().unwrap_or_default();
+    RolloutStream::new(df::rollback(fleet.snapshot(), service, options))
+}

@@ -1,0 +1,52 @@
+//! The core `rollout` module in Python: rolling updates gated on health, and rollback.
+
+use dockfleet as df;
+use pyo3::prelude::*;
+
+use crate::fleet::Fleet;
+use crate::spec::ServiceSpec;
+use crate::{dto, stream_class, Conv};
+
+dto! {
+    /// Options of `rollout` and `rollback`: `ready_timeout` in seconds.
+    RolloutOptions => df::RolloutOptions { seed: u64, ready_timeout: f64 }
+}
+
+dto! {
+    /// One step of a rollout: `kind` is `started`, `task-started`, `task-updated`, `task-failed`, then
+    /// `completed` or `paused`; `done` of `total` for a progress bar; `phase` is `update` or `rollback`.
+    RolloutEvent => df::RolloutEvent {
+        kind: String, phase: String, service: String, host: String, slot: u32, id: Option<String>, done: u32,
+        total: u32, failed: u32, message: String,
+    }
+}
+
+stream_class!(
+    /// Rollout progress: `async for e in rollout(fleet, spec)`; ends after `completed` or `paused`.
+    RolloutStream, df::RolloutEvent => RolloutEvent
+);
+
+/// Updates the service to `spec` per its update config, gated on health; yields progress.
+#[pyfunction]
+#[pyo3(signature = (fleet, spec, options=None))]
+fn rollout(fleet: &Fleet, spec: ServiceSpec, options: Option<RolloutOptions>) -> RolloutStream {
+    let options: df::RolloutOptions = options.conv().unwrap_or_default();
+    RolloutStream::new(df::rollout(fleet.snapshot(), spec.conv(), options))
+}
+
+/// Rolls `service` back to the spec its tasks replaced, per its rollback config; yields progress.
+#[pyfunction]
+#[pyo3(signature = (fleet, service, options=None))]
+fn rollback(fleet: &Fleet, service: String, options: Option<RolloutOptions>) -> RolloutStream {
+    let options: df::RolloutOptions = options.conv().unwrap_or_default();
+    RolloutStream::new(df::rollback(fleet.snapshot(), service, options))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RolloutOptions>()?;
+    m.add_class::<RolloutEvent>()?;
+    m.add_class::<RolloutStream>()?;
+    m.add_function(wrap_pyfunction!(rollout, m)?)?;
+    m.add_function(wrap_pyfunction!(rollback, m)?)?;
+    Ok(())
+}
