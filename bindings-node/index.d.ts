@@ -77,6 +77,18 @@ export declare class DockerHost {
   inspectImage(reference: string): Promise<ImageSummary>
   imageExists(reference: string): Promise<boolean>
   removeImage(reference: string, force?: boolean | undefined | null): Promise<undefined>
+  /** Creates a bridge network; resolves to its ID (`conflict` when the name is taken). */
+  createNetwork(name: string, labels?: Record<string, string> | undefined | null): Promise<string>
+  /** Removes a network. */
+  removeNetwork(name: string): Promise<undefined>
+  /** Networks carrying every label given (`key` or `key=value`). */
+  listNetworks(labels?: Array<string> | undefined | null): Promise<Array<NetworkSummary>>
+  /** Creates a named volume, or resolves to the existing one of that name. */
+  createVolume(name: string, labels?: Record<string, string> | undefined | null): Promise<VolumeSummary>
+  /** Removes a named volume (`conflict` while in use, unless `force`). */
+  removeVolume(name: string, force?: boolean | undefined | null): Promise<undefined>
+  /** Volumes carrying every label given (`key` or `key=value`). */
+  listVolumes(labels?: Array<string> | undefined | null): Promise<Array<VolumeSummary>>
   exportImage(reference: string): ByteStream
   /** Loads an archive given as a Buffer or as the `ByteStream` of another host's `exportImage`. */
   importImage(archive: Buffer | ByteStream): Promise<Array<string>>
@@ -271,6 +283,15 @@ export interface CopyProgress {
   done: boolean
 }
 
+/**
+ * A dependency of a stack service: `condition` is `service_started`, `service_healthy` or
+ * `service_completed_successfully`.
+ */
+export interface Dependency {
+  service: string
+  condition: string
+}
+
 /** Observes, plans and applies: brings the service to `spec`. */
 export declare function deploy(fleet: Fleet, spec: ServiceSpec, options?: PlanOptions | undefined | null): Promise<Deployment>
 
@@ -417,12 +438,18 @@ export declare const LABEL_SPEC: string
 /** Label holding the hash of the spec the task was created from. */
 export declare const LABEL_SPEC_HASH: string
 
+/** Label naming the stack of a service, network or volume. */
+export declare const LABEL_STACK: string
+
 /** Which containers `listContainers` returns: `labels` entries are `key` or `key=value`. */
 export interface ListContainersOptions {
   all?: boolean
   labels?: Array<string>
   name?: string | undefined | null
 }
+
+/** Reads and parses a compose file into the stack `name`. */
+export declare function loadCompose(name: string, path: string): Stack
 
 /** One chunk of container output; `stream` is `stdout`, `stderr` or `console`. */
 export interface LogLine {
@@ -440,11 +467,22 @@ export interface LogOptions {
   timestamps?: boolean
 }
 
+/** Largest compose file accepted, in bytes. */
+export declare const MAX_COMPOSE_BYTES: number
+
 /** A bind mount (absolute `source`) or a named volume. */
 export interface Mount {
   source?: string
   target?: string
   readOnly?: boolean
+}
+
+/** A network on one engine. */
+export interface NetworkSummary {
+  id: string
+  name: string
+  driver: string
+  labels: Record<string, string>
 }
 
 /** Reads the fleet and the service's tasks (unreachable hosts are reported, not rejected). */
@@ -461,6 +499,9 @@ export interface Observed {
   specs: Record<string, ServiceSpec>
   timeMs: number
 }
+
+/** Parses compose text into the stack `name`; relative paths resolve against `baseDir` (default `.`). */
+export declare function parseCompose(name: string, text: string, baseDir?: string | undefined | null): Stack
 
 /** Answer to `ping()`; `latency` in milliseconds. */
 export interface Ping {
@@ -614,8 +655,63 @@ export interface ServiceSpec {
   allowHostMounts?: boolean
 }
 
+/** One service of a stack as `stackPs` sees it. */
+export interface ServiceStatus {
+  name: string
+  desired: number
+  running: number
+  tasks: Array<Task>
+}
+
 /** The hash of what a task of `spec` is made of. */
 export declare function specHash(spec: ServiceSpec): string
+
+/** A stack: services, and the networks and volumes it creates on every host. */
+export interface Stack {
+  name: string
+  services: Array<StackService>
+  networks: Array<string>
+  volumes: Array<string>
+}
+
+/** How a stack service's image is built (compose's `build:`). */
+export interface StackBuild {
+  context: string
+  dockerfile?: string
+  args: Record<string, string>
+}
+
+/** Removes the stack's services and networks, and its volumes when `removeVolumes` is set. */
+export declare function stackDown(fleet: Fleet, stack: string, removeVolumes?: boolean | undefined | null): Promise<StackDownReport>
+
+/** What `stackDown` removed. */
+export interface StackDownReport {
+  services: Array<string>
+  containers: number
+  networks: number
+  volumes: number
+}
+
+/** Options of `stackUp`: `dependencyTimeout` in milliseconds; `prune` removes services no longer in the stack. */
+export interface StackOptions {
+  rollout?: RolloutOptions
+  dependencyTimeout?: number
+  prune?: boolean
+}
+
+/** The stack's services and their tasks. */
+export declare function stackPs(fleet: Fleet, stack: string): Promise<Array<ServiceStatus>>
+
+/** One service of a stack: its compose name, spec, dependencies and build. */
+export interface StackService {
+  name: string
+  spec: ServiceSpec
+  dependsOn: Array<Dependency>
+  build?: StackBuild
+}
+
+/** Deploys or updates a stack; yields the stack's steps and every service's rollout events. */
+export declare function stackUp(fleet: Fleet, stack: Stack, options?: StackOptions | undefined | null): RolloutStream
 
 /** Resource use of one container at one moment. */
 export interface Stats {
@@ -675,4 +771,12 @@ export interface UpdateConfig {
   monitor?: number
   failureAction?: string
   maxFailureRatio?: number
+}
+
+/** A named volume on one engine. */
+export interface VolumeSummary {
+  name: string
+  driver: string
+  mountpoint: string
+  labels: Record<string, string>
 }

@@ -1,22 +1,49 @@
 //! The dockfleet demo: list the fleet's hosts with their capacity, build an image on one host, copy it
-//! to the others with a progress bar, run a web container on every host, show them answering, clean up.
+//! to the others with a progress bar, run a web container on every host and show them answering; then
+//! deploy a compose stack across the hosts, show its placement, roll an update with a progress bar,
+//! kill a container and watch it heal, and clean up.
 //!
 //! Run: `scripts/demo.sh` (brings the testbed up first), or
 //! `cargo run -p dockfleet-examples --example demo -- [INVENTORY]` (default: the testbed's inventory).
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dockfleet::{
-    BuildOptions, ContainerSpec, Fleet, Host, PlanOptions, PortMapping, ProbeOptions, ServiceSpec, SuperviseOptions,
-};
-use futures::{StreamExt, TryStreamExt};
+use dockfleet::{BuildOptions, ContainerSpec, Fleet, Host, PortMapping, ProbeOptions, StackOptions, SuperviseOptions};
+use futures::TryStreamExt;
 
 const BASE: &str = "dockfleet/busybox:latest";
 const DEMO_IMAGE: &str = "dockfleet/demo-web:latest";
 const LABEL: &str = "dockfleet.demo";
 const PORT: u16 = 18080;
+
+/// The demo's stack, shaped like the WordPress example of `docker stack deploy`: a web tier replicated
+/// over the hosts, a db pinned to the manager with a named volume and a healthcheck the web waits for.
+const COMPOSE: &str = r#"
+services:
+  web:
+    image: dockfleet/demo-web:latest
+    ports: ["PORT:80"]
+    stop_grace_period: 1s
+    healthcheck: {test: "wget -q -O /dev/null http://127.0.0.1/", interval: 500ms, retries: 10}
+    depends_on: {db: {condition: service_healthy}}
+    deploy:
+      replicas: 3
+      update_config: {parallelism: 1, monitor: 1s, failure_action: rollback}
+      restart_policy: {delay: 300ms}
+  db:
+    image: dockfleet/busybox:latest
+    command: sh -c 'touch /data/ready; exec sleep 3600'
+    stop_grace_period: 1s
+    volumes: [db-data:/data]
+    healthcheck: {test: test -f /data/ready, interval: 300ms}
+    deploy:
+      placement: {constraints: [node.role == manager]}
+volumes:
+  db-data:
+"#;
 
 #[tokio::main]
 async fn main() -> dockfleet::Result<()> {
@@ -57,7 +84,7 @@ async fn main() -> dockfleet::Result<()> {
     let ctx = std::env::temp_dir().join(format!("dockfleet-demo-{}", std::process::id()));
     std::fs::create_dir_all(&ctx).map_err(|e| dockfleet::Error::Io { path: ctx.display().to_string(), source: e })?;
     let dockerfile = format!(
-        "FROM {BASE}\nCMD [\"sh\", \"-c\", \"echo \\\"hello from $(hostname) on $DOCKFLEET_HOST\\\" > /www/index.html && exec httpd -f -p 80 -h /www\"]\n"
+        "FROM {BASE}\nCMD [\"sh\", \"-c\", \"echo \\\"hello from $(hostname) on ${{DOCKFLEET_HOST:-a stack}}\\\" > /www/index.html && exec httpd -f -p 80 -h /www\"]\n"
     );
     std::fs::write(ctx.join("Dockerfile"), dockerfile)
         .map_err(|e| dockfleet::Error::Io { path: ctx.display().to_string(), source: e })?;
@@ -127,25 +154,55 @@ async fn main() -> dockfleet::Result<()> {
         );
     }
 
-    println!("\n== a service: 6 replicas of the demo image spread over the fleet, kept alive by dockfleet");
-    let service_fleet = Fleet::from_hosts(up.clone())?;
-    let mut spec = ServiceSpec::new("demo-svc", DEMO_IMAGE);
-    spec.replicas = 6;
-    spec.stop_grace_period = Duration::from_secs(1);
-    spec.restart_policy.delay = Duration::from_millis(300);
-    let mut passes = dockfleet::supervise(service_fleet.clone(), spec.clone(), SuperviseOptions::default());
-    let first = passes.try_next().await?.ok_or_else(|| dockfleet::Error::Internal("supervision ended".into()))?;
-    let mut placement: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
-    for t in &first.deployment.report.created {
-        placement.entry(t.host.clone()).or_default().push(t.slot);
+    // The per-host containers go; the stack below serves the same port.
+    for (h, id) in &running {
+        h.remove_container(id, true, true).await?;
     }
-    for (host, slots) in &placement {
-        println!("  {host:<8} slots {slots:?}");
+
+    println!("\n== a stack from a compose file: web x3 spread over the hosts, db pinned to the manager");
+    let stack_fleet = Fleet::from_hosts(up.clone())?;
+    let mut stack = dockfleet::parse_compose("demo", &COMPOSE.replace("PORT", &PORT.to_string()), Path::new("."))?;
+    let _ = dockfleet::stack_down(&stack_fleet, "demo", true).await; // a leftover of an interrupted run
+    let options = StackOptions::default();
+    let mut events = dockfleet::stack_up(stack_fleet.clone(), stack.clone(), options.clone());
+    while let Some(e) = events.try_next().await? {
+        match (e.phase.as_str(), e.kind.as_str()) {
+            ("stack", _) => println!("  [{}] {}", e.kind, e.message),
+            (_, "started") => println!("  {}: {}", e.service, e.message),
+            _ => {}
+        }
     }
-    let victim = first.deployment.report.created[0].clone();
-    println!("  killing {} on {} (SIGKILL, as a crash would)…", victim.name, victim.host);
+    println!("  {:<12} {:<8} {:>4}  {:<10} answer", "service", "host", "slot", "state");
+    for st in dockfleet::stack_ps(&stack_fleet, "demo").await? {
+        for t in &st.tasks {
+            let answer = if st.name == "demo_web" {
+                http_get(&address(&stack_fleet, &t.host)?, PORT).await
+            } else {
+                String::new()
+            };
+            println!("  {:<12} {:<8} {:>4}  {:<10} {}", st.name, t.host, t.slot, t.state, answer.trim());
+        }
+    }
+
+    println!("\n== a rolling update of the web tier, one task at a time, each healthy before the next");
+    let web = stack.services.iter_mut().find(|s| s.name == "web").expect("the compose file has web");
+    web.spec.env.insert("VERSION".into(), "2".into());
+    let mut events = dockfleet::stack_up(stack_fleet.clone(), stack.clone(), options);
+    while let Some(e) = events.try_next().await? {
+        if e.service == "demo_web" && e.total > 0 && (e.kind == "task-updated" || e.kind == "task-failed") {
+            let bar: String = (0..e.total).map(|i| if i < e.done { '#' } else { '.' }).collect();
+            println!("  [{bar}] {}/{} {} slot {} on {}: {}", e.done, e.total, e.kind, e.slot, e.host, e.message);
+        }
+    }
+
+    println!("\n== supervising the web tier: kill a task (SIGKILL, as a crash would) and watch it heal");
+    let web = stack.services.iter().find(|s| s.name == "web").expect("the compose file has web").spec.clone();
+    let mut passes = dockfleet::supervise(stack_fleet.clone(), web, SuperviseOptions::default());
+    passes.try_next().await?; // the first pass finds the service converged
+    let victim = dockfleet::observe(&stack_fleet, "demo_web").await?.tasks[0].clone();
+    println!("  killing {} on {}…", victim.name, victim.host);
     let started = Instant::now();
-    service_fleet.host(&victim.host)?.kill_container(&victim.id, None).await?;
+    stack_fleet.host(&victim.host)?.kill_container(&victim.id, None).await?;
     if let Some(healed) = passes.try_next().await? {
         let new = &healed.deployment.report.created[0];
         println!(
@@ -158,22 +215,31 @@ async fn main() -> dockfleet::Result<()> {
         );
     }
     drop(passes);
-    let again =
-        dockfleet::plan(&spec, &dockfleet::observe(&service_fleet, "demo-svc").await?, &PlanOptions::default())?;
-    println!("  re-planning the converged service: {} actions", again.actions.len());
-    let removed = dockfleet::remove_service(&service_fleet, "demo-svc").await?;
-    println!("  removed the service's {removed} tasks");
 
     println!("\n== cleaning up");
-    let removals = futures::stream::iter(running.iter())
-        .then(|(h, id)| async move { h.remove_container(id, true, true).await })
-        .try_collect::<Vec<_>>();
-    removals.await?;
+    let down = dockfleet::stack_down(&stack_fleet, "demo", true).await?;
+    println!(
+        "  stack down: {} services, {} containers, {} networks, {} volumes",
+        down.services.len(),
+        down.containers,
+        down.networks,
+        down.volumes
+    );
     for h in &up {
         h.remove_image(DEMO_IMAGE, true).await?;
     }
-    println!("  removed {} containers and the demo image from {} hosts", running.len(), up.len());
+    println!(
+        "  removed {} containers and the demo image from {} hosts",
+        running.len() + down.containers as usize,
+        up.len()
+    );
     Ok(())
+}
+
+/// The address part of a host's `tcp://ADDR:PORT`.
+fn address(fleet: &Fleet, host: &str) -> dockfleet::Result<String> {
+    let h = fleet.host(host)?;
+    Ok(h.address().split("://").nth(1).and_then(|a| a.rsplit_once(':')).map(|(a, _)| a.to_string()).unwrap_or_default())
 }
 
 async fn http_get(host: &str, port: u16) -> String {

@@ -13,6 +13,7 @@ step "dependencies"
 bash scripts/install-deps.sh
 step "testbed"
 bash scripts/testbed.sh up
+bash scripts/testbed.sh clean
 
 step "rust: fmt and clippy"
 cargo fmt --all --check
@@ -25,9 +26,14 @@ limit 1200 cargo test --workspace --exclude dockfleet-python --exclude dockfleet
 step "rust: examples"
 cargo run -q -p dockfleet-examples --example quickstart | tee /tmp/dockfleet-quickstart.out
 grep -q "exit 0: hello from dockfleet" /tmp/dockfleet-quickstart.out
+cargo run -q -p dockfleet-examples --example stack | tee /tmp/dockfleet-stack.out
+grep -q "completed 3/3" /tmp/dockfleet-stack.out
+grep -q "removed 4 containers" /tmp/dockfleet-stack.out
 cargo run -q -p dockfleet-examples --example demo | tee /tmp/dockfleet-demo.out
-grep -q "removed 4 containers" /tmp/dockfleet-demo.out
+grep -q "hello from .* on df-2" /tmp/dockfleet-demo.out
+grep -q "\[###\] 3/3 task-updated" /tmp/dockfleet-demo.out
 grep -q "healed in" /tmp/dockfleet-demo.out
+grep -q "stack down: 2 services" /tmp/dockfleet-demo.out
 
 step "bindings: build"
 export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"

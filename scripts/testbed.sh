@@ -6,6 +6,8 @@
 #                                or DOCKFLEET_TESTBED_ENGINES) plus the TLS engine, certificates, test images
 #   scripts/testbed.sh down      stop the engines, remove namespaces and bridge (data kept; --purge drops it)
 #   scripts/testbed.sh status    one line per engine
+#   scripts/testbed.sh clean     remove every container, unused network and volume on the engines (test.sh
+#                                starts with it, so an interrupted run cannot disturb the next)
 #   scripts/testbed.sh stop-engine NAME / start-engine NAME    for fault tests
 #   scripts/testbed.sh partition NAME / heal NAME   cut a host off the bridge and back (its engine and
 #                                containers keep running: a network partition, not a crash)
@@ -308,6 +310,19 @@ cmd_down() {
   log "down"
 }
 
+cmd_clean() { # containers, networks and volumes left by interrupted runs; images stay
+  local name h ids
+  for name in "${ENGINES[@]}"; do
+    engine_ping "$name" || continue
+    h="unix://$(engine_sock "$name")"
+    ids=$(/usr/bin/docker -H "$h" ps -aq)
+    [ -z "$ids" ] || /usr/bin/docker -H "$h" rm -f $ids >/dev/null
+    /usr/bin/docker -H "$h" network prune -f >/dev/null
+    /usr/bin/docker -H "$h" volume prune -f >/dev/null
+  done
+  log "clean: no container, unused network or volume left on the testbed engines"
+}
+
 cmd_status() {
   local name rc=0
   for name in "${ENGINES[@]}"; do
@@ -325,6 +340,7 @@ case ${1:-} in
   up) cmd_up "${2:-}" ;;
   down) cmd_down "${2:-}" ;;
   status) cmd_status ;;
+  clean) cmd_clean ;;
   stop-engine) stop_engine "${2:?engine name}" ;;
   start-engine)
     start_engine "${2:?engine name}"
@@ -334,7 +350,7 @@ case ${1:-} in
   heal) ip link set "dfv$(engine_index "${2:?engine name}")" up ;;
   env) echo "export DOCKFLEET_TESTBED=$STATE" ;;
   *)
-    echo "usage: $0 up [N]|down [--purge]|status|stop-engine NAME|start-engine NAME|partition NAME|heal NAME|env" >&2
+    echo "usage: $0 up [N]|down [--purge]|status|stop-engine NAME|start-engine NAME|partition NAME|heal NAME|clean|env" >&2
     exit 2
     ;;
 esac

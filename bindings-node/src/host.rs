@@ -125,6 +125,16 @@ object! { out
     ImageSummary => df::ImageSummary { id: String, tags: Vec<String>, size_bytes: i64, created: i64, labels: HashMap<String, String> }
 }
 
+object! { out
+    #[doc = "A network on one engine."]
+    NetworkSummary => df::NetworkSummary { id: String, name: String, driver: String, labels: HashMap<String, String> }
+}
+
+object! { out
+    #[doc = "A named volume on one engine."]
+    VolumeSummary => df::VolumeSummary { name: String, driver: String, mountpoint: String, labels: HashMap<String, String> }
+}
+
 object! { in
     #[doc = "Which engine events to stream (times are `bigint` nanoseconds); without `sinceNanos` the stream starts when `events()` is called."]
     EventOptions => df::EventOptions { since_nanos: Option<BigInt>, until_nanos: Option<BigInt>, filters: HashMap<String, Vec<String>> }
@@ -363,6 +373,73 @@ impl DockerHost {
     ) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
         call(env, async move { h.remove_image(&reference, force.unwrap_or(false)).await })
+    }
+
+    /// Creates a bridge network; resolves to its ID (`conflict` when the name is taken).
+    #[napi]
+    pub fn create_network<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        labels: Option<HashMap<String, String>>,
+    ) -> Result<PromiseRaw<'env, String>> {
+        let h = self.inner.clone();
+        let labels = labels.unwrap_or_default().into_iter().collect();
+        call(env, async move { h.create_network(&name, &labels).await })
+    }
+
+    /// Removes a network.
+    #[napi]
+    pub fn remove_network<'env>(&self, env: &'env Env, name: String) -> Result<PromiseRaw<'env, ()>> {
+        let h = self.inner.clone();
+        call(env, async move { h.remove_network(&name).await })
+    }
+
+    /// Networks carrying every label given (`key` or `key=value`).
+    #[napi]
+    pub fn list_networks<'env>(
+        &self,
+        env: &'env Env,
+        labels: Option<Vec<String>>,
+    ) -> Result<PromiseRaw<'env, Vec<NetworkSummary>>> {
+        let h = self.inner.clone();
+        call(env, async move { h.list_networks(&labels.unwrap_or_default()).await })
+    }
+
+    /// Creates a named volume, or resolves to the existing one of that name.
+    #[napi]
+    pub fn create_volume<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        labels: Option<HashMap<String, String>>,
+    ) -> Result<PromiseRaw<'env, VolumeSummary>> {
+        let h = self.inner.clone();
+        let labels = labels.unwrap_or_default().into_iter().collect();
+        call(env, async move { h.create_volume(&name, &labels).await })
+    }
+
+    /// Removes a named volume (`conflict` while in use, unless `force`).
+    #[napi]
+    pub fn remove_volume<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        force: Option<bool>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let h = self.inner.clone();
+        call(env, async move { h.remove_volume(&name, force.unwrap_or(false)).await })
+    }
+
+    /// Volumes carrying every label given (`key` or `key=value`).
+    #[napi]
+    pub fn list_volumes<'env>(
+        &self,
+        env: &'env Env,
+        labels: Option<Vec<String>>,
+    ) -> Result<PromiseRaw<'env, Vec<VolumeSummary>>> {
+        let h = self.inner.clone();
+        call(env, async move { h.list_volumes(&labels.unwrap_or_default()).await })
     }
 
     #[napi]

@@ -21,6 +21,7 @@ mod reconcile;
 mod rollout;
 mod schedule;
 mod spec;
+mod stack;
 
 /// Converts between a core type and its JS mirror (and between plain values).
 pub(crate) trait Conv<T> {

@@ -127,6 +127,16 @@ dto! {
 }
 
 dto! {
+    /// A network on one engine.
+    NetworkSummary => df::NetworkSummary { id: String, name: String, driver: String, labels: BTreeMap<String, String> }
+}
+
+dto! {
+    /// A named volume on one engine.
+    VolumeSummary => df::VolumeSummary { name: String, driver: String, mountpoint: String, labels: BTreeMap<String, String> }
+}
+
+dto! {
     /// Which engine events to stream; without `since_nanos` the stream starts when `events()` is called.
     EventOptions => df::EventOptions { since_nanos: Option<i64>, until_nanos: Option<i64>, filters: BTreeMap<String, Vec<String>> }
 }
@@ -344,6 +354,41 @@ impl DockerHost {
         crate::call(async move { h.remove_image(&reference, force).await }).await
     }
 
+    #[pyo3(signature = (name, labels=None))]
+    async fn create_network(&self, name: String, labels: Option<BTreeMap<String, String>>) -> PyResult<String> {
+        let h = self.inner.clone();
+        crate::call(async move { h.create_network(&name, &labels.unwrap_or_default()).await }).await
+    }
+
+    async fn remove_network(&self, name: String) -> PyResult<()> {
+        let h = self.inner.clone();
+        crate::call(async move { h.remove_network(&name).await }).await
+    }
+
+    #[pyo3(signature = (labels=None))]
+    async fn list_networks(&self, labels: Option<Vec<String>>) -> PyResult<Vec<NetworkSummary>> {
+        let h = self.inner.clone();
+        crate::call(async move { h.list_networks(&labels.unwrap_or_default()).await }).await
+    }
+
+    #[pyo3(signature = (name, labels=None))]
+    async fn create_volume(&self, name: String, labels: Option<BTreeMap<String, String>>) -> PyResult<VolumeSummary> {
+        let h = self.inner.clone();
+        crate::call(async move { h.create_volume(&name, &labels.unwrap_or_default()).await }).await
+    }
+
+    #[pyo3(signature = (name, force=false))]
+    async fn remove_volume(&self, name: String, force: bool) -> PyResult<()> {
+        let h = self.inner.clone();
+        crate::call(async move { h.remove_volume(&name, force).await }).await
+    }
+
+    #[pyo3(signature = (labels=None))]
+    async fn list_volumes(&self, labels: Option<Vec<String>>) -> PyResult<Vec<VolumeSummary>> {
+        let h = self.inner.clone();
+        crate::call(async move { h.list_volumes(&labels.unwrap_or_default()).await }).await
+    }
+
     fn export_image(&self, reference: String) -> ByteStream {
         ByteStream::new(self.inner.export_image(&reference))
     }
@@ -389,6 +434,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BuildOptions>()?;
     m.add_class::<BuildEvent>()?;
     m.add_class::<ImageSummary>()?;
+    m.add_class::<NetworkSummary>()?;
+    m.add_class::<VolumeSummary>()?;
     m.add_class::<EventOptions>()?;
     m.add_class::<Event>()?;
     m.add_class::<Stats>()?;

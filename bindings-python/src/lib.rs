@@ -14,6 +14,7 @@ mod reconcile;
 mod rollout;
 mod schedule;
 mod spec;
+mod stack;
 
 /// Converts between a core type and its Python mirror (and between plain values, identically).
 pub(crate) trait Conv<T> {
@@ -242,5 +243,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     schedule::register(m)?;
     reconcile::register(m)?;
     rollout::register(m)?;
+    stack::register(m)?;
     Ok(())
 }

@@ -35,3 +35,13 @@ def fleet() -> dockfleet.Fleet:
     path = TESTBED / "fleet.toml"
     assert path.exists(), f"{path} missing: run scripts/testbed.sh up"
     return dockfleet.Fleet.from_file(path)
+
+
+def plain_fleet(module):
+    """The three plain engines (service tests leave df-tls alone), from `dockfleet` or `dockfleet.sync`."""
+    full = module.Fleet.from_file(TESTBED / "fleet.toml")
+    f = module.Fleet()
+    for h in full.hosts():
+        if h.name != "df-tls":
+            f.add(h)
+    return f

@@ -4,16 +4,8 @@ import asyncio
 
 import dockfleet
 from dockfleet import sync
-from conftest import IMAGE, TESTBED, run, unique
+from conftest import IMAGE, plain_fleet, run, unique
 
-
-def plain_fleet(module):
-    full = module.Fleet.from_file(TESTBED / "fleet.toml")
-    f = module.Fleet()
-    for h in full.hosts():
-        if h.name != "df-tls":
-            f.add(h)
-    return f
 
 
 def test_deploy_observe_replan_and_remove():

@@ -234,6 +234,8 @@ impl std::fmt::Debug for DockerHost {
 enum Subject<'a> {
     Container(&'a str),
     Image(&'a str),
+    Network(&'a str),
+    Volume(&'a str),
     Engine,
 }
 
@@ -337,7 +339,7 @@ impl DockerHost {
                 let docker = self.build_client()?;
                 let fut = docker.negotiate_version();
                 let docker = match tokio::time::timeout(inner.config.connect_timeout, fut).await {
-                    Ok(r) => r.map_err(|e| self.map_err(e, Subject::Engine, "connect"))?,
+                    Ok(r) => r.map_err(|e| self.first_contact_err(e))?,
                     Err(_) => {
                         return Err(Error::Timeout {
                             host: inner.config.name.clone(),
@@ -354,6 +356,28 @@ impl DockerHost {
             .map(|(d, _)| d)
     }
 
+    /// Maps a failure of the first request. With TLS 1.3 an engine that rejects the client certificate
+    /// does so after the client finished its handshake, and hyper's connection task may swallow the alert
+    /// and report only that the connection closed; on a TLS host's first contact that is a TLS error.
+    fn first_contact_err(&self, e: BollardError) -> Error {
+        let mapped = self.map_err(e, Subject::Engine, "connect");
+        match mapped {
+            Error::EngineUnreachable { host, message, source }
+                if self.inner.config.tls.is_some() && closed_after_connect(&message) =>
+            {
+                Error::Tls {
+                    target: host,
+                    message: format!(
+                        "the engine closed the connection right after the TLS handshake: it most likely rejected \
+                         our client certificate ({message})"
+                    ),
+                    source,
+                }
+            }
+            other => other,
+        }
+    }
+
     fn api_version(&self) -> String {
         self.inner.client.get().map(|(_, v)| v.clone()).unwrap_or_default()
     }
@@ -366,6 +390,8 @@ impl DockerHost {
                     let (kind, id) = match subject {
                         Subject::Container(id) => ("container", id),
                         Subject::Image(id) => ("image", id),
+                        Subject::Network(id) => ("network", id),
+                        Subject::Volume(id) => ("volume", id),
                         Subject::Engine => ("object", ""),
                     };
                     Error::NotFound { kind: kind.into(), id: id.into(), host, message }
@@ -434,6 +460,16 @@ fn error_chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Whether an error chain says the connection was closed or dropped after it was established (as
+/// opposed to refused, unroutable or timed out).
+fn closed_after_connect(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    ["connection was not ready", "canceled", "connection closed", "connection reset", "broken pipe", "unexpected eof"]
+        .iter()
+        .any(|k| t.contains(k))
+        && !t.contains("connection refused")
+}
+
 fn looks_like_tls(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     ["certificate", "tls", "handshake", "unknownissuer", "alert", "corrupt message", "invalidcontenttype"]
@@ -490,6 +526,10 @@ fn ports_from_map(map: Option<bm::PortMap>) -> Vec<PortMapping> {
     }
     out.sort_by(|a, b| (a.container_port, &a.protocol, a.host_port).cmp(&(b.container_port, &b.protocol, b.host_port)));
     out
+}
+
+fn volume_summary(v: bm::Volume) -> VolumeSummary {
+    VolumeSummary { name: v.name, driver: v.driver, mountpoint: v.mountpoint, labels: v.labels.into_iter().collect() }
 }
 
 fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
@@ -911,6 +951,80 @@ impl Host for DockerHost {
             .await
             .map_err(|e| self.map_err(e, Subject::Image(reference), "remove image"))?;
         Ok(())
+    }
+
+    async fn create_network(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<String> {
+        crate::host::validate_name("name", name)?;
+        let docker = self.client().await?;
+        // Engines before API 1.44 create a second network of the same name unless asked not to (a
+        // field bollard's request type no longer has), and then refuse the name as ambiguous.
+        let q =
+            qp::ListNetworksOptions { filters: Some(HashMap::from([("name".to_string(), vec![name.to_string()])])) };
+        let same =
+            docker.list_networks(Some(q)).await.map_err(|e| self.map_err(e, Subject::Engine, "list networks"))?;
+        if same.iter().any(|n| n.name.as_deref() == Some(name)) {
+            return Err(Error::Conflict {
+                host: self.inner.config.name.clone(),
+                message: format!("network with name {name} already exists"),
+            });
+        }
+        let req = bm::NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let r =
+            docker.create_network(req).await.map_err(|e| self.map_err(e, Subject::Network(name), "create network"))?;
+        Ok(r.id)
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<()> {
+        let docker = self.client().await?;
+        docker.remove_network(name).await.map_err(|e| self.map_err(e, Subject::Network(name), "remove network"))
+    }
+
+    async fn list_networks(&self, labels: &[String]) -> Result<Vec<NetworkSummary>> {
+        let docker = self.client().await?;
+        let q = qp::ListNetworksOptions { filters: Some(HashMap::from([("label".to_string(), labels.to_vec())])) };
+        let list =
+            docker.list_networks(Some(q)).await.map_err(|e| self.map_err(e, Subject::Engine, "list networks"))?;
+        Ok(list
+            .into_iter()
+            .map(|n| NetworkSummary {
+                id: n.id.unwrap_or_default(),
+                name: n.name.unwrap_or_default(),
+                driver: n.driver.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default().into_iter().collect(),
+            })
+            .collect())
+    }
+
+    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<VolumeSummary> {
+        crate::host::validate_name("name", name)?;
+        let docker = self.client().await?;
+        let req = bm::VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let v = docker.create_volume(req).await.map_err(|e| self.map_err(e, Subject::Volume(name), "create volume"))?;
+        Ok(volume_summary(v))
+    }
+
+    async fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        let docker = self.client().await?;
+        docker
+            .remove_volume(name, Some(qp::RemoveVolumeOptions { force }))
+            .await
+            .map_err(|e| self.map_err(e, Subject::Volume(name), "remove volume"))
+    }
+
+    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<VolumeSummary>> {
+        let docker = self.client().await?;
+        let q = qp::ListVolumesOptions { filters: Some(HashMap::from([("label".to_string(), labels.to_vec())])) };
+        let r = docker.list_volumes(Some(q)).await.map_err(|e| self.map_err(e, Subject::Engine, "list volumes"))?;
+        Ok(r.volumes.unwrap_or_default().into_iter().map(volume_summary).collect())
     }
 
     fn export_image(&self, reference: &str) -> ResultStream<Bytes> {

@@ -121,6 +121,18 @@ impl Mount {
 }
 
 /// Checks environment variable names (non-empty, no `=`).
+/// Checks an engine object name (container, network, volume): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub(crate) fn validate_name(field: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("{name:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")))
+    }
+}
+
 pub(crate) fn validate_env(env: &BTreeMap<String, String>) -> Result<()> {
     for k in env.keys() {
         if k.is_empty() || k.contains('=') {
@@ -214,12 +226,7 @@ impl ContainerSpec {
     /// Checks the spec without any engine call; the error names the offending field.
     pub fn validate(&self) -> Result<()> {
         if let Some(name) = &self.name {
-            let ok = !name.is_empty()
-                && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-            if !ok {
-                return Err(Error::invalid("name", format!("{name:?} must match [a-zA-Z0-9][a-zA-Z0-9_.-]*")));
-            }
+            validate_name("name", name)?;
         }
         if self.image.trim().is_empty() {
             return Err(Error::invalid("image", "must not be empty"));
@@ -542,6 +549,32 @@ pub struct CopyProgress {
     pub done: bool,
 }
 
+/// A network on one engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSummary {
+    /// Network ID.
+    pub id: String,
+    /// Network name.
+    pub name: String,
+    /// Driver (`bridge`, `host`, `null`, …).
+    pub driver: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A named volume on one engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSummary {
+    /// Volume name.
+    pub name: String,
+    /// Driver (`local`, …).
+    pub driver: String,
+    /// Where the engine keeps it on the host.
+    pub mountpoint: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
 /// One Docker engine. Implemented by [`crate::DockerHost`]; all methods are cancel-safe (drop the
 /// future or stream to cancel) and bounded by the host's request timeout.
 #[async_trait]
@@ -599,6 +632,19 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     fn export_image(&self, reference: &str) -> ResultStream<Bytes>;
     /// Loads a `docker save` archive from a stream; returns the loaded references.
     async fn import_image(&self, archive: ResultStream<Bytes>) -> Result<Vec<String>>;
+
+    /// Creates a bridge network; returns its ID (`conflict` when the name is taken).
+    async fn create_network(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<String>;
+    /// Removes a network (`not_found` when absent).
+    async fn remove_network(&self, name: &str) -> Result<()>;
+    /// Networks carrying every label in `labels` (`key` or `key=value`); all when empty.
+    async fn list_networks(&self, labels: &[String]) -> Result<Vec<NetworkSummary>>;
+    /// Creates a named volume, or returns the existing one of that name.
+    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<VolumeSummary>;
+    /// Removes a named volume (`conflict` while a container uses it, unless `force`).
+    async fn remove_volume(&self, name: &str, force: bool) -> Result<()>;
+    /// Volumes carrying every label in `labels` (`key` or `key=value`); all when empty.
+    async fn list_volumes(&self, labels: &[String]) -> Result<Vec<VolumeSummary>>;
 
     /// Engine events, following new ones until `until_nanos` (forever when `None`).
     fn events(&self, options: &EventOptions) -> ResultStream<Event>;

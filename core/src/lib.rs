@@ -36,6 +36,7 @@ mod schedule;
 #[doc(hidden)]
 pub mod serde_ms;
 mod spec;
+mod stack;
 pub mod stats;
 mod stream;
 mod transport;
@@ -56,6 +57,10 @@ pub use schedule::{schedule, Assignment, HostState, Schedule, ScheduleOptions};
 pub use spec::{
     parse_preference, Constraint, ConstraintKey, Placement, Resources, ServicePort, ServiceRestartPolicy, ServiceSpec,
     UpdateConfig,
+};
+pub use stack::{
+    load_compose, parse_bytes, parse_compose, parse_duration, stack_down, stack_ps, stack_up, Dependency,
+    ServiceStatus, Stack, StackBuild, StackDownReport, StackOptions, StackService, LABEL_STACK, MAX_COMPOSE_BYTES,
 };
 pub use stream::SharedStream;
 

@@ -219,7 +219,11 @@ fn exit_code(status: &str) -> Option<i64> {
 }
 
 /// Reads a task from its container's labels, recording the specs it carries into `specs`.
-fn task_from(host: &str, c: &crate::host::ContainerSummary, specs: &mut BTreeMap<String, ServiceSpec>) -> Task {
+pub(crate) fn task_from(
+    host: &str,
+    c: &crate::host::ContainerSummary,
+    specs: &mut BTreeMap<String, ServiceSpec>,
+) -> Task {
     let label = |k: &str| c.labels.get(k).cloned().unwrap_or_default();
     let (restarts, since) = label(LABEL_RESTARTS)
         .split_once('@')

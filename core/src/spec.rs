@@ -43,7 +43,7 @@ impl Default for ServicePort {
 #[serde(default)]
 pub struct Placement {
     /// Every constraint must hold on a host: `role==manager`, `zone!=b`, `node.hostname==df-1`,
-    /// `node.labels.disk==ssd` (Swarm's spelling is accepted too).
+    /// `node.labels.disk==ssd` (Swarm's spelling is accepted too; `node.role` is the `role` label).
     pub constraints: Vec<String>,
     /// Spread preferences, applied in order: `zone` or Swarm's `spread=node.labels.zone` spreads tasks
     /// evenly over the values of that label before spreading over hosts.
@@ -240,6 +240,8 @@ impl Constraint {
         }
         let key = match key {
             "node.hostname" | "hostname" | "node.name" => ConstraintKey::Hostname,
+            // A fleet host's role is its `role` label (Swarm's node.role).
+            "node.role" => ConstraintKey::Label("role".into()),
             k => {
                 let label = k.strip_prefix("node.labels.").or_else(|| k.strip_prefix("engine.labels.")).unwrap_or(k);
                 if label.starts_with("node.") {
@@ -504,6 +506,7 @@ mod tests {
         let c = Constraint::parse("c", "node.labels.zone != b").unwrap();
         assert_eq!(c, Constraint { key: ConstraintKey::Label("zone".into()), equal: false, value: "b".into() });
         assert_eq!(Constraint::parse("c", "node.hostname==df-1").unwrap().key, ConstraintKey::Hostname);
+        assert_eq!(Constraint::parse("c", "node.role == manager").unwrap().key, ConstraintKey::Label("role".into()));
         let labels = BTreeMap::from([("zone".to_string(), "a".to_string())]);
         assert!(Constraint::parse("c", "zone!=b").unwrap().matches("h", &labels));
         assert!(!Constraint::parse("c", "zone==b").unwrap().matches("h", &labels));

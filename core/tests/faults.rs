@@ -304,3 +304,68 @@ async fn a_partitioned_host_keeps_its_slots_for_the_grace_then_they_move_and_ret
     assert_eq!(o.tasks.len(), 3, "no orphan left: {:?}", o.tasks);
     remove_service(&fleet, &name).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_engine_stopped_mid_deploy_converges_on_the_others_and_returns_without_duplicates() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let name = unique("middeploy").replace('-', "_");
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = vec!["sleep".into(), "600".into()];
+    spec.replicas = 6;
+    spec.stop_grace_period = Duration::from_secs(1);
+    spec.restart_policy.delay = Duration::from_millis(100);
+    struct Restart;
+    impl Drop for Restart {
+        fn drop(&mut self) {
+            testbed(&["start-engine", "df-3"]);
+        }
+    }
+    // The engine goes away while the deploy is creating tasks; the deploy may fail part way.
+    let deploying = tokio::spawn({
+        let (fleet, spec) = (fleet.clone(), spec.clone());
+        async move { deploy(&fleet, &spec, &PlanOptions::default()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    testbed(&["stop-engine", "df-3"]);
+    let restart = Restart;
+    let _ = deploying.await.unwrap();
+
+    // Supervision converges on the two engines left.
+    let options = SuperviseOptions {
+        resync: Duration::from_millis(500),
+        host_grace: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let mut passes = supervise(fleet.clone(), spec.clone(), options);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let o = observe(&fleet, &name).await.unwrap();
+        let running: Vec<&Task> = o.tasks.iter().filter(|t| t.state == "running").collect();
+        if running.len() == 6 && running.iter().all(|t| t.host != "df-3") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never converged on df-1 and df-2: {:?}", o.tasks);
+        let _ = tokio::time::timeout(Duration::from_secs(2), passes.try_next()).await;
+    }
+    // The engine returns (its containers stopped with it): nothing is duplicated, nothing left behind.
+    drop(restart);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let _ = tokio::time::timeout(Duration::from_secs(2), passes.try_next()).await;
+        let o = observe(&fleet, &name).await.unwrap();
+        let mut slots: Vec<u32> = o.tasks.iter().filter(|t| t.state == "running").map(|t| t.slot).collect();
+        slots.sort();
+        if slots == [1, 2, 3, 4, 5, 6] && o.tasks.len() == 6 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "duplicates or leftovers after df-3 returned: {:?}", o.tasks);
+    }
+    drop(passes);
+    // No container of the service without its labels, anywhere.
+    for h in fleet.hosts() {
+        let all = h.list_containers(&ListContainersOptions { all: true, ..Default::default() }).await.unwrap();
+        assert!(all.iter().all(|c| !c.name.starts_with(&format!("{name}.")) || c.labels.contains_key(LABEL_SLOT)));
+    }
+    remove_service(&fleet, &name).await.unwrap();
+}

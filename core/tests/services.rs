@@ -59,10 +59,21 @@ async fn deploy_adopt_heal_update_scale_and_remove() {
     let quiet = tokio::time::timeout(Duration::from_millis(500), Box::pin(events).try_next()).await;
     assert!(quiet.is_err(), "re-applying an unchanged spec touched the engine: {quiet:?}");
 
-    // SIGKILL one task: only it is replaced, the others keep their IDs.
+    // SIGKILL one task's process from outside Docker (as the OOM killer or an operator would): only
+    // it is replaced, the others keep their IDs.
     let victim = o.tasks[0].clone();
     let before: Vec<String> = o.tasks.iter().map(|t| t.id.clone()).filter(|id| *id != victim.id).collect();
-    fleet.host(&victim.host).unwrap().kill_container(&victim.id, None).await.unwrap();
+    let vh = fleet.host(&victim.host).unwrap();
+    let pid = vh.inspect_container(&victim.id).await.unwrap().state.pid;
+    assert!(pid > 0);
+    let st = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(st.success());
+    for _ in 0..100 {
+        if !vh.inspect_container(&victim.id).await.unwrap().state.running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let p = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().plan;
     assert_eq!(p.actions.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["remove", "create"], "{p:?}");
     let o = observe(&fleet, &name).await.unwrap();

@@ -32,6 +32,8 @@ NOT_DTOS = {
 RUST_ONLY_FUNCTIONS = {
     "catch_panic": "the bindings' own plumbing for turning panics into errors",
     "parse_preference": "a helper of ServiceSpec validation; bindings pass preferences as strings",
+    "parse_duration": "a helper of compose parsing (1m30s); bindings' durations are numbers",
+    "parse_bytes": "a helper of compose parsing (512M); bindings' sizes are numbers",
 }
 
 # Public Rust constants that are not bound, each for a reason.

@@ -15,10 +15,12 @@ def snippet(path: str) -> str:
 
 def test_readme_snippets_are_the_examples():
     readme = (ROOT / "README.md").read_text()
-    blocks = {lang: body for lang, body in re.findall(r"```(rust|python|js)\n(.*?)```", readme, re.S)}
-    assert blocks["rust"].strip() == snippet("examples/quickstart.rs").strip()
-    assert blocks["python"].strip() == snippet("examples/python/quickstart.py").strip()
-    assert blocks["js"].strip() == snippet("examples/node/quickstart.js").strip()
+    blocks: dict[str, list[str]] = {}
+    for lang, body in re.findall(r"```(rust|python|js)\n(.*?)```", readme, re.S):
+        blocks.setdefault(lang, []).append(body.strip())
+    assert blocks["rust"] == [snippet(f"examples/{n}.rs").strip() for n in ("quickstart", "stack")]
+    assert blocks["python"] == [snippet(f"examples/python/{n}.py").strip() for n in ("quickstart", "stack")]
+    assert blocks["js"] == [snippet(f"examples/node/{n}.js").strip() for n in ("quickstart", "stack")]
 
 
 def test_readme_commands_exist():

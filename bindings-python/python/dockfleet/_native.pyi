@@ -13,6 +13,22 @@ _T = TypeVar("_T")
 
 __all__ = [
     "_shutdown_runtime",
+    "NetworkSummary",
+    "VolumeSummary",
+    "Dependency",
+    "StackBuild",
+    "StackService",
+    "Stack",
+    "StackOptions",
+    "ServiceStatus",
+    "StackDownReport",
+    "parse_compose",
+    "load_compose",
+    "stack_up",
+    "stack_ps",
+    "stack_down",
+    "LABEL_STACK",
+    "MAX_COMPOSE_BYTES",
     "RolloutOptions",
     "RolloutEvent",
     "RolloutStream",
@@ -522,6 +538,12 @@ class DockerHost:
     async def image_exists(self, reference: str) -> bool: ...
     async def remove_image(self, reference: str, force: bool = False) -> None: ...
     def export_image(self, reference: str) -> ByteStream: ...
+    async def create_network(self, name: str, labels: dict[str, str] | None = None) -> str: ...
+    async def remove_network(self, name: str) -> None: ...
+    async def list_networks(self, labels: list[str] | None = None) -> list[NetworkSummary]: ...
+    async def create_volume(self, name: str, labels: dict[str, str] | None = None) -> VolumeSummary: ...
+    async def remove_volume(self, name: str, force: bool = False) -> None: ...
+    async def list_volumes(self, labels: list[str] | None = None) -> list[VolumeSummary]: ...
     async def import_image(self, archive: bytes | ByteStream) -> list[str]: ...
     def events(self, options: EventOptions | None = None) -> EventStream: ...
     async def stats(self, id: str) -> Stats: ...
@@ -837,3 +859,107 @@ class RolloutStream(_Stream[RolloutEvent]): ...
 
 def rollout(fleet: Fleet, spec: ServiceSpec, options: RolloutOptions | None = None) -> RolloutStream: ...
 def rollback(fleet: Fleet, service: str, options: RolloutOptions | None = None) -> RolloutStream: ...
+
+LABEL_STACK: str
+MAX_COMPOSE_BYTES: int
+
+def parse_compose(name: str, text: str, base_dir: _StrPath | None = None) -> Stack: ...
+def load_compose(name: str, path: _StrPath) -> Stack: ...
+def stack_up(fleet: Fleet, stack: Stack, options: StackOptions | None = None) -> RolloutStream: ...
+async def stack_ps(fleet: Fleet, stack: str) -> list[ServiceStatus]: ...
+async def stack_down(fleet: Fleet, stack: str, remove_volumes: bool = False) -> StackDownReport: ...
+
+@final
+class NetworkSummary:
+    """A network on one engine."""
+
+    id: str
+    name: str
+    driver: str
+    labels: dict[str, str]
+    def __new__(cls, *, id: str = ..., name: str = ..., driver: str = ..., labels: dict[str, str] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class VolumeSummary:
+    """A named volume on one engine."""
+
+    name: str
+    driver: str
+    mountpoint: str
+    labels: dict[str, str]
+    def __new__(cls, *, name: str = ..., driver: str = ..., mountpoint: str = ..., labels: dict[str, str] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Dependency:
+    """A dependency of a stack service: `condition` is `service_started`, `service_healthy` or `service_completed_successfully`."""
+
+    service: str
+    condition: str
+    def __new__(cls, *, service: str = ..., condition: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class StackBuild:
+    """How a stack service's image is built (compose's `build:`)."""
+
+    context: Path
+    dockerfile: str | None
+    args: dict[str, str]
+    def __new__(cls, *, context: _StrPath = ..., dockerfile: str | None = ..., args: dict[str, str] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class StackService:
+    """One service of a stack: its compose name, spec, dependencies and build."""
+
+    name: str
+    spec: ServiceSpec
+    depends_on: list[Dependency]
+    build: StackBuild | None
+    def __new__(cls, *, name: str = ..., spec: ServiceSpec = ..., depends_on: list[Dependency] = ..., build: StackBuild | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Stack:
+    """A stack: services, and the networks and volumes it creates on every host."""
+
+    name: str
+    services: list[StackService]
+    networks: list[str]
+    volumes: list[str]
+    def __new__(cls, *, name: str = ..., services: list[StackService] = ..., networks: list[str] = ..., volumes: list[str] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class StackOptions:
+    """Options of `stack_up`: `dependency_timeout` in seconds; `prune` removes services no longer in the stack."""
+
+    rollout: RolloutOptions
+    dependency_timeout: float
+    prune: bool
+    def __new__(cls, *, rollout: RolloutOptions = ..., dependency_timeout: float = ..., prune: bool = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ServiceStatus:
+    """One service of a stack as `stack_ps` sees it."""
+
+    name: str
+    desired: int
+    running: int
+    tasks: list[Task]
+    def __new__(cls, *, name: str = ..., desired: int = ..., running: int = ..., tasks: list[Task] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class StackDownReport:
+    """What `stack_down` removed."""
+
+    services: list[str]
+    containers: int
+    networks: int
+    volumes: int
+    def __new__(cls, *, services: list[str] = ..., containers: int = ..., networks: int = ..., volumes: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...

@@ -15,6 +15,19 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    NetworkSummary as NetworkSummary,
+    VolumeSummary as VolumeSummary,
+    Dependency as Dependency,
+    StackBuild as StackBuild,
+    StackService as StackService,
+    Stack as Stack,
+    StackOptions as StackOptions,
+    ServiceStatus as ServiceStatus,
+    StackDownReport as StackDownReport,
+    parse_compose as parse_compose,
+    load_compose as load_compose,
+    LABEL_STACK as LABEL_STACK,
+    MAX_COMPOSE_BYTES as MAX_COMPOSE_BYTES,
     RolloutOptions as RolloutOptions,
     RolloutEvent as RolloutEvent,
     RolloutStream as RolloutStream,
@@ -246,7 +259,8 @@ _HOST_METHODS = [
     "ping", "info", "create_container", "start_container", "stop_container", "kill_container",
     "remove_container", "inspect_container", "list_containers", "logs", "wait_container", "exec",
     "build_image", "list_images", "inspect_image", "image_exists", "remove_image", "export_image",
-    "import_image", "events", "stats", "stats_stream",
+    "import_image", "events", "stats", "stats_stream", "create_network", "remove_network", "list_networks",
+    "create_volume", "remove_volume", "list_volumes",
 ]
 for _name in _HOST_METHODS:
     setattr(DockerHost, _name, _method(_native.DockerHost, _name))
@@ -326,3 +340,18 @@ def rollout(fleet: Fleet, spec: ServiceSpec, options: RolloutOptions | None = No
 def rollback(fleet: Fleet, service: str, options: RolloutOptions | None = None) -> Stream:
     """Rolls `service` back to the spec its tasks replaced; iterate for progress."""
     return Stream(_native.rollback(fleet._inner, service, options))
+
+
+def stack_up(fleet: Fleet, stack: Stack, options: StackOptions | None = None) -> Stream:
+    """Deploys or updates a stack; iterate for the stack's steps and its services' rollout events."""
+    return Stream(_native.stack_up(fleet._inner, stack, options))
+
+
+def stack_ps(fleet: Fleet, stack: str) -> list[ServiceStatus]:
+    """The stack's services and their tasks."""
+    return _call(_native.stack_ps, fleet._inner, stack)  # type: ignore[no-any-return]
+
+
+def stack_down(fleet: Fleet, stack: str, remove_volumes: bool = False) -> StackDownReport:
+    """Removes the stack's services and networks (and volumes when asked)."""
+    return _call(_native.stack_down, fleet._inner, stack, remove_volumes)  # type: ignore[no-any-return]

@@ -1,0 +1,98 @@
+//! The core `stack` module in Node: compose files deployed as stacks (up, ps, down).
+
+use std::collections::HashMap;
+
+use dockfleet as df;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::error::js_error;
+use crate::fleet::Fleet;
+use crate::reconcile::Task;
+use crate::rollout::{RolloutOptions, RolloutStream};
+use crate::spec::ServiceSpec;
+use crate::{call, object, Conv};
+
+object! { out
+    #[doc = "A dependency of a stack service: `condition` is `service_started`, `service_healthy` or"]
+    #[doc = "`service_completed_successfully`."]
+    Dependency => df::Dependency { service: String, condition: String }
+}
+
+object! { out
+    #[doc = "How a stack service's image is built (compose's `build:`)."]
+    StackBuild => df::StackBuild { context: String, dockerfile: Option<String>, args: HashMap<String, String> }
+}
+
+object! { out
+    #[doc = "One service of a stack: its compose name, spec, dependencies and build."]
+    StackService => df::StackService {
+        name: String, spec: ServiceSpec, depends_on: Vec<Dependency>, build: Option<StackBuild>,
+    }
+}
+
+object! { out
+    #[doc = "A stack: services, and the networks and volumes it creates on every host."]
+    Stack => df::Stack { name: String, services: Vec<StackService>, networks: Vec<String>, volumes: Vec<String> }
+}
+
+object! { in
+    #[doc = "Options of `stackUp`: `dependencyTimeout` in milliseconds; `prune` removes services no longer in the stack."]
+    StackOptions => df::StackOptions { rollout: RolloutOptions, dependency_timeout: f64, prune: bool }
+}
+
+object! { out
+    #[doc = "One service of a stack as `stackPs` sees it."]
+    ServiceStatus => df::ServiceStatus { name: String, desired: u32, running: u32, tasks: Vec<Task> }
+}
+
+object! { out
+    #[doc = "What `stackDown` removed."]
+    StackDownReport => df::StackDownReport { services: Vec<String>, containers: u32, networks: u32, volumes: u32 }
+}
+
+/// Label naming the stack of a service, network or volume.
+#[napi]
+pub const LABEL_STACK: &str = df::LABEL_STACK;
+/// Largest compose file accepted, in bytes.
+#[napi]
+pub const MAX_COMPOSE_BYTES: u32 = df::MAX_COMPOSE_BYTES as u32;
+
+/// Parses compose text into the stack `name`; relative paths resolve against `baseDir` (default `.`).
+#[napi]
+pub fn parse_compose(env: Env, name: String, text: String, base_dir: Option<String>) -> Result<Stack> {
+    let base = std::path::PathBuf::from(base_dir.unwrap_or_else(|| ".".into()));
+    df::parse_compose(&name, &text, &base).map(Conv::conv).map_err(|e| js_error(&env, e))
+}
+
+/// Reads and parses a compose file into the stack `name`.
+#[napi]
+pub fn load_compose(env: Env, name: String, path: String) -> Result<Stack> {
+    df::load_compose(&name, std::path::Path::new(&path)).map(Conv::conv).map_err(|e| js_error(&env, e))
+}
+
+/// Deploys or updates a stack; yields the stack's steps and every service's rollout events.
+#[napi]
+pub fn stack_up(fleet: &Fleet, stack: Stack, options: Option<StackOptions>) -> RolloutStream {
+    let options: df::StackOptions = options.conv().unwrap_or_default();
+    RolloutStream::new(df::stack_up(fleet.snapshot(), stack.conv(), options))
+}
+
+/// The stack's services and their tasks.
+#[napi]
+pub fn stack_ps<'env>(env: &'env Env, fleet: &Fleet, stack: String) -> Result<PromiseRaw<'env, Vec<ServiceStatus>>> {
+    let f = fleet.snapshot();
+    call(env, async move { df::stack_ps(&f, &stack).await })
+}
+
+/// Removes the stack's services and networks, and its volumes when `removeVolumes` is set.
+#[napi]
+pub fn stack_down<'env>(
+    env: &'env Env,
+    fleet: &Fleet,
+    stack: String,
+    remove_volumes: Option<bool>,
+) -> Result<PromiseRaw<'env, StackDownReport>> {
+    let f = fleet.snapshot();
+    call(env, async move { df::stack_down(&f, &stack, remove_volumes.unwrap_or(false)).await })
+}

@@ -1,0 +1,78 @@
+// Compose stacks from Node, and the network and volume calls they use.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { dockfleet, fleet, unique } = require('./helpers.js')
+
+const COMPOSE = `
+services:
+  api:
+    image: dockfleet/busybox:latest
+    command: sh -c 'sleep 0.5; touch /tmp/up; exec sleep 600'
+    stop_grace_period: 1s
+    healthcheck: {test: test -f /tmp/up, interval: 200ms, retries: 20}
+  web:
+    image: dockfleet/busybox:latest
+    command: [sleep, "600"]
+    stop_grace_period: 1s
+    depends_on: {api: {condition: service_healthy}}
+    deploy: {replicas: 2}
+`
+
+function plainFleet() {
+  const f = new dockfleet.Fleet()
+  for (const h of fleet().hosts()) if (h.name !== 'df-tls') f.add(h)
+  return f
+}
+
+test('stackUp waits for a healthy dependency; stackPs and stackDown', async () => {
+  const f = plainFleet()
+  const name = unique('jsstack')
+  const stack = dockfleet.parseCompose(name, COMPOSE)
+  assert.deepEqual(stack.services.map((s) => s.name), ['api', 'web'])
+  const events = []
+  for await (const e of dockfleet.stackUp(f, stack)) events.push(e)
+  const steps = events.filter((e) => ['started', 'waiting', 'completed'].includes(e.kind)).map((e) => `${e.service}:${e.kind}`)
+  assert.ok(steps.indexOf(`${name}_api:started`) < steps.indexOf(`${name}:waiting`))
+  assert.ok(steps.indexOf(`${name}:waiting`) < steps.indexOf(`${name}_web:started`), steps.join(' '))
+  assert.equal(steps.at(-1), `${name}:completed`)
+  const ps = Object.fromEntries((await dockfleet.stackPs(f, name)).map((s) => [s.name, s]))
+  assert.deepEqual([ps[`${name}_api`].running, ps[`${name}_web`].running], [1, 2])
+  const down = await dockfleet.stackDown(f, name)
+  assert.deepEqual([down.containers, down.networks, down.volumes], [3, 3, 0])
+  assert.deepEqual(await dockfleet.stackPs(f, name), [])
+})
+
+test('a bad compose file names the field and throws with a code', () => {
+  assert.throws(() => dockfleet.parseCompose('bad', 'services:\n  web: {image: x, deploy: {replicas: lots}}\n'),
+    (e) => e.code === 'invalid_argument' && /services\.web\.deploy\.replicas/.test(e.message))
+  assert.equal(dockfleet.LABEL_STACK, 'com.docker.stack.namespace')
+})
+
+test('networks and volumes on one host', async () => {
+  const host = fleet().host('df-3')
+  const name = unique('jsnet')
+  const labels = { 'dockfleet.test': name }
+  const id = await host.createNetwork(name, labels)
+  assert.deepEqual((await host.listNetworks([`dockfleet.test=${name}`])).map((n) => n.id), [id])
+  await assert.rejects(host.createNetwork(name, labels), (e) => e.code === 'conflict')
+  await host.removeNetwork(name)
+  const v = await host.createVolume(name, labels)
+  assert.equal(v.name, name)
+  assert.deepEqual((await host.listVolumes([`dockfleet.test=${name}`])).map((x) => x.name), [name])
+  await host.removeVolume(name)
+  assert.deepEqual(await host.listVolumes([`dockfleet.test=${name}`]), [])
+})
+
+test('the Node stack example runs', () => {
+  const { execFileSync } = require('node:child_process')
+  const path = require('node:path')
+  const { ROOT } = require('./helpers.js')
+  const out = execFileSync('node', [path.join(ROOT, 'examples', 'node', 'stack.js')], {
+    encoding: 'utf8',
+    env: { ...process.env, DOCKFLEET_NODE_PACKAGE: path.join(ROOT, 'bindings-node', 'dockfleet.js') },
+    timeout: 300000,
+  })
+  assert.match(out, /shop-js_web 3\/3 on/)
+  assert.match(out, /completed 3\/3/)
+  assert.match(out, /removed 4 containers/)
+})

@@ -1,0 +1,107 @@
+//! The core `stack` module in Python: compose files deployed as stacks (up, ps, down).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use dockfleet as df;
+use pyo3::prelude::*;
+
+use crate::error::to_py;
+use crate::fleet::Fleet;
+use crate::reconcile::Task;
+use crate::rollout::{RolloutOptions, RolloutStream};
+use crate::spec::ServiceSpec;
+use crate::{dto, Conv};
+
+dto! {
+    /// A dependency of a stack service: `condition` is `service_started`, `service_healthy` or
+    /// `service_completed_successfully`.
+    Dependency => df::Dependency { service: String, condition: String }
+}
+
+dto! {
+    /// How a stack service's image is built (compose's `build:`).
+    StackBuild => df::StackBuild { context: PathBuf, dockerfile: Option<String>, args: BTreeMap<String, String> }
+}
+
+dto! {
+    /// One service of a stack: its compose name, spec, dependencies and build.
+    StackService => df::StackService {
+        name: String, spec: ServiceSpec, depends_on: Vec<Dependency>, build: Option<StackBuild>,
+    }
+}
+
+dto! {
+    /// A stack: services, and the networks and volumes it creates on every host.
+    Stack => df::Stack { name: String, services: Vec<StackService>, networks: Vec<String>, volumes: Vec<String> }
+}
+
+dto! {
+    /// Options of `stack_up`: `dependency_timeout` in seconds; `prune` removes services no longer in the stack.
+    StackOptions => df::StackOptions { rollout: RolloutOptions, dependency_timeout: f64, prune: bool }
+}
+
+dto! {
+    /// One service of a stack as `stack_ps` sees it.
+    ServiceStatus => df::ServiceStatus { name: String, desired: u32, running: u32, tasks: Vec<Task> }
+}
+
+dto! {
+    /// What `stack_down` removed.
+    StackDownReport => df::StackDownReport { services: Vec<String>, containers: u32, networks: u32, volumes: u32 }
+}
+
+/// Parses compose text into the stack `name`; relative paths resolve against `base_dir` (default `.`).
+#[pyfunction]
+#[pyo3(signature = (name, text, base_dir=None))]
+fn parse_compose(name: &str, text: &str, base_dir: Option<PathBuf>) -> PyResult<Stack> {
+    let base = base_dir.unwrap_or_else(|| PathBuf::from("."));
+    Ok(df::parse_compose(name, text, &base).map_err(to_py)?.conv())
+}
+
+/// Reads and parses a compose file into the stack `name`.
+#[pyfunction]
+fn load_compose(name: &str, path: PathBuf) -> PyResult<Stack> {
+    Ok(df::load_compose(name, &path).map_err(to_py)?.conv())
+}
+
+/// Deploys or updates a stack; yields the stack's steps and every service's rollout events.
+#[pyfunction]
+#[pyo3(signature = (fleet, stack, options=None))]
+fn stack_up(fleet: &Fleet, stack: Stack, options: Option<StackOptions>) -> RolloutStream {
+    let options: df::StackOptions = options.conv().unwrap_or_default();
+    RolloutStream::new(df::stack_up(fleet.snapshot(), stack.conv(), options))
+}
+
+/// The stack's services and their tasks.
+#[pyfunction]
+async fn stack_ps(fleet: Py<Fleet>, stack: String) -> PyResult<Vec<ServiceStatus>> {
+    let f = Python::attach(|py| fleet.borrow(py).snapshot());
+    crate::call(async move { df::stack_ps(&f, &stack).await }).await
+}
+
+/// Removes the stack's services and networks, and its volumes when `remove_volumes` is set.
+#[pyfunction]
+#[pyo3(signature = (fleet, stack, remove_volumes=false))]
+async fn stack_down(fleet: Py<Fleet>, stack: String, remove_volumes: bool) -> PyResult<StackDownReport> {
+    let f = Python::attach(|py| fleet.borrow(py).snapshot());
+    crate::call(async move { df::stack_down(&f, &stack, remove_volumes).await }).await
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Dependency>()?;
+    m.add_class::<StackBuild>()?;
+    m.add_class::<StackService>()?;
+    m.add_class::<Stack>()?;
+    m.add_class::<StackOptions>()?;
+    m.add_class::<ServiceStatus>()?;
+    m.add_class::<StackDownReport>()?;
+    m.add_function(wrap_pyfunction!(parse_compose, m)?)?;
+    m.add_function(wrap_pyfunction!(load_compose, m)?)?;
+    m.add_function(wrap_pyfunction!(stack_up, m)?)?;
+    m.add_function(wrap_pyfunction!(stack_ps, m)?)?;
+    m.add_function(wrap_pyfunction!(stack_down, m)?)?;
+    m.add("LABEL_STACK", df::LABEL_STACK)?;
+    m.add("MAX_COMPOSE_BYTES", df::MAX_COMPOSE_BYTES)?;
+    Ok(())
+}

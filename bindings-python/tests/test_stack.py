@@ -1,0 +1,89 @@
+"""Compose stacks from Python, and the network and volume calls they use."""
+
+import dockfleet
+from dockfleet import sync
+from conftest import TESTBED, plain_fleet, run, unique
+
+COMPOSE = """
+services:
+  api:
+    image: dockfleet/busybox:latest
+    command: sh -c 'sleep 0.5; touch /tmp/up; exec sleep 600'
+    stop_grace_period: 1s
+    healthcheck: {test: test -f /tmp/up, interval: 200ms, retries: 20}
+  web:
+    image: dockfleet/busybox:latest
+    command: [sleep, "600"]
+    stop_grace_period: 1s
+    depends_on: {api: {condition: service_healthy}}
+    deploy: {replicas: 2}
+    volumes: [cache:/cache]
+volumes:
+  cache:
+"""
+
+
+
+def test_stack_up_ps_down():
+    fleet = plain_fleet(dockfleet)
+    name = unique("pystack")
+    stack = dockfleet.parse_compose(name, COMPOSE)
+    assert [s.name for s in stack.services] == ["api", "web"]
+    assert stack.services[1].depends_on == [dockfleet.Dependency(service="api", condition="service_healthy")]
+
+    async def go():
+        events = [e async for e in dockfleet.stack_up(fleet, stack)]
+        steps = [(e.service, e.kind) for e in events if e.kind in ("started", "waiting", "completed")]
+        assert steps.index((f"{name}_api", "started")) < steps.index((name, "waiting")) < steps.index((f"{name}_web", "started"))
+        assert steps[-1] == (name, "completed")
+        ps = {s.name: s for s in await dockfleet.stack_ps(fleet, name)}
+        assert (ps[f"{name}_api"].running, ps[f"{name}_web"].running, ps[f"{name}_web"].desired) == (1, 2, 2)
+        down = await dockfleet.stack_down(fleet, name, remove_volumes=True)
+        assert down.containers == 3 and sorted(down.services) == [f"{name}_api", f"{name}_web"]
+        assert down.networks == 3 and down.volumes == 3
+        assert await dockfleet.stack_ps(fleet, name) == []
+
+    run(go())
+
+
+def test_bad_compose_names_the_field():
+    for text, field in [
+        ("services:\n  web: {image: x, deploy: {replicas: lots}}\n", "services.web.deploy.replicas"),
+        ("services:\n  web: {image: x, volumes: ['/:/h']}\n", "services.web.volumes[0].source"),
+        ("services:\n  web: {image: x, tty: true}\n", "services.web"),
+    ]:
+        try:
+            sync.parse_compose("bad", text)
+            raise AssertionError(f"accepted: {text}")
+        except sync.InvalidArgumentError as e:
+            assert e.code == "invalid_argument" and field in str(e), str(e)
+
+
+def test_sync_networks_and_volumes():
+    host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
+    name = unique("pynet")
+    labels = {"dockfleet.test": name}
+    net_id = host.create_network(name, labels)
+    assert [n.id for n in host.list_networks([f"dockfleet.test={name}"])] == [net_id]
+    try:
+        host.create_network(name, labels)
+        raise AssertionError("a second network of the same name was created")
+    except sync.ConflictError:
+        pass
+    host.remove_network(name)
+    vol = host.create_volume(name, labels)
+    assert vol.name == name and vol.labels == labels
+    assert [v.name for v in host.list_volumes([f"dockfleet.test={name}"])] == [name]
+    host.remove_volume(name)
+    assert host.list_volumes([f"dockfleet.test={name}"]) == []
+
+
+def test_python_stack_example_runs():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "examples" / "python" / "stack.py")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "shop-py_web 3/3 on" in out.stdout and "completed 3/3" in out.stdout and "removed 4 containers" in out.stdout, out.stdout

@@ -1,0 +1,1445 @@
+//! Stacks: several services from a compose file, deployed together onto a fleet of plain engines.
+//!
+//! [`parse_compose`] reads a compose file (the `docker stack deploy` dialect: services with `deploy:`)
+//! strictly: an unknown key is an error naming its path (`x-` extension keys are allowed), YAML alias
+//! expansion is bounded, and every service is validated, all before any engine call. [`stack_up`]
+//! creates the stack's networks and volumes on every reachable host, builds images that have a
+//! `build:` section, then rolls out the services in `depends_on` order, waiting for a dependency to be
+//! started or healthy as the condition says (which `docker stack deploy` ignores). [`stack_ps`] lists
+//! the stack's tasks per service; [`stack_down`] removes its services and networks, and its volumes
+//! only when asked.
+//!
+//! Names follow Swarm: service `web` of stack `blog` runs as service `blog_web`, network `front` is
+//! `blog_front`, volume `data` is `blog_data`, and everything carries the label
+//! `com.docker.stack.namespace=blog`. Plain engines have no overlay network: a stack network is a
+//! bridge network on each host, so containers on one host reach each other by container name, and
+//! services on different hosts reach each other through published ports (see discovery).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::Value;
+
+use crate::error::{Error, Result};
+use crate::fleet::{Fleet, ProbeOptions};
+use crate::host::{BuildOptions, Healthcheck, ListContainersOptions, Mount};
+use crate::reconcile::{remove_service, task_from, LABEL_SERVICE};
+use crate::rollout::{rollout, RolloutEvent, RolloutOptions};
+use crate::spec::{ServicePort, ServiceSpec, UpdateConfig};
+
+/// Label naming the stack of a service, network or volume (Swarm's).
+pub const LABEL_STACK: &str = "com.docker.stack.namespace";
+
+/// Largest compose file accepted (1 MiB).
+pub const MAX_COMPOSE_BYTES: usize = 1 << 20;
+
+/// A dependency of a stack service on another.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependency {
+    /// The service depended on (its name in the compose file).
+    pub service: String,
+    /// `service_started` (default), `service_healthy` or `service_completed_successfully`.
+    pub condition: String,
+}
+
+/// How a stack service's image is built (compose's `build:`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackBuild {
+    /// Build context directory on this machine.
+    pub context: PathBuf,
+    /// Dockerfile inside the context (default `Dockerfile`).
+    pub dockerfile: Option<String>,
+    /// Build arguments.
+    pub args: BTreeMap<String, String>,
+}
+
+/// One service of a stack.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StackService {
+    /// Its name in the compose file (`web`); the spec's name is `STACK_web`.
+    pub name: String,
+    /// The service spec.
+    pub spec: ServiceSpec,
+    /// Services that must be started (or healthy, …) first.
+    pub depends_on: Vec<Dependency>,
+    /// Build the image from this context before deploying.
+    pub build: Option<StackBuild>,
+}
+
+/// A stack: services, and the networks and volumes they use (full engine names).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stack {
+    /// Stack name: `[a-z0-9][a-z0-9_-]*`.
+    pub name: String,
+    /// Services, in the compose file's order.
+    pub services: Vec<StackService>,
+    /// Networks to create on every host (external ones are not listed).
+    pub networks: Vec<String>,
+    /// Named volumes to create on every host (external ones are not listed).
+    pub volumes: Vec<String>,
+}
+
+/// Options of [`stack_up`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StackOptions {
+    /// Options of each service's rollout.
+    pub rollout: RolloutOptions,
+    /// How long to wait for a dependency's condition (default 120 s).
+    #[serde(with = "crate::serde_ms")]
+    pub dependency_timeout: Duration,
+    /// Remove services of the stack that the stack no longer has (`docker stack deploy --prune`).
+    pub prune: bool,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions { rollout: RolloutOptions::default(), dependency_timeout: Duration::from_secs(120), prune: false }
+    }
+}
+
+/// One service of a stack as [`stack_ps`] sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    /// Service name (`STACK_web`).
+    pub name: String,
+    /// Replicas its current spec asks for (0 when unknown, or in global mode).
+    pub desired: u32,
+    /// Tasks running.
+    pub running: u32,
+    /// Its task containers on reachable hosts.
+    pub tasks: Vec<crate::reconcile::Task>,
+}
+
+/// What [`stack_down`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackDownReport {
+    /// Services removed.
+    pub services: Vec<String>,
+    /// Task containers removed.
+    pub containers: u32,
+    /// Networks removed (one per host).
+    pub networks: u32,
+    /// Volumes removed (one per host; only when asked).
+    pub volumes: u32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The compose file, as far as dockfleet understands it. Every struct refuses unknown keys.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComposeFile {
+    #[serde(default)]
+    #[allow(dead_code)]
+    version: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    name: Option<String>,
+    services: BTreeMap<String, ComposeService>,
+    #[serde(default)]
+    volumes: BTreeMap<String, Option<ComposeObject>>,
+    #[serde(default)]
+    networks: BTreeMap<String, Option<ComposeObject>>,
+}
+
+/// A top-level network or volume.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ComposeObject {
+    driver: Option<String>,
+    labels: Option<Value>,
+    external: Option<bool>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComposeService {
+    image: Option<String>,
+    build: Option<Value>,
+    command: Option<Value>,
+    environment: Option<Value>,
+    env_file: Option<Value>,
+    #[serde(default)]
+    ports: Vec<Value>,
+    #[serde(default)]
+    volumes: Vec<Value>,
+    networks: Option<Value>,
+    healthcheck: Option<ComposeHealthcheck>,
+    labels: Option<Value>,
+    depends_on: Option<Value>,
+    stop_grace_period: Option<String>,
+    restart: Option<String>,
+    deploy: Option<ComposeDeploy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComposeHealthcheck {
+    test: Option<Value>,
+    interval: Option<String>,
+    timeout: Option<String>,
+    retries: Option<u32>,
+    start_period: Option<String>,
+    #[serde(default)]
+    disable: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ComposeDeploy {
+    mode: Option<String>,
+    replicas: Option<u32>,
+    placement: Option<ComposePlacement>,
+    resources: Option<ComposeResources>,
+    restart_policy: Option<ComposeRestart>,
+    update_config: Option<ComposeUpdate>,
+    rollback_config: Option<ComposeUpdate>,
+    labels: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ComposePlacement {
+    #[serde(default)]
+    constraints: Vec<String>,
+    #[serde(default)]
+    preferences: Vec<ComposePreference>,
+    max_replicas_per_node: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComposePreference {
+    spread: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ComposeResources {
+    limits: Option<ComposeResource>,
+    reservations: Option<ComposeResource>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ComposeResource {
+    cpus: Option<Value>,
+    memory: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ComposeRestart {
+    condition: Option<String>,
+    delay: Option<String>,
+    max_attempts: Option<u32>,
+    window: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ComposeUpdate {
+    parallelism: Option<u32>,
+    delay: Option<String>,
+    failure_action: Option<String>,
+    monitor: Option<String>,
+    max_failure_ratio: Option<f64>,
+    order: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing.
+
+/// Parses a Go-style duration as compose writes them: `1m30s`, `10s`, `500ms`, `1.5h`, `0`.
+pub fn parse_duration(field: &str, text: &str) -> Result<Duration> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let bad = || Error::invalid(field, format!("{text:?} is not a duration like 1m30s, 10s or 500ms"));
+    let mut total = 0f64;
+    let mut rest = t;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += n * scale;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+/// Parses a byte size as compose writes them: `512M`, `1g`, `100kb`, `1048576`.
+pub fn parse_bytes(field: &str, value: &Value) -> Result<u64> {
+    let bad = |v: &str| Error::invalid(field, format!("{v:?} is not a size like 512M, 1G or a number of bytes"));
+    let text = match value {
+        Value::Number(n) => return n.as_u64().ok_or_else(|| bad(&n.to_string())),
+        Value::String(s) => s.trim().to_ascii_lowercase(),
+        other => return Err(bad(&format!("{other:?}"))),
+    };
+    let t = text.strip_suffix('b').unwrap_or(&text);
+    let (num, scale) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| bad(&text))?;
+    if !(n.is_finite() && n >= 0.0) {
+        return Err(bad(&text));
+    }
+    Ok((n * scale as f64) as u64)
+}
+
+/// A scalar YAML value as text (`KEY: 1` and `KEY: true` are strings in an environment).
+fn scalar(field: &str, v: &Value) -> Result<String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Ok(String::new()),
+        _ => Err(Error::invalid(field, "must be a string, number or boolean")),
+    }
+}
+
+fn string_list(field: &str, v: &Value) -> Result<Vec<String>> {
+    match v {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Sequence(items) => items.iter().enumerate().map(|(i, x)| scalar(&format!("{field}[{i}]"), x)).collect(),
+        _ => Err(Error::invalid(field, "must be a string or a list of strings")),
+    }
+}
+
+/// `KEY=VALUE` lists and `KEY: VALUE` maps (environment, labels). A list item `KEY` without a value,
+/// or a map value `null`, takes the value from this process's environment, as compose does, and is
+/// left out when that is unset.
+fn list_or_dict(field: &str, v: &Value) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    match v {
+        Value::Mapping(m) => {
+            for (k, val) in m {
+                let k = scalar(field, k)?;
+                let path = format!("{field}.{k}");
+                if val.is_null() {
+                    if let Ok(v) = std::env::var(&k) {
+                        out.insert(k, v);
+                    }
+                } else {
+                    out.insert(k, scalar(&path, val)?);
+                }
+            }
+        }
+        Value::Sequence(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let item = scalar(&format!("{field}[{i}]"), item)?;
+                match item.split_once('=') {
+                    Some((k, v)) => {
+                        out.insert(k.to_string(), v.to_string());
+                    }
+                    None => {
+                        if let Ok(v) = std::env::var(&item) {
+                            out.insert(item, v);
+                        }
+                    }
+                }
+            }
+        }
+        Value::Null => {}
+        _ => return Err(Error::invalid(field, "must be a map or a list of KEY=VALUE")),
+    }
+    Ok(out)
+}
+
+/// Splits a command line as a POSIX shell would split words (quotes and backslashes; no expansion).
+fn shell_words(field: &str, text: &str) -> Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => return Err(Error::invalid(field, "unterminated single quote")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(x) => cur.push(x),
+                            None => return Err(Error::invalid(field, "unterminated double quote")),
+                        },
+                        Some(x) => cur.push(x),
+                        None => return Err(Error::invalid(field, "unterminated double quote")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(x) = chars.next() {
+                    cur.push(x);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+fn read_env_file(field: &str, path: &Path) -> Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid(field, format!("cannot read env file {}: {e}", path.display())))?;
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(Error::invalid(field, format!("{}:{}: expected KEY=VALUE", path.display(), n + 1)));
+        };
+        let v = v.trim();
+        let v = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v);
+        let v = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).unwrap_or(v);
+        out.insert(k.trim().to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+fn port(field: &str, v: &Value) -> Result<ServicePort> {
+    let bad = |why: &str| Error::invalid(field, why.to_string());
+    let num = |f: &str, v: &Value| -> Result<u16> {
+        let s = scalar(f, v)?;
+        s.parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| Error::invalid(f, format!("{s:?} is not a port 1-65535")))
+    };
+    match v {
+        Value::Number(_) => Ok(ServicePort { target: num(field, v)?, published: Some(0), protocol: "tcp".into() }),
+        Value::String(s) => {
+            let (spec, protocol) = s.split_once('/').unwrap_or((s.as_str(), "tcp"));
+            if spec.contains('-') {
+                return Err(bad("port ranges are not supported: list each port"));
+            }
+            let parts: Vec<&str> = spec.split(':').collect();
+            let p = |t: &str| Value::String(t.to_string());
+            match parts[..] {
+                [target] => {
+                    Ok(ServicePort { target: num(field, &p(target))?, published: Some(0), protocol: protocol.into() })
+                }
+                [published, target] => Ok(ServicePort {
+                    target: num(field, &p(target))?,
+                    published: Some(num(field, &p(published))?),
+                    protocol: protocol.into(),
+                }),
+                _ => Err(bad("binding a published port to one host address is not supported: use PUBLISHED:TARGET")),
+            }
+        }
+        Value::Mapping(m) => {
+            let mut out = ServicePort { published: Some(0), ..Default::default() };
+            for (k, val) in m {
+                let k = scalar(field, k)?;
+                let f = format!("{field}.{k}");
+                match k.as_str() {
+                    "target" => out.target = num(&f, val)?,
+                    "published" => out.published = Some(num(&f, val)?),
+                    "protocol" => out.protocol = scalar(&f, val)?,
+                    "mode" => {
+                        let mode = scalar(&f, val)?;
+                        if mode != "host" && mode != "ingress" {
+                            return Err(Error::invalid(f, format!("{mode:?} is not host or ingress")));
+                        }
+                    }
+                    _ => return Err(Error::invalid(f, "unknown key")),
+                }
+            }
+            if out.target == 0 {
+                return Err(Error::invalid(format!("{field}.target"), "is required"));
+            }
+            Ok(out)
+        }
+        _ => Err(bad("must be \"PUBLISHED:TARGET[/PROTOCOL]\", a port number or a map")),
+    }
+}
+
+struct Names<'a> {
+    stack: &'a str,
+    base_dir: &'a Path,
+    volumes: &'a BTreeMap<String, String>,
+    networks: &'a BTreeMap<String, String>,
+}
+
+fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mount> {
+    let (source, target, read_only) = match v {
+        Value::String(s) => {
+            let parts: Vec<&str> = s.split(':').collect();
+            match parts[..] {
+                [_] => {
+                    return Err(Error::invalid(
+                        field,
+                        "anonymous volumes are not supported: name the volume (NAME:PATH)",
+                    ))
+                }
+                [src, dst] => (src.to_string(), dst.to_string(), false),
+                [src, dst, mode] => {
+                    let ro = mode.split(',').any(|m| m == "ro");
+                    if !mode.split(',').all(|m| ["ro", "rw", "z", "Z"].contains(&m)) {
+                        return Err(Error::invalid(field, format!("{mode:?} is not ro or rw")));
+                    }
+                    (src.to_string(), dst.to_string(), ro)
+                }
+                _ => return Err(Error::invalid(field, format!("{s:?} is not SOURCE:TARGET[:ro]"))),
+            }
+        }
+        Value::Mapping(m) => {
+            let (mut src, mut dst, mut ro) = (String::new(), String::new(), false);
+            for (k, val) in m {
+                let k = scalar(field, k)?;
+                let f = format!("{field}.{k}");
+                match k.as_str() {
+                    "type" => {
+                        let t = scalar(&f, val)?;
+                        if t != "volume" && t != "bind" {
+                            return Err(Error::invalid(f, format!("{t:?} is not volume or bind")));
+                        }
+                    }
+                    "source" => src = scalar(&f, val)?,
+                    "target" => dst = scalar(&f, val)?,
+                    "read_only" => ro = scalar(&f, val)? == "true",
+                    _ => return Err(Error::invalid(f, "unknown key")),
+                }
+            }
+            (src, dst, ro)
+        }
+        _ => return Err(Error::invalid(field, "must be \"SOURCE:TARGET[:ro]\" or a map")),
+    };
+    let source = if source.starts_with('/') {
+        source
+    } else if source.starts_with('.') || source.starts_with('~') {
+        let rel = source.trim_start_matches("~/");
+        names.base_dir.join(rel).to_string_lossy().into_owned()
+    } else {
+        names.volumes.get(&source).cloned().ok_or_else(|| {
+            Error::invalid(field, format!("volume {source:?} is not declared in the top-level volumes"))
+        })?
+    };
+    Ok(Mount { source, target, read_only })
+}
+
+fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<StackService> {
+    let field = format!("services.{svc_name}");
+    let f = |k: &str| format!("{field}.{k}");
+    let mut spec = ServiceSpec::new(format!("{}_{svc_name}", names.stack), "");
+    let build = match &s.build {
+        None => None,
+        Some(Value::String(ctx)) => Some(StackBuild { context: names.base_dir.join(ctx), ..Default::default() }),
+        Some(Value::Mapping(m)) => {
+            let mut b = StackBuild { context: names.base_dir.to_path_buf(), ..Default::default() };
+            for (k, v) in m {
+                let k = scalar(&f("build"), k)?;
+                let kf = f(&format!("build.{k}"));
+                match k.as_str() {
+                    "context" => b.context = names.base_dir.join(scalar(&kf, v)?),
+                    "dockerfile" => b.dockerfile = Some(scalar(&kf, v)?),
+                    "args" => b.args = list_or_dict(&kf, v)?,
+                    _ => return Err(Error::invalid(kf, "unknown key")),
+                }
+            }
+            Some(b)
+        }
+        Some(_) => return Err(Error::invalid(f("build"), "must be a context path or a map")),
+    };
+    spec.image = match (&s.image, &build) {
+        (Some(i), _) => i.clone(),
+        (None, Some(_)) => format!("{}:latest", spec.name),
+        (None, None) => return Err(Error::invalid(f("image"), "is required (or a build section)")),
+    };
+    if let Some(c) = &s.command {
+        spec.command = match c {
+            Value::String(line) => shell_words(&f("command"), line)?,
+            other => string_list(&f("command"), other)?,
+        };
+    }
+    if let Some(files) = &s.env_file {
+        for (i, file) in string_list(&f("env_file"), files)?.iter().enumerate() {
+            spec.env.extend(read_env_file(&f(&format!("env_file[{i}]")), &names.base_dir.join(file))?);
+        }
+    }
+    if let Some(env) = &s.environment {
+        spec.env.extend(list_or_dict(&f("environment"), env)?);
+    }
+    if let Some(labels) = &s.labels {
+        spec.labels = list_or_dict(&f("labels"), labels)?;
+    }
+    spec.labels.insert(LABEL_STACK.into(), names.stack.into());
+    spec.ports = s.ports.iter().enumerate().map(|(i, p)| port(&f(&format!("ports[{i}]")), p)).collect::<Result<_>>()?;
+    spec.volumes = s
+        .volumes
+        .iter()
+        .enumerate()
+        .map(|(i, v)| volume(&f(&format!("volumes[{i}]")), v, names))
+        .collect::<Result<_>>()?;
+    let nets: Vec<String> = match &s.networks {
+        None => vec!["default".into()],
+        Some(Value::Mapping(m)) => {
+            let mut out = Vec::new();
+            for (k, v) in m {
+                let k = scalar(&f("networks"), k)?;
+                if !v.is_null() && v.as_mapping().is_none_or(|m| !m.is_empty()) {
+                    return Err(Error::invalid(
+                        f(&format!("networks.{k}")),
+                        "per-service network options are not supported",
+                    ));
+                }
+                out.push(k);
+            }
+            out
+        }
+        Some(other) => string_list(&f("networks"), other)?,
+    };
+    if nets.len() > 1 {
+        return Err(Error::invalid(
+            f("networks"),
+            "a service joins one network on plain engines (containers attach to one bridge per host)",
+        ));
+    }
+    for (i, n) in nets.iter().enumerate() {
+        let full =
+            names.networks.get(n).cloned().or_else(|| (n == "default").then(|| format!("{}_default", names.stack)));
+        let full = full.ok_or_else(|| {
+            Error::invalid(
+                f(&format!("networks[{i}]")),
+                format!("network {n:?} is not declared in the top-level networks"),
+            )
+        })?;
+        spec.networks.push(full);
+    }
+    if let Some(h) = &s.healthcheck {
+        let d = |k: &str, v: &Option<String>| -> Result<Option<Duration>> {
+            v.as_deref().map(|t| parse_duration(&f(&format!("healthcheck.{k}")), t)).transpose()
+        };
+        let test = if h.disable {
+            vec!["NONE".to_string()]
+        } else {
+            match &h.test {
+                Some(Value::String(cmd)) => vec!["CMD-SHELL".to_string(), cmd.clone()],
+                Some(other) => string_list(&f("healthcheck.test"), other)?,
+                None => return Err(Error::invalid(f("healthcheck.test"), "is required unless disable is set")),
+            }
+        };
+        spec.healthcheck = Some(Healthcheck {
+            test,
+            interval: d("interval", &h.interval)?,
+            timeout: d("timeout", &h.timeout)?,
+            retries: h.retries,
+            start_period: d("start_period", &h.start_period)?,
+        });
+    }
+    if let Some(g) = &s.stop_grace_period {
+        spec.stop_grace_period = parse_duration(&f("stop_grace_period"), g)?;
+    }
+    if let Some(r) = &s.restart {
+        spec.restart_policy.condition = match r.as_str() {
+            "no" => "none".into(),
+            "always" | "unless-stopped" => "any".into(),
+            "on-failure" => "on-failure".into(),
+            other => {
+                return Err(Error::invalid(
+                    f("restart"),
+                    format!("{other:?} is not no, always, unless-stopped or on-failure"),
+                ))
+            }
+        };
+    }
+    let depends_on = match &s.depends_on {
+        None => Vec::new(),
+        Some(Value::Mapping(m)) => {
+            let mut out = Vec::new();
+            for (k, v) in m {
+                let k = scalar(&f("depends_on"), k)?;
+                let kf = f(&format!("depends_on.{k}"));
+                let mut condition = "service_started".to_string();
+                if let Some(m) = v.as_mapping() {
+                    for (ck, cv) in m {
+                        match scalar(&kf, ck)?.as_str() {
+                            "condition" => condition = scalar(&format!("{kf}.condition"), cv)?,
+                            "required" | "restart" => {}
+                            other => return Err(Error::invalid(format!("{kf}.{other}"), "unknown key")),
+                        }
+                    }
+                } else if !v.is_null() {
+                    return Err(Error::invalid(kf, "must be a map with a condition"));
+                }
+                out.push(Dependency { service: k, condition });
+            }
+            out
+        }
+        Some(other) => string_list(&f("depends_on"), other)?
+            .into_iter()
+            .map(|service| Dependency { service, condition: "service_started".into() })
+            .collect(),
+    };
+    if let Some(d) = s.deploy {
+        let df = |k: &str| f(&format!("deploy.{k}"));
+        if let Some(m) = d.mode {
+            spec.mode = m;
+        }
+        if let Some(r) = d.replicas {
+            spec.replicas = r;
+        }
+        if let Some(p) = d.placement {
+            spec.placement.constraints = p.constraints;
+            spec.placement.preferences = p.preferences.into_iter().map(|p| p.spread).collect();
+            spec.placement.max_replicas_per_host = p.max_replicas_per_node;
+        }
+        if let Some(r) = d.resources {
+            let cpus = |k: &str, v: &Option<Value>| -> Result<Option<f64>> {
+                v.as_ref()
+                    .map(|v| {
+                        let t = scalar(&df(k), v)?;
+                        t.parse::<f64>().map_err(|_| Error::invalid(df(k), format!("{t:?} is not a number of CPUs")))
+                    })
+                    .transpose()
+            };
+            let mem = |k: &str, v: &Option<Value>| v.as_ref().map(|v| parse_bytes(&df(k), v)).transpose();
+            let (l, r) = (r.limits.unwrap_or_default(), r.reservations.unwrap_or_default());
+            spec.resources.cpu_limit = cpus("resources.limits.cpus", &l.cpus)?;
+            spec.resources.memory_limit = mem("resources.limits.memory", &l.memory)?;
+            spec.resources.cpu_reservation = cpus("resources.reservations.cpus", &r.cpus)?;
+            spec.resources.memory_reservation = mem("resources.reservations.memory", &r.memory)?;
+        }
+        if let Some(r) = d.restart_policy {
+            let rp = &mut spec.restart_policy;
+            if let Some(c) = r.condition {
+                rp.condition = c;
+            }
+            if let Some(t) = r.delay {
+                rp.delay = parse_duration(&df("restart_policy.delay"), &t)?;
+            }
+            if let Some(n) = r.max_attempts {
+                rp.max_attempts = n;
+            }
+            if let Some(t) = r.window {
+                rp.window = parse_duration(&df("restart_policy.window"), &t)?;
+            }
+        }
+        for (key, src, dst) in [
+            ("update_config", d.update_config, &mut spec.update_config),
+            ("rollback_config", d.rollback_config, &mut spec.rollback_config),
+        ] {
+            if let Some(u) = src {
+                update_from(&df(key), u, dst)?;
+            }
+        }
+        if let Some(l) = &d.labels {
+            spec.labels.extend(list_or_dict(&df("labels"), l)?);
+        }
+    }
+    spec.validate().map_err(|e| e.with_field_prefix(&field))?;
+    Ok(StackService { name: svc_name.to_string(), spec, depends_on, build })
+}
+
+fn update_from(field: &str, u: ComposeUpdate, dst: &mut UpdateConfig) -> Result<()> {
+    if let Some(p) = u.parallelism {
+        dst.parallelism = p;
+    }
+    if let Some(t) = u.delay {
+        dst.delay = parse_duration(&format!("{field}.delay"), &t)?;
+    }
+    if let Some(a) = u.failure_action {
+        dst.failure_action = a;
+    }
+    if let Some(t) = u.monitor {
+        dst.monitor = parse_duration(&format!("{field}.monitor"), &t)?;
+    }
+    if let Some(r) = u.max_failure_ratio {
+        dst.max_failure_ratio = r;
+    }
+    if let Some(o) = u.order {
+        dst.order = o;
+    }
+    Ok(())
+}
+
+/// Substitutes variables in one string as compose does: `$VAR`, `${VAR}`, `${VAR:-default}`
+/// (default when unset or empty), `${VAR-default}` (when unset), `${VAR:?message}` / `${VAR?message}`
+/// (error), and `$$` for a literal `$`. Unset variables become empty.
+fn interpolate(field: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+        if let Some(r) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('{') {
+            let end = r.find('}').ok_or_else(|| Error::invalid(field, format!("unterminated ${{ in {text:?}")))?;
+            let expr = &r[..end];
+            rest = &r[end + 1..];
+            let name_len = expr.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expr.len());
+            let (name, op) = expr.split_at(name_len);
+            if name.is_empty() {
+                return Err(Error::invalid(field, format!("bad variable ${{{expr}}}")));
+            }
+            let value = env(name);
+            let value = match op {
+                "" => value.unwrap_or_default(),
+                _ if op.starts_with(":-") => value.filter(|v| !v.is_empty()).unwrap_or_else(|| op[2..].to_string()),
+                _ if op.starts_with('-') => value.unwrap_or_else(|| op[1..].to_string()),
+                _ if op.starts_with(":?") || op.starts_with('?') => {
+                    let unset =
+                        if op.starts_with(':') { value.as_deref().is_none_or(str::is_empty) } else { value.is_none() };
+                    if unset {
+                        let msg = op.trim_start_matches(':').trim_start_matches('?');
+                        return Err(Error::invalid(field, format!("variable {name} is required: {msg}")));
+                    }
+                    value.unwrap_or_default()
+                }
+                _ => return Err(Error::invalid(field, format!("bad variable ${{{expr}}}"))),
+            };
+            out.push_str(&value);
+        } else {
+            let name_len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            if name_len == 0 {
+                out.push('$');
+            } else {
+                out.push_str(&env(&rest[..name_len]).unwrap_or_default());
+                rest = &rest[name_len..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Interpolates every string value (not keys) of the document, naming the path of a bad one.
+fn interpolate_all(v: &mut Value, path: &str) -> Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    match v {
+        Value::String(s) => *s = interpolate(path, s, &env)?,
+        Value::Sequence(items) => {
+            for (i, x) in items.iter_mut().enumerate() {
+                interpolate_all(x, &format!("{path}[{i}]"))?;
+            }
+        }
+        Value::Mapping(m) => {
+            for (k, x) in m.iter_mut() {
+                let k = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
+                interpolate_all(x, &if path.is_empty() { k } else { format!("{path}.{k}") })?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Drops `x-` extension keys where compose allows them: the top level, and each service, network and
+/// volume definition.
+fn strip_extensions(doc: &mut Value) {
+    fn strip(v: &mut Value) {
+        if let Value::Mapping(m) = v {
+            m.retain(|k, _| !k.as_str().is_some_and(|k| k.starts_with("x-")));
+        }
+    }
+    strip(doc);
+    for section in ["services", "networks", "volumes"] {
+        if let Some(Value::Mapping(items)) = doc.get_mut(section) {
+            for (_, item) in items.iter_mut() {
+                strip(item);
+            }
+        }
+    }
+}
+
+fn check_stack_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "name",
+            format!("stack name {name:?} must match [a-z0-9][a-z0-9_-]* (at most 40 characters)"),
+        ))
+    }
+}
+
+/// Parses a compose file into the stack `name`. Relative paths (build contexts, env files, bind
+/// sources) resolve against `base_dir`. Pure: no engine is contacted.
+pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
+    check_stack_name(name)?;
+    if text.len() > MAX_COMPOSE_BYTES {
+        return Err(Error::invalid(
+            "compose",
+            format!("{} bytes is over the limit of {MAX_COMPOSE_BYTES}", text.len()),
+        ));
+    }
+    // serde_yaml_ng refuses documents whose aliases expand past a fixed multiple of their size
+    // ("repetition limit exceeded"), which stops alias bombs; the size limit above bounds the rest.
+    let mut doc: Value =
+        serde_yaml_ng::from_str(text).map_err(|e| Error::invalid("compose", format!("not valid YAML: {e}")))?;
+    doc.apply_merge().map_err(|e| Error::invalid("compose", format!("bad merge key (<<): {e}")))?;
+    strip_extensions(&mut doc);
+    interpolate_all(&mut doc, "")?;
+    let file: ComposeFile = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        Error::invalid(if path == "." { "compose".into() } else { path }, e.inner().to_string())
+    })?;
+    let objects = |section: &str, items: BTreeMap<String, Option<ComposeObject>>, allowed_driver: &[&str]| {
+        let mut all = BTreeMap::new();
+        let mut created = Vec::new();
+        for (key, obj) in items {
+            let field = format!("{section}.{key}");
+            let obj = obj.unwrap_or_default();
+            if let Some(d) = &obj.driver {
+                if !allowed_driver.contains(&d.as_str()) {
+                    return Err(Error::invalid(
+                        format!("{field}.driver"),
+                        format!("{d:?} is not supported on plain engines (use {})", allowed_driver.join(" or ")),
+                    ));
+                }
+            }
+            if let Some(l) = &obj.labels {
+                list_or_dict(&format!("{field}.labels"), l)?;
+            }
+            let full = obj.name.clone().unwrap_or_else(|| format!("{name}_{key}"));
+            crate::host::validate_name(&field, &full)?;
+            if !obj.external.unwrap_or(false) {
+                created.push(full.clone());
+            }
+            all.insert(key, full);
+        }
+        Ok::<_, Error>((all, created))
+    };
+    let (volumes, created_volumes) = objects("volumes", file.volumes, &["local"])?;
+    let (mut networks, mut created_networks) = objects("networks", file.networks, &["bridge"])?;
+    let names = Names { stack: name, base_dir, volumes: &volumes, networks: &networks };
+    let mut services = Vec::new();
+    for (svc_name, svc) in file.services {
+        services.push(service_from(&svc_name, svc, &names)?);
+    }
+    let default = format!("{name}_default");
+    if services.iter().any(|s| s.spec.networks.contains(&default)) && !networks.contains_key("default") {
+        networks.insert("default".into(), default.clone());
+        created_networks.push(default);
+    }
+    let stack = Stack { name: name.to_string(), services, networks: created_networks, volumes: created_volumes };
+    stack.validate()?;
+    Ok(stack)
+}
+
+/// Reads and parses a compose file (see [`parse_compose`]); paths resolve against its directory.
+pub fn load_compose(name: &str, path: &Path) -> Result<Stack> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::invalid("path", format!("cannot read {}: {e}", path.display())))?;
+    if meta.len() as usize > MAX_COMPOSE_BYTES {
+        return Err(Error::invalid(
+            "compose",
+            format!("{} bytes is over the limit of {MAX_COMPOSE_BYTES}", meta.len()),
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid("path", format!("cannot read {}: {e}", path.display())))?;
+    parse_compose(name, &text, path.parent().unwrap_or(Path::new(".")))
+}
+
+impl Stack {
+    /// Checks the stack without any engine call: its name, every service, and that `depends_on`
+    /// names services of the stack, with known conditions and no cycle.
+    pub fn validate(&self) -> Result<()> {
+        check_stack_name(&self.name)?;
+        let known: BTreeSet<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+        for s in &self.services {
+            let field = format!("services.{}", s.name);
+            s.spec.validate().map_err(|e| e.with_field_prefix(&field))?;
+            if s.spec.labels.get(LABEL_STACK) != Some(&self.name) {
+                return Err(Error::invalid(
+                    format!("{field}.labels.{LABEL_STACK}"),
+                    format!("must be {:?}", self.name),
+                ));
+            }
+            for d in &s.depends_on {
+                let df = format!("{field}.depends_on.{}", d.service);
+                if !known.contains(d.service.as_str()) {
+                    return Err(Error::invalid(df, "is not a service of this stack"));
+                }
+                if !["service_started", "service_healthy", "service_completed_successfully"]
+                    .contains(&d.condition.as_str())
+                {
+                    return Err(Error::invalid(
+                        format!("{df}.condition"),
+                        format!(
+                            "{:?} is not service_started, service_healthy or service_completed_successfully",
+                            d.condition
+                        ),
+                    ));
+                }
+            }
+        }
+        self.order().map(|_| ())
+    }
+
+    /// The services in deployment order: each after everything it depends on.
+    pub fn order(&self) -> Result<Vec<&StackService>> {
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        let mut out = Vec::new();
+        while out.len() < self.services.len() {
+            let before = out.len();
+            for s in &self.services {
+                if !done.contains(s.name.as_str()) && s.depends_on.iter().all(|d| done.contains(d.service.as_str())) {
+                    out.push(s);
+                }
+            }
+            for s in &out[before..] {
+                done.insert(s.name.as_str());
+            }
+            if out.len() == before {
+                let stuck: Vec<&str> =
+                    self.services.iter().map(|s| s.name.as_str()).filter(|n| !done.contains(n)).collect();
+                return Err(Error::invalid(
+                    format!("services.{}.depends_on", stuck[0]),
+                    format!("dependency cycle among {}", stuck.join(", ")),
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Up, ps, down.
+
+fn stack_event(tx: &tokio::sync::mpsc::UnboundedSender<RolloutEvent>, stack: &str, kind: &str, message: String) {
+    let _ = tx.send(RolloutEvent {
+        kind: kind.into(),
+        phase: "stack".into(),
+        service: stack.into(),
+        message,
+        ..Default::default()
+    });
+}
+
+/// Deploys (or updates) a stack: networks and volumes on every reachable host, images built where a
+/// service has `build:`, then each service's rollout in `depends_on` order. Yields the stack's own
+/// steps (phase `stack`: `network`, `volume`, `build`, `waiting`, `pruned`, then `completed` or
+/// `paused`) and every service's rollout events. An invalid stack ends the stream with its error
+/// before any engine call.
+pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::host::ResultStream<RolloutEvent> {
+    crate::stream::from_channel(move |tx| async move {
+        stack.validate()?;
+        let order = stack.order()?;
+        let labels = BTreeMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
+        let reachable: Vec<_> = fleet
+            .probe(&ProbeOptions::default())
+            .await
+            .into_iter()
+            .filter(|s| s.reachable)
+            .map(|s| fleet.host(&s.name))
+            .collect::<Result<_>>()?;
+        for h in &reachable {
+            let existing: BTreeSet<String> = h
+                .list_networks(&[format!("{LABEL_STACK}={}", stack.name)])
+                .await?
+                .into_iter()
+                .map(|n| n.name)
+                .collect();
+            for n in stack.networks.iter().filter(|n| !existing.contains(*n)) {
+                match h.create_network(n, &labels).await {
+                    Ok(_) | Err(Error::Conflict { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                stack_event(&tx, &stack.name, "network", format!("network {n} on {}", h.name()));
+            }
+            for v in &stack.volumes {
+                h.create_volume(v, &labels).await?;
+            }
+        }
+        if !stack.volumes.is_empty() {
+            stack_event(
+                &tx,
+                &stack.name,
+                "volume",
+                format!("volumes {} on {} host(s)", stack.volumes.join(", "), reachable.len()),
+            );
+        }
+        for s in stack.services.iter().filter(|s| s.build.is_some()) {
+            let b = s.build.as_ref().expect("filtered");
+            let host = reachable.first().ok_or_else(|| Error::EngineUnreachable {
+                host: "fleet".into(),
+                message: "no host is reachable to build on".into(),
+                source: None,
+            })?;
+            stack_event(&tx, &stack.name, "build", format!("building {} on {}", s.spec.image, host.name()));
+            let opts = BuildOptions {
+                tag: s.spec.image.clone(),
+                dockerfile: b.dockerfile.clone(),
+                build_args: b.args.clone(),
+                labels: labels.clone(),
+                no_cache: false,
+            };
+            let mut events = host.build_image(&b.context, &opts);
+            while let Some(e) = events.next().await {
+                e.map_err(|e| e.with_field_prefix(&format!("services.{}.build", s.name)))?;
+            }
+        }
+        for s in order {
+            for d in &s.depends_on {
+                let dep = stack.services.iter().find(|x| x.name == d.service).expect("validated");
+                if d.condition != "service_started" {
+                    stack_event(
+                        &tx,
+                        &stack.name,
+                        "waiting",
+                        format!("{} waits for {} ({})", s.spec.name, dep.spec.name, d.condition),
+                    );
+                    wait_condition(&fleet, &dep.spec, &d.condition, options.dependency_timeout).await?;
+                }
+            }
+            let mut events = rollout(fleet.clone(), s.spec.clone(), options.rollout.clone());
+            while let Some(e) = events.next().await {
+                let e = e?;
+                let paused = e.kind == "paused";
+                let _ = tx.send(e);
+                if paused {
+                    stack_event(
+                        &tx,
+                        &stack.name,
+                        "paused",
+                        format!("{} paused; the services after it were not deployed", s.spec.name),
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        if options.prune {
+            let keep: BTreeSet<&str> = stack.services.iter().map(|s| s.spec.name.as_str()).collect();
+            for st in stack_ps(&fleet, &stack.name).await? {
+                if !keep.contains(st.name.as_str()) {
+                    let n = remove_service(&fleet, &st.name).await?;
+                    stack_event(&tx, &stack.name, "pruned", format!("{} ({n} task(s))", st.name));
+                }
+            }
+        }
+        stack_event(&tx, &stack.name, "completed", format!("{} service(s) deployed", stack.services.len()));
+        Ok(())
+    })
+}
+
+/// Waits until every task of `spec` is healthy (`service_healthy`; running when it has no
+/// healthcheck) or has exited 0 (`service_completed_successfully`).
+async fn wait_condition(fleet: &Fleet, spec: &ServiceSpec, condition: &str, timeout: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let opts = ListContainersOptions {
+        all: true,
+        labels: vec![format!("{LABEL_SERVICE}={}", spec.name)],
+        ..Default::default()
+    };
+    let wanted = if spec.mode == "global" { 1 } else { spec.replicas as usize };
+    loop {
+        let mut ok = 0;
+        for h in fleet.hosts() {
+            let Ok(list) = h.list_containers(&opts).await else { continue };
+            ok += list
+                .iter()
+                .filter(|c| match condition {
+                    "service_completed_successfully" => c.state == "exited" && c.status.starts_with("Exited (0)"),
+                    _ => {
+                        c.state == "running"
+                            && !c.status.contains("(health: starting)")
+                            && !c.status.contains("(unhealthy)")
+                    }
+                })
+                .count();
+        }
+        if ok >= wanted {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                host: "fleet".into(),
+                operation: format!("waiting for {} to be {condition}", spec.name),
+                after: timeout,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The stack's services and their tasks on the reachable hosts.
+pub async fn stack_ps(fleet: &Fleet, stack: &str) -> Result<Vec<ServiceStatus>> {
+    check_stack_name(stack)?;
+    let opts =
+        ListContainersOptions { all: true, labels: vec![format!("{LABEL_STACK}={stack}")], ..Default::default() };
+    let lists = futures::future::join_all(fleet.hosts().iter().map(|h| {
+        let opts = opts.clone();
+        async move { (h.name().to_string(), h.list_containers(&opts).await) }
+    }))
+    .await;
+    let mut by_service: BTreeMap<String, ServiceStatus> = BTreeMap::new();
+    let mut specs = BTreeMap::new();
+    for (host, list) in lists {
+        let Ok(list) = list else { continue }; // unreachable: its tasks are not listed
+        for c in list {
+            let Some(service) = c.labels.get(LABEL_SERVICE).cloned() else { continue };
+            let task = task_from(&host, &c, &mut specs);
+            let st = by_service
+                .entry(service.clone())
+                .or_insert_with(|| ServiceStatus { name: service, ..Default::default() });
+            if task.state == "running" {
+                st.running += 1;
+            }
+            if let Some(spec) = specs.get(&task.spec_hash) {
+                st.desired = if spec.mode == "global" { 0 } else { spec.replicas };
+            }
+            st.tasks.push(task);
+        }
+    }
+    let mut out: Vec<ServiceStatus> = by_service.into_values().collect();
+    for s in &mut out {
+        s.tasks.sort_by(|a, b| (a.slot, &a.host).cmp(&(b.slot, &b.host)));
+    }
+    Ok(out)
+}
+
+/// Removes the stack's services and networks on every reachable host, and its volumes when
+/// `remove_volumes` is set (otherwise their data stays, as with `docker stack rm`).
+pub async fn stack_down(fleet: &Fleet, stack: &str, remove_volumes: bool) -> Result<StackDownReport> {
+    check_stack_name(stack)?;
+    let mut report = StackDownReport::default();
+    for st in stack_ps(fleet, stack).await? {
+        report.containers += remove_service(fleet, &st.name).await? as u32;
+        report.services.push(st.name);
+    }
+    let filter = [format!("{LABEL_STACK}={stack}")];
+    for h in fleet.hosts() {
+        let Ok(nets) = h.list_networks(&filter).await else { continue };
+        for n in nets {
+            h.remove_network(&n.id).await?;
+            report.networks += 1;
+        }
+        if remove_volumes {
+            for v in h.list_volumes(&filter).await? {
+                h.remove_volume(&v.name, false).await?;
+                report.volumes += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORDPRESS: &str = r#"
+version: '3'
+x-common: &common
+  stop_grace_period: 1s
+services:
+  wordpress:
+    <<: *common
+    image: dockfleet/busybox:latest
+    command: httpd -f -p 80 -h /www
+    ports:
+      - 8080:80
+    networks:
+      - overlay
+    environment:
+      WORDPRESS_DB_HOST: db:3306
+      WORDPRESS_DB_USER: wordpress
+    depends_on:
+      db:
+        condition: service_healthy
+    deploy:
+      mode: replicated
+      replicas: 3
+      update_config: { parallelism: 2, order: stop-first, monitor: 2s, failure_action: rollback }
+  db:
+    image: dockfleet/busybox:latest
+    command: ["sleep", "600"]
+    networks: [overlay]
+    volumes:
+      - db-data:/var/lib/mysql
+    environment:
+      - MYSQL_ROOT_PASSWORD=somewordpress
+    healthcheck:
+      test: test -d /var/lib/mysql
+      interval: 500ms
+    deploy:
+      placement:
+        constraints: [node.role == manager]
+      resources:
+        limits: { cpus: '0.5', memory: 64M }
+      restart_policy: { condition: on-failure, delay: 1s, max_attempts: 3, window: 1m }
+volumes:
+  db-data:
+networks:
+  overlay:
+"#;
+
+    fn parse(text: &str) -> Result<Stack> {
+        parse_compose("blog", text, Path::new("/srv/blog"))
+    }
+
+    #[test]
+    fn a_wordpress_like_stack_maps_onto_service_specs() {
+        let s = parse(WORDPRESS).unwrap();
+        assert_eq!(s.networks, ["blog_overlay"]);
+        assert_eq!(s.volumes, ["blog_db-data"]);
+        let order: Vec<&str> = s.order().unwrap().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(order, ["db", "wordpress"], "db first: wordpress depends on it");
+        let wp = &s.services.iter().find(|x| x.name == "wordpress").unwrap().spec;
+        assert_eq!(wp.name, "blog_wordpress");
+        assert_eq!(wp.command, ["httpd", "-f", "-p", "80", "-h", "/www"]);
+        assert_eq!(wp.ports, [ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }]);
+        assert_eq!(wp.replicas, 3);
+        assert_eq!(wp.stop_grace_period, Duration::from_secs(1), "merged from the x- anchor");
+        assert_eq!((wp.update_config.parallelism, wp.update_config.failure_action.as_str()), (2, "rollback"));
+        assert_eq!(wp.labels.get(LABEL_STACK).map(String::as_str), Some("blog"));
+        assert_eq!(wp.networks, ["blog_overlay"]);
+        let db = &s.services.iter().find(|x| x.name == "db").unwrap();
+        assert_eq!(
+            db.spec.volumes,
+            [Mount { source: "blog_db-data".into(), target: "/var/lib/mysql".into(), read_only: false }]
+        );
+        assert_eq!(db.spec.placement.constraints, ["node.role == manager"]);
+        assert_eq!(db.spec.resources.memory_limit, Some(64 << 20));
+        assert_eq!(db.spec.resources.cpu_limit, Some(0.5));
+        assert_eq!(db.spec.restart_policy.max_attempts, 3);
+        assert_eq!(db.spec.restart_policy.window, Duration::from_secs(60));
+        let hc = db.spec.healthcheck.as_ref().unwrap();
+        assert_eq!(hc.test, ["CMD-SHELL", "test -d /var/lib/mysql"]);
+        assert_eq!(hc.interval, Some(Duration::from_millis(500)));
+        assert_eq!(
+            s.services.iter().find(|x| x.name == "wordpress").unwrap().depends_on[0].condition,
+            "service_healthy"
+        );
+    }
+
+    #[test]
+    fn bad_files_name_the_field() {
+        let cases: &[(&str, &str)] = &[
+            ("services:\n  web:\n    image: x\n    entrypoint: sh\n", "services.web"),
+            ("services:\n  web:\n    image: x\n    deploy:\n      replicas: many\n", "services.web.deploy.replicas"),
+            ("services:\n  web:\n    image: x\n    deploy:\n      placment: {}\n", "services.web.deploy"),
+            ("services:\n  web:\n    image: x\n    volumes: ['/:/host']\n", "services.web.volumes[0].source"),
+            ("services:\n  web:\n    image: x\n    volumes: ['data:/d']\n", "services.web.volumes[0]"),
+            ("services:\n  web:\n    image: x\n    ports: ['1.2.3.4:80:80']\n", "services.web.ports[0]"),
+            ("services:\n  web:\n    image: x\n    depends_on: [db]\n", "services.web.depends_on.db"),
+            ("services:\n  web:\n    build: {context: ., target: prod}\n", "services.web.build.target"),
+            ("services:\n  web:\n    image: x\n    stop_grace_period: soon\n", "services.web.stop_grace_period"),
+            (
+                "services:\n  web:\n    image: x\n    deploy: {resources: {limits: {memory: lots}}}\n",
+                "services.web.deploy.resources.limits.memory",
+            ),
+            ("services:\n  web: {image: x, depends_on: [db]}\n  db: {image: x, depends_on: [web]}\n", "depends_on"),
+            ("networks:\n  n: {driver: overlay}\nservices:\n  web: {image: x}\n", "networks.n.driver"),
+            ("services:\n  web: {image: x, privileged: true}\n", "services.web"),
+            ("servics: {}\n", "servics"),
+        ];
+        for (text, field) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.code(), "invalid_argument", "{text}");
+            assert!(e.to_string().contains(field), "{e} should name {field} for:\n{text}");
+        }
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut bomb =
+            String::from("x-a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(",");
+            bomb.push_str(&format!("x-a{i}: &a{i} [{refs}]\n"));
+        }
+        bomb.push_str("services:\n  web:\n    image: x\n    command: *a9\n");
+        let e = parse(&bomb).unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        assert!(e.to_string().contains("repetition limit"), "{e}");
+        let huge = format!("services: {{}}\n#{}\n", "x".repeat(MAX_COMPOSE_BYTES));
+        assert!(parse(&huge).unwrap_err().to_string().contains("limit"));
+    }
+
+    #[test]
+    fn variables_are_substituted_like_compose() {
+        let env = |k: &str| match k {
+            "TAG" => Some("2".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let i = |t: &str| interpolate("f", t, &env);
+        assert_eq!(i("app:${TAG}").unwrap(), "app:2");
+        assert_eq!(i("app:$TAG-x").unwrap(), "app:2-x");
+        assert_eq!(i("${NOPE:-def} ${EMPTY:-def} ${EMPTY-def} ${NOPE-d2}").unwrap(), "def def  d2");
+        assert_eq!(i("cost $$5 and $").unwrap(), "cost $5 and $");
+        assert!(i("${NOPE:?set NOPE}").unwrap_err().to_string().contains("set NOPE"));
+        assert!(i("${TAG").is_err());
+    }
+
+    #[test]
+    fn short_forms_and_helpers() {
+        let s = parse(
+            "services:\n  web:\n    image: x\n    command: sh -c 'echo \"hi there\"; sleep 1'\n    ports: ['80', '53:53/udp', {target: 443, published: 8443}]\n    labels: [a=1]\n    restart: unless-stopped\n",
+        )
+        .unwrap();
+        let web = &s.services[0].spec;
+        assert_eq!(web.command, ["sh", "-c", "echo \"hi there\"; sleep 1"]);
+        assert_eq!(web.ports[0], ServicePort { target: 80, published: Some(0), protocol: "tcp".into() });
+        assert_eq!(web.ports[1], ServicePort { target: 53, published: Some(53), protocol: "udp".into() });
+        assert_eq!(web.ports[2].published, Some(8443));
+        assert_eq!(web.labels.get("a").map(String::as_str), Some("1"));
+        assert_eq!(web.restart_policy.condition, "any");
+        assert_eq!(web.networks, ["blog_default"]);
+        assert_eq!(s.networks, ["blog_default"]);
+        assert_eq!(parse_duration("d", "1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("d", "1.5h").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("d", "10").is_err());
+        assert_eq!(parse_bytes("m", &Value::String("1g".into())).unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("m", &Value::String("512mb".into())).unwrap(), 512 << 20);
+        assert!(parse_compose("Bad Name", "services: {}", Path::new(".")).is_err());
+    }
+}

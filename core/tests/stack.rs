@@ -1,0 +1,222 @@
+//! Compose stacks on the testbed's real engines: a WordPress-shaped stack (a web service replicated over
+//! hosts, a db pinned to the manager with a named volume and a healthcheck the web waits for), ps,
+//! down keeping the volume, and malformed files that reach no engine.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use dockfleet::*;
+use futures::TryStreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const COMPOSE: &str = r#"
+version: "3.8"
+x-defaults: &defaults
+  stop_grace_period: 1s
+services:
+  web:
+    <<: *defaults
+    image: dockfleet/busybox:latest
+    # `$$` is compose's escaped `$`: the shell sees `$HOSTNAME`.
+    command: ["sh", "-c", "echo \"web $$HOSTNAME\" > /www/index.html; exec httpd -f -p 80 -h /www"]
+    ports: ["PORT:80"]
+    env_file: web.env
+    environment:
+      DB_HOST: db
+    depends_on:
+      db:
+        condition: service_healthy
+    deploy:
+      replicas: 3
+      update_config: { parallelism: 1, monitor: 500ms, failure_action: rollback }
+  db:
+    <<: *defaults
+    image: dockfleet/busybox:latest
+    command: sh -c 'sleep 1; touch /data/ready; exec sleep 600'
+    volumes: ["db-data:/data"]
+    healthcheck:
+      test: test -f /data/ready
+      interval: 300ms
+      retries: 10
+    deploy:
+      placement:
+        constraints: [node.role == manager]
+volumes:
+  db-data:
+"#;
+
+fn write_compose(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("web.env"), "# from the env file\nGREETING=hello\n").unwrap();
+    let path = dir.join("compose.yaml");
+    std::fs::write(&path, COMPOSE.replace("PORT", &port.to_string())).unwrap();
+    path
+}
+
+async fn http_get(addr: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+fn address_of(host: &str) -> String {
+    format!("10.250.0.{}", 10 + host.trim_start_matches("df-").parse::<u32>().unwrap())
+}
+
+/// One test at a time: the malformed-file test asserts that no engine sees a create.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test]
+async fn a_wordpress_shaped_stack_up_ps_down() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let name = unique("blog").replace('_', "-");
+    let dir = std::env::temp_dir().join(&name);
+    let port = 18100 + (std::process::id() % 500) as u16;
+    let stack = load_compose(&name, &write_compose(&dir, port)).unwrap();
+    let options = StackOptions {
+        rollout: RolloutOptions { ready_timeout: Duration::from_secs(20), ..Default::default() },
+        ..Default::default()
+    };
+
+    let events: Vec<RolloutEvent> =
+        stack_up(fleet.clone(), stack.clone(), options.clone()).try_collect().await.unwrap();
+    let order: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == "started" || e.phase == "stack")
+        .map(|e| format!("{}:{}", e.service, e.kind))
+        .collect();
+    let (db, web) = (format!("{name}_db"), format!("{name}_web"));
+    let pos = |s: &str| order.iter().position(|x| x == s).unwrap_or_else(|| panic!("{s} missing from {order:?}"));
+    assert!(pos(&format!("{db}:started")) < pos(&format!("{name}:waiting")), "{order:?}");
+    assert!(pos(&format!("{name}:waiting")) < pos(&format!("{web}:started")), "web waits for a healthy db: {order:?}");
+    assert_eq!(order.last().map(String::as_str), Some(format!("{name}:completed").as_str()));
+
+    // Placement: db on the manager only, web on every host, each answering on the published port.
+    let ps = stack_ps(&fleet, &name).await.unwrap();
+    let by_name: BTreeMap<&str, &ServiceStatus> = ps.iter().map(|s| (s.name.as_str(), s)).collect();
+    assert_eq!(by_name.len(), 2, "{ps:?}");
+    assert_eq!((by_name[db.as_str()].running, by_name[db.as_str()].desired), (1, 1));
+    assert_eq!(by_name[db.as_str()].tasks[0].host, "df-1");
+    let web_tasks = &by_name[web.as_str()].tasks;
+    assert_eq!(by_name[web.as_str()].running, 3);
+    let mut hosts: Vec<&str> = web_tasks.iter().map(|t| t.host.as_str()).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["df-1", "df-2", "df-3"]);
+    for t in web_tasks {
+        let body = http_get(&format!("{}:{port}", address_of(&t.host))).await;
+        assert!(body.starts_with("HTTP/1.1 200 OK") && body.contains("\r\n\r\nweb "), "{}: {body}", t.host);
+    }
+    // The env file and the environment both reached the container.
+    let df1 = fleet.host("df-1").unwrap();
+    let web1 = web_tasks.iter().find(|t| t.host == "df-1").unwrap();
+    let env = df1.exec(&web1.id, &["env".into()], &ExecOptions::default()).await.unwrap().stdout;
+    assert!(env.contains("GREETING=hello") && env.contains("DB_HOST=db"), "{env}");
+    // Networks and the volume carry the stack's label.
+    let label = [format!("{LABEL_STACK}={name}")];
+    for h in fleet.hosts() {
+        let nets = h.list_networks(&label).await.unwrap();
+        assert_eq!(nets.iter().map(|n| n.name.clone()).collect::<Vec<_>>(), [format!("{name}_default")]);
+    }
+    let vols = df1.list_volumes(&label).await.unwrap();
+    assert_eq!(vols.iter().map(|v| v.name.clone()).collect::<Vec<_>>(), [format!("{name}_db-data")]);
+
+    // Up again unchanged: nothing is replaced.
+    let again: Vec<RolloutEvent> = stack_up(fleet.clone(), stack.clone(), options.clone()).try_collect().await.unwrap();
+    assert!(again.iter().all(|e| !e.kind.starts_with("task-")), "{again:?}");
+
+    // Down keeps the volume and its data; up finds the data again; down --volumes removes it.
+    let db_id = &by_name[db.as_str()].tasks[0].id;
+    df1.exec(db_id, &["sh".into(), "-c".into(), "echo kept > /data/file".into()], &ExecOptions::default())
+        .await
+        .unwrap();
+    let down = stack_down(&fleet, &name, false).await.unwrap();
+    assert_eq!((down.containers, down.networks, down.volumes), (4, 3, 0), "{down:?}");
+    assert!(stack_ps(&fleet, &name).await.unwrap().is_empty());
+    assert_eq!(df1.list_volumes(&label).await.unwrap().len(), 1, "the volume outlives down");
+    stack_up(fleet.clone(), stack.clone(), options.clone()).try_collect::<Vec<_>>().await.unwrap();
+    let ps = stack_ps(&fleet, &name).await.unwrap();
+    let db_task = &ps.iter().find(|s| s.name == db).unwrap().tasks[0];
+    let out = df1.exec(&db_task.id, &["cat".into(), "/data/file".into()], &ExecOptions::default()).await.unwrap();
+    assert_eq!(out.stdout.trim(), "kept");
+    let down = stack_down(&fleet, &name, true).await.unwrap();
+    assert_eq!(down.volumes, 3, "one volume per host: {down:?}");
+    assert!(df1.list_volumes(&label).await.unwrap().is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn malformed_compose_files_reach_no_engine() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let watch = EventOptions {
+        filters: BTreeMap::from([
+            ("type".into(), vec!["container".into(), "network".into(), "volume".into()]),
+            ("event".into(), vec!["create".into()]),
+        ]),
+        ..Default::default()
+    };
+    let mut events = futures::stream::select_all(fleet.hosts().iter().map(|h| h.events(&watch)));
+    let dir = std::env::temp_dir().join(unique("badcompose"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("services:\n  web:\n    image: x\n    hostname: h\n", "services.web"),
+        ("services:\n  web:\n    image: x\n    deploy: {replicas: -1}\n", "services.web.deploy.replicas"),
+        ("services:\n  web:\n    image: x\n    volumes: ['/:/host']\n", "services.web.volumes[0].source"),
+        ("services:\n  web:\n    image: x\n    volumes: ['/var/run/docker.sock:/s']\n", "services.web.volumes[0].source"),
+        ("a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\nservices: {}\n", "compose"),
+    ];
+    for (i, (text, field)) in cases.iter().enumerate() {
+        let path = dir.join(format!("c{i}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        let e = load_compose("bad", &path).unwrap_err();
+        assert_eq!(e.code(), "invalid_argument", "{text}");
+        assert!(e.to_string().contains(field), "{e} should name {field}");
+    }
+    // A stack built in code is validated by stack_up before any engine call.
+    let mut stack = parse_compose("bad", "services:\n  web: {image: dockfleet/busybox:latest}\n", &dir).unwrap();
+    stack.services[0].spec.privileged = true;
+    stack.volumes.push("bad_data".into());
+    let e = stack_up(fleet.clone(), stack, StackOptions::default()).try_next().await.unwrap_err();
+    assert!(e.to_string().contains("services.web.privileged"), "{e}");
+    let quiet = tokio::time::timeout(Duration::from_millis(700), events.try_next()).await;
+    assert!(quiet.is_err(), "an engine saw a create: {quiet:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_service_with_a_build_section_is_built_once_and_carried_to_the_hosts() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let name = unique("built").replace('_', "-");
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        format!("FROM {IMAGE}\nRUN echo built > /built\nCMD [\"sleep\", \"600\"]\n"),
+    )
+    .unwrap();
+    let compose = "services:\n  app:\n    build: ./app\n    stop_grace_period: 1s\n    deploy: {replicas: 3}\n";
+    let stack = parse_compose(&name, compose, &dir).unwrap();
+    assert_eq!(stack.services[0].spec.image, format!("{name}_app:latest"));
+    let events: Vec<RolloutEvent> =
+        stack_up(fleet.clone(), stack, StackOptions::default()).try_collect().await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "build").count(), 1, "{events:?}");
+    let ps = stack_ps(&fleet, &name).await.unwrap();
+    assert_eq!(ps[0].running, 3);
+    for t in &ps[0].tasks {
+        let h = fleet.host(&t.host).unwrap();
+        let out = h.exec(&t.id, &["cat".into(), "/built".into()], &ExecOptions::default()).await.unwrap();
+        assert_eq!(out.stdout.trim(), "built", "on {}", t.host);
+    }
+    stack_down(&fleet, &name, true).await.unwrap();
+    for h in fleet.hosts() {
+        let _ = h.remove_image(&format!("{name}_app:latest"), true).await;
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
