@@ -730,12 +730,16 @@ export interface Stats {
 /** Keeps `spec` running on `fleet` until the stream is closed: heals on engine events and every resync. */
 export declare function supervise(fleet: Fleet, spec: ServiceSpec, options?: SuperviseOptions | undefined | null): ReconcileStream
 
-/** Options of `supervise`: `resync`, `debounce` and `hostGrace` in milliseconds. */
+/**
+ * Options of `supervise`: `resync`, `debounce` and `hostGrace` in milliseconds; `inventory`, a file
+ * read again at every pass (hosts joining and leaving).
+ */
 export interface SuperviseOptions {
   resync?: number
   debounce?: number
   seed?: number
   hostGrace?: number
+  inventory?: string | undefined | null
 }
 
 /** One task container as observed on an engine. */

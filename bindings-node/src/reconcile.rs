@@ -59,8 +59,11 @@ object! { out
 }
 
 object! { in
-    #[doc = "Options of `supervise`: `resync`, `debounce` and `hostGrace` in milliseconds."]
-    SuperviseOptions => df::SuperviseOptions { resync: f64, debounce: f64, seed: i64, host_grace: f64 }
+    #[doc = "Options of `supervise`: `resync`, `debounce` and `hostGrace` in milliseconds; `inventory`, a file"]
+    #[doc = "read again at every pass (hosts joining and leaving)."]
+    SuperviseOptions => df::SuperviseOptions {
+        resync: f64, debounce: f64, seed: i64, host_grace: f64, inventory: Option<String>,
+    }
 }
 
 object! { out

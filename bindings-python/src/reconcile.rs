@@ -58,8 +58,11 @@ dto! {
 }
 
 dto! {
-    /// Options of `supervise`: `resync`, `debounce` and `host_grace` in seconds.
-    SuperviseOptions => df::SuperviseOptions { resync: f64, debounce: f64, seed: u64, host_grace: f64 }
+    /// Options of `supervise`: `resync`, `debounce` and `host_grace` in seconds; `inventory`, a file read
+    /// again at every pass (hosts joining and leaving).
+    SuperviseOptions => df::SuperviseOptions {
+        resync: f64, debounce: f64, seed: u64, host_grace: f64, inventory: Option<std::path::PathBuf>,
+    }
 }
 
 dto! {

@@ -4,7 +4,7 @@ import asyncio
 
 import dockfleet
 from dockfleet import sync
-from conftest import IMAGE, plain_fleet, run, unique
+from conftest import IMAGE, TESTBED, plain_fleet, run, unique
 
 
 
@@ -109,3 +109,48 @@ def test_sync_rollout_and_errors():
     except sync.NotFoundError as e:
         assert e.code == "not_found"
     assert sync.remove_service(fleet, name) == 2
+
+
+ROLLOUT_CHILD = """
+import sys
+from dockfleet import sync
+fleet = sync.Fleet.from_file(sys.argv[1])
+spec = sync.ServiceSpec(name=sys.argv[2], image="dockfleet/busybox:latest", command=["sleep", "600"], replicas=3,
+                        stop_grace_period=1.0, env={"VERSION": "2"},
+                        update_config=sync.UpdateConfig(parallelism=1, monitor=0.5))
+for e in sync.rollout(fleet, spec):
+    print(e.kind, e.id or "", flush=True)
+"""
+
+
+def test_a_killed_deploying_process_is_finished_by_the_next_run():
+    import signal
+    import subprocess
+    import sys
+
+    fleet = plain_fleet(sync)
+    name = unique("pykill").replace("-", "_")
+    v1 = sync.ServiceSpec(name=name, image=IMAGE, command=["sleep", "600"], replicas=3, stop_grace_period=1.0,
+                          update_config=sync.UpdateConfig(parallelism=1, monitor=0.5))
+    sync.deploy(fleet, v1)
+    # A separate process rolls out v2 and is SIGKILLed right after its first task is updated.
+    inventory = TESTBED / "fleet.toml"
+    child = subprocess.Popen([sys.executable, "-c", ROLLOUT_CHILD, str(inventory), name], stdout=subprocess.PIPE, text=True)
+    updated = None
+    for line in child.stdout:
+        kind, _, cid = line.strip().partition(" ")
+        if kind == "task-updated":
+            updated = cid
+            child.send_signal(signal.SIGKILL)
+            break
+    child.wait(timeout=30)
+    assert updated, "the child never updated a task"
+    # Whatever the child left (a slot mid-replacement included), the next run adopts and finishes it.
+    v2 = sync.ServiceSpec(name=name, image=IMAGE, command=["sleep", "600"], replicas=3, stop_grace_period=1.0,
+                          env={"VERSION": "2"}, update_config=sync.UpdateConfig(parallelism=1, monitor=0.5))
+    events = list(sync.rollout(fleet, v2))
+    assert events[-1].kind == "completed", events
+    o = sync.observe(fleet, name)
+    assert len(o.tasks) == 3 and all(t.state == "running" and t.spec_hash == sync.spec_hash(v2) for t in o.tasks), o.tasks
+    assert updated in [t.id for t in o.tasks], "a task updated before the kill was restarted"
+    sync.remove_service(fleet, name)

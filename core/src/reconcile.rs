@@ -484,39 +484,92 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
 }
 
 /// Carries out a plan: removals, then creations (the image is copied to a host that lacks it from one
-/// that has it), then updates, all at once and stop-first: the old task goes, the new one starts in
-/// its slot. For updates gated on health, in batches, with rollback, use [`crate::rollout`].
+/// that has it), then updates, stop-first: the old task goes, the new one starts in its slot. Each
+/// step runs on all hosts at once, a few calls at a time per host. For updates gated on health, in
+/// batches, with rollback, use [`crate::rollout`].
 pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<ApplyReport> {
+    use futures::FutureExt;
     spec.validate()?;
     let mut report = ApplyReport::default();
-    for a in plan.actions.iter().filter(|a| a.kind == "remove") {
-        let id = a.id.as_deref().unwrap_or_default();
-        stop_and_remove(fleet.host(&a.host)?.as_ref(), id, spec.stop_grace_period).await?;
-        report.removed.push(id.to_string());
-    }
+    let of = |kind: &'static str| plan.actions.iter().filter(move |a| a.kind == kind);
+    let removals = of("remove").map(|a| {
+        let job = async move {
+            let id = a.id.as_deref().unwrap_or_default();
+            stop_and_remove(fleet.host(&a.host)?.as_ref(), id, spec.stop_grace_period).await?;
+            Ok(id.to_string())
+        };
+        (a.host.as_str(), job.boxed())
+    });
+    collect(per_host(REMOVE_CONCURRENCY, removals.collect()).await, &mut report.removed)?;
     let starting: Vec<&str> = plan.actions.iter().filter(|a| a.kind != "remove").map(|a| a.host.as_str()).collect();
     if !starting.is_empty() {
         ensure_image(fleet, &spec.image, starting.into_iter()).await?;
     }
-    let jobs = plan.actions.iter().filter(|a| a.kind == "create").map(|a| {
+    let creations = of("create").map(|a| {
         let mut extra = BTreeMap::new();
         if a.restarts > 0 {
             extra.insert(LABEL_RESTARTS.to_string(), format!("{}@{}", a.restarts, a.restarts_since_ms));
         }
-        start_task(fleet, spec, &a.host, a.slot, extra)
+        (a.host.as_str(), start_task(fleet, spec, &a.host, a.slot, extra).boxed())
     });
-    for r in futures::future::join_all(jobs).await {
-        report.created.push(r?);
+    collect(per_host(CREATE_CONCURRENCY, creations.collect()).await, &mut report.created)?;
+    let updates = of("update").map(|a| {
+        let job = async move {
+            let host = fleet.host(&a.host)?;
+            let id = a.id.as_deref().unwrap_or_default();
+            let extra = previous_spec_labels(host.as_ref(), id).await;
+            stop_and_remove(host.as_ref(), id, spec.stop_grace_period).await?;
+            let task = start_task(fleet, spec, &a.host, a.slot, extra).await?;
+            Ok((id.to_string(), task))
+        };
+        (a.host.as_str(), job.boxed())
+    });
+    let mut pairs = Vec::new();
+    let outcome = collect(per_host(CREATE_CONCURRENCY, updates.collect()).await, &mut pairs);
+    for (old, new) in pairs {
+        report.removed.push(old);
+        report.created.push(new);
     }
-    for a in plan.actions.iter().filter(|a| a.kind == "update") {
-        let host = fleet.host(&a.host)?;
-        let id = a.id.as_deref().unwrap_or_default();
-        let extra = previous_spec_labels(host.as_ref(), id).await;
-        stop_and_remove(host.as_ref(), id, spec.stop_grace_period).await?;
-        report.removed.push(id.to_string());
-        report.created.push(start_task(fleet, spec, &a.host, a.slot, extra).await?);
-    }
+    outcome?;
     Ok(report)
+}
+
+/// Creations (and updates) in flight at once on one host. Starting a container is CPU work in the
+/// engine; more at once only queue up inside it. Measured on the testbed (three engines sharing 2
+/// cores), 50 replicas: 5.1 s all at once, 4.2–4.4 s at 4 per host, 4.9–5.1 s at 1 per host.
+const CREATE_CONCURRENCY: usize = 4;
+/// Removals in flight at once on one host: mostly waiting out the stop grace period, so many more.
+/// Scaling 50 → 10 with a 1 s grace: 15.5 s at 1 per host, 4.9 s at 4, 2.7 s unbounded.
+const REMOVE_CONCURRENCY: usize = 16;
+
+/// Runs the jobs, each host's at most `limit` at a time, all hosts at once; results in no particular
+/// order.
+async fn per_host<'a, T: Send + 'a>(
+    limit: usize,
+    jobs: Vec<(&'a str, futures::future::BoxFuture<'a, Result<T>>)>,
+) -> Vec<Result<T>> {
+    use futures::StreamExt;
+    let mut by_host: BTreeMap<&str, Vec<futures::future::BoxFuture<'a, Result<T>>>> = BTreeMap::new();
+    for (host, job) in jobs {
+        by_host.entry(host).or_default().push(job);
+    }
+    let hosts =
+        by_host.into_values().map(|list| futures::stream::iter(list).buffer_unordered(limit).collect::<Vec<_>>());
+    futures::future::join_all(hosts).await.into_iter().flatten().collect()
+}
+
+/// Keeps the successes (so a report shows what was done) and returns the first error, if any.
+fn collect<T>(results: Vec<Result<T>>, into: &mut Vec<T>) -> Result<()> {
+    let mut first = None;
+    for r in results {
+        match r {
+            Ok(v) => into.push(v),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 /// Stops a task within its grace period and removes it.
@@ -618,6 +671,11 @@ pub struct SuperviseOptions {
     /// back after its tasks were moved, the extras are removed.
     #[serde(with = "crate::serde_ms")]
     pub host_grace: std::time::Duration,
+    /// An inventory file (TOML or YAML, see [`Fleet::from_file`]) read again at every pass: hosts added
+    /// to it join the service (a global service gets a task there), hosts taken out of it are no longer
+    /// managed. When unset, the fleet given to [`supervise`] is used as it is. A file that fails to
+    /// load is reported in the pass, and the last good fleet is kept.
+    pub inventory: Option<std::path::PathBuf>,
 }
 
 impl Default for SuperviseOptions {
@@ -627,6 +685,7 @@ impl Default for SuperviseOptions {
             debounce: std::time::Duration::from_millis(100),
             seed: 0,
             host_grace: std::time::Duration::from_secs(10),
+            inventory: None,
         }
     }
 }
@@ -659,6 +718,7 @@ pub fn supervise(
     options: SuperviseOptions,
 ) -> crate::host::ResultStream<Reconciliation> {
     use futures::StreamExt;
+    let mut fleet = fleet;
     Box::pin(async_stream::stream! {
         if let Err(e) = spec.validate() {
             yield Err(e);
@@ -672,7 +732,13 @@ pub fn supervise(
         loop {
             let since = now_nanos();
             let mut pass = Reconciliation { trigger: trigger.clone(), ..Default::default() };
+            let reloaded = options.inventory.as_deref().map(Fleet::from_file);
             let result = async {
+                match reloaded {
+                    Some(Ok(f)) => fleet = f,
+                    Some(Err(e)) => return Err(e.with_field_prefix("inventory")),
+                    None => {}
+                }
                 let mut observed = observe(&fleet, &spec.name).await?;
                 let now = tokio::time::Instant::now();
                 for h in &observed.hosts {
@@ -752,11 +818,15 @@ pub fn supervise(
 
 /// Removes every task container of `service` on every reachable host; returns how many went.
 pub async fn remove_service(fleet: &Fleet, service: &str) -> Result<usize> {
+    use futures::FutureExt;
     let observed = observe(fleet, service).await?;
-    for t in &observed.tasks {
-        fleet.host(&t.host)?.remove_container(&t.id, true, false).await?;
-    }
-    Ok(observed.tasks.len())
+    let jobs = observed.tasks.iter().map(|t| {
+        let job = async move { fleet.host(&t.host)?.remove_container(&t.id, true, false).await };
+        (t.host.as_str(), job.boxed())
+    });
+    let mut done = Vec::new();
+    collect(per_host(REMOVE_CONCURRENCY, jobs.collect()).await, &mut done)?;
+    Ok(done.len())
 }
 
 #[cfg(test)]

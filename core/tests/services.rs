@@ -186,3 +186,59 @@ async fn supervise_refuses_an_invalid_spec_before_any_engine_call() {
     assert_eq!(e.code(), "invalid_argument");
     assert!(e.to_string().contains("privileged"));
 }
+
+/// The testbed's inventory reduced to the named hosts.
+fn inventory_of(hosts: &[&str]) -> String {
+    let text = std::fs::read_to_string(testbed_dir().join("fleet.toml")).unwrap();
+    let mut parts = text.split("[[hosts]]");
+    let mut out = parts.next().unwrap().to_string();
+    for block in parts {
+        if hosts.iter().any(|h| block.contains(&format!("name = \"{h}\""))) {
+            out.push_str("[[hosts]]");
+            out.push_str(block);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_global_service_follows_hosts_joining_the_inventory() {
+    let name = unique("glob").replace('-', "_");
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let inventory = dir.join("fleet.toml");
+    std::fs::write(&inventory, inventory_of(&["df-1", "df-2"])).unwrap();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.mode = "global".into();
+    spec.command = vec!["sleep".into(), "600".into()];
+    spec.stop_grace_period = Duration::from_secs(1);
+    let options = SuperviseOptions {
+        resync: Duration::from_millis(300),
+        inventory: Some(inventory.clone()),
+        ..Default::default()
+    };
+    let start = Fleet::from_file(&inventory).unwrap();
+    let mut passes = supervise(start, spec.clone(), options);
+    let first = passes.try_next().await.unwrap().unwrap();
+    let mut hosts: Vec<String> = first.deployment.report.created.iter().map(|t| t.host.clone()).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["df-1", "df-2"]);
+
+    // A host joins the inventory: the next pass gives it a task.
+    std::fs::write(&inventory, inventory_of(&["df-1", "df-2", "df-3"])).unwrap();
+    let joined =
+        tokio::time::timeout(Duration::from_secs(10), passes.try_next()).await.expect("a pass").unwrap().unwrap();
+    assert_eq!(joined.deployment.report.created.iter().map(|t| t.host.as_str()).collect::<Vec<_>>(), ["df-3"]);
+
+    // A broken inventory is reported, and the last good fleet stays.
+    std::fs::write(&inventory, "[[hosts]]\nname = 1\n").unwrap();
+    let broken =
+        tokio::time::timeout(Duration::from_secs(10), passes.try_next()).await.expect("a pass").unwrap().unwrap();
+    assert_eq!(broken.error_code.as_deref(), Some("invalid_argument"), "{broken:?}");
+    assert!(broken.error.as_deref().unwrap_or_default().contains("inventory"), "{broken:?}");
+    drop(passes);
+    let o = observe(&plain_fleet(), &name).await.unwrap();
+    assert_eq!(o.tasks.iter().filter(|t| t.state == "running").count(), 3);
+    remove_service(&plain_fleet(), &name).await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}

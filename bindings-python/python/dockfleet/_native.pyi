@@ -803,13 +803,14 @@ LABEL_MEMORY_RESERVATION: str
 
 @final
 class SuperviseOptions:
-    """Options of `supervise`: `resync`, `debounce` and `host_grace` in seconds."""
+    """Options of `supervise`: `resync`, `debounce` and `host_grace` in seconds; `inventory`, a file read again at every pass (hosts joining and leaving)."""
 
     resync: float
     debounce: float
     seed: int
     host_grace: float
-    def __new__(cls, *, resync: float = ..., debounce: float = ..., seed: int = ..., host_grace: float = ...) -> Self: ...
+    inventory: Path | None
+    def __new__(cls, *, resync: float = ..., debounce: float = ..., seed: int = ..., host_grace: float = ..., inventory: _StrPath | None = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
