@@ -46,6 +46,36 @@ export declare class CopyStream {
   close(): Promise<undefined>
 }
 
+/** A service registry. `Discovery.embedded()` keeps it in this process. */
+export declare class Discovery {
+  /** A new in-process registry (TTL'd entries expire once their registrant is gone). */
+  static embedded(): Discovery
+  /** Backend name: `embedded`, `etcd`. */
+  get backend(): string
+  /** Registers an instance, or replaces the one with the same service and ID. */
+  register(instance: Instance): Promise<undefined>
+  /** Removes an instance; resolves `false` when there was none. */
+  deregister(service: string, id: string): Promise<boolean>
+  /** Sets an instance's health. */
+  setHealth(service: string, id: string, health: string): Promise<undefined>
+  /** A service's instances (passing ones unless asked otherwise), sorted by ID. */
+  lookup(service: string, options?: LookupOptions | undefined | null): Promise<Array<Instance>>
+  /** Names of the services with at least one instance. */
+  services(): Promise<Array<string>>
+  /** A service's changes, starting with a snapshot. */
+  watch(service: string): DiscoveryStream
+  /** Another registrant on the same registry, with its own lifetime for TTL'd registrations. */
+  session(): Discovery
+}
+
+/** A service's changes: `for await (const e of discovery.watch('web'))`, starting with a snapshot. */
+export declare class DiscoveryStream {
+  /** The next item, or `null` when the stream has ended. */
+  next(): Promise<DiscoveryEvent | undefined | null>
+  /** Stops the stream and releases its connection. */
+  close(): Promise<undefined>
+}
+
 /**
  * One Docker engine. `new DockerHost(config)` validates without contacting it;
  * `await DockerHost.connect(config)` also pings it.
@@ -143,6 +173,14 @@ export declare class LogStream {
 export declare class ReconcileStream {
   /** The next item, or `null` when the stream has ended. */
   next(): Promise<Reconciliation | undefined | null>
+  /** Stops the stream and releases its connection. */
+  close(): Promise<undefined>
+}
+
+/** What the registrator does: `for await (const e of registrator(fleet, discovery))`; `close()` stops it. */
+export declare class RegistratorStream {
+  /** The next item, or `null` when the stream has ended. */
+  next(): Promise<RegistratorEvent | undefined | null>
   /** Stops the stream and releases its connection. */
   close(): Promise<undefined>
 }
@@ -301,6 +339,13 @@ export interface Deployment {
   report: ApplyReport
 }
 
+/** One change of a watched service: `snapshot` (all instances), `insert`, `update`, `health` or `remove`. */
+export interface DiscoveryEvent {
+  kind: string
+  service: string
+  instances: Array<Instance>
+}
+
 /** Copies `reference` from `source` to every host of `targets` that lacks it; resolves to their names. */
 export declare function distributeImage(source: DockerHost, targets: Array<DockerHost>, reference: string): Promise<Array<string>>
 
@@ -345,6 +390,21 @@ export interface Healthcheck {
   timeout?: number | undefined | null
   retries?: number | undefined | null
   startPeriod?: number | undefined | null
+}
+
+/**
+ * An active check: `kind` `tcp` or `http` (GET `path`, status within `minStatus`..`maxStatus`),
+ * every `interval`, each within `timeout`; `rise` passes or `fall` failures in a row flip it.
+ */
+export interface HealthCheck {
+  kind?: string
+  path?: string
+  minStatus?: number
+  maxStatus?: number
+  interval?: number
+  timeout?: number
+  rise?: number
+  fall?: number
 }
 
 /** How to reach one engine. Timeouts in milliseconds. Plain TCP off loopback needs `insecure: true`. */
@@ -411,6 +471,21 @@ export interface ImageSummary {
   labels: Record<string, string>
 }
 
+/**
+ * One instance of a service; `ttl` in milliseconds (kept alive while its registrant lives), `health`
+ * is `passing`, `warning` or `critical`.
+ */
+export interface Instance {
+  service?: string
+  id?: string
+  address?: string
+  port?: number
+  tags?: Array<string>
+  metadata?: Record<string, string>
+  ttl?: number | undefined | null
+  health?: string
+}
+
 /** Label holding the task's CPU reservation. */
 export declare const LABEL_CPU_RESERVATION: string
 
@@ -465,6 +540,12 @@ export interface LogOptions {
   tail?: number | undefined | null
   since?: number | undefined | null
   timestamps?: boolean
+}
+
+/** Which instances `lookup` returns (passing ones unless `includeUnhealthy`). */
+export interface LookupOptions {
+  includeUnhealthy?: boolean
+  tag?: string | undefined | null
 }
 
 /** Largest compose file accepted, in bytes. */
@@ -553,6 +634,29 @@ export interface Reconciliation {
   deployment: Deployment
   errorCode?: string
   error?: string
+}
+
+/** Registers the fleet's containers into `discovery` and keeps them in step until the stream is closed. */
+export declare function registrator(fleet: Fleet, discovery: Discovery, options?: RegistratorOptions | undefined | null): RegistratorStream
+
+/** Something the registrator did: `register`, `deregister`, `health`, `resync`, `unreachable` or `error`. */
+export interface RegistratorEvent {
+  kind: string
+  host: string
+  service: string
+  id: string
+  message: string
+}
+
+/**
+ * Options of `registrator`: `resync` and `ttl` in milliseconds; `onUnreachable` is `remove` or
+ * `expire`; `checks` by service name (`*` for the rest).
+ */
+export interface RegistratorOptions {
+  resync?: number
+  ttl?: number | undefined | null
+  onUnreachable?: string
+  checks?: Record<string, HealthCheck>
 }
 
 /** Removes every task of `service`; resolves to how many went. */

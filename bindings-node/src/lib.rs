@@ -12,12 +12,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use napi::bindgen_prelude::*;
 
+mod discovery;
 mod docker;
 mod error;
 mod fleet;
+mod health;
 mod host;
 mod image;
 mod reconcile;
+mod registrator;
 mod rollout;
 mod schedule;
 mod spec;

@@ -5,12 +5,15 @@
 
 use pyo3::prelude::*;
 
+mod discovery;
 mod docker;
 mod error;
 mod fleet;
+mod health;
 mod host;
 mod image;
 mod reconcile;
+mod registrator;
 mod rollout;
 mod schedule;
 mod spec;
@@ -244,5 +247,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     reconcile::register(m)?;
     rollout::register(m)?;
     stack::register(m)?;
+    discovery::register(m)?;
+    health::register(m)?;
+    registrator::register(m)?;
     Ok(())
 }

@@ -25,12 +25,15 @@
 //! ```
 #![warn(missing_docs)]
 
+mod discovery;
 mod docker;
 pub mod error;
 mod fleet;
+mod health;
 mod host;
 mod image;
 mod reconcile;
+mod registrator;
 mod rollout;
 mod schedule;
 #[doc(hidden)]
@@ -41,9 +44,11 @@ pub mod stats;
 mod stream;
 mod transport;
 
+pub use discovery::{Discovery, DiscoveryEvent, EmbeddedDiscovery, Instance, LookupOptions};
 pub use docker::{DockerHost, HostConfig, TlsConfig};
 pub use error::{catch_panic, Error, Result};
 pub use fleet::{Fleet, HostStatus, InventoryFormat, ProbeOptions};
+pub use health::HealthCheck;
 pub use host::*;
 pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
 pub use reconcile::{
@@ -52,6 +57,7 @@ pub use reconcile::{
     LABEL_MEMORY_RESERVATION, LABEL_PREVIOUS_SPEC, LABEL_PREVIOUS_SPEC_HASH, LABEL_RESTARTS, LABEL_SERVICE, LABEL_SLOT,
     LABEL_SPEC, LABEL_SPEC_HASH,
 };
+pub use registrator::{registrator, RegistratorEvent, RegistratorOptions};
 pub use rollout::{rollback, rollout, RolloutEvent, RolloutOptions};
 pub use schedule::{schedule, Assignment, HostState, Schedule, ScheduleOptions};
 pub use spec::{

@@ -9,12 +9,21 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dockfleet::*;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn testbed_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/testbed.sh")
+}
+
+/// Runs a testbed command when dropped (restarting or healing a host even when a test fails).
+struct Undo(&'static [&'static str]);
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        testbed(self.0);
+    }
 }
 
 fn testbed(args: &[&str]) {
@@ -27,14 +36,8 @@ async fn engine_stopped_then_back() {
     let _g = SERIAL.lock().await;
     let h = host("df-3");
     h.ping().await.unwrap();
-    struct Restart;
-    impl Drop for Restart {
-        fn drop(&mut self) {
-            testbed(&["start-engine", "df-3"]);
-        }
-    }
     testbed(&["stop-engine", "df-3"]);
-    let restart = Restart;
+    let restart = Undo(&["start-engine", "df-3"]);
     {
         let e = h.ping().await.unwrap_err();
         assert_eq!(e.code(), "engine_unreachable", "{e}");
@@ -262,14 +265,8 @@ async fn a_partitioned_host_keeps_its_slots_for_the_grace_then_they_move_and_ret
     let on_df3 = first.deployment.report.created.iter().find(|t| t.host == "df-3").expect("spread puts one on df-3");
     let (slot, df3_task) = (on_df3.slot, on_df3.id.clone());
 
-    struct Heal;
-    impl Drop for Heal {
-        fn drop(&mut self) {
-            testbed(&["heal", "df-3"]);
-        }
-    }
     testbed(&["partition", "df-3"]);
-    let heal = Heal;
+    let heal = Undo(&["heal", "df-3"]);
     let cut = Instant::now();
     // Nothing moves within the grace; then the slot is placed on another host.
     let moved = loop {
@@ -315,12 +312,6 @@ async fn an_engine_stopped_mid_deploy_converges_on_the_others_and_returns_withou
     spec.replicas = 6;
     spec.stop_grace_period = Duration::from_secs(1);
     spec.restart_policy.delay = Duration::from_millis(100);
-    struct Restart;
-    impl Drop for Restart {
-        fn drop(&mut self) {
-            testbed(&["start-engine", "df-3"]);
-        }
-    }
     // The engine goes away while the deploy is creating tasks; the deploy may fail part way.
     let deploying = tokio::spawn({
         let (fleet, spec) = (fleet.clone(), spec.clone());
@@ -328,7 +319,7 @@ async fn an_engine_stopped_mid_deploy_converges_on_the_others_and_returns_withou
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
     testbed(&["stop-engine", "df-3"]);
-    let restart = Restart;
+    let restart = Undo(&["start-engine", "df-3"]);
     let _ = deploying.await.unwrap();
 
     // Supervision converges on the two engines left.
@@ -367,5 +358,54 @@ async fn an_engine_stopped_mid_deploy_converges_on_the_others_and_returns_withou
         let all = h.list_containers(&ListContainersOptions { all: true, ..Default::default() }).await.unwrap();
         assert!(all.iter().all(|c| !c.name.starts_with(&format!("{name}.")) || c.labels.contains_key(LABEL_SLOT)));
     }
+    remove_service(&fleet, &name).await.unwrap();
+}
+
+/// Waits until `ok` holds for the passing instances of `service`.
+async fn discovered(d: &dyn Discovery, service: &str, ok: impl Fn(&[Instance]) -> bool) -> Vec<Instance> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = d.lookup(service, &LookupOptions::default()).await.unwrap();
+        if ok(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{service}: never held; last {v:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_registrator_drops_a_cut_off_host_and_a_crashed_engine_leaves_nothing_stale() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let registry = EmbeddedDiscovery::new();
+    let spec = web_service("regfault", 3);
+    let name = spec.name.clone();
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let options = RegistratorOptions { resync: Duration::from_secs(1), ..Default::default() };
+    let mut events = registrator(fleet.clone(), std::sync::Arc::new(registry.clone()), options);
+    let pump = tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            e.unwrap();
+        }
+    });
+    discovered(&registry, &name, |v| v.len() == 3).await;
+
+    // Cut off: its entry goes at the next resync; healed: it comes back.
+    testbed(&["partition", "df-3"]);
+    let heal = Undo(&["heal", "df-3"]);
+    discovered(&registry, &name, |v| v.len() == 2 && v.iter().all(|i| i.metadata["host"] != "df-3")).await;
+    drop(heal);
+    discovered(&registry, &name, |v| v.len() == 3).await;
+
+    // The engine crashes and comes back empty-handed (its containers stopped with it): nothing stale.
+    testbed(&["stop-engine", "df-3"]);
+    let restart = Undo(&["start-engine", "df-3"]);
+    discovered(&registry, &name, |v| v.len() == 2).await;
+    drop(restart);
+    tokio::time::sleep(Duration::from_secs(2)).await; // more than one resync with df-3 back
+    let v = discovered(&registry, &name, |v| v.len() == 2).await;
+    assert!(v.iter().all(|i| i.metadata["host"] != "df-3"), "a stale df-3 entry: {v:?}");
+    pump.abort();
     remove_service(&fleet, &name).await.unwrap();
 }

@@ -27,6 +27,11 @@ NOT_DTOS = {
     "Fleet": "a class in every language (compared as a class above)",
     "SharedStream": "the Rust handle behind the bindings' stream classes (compared as streams)",
     "Constraint": "the parsed form of a placement constraint; every language passes constraints as strings",
+    "EmbeddedDiscovery": "the embedded backend behind the bindings' Discovery class (Discovery.embedded())",
+}
+# Binding-only constructors of classes that wrap a Rust trait object, each with its Rust spelling.
+BINDING_CONSTRUCTORS = {
+    ("Discovery", "embedded"): "EmbeddedDiscovery::new() in Rust",
 }
 # Public Rust functions that are not bound, each for a reason.
 RUST_ONLY_FUNCTIONS = {
@@ -66,7 +71,10 @@ def rust_api():
         "DockerHost": set(re.findall(r"\n    (?:async )?fn (\w+)", block(host, "pub trait Host")))
         | set(re.findall(r"\n    pub (?:async )?fn (\w+)", block(docker, "impl DockerHost {"))),
         "Fleet": set(re.findall(r"\n    pub (?:async )?fn (\w+)", block(fleet, "impl Fleet {"))),
+        "Discovery": set(re.findall(r"\n    (?:async )?fn (\w+)", block((CORE / "discovery.rs").read_text(), "pub trait Discovery"))),
     }
+    for (cls, name) in BINDING_CONSTRUCTORS:
+        classes[cls].add(name)
     for (cls, name) in RUST_ONLY:
         classes[cls].discard(name)
     for names in classes.values():
@@ -93,7 +101,7 @@ def python_api():
             names.add("len")
         return names
 
-    classes = {c: public(getattr(dockfleet, c)) for c in ("DockerHost", "Fleet")}
+    classes = {c: public(getattr(dockfleet, c)) for c in ("DockerHost", "Fleet", "Discovery")}
     dtos = {}
     for name in dir(dockfleet):
         obj = getattr(dockfleet, name)
@@ -122,7 +130,7 @@ console.log(JSON.stringify(out));
 def node_api():
     raw = subprocess.run(["node", "-e", NODE_DUMP, str(NODE / "dockfleet.js")], capture_output=True, text=True, check=True)
     dump = json.loads(raw.stdout)
-    classes = {c: {snake(n) for n in dump["classes"][c] if not n.startswith("_")} for c in ("DockerHost", "Fleet")}
+    classes = {c: {snake(n) for n in dump["classes"][c] if not n.startswith("_")} for c in ("DockerHost", "Fleet", "Discovery")}
     classes["Fleet"] = {("len" if n == "length" else n) for n in classes["Fleet"]}
     dts = (NODE / "index.d.ts").read_text()
     dtos = {}

@@ -6,6 +6,16 @@ blocking, is in :mod:`dockfleet.sync`. Durations are float seconds. Every error 
 """
 
 from ._native import (
+    Instance,
+    LookupOptions,
+    DiscoveryEvent,
+    DiscoveryStream,
+    Discovery,
+    HealthCheck,
+    RegistratorOptions,
+    RegistratorEvent,
+    RegistratorStream,
+    registrator,
     NetworkSummary,
     VolumeSummary,
     Dependency,
@@ -119,6 +129,16 @@ from ._native import (
 )
 
 __all__ = [
+    "Instance",
+    "LookupOptions",
+    "DiscoveryEvent",
+    "DiscoveryStream",
+    "Discovery",
+    "HealthCheck",
+    "RegistratorOptions",
+    "RegistratorEvent",
+    "RegistratorStream",
+    "registrator",
     "NetworkSummary",
     "VolumeSummary",
     "Dependency",

@@ -13,6 +13,16 @@ _T = TypeVar("_T")
 
 __all__ = [
     "_shutdown_runtime",
+    "Instance",
+    "LookupOptions",
+    "DiscoveryEvent",
+    "DiscoveryStream",
+    "Discovery",
+    "HealthCheck",
+    "RegistratorOptions",
+    "RegistratorEvent",
+    "RegistratorStream",
+    "registrator",
     "NetworkSummary",
     "VolumeSummary",
     "Dependency",
@@ -963,4 +973,100 @@ class StackDownReport:
     networks: int
     volumes: int
     def __new__(cls, *, services: list[str] = ..., containers: int = ..., networks: int = ..., volumes: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class DiscoveryStream(_Stream[DiscoveryEvent]): ...
+
+@final
+class Discovery:
+    """A service registry. `Discovery.embedded()` keeps it in this process."""
+
+    @staticmethod
+    def embedded() -> Discovery: ...
+    @property
+    def backend(self) -> str: ...
+    async def register(self, instance: Instance) -> None: ...
+    async def deregister(self, service: str, id: str) -> bool: ...
+    async def set_health(self, service: str, id: str, health: str) -> None: ...
+    async def lookup(self, service: str, options: LookupOptions | None = None) -> list[Instance]: ...
+    async def services(self) -> list[str]: ...
+    def watch(self, service: str) -> DiscoveryStream: ...
+    def session(self) -> Discovery: ...
+
+@final
+class RegistratorStream(_Stream[RegistratorEvent]): ...
+
+def registrator(fleet: Fleet, discovery: Discovery, options: RegistratorOptions | None = None) -> RegistratorStream: ...
+
+@final
+class Instance:
+    """One instance of a service; `ttl` in seconds (kept alive while its registrant lives), `health` is `passing`, `warning` or `critical`."""
+
+    service: str
+    id: str
+    address: str
+    port: int
+    tags: list[str]
+    metadata: dict[str, str]
+    ttl: float | None
+    health: str
+    def __new__(cls, *, service: str = ..., id: str = ..., address: str = ..., port: int = ..., tags: list[str] = ..., metadata: dict[str, str] = ..., ttl: float | None = ..., health: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class LookupOptions:
+    """Which instances `lookup` returns (passing ones unless `include_unhealthy`)."""
+
+    include_unhealthy: bool
+    tag: str | None
+    def __new__(cls, *, include_unhealthy: bool = ..., tag: str | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class DiscoveryEvent:
+    """One change of a watched service: `snapshot` (all instances), `insert`, `update`, `health` or `remove`."""
+
+    kind: str
+    service: str
+    instances: list[Instance]
+    def __new__(cls, *, kind: str = ..., service: str = ..., instances: list[Instance] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class HealthCheck:
+    """An active check: `kind` `tcp` or `http` (GET `path`, status within `min_status`..`max_status`), every `interval`, each within `timeout`; `rise` passes or `fall` failures in a row flip it."""
+
+    kind: str
+    path: str
+    min_status: int
+    max_status: int
+    interval: float
+    timeout: float
+    rise: int
+    fall: int
+    def __new__(cls, *, kind: str = ..., path: str = ..., min_status: int = ..., max_status: int = ..., interval: float = ..., timeout: float = ..., rise: int = ..., fall: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class RegistratorOptions:
+    """Options of `registrator`: `resync` and `ttl` in seconds; `on_unreachable` is `remove` or `expire`; `checks` by service name (`*` for the rest)."""
+
+    resync: float
+    ttl: float | None
+    on_unreachable: str
+    checks: dict[str, HealthCheck]
+    def __new__(cls, *, resync: float = ..., ttl: float | None = ..., on_unreachable: str = ..., checks: dict[str, HealthCheck] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class RegistratorEvent:
+    """Something the registrator did: `register`, `deregister`, `health`, `resync`, `unreachable` or `error`."""
+
+    kind: str
+    host: str
+    service: str
+    id: str
+    message: str
+    def __new__(cls, *, kind: str = ..., host: str = ..., service: str = ..., id: str = ..., message: str = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...

@@ -15,6 +15,14 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    Instance as Instance,
+    LookupOptions as LookupOptions,
+    DiscoveryEvent as DiscoveryEvent,
+    DiscoveryStream as DiscoveryStream,
+    HealthCheck as HealthCheck,
+    RegistratorOptions as RegistratorOptions,
+    RegistratorEvent as RegistratorEvent,
+    RegistratorStream as RegistratorStream,
     NetworkSummary as NetworkSummary,
     VolumeSummary as VolumeSummary,
     Dependency as Dependency,
@@ -160,6 +168,8 @@ def _wrap(value: Any) -> Any:
         return DockerHost._from_native(value)
     if isinstance(value, _native.Fleet):
         return Fleet._from_native(value)
+    if isinstance(value, _native.Discovery):
+        return Discovery._from_native(value)
     if isinstance(value, _STREAMS):
         return Stream(value)
     if isinstance(value, list):
@@ -168,7 +178,7 @@ def _wrap(value: Any) -> Any:
 
 
 def _unwrap(value: Any) -> Any:
-    if isinstance(value, (DockerHost, Fleet, Stream)):
+    if isinstance(value, (DockerHost, Fleet, Stream, Discovery)):
         return value._inner
     if isinstance(value, list):
         return [_unwrap(v) for v in value]
@@ -355,3 +365,35 @@ def stack_ps(fleet: Fleet, stack: str) -> list[ServiceStatus]:
 def stack_down(fleet: Fleet, stack: str, remove_volumes: bool = False) -> StackDownReport:
     """Removes the stack's services and networks (and volumes when asked)."""
     return _call(_native.stack_down, fleet._inner, stack, remove_volumes)  # type: ignore[no-any-return]
+
+
+class Discovery:
+    """A service registry, blocking. Same methods as :class:`dockfleet.Discovery`."""
+
+    _inner: Any
+
+    @classmethod
+    def _from_native(cls, inner: Any) -> Discovery:
+        obj = cls.__new__(cls)
+        obj._inner = inner
+        return obj
+
+    @staticmethod
+    def embedded() -> Discovery:
+        return Discovery._from_native(_native.Discovery.embedded())
+
+    @property
+    def backend(self) -> str:
+        return self._inner.backend  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+
+for _name in ["register", "deregister", "set_health", "lookup", "services", "watch", "session"]:
+    setattr(Discovery, _name, _method(_native.Discovery, _name))
+
+
+def registrator(fleet: Fleet, discovery: Discovery, options: RegistratorOptions | None = None) -> Stream:
+    """Registers the fleet's containers into `discovery` and keeps them in step; iterate for what it does."""
+    return Stream(_native.registrator(fleet._inner, discovery._inner, options))

@@ -58,3 +58,13 @@ pub async fn cleanup(host: &Arc<dyn Host>, tag: &str) {
         let _ = host.remove_container(&c.id, true, true).await;
     }
 }
+
+/// A service of `replicas` busybox httpd tasks, each publishing port 80 on a port its engine picks.
+pub fn web_service(prefix: &str, replicas: u32) -> dockfleet::ServiceSpec {
+    let mut spec = dockfleet::ServiceSpec::new(unique(prefix).replace('-', "_"), IMAGE);
+    spec.command = ["httpd", "-f", "-p", "80", "-h", "/www"].map(String::from).to_vec();
+    spec.replicas = replicas;
+    spec.stop_grace_period = std::time::Duration::from_secs(1);
+    spec.ports = vec![dockfleet::ServicePort { target: 80, published: Some(0), protocol: "tcp".into() }];
+    spec
+}

@@ -1,0 +1,61 @@
+"""Discovery from Python: the embedded registry, watches, TTL sessions, and the registrator."""
+
+import asyncio
+
+import dockfleet
+from dockfleet import sync
+from conftest import IMAGE, plain_fleet, run, unique
+
+
+def test_register_lookup_watch_and_ttl():
+    async def go():
+        d = dockfleet.Discovery.embedded()
+        assert d.backend == "embedded"
+        watch = d.watch("web")
+        first = await watch.__anext__()
+        assert (first.kind, first.instances) == ("snapshot", [])
+        await d.register(dockfleet.Instance(service="web", id="a", address="10.0.0.1", port=80))
+        owner = d.session()
+        await owner.register(dockfleet.Instance(service="web", id="b", address="10.0.0.2", port=80, ttl=0.3))
+        assert [i.id for i in await d.lookup("web")] == ["a", "b"]
+        await d.set_health("web", "a", "critical")
+        assert [i.id for i in await d.lookup("web")] == ["b"]
+        opts = dockfleet.LookupOptions(include_unhealthy=True)
+        assert [i.id for i in await d.lookup("web", opts)] == ["a", "b"]
+        kinds = [(await watch.__anext__()).kind for _ in range(3)]
+        assert kinds == ["insert", "insert", "health"]
+        del owner  # the registrant goes: its TTL'd entry expires
+        gone = await asyncio.wait_for(watch.__anext__(), 3)
+        assert (gone.kind, gone.instances[0].id) == ("remove", "b")
+        await watch.aclose()
+        try:
+            await d.register(dockfleet.Instance(service="web", id="c", address="10.0.0.3", port=0))
+            raise AssertionError("port 0 was accepted")
+        except dockfleet.InvalidArgumentError as e:
+            assert "port" in str(e)
+
+    run(go())
+
+
+def test_sync_registrator_registers_a_published_container():
+    fleet = plain_fleet(sync)
+    d = sync.Discovery.embedded()
+    name = unique("pydisc")
+    host = fleet.host("df-3")
+    spec = sync.ContainerSpec(
+        image=IMAGE, command=["httpd", "-f", "-p", "80", "-h", "/www"],
+        labels={"dockfleet.test": name, "dockfleet.discovery.service": name},
+        ports=[sync.PortMapping(container_port=80, host_port=0)],
+    )
+    cid = host.create_container(spec)
+    host.start_container(cid)
+    events = sync.registrator(fleet, d, sync.RegistratorOptions(resync=1.0))
+    try:
+        for e in events:
+            if e.kind == "register" and e.service == name:
+                break
+        found = d.lookup(name)
+        assert len(found) == 1 and found[0].address == "10.250.0.13" and found[0].metadata["host"] == "df-3"
+    finally:
+        events.close()
+        host.remove_container(cid, force=True)

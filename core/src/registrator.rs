@@ -1,0 +1,504 @@
+//! The registrator: keeps a [`Discovery`] registry in step with what runs on a fleet's engines.
+//!
+//! It follows every host's container events and resyncs at start and every `resync`, with the engines
+//! as the authority: a container that publishes ports is registered at its host's address and
+//! published port; a container of a dockfleet service registers under the service's name with its
+//! slot. Containers that die, stop or go away are deregistered at once; entries whose container is gone
+//! (a crash of the engine, of this process or of another registrator) are dropped at the next resync.
+//! Docker's HEALTHCHECK status is honoured, and active TCP/HTTP checks (rise/fall) can be added per
+//! service. Registrations carry a TTL by default, so the registrator's own crash leaves nothing stale.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+
+use crate::discovery::{Discovery, Instance, LookupOptions};
+use crate::error::{Error, Result};
+use crate::fleet::Fleet;
+use crate::health::{CheckState, HealthCheck};
+use crate::host::{ContainerSummary, EventOptions, Host, ListContainersOptions, ResultStream};
+use crate::reconcile::{LABEL_SERVICE, LABEL_SLOT};
+
+/// How long a resync waits for one host's container list before calling it unreachable.
+const LIST_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Metadata key marking entries made by dockfleet's registrator.
+const REGISTRATOR: &str = "registrator";
+
+/// Options of [`registrator`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistratorOptions {
+    /// Compare the registry with the engines this often (default 10 s), besides at start.
+    #[serde(with = "crate::serde_ms")]
+    pub resync: Duration,
+    /// TTL of the registrations (default 15 s): they live while the registrator does and vanish at most
+    /// this long after it stops. `None`: until deregistered.
+    #[serde(with = "crate::serde_ms::option")]
+    pub ttl: Option<Duration>,
+    /// What happens to the entries of a host that stops answering: `remove` (default: at once) or
+    /// `expire` (left to their TTL, so a short blip changes nothing).
+    pub on_unreachable: String,
+    /// Active health checks by service name; `*` applies to services without their own.
+    pub checks: BTreeMap<String, HealthCheck>,
+}
+
+impl Default for RegistratorOptions {
+    fn default() -> Self {
+        RegistratorOptions {
+            resync: Duration::from_secs(10),
+            ttl: Some(Duration::from_secs(15)),
+            on_unreachable: "remove".into(),
+            checks: BTreeMap::new(),
+        }
+    }
+}
+
+impl RegistratorOptions {
+    /// Checks the options; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.resync < Duration::from_millis(100) {
+            return Err(Error::invalid("resync", "must be at least 100 ms"));
+        }
+        if self.ttl.is_some_and(|t| t < Duration::from_millis(100)) {
+            return Err(Error::invalid("ttl", "must be at least 100 ms"));
+        }
+        if self.on_unreachable != "remove" && self.on_unreachable != "expire" {
+            return Err(Error::invalid("on_unreachable", format!("{:?} is not remove or expire", self.on_unreachable)));
+        }
+        for (name, c) in &self.checks {
+            c.validate().map_err(|e| e.with_field_prefix(&format!("checks.{name}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Something the registrator did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistratorEvent {
+    /// `register`, `deregister`, `health`, `resync`, `unreachable` or `error`.
+    pub kind: String,
+    /// Host concerned.
+    pub host: String,
+    /// Service concerned (empty for host-wide events).
+    pub service: String,
+    /// Instance ID concerned.
+    pub id: String,
+    /// Details.
+    pub message: String,
+}
+
+/// The address clients use to reach a host's published ports: the host part of its engine address
+/// (`tcp://10.0.0.5:2376` → `10.0.0.5`), loopback for a local socket.
+pub(crate) fn host_address(address: &str) -> String {
+    match address.split_once("://") {
+        Some(("tcp" | "http" | "https", rest)) => {
+            let hostport = rest.split('/').next().unwrap_or(rest);
+            match hostport.rsplit_once(':') {
+                Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']').to_string(),
+                None => hostport.to_string(),
+            }
+        }
+        _ => "127.0.0.1".into(),
+    }
+}
+
+/// The instances a running container stands for.
+fn instances_of(host: &str, address: &str, c: &ContainerSummary, ttl: Option<Duration>) -> Vec<Instance> {
+    let mut published: Vec<_> = c.ports.iter().filter(|p| p.host_port.is_some_and(|hp| hp != 0)).collect();
+    published.sort_by_key(|p| (p.container_port, p.protocol.clone()));
+    published.dedup_by_key(|p| (p.container_port, p.protocol.clone()));
+    if published.is_empty() {
+        return Vec::new();
+    }
+    let health = if c.status.contains("(unhealthy)") || c.status.contains("(health: starting)") {
+        "critical"
+    } else {
+        "passing"
+    };
+    let mut metadata = BTreeMap::from([
+        ("host".to_string(), host.to_string()),
+        ("container".to_string(), c.id.clone()),
+        ("container_name".to_string(), c.name.clone()),
+        (REGISTRATOR.to_string(), "dockfleet".to_string()),
+    ]);
+    let base = Instance { address: address.into(), ttl, health: health.into(), ..Default::default() };
+    if let Some(service) = c.labels.get(LABEL_SERVICE) {
+        if let Some(slot) = c.labels.get(LABEL_SLOT) {
+            metadata.insert("slot".into(), slot.clone());
+        }
+        let p = published[0];
+        return vec![Instance {
+            service: service.clone(),
+            id: c.name.clone(),
+            port: p.host_port.unwrap_or_default(),
+            tags: vec![p.protocol.clone()],
+            metadata,
+            ..base
+        }];
+    }
+    // Any other container: registrator's convention, the image's name (and the port when several).
+    let image = c.image.rsplit('/').next().unwrap_or(&c.image);
+    let image = image.split([':', '@']).next().unwrap_or(image);
+    let name = c.labels.get("dockfleet.discovery.service").cloned().unwrap_or_else(|| image.to_string());
+    published
+        .iter()
+        .map(|p| Instance {
+            service: if published.len() > 1 { format!("{name}-{}", p.container_port) } else { name.clone() },
+            id: format!("{host}:{}:{}", c.name, p.host_port.unwrap_or_default()),
+            port: p.host_port.unwrap_or_default(),
+            tags: vec![p.protocol.clone()],
+            metadata: metadata.clone(),
+            ..base.clone()
+        })
+        .collect()
+}
+
+/// What the registrator knows about one instance it registered.
+struct Known {
+    /// As registered (health included).
+    instance: Instance,
+    /// Docker's verdict (HEALTHCHECK), before active checks.
+    docker_health: String,
+    check: CheckState,
+    /// Whether the active check currently fails.
+    check_failing: bool,
+    next_check: Option<Instant>,
+}
+
+struct State {
+    fleet: Fleet,
+    discovery: Arc<dyn Discovery>,
+    options: RegistratorOptions,
+    tx: UnboundedSender<RegistratorEvent>,
+    /// One registry session per host, so `expire` can let a host's entries lapse on their own.
+    sessions: BTreeMap<String, Arc<dyn Discovery>>,
+    known: BTreeMap<String, BTreeMap<(String, String), Known>>,
+}
+
+impl State {
+    fn emit(&self, kind: &str, host: &str, service: &str, id: &str, message: String) {
+        let _ = self.tx.send(RegistratorEvent {
+            kind: kind.into(),
+            host: host.into(),
+            service: service.into(),
+            id: id.into(),
+            message,
+        });
+    }
+
+    fn session(&mut self, host: &str) -> Arc<dyn Discovery> {
+        let d = &self.discovery;
+        self.sessions.entry(host.to_string()).or_insert_with(|| d.session()).clone()
+    }
+
+    fn check_for(&self, service: &str) -> Option<HealthCheck> {
+        self.options.checks.get(service).or_else(|| self.options.checks.get("*")).cloned()
+    }
+
+    /// Registers what `desired` holds for `host` and drops what it registered there before and no
+    /// longer holds (with `only`, just among the entries of those containers).
+    async fn apply(&mut self, host: &str, desired: Vec<Instance>, only: Option<&BTreeSet<String>>) -> Result<()> {
+        let session = self.session(host);
+        let wanted: BTreeMap<(String, String), Instance> =
+            desired.into_iter().map(|i| ((i.service.clone(), i.id.clone()), i)).collect();
+        let known = self.known.entry(host.to_string()).or_default();
+        let stale: Vec<(String, String)> = known
+            .iter()
+            .filter(|(k, v)| {
+                !wanted.contains_key(*k) && only.is_none_or(|ids| ids.contains(&v.instance.metadata["container"]))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &stale {
+            known.remove(k);
+        }
+        for k in stale {
+            session.deregister(&k.0, &k.1).await?;
+            self.emit("deregister", host, &k.0, &k.1, "container gone".into());
+        }
+        for (k, mut i) in wanted {
+            let check = self.check_for(&i.service);
+            let known = self.known.entry(host.to_string()).or_default();
+            let docker_health = i.health.clone();
+            let prev = known.remove(&k);
+            let (state, failing, next) = match &prev {
+                Some(p) => (p.check.clone(), p.check_failing, p.next_check),
+                None => (CheckState::default(), check.is_some(), check.as_ref().map(|_| Instant::now())),
+            };
+            if failing {
+                i.health = "critical".into();
+            }
+            let changed = prev.as_ref().is_none_or(|p| p.instance != i);
+            if changed {
+                session.register(&i).await?;
+                let kind = if prev.is_some() { "health" } else { "register" };
+                self.emit(kind, host, &i.service, &i.id, format!("{}:{} {}", i.address, i.port, i.health));
+            }
+            self.known.entry(host.to_string()).or_default().insert(
+                k,
+                Known { instance: i, docker_health, check: state, check_failing: failing, next_check: next },
+            );
+        }
+        Ok(())
+    }
+
+    /// Compares one host with the registry; the engine is the authority.
+    async fn resync_host(&mut self, h: &Arc<dyn Host>, list: Result<Vec<ContainerSummary>>) -> Result<()> {
+        let name = h.name().to_string();
+        let address = host_address(h.address());
+        let list = match list {
+            Ok(l) => l,
+            Err(e) => {
+                self.unreachable(&name, &e).await?;
+                return Ok(());
+            }
+        };
+        let desired: Vec<Instance> =
+            list.iter().flat_map(|c| instances_of(&name, &address, c, self.options.ttl)).collect();
+        let ids: BTreeSet<(String, String)> = desired.iter().map(|i| (i.service.clone(), i.id.clone())).collect();
+        // The registry, not this process's memory, is compared with the engine: entries whose container
+        // is gone go (whoever made them), and entries that are missing or differ (expired with another
+        // registrator, say) are registered again.
+        let mut present: BTreeMap<(String, String), Instance> = BTreeMap::new();
+        for service in self.discovery.services().await? {
+            let all = LookupOptions { include_unhealthy: true, ..Default::default() };
+            for i in self.discovery.lookup(&service, &all).await? {
+                let ours = i.metadata.get(REGISTRATOR).map(String::as_str) == Some("dockfleet")
+                    && i.metadata.get("host") == Some(&name);
+                if ours && ids.contains(&(i.service.clone(), i.id.clone())) {
+                    present.insert((i.service.clone(), i.id.clone()), i);
+                } else if ours {
+                    self.discovery.deregister(&i.service, &i.id).await?;
+                    if let Some(k) = self.known.get_mut(&name) {
+                        k.remove(&(i.service.clone(), i.id.clone()));
+                    }
+                    self.emit("deregister", &name, &i.service, &i.id, "stale: its container is gone".into());
+                }
+            }
+        }
+        if let Some(known) = self.known.get_mut(&name) {
+            known.retain(|k, v| present.get(k).is_some_and(|p| *p == v.instance));
+        }
+        let n = desired.len();
+        self.apply(&name, desired, None).await?;
+        self.emit("resync", &name, "", "", format!("{n} instance(s)"));
+        Ok(())
+    }
+
+    async fn unreachable(&mut self, host: &str, e: &Error) -> Result<()> {
+        let known = self.known.remove(host).unwrap_or_default();
+        if known.is_empty() && !self.sessions.contains_key(host) {
+            return Ok(());
+        }
+        self.emit("unreachable", host, "", "", format!("{e}; {} entries {}", known.len(), self.options.on_unreachable));
+        let session = self.sessions.remove(host);
+        if self.options.on_unreachable == "remove" {
+            if let Some(s) = session {
+                for (service, id) in known.keys() {
+                    s.deregister(service, id).await?;
+                    self.emit("deregister", host, service, id, "host unreachable".into());
+                }
+            }
+        }
+        // `expire`: the host's session is dropped, so its TTL'd entries lapse on their own.
+        Ok(())
+    }
+
+    /// Re-reads one container after an event about it.
+    async fn container_changed(&mut self, h: &Arc<dyn Host>, id: &str, gone: bool) -> Result<()> {
+        let name = h.name().to_string();
+        let mut desired = Vec::new();
+        if !gone {
+            let filter = ListContainersOptions { all: false, labels: Vec::new(), name: None };
+            let list = h.list_containers(&filter).await?;
+            if let Some(c) = list.iter().find(|c| c.id == id) {
+                desired = instances_of(&name, &host_address(h.address()), c, self.options.ttl);
+            }
+        }
+        // Keep the host's other entries: only this container's are replaced.
+        let mut keep: Vec<Instance> = self
+            .known
+            .get(&name)
+            .map(|k| k.values().filter(|v| v.instance.metadata["container"] != id).map(with_docker_health).collect())
+            .unwrap_or_default();
+        keep.extend(desired);
+        self.apply(&name, keep, Some(&BTreeSet::from([id.to_string()]))).await
+    }
+
+    /// Runs the active checks that are due; returns when the next one is.
+    async fn run_checks(&mut self) -> Result<Option<Instant>> {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for (host, k) in &self.known {
+            for (key, v) in k {
+                if v.next_check.is_some_and(|t| t <= now) {
+                    if let Some(c) = self.check_for(&key.0) {
+                        due.push((host.clone(), key.clone(), v.instance.address.clone(), v.instance.port, c));
+                    }
+                }
+            }
+        }
+        let results = futures::future::join_all(due.into_iter().map(|(host, key, addr, port, c)| async move {
+            let r = c.probe(&addr, port).await;
+            (host, key, c, r)
+        }))
+        .await;
+        for (host, key, c, r) in results {
+            let Some(v) = self.known.get_mut(&host).and_then(|k| k.get_mut(&key)) else { continue };
+            v.next_check = Some(Instant::now() + c.interval);
+            let Some(passing) = v.check.feed(r.is_ok(), &c) else { continue };
+            v.check_failing = !passing;
+            let health = if passing { v.docker_health.clone() } else { "critical".to_string() };
+            if health != v.instance.health {
+                v.instance.health = health.clone();
+                let session = self.session(&host);
+                session.set_health(&key.0, &key.1, &health).await?;
+                let why = r.err().unwrap_or_else(|| "check passed".into());
+                self.emit("health", &host, &key.0, &key.1, format!("{health}: {why}"));
+            }
+        }
+        Ok(self.known.values().flat_map(|k| k.values().filter_map(|v| v.next_check)).min())
+    }
+}
+
+fn with_docker_health(v: &Known) -> Instance {
+    Instance { health: v.docker_health.clone(), ..v.instance.clone() }
+}
+
+/// Keeps `discovery` in step with the containers of every host of `fleet` until the stream is
+/// dropped; yields what it did. Invalid options end the stream with their error before anything else.
+pub fn registrator(
+    fleet: Fleet,
+    discovery: Arc<dyn Discovery>,
+    options: RegistratorOptions,
+) -> ResultStream<RegistratorEvent> {
+    crate::stream::from_channel(move |tx| async move {
+        options.validate()?;
+        let mut st = State { fleet, discovery, options, tx, sessions: BTreeMap::new(), known: BTreeMap::new() };
+        let filters = BTreeMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), ["start", "die", "stop", "destroy", "health_status"].map(String::from).to_vec()),
+        ]);
+        loop {
+            let since = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0);
+            let hosts: Vec<Arc<dyn Host>> = st.fleet.hosts().to_vec();
+            // Every host at once, each bounded: a host cut off the network must not stall the others.
+            let lists = futures::future::join_all(hosts.iter().map(|h| async move {
+                let all = ListContainersOptions::default();
+                match tokio::time::timeout(LIST_TIMEOUT, h.list_containers(&all)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::Timeout {
+                        host: h.name().into(),
+                        operation: "list containers".into(),
+                        after: LIST_TIMEOUT,
+                    }),
+                }
+            }))
+            .await;
+            for (h, list) in hosts.iter().zip(lists) {
+                if let Err(e) = st.resync_host(h, list).await {
+                    st.emit("error", h.name(), "", "", e.to_string());
+                }
+            }
+            let opts = EventOptions { since_nanos: Some(since), until_nanos: None, filters: filters.clone() };
+            let mut events = futures::stream::select_all(
+                hosts.iter().enumerate().map(|(i, h)| h.events(&opts).map(move |e| (i, e))),
+            );
+            let resync_at = Instant::now() + st.options.resync;
+            let mut next_check = st.run_checks().await?;
+            loop {
+                let wake = next_check.map_or(resync_at, |c| c.min(resync_at));
+                tokio::select! {
+                    _ = tokio::time::sleep_until(wake) => {
+                        if Instant::now() >= resync_at {
+                            break;
+                        }
+                        next_check = st.run_checks().await?;
+                    }
+                    ev = events.next() => match ev {
+                        Some((i, Ok(e))) => {
+                            let gone = matches!(e.action.as_str(), "die" | "stop" | "destroy");
+                            if let Err(err) = st.container_changed(&hosts[i], &e.id, gone).await {
+                                st.emit("error", hosts[i].name(), "", &e.id, err.to_string());
+                            }
+                            next_check = st.run_checks().await?;
+                        }
+                        // A host's event stream failed: the next resync looks at it again.
+                        Some((_, Err(_))) => {}
+                        None => {
+                            tokio::time::sleep_until(resync_at).await;
+                            break;
+                        }
+                    },
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::PortMapping;
+
+    fn container(name: &str, labels: &[(&str, &str)], ports: &[(u16, u16)], status: &str) -> ContainerSummary {
+        ContainerSummary {
+            id: format!("id-{name}"),
+            name: name.into(),
+            image: "registry.local/team/web:1.2".into(),
+            state: "running".into(),
+            status: status.into(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ports: ports.iter().map(|(c, h)| PortMapping::tcp(*c, *h)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn what_a_container_stands_for() {
+        let svc = container(
+            "api.2.abc",
+            &[(LABEL_SERVICE, "api"), (LABEL_SLOT, "2")],
+            &[(80, 8080)],
+            "Up 3 seconds (healthy)",
+        );
+        let i = instances_of("df-1", "10.0.0.1", &svc, None);
+        assert_eq!(i.len(), 1);
+        assert_eq!((i[0].service.as_str(), i[0].id.as_str(), i[0].port), ("api", "api.2.abc", 8080));
+        assert_eq!(i[0].metadata["slot"], "2");
+        assert_eq!(i[0].health, "passing");
+        let plain = container("web1", &[], &[(80, 8081), (443, 8443)], "Up 1 second (health: starting)");
+        let i = instances_of("df-2", "10.0.0.2", &plain, Some(Duration::from_secs(5)));
+        assert_eq!(i.iter().map(|x| x.service.as_str()).collect::<Vec<_>>(), ["web-80", "web-443"]);
+        assert_eq!(i[0].id, "df-2:web1:8081");
+        assert!(i.iter().all(|x| x.health == "critical" && x.ttl == Some(Duration::from_secs(5))));
+        assert!(instances_of("df-1", "a", &container("quiet", &[], &[], "Up"), None).is_empty());
+    }
+
+    #[test]
+    fn host_addresses() {
+        assert_eq!(host_address("tcp://10.250.0.11:2375"), "10.250.0.11");
+        assert_eq!(host_address("tcp://[::1]:2376"), "::1");
+        assert_eq!(host_address("unix:///var/run/docker.sock"), "127.0.0.1");
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let bad = RegistratorOptions { on_unreachable: "forget".into(), ..Default::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("on_unreachable"));
+        let bad = RegistratorOptions {
+            checks: BTreeMap::from([("web".to_string(), HealthCheck { rise: 0, ..Default::default() })]),
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("checks.web.rise"));
+    }
+}

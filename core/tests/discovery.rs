@@ -1,0 +1,187 @@
+//! Discovery on the testbed's real engines: the registrator registers what runs (dockfleet services by
+//! name and slot, other containers by image), follows deaths at once, honours HEALTHCHECK and active
+//! HTTP checks, and drops stale entries at resync with the engines as the authority.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use dockfleet::*;
+use futures::StreamExt;
+
+/// Waits until `lookup(service)` satisfies `ok`.
+async fn until(d: &dyn Discovery, service: &str, all: bool, ok: impl Fn(&[Instance]) -> bool) -> Vec<Instance> {
+    let opts = LookupOptions { include_unhealthy: all, ..Default::default() };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = d.lookup(service, &opts).await.unwrap();
+        if ok(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{service}: condition never held; last {v:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn http_ok(address: &str, port: u16) -> bool {
+    HealthCheck { kind: "http".into(), ..Default::default() }.probe(address, port).await.is_ok()
+}
+
+#[tokio::test]
+async fn the_registrator_follows_services_deaths_and_health() {
+    let fleet = plain_fleet();
+    let registry = EmbeddedDiscovery::new();
+    let name = unique("disc").replace('-', "_");
+    // Three web tasks, each publishing port 80 on a port its engine picks; httpd runs in the background
+    // so a test can stop it without stopping the container.
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = vec!["sh".into(), "-c".into(), "httpd -p 80 -h /www; exec sleep 600".into()];
+    spec.replicas = 3;
+    spec.stop_grace_period = Duration::from_secs(1);
+    spec.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into() }];
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+
+    let checks = BTreeMap::from([(
+        name.clone(),
+        HealthCheck {
+            kind: "http".into(),
+            interval: Duration::from_millis(200),
+            rise: 2,
+            fall: 2,
+            ..Default::default()
+        },
+    )]);
+    let options = RegistratorOptions { resync: Duration::from_secs(2), checks, ..Default::default() };
+    let reg: Arc<dyn Discovery> = Arc::new(registry.clone());
+    let mut events = registrator(fleet.clone(), reg, options);
+    let pump = tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            e.unwrap();
+        }
+    });
+
+    let live = until(&registry, &name, false, |v| v.len() == 3).await;
+    let mut hosts: Vec<&str> = live.iter().map(|i| i.metadata["host"].as_str()).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["df-1", "df-2", "df-3"]);
+    for i in &live {
+        assert!(i.address.starts_with("10.250.0.") && i.port != 80, "{i:?}");
+        assert!(http_ok(&i.address, i.port).await, "the registered address answers: {i:?}");
+        assert!(i.metadata.contains_key("slot") && i.ttl.is_some());
+    }
+
+    // httpd stops answering in one task: the active check takes it out of lookups (still listed as critical).
+    let victim = live[0].clone();
+    let h = fleet.host(&victim.metadata["host"]).unwrap();
+    h.exec(&victim.metadata["container"], &["killall".into(), "httpd".into()], &ExecOptions::default()).await.unwrap();
+    until(&registry, &name, false, |v| v.len() == 2 && v.iter().all(|i| i.id != victim.id)).await;
+    let all = until(&registry, &name, true, |v| v.len() == 3).await;
+    assert_eq!(all.iter().find(|i| i.id == victim.id).unwrap().health, "critical");
+
+    // A task is killed: its entry goes at once (from the die event), not at the next resync.
+    let dead = live[1].clone();
+    let mut watch = registry.watch(&name);
+    watch.next().await.unwrap().unwrap();
+    let t = Instant::now();
+    fleet.host(&dead.metadata["host"]).unwrap().kill_container(&dead.metadata["container"], None).await.unwrap();
+    loop {
+        let e = watch.next().await.unwrap().unwrap();
+        if e.kind == "remove" && e.instances[0].id == dead.id {
+            break;
+        }
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "removed {:?} after the kill", t.elapsed());
+
+    // A plain container publishing a port registers under its image's name.
+    let df2 = fleet.host("df-2").unwrap();
+    let tag = unique("plain");
+    let mut c = ContainerSpec::new(IMAGE);
+    c.command = vec!["httpd".into(), "-f".into(), "-p".into(), "80".into(), "-h".into(), "/www".into()];
+    c.labels.insert("dockfleet.test".into(), tag.clone());
+    c.labels.insert("dockfleet.discovery.service".into(), tag.clone());
+    c.ports = vec![PortMapping::tcp(80, 0)];
+    let id = df2.create_container(&c).await.unwrap();
+    df2.start_container(&id).await.unwrap();
+    let plain = until(&registry, &tag, false, |v| v.len() == 1).await;
+    assert_eq!(plain[0].address, "10.250.0.12");
+
+    // A stale entry (as a crashed registrator would leave) is dropped at the next resync.
+    let mut stale = Instance::new(&name, "ghost", "10.250.0.11", 1);
+    stale.metadata = BTreeMap::from([
+        ("registrator".into(), "dockfleet".into()),
+        ("host".into(), "df-1".into()),
+        ("container".into(), "gone".into()),
+    ]);
+    registry.register(&stale).await.unwrap();
+    until(&registry, &name, true, |v| v.iter().all(|i| i.id != "ghost")).await;
+
+    pump.abort();
+    df2.remove_container(&id, true, false).await.unwrap();
+    remove_service(&fleet, &name).await.unwrap();
+}
+
+#[tokio::test]
+async fn stopping_the_registrator_lets_its_entries_expire() {
+    let fleet = plain_fleet();
+    let registry = EmbeddedDiscovery::new();
+    let spec = web_service("ttl", 2);
+    let name = spec.name.clone();
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let ttl = Duration::from_millis(500);
+    let options = RegistratorOptions { ttl: Some(ttl), ..Default::default() };
+    let mut events = registrator(fleet.clone(), Arc::new(registry.client()), options);
+    let pump = tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            e.unwrap();
+        }
+    });
+    until(&registry, &name, false, |v| v.len() == 2).await;
+    tokio::time::sleep(ttl * 3).await;
+    assert_eq!(registry.lookup(&name, &LookupOptions::default()).await.unwrap().len(), 2, "kept alive while it runs");
+    let stopped = Instant::now();
+    pump.abort();
+    let _ = pump.await;
+    until(&registry, &name, true, |v| v.is_empty()).await;
+    assert!(stopped.elapsed() < ttl + Duration::from_secs(1), "expired after {:?}", stopped.elapsed());
+    remove_service(&fleet, &name).await.unwrap();
+}
+
+#[tokio::test]
+async fn two_registrators_do_not_flap_and_one_covers_for_the_other() {
+    let fleet = plain_fleet();
+    let registry = EmbeddedDiscovery::new();
+    let spec = web_service("pair", 3);
+    let name = spec.name.clone();
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let options = RegistratorOptions {
+        resync: Duration::from_millis(500),
+        ttl: Some(Duration::from_millis(500)),
+        ..Default::default()
+    };
+    let start = |d: EmbeddedDiscovery| {
+        let mut events = registrator(fleet.clone(), Arc::new(d), options.clone());
+        tokio::spawn(async move {
+            while let Some(e) = events.next().await {
+                e.unwrap();
+            }
+        })
+    };
+    let a = start(registry.client());
+    until(&registry, &name, false, |v| v.len() == 3).await;
+    let b = start(registry.client());
+    // Both running, several resyncs: not one change reaches a watcher.
+    let mut watch = registry.watch(&name);
+    watch.next().await.unwrap().unwrap();
+    let quiet = tokio::time::timeout(Duration::from_secs(2), watch.next()).await;
+    assert!(quiet.is_err(), "entries flapped: {quiet:?}");
+    // The first one stops: its entries lapse, and the second registers them again within a resync.
+    a.abort();
+    let _ = a.await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    until(&registry, &name, false, |v| v.len() == 3).await;
+    b.abort();
+    remove_service(&fleet, &name).await.unwrap();
+}
