@@ -50,6 +50,8 @@ export declare class CopyStream {
 export declare class Discovery {
   /** A new in-process registry (TTL'd entries expire once their registrant is gone). */
   static embedded(): Discovery
+  /** Connects to etcd: registrations are keys under leases, watches resume after reconnects. */
+  static etcd(config: EtcdConfig): Promise<Discovery>
   /** Backend name: `embedded`, `etcd`. */
   get backend(): string
   /** Registers an instance, or replaces the one with the same service and ID. */
@@ -351,6 +353,14 @@ export declare function distributeImage(source: DockerHost, targets: Array<Docke
 
 /** Every code a dockfleet error can carry in `.code`. */
 export declare function errorCodes(): Array<string>
+
+/** Where etcd is (`endpoints` like `http://127.0.0.1:2379`), the key `prefix`, and the timeouts. */
+export interface EtcdConfig {
+  endpoints?: Array<string>
+  prefix?: string
+  connectTimeout?: number
+  requestTimeout?: number
+}
 
 /** One engine event; `timeNanos` is a `bigint` (nanoseconds do not fit in a JS number). */
 export interface Event {

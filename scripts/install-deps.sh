@@ -13,7 +13,7 @@ log() { echo "[install-deps] $*" >&2; }
 
 missing=()
 need() { dpkg -s "$1" 2>/dev/null | grep -q 'ok installed' || missing+=("$1"); }
-for p in docker.io busybox-static iproute2 iptables openssl curl util-linux etcd-server nginx-light haproxy wrk; do need "$p"; done
+for p in docker.io busybox-static iproute2 iptables openssl curl util-linux etcd-server nginx-light haproxy wrk protobuf-compiler; do need "$p"; done
 if [ ${#missing[@]} -gt 0 ]; then
   log "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -14,14 +14,16 @@ bash scripts/install-deps.sh
 step "testbed"
 bash scripts/testbed.sh up
 bash scripts/testbed.sh clean
+bash scripts/etcd.sh up
 
 step "rust: fmt and clippy"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc -q -p dockfleet --no-deps
+cargo clippy --workspace --all-targets --features dockfleet/etcd -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -q -p dockfleet --no-deps --features etcd
+cargo clippy -q -p dockfleet -- -D warnings   # the crate as `cargo add dockfleet` builds it: no etcd
 
 step "rust: tests"
-limit 1200 cargo test --workspace --exclude dockfleet-python --exclude dockfleet-node
+limit 1200 cargo test --workspace --exclude dockfleet-python --exclude dockfleet-node --features dockfleet/etcd
 
 step "rust: examples"
 cargo run -q -p dockfleet-examples --example quickstart | tee /tmp/dockfleet-quickstart.out

@@ -39,12 +39,28 @@ pub struct Discovery {
     pub(crate) inner: Arc<dyn df::Discovery>,
 }
 
+impl Conv<Discovery> for Arc<dyn df::Discovery> {
+    fn conv(self) -> Discovery {
+        Discovery { inner: self }
+    }
+}
+
 #[napi]
 impl Discovery {
     /// A new in-process registry (TTL'd entries expire once their registrant is gone).
     #[napi(factory)]
     pub fn embedded() -> Self {
         Discovery { inner: Arc::new(df::EmbeddedDiscovery::new()) }
+    }
+
+    /// Connects to etcd: registrations are keys under leases, watches resume after reconnects.
+    #[napi]
+    pub fn etcd<'env>(env: &'env Env, config: crate::etcd::EtcdConfig) -> Result<PromiseRaw<'env, Discovery>> {
+        let config: df::EtcdConfig = config.conv();
+        call(
+            env,
+            async move { df::EtcdDiscovery::connect(config).await.map(|d| Arc::new(d) as Arc<dyn df::Discovery>) },
+        )
     }
 
     /// Backend name: `embedded`, `etcd`.

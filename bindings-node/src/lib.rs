@@ -15,6 +15,7 @@ use napi::bindgen_prelude::*;
 mod discovery;
 mod docker;
 mod error;
+mod etcd;
 mod fleet;
 mod health;
 mod host;

@@ -55,3 +55,24 @@ test('the registrator registers a container that publishes a port', async () => 
     await host.removeContainer(id, true)
   }
 })
+
+test('the etcd backend: register, lookup, watch, and a clear error for a wrong endpoint', async () => {
+  const { execFileSync } = require('node:child_process')
+  const path = require('node:path')
+  const { ROOT } = require('./helpers.js')
+  execFileSync('bash', [path.join(ROOT, 'scripts', 'etcd.sh'), 'up'])
+  const prefix = `/dockfleet-test/${unique('jsetcd')}`
+  const d = await dockfleet.Discovery.etcd({ endpoints: ['http://127.0.0.1:23790'], prefix })
+  assert.equal(d.backend, 'etcd')
+  const watch = d.watch('api')[Symbol.asyncIterator]()
+  assert.equal((await watch.next()).value.kind, 'snapshot')
+  await d.register({ service: 'api', id: 'a', address: '10.0.0.1', port: 8080, metadata: { slot: '1' } })
+  const ev = (await watch.next()).value
+  assert.deepEqual([ev.kind, ev.instances[0].id, ev.instances[0].metadata.slot], ['insert', 'a', '1'])
+  assert.deepEqual((await d.lookup('api')).map((i) => i.port), [8080])
+  assert.deepEqual(await d.services(), ['api'])
+  await watch.return()
+  await assert.rejects(dockfleet.Discovery.etcd({ endpoints: ['http://127.0.0.1:1'], prefix, connectTimeout: 500, requestTimeout: 500 }),
+    (e) => ['engine_unreachable', 'timeout'].includes(e.code) && /etcd/.test(e.message))
+  await assert.rejects(dockfleet.Discovery.etcd({ endpoints: [], prefix }), (e) => e.code === 'invalid_argument')
+})

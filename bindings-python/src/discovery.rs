@@ -53,6 +53,16 @@ impl Discovery {
         Discovery { inner: Arc::new(df::EmbeddedDiscovery::new()) }
     }
 
+    /// Connects to etcd: registrations are keys under leases, watches resume after reconnects.
+    #[staticmethod]
+    async fn etcd(config: crate::etcd::EtcdConfig) -> PyResult<Discovery> {
+        let config: df::EtcdConfig = config.conv();
+        crate::call(
+            async move { df::EtcdDiscovery::connect(config).await.map(|d| Arc::new(d) as Arc<dyn df::Discovery>) },
+        )
+        .await
+    }
+
     /// Backend name: `embedded`, `etcd`.
     #[getter]
     fn backend(&self) -> String {

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod discovery;
 mod docker;
 mod error;
+mod etcd;
 mod fleet;
 mod health;
 mod host;
@@ -248,6 +249,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rollout::register(m)?;
     stack::register(m)?;
     discovery::register(m)?;
+    etcd::register(m)?;
     health::register(m)?;
     registrator::register(m)?;
     Ok(())

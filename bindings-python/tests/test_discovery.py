@@ -59,3 +59,58 @@ def test_sync_registrator_registers_a_published_container():
     finally:
         events.close()
         host.remove_container(cid, force=True)
+
+
+ETCD = "http://127.0.0.1:23790"
+
+REGISTRATOR_CHILD = """
+import sys
+from dockfleet import sync
+fleet = sync.Fleet.from_file(sys.argv[1])
+d = sync.Discovery.etcd(sync.EtcdConfig(endpoints=[sys.argv[2]], prefix=sys.argv[3]))
+for e in sync.registrator(fleet, d, sync.RegistratorOptions(resync=1.0, ttl=1.0)):
+    print(e.kind, e.service, flush=True)
+"""
+
+
+def test_a_killed_registrator_leaves_nothing_in_etcd_after_its_ttl():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, TESTBED
+
+    subprocess.run(["bash", str(ROOT / "scripts" / "etcd.sh"), "up"], check=True)
+    fleet = plain_fleet(sync)
+    name = unique("pyetcd")
+    prefix = f"/dockfleet-test/{name}"
+    host = fleet.host("df-1")
+    cid = host.create_container(sync.ContainerSpec(
+        image=IMAGE, command=["httpd", "-f", "-p", "80", "-h", "/www"],
+        labels={"dockfleet.test": name, "dockfleet.discovery.service": name},
+        ports=[sync.PortMapping(container_port=80, host_port=0)],
+    ))
+    host.start_container(cid)
+    d = sync.Discovery.etcd(sync.EtcdConfig(endpoints=[ETCD], prefix=prefix))
+    assert d.backend == "etcd"
+    child = subprocess.Popen([sys.executable, "-c", REGISTRATOR_CHILD, str(TESTBED / "fleet.toml"), ETCD, prefix],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        for line in child.stdout:
+            if line.startswith(f"register {name}"):
+                break
+        assert len(d.lookup(name)) == 1
+        time.sleep(2.5)
+        assert len(d.lookup(name)) == 1, "kept alive while the registrator runs"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        killed = time.monotonic()
+        while d.lookup(name, sync.LookupOptions(include_unhealthy=True)):
+            assert time.monotonic() - killed < 1.0 + 1.0, "still registered after TTL + 1 s"
+            time.sleep(0.05)
+        print(f"gone {time.monotonic() - killed:.2f} s after the kill")
+    finally:
+        if child.poll() is None:
+            child.kill()
+        host.remove_container(cid, force=True)

@@ -273,13 +273,9 @@ impl Discovery for EmbeddedDiscovery {
             expires: instance.ttl.map(|t| Instant::now() + t),
         };
         let previous = self.store.entries.lock().expect("discovery lock").insert(key, entry);
-        let kind = match previous {
-            None => "insert",
-            Some(p) if p.instance == *instance => return Ok(()),
-            Some(p) if Instance { health: instance.health.clone(), ..p.instance.clone() } == *instance => "health",
-            Some(_) => "update",
-        };
-        self.store.notify(kind, instance.clone());
+        if let Some(kind) = change_kind(previous.as_ref().map(|p| &p.instance), instance) {
+            self.store.notify(kind, instance.clone());
+        }
         Ok(())
     }
 
@@ -369,6 +365,16 @@ impl WeakClient {
 impl EmbeddedDiscovery {
     fn clone_weak(&self) -> WeakClient {
         WeakClient(Arc::downgrade(&self.store))
+    }
+}
+
+/// What a registration changes: `insert`, `health` (only the health differs), `update`, or nothing.
+pub(crate) fn change_kind(previous: Option<&Instance>, now: &Instance) -> Option<&'static str> {
+    match previous {
+        None => Some("insert"),
+        Some(p) if p == now => None,
+        Some(p) if Instance { health: now.health.clone(), ..p.clone() } == *now => Some("health"),
+        Some(_) => Some("update"),
     }
 }
 

@@ -28,6 +28,8 @@
 mod discovery;
 mod docker;
 pub mod error;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod fleet;
 mod health;
 mod host;
@@ -47,6 +49,8 @@ mod transport;
 pub use discovery::{Discovery, DiscoveryEvent, EmbeddedDiscovery, Instance, LookupOptions};
 pub use docker::{DockerHost, HostConfig, TlsConfig};
 pub use error::{catch_panic, Error, Result};
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdConfig, EtcdDiscovery};
 pub use fleet::{Fleet, HostStatus, InventoryFormat, ProbeOptions};
 pub use health::HealthCheck;
 pub use host::*;

@@ -28,10 +28,12 @@ NOT_DTOS = {
     "SharedStream": "the Rust handle behind the bindings' stream classes (compared as streams)",
     "Constraint": "the parsed form of a placement constraint; every language passes constraints as strings",
     "EmbeddedDiscovery": "the embedded backend behind the bindings' Discovery class (Discovery.embedded())",
+    "EtcdDiscovery": "the etcd backend behind the bindings' Discovery class (Discovery.etcd(config))",
 }
 # Binding-only constructors of classes that wrap a Rust trait object, each with its Rust spelling.
 BINDING_CONSTRUCTORS = {
     ("Discovery", "embedded"): "EmbeddedDiscovery::new() in Rust",
+    ("Discovery", "etcd"): "EtcdDiscovery::connect(config) in Rust",
 }
 # Public Rust functions that are not bound, each for a reason.
 RUST_ONLY_FUNCTIONS = {

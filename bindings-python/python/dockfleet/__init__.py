@@ -6,6 +6,7 @@ blocking, is in :mod:`dockfleet.sync`. Durations are float seconds. Every error 
 """
 
 from ._native import (
+    EtcdConfig,
     Instance,
     LookupOptions,
     DiscoveryEvent,
@@ -129,6 +130,7 @@ from ._native import (
 )
 
 __all__ = [
+    "EtcdConfig",
     "Instance",
     "LookupOptions",
     "DiscoveryEvent",

@@ -13,6 +13,7 @@ _T = TypeVar("_T")
 
 __all__ = [
     "_shutdown_runtime",
+    "EtcdConfig",
     "Instance",
     "LookupOptions",
     "DiscoveryEvent",
@@ -984,6 +985,8 @@ class Discovery:
 
     @staticmethod
     def embedded() -> Discovery: ...
+    @staticmethod
+    async def etcd(config: EtcdConfig) -> Discovery: ...
     @property
     def backend(self) -> str: ...
     async def register(self, instance: Instance) -> None: ...
@@ -1069,4 +1072,15 @@ class RegistratorEvent:
     id: str
     message: str
     def __new__(cls, *, kind: str = ..., host: str = ..., service: str = ..., id: str = ..., message: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class EtcdConfig:
+    """Where etcd is (`endpoints` like `http://127.0.0.1:2379`), the key `prefix`, and the timeouts."""
+
+    endpoints: list[str]
+    prefix: str
+    connect_timeout: float
+    request_timeout: float
+    def __new__(cls, *, endpoints: list[str] = ..., prefix: str = ..., connect_timeout: float = ..., request_timeout: float = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...

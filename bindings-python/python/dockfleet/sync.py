@@ -15,6 +15,7 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    EtcdConfig as EtcdConfig,
     Instance as Instance,
     LookupOptions as LookupOptions,
     DiscoveryEvent as DiscoveryEvent,
@@ -381,6 +382,10 @@ class Discovery:
     @staticmethod
     def embedded() -> Discovery:
         return Discovery._from_native(_native.Discovery.embedded())
+
+    @staticmethod
+    def etcd(config: EtcdConfig) -> Discovery:
+        return _call(_native.Discovery.etcd, config)  # type: ignore[no-any-return]
 
     @property
     def backend(self) -> str:

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Generic, Iterator, TypeVar, Union
 
 from ._native import (
+    EtcdConfig as EtcdConfig,
     Instance as Instance,
     LookupOptions as LookupOptions,
     DiscoveryEvent as DiscoveryEvent,
@@ -206,6 +207,8 @@ class Discovery:
 
     @staticmethod
     def embedded() -> Discovery: ...
+    @staticmethod
+    def etcd(config: EtcdConfig) -> Discovery: ...
     @property
     def backend(self) -> str: ...
     def register(self, instance: Instance) -> None: ...
