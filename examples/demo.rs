@@ -11,8 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dockfleet::{BuildOptions, ContainerSpec, Fleet, Host, PortMapping, ProbeOptions, StackOptions, SuperviseOptions};
-use futures::TryStreamExt;
+use dockfleet::{
+    BuildOptions, ContainerSpec, Discovery, Fleet, Host, PortMapping, ProbeOptions, StackOptions, SuperviseOptions,
+};
+use futures::{StreamExt, TryStreamExt};
 
 const BASE: &str = "dockfleet/busybox:latest";
 const DEMO_IMAGE: &str = "dockfleet/demo-web:latest";
@@ -195,6 +197,24 @@ async fn main() -> dockfleet::Result<()> {
         }
     }
 
+    println!("\n== discovery: the registrator registers what runs; the live instances of demo_web");
+    let registry = dockfleet::EmbeddedDiscovery::new();
+    let mut registrator = dockfleet::registrator(
+        stack_fleet.clone(),
+        std::sync::Arc::new(registry.clone()),
+        dockfleet::RegistratorOptions::default(),
+    );
+    tokio::spawn(async move { while registrator.next().await.is_some() {} });
+    let mut watch = registry.watch("demo_web");
+    let mut live = Vec::new();
+    while live.len() < 3 {
+        watch.try_next().await?;
+        live = registry.lookup("demo_web", &dockfleet::LookupOptions::default()).await?;
+    }
+    for i in &live {
+        println!("  {:<22} {}:{:<6} {} slot {}", i.id, i.address, i.port, i.health, i.metadata["slot"]);
+    }
+
     println!("\n== supervising the web tier: kill a task (SIGKILL, as a crash would) and watch it heal");
     let web = stack.services.iter().find(|s| s.name == "web").expect("the compose file has web").spec.clone();
     let mut passes = dockfleet::supervise(stack_fleet.clone(), web, SuperviseOptions::default());
@@ -215,6 +235,21 @@ async fn main() -> dockfleet::Result<()> {
         );
     }
     drop(passes);
+    // The registry followed: the killed task left it, its replacement joined once healthy.
+    let t = Instant::now();
+    loop {
+        let live = registry.lookup("demo_web", &dockfleet::LookupOptions::default()).await?;
+        if live.len() == 3 && live.iter().all(|i| i.id != victim.name) {
+            let ids: Vec<&str> = live.iter().map(|i| i.id.as_str()).collect();
+            println!("  discovery: {} live, {:.2}s after the heal", ids.join(", "), t.elapsed().as_secs_f64());
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            println!("  discovery did not catch up within 30 s");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     println!("\n== cleaning up");
     let down = dockfleet::stack_down(&stack_fleet, "demo", true).await?;

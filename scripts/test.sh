@@ -31,10 +31,13 @@ grep -q "exit 0: hello from dockfleet" /tmp/dockfleet-quickstart.out
 cargo run -q -p dockfleet-examples --example stack | tee /tmp/dockfleet-stack.out
 grep -q "completed 3/3" /tmp/dockfleet-stack.out
 grep -q "removed 4 containers" /tmp/dockfleet-stack.out
+cargo run -q -p dockfleet-examples --example discovery | tee /tmp/dockfleet-discovery.out
+grep -q "removed hello" /tmp/dockfleet-discovery.out
 cargo run -q -p dockfleet-examples --example demo | tee /tmp/dockfleet-demo.out
 grep -q "hello from .* on df-2" /tmp/dockfleet-demo.out
 grep -q "\[###\] 3/3 task-updated" /tmp/dockfleet-demo.out
 grep -q "healed in" /tmp/dockfleet-demo.out
+grep -q "discovery: .* live, " /tmp/dockfleet-demo.out
 grep -q "stack down: 2 services" /tmp/dockfleet-demo.out
 
 step "bindings: build"

@@ -76,3 +76,16 @@ test('the etcd backend: register, lookup, watch, and a clear error for a wrong e
     (e) => ['engine_unreachable', 'timeout'].includes(e.code) && /etcd/.test(e.message))
   await assert.rejects(dockfleet.Discovery.etcd({ endpoints: [], prefix }), (e) => e.code === 'invalid_argument')
 })
+
+test('the Node discovery example runs', () => {
+  const { execFileSync } = require('node:child_process')
+  const path = require('node:path')
+  const { ROOT } = require('./helpers.js')
+  const out = execFileSync('node', [path.join(ROOT, 'examples', 'node', 'discovery.js')], {
+    encoding: 'utf8',
+    env: { ...process.env, DOCKFLEET_NODE_PACKAGE: path.join(ROOT, 'bindings-node', 'dockfleet.js') },
+    timeout: 300000,
+  })
+  assert.equal(out.match(/hello-js at 10\.250\.0\./g).length, 3)
+  assert.match(out, /removed hello-js\./)
+})

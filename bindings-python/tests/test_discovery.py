@@ -114,3 +114,14 @@ def test_a_killed_registrator_leaves_nothing_in_etcd_after_its_ttl():
         if child.poll() is None:
             child.kill()
         host.remove_container(cid, force=True)
+
+
+def test_python_discovery_example_runs():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "discovery.py")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("hello-py at 10.250.0.") == 3 and "removed hello-py." in out.stdout, out.stdout
