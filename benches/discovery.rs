@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dockfleet::{
-    registrator, ContainerSpec, Discovery, DiscoveryEvent, EmbeddedDiscovery, EtcdConfig, EtcdDiscovery, Fleet, Host,
-    Instance, PortMapping, RegistratorOptions, ResultStream,
+    registrator, ContainerSpec, Discovery, DiscoveryEvent, EmbeddedDiscovery, EtcdConfig, EtcdDiscovery, EventOptions,
+    Fleet, Host, Instance, PortMapping, RegistratorOptions, ResultStream,
 };
 use futures::StreamExt;
 
@@ -22,13 +22,18 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[i]
 }
 
-async fn until(w: &mut ResultStream<DiscoveryEvent>, kind: &str, id_part: &str) -> Res<Instant> {
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// Waits for the watch event; returns the wall-clock time it arrived (nanoseconds since the epoch).
+async fn until(w: &mut ResultStream<DiscoveryEvent>, kind: &str, id_part: &str) -> Res<i64> {
     loop {
         let e = tokio::time::timeout(Duration::from_secs(10), w.next()).await?.ok_or("watch ended")??;
         if e.kind == kind
             && e.instances.iter().any(|i| i.id.contains(id_part) && (kind == "remove" || i.health == "passing"))
         {
-            return Ok(Instant::now());
+            return Ok(now_nanos());
         }
     }
 }
@@ -51,16 +56,22 @@ async fn latencies(fleet: &Fleet, d: Arc<dyn Discovery>, n: usize, tag: &str) ->
         c.labels.insert("dockfleet.discovery.service".into(), service.clone());
         c.ports = vec![PortMapping::tcp(80, 0)];
         let id = h.create_container(&c).await?;
+        // The container's start is the engine's own `start` event (same machine, same clock).
+        let filters = [
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["start".to_string()]),
+            ("container".to_string(), vec![id.clone()]),
+        ];
+        let mut events = h.events(&EventOptions { filters: filters.into(), ..Default::default() });
         h.start_container(&id).await?;
-        let started = Instant::now();
-        up.push(
-            until(&mut w, "insert", &format!(":{service}-{i}:")).await?.duration_since(started).as_secs_f64() * 1e3,
-        );
-        let killed = Instant::now();
+        let started = tokio::time::timeout(Duration::from_secs(10), events.next()).await?.ok_or("no start event")??;
+        drop(events);
+        let seen = until(&mut w, "insert", &format!(":{service}-{i}:")).await?;
+        up.push((seen - started.time_nanos) as f64 / 1e6);
+        let killed = now_nanos();
         h.kill_container(&id, None).await?;
-        down.push(
-            until(&mut w, "remove", &format!(":{service}-{i}:")).await?.duration_since(killed).as_secs_f64() * 1e3,
-        );
+        let gone = until(&mut w, "remove", &format!(":{service}-{i}:")).await?;
+        down.push((gone - killed) as f64 / 1e6);
         h.remove_container(&id, true, false).await?;
     }
     pump.abort();
@@ -114,8 +125,8 @@ async fn main() -> Res<()> {
     println!("## Discovery: container start and SIGKILL to a watcher (embedded and etcd)\n");
     println!(
         "`bash benches/run_discovery.sh {n}`: the registrator follows the three plain testbed engines; a watcher of \
-         the registry measures, for {n} containers round-robin over the hosts, the time from `start` returning \
-         to the instance visible and passing, and from the SIGKILL to its removal. etcd is Debian's etcd-server \
+         the registry measures, for {n} containers round-robin over the hosts, the time from the engine's `start` \
+         event to the instance visible and passing at the watcher, and from the SIGKILL to its removal. etcd is Debian's etcd-server \
          3.4 on loopback (scripts/etcd.sh). Milliseconds.\n"
     );
     println!("| backend | start → visible p50 | p99 | SIGKILL → removed p50 | p99 |");
