@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dockfleet::{
-    Discovery, EmbeddedDiscovery, Fleet, LookupOptions, PlanOptions, RegistratorOptions, ServicePort, ServiceSpec,
+    Discovery, EmbeddedDiscovery, Fleet, Instance, LookupOptions, PlanOptions, RegistratorOptions, ServicePort,
+    ServiceSpec,
 };
 use futures::StreamExt;
 
@@ -26,6 +27,10 @@ async fn main() -> dockfleet::Result<()> {
     let mut registrator =
         dockfleet::registrator(fleet.clone(), Arc::new(registry.clone()), RegistratorOptions::default());
     tokio::spawn(async move { while registrator.next().await.is_some() {} });
+    // Anything can register, not only containers: a database outside the fleet, say.
+    registry.register(&Instance::new("legacy-db", "db-1", "10.250.0.11", 5432)).await?;
+    let db = registry.lookup("legacy-db", &LookupOptions::default()).await?;
+    println!("legacy-db at {}:{}", db[0].address, db[0].port);
 
     let mut watch = registry.watch("hello");
     let mut live = Vec::new();

@@ -153,3 +153,42 @@ async fn the_registrator_restores_an_etcd_that_lost_its_data() {
     pump.abort();
     remove_service(&fleet, &spec.name).await.unwrap();
 }
+
+#[tokio::test]
+async fn two_registrators_over_etcd_do_not_flap() {
+    let _g = SERIAL.lock().await;
+    etcd("up");
+    let fleet = plain_fleet();
+    let spec = web_service("etcdpair", 2);
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let config = config();
+    let watcher = EtcdDiscovery::connect(config.clone()).await.unwrap();
+    let options = RegistratorOptions {
+        resync: Duration::from_millis(500),
+        ttl: Some(Duration::from_secs(2)),
+        ..Default::default()
+    };
+    let mut pumps = Vec::new();
+    for _ in 0..2 {
+        let d = EtcdDiscovery::connect(config.clone()).await.unwrap();
+        let mut events = registrator(fleet.clone(), Arc::new(d), options.clone());
+        pumps.push(tokio::spawn(async move {
+            while let Some(e) = events.next().await {
+                let _ = e;
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while watcher.lookup(&spec.name, &LookupOptions::default()).await.unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "never registered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut w = watcher.watch(&spec.name);
+    assert_eq!(next(&mut w).await.kind, "snapshot");
+    let quiet = tokio::time::timeout(Duration::from_secs(3), w.next()).await;
+    assert!(quiet.is_err(), "entries flapped while both registrators ran: {quiet:?}");
+    for p in pumps {
+        p.abort();
+    }
+    remove_service(&fleet, &spec.name).await.unwrap();
+}

@@ -17,6 +17,10 @@ async function main() {
   const registry = dockfleet.Discovery.embedded()
   const registrator = dockfleet.registrator(fleet, registry)
   const pump = (async () => { for await (const _ of registrator); })()
+  // Anything can register, not only containers: a database outside the fleet, say.
+  await registry.register({ service: 'legacy-db', id: 'db-1', address: '10.250.0.11', port: 5432 })
+  const [db] = await registry.lookup('legacy-db')
+  console.log(`legacy-db at ${db.address}:${db.port}`)
 
   const watch = registry.watch('hello-js')[Symbol.asyncIterator]()
   let live = []

@@ -28,6 +28,10 @@ async def main() -> None:
             pass
 
     task = asyncio.create_task(pump())
+    # Anything can register, not only containers: a database outside the fleet, say.
+    await registry.register(dockfleet.Instance(service="legacy-db", id="db-1", address="10.250.0.11", port=5432))
+    db = await registry.lookup("legacy-db")
+    print(f"legacy-db at {db[0].address}:{db[0].port}")
     watch = registry.watch("hello-py")
     live: list[dockfleet.Instance] = []
     while len(live) < 3:
