@@ -22,6 +22,21 @@ export interface DockfleetError extends Error {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Picks endpoints for requests: `pick()` then `release(id, ok, latencyMs)`. */
+export declare class Balancer {
+  constructor(options?: BalancerOptions | undefined | null)
+  /** The options it was made with. */
+  get options(): BalancerOptions
+  /** Replaces the endpoints; those that stay keep their counters. */
+  setEndpoints(endpoints: Array<Endpoint>): void
+  /** The endpoint for the next request (`key` for `consistent-hash`), or `null` when there is none. */
+  pick(key?: string | undefined | null): Endpoint | null
+  /** Reports a picked request as done: `ok` or failed, and its latency in milliseconds. */
+  release(id: string, ok: boolean, latency?: number | undefined | null): void
+  /** Every endpoint's counters. */
+  stats(): Array<EndpointStats>
+}
+
 /** Build progress: `for await (const e of host.buildImage(dir, options))`. */
 export declare class BuildStream {
   /** The next item, or `null` when the stream has ended. */
@@ -235,6 +250,19 @@ export interface Assignment {
   host: string
 }
 
+/**
+ * How a `Balancer` chooses (`strategy`) and when it ejects (`maxFails` within `failWindow`, for
+ * `ejection`; milliseconds).
+ */
+export interface BalancerOptions {
+  strategy?: string
+  seed?: number
+  maxFails?: number
+  failWindow?: number
+  ejection?: number
+  virtualNodes?: number
+}
+
 /** A build progress event: `kind` is `context`, `step`, `output` or `done`. */
 export interface BuildEvent {
   kind: string
@@ -350,6 +378,26 @@ export interface DiscoveryEvent {
 
 /** Copies `reference` from `source` to every host of `targets` that lacks it; resolves to their names. */
 export declare function distributeImage(source: DockerHost, targets: Array<DockerHost>, reference: string): Promise<Array<string>>
+
+/** One endpoint requests can go to; `weight` for `weighted` and `consistent-hash`. */
+export interface Endpoint {
+  id?: string
+  address?: string
+  port?: number
+  weight?: number
+}
+
+/** An endpoint's counters; `ewmaMs` is the latency EWMA of successful requests. */
+export interface EndpointStats {
+  endpoint: Endpoint
+  requests: number
+  failures: number
+  inFlight: number
+  ewmaMs: number
+  ejected: boolean
+  ejections: number
+  ejectionsRefused: number
+}
 
 /** Every code a dockfleet error can carry in `.code`. */
 export declare function errorCodes(): Array<string>

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Balancer = nativeBinding.Balancer
 module.exports.BuildStream = nativeBinding.BuildStream
 module.exports.ByteStream = nativeBinding.ByteStream
 module.exports.CopyStream = nativeBinding.CopyStream

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use napi::bindgen_prelude::*;
 
+mod balancer;
 mod discovery;
 mod docker;
 mod error;

@@ -5,6 +5,7 @@
 
 use pyo3::prelude::*;
 
+mod balancer;
 mod discovery;
 mod docker;
 mod error;
@@ -248,6 +249,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     reconcile::register(m)?;
     rollout::register(m)?;
     stack::register(m)?;
+    balancer::register(m)?;
     discovery::register(m)?;
     etcd::register(m)?;
     health::register(m)?;

@@ -25,6 +25,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod balancer;
 mod discovery;
 mod docker;
 pub mod error;
@@ -46,6 +47,7 @@ pub mod stats;
 mod stream;
 mod transport;
 
+pub use balancer::{Balancer, BalancerOptions, Endpoint, EndpointStats};
 pub use discovery::{Discovery, DiscoveryEvent, EmbeddedDiscovery, Instance, LookupOptions};
 pub use docker::{DockerHost, HostConfig, TlsConfig};
 pub use error::{catch_panic, Error, Result};

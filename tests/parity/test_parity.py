@@ -20,6 +20,8 @@ RUST_ONLY = {
     ("DockerHost", "bollard"): "escape hatch to the bollard client, a Rust type",
     ("Fleet", "from_hosts"): "takes Rust trait objects; bindings use Fleet() + add()",
     ("Fleet", "is_empty"): "Rust idiom beside len(); Python has len(fleet) == 0, Node fleet.length === 0",
+    ("Balancer", "pick_at"): "pick at a given std::time::Instant, for simulations in Rust",
+    ("Balancer", "release_at"): "release at a given std::time::Instant, for simulations in Rust",
 }
 # Public Rust types that are not mirrored as data types, each for a reason.
 NOT_DTOS = {
@@ -27,6 +29,7 @@ NOT_DTOS = {
     "Fleet": "a class in every language (compared as a class above)",
     "SharedStream": "the Rust handle behind the bindings' stream classes (compared as streams)",
     "Constraint": "the parsed form of a placement constraint; every language passes constraints as strings",
+    "Balancer": "a class in every language (compared as a class above)",
     "EmbeddedDiscovery": "the embedded backend behind the bindings' Discovery class (Discovery.embedded())",
     "EtcdDiscovery": "the etcd backend behind the bindings' Discovery class (Discovery.etcd(config))",
 }
@@ -73,6 +76,7 @@ def rust_api():
         "DockerHost": set(re.findall(r"\n    (?:async )?fn (\w+)", block(host, "pub trait Host")))
         | set(re.findall(r"\n    pub (?:async )?fn (\w+)", block(docker, "impl DockerHost {"))),
         "Fleet": set(re.findall(r"\n    pub (?:async )?fn (\w+)", block(fleet, "impl Fleet {"))),
+        "Balancer": set(re.findall(r"\n    pub (?:async )?fn (\w+)", block((CORE / "balancer.rs").read_text(), "impl Balancer {"))),
         "Discovery": set(re.findall(r"\n    (?:async )?fn (\w+)", block((CORE / "discovery.rs").read_text(), "pub trait Discovery"))),
     }
     for (cls, name) in BINDING_CONSTRUCTORS:
@@ -103,7 +107,7 @@ def python_api():
             names.add("len")
         return names
 
-    classes = {c: public(getattr(dockfleet, c)) for c in ("DockerHost", "Fleet", "Discovery")}
+    classes = {c: public(getattr(dockfleet, c)) for c in ("DockerHost", "Fleet", "Discovery", "Balancer")}
     dtos = {}
     for name in dir(dockfleet):
         obj = getattr(dockfleet, name)
@@ -132,7 +136,7 @@ console.log(JSON.stringify(out));
 def node_api():
     raw = subprocess.run(["node", "-e", NODE_DUMP, str(NODE / "dockfleet.js")], capture_output=True, text=True, check=True)
     dump = json.loads(raw.stdout)
-    classes = {c: {snake(n) for n in dump["classes"][c] if not n.startswith("_")} for c in ("DockerHost", "Fleet", "Discovery")}
+    classes = {c: {snake(n) for n in dump["classes"][c] if not n.startswith("_")} for c in ("DockerHost", "Fleet", "Discovery", "Balancer")}
     classes["Fleet"] = {("len" if n == "length" else n) for n in classes["Fleet"]}
     dts = (NODE / "index.d.ts").read_text()
     dtos = {}

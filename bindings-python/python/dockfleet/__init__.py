@@ -6,6 +6,10 @@ blocking, is in :mod:`dockfleet.sync`. Durations are float seconds. Every error 
 """
 
 from ._native import (
+    Endpoint,
+    BalancerOptions,
+    EndpointStats,
+    Balancer,
     EtcdConfig,
     Instance,
     LookupOptions,
@@ -130,6 +134,10 @@ from ._native import (
 )
 
 __all__ = [
+    "Endpoint",
+    "BalancerOptions",
+    "EndpointStats",
+    "Balancer",
     "EtcdConfig",
     "Instance",
     "LookupOptions",

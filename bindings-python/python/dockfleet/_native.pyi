@@ -13,6 +13,10 @@ _T = TypeVar("_T")
 
 __all__ = [
     "_shutdown_runtime",
+    "Endpoint",
+    "BalancerOptions",
+    "EndpointStats",
+    "Balancer",
     "EtcdConfig",
     "Instance",
     "LookupOptions",
@@ -1083,4 +1087,55 @@ class EtcdConfig:
     connect_timeout: float
     request_timeout: float
     def __new__(cls, *, endpoints: list[str] = ..., prefix: str = ..., connect_timeout: float = ..., request_timeout: float = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Balancer:
+    """Picks endpoints for requests: `pick()` then `release(id, ok, latency)`."""
+
+    def __new__(cls, options: BalancerOptions | None = None) -> Self: ...
+    @property
+    def options(self) -> BalancerOptions: ...
+    def set_endpoints(self, endpoints: list[Endpoint]) -> None: ...
+    def pick(self, key: str | None = None) -> Endpoint | None: ...
+    def release(self, id: str, ok: bool, latency: float = 0.0) -> None: ...
+    def stats(self) -> list[EndpointStats]: ...
+
+@final
+class Endpoint:
+    """One endpoint requests can go to; `weight` for `weighted` and `consistent-hash`."""
+
+    id: str
+    address: str
+    port: int
+    weight: int
+    def __new__(cls, *, id: str = ..., address: str = ..., port: int = ..., weight: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class BalancerOptions:
+    """How a `Balancer` chooses (`strategy`) and when it ejects (`max_fails` within `fail_window`, for `ejection`; seconds)."""
+
+    strategy: str
+    seed: int
+    max_fails: int
+    fail_window: float
+    ejection: float
+    virtual_nodes: int
+    def __new__(cls, *, strategy: str = ..., seed: int = ..., max_fails: int = ..., fail_window: float = ..., ejection: float = ..., virtual_nodes: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class EndpointStats:
+    """An endpoint's counters; `ewma_ms` is the latency EWMA of successful requests."""
+
+    endpoint: Endpoint
+    requests: int
+    failures: int
+    in_flight: int
+    ewma_ms: float
+    ejected: bool
+    ejections: int
+    ejections_refused: int
+    def __new__(cls, *, endpoint: Endpoint = ..., requests: int = ..., failures: int = ..., in_flight: int = ..., ewma_ms: float = ..., ejected: bool = ..., ejections: int = ..., ejections_refused: int = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...

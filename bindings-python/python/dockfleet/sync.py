@@ -15,6 +15,10 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    Endpoint as Endpoint,
+    BalancerOptions as BalancerOptions,
+    EndpointStats as EndpointStats,
+    Balancer as Balancer,
     EtcdConfig as EtcdConfig,
     Instance as Instance,
     LookupOptions as LookupOptions,

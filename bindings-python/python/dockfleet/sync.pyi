@@ -7,6 +7,10 @@ from types import TracebackType
 from typing import Generic, Iterator, TypeVar, Union
 
 from ._native import (
+    Endpoint as Endpoint,
+    BalancerOptions as BalancerOptions,
+    EndpointStats as EndpointStats,
+    Balancer as Balancer,
     EtcdConfig as EtcdConfig,
     Instance as Instance,
     LookupOptions as LookupOptions,
