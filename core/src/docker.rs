@@ -1076,10 +1076,7 @@ impl Host for DockerHost {
         // between the call and the first poll are replayed by the engine rather than lost. (Assumes the
         // engine's clock is close to ours; pass `since_nanos` from a previous event to resume exactly.)
         let since = options.since_nanos.unwrap_or_else(|| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(0);
+            let now = crate::host::now_nanos();
             options.until_nanos.map_or(now, |until| now.min(until))
         });
         let q = qp::EventsOptions {

@@ -332,6 +332,28 @@ pub struct ContainerSummary {
     pub created: i64,
 }
 
+impl ContainerSummary {
+    /// The HEALTHCHECK verdict in the status text (`Up 3 seconds (healthy)`): `healthy`, `unhealthy` or
+    /// `starting`; `None` without a healthcheck.
+    pub fn health(&self) -> Option<&'static str> {
+        ["healthy", "unhealthy", "health: starting"]
+            .into_iter()
+            .find(|h| self.status.contains(&format!("({h})")))
+            .map(|h| h.trim_start_matches("health: "))
+    }
+
+    /// The exit code in the status text (`Exited (137) 2 seconds ago`) of an exited container.
+    pub fn exit_code(&self) -> Option<i64> {
+        let rest = self.status.strip_prefix("Exited (")?;
+        rest[..rest.find(')')?].parse().ok()
+    }
+}
+
+/// Nanoseconds since the Unix epoch now (the unit of engine event times).
+pub(crate) fn now_nanos() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
 /// The state part of [`ContainerDetails`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerState {
@@ -652,4 +674,20 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     async fn stats(&self, id: &str) -> Result<Stats>;
     /// A sample about every second until the container stops or the stream is dropped.
     fn stats_stream(&self, id: &str) -> ResultStream<Stats>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_and_exit_code_from_the_status_text() {
+        let c = |status: &str| ContainerSummary { status: status.into(), ..Default::default() };
+        assert_eq!(c("Up 3 seconds (healthy)").health(), Some("healthy"));
+        assert_eq!(c("Up 1 second (health: starting)").health(), Some("starting"));
+        assert_eq!(c("Up 9 seconds (unhealthy)").health(), Some("unhealthy"));
+        assert_eq!(c("Up 3 seconds").health(), None);
+        assert_eq!(c("Exited (137) 2 seconds ago").exit_code(), Some(137));
+        assert_eq!(c("Up 3 seconds").exit_code(), None);
+    }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fleet::{Fleet, ProbeOptions};
-use crate::host::{ContainerSpec, Host, ListContainersOptions, PortMapping};
+use crate::host::{now_nanos, ContainerSpec, Host, ListContainersOptions, PortMapping};
 use crate::schedule::{schedule, HostState, ScheduleOptions};
 use crate::spec::ServiceSpec;
 
@@ -212,12 +212,6 @@ pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap
     }
 }
 
-/// The exit code in an engine status text such as `Exited (137) 2 seconds ago`.
-fn exit_code(status: &str) -> Option<i64> {
-    let rest = status.strip_prefix("Exited (")?;
-    rest[..rest.find(')')?].parse().ok()
-}
-
 /// Reads a task from its container's labels, recording the specs it carries into `specs`.
 pub(crate) fn task_from(
     host: &str,
@@ -237,7 +231,7 @@ pub(crate) fn task_from(
         spec_hash: label(LABEL_SPEC_HASH),
         state: c.state.clone(),
         status: c.status.clone(),
-        exit_code: if c.state == "exited" { exit_code(&c.status) } else { None },
+        exit_code: if c.state == "exited" { c.exit_code() } else { None },
         restarts,
         restarts_since_ms: since,
         previous_spec_hash: label(LABEL_PREVIOUS_SPEC_HASH),
@@ -701,10 +695,6 @@ pub struct Reconciliation {
     pub error_code: Option<String>,
     /// Message of that error.
     pub error: Option<String>,
-}
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 /// Keeps `spec` running on `fleet` until the stream is dropped: reconciles at start, when an engine

@@ -116,11 +116,7 @@ fn instances_of(host: &str, address: &str, c: &ContainerSummary, ttl: Option<Dur
     if published.is_empty() {
         return Vec::new();
     }
-    let health = if c.status.contains("(unhealthy)") || c.status.contains("(health: starting)") {
-        "critical"
-    } else {
-        "passing"
-    };
+    let health = if matches!(c.health(), Some("unhealthy" | "starting")) { "critical" } else { "passing" };
     let mut metadata = BTreeMap::from([
         ("host".to_string(), host.to_string()),
         ("container".to_string(), c.id.clone()),
@@ -386,10 +382,7 @@ pub fn registrator(
             ("event".to_string(), ["start", "die", "stop", "destroy", "health_status"].map(String::from).to_vec()),
         ]);
         loop {
-            let since = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(0);
+            let since = crate::host::now_nanos();
             let hosts: Vec<Arc<dyn Host>> = st.fleet.hosts().to_vec();
             // Every host at once, each bounded: a host cut off the network must not stall the others.
             let lists = futures::future::join_all(hosts.iter().map(|h| async move {

@@ -1186,12 +1186,8 @@ async fn wait_condition(fleet: &Fleet, spec: &ServiceSpec, condition: &str, time
             ok += list
                 .iter()
                 .filter(|c| match condition {
-                    "service_completed_successfully" => c.state == "exited" && c.status.starts_with("Exited (0)"),
-                    _ => {
-                        c.state == "running"
-                            && !c.status.contains("(health: starting)")
-                            && !c.status.contains("(unhealthy)")
-                    }
+                    "service_completed_successfully" => c.state == "exited" && c.exit_code() == Some(0),
+                    _ => c.state == "running" && !matches!(c.health(), Some("unhealthy" | "starting")),
                 })
                 .count();
         }

@@ -12,20 +12,6 @@ use common::*;
 use dockfleet::*;
 use futures::StreamExt;
 
-/// Waits until `lookup(service)` satisfies `ok`.
-async fn until(d: &dyn Discovery, service: &str, all: bool, ok: impl Fn(&[Instance]) -> bool) -> Vec<Instance> {
-    let opts = LookupOptions { include_unhealthy: all, ..Default::default() };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = d.lookup(service, &opts).await.unwrap();
-        if ok(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{service}: condition never held; last {v:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn http_ok(address: &str, port: u16) -> bool {
     HealthCheck { kind: "http".into(), ..Default::default() }.probe(address, port).await.is_ok()
 }
@@ -63,7 +49,7 @@ async fn the_registrator_follows_services_deaths_and_health() {
         }
     });
 
-    let live = until(&registry, &name, false, |v| v.len() == 3).await;
+    let live = wait_lookup(&registry, &name, false, |v| v.len() == 3).await;
     let mut hosts: Vec<&str> = live.iter().map(|i| i.metadata["host"].as_str()).collect();
     hosts.sort();
     assert_eq!(hosts, ["df-1", "df-2", "df-3"]);
@@ -77,8 +63,8 @@ async fn the_registrator_follows_services_deaths_and_health() {
     let victim = live[0].clone();
     let h = fleet.host(&victim.metadata["host"]).unwrap();
     h.exec(&victim.metadata["container"], &["killall".into(), "httpd".into()], &ExecOptions::default()).await.unwrap();
-    until(&registry, &name, false, |v| v.len() == 2 && v.iter().all(|i| i.id != victim.id)).await;
-    let all = until(&registry, &name, true, |v| v.len() == 3).await;
+    wait_lookup(&registry, &name, false, |v| v.len() == 2 && v.iter().all(|i| i.id != victim.id)).await;
+    let all = wait_lookup(&registry, &name, true, |v| v.len() == 3).await;
     assert_eq!(all.iter().find(|i| i.id == victim.id).unwrap().health, "critical");
 
     // A task is killed: its entry goes at once (from the die event), not at the next resync.
@@ -105,7 +91,7 @@ async fn the_registrator_follows_services_deaths_and_health() {
     c.ports = vec![PortMapping::tcp(80, 0)];
     let id = df2.create_container(&c).await.unwrap();
     df2.start_container(&id).await.unwrap();
-    let plain = until(&registry, &tag, false, |v| v.len() == 1).await;
+    let plain = wait_lookup(&registry, &tag, false, |v| v.len() == 1).await;
     assert_eq!(plain[0].address, "10.250.0.12");
 
     // A stale entry (as a crashed registrator would leave) is dropped at the next resync.
@@ -116,7 +102,7 @@ async fn the_registrator_follows_services_deaths_and_health() {
         ("container".into(), "gone".into()),
     ]);
     registry.register(&stale).await.unwrap();
-    until(&registry, &name, true, |v| v.iter().all(|i| i.id != "ghost")).await;
+    wait_lookup(&registry, &name, true, |v| v.iter().all(|i| i.id != "ghost")).await;
 
     pump.abort();
     df2.remove_container(&id, true, false).await.unwrap();
@@ -138,13 +124,13 @@ async fn stopping_the_registrator_lets_its_entries_expire() {
             e.unwrap();
         }
     });
-    until(&registry, &name, false, |v| v.len() == 2).await;
+    wait_lookup(&registry, &name, false, |v| v.len() == 2).await;
     tokio::time::sleep(ttl * 3).await;
     assert_eq!(registry.lookup(&name, &LookupOptions::default()).await.unwrap().len(), 2, "kept alive while it runs");
     let stopped = Instant::now();
     pump.abort();
     let _ = pump.await;
-    until(&registry, &name, true, |v| v.is_empty()).await;
+    wait_lookup(&registry, &name, true, |v| v.is_empty()).await;
     assert!(stopped.elapsed() < ttl + Duration::from_secs(1), "expired after {:?}", stopped.elapsed());
     remove_service(&fleet, &name).await.unwrap();
 }
@@ -170,7 +156,7 @@ async fn two_registrators_do_not_flap_and_one_covers_for_the_other() {
         })
     };
     let a = start(registry.client());
-    until(&registry, &name, false, |v| v.len() == 3).await;
+    wait_lookup(&registry, &name, false, |v| v.len() == 3).await;
     let b = start(registry.client());
     // Both running, several resyncs: not one change reaches a watcher.
     let mut watch = registry.watch(&name);
@@ -181,7 +167,7 @@ async fn two_registrators_do_not_flap_and_one_covers_for_the_other() {
     a.abort();
     let _ = a.await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    until(&registry, &name, false, |v| v.len() == 3).await;
+    wait_lookup(&registry, &name, false, |v| v.len() == 3).await;
     b.abort();
     remove_service(&fleet, &name).await.unwrap();
 }

@@ -361,19 +361,6 @@ async fn an_engine_stopped_mid_deploy_converges_on_the_others_and_returns_withou
     remove_service(&fleet, &name).await.unwrap();
 }
 
-/// Waits until `ok` holds for the passing instances of `service`.
-async fn discovered(d: &dyn Discovery, service: &str, ok: impl Fn(&[Instance]) -> bool) -> Vec<Instance> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = d.lookup(service, &LookupOptions::default()).await.unwrap();
-        if ok(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{service}: never held; last {v:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_registrator_drops_a_cut_off_host_and_a_crashed_engine_leaves_nothing_stale() {
     let _g = SERIAL.lock().await;
@@ -389,22 +376,22 @@ async fn the_registrator_drops_a_cut_off_host_and_a_crashed_engine_leaves_nothin
             e.unwrap();
         }
     });
-    discovered(&registry, &name, |v| v.len() == 3).await;
+    wait_lookup(&registry, &name, false, |v| v.len() == 3).await;
 
     // Cut off: its entry goes at the next resync; healed: it comes back.
     testbed(&["partition", "df-3"]);
     let heal = Undo(&["heal", "df-3"]);
-    discovered(&registry, &name, |v| v.len() == 2 && v.iter().all(|i| i.metadata["host"] != "df-3")).await;
+    wait_lookup(&registry, &name, false, |v| v.len() == 2 && v.iter().all(|i| i.metadata["host"] != "df-3")).await;
     drop(heal);
-    discovered(&registry, &name, |v| v.len() == 3).await;
+    wait_lookup(&registry, &name, false, |v| v.len() == 3).await;
 
     // The engine crashes and comes back empty-handed (its containers stopped with it): nothing stale.
     testbed(&["stop-engine", "df-3"]);
     let restart = Undo(&["start-engine", "df-3"]);
-    discovered(&registry, &name, |v| v.len() == 2).await;
+    wait_lookup(&registry, &name, false, |v| v.len() == 2).await;
     drop(restart);
     tokio::time::sleep(Duration::from_secs(2)).await; // more than one resync with df-3 back
-    let v = discovered(&registry, &name, |v| v.len() == 2).await;
+    let v = wait_lookup(&registry, &name, false, |v| v.len() == 2).await;
     assert!(v.iter().all(|i| i.metadata["host"] != "df-3"), "a stale df-3 entry: {v:?}");
     pump.abort();
     remove_service(&fleet, &name).await.unwrap();

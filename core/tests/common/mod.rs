@@ -68,3 +68,22 @@ pub fn web_service(prefix: &str, replicas: u32) -> dockfleet::ServiceSpec {
     spec.ports = vec![dockfleet::ServicePort { target: 80, published: Some(0), protocol: "tcp".into() }];
     spec
 }
+
+/// Waits (up to 30 s) until the instances of `service` (passing ones, or all with `all`) satisfy `ok`.
+pub async fn wait_lookup(
+    d: &dyn dockfleet::Discovery,
+    service: &str,
+    all: bool,
+    ok: impl Fn(&[dockfleet::Instance]) -> bool,
+) -> Vec<dockfleet::Instance> {
+    let opts = dockfleet::LookupOptions { include_unhealthy: all, ..Default::default() };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let v = d.lookup(service, &opts).await.unwrap();
+        if ok(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{service}: condition never held; last {v:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
