@@ -149,7 +149,7 @@ fn next_random(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn hash(bytes: &[u8]) -> u64 {
+pub(crate) fn hash(bytes: &[u8]) -> u64 {
     // FNV-1a, then a SplitMix64 finaliser for spread.
     let mut h =
         bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3));
@@ -221,6 +221,12 @@ impl Balancer {
 
     /// [`Balancer::pick`] at a given time (for tests and simulations).
     pub fn pick_at(&self, key: Option<&str>, now: Instant) -> Option<Endpoint> {
+        self.pick_except(key, &[], now)
+    }
+
+    /// [`Balancer::pick_at`] among the endpoints whose ID is not in `except` (those a request already
+    /// failed on); `None` when none is left.
+    pub(crate) fn pick_except(&self, key: Option<&str>, except: &[String], now: Instant) -> Option<Endpoint> {
         let mut inner = self.inner.lock().expect("balancer lock");
         let inner = &mut *inner;
         if inner.slots.is_empty() {
@@ -235,6 +241,11 @@ impl Balancer {
             (0..inner.slots.len()).filter(|i| inner.slots[*i].ejected_until.is_none()).collect();
         // Everything ejected cannot happen (the last one is never ejected), but be safe.
         let available = if available.is_empty() { (0..inner.slots.len()).collect() } else { available };
+        let available: Vec<usize> =
+            available.into_iter().filter(|i| !except.contains(&inner.slots[*i].stats.endpoint.id)).collect();
+        if available.is_empty() {
+            return None;
+        }
         let chosen = match self.options.strategy.as_str() {
             "weighted" => {
                 let total: i64 = available.iter().map(|i| i64::from(inner.slots[*i].stats.endpoint.weight)).sum();
@@ -299,6 +310,18 @@ impl Balancer {
             }
         };
         let s = &mut inner.slots[chosen];
+        s.stats.requests += 1;
+        s.stats.in_flight += 1;
+        Some(s.stats.endpoint.clone())
+    }
+
+    /// Picks this endpoint (a sticky session's) when it is present and not ejected.
+    pub(crate) fn pick_id(&self, id: &str, now: Instant) -> Option<Endpoint> {
+        let mut inner = self.inner.lock().expect("balancer lock");
+        let s = inner.slots.iter_mut().find(|s| s.stats.endpoint.id == id)?;
+        if s.ejected_until.is_some_and(|t| t > now) {
+            return None;
+        }
         s.stats.requests += 1;
         s.stats.in_flight += 1;
         Some(s.stats.endpoint.clone())

@@ -34,7 +34,9 @@ mod etcd;
 mod fleet;
 mod health;
 mod host;
+mod http1;
 mod image;
+mod proxy;
 mod reconcile;
 mod registrator;
 mod rollout;
@@ -57,6 +59,7 @@ pub use fleet::{Fleet, HostStatus, InventoryFormat, ProbeOptions};
 pub use health::HealthCheck;
 pub use host::*;
 pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
+pub use proxy::{Proxy, ProxyEndpointStats, ProxyOptions, Route, LATENCY_BOUNDS_MS};
 pub use reconcile::{
     apply, deploy, observe, plan, remove_service, spec_hash, supervise, task_container, Action, ApplyReport,
     Deployment, Observed, Plan, PlanOptions, Reconciliation, SuperviseOptions, Task, LABEL_CPU_RESERVATION,
