@@ -39,6 +39,7 @@ mod image;
 mod proxy;
 mod reconcile;
 mod registrator;
+mod render;
 mod rollout;
 mod schedule;
 #[doc(hidden)]
@@ -67,6 +68,7 @@ pub use reconcile::{
     LABEL_SPEC, LABEL_SPEC_HASH,
 };
 pub use registrator::{registrator, RegistratorEvent, RegistratorOptions};
+pub use render::{default_template, render_config, sync_config, RenderEvent, RenderOptions};
 pub use rollout::{rollback, rollout, RolloutEvent, RolloutOptions};
 pub use schedule::{schedule, Assignment, HostState, Schedule, ScheduleOptions};
 pub use spec::{

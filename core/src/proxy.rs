@@ -498,6 +498,16 @@ async fn follow(discovery: Arc<dyn Discovery>, upstream: Arc<Upstream>) {
     }
 }
 
+/// Match order of routes: exact hosts, then wildcards, then any host; longer path prefixes first.
+pub(crate) fn route_rank(host: Option<&str>, path_prefix: &str) -> (u8, std::cmp::Reverse<usize>) {
+    let host_rank = match host {
+        Some(h) if !h.starts_with("*.") => 0,
+        Some(_) => 1,
+        None => 2,
+    };
+    (host_rank, std::cmp::Reverse(path_prefix.len()))
+}
+
 struct RouteEntry {
     host: Option<String>,
     path_prefix: String,
@@ -599,14 +609,7 @@ impl Proxy {
                 upstream,
             });
         }
-        routes.sort_by_key(|r| {
-            let host_rank = match &r.host {
-                Some(h) if !h.starts_with("*.") => 0,
-                Some(_) => 1,
-                None => 2,
-            };
-            (host_rank, std::cmp::Reverse(r.path_prefix.len()))
-        });
+        routes.sort_by_key(|r| route_rank(r.host.as_deref(), &r.path_prefix));
         let feeds =
             upstreams.iter().map(|u| tokio::spawn(follow(discovery.clone(), u.clone())).abort_handle()).collect();
         let state = Arc::new(State { options, routes, upstreams });
