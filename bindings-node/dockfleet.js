@@ -24,4 +24,6 @@ for (const name of streams) {
   }
 }
 
+native.LATENCY_BOUNDS_MS = Object.freeze(native._latencyBoundsMs())
+
 module.exports = native

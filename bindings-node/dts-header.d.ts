@@ -13,3 +13,6 @@ export interface DockfleetError extends Error {
   code: string
   cause?: Error
 }
+
+/** Upper bounds (ms) of the proxy's latency histogram buckets; `ProxyEndpointStats.latencyCounts` has one more. */
+export declare const LATENCY_BOUNDS_MS: readonly number[]

@@ -14,6 +14,9 @@ export interface DockfleetError extends Error {
   cause?: Error
 }
 
+/** Upper bounds (ms) of the proxy's latency histogram buckets; `ProxyEndpointStats.latencyCounts` has one more. */
+export declare const LATENCY_BOUNDS_MS: readonly number[]
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -186,6 +189,22 @@ export declare class LogStream {
   close(): Promise<undefined>
 }
 
+/** A running proxy: `await Proxy.start(discovery, options)`; `await proxy.shutdown(graceMs)` stops it. */
+export declare class Proxy {
+  /** Validates the options, binds the listener and starts following the routed services. */
+  static start(discovery: Discovery, options: ProxyOptions): Promise<Proxy>
+  /** The address it listens on (`ip:port`). */
+  address(): string
+  /** The port it listens on. */
+  port(): number
+  /** Waits until every routed service has an endpoint (rejects with code `timeout` otherwise); ms. */
+  waitReady(timeout?: number | undefined | null): Promise<undefined>
+  /** Every endpoint's counters, by service, draining ones last. */
+  stats(): Array<ProxyEndpointStats>
+  /** Stops accepting, lets work in flight finish for up to `grace` ms, then cuts the rest. */
+  shutdown(grace?: number | undefined | null): Promise<undefined>
+}
+
 /** Reconciliation passes: `for await (const r of supervise(fleet, spec))`; `close()` stops supervising. */
 export declare class ReconcileStream {
   /** The next item, or `null` when the stream has ended. */
@@ -198,6 +217,14 @@ export declare class ReconcileStream {
 export declare class RegistratorStream {
   /** The next item, or `null` when the stream has ended. */
   next(): Promise<RegistratorEvent | undefined | null>
+  /** Stops the stream and releases its connection. */
+  close(): Promise<undefined>
+}
+
+/** What `syncConfig` does: `for await (const e of syncConfig(discovery, options))`; `close()` stops it. */
+export declare class RenderStream {
+  /** The next item, or `null` when the stream has ended. */
+  next(): Promise<RenderEvent | undefined | null>
   /** Stops the stream and releases its connection. */
   close(): Promise<undefined>
 }
@@ -217,6 +244,9 @@ export declare class StatsStream {
   /** Stops the stream and releases its connection. */
   close(): Promise<undefined>
 }
+
+/** The latency histogram's bucket bounds (exported as `LATENCY_BOUNDS_MS` by dockfleet.js). */
+export declare function _latencyBoundsMs(): Array<number>
 
 /**
  * Rejects with code `internal` from a deliberate Rust panic inside a tokio task; the tests use it to
@@ -350,6 +380,9 @@ export interface CopyProgress {
   totalBytes?: number
   done: boolean
 }
+
+/** The built-in template for `kind` and `protocol`, to start a template of your own from. */
+export declare function defaultTemplate(kind: string, protocol: string): string
 
 /**
  * A dependency of a stack service: `condition` is `service_started`, `service_healthy` or
@@ -686,6 +719,36 @@ export interface ProbeOptions {
   timeout?: number
 }
 
+/** One endpoint's counters in a `Proxy`; `latencyCounts` per bucket of `LATENCY_BOUNDS_MS`. */
+export interface ProxyEndpointStats {
+  service: string
+  endpoint: Endpoint
+  draining: boolean
+  ejected: boolean
+  requests: number
+  errors: number
+  inFlight: number
+  latencyCounts: Array<number>
+  latencyP50Ms: number
+  latencyP99Ms: number
+}
+
+/** How a `Proxy` listens (`listen`, `protocol` `http` or `tcp`), routes and retries; times in milliseconds. */
+export interface ProxyOptions {
+  listen?: string
+  protocol?: string
+  routes?: Array<Route>
+  balancer?: BalancerOptions
+  connectTimeout?: number
+  connectAttempts?: number
+  responseTimeout?: number
+  retryIdempotent?: boolean
+  stickyCookie?: string | undefined | null
+  idleTimeout?: number
+  drainTimeout?: number
+  maxIdlePerEndpoint?: number
+}
+
 /** One pass of `supervise` that changed something or failed (`errorCode`, `error`). */
 export interface Reconciliation {
   trigger: string
@@ -719,6 +782,36 @@ export interface RegistratorOptions {
 
 /** Removes every task of `service`; resolves to how many went. */
 export declare function removeService(fleet: Fleet, service: string): Promise<number>
+
+/** Renders the configuration for `instances` (only the routed services' passing ones are used). */
+export declare function renderConfig(options: RenderOptions, instances: Array<Instance>): string
+
+/** One step of `syncConfig`: `written`, `unchanged`, `invalid`, `reloaded`, `reload_failed` or `error`. */
+export interface RenderEvent {
+  kind: string
+  path: string
+  routes: number
+  servers: number
+  message: string
+}
+
+/**
+ * What to render (`kind` `nginx` or `haproxy`, `protocol`, `listen`, `routes`, `balancer`, an optional
+ * minijinja `template`), where (`path`) and how to check and reload it; times in milliseconds.
+ */
+export interface RenderOptions {
+  kind?: string
+  protocol?: string
+  listen?: string
+  routes?: Array<Route>
+  balancer?: BalancerOptions
+  template?: string | undefined | null
+  path?: string
+  checkCommand?: Array<string>
+  reloadCommand?: Array<string>
+  debounce?: number
+  commandTimeout?: number
+}
 
 /** CPU and memory reservations and limits per task. */
 export interface Resources {
@@ -761,6 +854,18 @@ export interface RolloutEvent {
 export interface RolloutOptions {
   seed?: number
   readyTimeout?: number
+}
+
+/**
+ * Where requests for one service come from: `host` (`api.example.com` or `*.example.com`) and
+ * `pathPrefix` (HTTP), `tag` filter, `hashHeader` for `consistent-hash`.
+ */
+export interface Route {
+  service?: string
+  host?: string | undefined | null
+  pathPrefix?: string
+  tag?: string | undefined | null
+  hashHeader?: string | undefined | null
 }
 
 /** Places `slots` of `spec` onto `hosts`: pure and deterministic for a given seed. */
@@ -903,6 +1008,9 @@ export interface SuperviseOptions {
   hostGrace?: number
   inventory?: string | undefined | null
 }
+
+/** Keeps `options.path` rendered from `discovery`, checked and reloaded, until the stream is closed. */
+export declare function syncConfig(discovery: Discovery, options: RenderOptions): RenderStream
 
 /** One task container as observed on an engine. */
 export interface Task {

@@ -14,8 +14,10 @@ mod fleet;
 mod health;
 mod host;
 mod image;
+mod proxy;
 mod reconcile;
 mod registrator;
+mod render;
 mod rollout;
 mod schedule;
 mod spec;
@@ -254,5 +256,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     etcd::register(m)?;
     health::register(m)?;
     registrator::register(m)?;
+    proxy::register(m)?;
+    render::register(m)?;
     Ok(())
 }

@@ -30,6 +30,7 @@ NOT_DTOS = {
     "SharedStream": "the Rust handle behind the bindings' stream classes (compared as streams)",
     "Constraint": "the parsed form of a placement constraint; every language passes constraints as strings",
     "Balancer": "a class in every language (compared as a class above)",
+    "Proxy": "a class in every language (compared as a class above)",
     "EmbeddedDiscovery": "the embedded backend behind the bindings' Discovery class (Discovery.embedded())",
     "EtcdDiscovery": "the etcd backend behind the bindings' Discovery class (Discovery.etcd(config))",
 }
@@ -78,6 +79,7 @@ def rust_api():
         "Fleet": set(re.findall(r"\n    pub (?:async )?fn (\w+)", block(fleet, "impl Fleet {"))),
         "Balancer": set(re.findall(r"\n    pub (?:async )?fn (\w+)", block((CORE / "balancer.rs").read_text(), "impl Balancer {"))),
         "Discovery": set(re.findall(r"\n    (?:async )?fn (\w+)", block((CORE / "discovery.rs").read_text(), "pub trait Discovery"))),
+        "Proxy": set(re.findall(r"\n    pub (?:async )?fn (\w+)", block((CORE / "proxy.rs").read_text(), "impl Proxy {"))),
     }
     for (cls, name) in BINDING_CONSTRUCTORS:
         classes[cls].add(name)
@@ -107,7 +109,7 @@ def python_api():
             names.add("len")
         return names
 
-    classes = {c: public(getattr(dockfleet, c)) for c in ("DockerHost", "Fleet", "Discovery", "Balancer")}
+    classes = {c: public(getattr(dockfleet, c)) for c in ("DockerHost", "Fleet", "Discovery", "Balancer", "Proxy")}
     dtos = {}
     for name in dir(dockfleet):
         obj = getattr(dockfleet, name)
@@ -136,7 +138,7 @@ console.log(JSON.stringify(out));
 def node_api():
     raw = subprocess.run(["node", "-e", NODE_DUMP, str(NODE / "dockfleet.js")], capture_output=True, text=True, check=True)
     dump = json.loads(raw.stdout)
-    classes = {c: {snake(n) for n in dump["classes"][c] if not n.startswith("_")} for c in ("DockerHost", "Fleet", "Discovery", "Balancer")}
+    classes = {c: {snake(n) for n in dump["classes"][c] if not n.startswith("_")} for c in ("DockerHost", "Fleet", "Discovery", "Balancer", "Proxy")}
     classes["Fleet"] = {("len" if n == "length" else n) for n in classes["Fleet"]}
     dts = (NODE / "index.d.ts").read_text()
     dtos = {}

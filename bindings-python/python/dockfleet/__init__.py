@@ -6,6 +6,17 @@ blocking, is in :mod:`dockfleet.sync`. Durations are float seconds. Every error 
 """
 
 from ._native import (
+    Route,
+    ProxyOptions,
+    ProxyEndpointStats,
+    Proxy,
+    LATENCY_BOUNDS_MS,
+    RenderOptions,
+    RenderEvent,
+    RenderStream,
+    render_config,
+    default_template,
+    sync_config,
     Endpoint,
     BalancerOptions,
     EndpointStats,
@@ -134,6 +145,17 @@ from ._native import (
 )
 
 __all__ = [
+    "Route",
+    "ProxyOptions",
+    "ProxyEndpointStats",
+    "Proxy",
+    "LATENCY_BOUNDS_MS",
+    "RenderOptions",
+    "RenderEvent",
+    "RenderStream",
+    "render_config",
+    "default_template",
+    "sync_config",
     "Endpoint",
     "BalancerOptions",
     "EndpointStats",

@@ -42,6 +42,17 @@ __all__ = [
     "stack_up",
     "stack_ps",
     "stack_down",
+    "Route",
+    "ProxyOptions",
+    "ProxyEndpointStats",
+    "Proxy",
+    "LATENCY_BOUNDS_MS",
+    "RenderOptions",
+    "RenderEvent",
+    "RenderStream",
+    "render_config",
+    "default_template",
+    "sync_config",
     "LABEL_STACK",
     "MAX_COMPOSE_BYTES",
     "RolloutOptions",
@@ -1139,3 +1150,102 @@ class EndpointStats:
     ejections_refused: int
     def __new__(cls, *, endpoint: Endpoint = ..., requests: int = ..., failures: int = ..., in_flight: int = ..., ewma_ms: float = ..., ejected: bool = ..., ejections: int = ..., ejections_refused: int = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Route:
+    """Where requests for one service come from: `host` (`api.example.com` or `*.example.com`) and `path_prefix` (HTTP), `tag` filter, `hash_header` for `consistent-hash`."""
+
+    service: str
+    host: str | None
+    path_prefix: str
+    tag: str | None
+    hash_header: str | None
+    def __new__(cls, *, service: str = ..., host: str | None = ..., path_prefix: str = ..., tag: str | None = ..., hash_header: str | None = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ProxyOptions:
+    """How a `Proxy` listens (`listen`, `protocol` `http` or `tcp`), routes and retries; times in seconds."""
+
+    listen: str
+    protocol: str
+    routes: list[Route]
+    balancer: BalancerOptions
+    connect_timeout: float
+    connect_attempts: int
+    response_timeout: float
+    retry_idempotent: bool
+    sticky_cookie: str | None
+    idle_timeout: float
+    drain_timeout: float
+    max_idle_per_endpoint: int
+    def __new__(cls, *, listen: str = ..., protocol: str = ..., routes: list[Route] = ..., balancer: BalancerOptions = ..., connect_timeout: float = ..., connect_attempts: int = ..., response_timeout: float = ..., retry_idempotent: bool = ..., sticky_cookie: str | None = ..., idle_timeout: float = ..., drain_timeout: float = ..., max_idle_per_endpoint: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ProxyEndpointStats:
+    """One endpoint's counters in a `Proxy`; `latency_counts` per bucket of `LATENCY_BOUNDS_MS`."""
+
+    service: str
+    endpoint: Endpoint
+    draining: bool
+    ejected: bool
+    requests: int
+    errors: int
+    in_flight: int
+    latency_counts: list[int]
+    latency_p50_ms: float
+    latency_p99_ms: float
+    def __new__(cls, *, service: str = ..., endpoint: Endpoint = ..., draining: bool = ..., ejected: bool = ..., requests: int = ..., errors: int = ..., in_flight: int = ..., latency_counts: list[int] = ..., latency_p50_ms: float = ..., latency_p99_ms: float = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class RenderOptions:
+    """What to render (`kind` `nginx` or `haproxy`, `protocol`, `listen`, `routes`, `balancer`, an optional minijinja `template`), where (`path`) and how to check and reload it; times in seconds."""
+
+    kind: str
+    protocol: str
+    listen: str
+    routes: list[Route]
+    balancer: BalancerOptions
+    template: str | None
+    path: Path
+    check_command: list[str]
+    reload_command: list[str]
+    debounce: float
+    command_timeout: float
+    def __new__(cls, *, kind: str = ..., protocol: str = ..., listen: str = ..., routes: list[Route] = ..., balancer: BalancerOptions = ..., template: str | None = ..., path: _StrPath = ..., check_command: list[str] = ..., reload_command: list[str] = ..., debounce: float = ..., command_timeout: float = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class RenderEvent:
+    """One step of `sync_config`: `written`, `unchanged`, `invalid`, `reloaded`, `reload_failed` or `error`."""
+
+    kind: str
+    path: str
+    routes: int
+    servers: int
+    message: str
+    def __new__(cls, *, kind: str = ..., path: str = ..., routes: int = ..., servers: int = ..., message: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+LATENCY_BOUNDS_MS: list[float]
+
+@final
+class Proxy:
+    """A running proxy: `await Proxy.start(discovery, options)`; `await proxy.shutdown(grace)` stops it."""
+
+    @staticmethod
+    async def start(discovery: Discovery, options: ProxyOptions) -> Proxy: ...
+    def address(self) -> str: ...
+    def port(self) -> int: ...
+    async def wait_ready(self, timeout: float = 10.0) -> None: ...
+    def stats(self) -> list[ProxyEndpointStats]: ...
+    async def shutdown(self, grace: float = 10.0) -> None: ...
+
+@final
+class RenderStream(_Stream[RenderEvent]): ...
+
+def render_config(options: RenderOptions, instances: list[Instance]) -> str: ...
+def default_template(kind: str, protocol: str) -> str: ...
+def sync_config(discovery: Discovery, options: RenderOptions) -> RenderStream: ...

@@ -15,6 +15,15 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    Route as Route,
+    ProxyOptions as ProxyOptions,
+    ProxyEndpointStats as ProxyEndpointStats,
+    LATENCY_BOUNDS_MS as LATENCY_BOUNDS_MS,
+    RenderOptions as RenderOptions,
+    RenderEvent as RenderEvent,
+    RenderStream as RenderStream,
+    render_config as render_config,
+    default_template as default_template,
     Endpoint as Endpoint,
     BalancerOptions as BalancerOptions,
     EndpointStats as EndpointStats,
@@ -406,3 +415,37 @@ for _name in ["register", "deregister", "set_health", "lookup", "services", "wat
 def registrator(fleet: Fleet, discovery: Discovery, options: RegistratorOptions | None = None) -> Stream:
     """Registers the fleet's containers into `discovery` and keeps them in step; iterate for what it does."""
     return Stream(_native.registrator(fleet._inner, discovery._inner, options))
+
+
+class Proxy:
+    """A running proxy, blocking. Same methods as :class:`dockfleet.Proxy`."""
+
+    _inner: Any
+
+    @staticmethod
+    def start(discovery: Discovery, options: ProxyOptions) -> Proxy:
+        obj = Proxy.__new__(Proxy)
+        obj._inner = _call(_native.Proxy.start, discovery._inner, options)
+        return obj
+
+    def address(self) -> str:
+        return self._inner.address()  # type: ignore[no-any-return]
+
+    def port(self) -> int:
+        return self._inner.port()  # type: ignore[no-any-return]
+
+    def stats(self) -> list[ProxyEndpointStats]:
+        return self._inner.stats()  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+
+for _name in ["wait_ready", "shutdown"]:
+    setattr(Proxy, _name, _method(_native.Proxy, _name))
+
+
+def sync_config(discovery: Discovery, options: RenderOptions) -> Stream:
+    """Keeps `options.path` rendered from `discovery`, checked and reloaded; iterate for what it does."""
+    return Stream(_native.sync_config(discovery._inner, options))
+

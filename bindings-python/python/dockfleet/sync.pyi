@@ -31,6 +31,15 @@ from ._native import (
     StackDownReport as StackDownReport,
     parse_compose as parse_compose,
     load_compose as load_compose,
+    Route as Route,
+    ProxyOptions as ProxyOptions,
+    ProxyEndpointStats as ProxyEndpointStats,
+    LATENCY_BOUNDS_MS as LATENCY_BOUNDS_MS,
+    RenderOptions as RenderOptions,
+    RenderEvent as RenderEvent,
+    RenderStream as RenderStream,
+    render_config as render_config,
+    default_template as default_template,
     LABEL_STACK as LABEL_STACK,
     MAX_COMPOSE_BYTES as MAX_COMPOSE_BYTES,
     RolloutOptions as RolloutOptions,
@@ -224,3 +233,17 @@ class Discovery:
     def session(self) -> Discovery: ...
 
 def registrator(fleet: Fleet, discovery: Discovery, options: RegistratorOptions | None = None) -> Stream[RegistratorEvent]: ...
+
+class Proxy:
+    """A running proxy, blocking."""
+
+    @staticmethod
+    def start(discovery: Discovery, options: ProxyOptions) -> Proxy: ...
+    def address(self) -> str: ...
+    def port(self) -> int: ...
+    def wait_ready(self, timeout: float = 10.0) -> None: ...
+    def stats(self) -> list[ProxyEndpointStats]: ...
+    def shutdown(self, grace: float = 10.0) -> None: ...
+
+def sync_config(discovery: Discovery, options: RenderOptions) -> Stream[RenderEvent]: ...
+
