@@ -131,6 +131,8 @@ struct Inner {
     ring: Vec<(u64, usize)>,
     next: usize,
     rng: u64,
+    /// Reused for the available endpoints of each pick (no allocation per request).
+    scratch: Vec<usize>,
 }
 
 /// Picks endpoints for requests; safe to share between tasks.
@@ -163,7 +165,10 @@ impl Balancer {
     pub fn new(options: BalancerOptions) -> Result<Self> {
         options.validate()?;
         let rng = options.seed ^ 0x5eed;
-        Ok(Balancer { options, inner: Mutex::new(Inner { slots: Vec::new(), ring: Vec::new(), next: 0, rng }) })
+        Ok(Balancer {
+            options,
+            inner: Mutex::new(Inner { slots: Vec::new(), ring: Vec::new(), next: 0, rng, scratch: Vec::new() }),
+        })
     }
 
     /// The options it was made with.
@@ -237,13 +242,16 @@ impl Balancer {
                 s.ejected_until = None;
             }
         }
-        let available: Vec<usize> =
-            (0..inner.slots.len()).filter(|i| inner.slots[*i].ejected_until.is_none()).collect();
+        let mut available = std::mem::take(&mut inner.scratch);
+        available.clear();
         // Everything ejected cannot happen (the last one is never ejected), but be safe.
-        let available = if available.is_empty() { (0..inner.slots.len()).collect() } else { available };
-        let available: Vec<usize> =
-            available.into_iter().filter(|i| !except.contains(&inner.slots[*i].stats.endpoint.id)).collect();
+        let all_ejected = inner.slots.iter().all(|s| s.ejected_until.is_some());
+        available.extend((0..inner.slots.len()).filter(|i| {
+            let s = &inner.slots[*i];
+            (all_ejected || s.ejected_until.is_none()) && !except.contains(&s.stats.endpoint.id)
+        }));
         if available.is_empty() {
+            inner.scratch = available;
             return None;
         }
         let chosen = match self.options.strategy.as_str() {
@@ -309,6 +317,7 @@ impl Balancer {
                 i
             }
         };
+        inner.scratch = available;
         let s = &mut inner.slots[chosen];
         s.stats.requests += 1;
         s.stats.in_flight += 1;

@@ -40,6 +40,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -772,74 +773,101 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 16 * 1024]);
 }
 
-/// Moves what `from` has to `to` without waiting; what `to` cannot take yet goes to `pending`.
-/// Returns whether `from` reached its end.
-fn pump(from: &TcpStream, to: &TcpStream, pending: &mut Vec<u8>) -> std::io::Result<bool> {
-    use std::io::ErrorKind::WouldBlock;
-    SCRATCH.with(|scratch| {
-        let mut buf = scratch.borrow_mut();
-        loop {
-            let n = match from.try_read(&mut buf) {
-                Ok(0) => return Ok(true),
-                Ok(n) => n,
-                Err(e) if e.kind() == WouldBlock => return Ok(false),
-                Err(e) => return Err(e),
-            };
-            match to.try_write(&buf[..n]) {
-                Ok(m) if m == n => continue,
-                Ok(m) => {
-                    pending.extend_from_slice(&buf[m..n]);
-                    return Ok(false);
-                }
-                Err(e) if e.kind() == WouldBlock => {
-                    pending.extend_from_slice(&buf[..n]);
-                    return Ok(false);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    })
+/// One direction of a [`splice`].
+#[derive(Default)]
+struct Direction {
+    /// Bytes read and not yet taken by the writer (empty, unallocated, while it keeps up).
+    pending: Vec<u8>,
+    /// The reader reached its end.
+    done: bool,
+    /// The writer's side was shut down after that.
+    shut: bool,
 }
 
-/// Writes as much of `pending` as `to` takes now.
-fn flush(to: &TcpStream, pending: &mut Vec<u8>) -> std::io::Result<()> {
-    match to.try_write(pending) {
-        Ok(n) => {
-            pending.drain(..n);
-            if pending.is_empty() {
-                *pending = Vec::new();
+impl Direction {
+    /// Moves bytes from `from` to `to` as far as both allow now; `Ready(true)` when something moved.
+    fn pump(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        from: &mut TcpStream,
+        to: &mut TcpStream,
+    ) -> std::io::Result<bool> {
+        use std::task::Poll;
+        use tokio::io::{AsyncRead, AsyncWrite};
+        let mut moved = false;
+        loop {
+            if !self.pending.is_empty() {
+                match Pin::new(&mut *to).poll_write(cx, &self.pending) {
+                    Poll::Ready(Ok(n)) => {
+                        self.pending.drain(..n);
+                        moved = true;
+                        if self.pending.is_empty() {
+                            self.pending = Vec::new();
+                        }
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Pending => return Ok(moved),
+                }
             }
-            Ok(())
+            if self.done {
+                if !self.shut {
+                    match Pin::new(&mut *to).poll_shutdown(cx) {
+                        Poll::Ready(_) => {
+                            self.shut = true;
+                            moved = true;
+                        }
+                        Poll::Pending => return Ok(moved),
+                    }
+                }
+                return Ok(moved);
+            }
+            // `poll_read` (unlike `try_read`) remembers a short read means "drained": no extra syscall.
+            let got = SCRATCH.with(|scratch| -> std::io::Result<Option<usize>> {
+                let mut scratch = scratch.borrow_mut();
+                let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+                match Pin::new(&mut *from).poll_read(cx, &mut buf) {
+                    Poll::Pending => return Ok(None),
+                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Ready(Ok(())) => {}
+                }
+                let data = buf.filled();
+                if data.is_empty() {
+                    return Ok(Some(0));
+                }
+                let n = data.len();
+                match Pin::new(&mut *to).poll_write(cx, data) {
+                    Poll::Ready(Ok(m)) if m == n => {}
+                    Poll::Ready(Ok(m)) => self.pending.extend_from_slice(&data[m..]),
+                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Pending => self.pending.extend_from_slice(data),
+                }
+                Ok(Some(n))
+            })?;
+            match got {
+                None => return Ok(moved),
+                Some(0) => self.done = true,
+                Some(_) => {}
+            }
+            moved = true;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-        Err(e) => Err(e),
     }
 }
 
 /// Copies both ways until both sides have finished, passing half-closes on. Unlike
 /// `copy_bidirectional`, a connection owns a buffer only while its peer is slower than its writer.
 async fn splice(a: &mut TcpStream, b: &mut TcpStream) -> std::io::Result<()> {
-    let (mut to_b, mut to_a) = (Vec::new(), Vec::new());
-    let (mut a_done, mut b_done, mut b_shut, mut a_shut) = (false, false, false, false);
-    loop {
-        tokio::select! {
-            r = a.readable(), if !a_done && to_b.is_empty() => { r?; a_done = pump(a, b, &mut to_b)?; }
-            r = b.readable(), if !b_done && to_a.is_empty() => { r?; b_done = pump(b, a, &mut to_a)?; }
-            r = b.writable(), if !to_b.is_empty() => { r?; flush(b, &mut to_b)?; }
-            r = a.writable(), if !to_a.is_empty() => { r?; flush(a, &mut to_a)?; }
+    let (mut ab, mut ba) = (Direction::default(), Direction::default());
+    std::future::poll_fn(|cx| loop {
+        let moved = ab.pump(cx, a, b)? | ba.pump(cx, b, a)?;
+        if ab.shut && ba.shut {
+            return std::task::Poll::Ready(Ok(()));
         }
-        if a_done && to_b.is_empty() && !b_shut {
-            b_shut = true;
-            let _ = b.shutdown().await;
+        if !moved {
+            return std::task::Poll::Pending;
         }
-        if b_done && to_a.is_empty() && !a_shut {
-            a_shut = true;
-            let _ = a.shutdown().await;
-        }
-        if a_shut && b_shut {
-            return Ok(());
-        }
-    }
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1091,13 +1119,15 @@ fn upstream_head(head: &Head, path: &[u8], host: &[u8], peer: &SocketAddr, frami
         has_xfh |= n.eq_ignore_ascii_case(b"x-forwarded-host");
         push_header(&mut out, n, v);
     }
-    let ip = peer.ip().to_string();
     out.extend_from_slice(b"x-forwarded-for: ");
     if let Some(prev) = xff {
         out.extend_from_slice(prev);
         out.extend_from_slice(b", ");
     }
-    out.extend_from_slice(ip.as_bytes());
+    {
+        use std::io::Write;
+        let _ = write!(out, "{}", peer.ip());
+    }
     out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
     if !has_xfh && !host.is_empty() {
         push_header(&mut out, b"x-forwarded-host", host);
@@ -1168,10 +1198,12 @@ async fn exchange(state: &State, client: &mut Conn, head: Head, peer: SocketAddr
     let ip;
     let key = match &route.hash_header {
         Some(h) => head.get(h.as_str()).and_then(|v| std::str::from_utf8(v).ok()),
-        None => {
+        // Only consistent hashing reads the key: format the client address only then.
+        None if opts.balancer.strategy == "consistent-hash" => {
             ip = peer.ip().to_string();
             Some(ip.as_str())
         }
+        None => None,
     };
     let mut up_head = upstream_head(&head, path, authority, &peer, framing, upgrade);
     if framing != Framing::Empty && head.get("expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue")) {
@@ -1200,7 +1232,7 @@ async fn exchange(state: &State, client: &mut Conn, head: Head, peer: SocketAddr
     let mut tried: Vec<String> = Vec::new();
     let mut connect_failures = 0u32;
     let mut fresh = false;
-    let mut last_error = String::from("no endpoint");
+    let mut last_error: std::borrow::Cow<'static, str> = "no endpoint".into();
     // After an error response the connection stays usable only if the whole request was read.
     let keep_after_error = keep && body.is_some();
     loop {
@@ -1218,7 +1250,7 @@ async fn exchange(state: &State, client: &mut Conn, head: Head, peer: SocketAddr
                 tracing::debug!(endpoint = %id, error = %e, "connect failed; trying another endpoint");
                 pool.errors.fetch_add(1, Ordering::Relaxed);
                 upstream.balancer.release(id, false, started.elapsed());
-                last_error = format!("connecting to {}:{}: {e}", pool.endpoint.address, pool.endpoint.port);
+                last_error = format!("connecting to {}:{}: {e}", pool.endpoint.address, pool.endpoint.port).into();
                 tried.push(id.clone());
                 connect_failures += 1;
                 if connect_failures >= opts.connect_attempts {
@@ -1249,7 +1281,7 @@ async fn exchange(state: &State, client: &mut Conn, head: Head, peer: SocketAddr
                     Failure::Unanswered(why) | Failure::Bad(why) => {
                         pool.errors.fetch_add(1, Ordering::Relaxed);
                         upstream.balancer.release(id, false, started.elapsed());
-                        last_error = format!("{}:{} failed: {why}", pool.endpoint.address, pool.endpoint.port);
+                        last_error = format!("{}:{} failed: {why}", pool.endpoint.address, pool.endpoint.port).into();
                         if reset_retry {
                             tracing::debug!(endpoint = %id, %why, "upstream failed before answering; retrying once");
                             reset_retry = false;
@@ -1363,7 +1395,8 @@ async fn respond(
     let listed = connection_tokens(&response);
     let mut out = Vec::with_capacity(response.raw.len() + 96);
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(response.status.to_string().as_bytes());
+    let status = response.status.min(999);
+    out.extend_from_slice(&[b'0' + (status / 100) as u8, b'0' + (status / 10 % 10) as u8, b'0' + (status % 10) as u8]);
     out.push(b' ');
     out.extend_from_slice(response.bytes(&response.first));
     out.extend_from_slice(b"\r\n");
