@@ -281,7 +281,15 @@ def main():
     lines += ["", "Propagation (`proxy propagation 100`): 8 clients load the proxy while an instance turns passing "
               "in the embedded registry and is later removed; the time to its first response, and to the last "
               "request sent to it after the removal (goal: 100 ms p99 for both). The registrator's own "
-              "SIGKILL → removed latency is in the discovery section above.", "", propagation.strip()]
+              "SIGKILL → removed latency is in the discovery section above.", "", propagation.strip(),
+              "", "What bounds the figures: all three proxies spend most of their CPU in the kernel's loopback TCP "
+              "stack (`perf record` on the dockfleet proxy: about three quarters in the kernel), and per proxied "
+              "HTTP request dockfleet and HAProxy make 4 system calls (recv and send on each side; epoll is "
+              "amortised) and nginx 5 (`strace -c -f -p PID` under wrk). Requests/s therefore land within a few "
+              "per cent of each other and vary by about as much from run to run; the CPU-per-request column is "
+              "the steadier comparison. The end-to-end test (`core/tests/e2e.rs`) adds what a benchmark cannot: "
+              "a start-first rolling update and a SIGKILLed replica under load through the proxy, with the "
+              "failed requests counted (0 and 0 when last run)."]
     print("\n".join(lines))
 
 

@@ -1,7 +1,8 @@
 //! The dockfleet demo: list the fleet's hosts with their capacity, build an image on one host, copy it
 //! to the others with a progress bar, run a web container on every host and show them answering; then
 //! deploy a compose stack across the hosts, show its placement, roll an update with a progress bar,
-//! kill a container and watch it heal, and clean up.
+//! register what runs in discovery, put the built-in proxy in front of the web tier, kill a container
+//! and watch it heal while the proxy keeps answering, and clean up.
 //!
 //! Run: `scripts/demo.sh` (brings the testbed up first), or
 //! `cargo run -p dockfleet-examples --example demo -- [INVENTORY]` (default: the testbed's inventory).
@@ -215,6 +216,36 @@ async fn main() -> dockfleet::Result<()> {
         println!("  {:<22} {}:{:<6} {} slot {}", i.id, i.address, i.port, i.health, i.metadata["slot"]);
     }
 
+    println!("\n== the built-in proxy in front of demo_web, fed by discovery: different replicas answer");
+    let registry_dyn: Arc<dyn Discovery> = Arc::new(registry.clone());
+    let proxy = dockfleet::Proxy::start(
+        registry_dyn,
+        dockfleet::ProxyOptions { routes: vec![dockfleet::Route::new("demo_web")], ..Default::default() },
+    )
+    .await?;
+    proxy.wait_ready(Duration::from_secs(30)).await?;
+    for _ in 0..6 {
+        println!("  {} → {}", proxy.address(), http_get("127.0.0.1", proxy.port()).await.trim());
+    }
+    // A client keeps asking through the proxy while a task is killed below.
+    let (stop_load, load) = {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let port = proxy.port();
+        let task = tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, 0u32);
+            while !*rx.borrow() {
+                if http_get_once("127.0.0.1", port).await.is_some_and(|b| b.contains("hello")) {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (ok, failed)
+        });
+        (tx, task)
+    };
+
     println!("\n== supervising the web tier: kill a task (SIGKILL, as a crash would) and watch it heal");
     let web = stack.services.iter().find(|s| s.name == "web").expect("the compose file has web").spec.clone();
     let mut passes = dockfleet::supervise(stack_fleet.clone(), web, SuperviseOptions::default());
@@ -251,6 +282,11 @@ async fn main() -> dockfleet::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    stop_load.send_replace(true);
+    let (ok, failed) = load.await.map_err(|e| dockfleet::Error::Internal(e.to_string()))?;
+    println!("  through the proxy meanwhile: {ok} requests answered, {failed} failed");
+    proxy.shutdown(Duration::from_secs(2)).await;
+
     println!("\n== cleaning up");
     let down = dockfleet::stack_down(&stack_fleet, "demo", true).await?;
     println!(
@@ -275,6 +311,17 @@ async fn main() -> dockfleet::Result<()> {
 fn address(fleet: &Fleet, host: &str) -> dockfleet::Result<String> {
     let h = fleet.host(host)?;
     Ok(h.address().split("://").nth(1).and_then(|a| a.rsplit_once(':')).map(|(a, _)| a.to_string()).unwrap_or_default())
+}
+
+/// One GET; the body, or `None` when there was no 200 answer.
+async fn http_get_once(host: &str, port: u16) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    head.contains(" 200 ").then(|| body.to_string())
 }
 
 async fn http_get(host: &str, port: u16) -> String {

@@ -33,11 +33,16 @@ grep -q "completed 3/3" /tmp/dockfleet-stack.out
 grep -q "removed 4 containers" /tmp/dockfleet-stack.out
 cargo run -q -p dockfleet-examples --example discovery | tee /tmp/dockfleet-discovery.out
 grep -q "removed hello" /tmp/dockfleet-discovery.out
+cargo run -q -p dockfleet-examples --example proxy | tee /tmp/dockfleet-proxy.out
+[ "$(grep "^answered by" /tmp/dockfleet-proxy.out | sort -u | wc -l)" -ge 2 ]
+grep -q "after killing one replica: 20 of 20 requests answered" /tmp/dockfleet-proxy.out
 cargo run -q -p dockfleet-examples --example demo | tee /tmp/dockfleet-demo.out
 grep -q "hello from .* on df-2" /tmp/dockfleet-demo.out
 grep -q "\[###\] 3/3 task-updated" /tmp/dockfleet-demo.out
 grep -q "healed in" /tmp/dockfleet-demo.out
 grep -q "discovery: .* live, " /tmp/dockfleet-demo.out
+[ "$(grep -c "→ hello" /tmp/dockfleet-demo.out)" -eq 6 ]
+grep -q "through the proxy meanwhile: [1-9][0-9]* requests answered, 0 failed" /tmp/dockfleet-demo.out
 grep -q "stack down: 2 services" /tmp/dockfleet-demo.out
 
 step "bindings: build"

@@ -89,3 +89,17 @@ test('the Node discovery example runs', () => {
   assert.equal(out.match(/hello-js at 10\.250\.0\./g).length, 3)
   assert.match(out, /removed hello-js\./)
 })
+
+test('the Node proxy example runs', () => {
+  const { execFileSync } = require('node:child_process')
+  const path = require('node:path')
+  const { ROOT } = require('./helpers.js')
+  const out = execFileSync('node', [path.join(ROOT, 'examples', 'node', 'proxy.js')], {
+    encoding: 'utf8',
+    env: { ...process.env, DOCKFLEET_NODE_PACKAGE: path.join(ROOT, 'bindings-node', 'dockfleet.js') },
+    timeout: 300000,
+  })
+  const answers = new Set(out.split('\n').filter((l) => l.startsWith('answered by')))
+  assert.ok(answers.size >= 2, out)
+  assert.match(out, /after killing one replica: 20 of 20 requests answered/)
+})

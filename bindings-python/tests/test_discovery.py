@@ -125,3 +125,17 @@ def test_python_discovery_example_runs():
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "discovery.py")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("hello-py at 10.250.0.") == 3 and "removed hello-py." in out.stdout, out.stdout
+
+
+def test_python_proxy_example_runs():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "proxy.py")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    answers = {line for line in out.stdout.splitlines() if line.startswith("answered by")}
+    assert len(answers) >= 2, out.stdout
+    assert "after killing one replica: 20 of 20 requests answered" in out.stdout, out.stdout
+
