@@ -41,7 +41,7 @@ grep -q "hello from .* on df-2" /tmp/dockfleet-demo.out
 grep -q "\[###\] 3/3 task-updated" /tmp/dockfleet-demo.out
 grep -q "healed in" /tmp/dockfleet-demo.out
 grep -q "discovery: .* live, " /tmp/dockfleet-demo.out
-[ "$(grep -c "→ hello" /tmp/dockfleet-demo.out)" -eq 6 ]
+[ "$(grep -c "^  127.0.0.1:[0-9]* → hello" /tmp/dockfleet-demo.out)" -eq 6 ]
 grep -q "through the proxy meanwhile: [1-9][0-9]* requests answered, 0 failed" /tmp/dockfleet-demo.out
 grep -q "stack down: 2 services" /tmp/dockfleet-demo.out
 
