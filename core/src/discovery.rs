@@ -66,15 +66,8 @@ impl Instance {
 
     /// Checks it without touching the registry; the error names the field.
     pub fn validate(&self) -> Result<()> {
-        let name_ok = |s: &str| {
-            !s.is_empty() && s.len() <= 253 && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-:@".contains(c))
-        };
-        if !name_ok(&self.service) {
-            return Err(Error::invalid("service", format!("{:?} must be 1-253 of [A-Za-z0-9_.-:@]", self.service)));
-        }
-        if !name_ok(&self.id) {
-            return Err(Error::invalid("id", format!("{:?} must be 1-253 of [A-Za-z0-9_.-:@]", self.id)));
-        }
+        check_name("service", &self.service)?;
+        check_name("id", &self.id)?;
         if self.address.trim().is_empty() || self.address.contains(char::is_whitespace) {
             return Err(Error::invalid("address", format!("{:?} is not an address", self.address)));
         }
@@ -85,6 +78,30 @@ impl Instance {
             return Err(Error::invalid("ttl", "must be at least 100 ms"));
         }
         check_health("health", &self.health)
+    }
+}
+
+impl Instance {
+    /// Whether it gets traffic: passing, and carrying `tag` when one is asked for.
+    pub(crate) fn serves(&self, tag: Option<&String>) -> bool {
+        self.health == "passing" && tag.is_none_or(|t| self.tags.contains(t))
+    }
+
+    /// Its balancing weight: metadata `weight` when a positive number, else 1.
+    pub(crate) fn weight(&self) -> u32 {
+        self.metadata.get("weight").and_then(|w| w.parse().ok()).filter(|w| *w > 0).unwrap_or(1)
+    }
+}
+
+/// Checks a service name or instance ID: 1-253 of `[A-Za-z0-9_.-:@]`; the error names `field`.
+pub(crate) fn check_name(field: &str, value: &str) -> Result<()> {
+    let ok = !value.is_empty()
+        && value.len() <= 253
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-:@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("{value:?} must be 1-253 of [A-Za-z0-9_.-:@]")))
     }
 }
 
@@ -116,6 +133,19 @@ pub struct DiscoveryEvent {
     pub service: String,
     /// The instances concerned: all of them for `snapshot`, one otherwise.
     pub instances: Vec<Instance>,
+}
+
+impl DiscoveryEvent {
+    /// Applies this change to a watcher's view of the service (instances by ID).
+    pub(crate) fn apply_to(self, known: &mut BTreeMap<String, Instance>) {
+        match self.kind.as_str() {
+            "snapshot" => *known = self.instances.into_iter().map(|i| (i.id.clone(), i)).collect(),
+            "remove" => self.instances.iter().for_each(|i| {
+                known.remove(&i.id);
+            }),
+            _ => known.extend(self.instances.into_iter().map(|i| (i.id.clone(), i))),
+        }
+    }
 }
 
 /// A service registry. Implemented by [`EmbeddedDiscovery`]; shaped so that etcd and Consul backends

@@ -53,7 +53,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::balancer::{hash, Balancer, BalancerOptions, Endpoint};
-use crate::discovery::{Discovery, Instance};
+use crate::discovery::{check_name, Discovery, Instance};
 use crate::error::{Error, Result};
 use crate::http1::{forward_body, is_hop_by_hop, read_head, Conn, ForwardError, Framing, Head, HeadError};
 
@@ -166,9 +166,7 @@ impl ProxyOptions {
         }
         for (i, r) in self.routes.iter().enumerate() {
             let f = |name: &str| format!("routes[{i}].{name}");
-            if Instance::new(&r.service, "x", "x", 1).validate().is_err() {
-                return Err(Error::invalid(f("service"), format!("{:?} is not a service name", r.service)));
-            }
+            check_name(&f("service"), &r.service)?;
             if let Some(h) = &r.host {
                 let bare = h.strip_prefix("*.").unwrap_or(h);
                 if tcp {
@@ -378,14 +376,8 @@ impl Upstream {
     fn update(&self, known: &BTreeMap<String, Instance>) {
         let endpoints: Vec<Endpoint> = known
             .values()
-            .filter(|i| i.health == "passing")
-            .filter(|i| self.tag.as_ref().is_none_or(|t| i.tags.contains(t)))
-            .map(|i| Endpoint {
-                id: i.id.clone(),
-                address: i.address.clone(),
-                port: i.port,
-                weight: i.metadata.get("weight").and_then(|w| w.parse().ok()).filter(|w| *w > 0).unwrap_or(1),
-            })
+            .filter(|i| i.serves(self.tag.as_ref()))
+            .map(|i| Endpoint { id: i.id.clone(), address: i.address.clone(), port: i.port, weight: i.weight() })
             .collect();
         let mut pools = self.pools.lock().expect("upstream lock");
         let mut gone: Vec<Arc<Pool>> = Vec::new();
@@ -433,14 +425,14 @@ impl Upstream {
             }
         }
         // An endpoint can be removed between the pick and the pool lookup: pick again then.
-        let mut skip: Vec<String> = tried.to_vec();
+        let mut excluded: Vec<String> = tried.to_vec();
         loop {
-            let e = self.balancer.pick_except(key, &skip, now)?;
+            let e = self.balancer.pick_except(key, &excluded, now)?;
             if let Some(p) = self.pool(&e.id) {
                 return Some(p);
             }
             self.balancer.release(&e.id, true, Duration::ZERO);
-            skip.push(e.id);
+            excluded.push(e.id);
         }
     }
 
@@ -480,13 +472,7 @@ async fn follow(discovery: Arc<dyn Discovery>, upstream: Arc<Upstream>) {
         while let Some(item) = watch.next().await {
             match item {
                 Ok(ev) => {
-                    match ev.kind.as_str() {
-                        "snapshot" => known = ev.instances.into_iter().map(|i| (i.id.clone(), i)).collect(),
-                        "remove" => ev.instances.iter().for_each(|i| {
-                            known.remove(&i.id);
-                        }),
-                        _ => known.extend(ev.instances.into_iter().map(|i| (i.id.clone(), i))),
-                    }
+                    ev.apply_to(&mut known);
                     upstream.update(&known);
                 }
                 Err(e) => {

@@ -323,19 +323,14 @@ pub fn render_config(options: &RenderOptions, instances: &[Instance]) -> Result<
     let routes: Vec<minijinja::Value> = ordered
         .into_iter()
         .map(|(i, r)| {
-            let mut servers: Vec<&Instance> = instances
-                .iter()
-                .filter(|x| x.service == r.service && x.health == "passing")
-                .filter(|x| r.tag.as_ref().is_none_or(|t| x.tags.contains(t)))
-                .collect();
+            let mut servers: Vec<&Instance> =
+                instances.iter().filter(|x| x.service == r.service && x.serves(r.tag.as_ref())).collect();
             servers.sort_by(|a, b| a.id.cmp(&b.id));
             let servers: Vec<minijinja::Value> = servers
                 .into_iter()
                 .map(|x| {
-                    let weight: u32 =
-                        x.metadata.get("weight").and_then(|w| w.parse().ok()).filter(|w| *w > 0).unwrap_or(1);
                     minijinja::context! {
-                        id => x.id, name => ident(&x.id), address => x.address, port => x.port, weight => weight,
+                        id => x.id, name => ident(&x.id), address => x.address, port => x.port, weight => x.weight(),
                     }
                 })
                 .collect();
@@ -415,7 +410,7 @@ async fn apply(options: &RenderOptions, instances: &[Instance]) -> Vec<RenderEve
         servers: options
             .routes
             .iter()
-            .map(|r| instances.iter().filter(|i| i.service == r.service && i.health == "passing").count() as u32)
+            .map(|r| instances.iter().filter(|i| i.service == r.service && i.serves(r.tag.as_ref())).count() as u32)
             .sum(),
         message,
     };
@@ -528,14 +523,7 @@ pub fn sync_config(discovery: Arc<dyn Discovery>, options: RenderOptions) -> Res
                 let Some((service, item)) = next else { break };
                 match item {
                     Ok(ev) => {
-                        let entry = known.entry(service).or_default();
-                        match ev.kind.as_str() {
-                            "snapshot" => *entry = ev.instances.into_iter().map(|i| (i.id.clone(), i)).collect(),
-                            "remove" => ev.instances.iter().for_each(|i| {
-                                entry.remove(&i.id);
-                            }),
-                            _ => entry.extend(ev.instances.into_iter().map(|i| (i.id.clone(), i))),
-                        }
+                        ev.apply_to(known.entry(service).or_default());
                         dirty = true;
                     }
                     Err(e) => {
