@@ -150,8 +150,19 @@ async fn rolling_updates_through_the_proxy_drop_nothing_and_a_kill_fails_only_wh
     );
     assert!(in_kill <= 4, "more failures than requests in flight (4 clients): {errors:?}");
     assert!(ok > ok_update, "the service kept answering after the kill");
-    let stats = proxy.stats();
-    assert!(stats.iter().filter(|s| !s.draining).count() == 2, "{stats:?}");
+    // The proxy's endpoints settle at the two live replicas. (Once in a few runs the registrator
+    // briefly registers the killed container again, when the kill lands on its periodic resync; the
+    // proxy then ejects it after failed connects, without a failed request, and the entry goes at the
+    // next event or resync.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(25);
+    loop {
+        let stats = proxy.stats();
+        if stats.iter().filter(|s| !s.draining).count() == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{stats:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     proxy.shutdown(Duration::from_secs(2)).await;
     pump.abort();
