@@ -6,7 +6,7 @@
 #                                or DOCKFLEET_TESTBED_ENGINES) plus the TLS engine, certificates, test images
 #   scripts/testbed.sh down      stop the engines, remove namespaces and bridge (data kept; --purge drops it)
 #   scripts/testbed.sh status    one line per engine
-#   scripts/testbed.sh clean     remove every container, unused network and volume on the engines (test.sh
+#   scripts/testbed.sh clean     leave any swarm, remove every container, unused network and volume (test.sh
 #                                starts with it, so an interrupted run cannot disturb the next)
 #   scripts/testbed.sh stop-engine NAME / start-engine NAME    for fault tests
 #   scripts/testbed.sh partition NAME / heal NAME   cut a host off the bridge and back (its engine and
@@ -183,18 +183,22 @@ start_engine() {
   fi
   local l
   for l in $(engine_labels "$name"); do args+=(--label "$l"); done
+  # Swarm mode's agent pulls a service's image before every task start even when the node has it; there is
+  # no registry here (and the network rule forbids trying one), so tasks use the local copy that dockfleet
+  # carries to each node. The variable is part of the recorded arguments so older engines get restarted.
+  local env=(DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1)
   # Already running with these very arguments: nothing to do. Running with others: restart it.
   if engine_pid "$name" >/dev/null && engine_ping "$name"; then
-    if [ "$(cat "$RUN/$name.args" 2>/dev/null)" = "${args[*]}" ] &&
+    if [ "$(cat "$RUN/$name.args" 2>/dev/null)" = "${env[*]} ${args[*]}" ] &&
       nsenter --net="/var/run/netns/$name" ip link show docker0 >/dev/null 2>&1; then
       return
     fi
     stop_engine "$name" # other arguments, or its bridge is gone: start it afresh
   fi
-  echo "${args[*]}" >"$RUN/$name.args"
+  echo "${env[*]} ${args[*]}" >"$RUN/$name.args"
   log "starting engine $name at $(engine_addr "$name"):$(engine_port "$name")"
   rm -f "$RUN/$name.pid"
-  setsid nsenter --net="/var/run/netns/$name" dockerd "${args[@]}" \
+  setsid nsenter --net="/var/run/netns/$name" env "${env[@]}" dockerd "${args[@]}" \
     </dev/null >>"/var/log/dockfleet-testbed/$name.log" 2>&1 &
 }
 
@@ -315,12 +319,16 @@ cmd_clean() { # containers, networks and volumes left by interrupted runs; image
   for name in "${ENGINES[@]}"; do
     engine_ping "$name" || continue
     h="unix://$(engine_sock "$name")"
+    # A swarm left by an interrupted run (its tasks would come back after the containers are removed).
+    if [ "$(/usr/bin/docker -H "$h" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" != inactive ]; then
+      /usr/bin/docker -H "$h" swarm leave --force >/dev/null 2>&1 || true
+    fi
     ids=$(/usr/bin/docker -H "$h" ps -aq)
     [ -z "$ids" ] || /usr/bin/docker -H "$h" rm -f $ids >/dev/null
     /usr/bin/docker -H "$h" network prune -f >/dev/null
     /usr/bin/docker -H "$h" volume prune -f >/dev/null
   done
-  log "clean: no container, unused network or volume left on the testbed engines"
+  log "clean: no swarm, container, unused network or volume left on the testbed engines"
 }
 
 cmd_status() {

@@ -236,6 +236,8 @@ enum Subject<'a> {
     Image(&'a str),
     Network(&'a str),
     Volume(&'a str),
+    /// Any other kind of object (`service`, `node`, `swarm`, …) and its identifier.
+    Object(&'a str, &'a str),
     Engine,
 }
 
@@ -382,6 +384,12 @@ impl DockerHost {
         self.inner.client.get().map(|(_, v)| v.clone()).unwrap_or_default()
     }
 
+    /// Maps an error of a call dockfleet makes through [`DockerHost::bollard`] itself (Swarm mode's
+    /// services, tasks and nodes): `not_found` names `kind` and `id`.
+    pub(crate) fn object_err(&self, e: BollardError, kind: &str, id: &str, operation: &str) -> Error {
+        self.map_err(e, Subject::Object(kind, id), operation)
+    }
+
     fn map_err(&self, e: BollardError, subject: Subject<'_>, operation: &str) -> Error {
         let host = self.inner.config.name.clone();
         match e {
@@ -392,6 +400,7 @@ impl DockerHost {
                         Subject::Image(id) => ("image", id),
                         Subject::Network(id) => ("network", id),
                         Subject::Volume(id) => ("volume", id),
+                        Subject::Object(kind, id) => (kind, id),
                         Subject::Engine => ("object", ""),
                     };
                     Error::NotFound { kind: kind.into(), id: id.into(), host, message }
@@ -621,6 +630,10 @@ fn tar_directory(dir: &Path) -> Result<Bytes> {
 
 #[async_trait]
 impl Host for DockerHost {
+    fn as_docker(&self) -> Option<&DockerHost> {
+        Some(self)
+    }
+
     fn name(&self) -> &str {
         &self.inner.config.name
     }

@@ -610,6 +610,11 @@ pub trait Host: Send + Sync + std::fmt::Debug {
 
     /// Checks the engine answers, and how fast.
     async fn ping(&self) -> Result<Ping>;
+    /// The [`crate::DockerHost`] behind this host, when it is one: Swarm mode needs bollard's swarm,
+    /// service, task and node calls, which the trait does not wrap.
+    fn as_docker(&self) -> Option<&crate::DockerHost> {
+        None
+    }
     /// Engine and machine facts.
     async fn info(&self) -> Result<HostInfo>;
 

@@ -10,6 +10,8 @@
 //! - [`Fleet`] is a named set of hosts with labels, from a TOML/YAML inventory or from code, with a
 //!   concurrent [`Fleet::probe`].
 //! - [`copy_image`] streams an image from one host to another (no registry needed).
+//! - [`ServiceBackend`] deploys [`ServiceSpec`]s and compose [`Stack`]s, either with dockfleet's own
+//!   scheduler and reconciler over a [`Fleet`] of plain engines or on Docker Swarm mode ([`Swarm`]).
 //! - Every failure is an [`Error`] with a stable [`Error::code`].
 //!
 //! ```no_run
@@ -25,6 +27,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod backend;
 mod balancer;
 mod discovery;
 mod docker;
@@ -48,8 +51,10 @@ mod spec;
 mod stack;
 pub mod stats;
 mod stream;
+mod swarm;
 mod transport;
 
+pub use backend::ServiceBackend;
 pub use balancer::{Balancer, BalancerOptions, Endpoint, EndpointStats};
 pub use discovery::{Discovery, DiscoveryEvent, EmbeddedDiscovery, Instance, LookupOptions};
 pub use docker::{DockerHost, HostConfig, TlsConfig};
@@ -80,6 +85,7 @@ pub use stack::{
     ServiceStatus, Stack, StackBuild, StackDownReport, StackOptions, StackService, LABEL_STACK, MAX_COMPOSE_BYTES,
 };
 pub use stream::SharedStream;
+pub use swarm::{Swarm, SwarmNode, SwarmOptions, LABEL_NODE_HOST};
 
 /// Re-exported so callers can reach engine features dockfleet does not wrap.
 pub use bollard;

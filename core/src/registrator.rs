@@ -2,8 +2,8 @@
 //!
 //! It follows every host's container events and resyncs at start and every `resync`, with the engines
 //! as the authority: a container that publishes ports is registered at its host's address and
-//! published port; a container of a dockfleet service registers under the service's name with its
-//! slot. Containers that die, stop or go away are deregistered at once; entries whose container is gone
+//! published port; a container of a dockfleet service, or a task of a Swarm mode service, registers
+//! under the service's name with its slot. Containers that die, stop or go away are deregistered at once; entries whose container is gone
 //! (a crash of the engine, of this process or of another registrator) are dropped at the next resync.
 //! Docker's HEALTHCHECK status is honoured, and active TCP/HTTP checks (rise/fall) can be added per
 //! service. Registrations carry a TTL by default, so the registrator's own crash leaves nothing stale.
@@ -124,9 +124,16 @@ fn instances_of(host: &str, address: &str, c: &ContainerSummary, ttl: Option<Dur
         (REGISTRATOR.to_string(), "dockfleet".to_string()),
     ]);
     let base = Instance { address: address.into(), ttl, health: health.into(), ..Default::default() };
-    if let Some(service) = c.labels.get(LABEL_SERVICE) {
-        if let Some(slot) = c.labels.get(LABEL_SLOT) {
-            metadata.insert("slot".into(), slot.clone());
+    // A dockfleet task, or a Swarm mode task (whose slot is the middle of its task name, `svc.3.ID`).
+    let swarm_service = c.labels.get("com.docker.swarm.service.name");
+    if let Some(service) = c.labels.get(LABEL_SERVICE).or(swarm_service) {
+        let swarm_slot =
+            c.labels.get("com.docker.swarm.task.name").and_then(|n| n.rsplit('.').nth(1)).map(str::to_string);
+        if let Some(slot) = c.labels.get(LABEL_SLOT).cloned().or(swarm_slot) {
+            metadata.insert("slot".into(), slot);
+        }
+        if let Some(task) = c.labels.get("com.docker.swarm.task.id") {
+            metadata.insert("swarm_task".into(), task.clone());
         }
         let p = published[0];
         return vec![Instance {
@@ -475,6 +482,19 @@ mod tests {
         assert_eq!(i[0].id, "df-2:web1:8081");
         assert!(i.iter().all(|x| x.health == "critical" && x.ttl == Some(Duration::from_secs(5))));
         assert!(instances_of("df-1", "a", &container("quiet", &[], &[], "Up"), None).is_empty());
+        let task = container(
+            "blog_web.3.x1y2",
+            &[
+                ("com.docker.swarm.service.name", "blog_web"),
+                ("com.docker.swarm.task.name", "blog_web.3.x1y2"),
+                ("com.docker.swarm.task.id", "x1y2"),
+            ],
+            &[(80, 30001)],
+            "Up 2 seconds",
+        );
+        let i = instances_of("df-3", "10.0.0.3", &task, None);
+        assert_eq!((i[0].service.as_str(), i[0].port, i[0].address.as_str()), ("blog_web", 30001, "10.0.0.3"));
+        assert_eq!((i[0].metadata["slot"].as_str(), i[0].metadata["swarm_task"].as_str()), ("3", "x1y2"));
     }
 
     #[test]

@@ -74,24 +74,30 @@ pub struct RolloutEvent {
     pub message: String,
 }
 
-/// Sends the events of one phase.
-struct Progress {
-    tx: UnboundedSender<RolloutEvent>,
-    service: String,
-    phase: &'static str,
-    done: u32,
-    total: u32,
-    failed: u32,
+/// Sends the events of one phase (of a fleet's rollout here, of a Swarm rollout in `swarm`).
+pub(crate) struct Progress {
+    pub(crate) tx: UnboundedSender<RolloutEvent>,
+    pub(crate) service: String,
+    pub(crate) phase: &'static str,
+    pub(crate) done: u32,
+    pub(crate) total: u32,
+    pub(crate) failed: u32,
 }
 
 impl Progress {
     fn emit(&self, kind: &str, action: Option<&Action>, id: Option<String>, message: String) {
+        let (host, slot) = action.map(|a| (a.host.as_str(), a.slot)).unwrap_or_default();
+        self.emit_at(kind, host, slot, id, message);
+    }
+
+    /// An event about the task in `slot` on `host` (empty and 0 for service-wide events).
+    pub(crate) fn emit_at(&self, kind: &str, host: &str, slot: u32, id: Option<String>, message: String) {
         let _ = self.tx.send(RolloutEvent {
             kind: kind.into(),
             phase: self.phase.into(),
             service: self.service.clone(),
-            host: action.map(|a| a.host.clone()).unwrap_or_default(),
-            slot: action.map(|a| a.slot).unwrap_or_default(),
+            host: host.into(),
+            slot,
             id,
             done: self.done,
             total: self.total,

@@ -23,11 +23,12 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;
 
+use crate::backend::ServiceBackend;
 use crate::error::{Error, Result};
 use crate::fleet::{Fleet, ProbeOptions};
 use crate::host::{BuildOptions, Healthcheck, ListContainersOptions, Mount};
 use crate::reconcile::{remove_service, task_from, LABEL_SERVICE};
-use crate::rollout::{rollout, RolloutEvent, RolloutOptions};
+use crate::rollout::{RolloutEvent, RolloutOptions};
 use crate::spec::{ServicePort, ServiceSpec, UpdateConfig};
 
 /// Label naming the stack of a service, network or volume (Swarm's).
@@ -893,7 +894,7 @@ fn strip_extensions(doc: &mut Value) {
     }
 }
 
-fn check_stack_name(name: &str) -> Result<()> {
+pub(crate) fn check_stack_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 40
         && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -1053,7 +1054,12 @@ impl Stack {
 // ---------------------------------------------------------------------------------------------
 // Up, ps, down.
 
-fn stack_event(tx: &tokio::sync::mpsc::UnboundedSender<RolloutEvent>, stack: &str, kind: &str, message: String) {
+pub(crate) fn stack_event(
+    tx: &tokio::sync::mpsc::UnboundedSender<RolloutEvent>,
+    stack: &str,
+    kind: &str,
+    message: String,
+) {
     let _ = tx.send(RolloutEvent {
         kind: kind.into(),
         phase: "stack".into(),
@@ -1106,67 +1112,96 @@ pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::hos
                 format!("volumes {} on {} host(s)", stack.volumes.join(", "), reachable.len()),
             );
         }
-        for s in stack.services.iter().filter(|s| s.build.is_some()) {
-            let b = s.build.as_ref().expect("filtered");
-            let host = reachable.first().ok_or_else(|| Error::EngineUnreachable {
+        if let Some(host) = reachable.first() {
+            build_images(&stack, host.as_ref(), &tx).await?;
+        } else if stack.services.iter().any(|s| s.build.is_some()) {
+            return Err(Error::EngineUnreachable {
                 host: "fleet".into(),
                 message: "no host is reachable to build on".into(),
                 source: None,
-            })?;
-            stack_event(&tx, &stack.name, "build", format!("building {} on {}", s.spec.image, host.name()));
-            let opts = BuildOptions {
-                tag: s.spec.image.clone(),
-                dockerfile: b.dockerfile.clone(),
-                build_args: b.args.clone(),
-                labels: labels.clone(),
-                no_cache: false,
-            };
-            let mut events = host.build_image(&b.context, &opts);
-            while let Some(e) = events.next().await {
-                e.map_err(|e| e.with_field_prefix(&format!("services.{}.build", s.name)))?;
-            }
+            });
         }
-        for s in order {
-            for d in &s.depends_on {
-                let dep = stack.services.iter().find(|x| x.name == d.service).expect("validated");
-                if d.condition != "service_started" {
-                    stack_event(
-                        &tx,
-                        &stack.name,
-                        "waiting",
-                        format!("{} waits for {} ({})", s.spec.name, dep.spec.name, d.condition),
-                    );
-                    wait_condition(&fleet, &dep.spec, &d.condition, options.dependency_timeout).await?;
-                }
-            }
-            let mut events = rollout(fleet.clone(), s.spec.clone(), options.rollout.clone());
-            while let Some(e) = events.next().await {
-                let e = e?;
-                let paused = e.kind == "paused";
-                let _ = tx.send(e);
-                if paused {
-                    stack_event(
-                        &tx,
-                        &stack.name,
-                        "paused",
-                        format!("{} paused; the services after it were not deployed", s.spec.name),
-                    );
-                    return Ok(());
-                }
-            }
-        }
-        if options.prune {
-            let keep: BTreeSet<&str> = stack.services.iter().map(|s| s.spec.name.as_str()).collect();
-            for st in stack_ps(&fleet, &stack.name).await? {
-                if !keep.contains(st.name.as_str()) {
-                    let n = remove_service(&fleet, &st.name).await?;
-                    stack_event(&tx, &stack.name, "pruned", format!("{} ({n} task(s))", st.name));
-                }
-            }
-        }
-        stack_event(&tx, &stack.name, "completed", format!("{} service(s) deployed", stack.services.len()));
-        Ok(())
+        let timeout = options.dependency_timeout;
+        let waits = |spec: &ServiceSpec, condition: &str| {
+            let (fleet, spec, condition) = (fleet.clone(), spec.clone(), condition.to_string());
+            async move { wait_condition(&fleet, &spec, &condition, timeout).await }
+        };
+        deploy_services(&fleet, &stack, &order, &options, &tx, waits).await
     })
+}
+
+/// Builds the images of the stack's services that have a `build:` section, on `host`.
+pub(crate) async fn build_images(
+    stack: &Stack,
+    host: &dyn crate::host::Host,
+    tx: &tokio::sync::mpsc::UnboundedSender<RolloutEvent>,
+) -> Result<()> {
+    let labels = BTreeMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
+    for s in stack.services.iter().filter(|s| s.build.is_some()) {
+        let b = s.build.as_ref().expect("filtered");
+        stack_event(tx, &stack.name, "build", format!("building {} on {}", s.spec.image, host.name()));
+        let opts = BuildOptions {
+            tag: s.spec.image.clone(),
+            dockerfile: b.dockerfile.clone(),
+            build_args: b.args.clone(),
+            labels: labels.clone(),
+            no_cache: false,
+        };
+        let mut events = host.build_image(&b.context, &opts);
+        while let Some(e) = events.next().await {
+            e.map_err(|e| e.with_field_prefix(&format!("services.{}.build", s.name)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Rolls the stack's services out through `backend` in `depends_on` order, waiting for each
+/// dependency's condition with `wait` and forwarding every rollout event; stops after a `paused` one.
+/// Then prunes (when asked) and reports `completed`.
+pub(crate) async fn deploy_services<W, F>(
+    backend: &dyn ServiceBackend,
+    stack: &Stack,
+    order: &[&StackService],
+    options: &StackOptions,
+    tx: &tokio::sync::mpsc::UnboundedSender<RolloutEvent>,
+    wait: W,
+) -> Result<()>
+where
+    W: Fn(&ServiceSpec, &str) -> F,
+    F: std::future::Future<Output = Result<()>>,
+{
+    for s in order {
+        for d in &s.depends_on {
+            let dep = stack.services.iter().find(|x| x.name == d.service).expect("validated");
+            if d.condition != "service_started" {
+                let why = format!("{} waits for {} ({})", s.spec.name, dep.spec.name, d.condition);
+                stack_event(tx, &stack.name, "waiting", why);
+                wait(&dep.spec, &d.condition).await?;
+            }
+        }
+        let mut events = backend.rollout(s.spec.clone(), options.rollout.clone());
+        while let Some(e) = events.next().await {
+            let e = e?;
+            let paused = e.kind == "paused";
+            let _ = tx.send(e);
+            if paused {
+                let why = format!("{} paused; the services after it were not deployed", s.spec.name);
+                stack_event(tx, &stack.name, "paused", why);
+                return Ok(());
+            }
+        }
+    }
+    if options.prune {
+        let keep: BTreeSet<&str> = stack.services.iter().map(|s| s.spec.name.as_str()).collect();
+        for st in backend.stack_ps(&stack.name).await? {
+            if !keep.contains(st.name.as_str()) {
+                let n = backend.remove_service(&st.name).await?;
+                stack_event(tx, &stack.name, "pruned", format!("{} ({n} task(s))", st.name));
+            }
+        }
+    }
+    stack_event(tx, &stack.name, "completed", format!("{} service(s) deployed", stack.services.len()));
+    Ok(())
 }
 
 /// Waits until every task of `spec` is healthy (`service_healthy`; running when it has no

@@ -242,3 +242,30 @@ async fn a_global_service_follows_hosts_joining_the_inventory() {
     remove_service(&plain_fleet(), &name).await.unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The fleet as a [`ServiceBackend`]: the trait's rollout, scale, status and removal, through a trait
+/// object as code that also drives Swarm mode holds it.
+#[tokio::test]
+async fn the_fleet_as_a_service_backend() {
+    let backend: std::sync::Arc<dyn ServiceBackend> = std::sync::Arc::new(plain_fleet());
+    assert_eq!(backend.kind(), "fleet");
+    let mut spec = web_service("backend", 1);
+    spec.ports.clear();
+    let events: Vec<RolloutEvent> = backend.rollout(spec.clone(), Default::default()).try_collect().await.unwrap();
+    assert_eq!(events.last().unwrap().kind, "completed", "{events:?}");
+    let st = backend.scale(&spec.name, 3).await.unwrap();
+    assert_eq!((st.desired, st.running, st.tasks.len()), (3, 3, 3), "{st:?}");
+    let mut slots: Vec<u32> = st.tasks.iter().map(|t| t.slot).collect();
+    slots.sort();
+    assert_eq!(slots, [1, 2, 3]);
+    let st = backend.scale(&spec.name, 2).await.unwrap();
+    assert_eq!((st.desired, st.running), (2, 2), "{st:?}");
+    let again = backend.service_status(&spec.name).await.unwrap();
+    let ids = |s: &ServiceStatus| s.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+    assert_eq!((again.desired, again.running, ids(&again)), (2, 2, ids(&st)));
+    assert_eq!(backend.remove_service(&spec.name).await.unwrap(), 2);
+    let st = backend.service_status(&spec.name).await.unwrap();
+    assert_eq!((st.desired, st.running, st.tasks.len()), (0, 0, 0), "a fleet knows no service without tasks");
+    assert_eq!(backend.scale(&spec.name, 1).await.unwrap_err().code(), "not_found");
+    assert_eq!(backend.service_status("Bad Name").await.unwrap_err().code(), "invalid_argument");
+}

@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::*;
 use dockfleet::*;
 use futures::TryStreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const COMPOSE: &str = r#"
 version: "3.8"
@@ -54,14 +53,6 @@ fn write_compose(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
     let path = dir.join("compose.yaml");
     std::fs::write(&path, COMPOSE.replace("PORT", &port.to_string())).unwrap();
     path
-}
-
-async fn http_get(addr: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }
 
 fn address_of(host: &str) -> String {

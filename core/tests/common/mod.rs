@@ -87,3 +87,13 @@ pub async fn wait_lookup(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// One HTTP/1.0 GET of `/` at `addr` (`ip:port`); the whole answer, head and body.
+pub async fn http_get(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}

@@ -1,0 +1,1469 @@
+//! [`Swarm`]: Docker Swarm mode (SwarmKit) as a [`ServiceBackend`], and the swarm's lifecycle.
+//!
+//! The same [`ServiceSpec`] and compose [`Stack`] that [`crate::Fleet`] deploys with dockfleet's own
+//! scheduler become Swarm services here: constraints, spread preferences, max replicas per node,
+//! resources, restart policy, update and rollback configs, healthcheck, published ports and networks
+//! map one to one. What Swarm mode cannot express (the `binpack` and `random` strategies, privileged
+//! containers, a rollback config whose failure action is `rollback`) is refused with the field named,
+//! before any engine call, instead of being silently dropped.
+//!
+//! A `Swarm` is built over a [`Fleet`] of the engines that are (or will be) its nodes. Fleet host
+//! names name the nodes: `node.hostname==df-2` pins a task to the engine called `df-2` in the
+//! inventory, whatever the machine's own hostname. Nodes joined by [`Swarm::join`] carry their fleet
+//! host's labels as node labels, so `role==manager` and `zone!=b` mean what they mean on the fleet.
+//! There is no registry here, so before a service is created or updated its image is carried to every
+//! node of the fleet that lacks it (streamed export → import from a node that has it).
+//!
+//! Ports are published in Swarm's `host` mode by default: each task binds its own port on its node, as
+//! tasks do on a fleet, so the registrator registers every task at its node's address and port and the
+//! proxy balances over them with their health; [`SwarmOptions::publish_mode`] `ingress` uses the
+//! routing mesh instead.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::models as bm;
+use bollard::query_parameters as qp;
+use bollard::Docker;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+
+use crate::backend::ServiceBackend;
+use crate::docker::DockerHost;
+use crate::error::{Error, Result};
+use crate::fleet::Fleet;
+use crate::host::{Host, ListContainersOptions, ResultStream};
+use crate::reconcile::{ensure_image, spec_hash, Task, LABEL_PREVIOUS_SPEC_HASH, LABEL_SPEC, LABEL_SPEC_HASH};
+use crate::rollout::{Progress, RolloutEvent, RolloutOptions};
+use crate::spec::{ConstraintKey, ServiceSpec, UpdateConfig};
+use crate::stack::{ServiceStatus, Stack, StackDownReport, StackOptions, LABEL_STACK};
+
+/// Label Swarm puts on every task container: the service's name.
+const SWARM_SERVICE: &str = "com.docker.swarm.service.name";
+/// Node label naming the fleet host a node is (set by [`Swarm::join`] and [`Swarm::init`]).
+pub const LABEL_NODE_HOST: &str = "dockfleet.host";
+
+/// Options of a [`Swarm`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SwarmOptions {
+    /// How services publish their ports: `host` (default: each task binds its port on its node, as on
+    /// a fleet) or `ingress` (Swarm's routing mesh: every node answers and forwards).
+    pub publish_mode: String,
+    /// How often a rollout, scale or removal polls the swarm (default 250 ms).
+    #[serde(with = "crate::serde_ms")]
+    pub poll_interval: Duration,
+    /// How long a rollout, scale or removal may take before it fails with `timeout` (default 300 s).
+    #[serde(with = "crate::serde_ms")]
+    pub timeout: Duration,
+    /// Swarm's cluster port on managers (default 2377).
+    pub port: u16,
+}
+
+impl Default for SwarmOptions {
+    fn default() -> Self {
+        SwarmOptions {
+            publish_mode: "host".into(),
+            poll_interval: Duration::from_millis(250),
+            timeout: Duration::from_secs(300),
+            port: 2377,
+        }
+    }
+}
+
+impl SwarmOptions {
+    /// Checks the options; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.publish_mode != "host" && self.publish_mode != "ingress" {
+            return Err(Error::invalid("publish_mode", format!("{:?} is not host or ingress", self.publish_mode)));
+        }
+        if self.poll_interval < Duration::from_millis(10) {
+            return Err(Error::invalid("poll_interval", "must be at least 10 ms"));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::invalid("timeout", "must be positive"));
+        }
+        if self.port == 0 {
+            return Err(Error::invalid("port", "must be 1-65535"));
+        }
+        Ok(())
+    }
+}
+
+/// One node of a swarm.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmNode {
+    /// Swarm's node ID.
+    pub id: String,
+    /// The fleet host this node is (empty when the node's engine is not in the fleet).
+    pub host: String,
+    /// The machine's hostname as the node reports it.
+    pub hostname: String,
+    /// `manager` or `worker`.
+    pub role: String,
+    /// `active`, `pause` or `drain`.
+    pub availability: String,
+    /// `ready`, `down`, `disconnected` or `unknown`.
+    pub state: String,
+    /// The node's address.
+    pub address: String,
+    /// Whether it is the Raft leader (managers).
+    pub leader: bool,
+    /// `reachable` or `unreachable` (managers; empty for workers).
+    pub reachability: String,
+    /// Node labels.
+    pub labels: BTreeMap<String, String>,
+    /// Engine version.
+    pub engine_version: String,
+}
+
+struct Inner {
+    fleet: Fleet,
+    options: SwarmOptions,
+    /// The fleet host last found to be a reachable manager.
+    manager: Mutex<Option<String>>,
+}
+
+/// A Docker Swarm formed by (some of) a fleet's engines, used as a [`ServiceBackend`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Swarm {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Swarm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Swarm").field("hosts", &self.inner.fleet.names()).finish()
+    }
+}
+
+fn docker_host(h: &Arc<dyn Host>) -> Result<&DockerHost> {
+    h.as_docker()
+        .ok_or_else(|| Error::invalid(format!("hosts.{}", h.name()), "Swarm mode needs a Docker engine (a DockerHost)"))
+}
+
+/// What one engine says about its swarm membership.
+struct Membership {
+    node_id: String,
+    state: bm::LocalNodeState,
+    manager: bool,
+    address: String,
+}
+
+async fn membership(h: &DockerHost) -> Result<Membership> {
+    let docker = h.bollard().await?;
+    let info = docker.info().await.map_err(|e| h.object_err(e, "swarm", "", "info"))?;
+    let s = info.swarm.unwrap_or_default();
+    Ok(Membership {
+        node_id: s.node_id.unwrap_or_default(),
+        state: s.local_node_state.unwrap_or(bm::LocalNodeState::EMPTY),
+        manager: s.control_available.unwrap_or(false),
+        address: s.node_addr.unwrap_or_default(),
+    })
+}
+
+fn nanos(d: Duration) -> i64 {
+    d.as_nanos().min(i64::MAX as u128) as i64
+}
+
+fn hashmap(m: &BTreeMap<String, String>) -> HashMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn btreemap(m: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
+    m.unwrap_or_default().into_iter().collect()
+}
+
+fn check_choice(field: &str, value: &str, allowed: &[&str]) -> Result<()> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("{value:?} is not one of {}", allowed.join(", "))))
+    }
+}
+
+/// Maps a dockfleet constraint to Swarm's spelling. `node_ids` maps fleet host names to node IDs.
+fn constraint(field: &str, text: &str, node_ids: &BTreeMap<String, String>) -> Result<String> {
+    let c = crate::spec::Constraint::parse(field, text)?;
+    let op = if c.equal { "==" } else { "!=" };
+    let raw = text.trim_start();
+    Ok(match &c.key {
+        ConstraintKey::Hostname => match node_ids.get(&c.value) {
+            Some(id) => format!("node.id{op}{id}"),
+            None => format!("node.hostname{op}{}", c.value),
+        },
+        // Swarm's own keys keep their meaning.
+        ConstraintKey::Label(_) if raw.starts_with("node.role") => format!("node.role{op}{}", c.value),
+        ConstraintKey::Label(l) if raw.starts_with("engine.labels.") => format!("engine.labels.{l}{op}{}", c.value),
+        ConstraintKey::Label(l) => format!("node.labels.{l}{op}{}", c.value),
+    })
+}
+
+fn update_config(field: &str, u: &UpdateConfig, rollback: bool) -> Result<(i64, i64, String, i64, f64, String)> {
+    if rollback && u.failure_action == "rollback" {
+        return Err(Error::invalid(
+            format!("{field}.failure_action"),
+            "Swarm mode cannot roll back a rollback: use pause or continue",
+        ));
+    }
+    Ok((
+        i64::from(u.parallelism),
+        nanos(u.delay),
+        u.failure_action.clone(),
+        nanos(u.monitor),
+        u.max_failure_ratio,
+        u.order.clone(),
+    ))
+}
+
+/// Maps a validated [`ServiceSpec`] to a Swarm service spec; refuses what Swarm mode cannot express,
+/// naming the field. `node_ids` maps fleet host names to node IDs (for hostname constraints).
+pub(crate) fn to_swarm(
+    spec: &ServiceSpec,
+    node_ids: &BTreeMap<String, String>,
+    publish_mode: &str,
+) -> Result<bm::ServiceSpec> {
+    spec.validate()?;
+    if spec.strategy() != "spread" {
+        return Err(Error::invalid(
+            "placement.strategy",
+            format!("Swarm mode always spreads; {:?} cannot be expressed (use the fleet backend)", spec.strategy()),
+        ));
+    }
+    if spec.privileged {
+        return Err(Error::invalid("privileged", "Swarm mode services cannot run privileged containers"));
+    }
+    let hash = spec_hash(spec);
+    let mut labels = spec.labels.clone();
+    labels.insert(LABEL_SPEC_HASH.into(), hash.clone());
+    let mut service_labels = labels.clone();
+    service_labels.insert(
+        LABEL_SPEC.into(),
+        serde_json::to_string(spec).map_err(|e| Error::Internal(format!("encoding the spec: {e}")))?,
+    );
+    let stack_labels: HashMap<String, String> =
+        spec.labels.get(LABEL_STACK).map(|s| HashMap::from([(LABEL_STACK.to_string(), s.clone())])).unwrap_or_default();
+    let mounts = spec
+        .volumes
+        .iter()
+        .map(|m| {
+            let bind = m.source.starts_with('/');
+            bm::Mount {
+                target: Some(m.target.clone()),
+                source: Some(m.source.clone()),
+                typ: Some(if bind { bm::MountType::BIND } else { bm::MountType::VOLUME }),
+                read_only: Some(m.read_only),
+                volume_options: (!bind && !stack_labels.is_empty())
+                    .then(|| bm::MountVolumeOptions { labels: Some(stack_labels.clone()), ..Default::default() }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let health_check = spec.healthcheck.as_ref().map(|h| bm::HealthConfig {
+        test: Some(h.test.clone()),
+        interval: h.interval.map(nanos),
+        timeout: h.timeout.map(nanos),
+        retries: h.retries.map(i64::from),
+        start_period: h.start_period.map(nanos),
+        ..Default::default()
+    });
+    let container_spec = bm::TaskSpecContainerSpec {
+        image: Some(spec.image.clone()),
+        labels: Some(hashmap(&labels)),
+        args: (!spec.command.is_empty()).then(|| spec.command.clone()),
+        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        mounts: Some(mounts),
+        stop_grace_period: Some(nanos(spec.stop_grace_period)),
+        health_check,
+        ..Default::default()
+    };
+    let r = &spec.resources;
+    let cpu = |c: Option<f64>| c.map(|c| (c * 1e9).round() as i64);
+    let mem = |m: Option<u64>| m.map(|m| m.min(i64::MAX as u64) as i64);
+    let resources = bm::TaskSpecResources {
+        limits: Some(bm::Limit {
+            nano_cpus: cpu(r.cpu_limit),
+            memory_bytes: mem(r.memory_limit),
+            ..Default::default()
+        }),
+        reservations: Some(bm::ResourceObject {
+            nano_cpus: cpu(r.cpu_reservation),
+            memory_bytes: mem(r.memory_reservation),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let rp = &spec.restart_policy;
+    let restart_policy = bm::TaskSpecRestartPolicy {
+        condition: Some(match rp.condition.as_str() {
+            "none" => bm::TaskSpecRestartPolicyConditionEnum::NONE,
+            "on-failure" => bm::TaskSpecRestartPolicyConditionEnum::ON_FAILURE,
+            _ => bm::TaskSpecRestartPolicyConditionEnum::ANY,
+        }),
+        delay: Some(nanos(rp.delay)),
+        max_attempts: Some(i64::from(rp.max_attempts)),
+        window: Some(nanos(rp.window)),
+    };
+    let constraints = spec
+        .placement
+        .constraints
+        .iter()
+        .enumerate()
+        .map(|(i, c)| constraint(&format!("placement.constraints[{i}]"), c, node_ids))
+        .collect::<Result<Vec<_>>>()?;
+    let preferences = spec
+        .preferences()?
+        .into_iter()
+        .map(|label| bm::TaskSpecPlacementPreferences {
+            spread: Some(bm::TaskSpecPlacementSpread { spread_descriptor: Some(format!("node.labels.{label}")) }),
+        })
+        .collect();
+    let placement = bm::TaskSpecPlacement {
+        constraints: Some(constraints),
+        preferences: Some(preferences),
+        max_replicas: spec.placement.max_replicas_per_host.map(i64::from),
+        ..Default::default()
+    };
+    let networks: Vec<bm::NetworkAttachmentConfig> = spec
+        .networks
+        .iter()
+        .map(|n| bm::NetworkAttachmentConfig { target: Some(n.clone()), ..Default::default() })
+        .collect();
+    let (p, d, fa, m, ratio, order) = update_config("update_config", &spec.update_config, false)?;
+    let update = bm::ServiceSpecUpdateConfig {
+        parallelism: Some(p),
+        delay: Some(d),
+        failure_action: Some(match fa.as_str() {
+            "continue" => bm::ServiceSpecUpdateConfigFailureActionEnum::CONTINUE,
+            "rollback" => bm::ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK,
+            _ => bm::ServiceSpecUpdateConfigFailureActionEnum::PAUSE,
+        }),
+        monitor: Some(m),
+        max_failure_ratio: Some(ratio),
+        order: Some(if order == "start-first" {
+            bm::ServiceSpecUpdateConfigOrderEnum::START_FIRST
+        } else {
+            bm::ServiceSpecUpdateConfigOrderEnum::STOP_FIRST
+        }),
+    };
+    let (p, d, fa, m, ratio, order) = update_config("rollback_config", &spec.rollback_config, true)?;
+    let rollback = bm::ServiceSpecRollbackConfig {
+        parallelism: Some(p),
+        delay: Some(d),
+        failure_action: Some(if fa == "continue" {
+            bm::ServiceSpecRollbackConfigFailureActionEnum::CONTINUE
+        } else {
+            bm::ServiceSpecRollbackConfigFailureActionEnum::PAUSE
+        }),
+        monitor: Some(m),
+        max_failure_ratio: Some(ratio),
+        order: Some(if order == "start-first" {
+            bm::ServiceSpecRollbackConfigOrderEnum::START_FIRST
+        } else {
+            bm::ServiceSpecRollbackConfigOrderEnum::STOP_FIRST
+        }),
+    };
+    let mode = if spec.mode == "global" {
+        bm::ServiceSpecMode { global: Some(HashMap::new()), ..Default::default() }
+    } else {
+        bm::ServiceSpecMode {
+            replicated: Some(bm::ServiceSpecModeReplicated { replicas: Some(i64::from(spec.replicas)) }),
+            ..Default::default()
+        }
+    };
+    let ports = spec
+        .ports
+        .iter()
+        .filter(|p| p.published.is_some())
+        .map(|p| bm::EndpointPortConfig {
+            protocol: Some(if p.protocol == "udp" {
+                bm::EndpointPortConfigProtocolEnum::UDP
+            } else {
+                bm::EndpointPortConfigProtocolEnum::TCP
+            }),
+            target_port: Some(i64::from(p.target)),
+            published_port: p.published.filter(|n| *n != 0).map(i64::from),
+            publish_mode: Some(if publish_mode == "ingress" {
+                bm::EndpointPortConfigPublishModeEnum::INGRESS
+            } else {
+                bm::EndpointPortConfigPublishModeEnum::HOST
+            }),
+            ..Default::default()
+        })
+        .collect();
+    Ok(bm::ServiceSpec {
+        name: Some(spec.name.clone()),
+        labels: Some(hashmap(&service_labels)),
+        task_template: Some(bm::TaskSpec {
+            container_spec: Some(container_spec),
+            resources: Some(resources),
+            restart_policy: Some(restart_policy),
+            placement: Some(placement),
+            networks: Some(networks),
+            ..Default::default()
+        }),
+        mode: Some(mode),
+        update_config: Some(update),
+        rollback_config: Some(rollback),
+        endpoint_spec: Some(bm::EndpointSpec { ports: Some(ports), ..Default::default() }),
+        ..Default::default()
+    })
+}
+
+/// The spec hash recorded in a Swarm service spec's container labels.
+fn template_hash(spec: Option<&bm::ServiceSpec>) -> Option<String> {
+    spec?.task_template.as_ref()?.container_spec.as_ref()?.labels.as_ref()?.get(LABEL_SPEC_HASH).cloned()
+}
+
+fn task_hash(t: &bm::Task) -> Option<String> {
+    t.spec.as_ref()?.container_spec.as_ref()?.labels.as_ref()?.get(LABEL_SPEC_HASH).cloned()
+}
+
+fn state_name(s: Option<bm::TaskState>) -> String {
+    s.map(|s| s.to_string()).unwrap_or_default()
+}
+
+/// How a watched update ended.
+enum Watched {
+    Completed,
+    Paused(String),
+    /// Swarm started rolling the update back (failure action `rollback`).
+    RollingBack,
+}
+
+/// What one poll of a watched service saw.
+struct Settled {
+    /// Swarm's update state, when it is about this update.
+    state: Option<bm::ServiceUpdateStatusStateEnum>,
+    /// Whether Swarm's updater is expected to run (the task template changed).
+    update_expected: bool,
+    /// Tasks meant to run that run the target spec.
+    running: u32,
+    /// Tasks meant to run that do not (yet): starting, or of another spec.
+    pending: u32,
+    /// Tasks Swarm wants running.
+    desired: u32,
+}
+
+impl Settled {
+    /// How the watch ends after this poll, if it does, in `phase` (`update` or `rollback`).
+    fn verdict(&self, phase: &str) -> Option<Watched> {
+        use bm::ServiceUpdateStatusStateEnum as U;
+        match self.state {
+            Some(U::PAUSED | U::ROLLBACK_PAUSED) => return Some(Watched::Paused(String::new())),
+            // A short rollback may have finished between two polls: it is followed all the same.
+            Some(U::ROLLBACK_STARTED | U::ROLLBACK_COMPLETED) if phase == "update" => {
+                return Some(Watched::RollingBack)
+            }
+            _ => {}
+        }
+        let updating = match self.state {
+            Some(U::UPDATING | U::ROLLBACK_STARTED) => true,
+            // Swarm's updater has not picked the change up yet.
+            None | Some(U::EMPTY) => self.update_expected,
+            _ => false,
+        };
+        (!updating && self.pending == 0 && self.running >= self.desired).then_some(Watched::Completed)
+    }
+}
+
+impl Swarm {
+    fn new(fleet: Fleet, options: SwarmOptions, manager: Option<String>) -> Self {
+        Swarm { inner: Arc::new(Inner { fleet, options, manager: Mutex::new(manager) }) }
+    }
+
+    /// Initialises a new swarm with the fleet host `manager` as its first manager, advertised at the
+    /// host's address, and labels that node with the host's fleet labels. A host already managing a
+    /// swarm is kept as it is (idempotent); one that is a worker elsewhere is a `conflict`.
+    pub async fn init(fleet: Fleet, manager: &str, options: SwarmOptions) -> Result<Swarm> {
+        options.validate()?;
+        let h = fleet.host(manager)?;
+        let d = docker_host(&h)?;
+        let m = membership(d).await?;
+        match (m.state, m.manager) {
+            (bm::LocalNodeState::ACTIVE, true) => {}
+            (bm::LocalNodeState::INACTIVE | bm::LocalNodeState::EMPTY, _) => {
+                let addr = crate::registrator::host_address(h.address());
+                let req = bm::SwarmInitRequest {
+                    listen_addr: Some(format!("0.0.0.0:{}", options.port)),
+                    advertise_addr: Some(format!("{addr}:{}", options.port)),
+                    ..Default::default()
+                };
+                d.bollard().await?.init_swarm(req).await.map_err(|e| d.object_err(e, "swarm", "", "swarm init"))?;
+                tracing::info!(host = manager, "swarm initialised");
+            }
+            (state, _) => {
+                return Err(Error::Conflict {
+                    host: manager.into(),
+                    message: format!("the engine is already in a swarm (state {state}) and is not a manager"),
+                })
+            }
+        }
+        let swarm = Swarm::new(fleet, options, Some(manager.to_string()));
+        swarm.label_from_fleet(manager).await?;
+        Ok(swarm)
+    }
+
+    /// A swarm some of whose managers are in `fleet`: the first reachable manager found is used.
+    pub async fn connect(fleet: Fleet, options: SwarmOptions) -> Result<Swarm> {
+        options.validate()?;
+        let swarm = Swarm::new(fleet, options, None);
+        swarm.manager().await?;
+        Ok(swarm)
+    }
+
+    /// The fleet whose engines are the swarm's nodes.
+    pub fn fleet(&self) -> &Fleet {
+        &self.inner.fleet
+    }
+
+    /// The options.
+    pub fn options(&self) -> &SwarmOptions {
+        &self.inner.options
+    }
+
+    /// The error of a wait that outlived [`SwarmOptions::timeout`].
+    fn timed_out(&self, operation: String) -> Error {
+        Error::Timeout { host: "swarm".into(), operation, after: self.inner.options.timeout }
+    }
+
+    /// A reachable manager of the fleet: the last one used, or the first that answers as a manager.
+    async fn manager(&self) -> Result<&DockerHost> {
+        let cached = self.inner.manager.lock().expect("manager lock").clone();
+        let hosts = self.inner.fleet.hosts();
+        let order = cached.iter().filter_map(|n| hosts.iter().find(|h| h.name() == n)).chain(hosts.iter());
+        let mut last = None;
+        for h in order {
+            let Some(d) = h.as_docker() else { continue };
+            match membership(d).await {
+                Ok(m) if m.manager => {
+                    *self.inner.manager.lock().expect("manager lock") = Some(h.name().to_string());
+                    return Ok(d);
+                }
+                Ok(_) => {}
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(Error::NotFound {
+            kind: "swarm manager".into(),
+            id: String::new(),
+            host: self.inner.fleet.names().join(","),
+            message: match last {
+                Some(e) => format!("no host of the fleet is a reachable swarm manager (last error: {e})"),
+                None => "no host of the fleet is a swarm manager (Swarm::init forms one)".into(),
+            },
+        })
+    }
+
+    async fn client(&self) -> Result<(&DockerHost, &Docker)> {
+        let m = self.manager().await?;
+        Ok((m, m.bollard().await?))
+    }
+
+    /// Fleet host name → node ID, for the reachable hosts that are nodes.
+    async fn node_ids(&self) -> BTreeMap<String, String> {
+        let jobs = self.inner.fleet.hosts().iter().filter_map(|h| {
+            let d = h.as_docker()?;
+            Some(async move { (h.name().to_string(), membership(d).await) })
+        });
+        futures::future::join_all(jobs)
+            .await
+            .into_iter()
+            .filter_map(|(n, m)| {
+                m.ok()
+                    .filter(|m| m.state == bm::LocalNodeState::ACTIVE && !m.node_id.is_empty())
+                    .map(|m| (n, m.node_id))
+            })
+            .collect()
+    }
+
+    /// The node ID of a fleet host (or a node ID or hostname outside the fleet).
+    async fn node_id(&self, host: &str) -> Result<String> {
+        if let Ok(h) = self.inner.fleet.host(host) {
+            let m = membership(docker_host(&h)?).await?;
+            if m.state != bm::LocalNodeState::ACTIVE || m.node_id.is_empty() {
+                return Err(Error::NotFound {
+                    kind: "swarm node".into(),
+                    id: host.into(),
+                    host: host.into(),
+                    message: format!("the engine is not in the swarm (state {})", m.state),
+                });
+            }
+            return Ok(m.node_id);
+        }
+        let (m, docker) = self.client().await?;
+        let node = docker.inspect_node(host).await.map_err(|e| m.object_err(e, "swarm node", host, "inspect node"))?;
+        Ok(node.id.unwrap_or_default())
+    }
+
+    fn node_view(&self, n: bm::Node, hosts: &BTreeMap<String, String>) -> SwarmNode {
+        let id = n.id.unwrap_or_default();
+        let spec = n.spec.unwrap_or_default();
+        let desc = n.description.unwrap_or_default();
+        let status = n.status.unwrap_or_default();
+        let ms = n.manager_status;
+        let host = hosts.iter().find(|(_, nid)| **nid == id).map(|(h, _)| h.clone()).unwrap_or_default();
+        SwarmNode {
+            host,
+            hostname: desc.hostname.unwrap_or_default(),
+            role: spec.role.map(|r| r.to_string()).unwrap_or_default(),
+            availability: spec.availability.map(|a| a.to_string()).unwrap_or_default(),
+            state: status.state.map(|s| s.to_string()).unwrap_or_default(),
+            address: status.addr.unwrap_or_default(),
+            leader: ms.as_ref().and_then(|m| m.leader).unwrap_or(false),
+            reachability: ms.and_then(|m| m.reachability).map(|r| r.to_string()).unwrap_or_default(),
+            labels: btreemap(spec.labels),
+            engine_version: desc.engine.and_then(|e| e.engine_version).unwrap_or_default(),
+            id,
+        }
+    }
+
+    /// The swarm's nodes, with the fleet host each one is.
+    pub async fn nodes(&self) -> Result<Vec<SwarmNode>> {
+        let (m, docker) = self.client().await?;
+        let list = docker
+            .list_nodes(None::<qp::ListNodesOptions>)
+            .await
+            .map_err(|e| m.object_err(e, "swarm node", "", "list nodes"))?;
+        let hosts = self.node_ids().await;
+        let mut out: Vec<SwarmNode> = list.into_iter().map(|n| self.node_view(n, &hosts)).collect();
+        out.sort_by(|a, b| {
+            (a.host.is_empty(), &a.host, &a.hostname, &a.id).cmp(&(b.host.is_empty(), &b.host, &b.hostname, &b.id))
+        });
+        Ok(out)
+    }
+
+    async fn node(&self, host: &str) -> Result<SwarmNode> {
+        let id = self.node_id(host).await?;
+        let (m, docker) = self.client().await?;
+        let n = docker.inspect_node(&id).await.map_err(|e| m.object_err(e, "swarm node", host, "inspect node"))?;
+        Ok(self.node_view(n, &self.node_ids().await))
+    }
+
+    /// Changes a node's spec (labels, availability) with the version check Swarm requires.
+    async fn update_node(&self, host: &str, change: impl FnOnce(&mut bm::NodeSpec)) -> Result<SwarmNode> {
+        let id = self.node_id(host).await?;
+        let (m, docker) = self.client().await?;
+        let n = docker.inspect_node(&id).await.map_err(|e| m.object_err(e, "swarm node", host, "inspect node"))?;
+        let version = n.version.and_then(|v| v.index).unwrap_or_default();
+        let mut spec = n.spec.unwrap_or_default();
+        change(&mut spec);
+        docker
+            .update_node(&id, spec, qp::UpdateNodeOptions { version: version as i64 })
+            .await
+            .map_err(|e| m.object_err(e, "swarm node", host, "update node"))?;
+        self.node(host).await
+    }
+
+    /// Sets a node's labels (replacing its own; the `dockfleet.host` label is kept).
+    pub async fn set_node_labels(&self, host: &str, labels: BTreeMap<String, String>) -> Result<SwarmNode> {
+        for k in labels.keys() {
+            if k.trim().is_empty() || k.contains('=') {
+                return Err(Error::invalid(format!("labels.{k}"), "a label name must be non-empty and without '='"));
+            }
+        }
+        self.update_node(host, |spec| {
+            let keep = spec.labels.as_ref().and_then(|l| l.get(LABEL_NODE_HOST).cloned());
+            let mut l = hashmap(&labels);
+            if let Some(h) = keep {
+                l.insert(LABEL_NODE_HOST.into(), h);
+            }
+            spec.labels = Some(l);
+        })
+        .await
+    }
+
+    /// Sets a node's availability: `active`, `pause` (no new tasks) or `drain` (its tasks move to other
+    /// nodes).
+    pub async fn set_availability(&self, host: &str, availability: &str) -> Result<SwarmNode> {
+        let a = match availability {
+            "active" => bm::NodeSpecAvailabilityEnum::ACTIVE,
+            "pause" => bm::NodeSpecAvailabilityEnum::PAUSE,
+            "drain" => bm::NodeSpecAvailabilityEnum::DRAIN,
+            other => return Err(Error::invalid("availability", format!("{other:?} is not active, pause or drain"))),
+        };
+        self.update_node(host, |spec| spec.availability = Some(a)).await
+    }
+
+    /// Gives the node of a fleet host its fleet labels and the `dockfleet.host` label.
+    async fn label_from_fleet(&self, host: &str) -> Result<SwarmNode> {
+        let h = self.inner.fleet.host(host)?;
+        let mut labels = h.labels().clone();
+        let name = host.to_string();
+        self.update_node(host, move |spec| {
+            let mut l = spec.labels.take().unwrap_or_default();
+            l.extend(labels.iter_mut().map(|(k, v)| (k.clone(), v.clone())));
+            l.insert(LABEL_NODE_HOST.into(), name);
+            spec.labels = Some(l);
+        })
+        .await
+    }
+
+    /// Joins the fleet host `host` to the swarm as a `worker` or a `manager`, advertised at its address,
+    /// and gives its node the host's fleet labels. Joining a host that is already a node of this swarm
+    /// changes nothing.
+    pub async fn join(&self, host: &str, role: &str) -> Result<SwarmNode> {
+        check_choice("role", role, &["worker", "manager"])?;
+        let h = self.inner.fleet.host(host)?;
+        let d = docker_host(&h)?;
+        let mine = membership(d).await?;
+        let (m, docker) = self.client().await?;
+        if mine.state == bm::LocalNodeState::ACTIVE {
+            let known = docker.inspect_node(&mine.node_id).await.is_ok();
+            if known {
+                return self.label_from_fleet(host).await;
+            }
+            return Err(Error::Conflict {
+                host: host.into(),
+                message: "the engine is already a node of another swarm; leave it first".into(),
+            });
+        }
+        let sw = docker.inspect_swarm().await.map_err(|e| m.object_err(e, "swarm", "", "inspect swarm"))?;
+        let tokens = sw.join_tokens.unwrap_or_default();
+        let token = if role == "manager" { tokens.manager } else { tokens.worker }.unwrap_or_default();
+        let manager_addr = membership(m).await?.address;
+        let addr = crate::registrator::host_address(h.address());
+        let port = self.inner.options.port;
+        let req = bm::SwarmJoinRequest {
+            listen_addr: Some(format!("0.0.0.0:{port}")),
+            advertise_addr: Some(format!("{addr}:{port}")),
+            remote_addrs: Some(vec![format!("{manager_addr}:{port}")]),
+            join_token: Some(token),
+            ..Default::default()
+        };
+        d.bollard().await?.join_swarm(req).await.map_err(|e| d.object_err(e, "swarm", "", "swarm join"))?;
+        tracing::info!(host, role, "joined the swarm");
+        self.label_from_fleet(host).await
+    }
+
+    /// Makes the fleet host `host` leave the swarm and removes its node from the node list. A manager
+    /// leaves only with `force` (Swarm's rule: it may cost the swarm its quorum).
+    pub async fn leave(&self, host: &str, force: bool) -> Result<()> {
+        let h = self.inner.fleet.host(host)?;
+        let d = docker_host(&h)?;
+        let mine = membership(d).await?;
+        if mine.state != bm::LocalNodeState::ACTIVE {
+            return Ok(());
+        }
+        d.bollard()
+            .await?
+            .leave_swarm(Some(qp::LeaveSwarmOptions { force }))
+            .await
+            .map_err(|e| d.object_err(e, "swarm", "", "swarm leave"))?;
+        tracing::info!(host, "left the swarm");
+        if mine.manager {
+            *self.inner.manager.lock().expect("manager lock") = None;
+        }
+        // The managers keep a departed node listed as down until it is removed.
+        if let Ok((m, docker)) = self.client().await {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                match docker.delete_node(&mine.node_id, Some(qp::DeleteNodeOptions { force: true })).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        let e = m.object_err(e, "swarm node", host, "remove node");
+                        if e.code() == "not_found" || Instant::now() > deadline {
+                            break;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every fleet host leaves the swarm, workers first: the swarm is gone afterwards.
+    pub async fn dissolve(&self) -> Result<()> {
+        let mut members = Vec::new();
+        for h in self.inner.fleet.hosts() {
+            let Some(d) = h.as_docker() else { continue };
+            if let Ok(m) = membership(d).await {
+                if m.state != bm::LocalNodeState::INACTIVE {
+                    members.push((m.manager, h.name().to_string()));
+                }
+            }
+        }
+        members.sort();
+        for (_, name) in members {
+            self.leave(&name, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Carries `image` to every node of the fleet that lacks it.
+    async fn carry_image(&self, image: &str, nodes: &BTreeMap<String, String>) -> Result<()> {
+        ensure_image(&self.inner.fleet, image, nodes.keys().map(String::as_str)).await
+    }
+
+    async fn find_service(&self, name: &str) -> Result<Option<bm::Service>> {
+        let (m, docker) = self.client().await?;
+        match docker.inspect_service(name, None::<qp::InspectServiceOptions>).await {
+            Ok(s) => Ok(Some(s)),
+            Err(e) => match m.object_err(e, "service", name, "inspect service") {
+                Error::NotFound { .. } => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn service(&self, name: &str) -> Result<bm::Service> {
+        self.find_service(name).await?.ok_or_else(|| Error::NotFound {
+            kind: "service".into(),
+            id: name.into(),
+            host: "swarm".into(),
+            message: "no such Swarm service".into(),
+        })
+    }
+
+    /// The desired and running task counts Swarm reports for a service.
+    async fn counts(&self, id: &str) -> Result<(u32, u32)> {
+        let (m, docker) = self.client().await?;
+        let filters = HashMap::from([("id".to_string(), vec![id.to_string()])]);
+        let list = docker
+            .list_services(Some(qp::ListServicesOptions { filters: Some(filters), status: Some(true) }))
+            .await
+            .map_err(|e| m.object_err(e, "service", id, "list services"))?;
+        let st =
+            list.into_iter().find(|s| s.id.as_deref() == Some(id)).and_then(|s| s.service_status).unwrap_or_default();
+        Ok((st.desired_tasks.unwrap_or(0) as u32, st.running_tasks.unwrap_or(0) as u32))
+    }
+
+    async fn tasks(&self, service: &str) -> Result<Vec<bm::Task>> {
+        let (m, docker) = self.client().await?;
+        let filters = HashMap::from([("service".to_string(), vec![service.to_string()])]);
+        docker
+            .list_tasks(Some(qp::ListTasksOptions { filters: Some(filters) }))
+            .await
+            .map_err(|e| m.object_err(e, "service", service, "list tasks"))
+    }
+
+    fn task_view(service: &str, t: &bm::Task, hosts: &BTreeMap<String, String>) -> Task {
+        let status = t.status.clone().unwrap_or_default();
+        let node = t.node_id.clone().unwrap_or_default();
+        let host = hosts.iter().find(|(_, id)| **id == node).map(|(h, _)| h.clone()).unwrap_or(node);
+        let cs = status.container_status.clone().unwrap_or_default();
+        let slot = t.slot.unwrap_or(0).max(0) as u32;
+        Task {
+            host,
+            id: cs.container_id.clone().filter(|c| !c.is_empty()).or_else(|| t.id.clone()).unwrap_or_default(),
+            name: if slot > 0 { format!("{service}.{slot}") } else { service.to_string() },
+            slot,
+            spec_hash: task_hash(t).unwrap_or_default(),
+            state: state_name(status.state),
+            status: status.err.filter(|e| !e.is_empty()).or(status.message).unwrap_or_default(),
+            exit_code: cs.exit_code,
+            ..Default::default()
+        }
+    }
+
+    /// Polls a service until Swarm has converged it on tasks of spec hash `target` (any hash when
+    /// `None`), reporting each new task that runs or fails. `update` says whether Swarm's updater is
+    /// expected to run (the task template changed), with the update status seen before the change.
+    async fn watch(&self, id: &str, target: Option<&str>, update: Option<String>, p: &mut Progress) -> Result<Watched> {
+        let deadline = Instant::now() + self.inner.options.timeout;
+        let hosts = self.node_ids().await;
+        let mut seen = BTreeSet::new();
+        loop {
+            let svc = self.service(id).await?;
+            let us = svc.update_status.clone().unwrap_or_default();
+            // The update status of an earlier update says nothing about this one.
+            let fresh = update.as_deref().is_none_or(|before| format!("{:?}", us.started_at) != before);
+            let tasks = self.tasks(id).await?;
+            let mut running = 0;
+            let mut pending = 0;
+            for t in &tasks {
+                let desired = t.desired_state == Some(bm::TaskState::RUNNING);
+                let state = t.status.as_ref().and_then(|s| s.state);
+                let matches = target.is_none_or(|h| task_hash(t).as_deref() == Some(h));
+                if desired && matches && state == Some(bm::TaskState::RUNNING) {
+                    running += 1;
+                } else if desired {
+                    pending += 1;
+                }
+                let tid = t.id.clone().unwrap_or_default();
+                if !matches || seen.contains(&tid) {
+                    continue;
+                }
+                let v = Self::task_view(&p.service, t, &hosts);
+                match state {
+                    Some(bm::TaskState::RUNNING) if desired => {
+                        seen.insert(tid);
+                        p.done += 1;
+                        p.emit_at(
+                            "task-updated",
+                            &v.host,
+                            v.slot,
+                            Some(v.id.clone()),
+                            format!("task {} running", v.name),
+                        );
+                    }
+                    Some(bm::TaskState::FAILED | bm::TaskState::REJECTED) => {
+                        seen.insert(tid);
+                        p.failed += 1;
+                        p.emit_at(
+                            "task-failed",
+                            &v.host,
+                            v.slot,
+                            Some(v.id.clone()),
+                            format!("task {}: {}", v.name, v.status),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            let state = us.state.filter(|_| fresh);
+            let (desired, _) = self.counts(svc.id.as_deref().unwrap_or(id)).await?;
+            let settled = Settled { state, update_expected: update.is_some(), running, pending, desired };
+            match settled.verdict(p.phase) {
+                Some(Watched::Paused(_)) => return Ok(Watched::Paused(us.message.unwrap_or_default())),
+                Some(w) => return Ok(w),
+                None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(
+                    self.timed_out(format!("waiting for {} to converge ({running} of {desired} running)", p.service))
+                );
+            }
+            tokio::time::sleep(self.inner.options.poll_interval).await;
+        }
+    }
+
+    /// Follows an update (or an explicit rollback) to its end, following Swarm into an automatic
+    /// rollback when the update's failure action asks for one.
+    async fn follow(
+        &self,
+        id: &str,
+        target: Option<String>,
+        previous: Option<String>,
+        update: Option<String>,
+        p: &mut Progress,
+    ) -> Result<()> {
+        match self.watch(id, target.as_deref(), update, p).await? {
+            Watched::Completed => {
+                p.emit_at("completed", "", 0, None, format!("{} of {} task(s) running", p.done, p.total))
+            }
+            Watched::Paused(why) => p.emit_at("paused", "", 0, None, why),
+            Watched::RollingBack => {
+                *p = Progress {
+                    tx: p.tx.clone(),
+                    service: p.service.clone(),
+                    phase: "rollback",
+                    done: 0,
+                    total: p.total,
+                    failed: 0,
+                };
+                p.emit_at("started", "", 0, None, "Swarm is rolling the update back".into());
+                match self.watch(id, previous.as_deref(), None, p).await? {
+                    Watched::Completed | Watched::RollingBack => {
+                        p.emit_at("completed", "", 0, None, format!("rolled back; {} task(s) running", p.done))
+                    }
+                    Watched::Paused(why) => p.emit_at("paused", "", 0, None, why),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn rollout_inner(&self, spec: ServiceSpec, tx: UnboundedSender<RolloutEvent>) -> Result<()> {
+        let nodes = self.node_ids().await;
+        let desired = to_swarm(&spec, &nodes, &self.inner.options.publish_mode)?;
+        let hash = spec_hash(&spec);
+        let total = if spec.mode == "global" { nodes.len() as u32 } else { spec.replicas };
+        let mut p = Progress { tx, service: spec.name.clone(), phase: "update", done: 0, total, failed: 0 };
+        let existing = self.find_service(&spec.name).await?;
+        let (m, docker) = self.client().await?;
+        match existing {
+            None => {
+                self.carry_image(&spec.image, &nodes).await?;
+                p.emit_at("started", "", 0, None, format!("creating Swarm service {} ({total} task(s))", spec.name));
+                let r = docker
+                    .create_service(desired, None)
+                    .await
+                    .map_err(|e| m.object_err(e, "service", &spec.name, "create service"))?;
+                let id = r.id.unwrap_or_else(|| spec.name.clone());
+                self.follow(&id, Some(hash), None, None, &mut p).await
+            }
+            Some(svc) => {
+                let id = svc.id.clone().unwrap_or_else(|| spec.name.clone());
+                let current = svc.spec.clone().unwrap_or_default();
+                let current_hash = template_hash(Some(&current));
+                let same_template = current_hash.as_deref() == Some(hash.as_str());
+                let same_mode = current.mode == desired.mode;
+                // Swarm keeps the previous spec for its rollback but bollard does not show it: the label
+                // records which spec hash an explicit rollback goes back to.
+                let mut current_labels = current.labels.clone().unwrap_or_default();
+                let recorded_previous = current_labels.remove(LABEL_PREVIOUS_SPEC_HASH);
+                if same_template && same_mode && Some(&current_labels) == desired.labels.as_ref() {
+                    p.done = total;
+                    p.emit_at("started", "", 0, None, format!("{} is up to date", spec.name));
+                    p.emit_at("completed", "", 0, None, "nothing to change".into());
+                    return Ok(());
+                }
+                if !same_template {
+                    self.carry_image(&spec.image, &nodes).await?;
+                }
+                let previous = if same_template { recorded_previous } else { current_hash };
+                let mut desired = desired;
+                if let (Some(labels), Some(prev)) = (desired.labels.as_mut(), previous.clone()) {
+                    labels.insert(LABEL_PREVIOUS_SPEC_HASH.into(), prev);
+                }
+                let version = svc.version.and_then(|v| v.index).unwrap_or_default();
+                let before = format!("{:?}", svc.update_status.and_then(|u| u.started_at));
+                p.emit_at(
+                    "started",
+                    "",
+                    0,
+                    None,
+                    if same_template {
+                        format!("scaling {} to {total}", spec.name)
+                    } else {
+                        format!("updating {} ({total} task(s))", spec.name)
+                    },
+                );
+                let opts = qp::UpdateServiceOptions { version: version as i32, ..Default::default() };
+                docker
+                    .update_service(&id, desired, opts, None)
+                    .await
+                    .map_err(|e| m.object_err(e, "service", &spec.name, "update service"))?;
+                self.follow(&id, Some(hash), previous, (!same_template).then_some(before), &mut p).await
+            }
+        }
+    }
+
+    async fn rollback_inner(&self, service: &str, tx: UnboundedSender<RolloutEvent>) -> Result<()> {
+        let svc = self.service(service).await?;
+        let labels = svc.spec.as_ref().and_then(|s| s.labels.clone()).unwrap_or_default();
+        // Recorded by dockfleet's rollouts; a service updated by other tools is left to Swarm's check.
+        let previous = labels.get(LABEL_PREVIOUS_SPEC_HASH).cloned();
+        let id = svc.id.clone().unwrap_or_else(|| service.to_string());
+        let (desired, _) = self.counts(&id).await?;
+        let mut p = Progress { tx, service: service.into(), phase: "rollback", done: 0, total: desired, failed: 0 };
+        let (m, docker) = self.client().await?;
+        let version = svc.version.and_then(|v| v.index).unwrap_or_default();
+        let before = format!("{:?}", svc.update_status.and_then(|u| u.started_at));
+        p.emit_at("started", "", 0, None, format!("rolling {service} back to its previous spec"));
+        let opts = qp::UpdateServiceOptions {
+            version: version as i32,
+            rollback: Some("previous".into()),
+            ..Default::default()
+        };
+        docker.update_service(&id, svc.spec.unwrap_or_default(), opts, None).await.map_err(|e| {
+            match m.object_err(e, "service", service, "rollback service") {
+                Error::Engine { message, .. } if message.contains("previous spec") => {
+                    Error::NotFound { kind: "previous spec".into(), id: service.into(), host: "swarm".into(), message }
+                }
+                e => e,
+            }
+        })?;
+        self.follow(&id, previous, None, Some(before), &mut p).await
+    }
+
+    async fn status_of(&self, svc: &bm::Service, hosts: &BTreeMap<String, String>) -> Result<ServiceStatus> {
+        let name = svc.spec.as_ref().and_then(|s| s.name.clone()).unwrap_or_default();
+        let id = svc.id.clone().unwrap_or_default();
+        let (desired, _) = self.counts(&id).await?;
+        let mut tasks: Vec<Task> = self
+            .tasks(&id)
+            .await?
+            .iter()
+            .filter(|t| t.desired_state == Some(bm::TaskState::RUNNING))
+            .map(|t| Self::task_view(&name, t, hosts))
+            .collect();
+        tasks.sort_by(|a, b| (a.slot, &a.host).cmp(&(b.slot, &b.host)));
+        let running = tasks.iter().filter(|t| t.state == "running").count() as u32;
+        Ok(ServiceStatus { name, desired, running, tasks })
+    }
+
+    /// Waits until no engine of the fleet runs a container of the service any more.
+    async fn wait_containers_gone(&self, service: &str) -> Result<()> {
+        let deadline = Instant::now() + self.inner.options.timeout;
+        let opts = ListContainersOptions {
+            all: true,
+            labels: vec![format!("{SWARM_SERVICE}={service}")],
+            ..Default::default()
+        };
+        loop {
+            let mut left = 0;
+            for h in self.inner.fleet.hosts() {
+                left += h.list_containers(&opts).await.map(|l| l.len()).unwrap_or(0);
+            }
+            if left == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.timed_out(format!("waiting for the {left} container(s) of {service} to go")));
+            }
+            tokio::time::sleep(self.inner.options.poll_interval).await;
+        }
+    }
+
+    async fn stack_networks(&self, stack: &str) -> Result<Vec<bm::Network>> {
+        let (m, docker) = self.client().await?;
+        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={stack}")])]);
+        docker
+            .list_networks(Some(qp::ListNetworksOptions { filters: Some(filters) }))
+            .await
+            .map_err(|e| m.object_err(e, "network", stack, "list networks"))
+    }
+
+    async fn stack_up_inner(
+        &self,
+        stack: Stack,
+        options: StackOptions,
+        tx: UnboundedSender<RolloutEvent>,
+    ) -> Result<()> {
+        stack.validate()?;
+        let order = stack.order()?;
+        let nodes = self.node_ids().await;
+        // Everything Swarm cannot express is refused before anything is created.
+        for s in &stack.services {
+            to_swarm(&s.spec, &nodes, &self.inner.options.publish_mode)
+                .map_err(|e| e.with_field_prefix(&format!("services.{}", s.name)))?;
+        }
+        let event = |kind: &str, message: String| crate::stack::stack_event(&tx, &stack.name, kind, message);
+        let labels = HashMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
+        let existing: BTreeSet<String> =
+            self.stack_networks(&stack.name).await?.into_iter().filter_map(|n| n.name).collect();
+        let (m, docker) = self.client().await?;
+        for n in stack.networks.iter().filter(|n| !existing.contains(*n)) {
+            let req = bm::NetworkCreateRequest {
+                name: n.clone(),
+                driver: Some("overlay".into()),
+                attachable: Some(true),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            };
+            match docker.create_network(req).await.map_err(|e| m.object_err(e, "network", n, "create network")) {
+                Ok(_) | Err(Error::Conflict { .. }) => event("network", format!("overlay network {n}")),
+                Err(e) => return Err(e),
+            }
+        }
+        if !stack.volumes.is_empty() {
+            let vlabels = BTreeMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
+            for name in nodes.keys() {
+                let h = self.inner.fleet.host(name)?;
+                for v in &stack.volumes {
+                    h.create_volume(v, &vlabels).await?;
+                }
+            }
+            event("volume", format!("volumes {} on {} node(s)", stack.volumes.join(", "), nodes.len()));
+        }
+        if let Some(builder) = nodes.keys().next() {
+            crate::stack::build_images(&stack, self.inner.fleet.host(builder)?.as_ref(), &tx).await?;
+        } else if stack.services.iter().any(|s| s.build.is_some()) {
+            return Err(Error::EngineUnreachable {
+                host: "swarm".into(),
+                message: "no node of the fleet is reachable to build on".into(),
+                source: None,
+            });
+        }
+        let timeout = options.dependency_timeout;
+        let waits = |spec: &ServiceSpec, condition: &str| {
+            let (this, name, condition) = (self.clone(), spec.name.clone(), condition.to_string());
+            async move { this.wait_condition(&name, &condition, timeout).await }
+        };
+        crate::stack::deploy_services(self, &stack, &order, &options, &tx, waits).await
+    }
+
+    /// Waits until a service's tasks all run (Swarm reports a task with a healthcheck as running only
+    /// once healthy) or, for `service_completed_successfully`, have all completed.
+    async fn wait_condition(&self, service: &str, condition: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let svc = self.service(service).await?;
+            let id = svc.id.clone().unwrap_or_default();
+            let (desired, running) = self.counts(&id).await?;
+            let ok = if condition == "service_completed_successfully" {
+                let tasks = self.tasks(&id).await?;
+                !tasks.is_empty()
+                    && tasks.iter().all(|t| t.status.as_ref().and_then(|s| s.state) == Some(bm::TaskState::COMPLETE))
+            } else {
+                desired > 0 && running >= desired
+            };
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    host: "swarm".into(),
+                    operation: format!("waiting for {service} to be {condition}"),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(self.inner.options.poll_interval).await;
+        }
+    }
+}
+
+#[async_trait]
+impl ServiceBackend for Swarm {
+    fn kind(&self) -> &'static str {
+        "swarm"
+    }
+
+    fn rollout(&self, spec: ServiceSpec, _options: RolloutOptions) -> ResultStream<RolloutEvent> {
+        let this = self.clone();
+        crate::stream::from_channel(move |tx| async move { this.rollout_inner(spec, tx).await })
+    }
+
+    fn rollback(&self, service: &str, _options: RolloutOptions) -> ResultStream<RolloutEvent> {
+        let (this, service) = (self.clone(), service.to_string());
+        crate::stream::from_channel(move |tx| async move { this.rollback_inner(&service, tx).await })
+    }
+
+    async fn scale(&self, service: &str, replicas: u32) -> Result<ServiceStatus> {
+        let svc = self.service(service).await?;
+        let id = svc.id.clone().unwrap_or_default();
+        let mut spec = svc.spec.clone().unwrap_or_default();
+        let Some(mode) = spec.mode.as_mut().and_then(|m| m.replicated.as_mut()) else {
+            return Err(Error::invalid("replicas", format!("{service} is not a replicated service")));
+        };
+        mode.replicas = Some(i64::from(replicas));
+        let (m, docker) = self.client().await?;
+        let version = svc.version.and_then(|v| v.index).unwrap_or_default();
+        let opts = qp::UpdateServiceOptions { version: version as i32, ..Default::default() };
+        docker
+            .update_service(&id, spec, opts, None)
+            .await
+            .map_err(|e| m.object_err(e, "service", service, "scale service"))?;
+        let deadline = Instant::now() + self.inner.options.timeout;
+        let hosts = self.node_ids().await;
+        loop {
+            let st = self.status_of(&self.service(&id).await?, &hosts).await?;
+            if st.running == replicas && st.tasks.len() == replicas as usize {
+                return Ok(st);
+            }
+            if Instant::now() >= deadline {
+                return Err(self.timed_out(format!("scaling {service} to {replicas} ({} running)", st.running)));
+            }
+            tokio::time::sleep(self.inner.options.poll_interval).await;
+        }
+    }
+
+    async fn service_status(&self, service: &str) -> Result<ServiceStatus> {
+        crate::discovery::check_name("service", service)?;
+        let svc = self.service(service).await?;
+        self.status_of(&svc, &self.node_ids().await).await
+    }
+
+    async fn remove_service(&self, service: &str) -> Result<usize> {
+        crate::discovery::check_name("service", service)?;
+        let svc = self.service(service).await?;
+        let id = svc.id.clone().unwrap_or_default();
+        let n = self.tasks(&id).await?.iter().filter(|t| t.desired_state == Some(bm::TaskState::RUNNING)).count();
+        let (m, docker) = self.client().await?;
+        docker.delete_service(&id).await.map_err(|e| m.object_err(e, "service", service, "remove service"))?;
+        self.wait_containers_gone(service).await?;
+        Ok(n)
+    }
+
+    fn stack_up(&self, stack: Stack, options: StackOptions) -> ResultStream<RolloutEvent> {
+        let this = self.clone();
+        crate::stream::from_channel(move |tx| async move { this.stack_up_inner(stack, options, tx).await })
+    }
+
+    async fn stack_ps(&self, stack: &str) -> Result<Vec<ServiceStatus>> {
+        crate::stack::check_stack_name(stack)?;
+        let (m, docker) = self.client().await?;
+        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={stack}")])]);
+        let list = docker
+            .list_services(Some(qp::ListServicesOptions { filters: Some(filters), status: None }))
+            .await
+            .map_err(|e| m.object_err(e, "service", stack, "list services"))?;
+        let hosts = self.node_ids().await;
+        let mut out = Vec::new();
+        for svc in &list {
+            out.push(self.status_of(svc, &hosts).await?);
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn stack_down(&self, stack: &str, remove_volumes: bool) -> Result<StackDownReport> {
+        let mut report = StackDownReport::default();
+        for st in ServiceBackend::stack_ps(self, stack).await? {
+            report.containers += ServiceBackend::remove_service(self, &st.name).await? as u32;
+            report.services.push(st.name);
+        }
+        let (m, docker) = self.client().await?;
+        for n in self.stack_networks(stack).await? {
+            let id = n.id.unwrap_or_default();
+            // Workers release their end of an overlay network a moment after their tasks go.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match docker.remove_network(&id).await.map_err(|e| m.object_err(e, "network", &id, "remove network")) {
+                    Ok(()) | Err(Error::NotFound { .. }) => break,
+                    Err(e) if Instant::now() >= deadline => return Err(e),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            }
+            report.networks += 1;
+        }
+        if remove_volumes {
+            let filter = [format!("{LABEL_STACK}={stack}")];
+            for h in self.inner.fleet.hosts() {
+                let Ok(vols) = h.list_volumes(&filter).await else { continue };
+                for v in vols {
+                    h.remove_volume(&v.name, false).await?;
+                    report.volumes += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{Healthcheck, Mount};
+    use crate::spec::ServicePort;
+
+    fn nodes() -> BTreeMap<String, String> {
+        BTreeMap::from([("df-1".to_string(), "n1".to_string()), ("df-2".to_string(), "n2".to_string())])
+    }
+
+    #[test]
+    fn maps_every_field_swarm_has() {
+        let mut spec = ServiceSpec::new("web", "dockfleet/busybox:latest");
+        spec.replicas = 4;
+        spec.command = vec!["httpd".into(), "-f".into()];
+        spec.env.insert("A".into(), "1".into());
+        spec.labels.insert(LABEL_STACK.into(), "blog".into());
+        spec.ports = vec![
+            ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() },
+            ServicePort { target: 81, published: Some(0), protocol: "udp".into() },
+            ServicePort { target: 82, published: None, protocol: "tcp".into() },
+        ];
+        spec.volumes = vec![
+            Mount { source: "data".into(), target: "/data".into(), read_only: false },
+            Mount { source: "/srv".into(), target: "/srv".into(), read_only: true },
+        ];
+        spec.placement.constraints = vec!["node.hostname==df-2".into(), "zone!=b".into(), "node.role==manager".into()];
+        spec.placement.preferences = vec!["spread=node.labels.zone".into()];
+        spec.placement.max_replicas_per_host = Some(2);
+        spec.resources.cpu_limit = Some(0.5);
+        spec.resources.memory_reservation = Some(64 << 20);
+        spec.restart_policy.condition = "on-failure".into();
+        spec.restart_policy.max_attempts = 3;
+        spec.healthcheck = Some(Healthcheck {
+            test: vec!["CMD".into(), "true".into()],
+            interval: Some(Duration::from_secs(1)),
+            retries: Some(2),
+            ..Default::default()
+        });
+        spec.update_config.order = "stop-first".into();
+        spec.update_config.failure_action = "rollback".into();
+        spec.update_config.parallelism = 2;
+        spec.stop_grace_period = Duration::from_secs(2);
+        spec.networks = vec!["blog_default".into()];
+        let s = to_swarm(&spec, &nodes(), "host").unwrap();
+        let t = s.task_template.as_ref().unwrap();
+        let c = t.container_spec.as_ref().unwrap();
+        assert_eq!(c.args.as_deref(), Some(&["httpd".to_string(), "-f".to_string()][..]));
+        assert_eq!(c.command, None, "the command is the image's CMD, not its entrypoint");
+        assert_eq!(c.env.as_deref(), Some(&["A=1".to_string()][..]));
+        assert_eq!(c.labels.as_ref().unwrap()[LABEL_SPEC_HASH], spec_hash(&spec));
+        assert_eq!(c.stop_grace_period, Some(2_000_000_000));
+        assert_eq!(c.health_check.as_ref().unwrap().interval, Some(1_000_000_000));
+        let mounts = c.mounts.as_ref().unwrap();
+        assert_eq!(mounts[0].typ, Some(bm::MountType::VOLUME));
+        assert_eq!(mounts[0].volume_options.as_ref().unwrap().labels.as_ref().unwrap()[LABEL_STACK], "blog");
+        assert_eq!(mounts[1].typ, Some(bm::MountType::BIND));
+        assert_eq!(mounts[1].read_only, Some(true));
+        let p = t.placement.as_ref().unwrap();
+        assert_eq!(
+            p.constraints.as_deref().unwrap(),
+            &["node.id==n2".to_string(), "node.labels.zone!=b".into(), "node.role==manager".into()]
+        );
+        assert_eq!(
+            p.preferences.as_ref().unwrap()[0].spread.as_ref().unwrap().spread_descriptor.as_deref(),
+            Some("node.labels.zone")
+        );
+        assert_eq!(p.max_replicas, Some(2));
+        let r = t.resources.as_ref().unwrap();
+        assert_eq!(r.limits.as_ref().unwrap().nano_cpus, Some(500_000_000));
+        assert_eq!(r.reservations.as_ref().unwrap().memory_bytes, Some(64 << 20));
+        let rp = t.restart_policy.as_ref().unwrap();
+        assert_eq!(rp.condition, Some(bm::TaskSpecRestartPolicyConditionEnum::ON_FAILURE));
+        assert_eq!(rp.max_attempts, Some(3));
+        assert_eq!(rp.delay, Some(5_000_000_000), "Swarm's default delay");
+        assert_eq!(t.networks.as_ref().unwrap()[0].target.as_deref(), Some("blog_default"));
+        assert_eq!(s.mode.as_ref().unwrap().replicated.as_ref().unwrap().replicas, Some(4));
+        let u = s.update_config.as_ref().unwrap();
+        assert_eq!(u.failure_action, Some(bm::ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK));
+        assert_eq!(u.parallelism, Some(2));
+        let ports = s.endpoint_spec.as_ref().unwrap().ports.as_ref().unwrap();
+        assert_eq!(ports.len(), 2, "an unpublished port is not an endpoint port");
+        assert_eq!(ports[0].published_port, Some(8080));
+        assert_eq!(ports[0].publish_mode, Some(bm::EndpointPortConfigPublishModeEnum::HOST));
+        assert_eq!(ports[1].published_port, None, "0 lets the engine choose");
+        assert_eq!(ports[1].protocol, Some(bm::EndpointPortConfigProtocolEnum::UDP));
+        let back: ServiceSpec = serde_json::from_str(&s.labels.as_ref().unwrap()[LABEL_SPEC]).unwrap();
+        assert_eq!(back, spec);
+        // A host outside the fleet keeps Swarm's own hostname constraint.
+        spec.placement.constraints = vec!["node.hostname!=elsewhere".into()];
+        let s = to_swarm(&spec, &nodes(), "ingress").unwrap();
+        let t = s.task_template.unwrap();
+        assert_eq!(t.placement.unwrap().constraints.unwrap(), vec!["node.hostname!=elsewhere".to_string()]);
+        let ports = s.endpoint_spec.unwrap().ports.unwrap();
+        assert_eq!(ports[0].publish_mode, Some(bm::EndpointPortConfigPublishModeEnum::INGRESS));
+        let global = ServiceSpec { mode: "global".into(), ..ServiceSpec::new("g", "i") };
+        assert!(to_swarm(&global, &nodes(), "host").unwrap().mode.unwrap().global.is_some());
+    }
+
+    #[test]
+    fn when_a_watch_ends() {
+        use bm::ServiceUpdateStatusStateEnum as U;
+        let poll = |state, update_expected, running, pending, desired| Settled {
+            state,
+            update_expected,
+            running,
+            pending,
+            desired,
+        };
+        let ends = |s: Settled, phase| match s.verdict(phase) {
+            None => "waits",
+            Some(Watched::Completed) => "completed",
+            Some(Watched::Paused(_)) => "paused",
+            Some(Watched::RollingBack) => "rolls back",
+        };
+        // A new service: done once every task runs.
+        assert_eq!(ends(poll(None, false, 3, 0, 3), "update"), "completed");
+        assert_eq!(ends(poll(None, false, 2, 1, 3), "update"), "waits");
+        // An update Swarm has not picked up yet, or is carrying out, or finished with a task still starting.
+        assert_eq!(ends(poll(None, true, 3, 0, 3), "update"), "waits");
+        assert_eq!(ends(poll(Some(U::UPDATING), true, 3, 0, 3), "update"), "waits");
+        assert_eq!(ends(poll(Some(U::COMPLETED), true, 2, 1, 3), "update"), "waits");
+        assert_eq!(ends(poll(Some(U::COMPLETED), true, 3, 0, 3), "update"), "completed");
+        assert_eq!(ends(poll(Some(U::PAUSED), true, 1, 2, 3), "update"), "paused");
+        // Swarm rolling back, or already done rolling back before this poll: followed either way.
+        assert_eq!(ends(poll(Some(U::ROLLBACK_STARTED), true, 0, 3, 3), "update"), "rolls back");
+        assert_eq!(ends(poll(Some(U::ROLLBACK_COMPLETED), true, 0, 3, 3), "update"), "rolls back");
+        assert_eq!(ends(poll(Some(U::ROLLBACK_STARTED), false, 3, 0, 3), "rollback"), "waits");
+        assert_eq!(ends(poll(Some(U::ROLLBACK_COMPLETED), false, 3, 0, 3), "rollback"), "completed");
+        assert_eq!(ends(poll(Some(U::ROLLBACK_PAUSED), false, 1, 2, 3), "rollback"), "paused");
+    }
+
+    #[test]
+    fn refuses_what_swarm_cannot_express() {
+        let base = ServiceSpec::new("web", "dockfleet/busybox:latest");
+        let mut s = base.clone();
+        s.placement.strategy = "binpack".into();
+        let e = to_swarm(&s, &nodes(), "host").unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        assert!(e.to_string().contains("placement.strategy"), "{e}");
+        let s = ServiceSpec { privileged: true, allow_privileged: true, ..base.clone() };
+        assert!(to_swarm(&s, &nodes(), "host").unwrap_err().to_string().contains("privileged"));
+        let mut s = base.clone();
+        s.rollback_config.failure_action = "rollback".into();
+        assert!(to_swarm(&s, &nodes(), "host").unwrap_err().to_string().contains("rollback_config.failure_action"));
+        let s = ServiceSpec { name: "Bad Name".into(), ..base };
+        assert!(to_swarm(&s, &nodes(), "host").unwrap_err().to_string().contains("name"));
+        let o = SwarmOptions { publish_mode: "mesh".into(), ..Default::default() };
+        assert!(o.validate().unwrap_err().to_string().contains("publish_mode"));
+    }
+}

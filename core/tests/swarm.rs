@@ -1,0 +1,307 @@
+//! The Swarm-mode backend on a real 3-node swarm formed from the testbed's engines (df-1 manager, df-2
+//! and df-3 workers): lifecycle (init, join, nodes, labels, drain, leave), a service deployed, scaled,
+//! updated with an automatic rollback on failed health, updated and rolled back explicitly, pinned by
+//! constraints, found by the registrator, a WordPress-shaped compose stack, and specs Swarm cannot
+//! express refused before any engine call.
+//!
+//! One test drives the whole story in order: every step needs the swarm, and two swarms cannot share the
+//! engines. The swarm is dissolved at the end, also when an assertion fails.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use dockfleet::*;
+use futures::TryStreamExt;
+
+/// Dissolves the swarm when the test ends, pass or fail. It runs on a runtime of its own, with clients
+/// of its own: the test's runtime is blocked in this drop and cannot drive the test's connections.
+struct Dissolve;
+
+impl Drop for Dissolve {
+    fn drop(&mut self) {
+        let r = std::thread::spawn(|| {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let swarm = Swarm::connect(plain_fleet(), SwarmOptions::default()).await?;
+                swarm.dissolve().await
+            })
+        })
+        .join();
+        if !matches!(r, Ok(Ok(()))) {
+            eprintln!("dissolving the swarm failed: {r:?}");
+        }
+    }
+}
+
+fn step(what: &str) {
+    eprintln!("[swarm test] {what}");
+}
+
+async fn collect(s: dockfleet::ResultStream<RolloutEvent>) -> Vec<RolloutEvent> {
+    s.try_collect().await.unwrap()
+}
+
+fn last(events: &[RolloutEvent]) -> (&str, &str) {
+    let e = events.last().expect("at least one event");
+    (e.phase.as_str(), e.kind.as_str())
+}
+
+async fn service_version(fleet: &Fleet, name: &str) -> u64 {
+    let h = fleet.host("df-1").unwrap();
+    let d = h.as_docker().unwrap().bollard().await.unwrap();
+    let s = d.inspect_service(name, None::<bollard::query_parameters::InspectServiceOptions>).await.unwrap();
+    s.version.unwrap().index.unwrap()
+}
+
+async fn swarm_services(fleet: &Fleet) -> usize {
+    let h = fleet.host("df-1").unwrap();
+    let d = h.as_docker().unwrap().bollard().await.unwrap();
+    d.list_services(None::<bollard::query_parameters::ListServicesOptions>).await.unwrap().len()
+}
+
+fn hashes(st: &ServiceStatus) -> Vec<String> {
+    let mut h: Vec<String> = st.tasks.iter().map(|t| t.spec_hash.clone()).collect();
+    h.dedup();
+    h
+}
+
+const STACK: &str = r#"
+services:
+  web:
+    image: dockfleet/busybox:latest
+    command: ["sh", "-c", "echo \"web $$HOSTNAME\" > /www/index.html; exec httpd -f -p 80 -h /www"]
+    stop_grace_period: 1s
+    ports: ["PORT:80"]
+    depends_on:
+      db:
+        condition: service_healthy
+    deploy:
+      replicas: 3
+  db:
+    image: dockfleet/busybox:latest
+    command: sh -c 'sleep 1; touch /data/ready; exec sleep 600'
+    stop_grace_period: 1s
+    volumes: ["db-data:/data"]
+    healthcheck:
+      test: test -f /data/ready
+      interval: 300ms
+      retries: 10
+    deploy:
+      placement:
+        constraints: [node.role == manager]
+volumes:
+  db-data:
+"#;
+
+#[tokio::test]
+async fn swarm_backend_end_to_end() {
+    let fleet = plain_fleet();
+    let options = SwarmOptions { timeout: Duration::from_secs(120), ..Default::default() };
+
+    step("bad options and a missing manager are refused");
+    let e = Swarm::init(fleet.clone(), "df-1", SwarmOptions { publish_mode: "mesh".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("publish_mode"), "{e}");
+    let e = Swarm::connect(fleet.clone(), options.clone()).await.unwrap_err();
+    assert_eq!(e.code(), "not_found", "no swarm yet: {e}");
+
+    step("init on df-1, join df-2 and df-3 as workers");
+    let swarm = Swarm::init(fleet.clone(), "df-1", options.clone()).await.unwrap();
+    let _dissolve = Dissolve;
+    for h in ["df-2", "df-3"] {
+        let node = swarm.join(h, "worker").await.unwrap();
+        assert_eq!((node.host.as_str(), node.role.as_str()), (h, "worker"));
+    }
+    assert_eq!(swarm.join("df-2", "worker").await.unwrap().host, "df-2", "joining again changes nothing");
+    assert_eq!(swarm.join("df-2", "boss").await.unwrap_err().code(), "invalid_argument");
+    let nodes = swarm.nodes().await.unwrap();
+    let view: Vec<(&str, &str, &str)> =
+        nodes.iter().map(|n| (n.host.as_str(), n.role.as_str(), n.availability.as_str())).collect();
+    assert_eq!(view, [("df-1", "manager", "active"), ("df-2", "worker", "active"), ("df-3", "worker", "active")]);
+    assert!(nodes[0].leader);
+    assert_eq!(nodes[2].labels.get("zone").map(String::as_str), Some("b"), "fleet labels became node labels");
+    assert_eq!(nodes[2].labels.get(LABEL_NODE_HOST).map(String::as_str), Some("df-3"));
+    let n = swarm
+        .set_node_labels("df-3", BTreeMap::from([("zone".into(), "b".into()), ("disk".into(), "ssd".into())]))
+        .await
+        .unwrap();
+    assert_eq!(n.labels.get("disk").map(String::as_str), Some("ssd"));
+    assert_eq!(n.labels.get(LABEL_NODE_HOST).map(String::as_str), Some("df-3"), "kept");
+    let backend: Arc<dyn ServiceBackend> = Arc::new(Swarm::connect(fleet.clone(), options.clone()).await.unwrap());
+    assert_eq!(backend.kind(), "swarm");
+
+    step("what Swarm cannot express is refused before any engine call");
+    let before = swarm_services(&fleet).await;
+    let mut bad = web_service("sw-bad", 2);
+    bad.placement.strategy = "binpack".into();
+    let e = backend.rollout(bad.clone(), Default::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.code() == "invalid_argument" && e.to_string().contains("placement.strategy"), "{e}");
+    bad.placement.strategy = "spread".into();
+    bad.ports[0].target = 0;
+    let e = backend.rollout(bad, Default::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.to_string().contains("ports[0].target"), "{e}");
+    assert_eq!(swarm_services(&fleet).await, before, "nothing was created");
+
+    step("deploy 3 replicas, found by the registrator and answering on their nodes");
+    let mut spec = web_service("sw-web", 3);
+    spec.update_config.monitor = Duration::from_secs(2);
+    spec.update_config.failure_action = "rollback".into();
+    spec.rollback_config.monitor = Duration::from_secs(1);
+    let name = spec.name.clone();
+    let events = collect(backend.rollout(spec.clone(), Default::default())).await;
+    assert_eq!(last(&events), ("update", "completed"), "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.kind == "task-updated").count(), 3, "{events:?}");
+    let st = backend.service_status(&name).await.unwrap();
+    assert_eq!((st.desired, st.running, st.tasks.len()), (3, 3, 3), "{st:?}");
+    let first_hash = spec_hash(&spec);
+    assert_eq!(hashes(&st), vec![first_hash.clone()]);
+    let mut hosts: Vec<&str> = st.tasks.iter().map(|t| t.host.as_str()).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["df-1", "df-2", "df-3"], "spread over the nodes, named by their fleet hosts");
+    let discovery = Arc::new(EmbeddedDiscovery::new());
+    let reg = registrator(fleet.clone(), discovery.clone(), RegistratorOptions::default());
+    let reg = tokio::spawn(reg.try_collect::<Vec<_>>());
+    let found = wait_lookup(discovery.as_ref(), &name, false, |v| v.len() == 3).await;
+    for i in &found {
+        assert!(i.metadata.contains_key("swarm_task") && i.metadata.contains_key("slot"), "{i:?}");
+        let body = http_get(&format!("{}:{}", i.address, i.port)).await;
+        assert!(body.starts_with("HTTP/1.1 200 OK"), "{i:?}: {body}");
+    }
+
+    step("the same spec again changes nothing");
+    let v = service_version(&fleet, &name).await;
+    let events = collect(backend.rollout(spec.clone(), Default::default())).await;
+    assert_eq!(last(&events).1, "completed");
+    assert!(events.iter().all(|e| !e.kind.starts_with("task-")), "{events:?}");
+    assert_eq!(service_version(&fleet, &name).await, v, "no update was sent");
+
+    step("scale 3 → 5 → 2");
+    assert_eq!(backend.scale(&name, 5).await.unwrap().running, 5);
+    let st = backend.scale(&name, 2).await.unwrap();
+    assert_eq!((st.desired, st.running), (2, 2));
+    assert_eq!(hashes(&st), vec![first_hash.clone()], "scaling replaces nothing");
+    wait_lookup(discovery.as_ref(), &name, false, |v| v.len() == 2).await;
+
+    step("an update whose tasks never get healthy is rolled back automatically");
+    let mut broken = spec.clone();
+    broken.replicas = 2;
+    broken.healthcheck = Some(Healthcheck {
+        test: vec!["CMD-SHELL".into(), "exit 1".into()],
+        interval: Some(Duration::from_millis(500)),
+        timeout: Some(Duration::from_secs(1)),
+        retries: Some(1),
+        start_period: None,
+    });
+    let events = collect(backend.rollout(broken.clone(), Default::default())).await;
+    assert_eq!(last(&events), ("rollback", "completed"), "{events:?}");
+    assert!(events.iter().any(|e| e.phase == "rollback" && e.kind == "started"), "{events:?}");
+    let st = backend.service_status(&name).await.unwrap();
+    assert_eq!((st.running, hashes(&st)), (2, vec![first_hash.clone()]), "back on the first spec: {st:?}");
+
+    step("a good update, then an explicit rollback");
+    let mut v2 = spec.clone();
+    v2.replicas = 2;
+    v2.env.insert("VERSION".into(), "2".into());
+    let events = collect(backend.rollout(v2.clone(), Default::default())).await;
+    assert_eq!(last(&events), ("update", "completed"), "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.kind == "task-updated").count(), 2, "{events:?}");
+    assert_eq!(hashes(&backend.service_status(&name).await.unwrap()), [spec_hash(&v2)]);
+    let events = collect(backend.rollback(&name, Default::default())).await;
+    assert_eq!(last(&events), ("rollback", "completed"), "{events:?}");
+    let st = backend.service_status(&name).await.unwrap();
+    assert_eq!((st.running, hashes(&st)), (2, vec![first_hash.clone()]), "{st:?}");
+
+    step("drain df-2: its task moves; active again");
+    let st = backend.scale(&name, 3).await.unwrap();
+    assert!(st.tasks.iter().any(|t| t.host == "df-2"), "{st:?}");
+    assert_eq!(swarm.set_availability("df-2", "drain").await.unwrap().availability, "drain");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let st = backend.service_status(&name).await.unwrap();
+        if st.running == 3 && st.tasks.iter().all(|t| t.host != "df-2") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "tasks never left df-2: {st:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(swarm.set_availability("df-2", "gone").await.unwrap_err().code(), "invalid_argument");
+    swarm.set_availability("df-2", "active").await.unwrap();
+
+    step("constraints: a fleet host name and a node label");
+    let mut pinned = web_service("sw-pin", 2);
+    pinned.placement.constraints = vec!["node.hostname==df-3".into()];
+    let events = collect(backend.rollout(pinned.clone(), Default::default())).await;
+    assert_eq!(last(&events).1, "completed", "{events:?}");
+    let st = backend.service_status(&pinned.name).await.unwrap();
+    assert!(st.running == 2 && st.tasks.iter().all(|t| t.host == "df-3"), "{st:?}");
+    assert_eq!(backend.remove_service(&pinned.name).await.unwrap(), 2);
+    let mut ssd = web_service("sw-ssd", 1);
+    ssd.placement.constraints = vec!["disk==ssd".into()];
+    collect(backend.rollout(ssd.clone(), Default::default())).await;
+    assert_eq!(backend.service_status(&ssd.name).await.unwrap().tasks[0].host, "df-3");
+    backend.remove_service(&ssd.name).await.unwrap();
+
+    step("remove: the tasks go, and so do their registrations");
+    assert_eq!(backend.remove_service(&name).await.unwrap(), 3);
+    for h in fleet.hosts() {
+        let left = h
+            .list_containers(&ListContainersOptions {
+                all: true,
+                labels: vec![format!("com.docker.swarm.service.name={name}")],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{}: {left:?}", h.name());
+    }
+    wait_lookup(discovery.as_ref(), &name, true, |v| v.is_empty()).await;
+    assert_eq!(backend.service_status(&name).await.unwrap_err().code(), "not_found");
+    reg.abort();
+
+    step("a WordPress-shaped stack: db pinned to the manager with a volume, web waits for it");
+    let stack_name = unique("swblog").replace('_', "-");
+    let dir = std::env::temp_dir().join(&stack_name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = 18600 + (std::process::id() % 300) as u16;
+    let stack = parse_compose(&stack_name, &STACK.replace("PORT", &port.to_string()), &dir).unwrap();
+    let events = collect(backend.stack_up(stack.clone(), StackOptions::default())).await;
+    let order: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == "started" || e.phase == "stack")
+        .map(|e| format!("{}:{}", e.service, e.kind))
+        .collect();
+    let (db, web) = (format!("{stack_name}_db"), format!("{stack_name}_web"));
+    let pos = |s: &str| order.iter().position(|x| x == s).unwrap_or_else(|| panic!("{s} missing from {order:?}"));
+    assert!(pos(&format!("{db}:started")) < pos(&format!("{stack_name}:waiting")), "{order:?}");
+    assert!(pos(&format!("{stack_name}:waiting")) < pos(&format!("{web}:started")), "{order:?}");
+    assert_eq!(order.last().map(String::as_str), Some(format!("{stack_name}:completed").as_str()));
+    let ps = backend.stack_ps(&stack_name).await.unwrap();
+    let by_name: BTreeMap<&str, &ServiceStatus> = ps.iter().map(|s| (s.name.as_str(), s)).collect();
+    assert_eq!(by_name.len(), 2, "{ps:?}");
+    assert_eq!(by_name[db.as_str()].tasks[0].host, "df-1", "{ps:?}");
+    let mut web_hosts: Vec<&str> = by_name[web.as_str()].tasks.iter().map(|t| t.host.as_str()).collect();
+    web_hosts.sort();
+    assert_eq!(web_hosts, ["df-1", "df-2", "df-3"]);
+    for n in 1..=3 {
+        let body = http_get(&format!("10.250.0.{}:{port}", 10 + n)).await;
+        assert!(body.contains("\r\n\r\nweb "), "df-{n}: {body}");
+    }
+    let df1 = fleet.host("df-1").unwrap();
+    let label = [format!("{LABEL_STACK}={stack_name}")];
+    assert_eq!(df1.list_volumes(&label).await.unwrap().len(), 1);
+    let down = backend.stack_down(&stack_name, true).await.unwrap();
+    assert_eq!((down.services.len(), down.containers, down.networks), (2, 4, 1), "{down:?}");
+    assert!(down.volumes >= 1, "{down:?}");
+    assert!(backend.stack_ps(&stack_name).await.unwrap().is_empty());
+    assert!(df1.list_volumes(&label).await.unwrap().is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+
+    step("df-3 leaves; the swarm lists two nodes");
+    swarm.leave("df-3", false).await.unwrap();
+    let hosts: Vec<String> = swarm.nodes().await.unwrap().into_iter().map(|n| n.host).collect();
+    assert_eq!(hosts, ["df-1", "df-2"]);
+}
