@@ -16,3 +16,6 @@ export interface DockfleetError extends Error {
 
 /** Upper bounds (ms) of the proxy's latency histogram buckets; `ProxyEndpointStats.latencyCounts` has one more. */
 export declare const LATENCY_BOUNDS_MS: readonly number[]
+
+/** Where services run: a `Fleet` (dockfleet's own scheduler over plain engines) or a `Swarm` (Docker Swarm mode). */
+export type Backend = Fleet | Swarm

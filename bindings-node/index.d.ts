@@ -17,6 +17,9 @@ export interface DockfleetError extends Error {
 /** Upper bounds (ms) of the proxy's latency histogram buckets; `ProxyEndpointStats.latencyCounts` has one more. */
 export declare const LATENCY_BOUNDS_MS: readonly number[]
 
+/** Where services run: a `Fleet` (dockfleet's own scheduler over plain engines) or a `Swarm` (Docker Swarm mode). */
+export type Backend = Fleet | Swarm
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -243,6 +246,33 @@ export declare class StatsStream {
   next(): Promise<Stats | undefined | null>
   /** Stops the stream and releases its connection. */
   close(): Promise<undefined>
+}
+
+/**
+ * A Docker Swarm formed by (some of) a fleet's engines: pass it wherever a `Fleet` deploys services
+ * (`rollout`, `stackUp`, `scale`, …) to run them as Swarm services instead.
+ */
+export declare class Swarm {
+  /** Initialises a swarm with the fleet host `manager` as its first manager (kept if it already is one). */
+  static init(fleet: Fleet, manager: string, options?: SwarmOptions | undefined | null): Promise<Swarm>
+  /** The swarm some of whose managers are in `fleet`. */
+  static connect(fleet: Fleet, options?: SwarmOptions | undefined | null): Promise<Swarm>
+  /** The fleet whose engines are the swarm's nodes. */
+  fleet(): Fleet
+  /** The options. */
+  options(): SwarmOptions
+  /** Joins the fleet host `host` as a `worker` or a `manager`, with its fleet labels as node labels. */
+  join(host: string, role: string): Promise<SwarmNode>
+  /** Makes `host` leave the swarm (a manager only with `force`) and removes its node. */
+  leave(host: string, force?: boolean | undefined | null): Promise<undefined>
+  /** Every fleet host leaves the swarm, workers first. */
+  dissolve(): Promise<undefined>
+  /** The swarm's nodes. */
+  nodes(): Promise<Array<SwarmNode>>
+  /** Replaces a node's labels (its `dockfleet.host` label is kept). */
+  setNodeLabels(host: string, labels: Record<string, string>): Promise<SwarmNode>
+  /** Sets a node's availability: `active`, `pause` or `drain`. */
+  setAvailability(host: string, availability: string): Promise<SwarmNode>
 }
 
 /** The latency histogram's bucket bounds (exported as `LATENCY_BOUNDS_MS` by dockfleet.js). */
@@ -583,6 +613,9 @@ export declare const LABEL_CPU_RESERVATION: string
 /** Label holding the task's memory reservation in bytes. */
 export declare const LABEL_MEMORY_RESERVATION: string
 
+/** Label naming the fleet host a swarm node is. */
+export declare const LABEL_NODE_HOST: string
+
 /** Label holding the spec (JSON) of the task this one replaced in an update. */
 export declare const LABEL_PREVIOUS_SPEC: string
 
@@ -780,8 +813,8 @@ export interface RegistratorOptions {
   checks?: Record<string, HealthCheck>
 }
 
-/** Removes every task of `service`; resolves to how many went. */
-export declare function removeService(fleet: Fleet, service: string): Promise<number>
+/** Removes the service and every task of it, on a `Fleet` or a `Swarm`; resolves to how many tasks went. */
+export declare function removeService(backend: Backend, service: string): Promise<number>
 
 /** Renders the configuration for `instances` (only the routed services' passing ones are used). */
 export declare function renderConfig(options: RenderOptions, instances: Array<Instance>): string
@@ -828,10 +861,13 @@ export interface RestartPolicy {
 }
 
 /** Rolls `service` back to the spec its tasks replaced, per its rollback config; yields progress. */
-export declare function rollback(fleet: Fleet, service: string, options?: RolloutOptions | undefined | null): RolloutStream
+export declare function rollback(backend: Backend, service: string, options?: RolloutOptions | undefined | null): RolloutStream
 
-/** Updates the service to `spec` per its update config, gated on health; yields progress. */
-export declare function rollout(fleet: Fleet, spec: ServiceSpec, options?: RolloutOptions | undefined | null): RolloutStream
+/**
+ * Creates the service or updates it to `spec` per its update config, gated on health, on a `Fleet`
+ * or a `Swarm`; yields progress.
+ */
+export declare function rollout(backend: Backend, spec: ServiceSpec, options?: RolloutOptions | undefined | null): RolloutStream
 
 /**
  * One step of a rollout: `kind` is `started`, `task-started`, `task-updated`, `task-failed`, then
@@ -867,6 +903,9 @@ export interface Route {
   tag?: string | undefined | null
   hashHeader?: string | undefined | null
 }
+
+/** Sets the replica count of a replicated service; resolves to its status once that many tasks run. */
+export declare function scale(backend: Backend, service: string, replicas: number): Promise<ServiceStatus>
 
 /** Places `slots` of `spec` onto `hosts`: pure and deterministic for a given seed. */
 export declare function schedule(spec: ServiceSpec, hosts: Array<HostState>, slots: Array<number>, options?: ScheduleOptions | undefined | null): Schedule
@@ -922,6 +961,9 @@ export interface ServiceSpec {
   allowHostMounts?: boolean
 }
 
+/** The service's desired and running task counts and its current tasks. */
+export declare function serviceStatus(backend: Backend, service: string): Promise<ServiceStatus>
+
 /** One service of a stack as `stackPs` sees it. */
 export interface ServiceStatus {
   name: string
@@ -949,7 +991,7 @@ export interface StackBuild {
 }
 
 /** Removes the stack's services and networks, and its volumes when `removeVolumes` is set. */
-export declare function stackDown(fleet: Fleet, stack: string, removeVolumes?: boolean | undefined | null): Promise<StackDownReport>
+export declare function stackDown(backend: Backend, stack: string, removeVolumes?: boolean | undefined | null): Promise<StackDownReport>
 
 /** What `stackDown` removed. */
 export interface StackDownReport {
@@ -967,7 +1009,7 @@ export interface StackOptions {
 }
 
 /** The stack's services and their tasks. */
-export declare function stackPs(fleet: Fleet, stack: string): Promise<Array<ServiceStatus>>
+export declare function stackPs(backend: Backend, stack: string): Promise<Array<ServiceStatus>>
 
 /** One service of a stack: its compose name, spec, dependencies and build. */
 export interface StackService {
@@ -977,8 +1019,11 @@ export interface StackService {
   build?: StackBuild
 }
 
-/** Deploys or updates a stack; yields the stack's steps and every service's rollout events. */
-export declare function stackUp(fleet: Fleet, stack: Stack, options?: StackOptions | undefined | null): RolloutStream
+/**
+ * Deploys or updates a stack on a `Fleet` or a `Swarm`; yields the stack's steps and every service's
+ * rollout events.
+ */
+export declare function stackUp(backend: Backend, stack: Stack, options?: StackOptions | undefined | null): RolloutStream
 
 /** Resource use of one container at one moment. */
 export interface Stats {
@@ -1007,6 +1052,32 @@ export interface SuperviseOptions {
   seed?: number
   hostGrace?: number
   inventory?: string | undefined | null
+}
+
+/** One node of a swarm; `host` is the fleet host it is (empty when not in the fleet). */
+export interface SwarmNode {
+  id: string
+  host: string
+  hostname: string
+  role: string
+  availability: string
+  state: string
+  address: string
+  leader: boolean
+  reachability: string
+  labels: Record<string, string>
+  engineVersion: string
+}
+
+/**
+ * Options of a `Swarm`: `publishMode` is `host` (default) or `ingress`; `pollInterval` and
+ * `timeout` in milliseconds; `port` is Swarm's cluster port (2377).
+ */
+export interface SwarmOptions {
+  publishMode?: string
+  pollInterval?: number
+  timeout?: number
+  port?: number
 }
 
 /** Keeps `options.path` rendered from `discovery`, checked and reloaded, until the stream is closed. */

@@ -32,6 +32,11 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// Wraps a core fleet.
+    pub(crate) fn from_core(fleet: df::Fleet) -> Self {
+        Fleet { inner: RwLock::new(fleet) }
+    }
+
     /// A copy of the fleet (hosts are shared) for work that outlives the call.
     pub(crate) fn snapshot(&self) -> df::Fleet {
         self.read().clone()

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use napi::bindgen_prelude::*;
 
+mod backend;
 mod balancer;
 mod discovery;
 mod docker;
@@ -29,6 +30,7 @@ mod rollout;
 mod schedule;
 mod spec;
 mod stack;
+mod swarm;
 
 /// Converts between a core type and its JS mirror (and between plain values).
 pub(crate) trait Conv<T> {

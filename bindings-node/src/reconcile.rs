@@ -154,11 +154,15 @@ pub fn deploy<'env>(
     call(env, async move { df::deploy(&f, &spec, &options).await })
 }
 
-/// Removes every task of `service`; resolves to how many went.
+/// Removes the service and every task of it, on a `Fleet` or a `Swarm`; resolves to how many tasks went.
 #[napi]
-pub fn remove_service<'env>(env: &'env Env, fleet: &Fleet, service: String) -> Result<PromiseRaw<'env, u32>> {
-    let f = fleet.snapshot();
-    call(env, async move { df::remove_service(&f, &service).await.map(|n| n as u32) })
+pub fn remove_service<'env>(
+    env: &'env Env,
+    backend: crate::backend::Backend<'_>,
+    service: String,
+) -> Result<PromiseRaw<'env, u32>> {
+    let b = crate::backend::backend(&backend);
+    call(env, async move { b.remove_service(&service).await.map(|n| n as u32) })
 }
 
 /// The hash of what a task of `spec` is made of.

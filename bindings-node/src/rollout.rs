@@ -3,7 +3,7 @@
 use dockfleet as df;
 use napi_derive::napi;
 
-use crate::fleet::Fleet;
+use crate::backend::{backend, Backend};
 use crate::spec::ServiceSpec;
 use crate::{object, stream_class, Conv};
 
@@ -26,16 +26,17 @@ stream_class!(
     RolloutStream, df::RolloutEvent => RolloutEvent
 );
 
-/// Updates the service to `spec` per its update config, gated on health; yields progress.
+/// Creates the service or updates it to `spec` per its update config, gated on health, on a `Fleet`
+/// or a `Swarm`; yields progress.
 #[napi]
-pub fn rollout(fleet: &Fleet, spec: ServiceSpec, options: Option<RolloutOptions>) -> RolloutStream {
+pub fn rollout(backend: Backend<'_>, spec: ServiceSpec, options: Option<RolloutOptions>) -> RolloutStream {
     let options: df::RolloutOptions = options.conv().unwrap_or_default();
-    RolloutStream::new(df::rollout(fleet.snapshot(), spec.conv(), options))
+    RolloutStream::new(self::backend(&backend).rollout(spec.conv(), options))
 }
 
 /// Rolls `service` back to the spec its tasks replaced, per its rollback config; yields progress.
 #[napi]
-pub fn rollback(fleet: &Fleet, service: String, options: Option<RolloutOptions>) -> RolloutStream {
+pub fn rollback(backend: Backend<'_>, service: String, options: Option<RolloutOptions>) -> RolloutStream {
     let options: df::RolloutOptions = options.conv().unwrap_or_default();
-    RolloutStream::new(df::rollback(fleet.snapshot(), service, options))
+    RolloutStream::new(self::backend(&backend).rollback(&service, options))
 }

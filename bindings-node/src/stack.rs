@@ -6,8 +6,8 @@ use dockfleet as df;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::backend::{backend, Backend};
 use crate::error::js_error;
-use crate::fleet::Fleet;
 use crate::reconcile::Task;
 use crate::rollout::{RolloutOptions, RolloutStream};
 use crate::spec::ServiceSpec;
@@ -71,28 +71,33 @@ pub fn load_compose(env: Env, name: String, path: String) -> Result<Stack> {
     df::load_compose(&name, std::path::Path::new(&path)).map(Conv::conv).map_err(|e| js_error(&env, e))
 }
 
-/// Deploys or updates a stack; yields the stack's steps and every service's rollout events.
+/// Deploys or updates a stack on a `Fleet` or a `Swarm`; yields the stack's steps and every service's
+/// rollout events.
 #[napi]
-pub fn stack_up(fleet: &Fleet, stack: Stack, options: Option<StackOptions>) -> RolloutStream {
+pub fn stack_up(backend: Backend<'_>, stack: Stack, options: Option<StackOptions>) -> RolloutStream {
     let options: df::StackOptions = options.conv().unwrap_or_default();
-    RolloutStream::new(df::stack_up(fleet.snapshot(), stack.conv(), options))
+    RolloutStream::new(self::backend(&backend).stack_up(stack.conv(), options))
 }
 
 /// The stack's services and their tasks.
 #[napi]
-pub fn stack_ps<'env>(env: &'env Env, fleet: &Fleet, stack: String) -> Result<PromiseRaw<'env, Vec<ServiceStatus>>> {
-    let f = fleet.snapshot();
-    call(env, async move { df::stack_ps(&f, &stack).await })
+pub fn stack_ps<'env>(
+    env: &'env Env,
+    backend: Backend<'_>,
+    stack: String,
+) -> Result<PromiseRaw<'env, Vec<ServiceStatus>>> {
+    let b = self::backend(&backend);
+    call(env, async move { b.stack_ps(&stack).await })
 }
 
 /// Removes the stack's services and networks, and its volumes when `removeVolumes` is set.
 #[napi]
 pub fn stack_down<'env>(
     env: &'env Env,
-    fleet: &Fleet,
+    backend: Backend<'_>,
     stack: String,
     remove_volumes: Option<bool>,
 ) -> Result<PromiseRaw<'env, StackDownReport>> {
-    let f = fleet.snapshot();
-    call(env, async move { df::stack_down(&f, &stack, remove_volumes.unwrap_or(false)).await })
+    let b = self::backend(&backend);
+    call(env, async move { b.stack_down(&stack, remove_volumes.unwrap_or(false)).await })
 }

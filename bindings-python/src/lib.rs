@@ -5,6 +5,7 @@
 
 use pyo3::prelude::*;
 
+mod backend;
 mod balancer;
 mod discovery;
 mod docker;
@@ -22,6 +23,7 @@ mod rollout;
 mod schedule;
 mod spec;
 mod stack;
+mod swarm;
 
 /// Converts between a core type and its Python mirror (and between plain values, identically).
 pub(crate) trait Conv<T> {
@@ -251,6 +253,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     reconcile::register(m)?;
     rollout::register(m)?;
     stack::register(m)?;
+    swarm::register(m)?;
+    backend::register(m)?;
     balancer::register(m)?;
     discovery::register(m)?;
     etcd::register(m)?;

@@ -118,11 +118,11 @@ async fn deploy(fleet: Py<Fleet>, spec: ServiceSpec, options: Option<PlanOptions
     crate::call(async move { df::deploy(&f, &spec, &options).await }).await
 }
 
-/// Removes every task of `service`; returns how many went.
+/// Removes the service and every task of it, on a `Fleet` or a `Swarm`; returns how many tasks went.
 #[pyfunction]
-async fn remove_service(fleet: Py<Fleet>, service: String) -> PyResult<u32> {
-    let f = Python::attach(|py| fleet.borrow(py).snapshot());
-    crate::call(async move { df::remove_service(&f, &service).await.map(|n| n as u32) }).await
+async fn remove_service(backend: crate::backend::Backend, service: String) -> PyResult<u32> {
+    let b = backend.get();
+    crate::call(async move { b.remove_service(&service).await.map(|n| n as u32) }).await
 }
 
 /// The hash of what a task of `spec` is made of.

@@ -3,7 +3,7 @@
 use dockfleet as df;
 use pyo3::prelude::*;
 
-use crate::fleet::Fleet;
+use crate::backend::Backend;
 use crate::spec::ServiceSpec;
 use crate::{dto, stream_class, Conv};
 
@@ -26,20 +26,21 @@ stream_class!(
     RolloutStream, df::RolloutEvent => RolloutEvent
 );
 
-/// Updates the service to `spec` per its update config, gated on health; yields progress.
+/// Creates the service or updates it to `spec` per its update config, gated on health, on a `Fleet`
+/// or a `Swarm`; yields progress.
 #[pyfunction]
-#[pyo3(signature = (fleet, spec, options=None))]
-fn rollout(fleet: &Fleet, spec: ServiceSpec, options: Option<RolloutOptions>) -> RolloutStream {
+#[pyo3(signature = (backend, spec, options=None))]
+fn rollout(backend: Backend, spec: ServiceSpec, options: Option<RolloutOptions>) -> RolloutStream {
     let options: df::RolloutOptions = options.conv().unwrap_or_default();
-    RolloutStream::new(df::rollout(fleet.snapshot(), spec.conv(), options))
+    RolloutStream::new(backend.get().rollout(spec.conv(), options))
 }
 
 /// Rolls `service` back to the spec its tasks replaced, per its rollback config; yields progress.
 #[pyfunction]
-#[pyo3(signature = (fleet, service, options=None))]
-fn rollback(fleet: &Fleet, service: String, options: Option<RolloutOptions>) -> RolloutStream {
+#[pyo3(signature = (backend, service, options=None))]
+fn rollback(backend: Backend, service: String, options: Option<RolloutOptions>) -> RolloutStream {
     let options: df::RolloutOptions = options.conv().unwrap_or_default();
-    RolloutStream::new(df::rollback(fleet.snapshot(), service, options))
+    RolloutStream::new(backend.get().rollback(&service, options))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

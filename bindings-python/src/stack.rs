@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use dockfleet as df;
 use pyo3::prelude::*;
 
+use crate::backend::Backend;
 use crate::error::to_py;
-use crate::fleet::Fleet;
 use crate::reconcile::Task;
 use crate::rollout::{RolloutOptions, RolloutStream};
 use crate::spec::ServiceSpec;
@@ -65,27 +65,28 @@ fn load_compose(name: &str, path: PathBuf) -> PyResult<Stack> {
     Ok(df::load_compose(name, &path).map_err(to_py)?.conv())
 }
 
-/// Deploys or updates a stack; yields the stack's steps and every service's rollout events.
+/// Deploys or updates a stack on a `Fleet` or a `Swarm`; yields the stack's steps and every service's
+/// rollout events.
 #[pyfunction]
-#[pyo3(signature = (fleet, stack, options=None))]
-fn stack_up(fleet: &Fleet, stack: Stack, options: Option<StackOptions>) -> RolloutStream {
+#[pyo3(signature = (backend, stack, options=None))]
+fn stack_up(backend: Backend, stack: Stack, options: Option<StackOptions>) -> RolloutStream {
     let options: df::StackOptions = options.conv().unwrap_or_default();
-    RolloutStream::new(df::stack_up(fleet.snapshot(), stack.conv(), options))
+    RolloutStream::new(backend.get().stack_up(stack.conv(), options))
 }
 
 /// The stack's services and their tasks.
 #[pyfunction]
-async fn stack_ps(fleet: Py<Fleet>, stack: String) -> PyResult<Vec<ServiceStatus>> {
-    let f = Python::attach(|py| fleet.borrow(py).snapshot());
-    crate::call(async move { df::stack_ps(&f, &stack).await }).await
+async fn stack_ps(backend: Backend, stack: String) -> PyResult<Vec<ServiceStatus>> {
+    let b = backend.get();
+    crate::call(async move { b.stack_ps(&stack).await }).await
 }
 
 /// Removes the stack's services and networks, and its volumes when `remove_volumes` is set.
 #[pyfunction]
-#[pyo3(signature = (fleet, stack, remove_volumes=false))]
-async fn stack_down(fleet: Py<Fleet>, stack: String, remove_volumes: bool) -> PyResult<StackDownReport> {
-    let f = Python::attach(|py| fleet.borrow(py).snapshot());
-    crate::call(async move { df::stack_down(&f, &stack, remove_volumes).await }).await
+#[pyo3(signature = (backend, stack, remove_volumes=false))]
+async fn stack_down(backend: Backend, stack: String, remove_volumes: bool) -> PyResult<StackDownReport> {
+    let b = backend.get();
+    crate::call(async move { b.stack_down(&stack, remove_volumes).await }).await
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

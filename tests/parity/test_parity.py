@@ -18,6 +18,7 @@ NODE = ROOT / "bindings-node"
 RUST_ONLY = {
     ("DockerHost", "config"): "returns the Rust HostConfig by reference; bindings keep the config they built",
     ("DockerHost", "bollard"): "escape hatch to the bollard client, a Rust type",
+    ("DockerHost", "as_docker"): "downcasts a Rust trait object; in the bindings every host is a DockerHost",
     ("Fleet", "from_hosts"): "takes Rust trait objects; bindings use Fleet() + add()",
     ("Fleet", "is_empty"): "Rust idiom beside len(); Python has len(fleet) == 0, Node fleet.length === 0",
     ("Balancer", "pick_at"): "pick at a given std::time::Instant, for simulations in Rust",
@@ -31,6 +32,7 @@ NOT_DTOS = {
     "Constraint": "the parsed form of a placement constraint; every language passes constraints as strings",
     "Balancer": "a class in every language (compared as a class above)",
     "Proxy": "a class in every language (compared as a class above)",
+    "Swarm": "a class in every language (compared as a class above)",
     "EmbeddedDiscovery": "the embedded backend behind the bindings' Discovery class (Discovery.embedded())",
     "EtcdDiscovery": "the etcd backend behind the bindings' Discovery class (Discovery.etcd(config))",
 }
@@ -45,6 +47,11 @@ RUST_ONLY_FUNCTIONS = {
     "parse_preference": "a helper of ServiceSpec validation; bindings pass preferences as strings",
     "parse_duration": "a helper of compose parsing (1m30s); bindings' durations are numbers",
     "parse_bytes": "a helper of compose parsing (512M); bindings' sizes are numbers",
+}
+
+# ServiceBackend methods that are not functions in the bindings, each for a reason.
+BACKEND_ONLY = {
+    "kind": "tells a Box<dyn ServiceBackend> apart in Rust; bindings tell a Fleet from a Swarm by its class",
 }
 
 # Public Rust constants that are not bound, each for a reason.
@@ -80,6 +87,7 @@ def rust_api():
         "Balancer": set(re.findall(r"\n    pub (?:async )?fn (\w+)", block((CORE / "balancer.rs").read_text(), "impl Balancer {"))),
         "Discovery": set(re.findall(r"\n    (?:async )?fn (\w+)", block((CORE / "discovery.rs").read_text(), "pub trait Discovery"))),
         "Proxy": set(re.findall(r"\n    pub (?:async )?fn (\w+)", block((CORE / "proxy.rs").read_text(), "impl Proxy {"))),
+        "Swarm": set(re.findall(r"\n    pub (?:async )?fn (\w+)", block((CORE / "swarm.rs").read_text(), "impl Swarm {"))),
     }
     for (cls, name) in BINDING_CONSTRUCTORS:
         classes[cls].add(name)
@@ -99,6 +107,10 @@ def rust_api():
     for body in re.findall(r"pub use \w+::\{([^}]*)\}", lib) + re.findall(r"pub use \w+::(\w+);", lib):
         exported |= {n.strip() for n in body.split(",") if n.strip()}
     functions = {f for f in exported if f.islower() and f not in RUST_ONLY_FUNCTIONS}
+    # The service backend trait's methods are functions in every binding, taking the backend (a Fleet or a
+    # Swarm) first, beside the Fleet-only free functions of the same names in Rust.
+    trait = block((CORE / "backend.rs").read_text(), "pub trait ServiceBackend")
+    functions |= set(re.findall(r"\n    (?:async )?fn (\w+)", trait)) - set(BACKEND_ONLY)
     return classes, dtos, functions
 
 
@@ -109,7 +121,7 @@ def python_api():
             names.add("len")
         return names
 
-    classes = {c: public(getattr(dockfleet, c)) for c in ("DockerHost", "Fleet", "Discovery", "Balancer", "Proxy")}
+    classes = {c: public(getattr(dockfleet, c)) for c in ("DockerHost", "Fleet", "Discovery", "Balancer", "Proxy", "Swarm")}
     dtos = {}
     for name in dir(dockfleet):
         obj = getattr(dockfleet, name)
@@ -138,7 +150,7 @@ console.log(JSON.stringify(out));
 def node_api():
     raw = subprocess.run(["node", "-e", NODE_DUMP, str(NODE / "dockfleet.js")], capture_output=True, text=True, check=True)
     dump = json.loads(raw.stdout)
-    classes = {c: {snake(n) for n in dump["classes"][c] if not n.startswith("_")} for c in ("DockerHost", "Fleet", "Discovery", "Balancer", "Proxy")}
+    classes = {c: {snake(n) for n in dump["classes"][c] if not n.startswith("_")} for c in ("DockerHost", "Fleet", "Discovery", "Balancer", "Proxy", "Swarm")}
     classes["Fleet"] = {("len" if n == "length" else n) for n in classes["Fleet"]}
     dts = (NODE / "index.d.ts").read_text()
     dtos = {}

@@ -18,9 +18,9 @@ def test_readme_snippets_are_the_examples():
     blocks: dict[str, list[str]] = {}
     for lang, body in re.findall(r"```(rust|python|js)\n(.*?)```", readme, re.S):
         blocks.setdefault(lang, []).append(body.strip())
-    assert blocks["rust"] == [snippet(f"examples/{n}.rs").strip() for n in ("quickstart", "stack", "discovery", "proxy")]
-    assert blocks["python"] == [snippet(f"examples/python/{n}.py").strip() for n in ("quickstart", "stack", "discovery", "proxy")]
-    assert blocks["js"] == [snippet(f"examples/node/{n}.js").strip() for n in ("quickstart", "stack", "discovery", "proxy")]
+    assert blocks["rust"] == [snippet(f"examples/{n}.rs").strip() for n in ("quickstart", "stack", "swarm", "discovery", "proxy")]
+    assert blocks["python"] == [snippet(f"examples/python/{n}.py").strip() for n in ("quickstart", "stack", "swarm", "discovery", "proxy")]
+    assert blocks["js"] == [snippet(f"examples/node/{n}.js").strip() for n in ("quickstart", "stack", "swarm", "discovery", "proxy")]
 
 
 def test_readme_commands_exist():

@@ -6,6 +6,12 @@ blocking, is in :mod:`dockfleet.sync`. Durations are float seconds. Every error 
 """
 
 from ._native import (
+    SwarmOptions,
+    SwarmNode,
+    Swarm,
+    LABEL_NODE_HOST,
+    scale,
+    service_status,
     Route,
     ProxyOptions,
     ProxyEndpointStats,
@@ -145,6 +151,12 @@ from ._native import (
 )
 
 __all__ = [
+    "SwarmOptions",
+    "SwarmNode",
+    "Swarm",
+    "LABEL_NODE_HOST",
+    "scale",
+    "service_status",
     "Route",
     "ProxyOptions",
     "ProxyEndpointStats",

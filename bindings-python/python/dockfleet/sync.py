@@ -15,6 +15,9 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    SwarmOptions as SwarmOptions,
+    SwarmNode as SwarmNode,
+    LABEL_NODE_HOST as LABEL_NODE_HOST,
     Route as Route,
     ProxyOptions as ProxyOptions,
     ProxyEndpointStats as ProxyEndpointStats,
@@ -192,7 +195,7 @@ def _wrap(value: Any) -> Any:
 
 
 def _unwrap(value: Any) -> Any:
-    if isinstance(value, (DockerHost, Fleet, Stream, Discovery)):
+    if isinstance(value, (DockerHost, Fleet, Swarm, Stream, Discovery)):
         return value._inner
     if isinstance(value, list):
         return [_unwrap(v) for v in value]
@@ -321,6 +324,39 @@ for _name in _FLEET_METHODS:
     setattr(Fleet, _name, _method(_native.Fleet, _name))
 
 
+class Swarm:
+    """A Docker Swarm over a fleet's engines, blocking. Same methods as :class:`dockfleet.Swarm`."""
+
+    _inner: Any
+
+    @classmethod
+    def _from_native(cls, inner: Any) -> Swarm:
+        obj = cls.__new__(cls)
+        obj._inner = inner
+        return obj
+
+    @staticmethod
+    def init(fleet: Fleet, manager: str, options: SwarmOptions | None = None) -> Swarm:
+        return Swarm._from_native(_call(_native.Swarm.init, fleet._inner, manager, options))
+
+    @staticmethod
+    def connect(fleet: Fleet, options: SwarmOptions | None = None) -> Swarm:
+        return Swarm._from_native(_call(_native.Swarm.connect, fleet._inner, options))
+
+    def fleet(self) -> Fleet:
+        return Fleet._from_native(self._inner.fleet())
+
+    def options(self) -> SwarmOptions:
+        return self._inner.options()  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+
+for _name in ["join", "leave", "dissolve", "nodes", "set_node_labels", "set_availability"]:
+    setattr(Swarm, _name, _method(_native.Swarm, _name))
+
+
 def copy_image(source: DockerHost, target: DockerHost, reference: str) -> Stream:
     """Streams an image from one host to another; iterate for progress."""
     return Stream(_native.copy_image(source._inner, target._inner, reference))
@@ -346,9 +382,9 @@ def deploy(fleet: Fleet, spec: ServiceSpec, options: PlanOptions | None = None) 
     return _call(_native.deploy, fleet._inner, spec, options)  # type: ignore[no-any-return]
 
 
-def remove_service(fleet: Fleet, service: str) -> int:
-    """Removes every task of `service`; returns how many went."""
-    return _call(_native.remove_service, fleet._inner, service)  # type: ignore[no-any-return]
+def remove_service(backend: Fleet | Swarm, service: str) -> int:
+    """Removes the service and every task of it; returns how many tasks went."""
+    return _call(_native.remove_service, backend._inner, service)  # type: ignore[no-any-return]
 
 
 def supervise(fleet: Fleet, spec: ServiceSpec, options: SuperviseOptions | None = None) -> Stream:
@@ -356,29 +392,39 @@ def supervise(fleet: Fleet, spec: ServiceSpec, options: SuperviseOptions | None 
     return Stream(_native.supervise(fleet._inner, spec, options))
 
 
-def rollout(fleet: Fleet, spec: ServiceSpec, options: RolloutOptions | None = None) -> Stream:
-    """Updates the service to `spec` per its update config, gated on health; iterate for progress."""
-    return Stream(_native.rollout(fleet._inner, spec, options))
+def rollout(backend: Fleet | Swarm, spec: ServiceSpec, options: RolloutOptions | None = None) -> Stream:
+    """Creates the service or updates it to `spec`, gated on health; iterate for progress."""
+    return Stream(_native.rollout(backend._inner, spec, options))
 
 
-def rollback(fleet: Fleet, service: str, options: RolloutOptions | None = None) -> Stream:
-    """Rolls `service` back to the spec its tasks replaced; iterate for progress."""
-    return Stream(_native.rollback(fleet._inner, service, options))
+def rollback(backend: Fleet | Swarm, service: str, options: RolloutOptions | None = None) -> Stream:
+    """Rolls `service` back to the spec it had before its last update; iterate for progress."""
+    return Stream(_native.rollback(backend._inner, service, options))
 
 
-def stack_up(fleet: Fleet, stack: Stack, options: StackOptions | None = None) -> Stream:
+def scale(backend: Fleet | Swarm, service: str, replicas: int) -> ServiceStatus:
+    """Sets the replica count of a replicated service; returns its status once that many tasks run."""
+    return _call(_native.scale, backend._inner, service, replicas)  # type: ignore[no-any-return]
+
+
+def service_status(backend: Fleet | Swarm, service: str) -> ServiceStatus:
+    """The service's desired and running task counts and its current tasks."""
+    return _call(_native.service_status, backend._inner, service)  # type: ignore[no-any-return]
+
+
+def stack_up(backend: Fleet | Swarm, stack: Stack, options: StackOptions | None = None) -> Stream:
     """Deploys or updates a stack; iterate for the stack's steps and its services' rollout events."""
-    return Stream(_native.stack_up(fleet._inner, stack, options))
+    return Stream(_native.stack_up(backend._inner, stack, options))
 
 
-def stack_ps(fleet: Fleet, stack: str) -> list[ServiceStatus]:
+def stack_ps(backend: Fleet | Swarm, stack: str) -> list[ServiceStatus]:
     """The stack's services and their tasks."""
-    return _call(_native.stack_ps, fleet._inner, stack)  # type: ignore[no-any-return]
+    return _call(_native.stack_ps, backend._inner, stack)  # type: ignore[no-any-return]
 
 
-def stack_down(fleet: Fleet, stack: str, remove_volumes: bool = False) -> StackDownReport:
+def stack_down(backend: Fleet | Swarm, stack: str, remove_volumes: bool = False) -> StackDownReport:
     """Removes the stack's services and networks (and volumes when asked)."""
-    return _call(_native.stack_down, fleet._inner, stack, remove_volumes)  # type: ignore[no-any-return]
+    return _call(_native.stack_down, backend._inner, stack, remove_volumes)  # type: ignore[no-any-return]
 
 
 class Discovery:

@@ -1,0 +1,136 @@
+//! The core `swarm` module in Node: `Swarm` (Docker Swarm mode as a service backend, and the swarm's
+//! lifecycle), `SwarmOptions`, `SwarmNode`.
+
+use std::collections::HashMap;
+
+use dockfleet as df;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::fleet::Fleet;
+use crate::{call, object, Conv};
+
+object! { in
+    #[doc = "Options of a `Swarm`: `publishMode` is `host` (default) or `ingress`; `pollInterval` and"]
+    #[doc = "`timeout` in milliseconds; `port` is Swarm's cluster port (2377)."]
+    SwarmOptions => df::SwarmOptions { publish_mode: String, poll_interval: f64, timeout: f64, port: u32 }
+}
+
+object! { out
+    #[doc = "One node of a swarm; `host` is the fleet host it is (empty when not in the fleet)."]
+    SwarmNode => df::SwarmNode {
+        id: String, host: String, hostname: String, role: String, availability: String, state: String,
+        address: String, leader: bool, reachability: String, labels: HashMap<String, String>,
+        engine_version: String,
+    }
+}
+
+/// Label naming the fleet host a swarm node is.
+#[napi]
+pub const LABEL_NODE_HOST: &str = df::LABEL_NODE_HOST;
+
+/// A Docker Swarm formed by (some of) a fleet's engines: pass it wherever a `Fleet` deploys services
+/// (`rollout`, `stackUp`, `scale`, …) to run them as Swarm services instead.
+#[napi]
+pub struct Swarm {
+    pub(crate) inner: df::Swarm,
+}
+
+impl Conv<Swarm> for df::Swarm {
+    fn conv(self) -> Swarm {
+        Swarm { inner: self }
+    }
+}
+
+#[napi]
+impl Swarm {
+    /// Initialises a swarm with the fleet host `manager` as its first manager (kept if it already is one).
+    #[napi]
+    pub fn init<'env>(
+        env: &'env Env,
+        fleet: &Fleet,
+        manager: String,
+        options: Option<SwarmOptions>,
+    ) -> Result<PromiseRaw<'env, Swarm>> {
+        let f = fleet.snapshot();
+        let o: df::SwarmOptions = options.conv().unwrap_or_default();
+        call(env, async move { df::Swarm::init(f, &manager, o).await })
+    }
+
+    /// The swarm some of whose managers are in `fleet`.
+    #[napi]
+    pub fn connect<'env>(
+        env: &'env Env,
+        fleet: &Fleet,
+        options: Option<SwarmOptions>,
+    ) -> Result<PromiseRaw<'env, Swarm>> {
+        let f = fleet.snapshot();
+        let o: df::SwarmOptions = options.conv().unwrap_or_default();
+        call(env, async move { df::Swarm::connect(f, o).await })
+    }
+
+    /// The fleet whose engines are the swarm's nodes.
+    #[napi]
+    pub fn fleet(&self) -> Fleet {
+        Fleet::from_core(self.inner.fleet().clone())
+    }
+
+    /// The options.
+    #[napi]
+    pub fn options(&self) -> SwarmOptions {
+        self.inner.options().clone().conv()
+    }
+
+    /// Joins the fleet host `host` as a `worker` or a `manager`, with its fleet labels as node labels.
+    #[napi]
+    pub fn join<'env>(&self, env: &'env Env, host: String, role: String) -> Result<PromiseRaw<'env, SwarmNode>> {
+        let s = self.inner.clone();
+        call(env, async move { s.join(&host, &role).await })
+    }
+
+    /// Makes `host` leave the swarm (a manager only with `force`) and removes its node.
+    #[napi]
+    pub fn leave<'env>(&self, env: &'env Env, host: String, force: Option<bool>) -> Result<PromiseRaw<'env, ()>> {
+        let s = self.inner.clone();
+        call(env, async move { s.leave(&host, force.unwrap_or(false)).await })
+    }
+
+    /// Every fleet host leaves the swarm, workers first.
+    #[napi]
+    pub fn dissolve<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let s = self.inner.clone();
+        call(env, async move { s.dissolve().await })
+    }
+
+    /// The swarm's nodes.
+    #[napi]
+    pub fn nodes<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<SwarmNode>>> {
+        let s = self.inner.clone();
+        call(env, async move { s.nodes().await })
+    }
+
+    /// Replaces a node's labels (its `dockfleet.host` label is kept).
+    #[napi]
+    pub fn set_node_labels<'env>(
+        &self,
+        env: &'env Env,
+        host: String,
+        labels: HashMap<String, String>,
+    ) -> Result<PromiseRaw<'env, SwarmNode>> {
+        let s = self.inner.clone();
+        let labels = labels.into_iter().collect();
+        call(env, async move { s.set_node_labels(&host, labels).await })
+    }
+
+    /// Sets a node's availability: `active`, `pause` or `drain`.
+    #[napi]
+    pub fn set_availability<'env>(
+        &self,
+        env: &'env Env,
+        host: String,
+        availability: String,
+    ) -> Result<PromiseRaw<'env, SwarmNode>> {
+        let s = self.inner.clone();
+        call(env, async move { s.set_availability(&host, &availability).await })
+    }
+}
