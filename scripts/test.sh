@@ -36,6 +36,13 @@ grep -q "removed hello" /tmp/dockfleet-discovery.out
 cargo run -q -p dockfleet-examples --example proxy | tee /tmp/dockfleet-proxy.out
 [ "$(grep "^answered by" /tmp/dockfleet-proxy.out | sort -u | wc -l)" -ge 2 ]
 grep -q "after killing one replica: 20 of 20 requests answered" /tmp/dockfleet-proxy.out
+cargo run -q -p dockfleet-examples --example swarm | tee /tmp/dockfleet-swarm.out
+for kind in fleet swarm; do
+  grep -q "^\[$kind\] 2 service(s) deployed" /tmp/dockfleet-swarm.out
+  grep -q "^\[$kind\] shop_web 3/3 on" /tmp/dockfleet-swarm.out
+  grep -q "^\[$kind\] removed 4 tasks" /tmp/dockfleet-swarm.out
+done
+grep -q "^\[swarm\] shop_db 1/1 on df-1#1" /tmp/dockfleet-swarm.out
 cargo run -q -p dockfleet-examples --example demo | tee /tmp/dockfleet-demo.out
 grep -q "hello from .* on df-2" /tmp/dockfleet-demo.out
 grep -q "\[###\] 3/3 task-updated" /tmp/dockfleet-demo.out
