@@ -10,13 +10,19 @@
 //! - rolling update of 20 replicas, 2 at a time, stop-first, 1 s monitor: dockfleet `rollout`;
 //!   `docker service update --env-add` until its update status is `completed`.
 //!
+//! - the same 50-replica deploy through both of dockfleet's service backends (issue 6): the fleet's
+//!   `ServiceBackend::rollout` and the Swarm backend's (`Swarm::connect` on the same engines), each timed
+//!   until its `completed` event, beside `docker service create`.
+//!
 //! Usage: deploy INVENTORY [ROUNDS]
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dockfleet::bollard::{self, Docker};
-use dockfleet::{Fleet, ListContainersOptions, PlanOptions, RolloutOptions, ServiceSpec};
+use dockfleet::{
+    Fleet, ListContainersOptions, PlanOptions, RolloutOptions, ServiceBackend, ServiceSpec, Swarm, SwarmOptions,
+};
 use futures::TryStreamExt;
 
 const IMAGE: &str = "dockfleet/busybox:latest";
@@ -93,6 +99,16 @@ fn spec(name: &str, replicas: u32) -> ServiceSpec {
     s.update_config.parallelism = 2;
     s.update_config.monitor = Duration::from_secs(1);
     s
+}
+
+/// A rollout through a service backend, timed until its `completed` event.
+async fn backend_rollout(backend: &dyn ServiceBackend, name: &str, replicas: u32) -> Res<f64> {
+    let t = Instant::now();
+    let events: Vec<_> = backend.rollout(spec(name, replicas), RolloutOptions::default()).try_collect().await?;
+    if events.last().map(|e| e.kind.as_str()) != Some("completed") {
+        return Err(format!("{} rollout did not complete: {:?}", backend.kind(), events.last()).into());
+    }
+    Ok(t.elapsed().as_secs_f64())
 }
 
 async fn dockfleet_deploy(fleet: &Fleet, name: &str, replicas: u32) -> Res<f64> {
@@ -199,6 +215,7 @@ async fn main() -> Res<()> {
         .iter()
         .map(|a| Docker::connect_with_http(a, 120, bollard::API_DEFAULT_VERSION))
         .collect::<Result<Vec<_>, _>>()?;
+    let swarm = Swarm::connect(fleet.clone(), SwarmOptions::default()).await?;
     let mut t: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
     for round in 0..rounds {
         eprintln!("[deploy] round {} of {rounds}", round + 1);
@@ -214,6 +231,11 @@ async fn main() -> Res<()> {
 
         t.entry("swarm 50").or_default().push(swarm_create(&fleet, &name, 50).await?);
         swarm_remove(&fleet, &name).await?;
+
+        t.entry("fleet backend 50").or_default().push(backend_rollout(&fleet, &name, 50).await?);
+        fleet.remove_service(&name).await?;
+        t.entry("swarm backend 50").or_default().push(backend_rollout(&swarm, &name, 50).await?);
+        swarm.remove_service(&name).await?;
 
         dockfleet_deploy(&fleet, &name, 10).await?;
         t.entry("dockfleet 10→50").or_default().push(dockfleet_deploy(&fleet, &name, 50).await?);
@@ -271,5 +293,17 @@ async fn main() -> Res<()> {
          the raw floor ÷ Swarm; scale-down is where dockfleet gains (removals wait out the stop grace \
          period, so they run 16 at a time per engine)."
     );
+    println!("\n## Backends: the same 50-replica deploy on the Fleet and on the Swarm backend\n");
+    println!(
+        "Same run, same engines: one `ServiceSpec` of 50 replicas handed to `ServiceBackend::rollout` of a \
+         `Fleet` (dockfleet's scheduler creating containers on the plain engines) and of a `Swarm` (the spec \
+         mapped to a Swarm service; SwarmKit schedules and starts the tasks), each timed until its \
+         `completed` event (every task running), beside `docker service create` timed until the engines \
+         report 50 running tasks. Medians in seconds.\n"
+    );
+    println!("| work | Fleet backend | Swarm backend | `docker service create` | Fleet ÷ Swarm backend | Swarm backend ÷ CLI |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let (f, sw, cli) = (m["fleet backend 50"], m["swarm backend 50"], m["swarm 50"]);
+    println!("| deploy 50 replicas | {f:.2} | {sw:.2} | {cli:.2} | {:.2} | {:.2} |", f / sw, sw / cli);
     Ok(())
 }

@@ -1,5 +1,5 @@
-"""Replaces (or appends) one `## ` section of BENCHMARKS.md; every benchmark script writes through this.
-Usage: python benches/update_benchmarks.py < section.md   (the section's first line is its `## ` title)"""
+"""Replaces (or appends) `## ` sections of BENCHMARKS.md; every benchmark script writes through this.
+Usage: python benches/update_benchmarks.py < sections.md   (each section starts with its `## ` title line)"""
 
 import sys
 from pathlib import Path
@@ -24,5 +24,12 @@ def update(section: str) -> None:
     PATH.write_text(text)
 
 
+def split(text: str) -> list[str]:
+    """The `## ` sections of a benchmark's output, each with its title line."""
+    parts = ("\n" + text).split("\n## ")
+    return ["## " + p for p in parts[1:] if p.strip()]
+
+
 if __name__ == "__main__":
-    update(sys.stdin.read())
+    for section in split(sys.stdin.read()):
+        update(section)
