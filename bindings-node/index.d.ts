@@ -273,6 +273,14 @@ export declare class Swarm {
   setNodeLabels(host: string, labels: Record<string, string>): Promise<SwarmNode>
   /** Sets a node's availability: `active`, `pause` or `drain`. */
   setAvailability(host: string, availability: string): Promise<SwarmNode>
+  /** Creates a secret holding `data`; resolves to its ID. */
+  createSecret(name: string, data: Buffer, labels?: Record<string, string> | undefined | null): Promise<string>
+  /** Removes a secret by name or ID. */
+  removeSecret(name: string): Promise<undefined>
+  /** Creates a config holding `data`; resolves to its ID. */
+  createConfig(name: string, data: Buffer, labels?: Record<string, string> | undefined | null): Promise<string>
+  /** Removes a config by name or ID. */
+  removeConfig(name: string): Promise<undefined>
 }
 
 /** The latency histogram's bucket bounds (exported as `LATENCY_BOUNDS_MS` by dockfleet.js). */
@@ -922,6 +930,16 @@ export interface ScheduleOptions {
   seed?: number
 }
 
+/**
+ * A Swarm secret or config mounted into a service's tasks: `target` is a file name under
+ * `/run/secrets/` for a secret (default `source`), an absolute path for a config (default `/source`).
+ */
+export interface ServiceFile {
+  source?: string
+  target?: string
+  mode?: number
+}
+
 /** A port of a service: `target` in the container, optionally `published` on each host. */
 export interface ServicePort {
   target?: number
@@ -959,6 +977,8 @@ export interface ServiceSpec {
   privileged?: boolean
   allowPrivileged?: boolean
   allowHostMounts?: boolean
+  secrets?: Array<ServiceFile>
+  configs?: Array<ServiceFile>
 }
 
 /** The service's desired and running task counts and its current tasks. */
@@ -975,12 +995,14 @@ export interface ServiceStatus {
 /** The hash of what a task of `spec` is made of. */
 export declare function specHash(spec: ServiceSpec): string
 
-/** A stack: services, and the networks and volumes it creates on every host. */
+/** A stack: services, and the networks, volumes, secrets and configs it creates. */
 export interface Stack {
   name: string
   services: Array<StackService>
   networks: Array<string>
   volumes: Array<string>
+  secrets: Array<StackFile>
+  configs: Array<StackFile>
 }
 
 /** How a stack service's image is built (compose's `build:`). */
@@ -999,6 +1021,14 @@ export interface StackDownReport {
   containers: number
   networks: number
   volumes: number
+  secrets: number
+  configs: number
+}
+
+/** A secret or config a stack creates (Swarm backend): its full name and the file it comes from. */
+export interface StackFile {
+  name: string
+  file: string
 }
 
 /** Options of `stackUp`: `dependencyTimeout` in milliseconds; `prune` removes services no longer in the stack. */

@@ -39,6 +39,12 @@ object! { in
 }
 
 object! { in
+    #[doc = "A Swarm secret or config mounted into a service's tasks: `target` is a file name under"]
+    #[doc = "`/run/secrets/` for a secret (default `source`), an absolute path for a config (default `/source`)."]
+    ServiceFile => df::ServiceFile { source: String, target: String, mode: u32 }
+}
+
+object! { in
     #[doc = "A replicated or global service."]
     ServiceSpec => df::ServiceSpec {
         name: String, image: String, command: Vec<String>, env: HashMap<String, String>,
@@ -46,6 +52,6 @@ object! { in
         placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,
         stop_grace_period: f64, networks: Vec<String>, privileged: bool, allow_privileged: bool,
-        allow_host_mounts: bool,
+        allow_host_mounts: bool, secrets: Vec<ServiceFile>, configs: Vec<ServiceFile>,
     }
 }

@@ -32,8 +32,16 @@ object! { out
 }
 
 object! { out
-    #[doc = "A stack: services, and the networks and volumes it creates on every host."]
-    Stack => df::Stack { name: String, services: Vec<StackService>, networks: Vec<String>, volumes: Vec<String> }
+    #[doc = "A secret or config a stack creates (Swarm backend): its full name and the file it comes from."]
+    StackFile => df::StackFile { name: String, file: String }
+}
+
+object! { out
+    #[doc = "A stack: services, and the networks, volumes, secrets and configs it creates."]
+    Stack => df::Stack {
+        name: String, services: Vec<StackService>, networks: Vec<String>, volumes: Vec<String>,
+        secrets: Vec<StackFile>, configs: Vec<StackFile>,
+    }
 }
 
 object! { in
@@ -48,7 +56,9 @@ object! { out
 
 object! { out
     #[doc = "What `stackDown` removed."]
-    StackDownReport => df::StackDownReport { services: Vec<String>, containers: u32, networks: u32, volumes: u32 }
+    StackDownReport => df::StackDownReport {
+        services: Vec<String>, containers: u32, networks: u32, volumes: u32, secrets: u32, configs: u32,
+    }
 }
 
 /// Label naming the stack of a service, network or volume.

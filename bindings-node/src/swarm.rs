@@ -133,4 +133,46 @@ impl Swarm {
         let s = self.inner.clone();
         call(env, async move { s.set_availability(&host, &availability).await })
     }
+
+    /// Creates a secret holding `data`; resolves to its ID.
+    #[napi]
+    pub fn create_secret<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        data: Buffer,
+        labels: Option<HashMap<String, String>>,
+    ) -> Result<PromiseRaw<'env, String>> {
+        let s = self.inner.clone();
+        let (data, labels) = (data.to_vec(), labels.unwrap_or_default().into_iter().collect());
+        call(env, async move { s.create_secret(&name, &data, labels).await })
+    }
+
+    /// Removes a secret by name or ID.
+    #[napi]
+    pub fn remove_secret<'env>(&self, env: &'env Env, name: String) -> Result<PromiseRaw<'env, ()>> {
+        let s = self.inner.clone();
+        call(env, async move { s.remove_secret(&name).await })
+    }
+
+    /// Creates a config holding `data`; resolves to its ID.
+    #[napi]
+    pub fn create_config<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        data: Buffer,
+        labels: Option<HashMap<String, String>>,
+    ) -> Result<PromiseRaw<'env, String>> {
+        let s = self.inner.clone();
+        let (data, labels) = (data.to_vec(), labels.unwrap_or_default().into_iter().collect());
+        call(env, async move { s.create_config(&name, &data, labels).await })
+    }
+
+    /// Removes a config by name or ID.
+    #[napi]
+    pub fn remove_config<'env>(&self, env: &'env Env, name: String) -> Result<PromiseRaw<'env, ()>> {
+        let s = self.inner.clone();
+        call(env, async move { s.remove_config(&name).await })
+    }
 }

@@ -57,6 +57,28 @@ test('Swarm: init, join, nodes, labels; a service through rollout, scale, servic
     assert.match(err.message, /placement\.strategy/)
     assert.equal(await dockfleet.removeService(swarm, spec.name), 1)
     await rejects(dockfleet.serviceStatus(swarm, spec.name), 'not_found')
+
+    // Secrets and configs: created from bytes, mounted into the tasks, refused by a fleet.
+    const [pw, conf] = [unique('jssw-pw'), unique('jssw-conf')]
+    assert.ok(await swarm.createSecret(pw, Buffer.from('hunter2'), { owner: 'node' }))
+    await rejects(swarm.createSecret(pw, Buffer.from('again')), 'conflict')
+    await swarm.createConfig(conf, Buffer.from('answer = 42'))
+    const files = {
+      ...sleeper('jssw-files', 1),
+      secrets: [{ source: pw, target: 'db_password', mode: 0o400 }],
+      configs: [{ source: conf, target: '/etc/app.conf' }],
+    }
+    const refused = await rejects(collect(dockfleet.rollout(f, files)), 'invalid_argument')
+    assert.match(refused.message, /secrets/)
+    assert.equal((await collect(dockfleet.rollout(swarm, files))).at(-1).kind, 'completed')
+    const task = (await dockfleet.serviceStatus(swarm, files.name)).tasks[0]
+    const out = await f.host(task.host).exec(task.id, ['cat', '/run/secrets/db_password', '/etc/app.conf'])
+    assert.equal(out.stdout, 'hunter2answer = 42')
+    await rejects(swarm.removeSecret(pw), 'conflict')
+    assert.equal(await dockfleet.removeService(swarm, files.name), 1)
+    await swarm.removeSecret(pw)
+    await swarm.removeConfig(conf)
+    await rejects(swarm.removeConfig(conf), 'not_found')
     assert.throws(() => dockfleet.scale({}, spec.name, 1), /Fleet|Swarm|class/i)
   } finally {
     await swarm.dissolve()

@@ -40,6 +40,12 @@ dto! {
 }
 
 dto! {
+    /// A Swarm secret or config mounted into a service's tasks: `target` is a file name under
+    /// `/run/secrets/` for a secret (default `source`), an absolute path for a config (default `/source`).
+    ServiceFile => df::ServiceFile { source: String, target: String, mode: u32 }
+}
+
+dto! {
     /// A replicated or global service.
     ServiceSpec => df::ServiceSpec {
         name: String, image: String, command: Vec<String>, env: BTreeMap<String, String>,
@@ -47,12 +53,13 @@ dto! {
         placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,
         stop_grace_period: f64, networks: Vec<String>, privileged: bool, allow_privileged: bool,
-        allow_host_mounts: bool,
+        allow_host_mounts: bool, secrets: Vec<ServiceFile>, configs: Vec<ServiceFile>,
     }
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ServicePort>()?;
+    m.add_class::<ServiceFile>()?;
     m.add_class::<Placement>()?;
     m.add_class::<Resources>()?;
     m.add_class::<ServiceRestartPolicy>()?;

@@ -32,8 +32,16 @@ dto! {
 }
 
 dto! {
-    /// A stack: services, and the networks and volumes it creates on every host.
-    Stack => df::Stack { name: String, services: Vec<StackService>, networks: Vec<String>, volumes: Vec<String> }
+    /// A secret or config a stack creates (Swarm backend): its full name and the file it comes from.
+    StackFile => df::StackFile { name: String, file: PathBuf }
+}
+
+dto! {
+    /// A stack: services, and the networks, volumes, secrets and configs it creates.
+    Stack => df::Stack {
+        name: String, services: Vec<StackService>, networks: Vec<String>, volumes: Vec<String>,
+        secrets: Vec<StackFile>, configs: Vec<StackFile>,
+    }
 }
 
 dto! {
@@ -48,7 +56,9 @@ dto! {
 
 dto! {
     /// What `stack_down` removed.
-    StackDownReport => df::StackDownReport { services: Vec<String>, containers: u32, networks: u32, volumes: u32 }
+    StackDownReport => df::StackDownReport {
+        services: Vec<String>, containers: u32, networks: u32, volumes: u32, secrets: u32, configs: u32,
+    }
 }
 
 /// Parses compose text into the stack `name`; relative paths resolve against `base_dir` (default `.`).
@@ -93,6 +103,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Dependency>()?;
     m.add_class::<StackBuild>()?;
     m.add_class::<StackService>()?;
+    m.add_class::<StackFile>()?;
     m.add_class::<Stack>()?;
     m.add_class::<StackOptions>()?;
     m.add_class::<ServiceStatus>()?;

@@ -104,6 +104,42 @@ impl Swarm {
         crate::call(async move { s.set_availability(&host, &availability).await }).await
     }
 
+    /// Creates a secret holding `data`; returns its ID.
+    #[pyo3(signature = (name, data, labels=None))]
+    async fn create_secret(
+        &self,
+        name: String,
+        data: Vec<u8>,
+        labels: Option<BTreeMap<String, String>>,
+    ) -> PyResult<String> {
+        let s = self.inner.clone();
+        crate::call(async move { s.create_secret(&name, &data, labels.unwrap_or_default()).await }).await
+    }
+
+    /// Removes a secret by name or ID.
+    async fn remove_secret(&self, name: String) -> PyResult<()> {
+        let s = self.inner.clone();
+        crate::call(async move { s.remove_secret(&name).await }).await
+    }
+
+    /// Creates a config holding `data`; returns its ID.
+    #[pyo3(signature = (name, data, labels=None))]
+    async fn create_config(
+        &self,
+        name: String,
+        data: Vec<u8>,
+        labels: Option<BTreeMap<String, String>>,
+    ) -> PyResult<String> {
+        let s = self.inner.clone();
+        crate::call(async move { s.create_config(&name, &data, labels.unwrap_or_default()).await }).await
+    }
+
+    /// Removes a config by name or ID.
+    async fn remove_config(&self, name: String) -> PyResult<()> {
+        let s = self.inner.clone();
+        crate::call(async move { s.remove_config(&name).await }).await
+    }
+
     fn __repr__(&self) -> String {
         format!("Swarm(hosts={:?})", self.inner.fleet().names())
     }

@@ -61,6 +61,30 @@ def test_swarm_lifecycle_and_a_service():
             assert await dockfleet.remove_service(swarm, spec.name) == 1
             with pytest.raises(dockfleet.NotFoundError):
                 await dockfleet.service_status(swarm, spec.name)
+
+            # Secrets and configs: created from bytes, mounted into the tasks, refused by a fleet.
+            pw, conf = unique("pysw-pw"), unique("pysw-conf")
+            assert await swarm.create_secret(pw, b"hunter2", {"owner": "pytest"})
+            with pytest.raises(dockfleet.ConflictError):
+                await swarm.create_secret(pw, b"again")
+            await swarm.create_config(conf, b"answer = 42")
+            files = sleeper("pysw-files", 1)
+            files.secrets = [dockfleet.ServiceFile(source=pw, target="db_password", mode=0o400)]
+            files.configs = [dockfleet.ServiceFile(source=conf, target="/etc/app.conf")]
+            with pytest.raises(dockfleet.InvalidArgumentError, match="secrets"):
+                [e async for e in dockfleet.rollout(fleet, files)]
+            events = [e async for e in dockfleet.rollout(swarm, files)]
+            assert events[-1].kind == "completed", events
+            task = (await dockfleet.service_status(swarm, files.name)).tasks[0]
+            out = await fleet.host(task.host).exec(task.id, ["cat", "/run/secrets/db_password", "/etc/app.conf"])
+            assert out.stdout == "hunter2answer = 42", out
+            with pytest.raises(dockfleet.ConflictError):
+                await swarm.remove_secret(pw)  # still in use
+            assert await dockfleet.remove_service(swarm, files.name) == 1
+            await swarm.remove_secret(pw)
+            await swarm.remove_config(conf)
+            with pytest.raises(dockfleet.NotFoundError):
+                await swarm.remove_config(conf)
         finally:
             await swarm.dissolve()
         with pytest.raises(dockfleet.NotFoundError):

@@ -406,6 +406,9 @@ impl DockerHost {
                     Error::NotFound { kind: kind.into(), id: id.into(), host, message }
                 }
                 409 => Error::Conflict { host, message },
+                // SwarmKit refuses to remove a secret or config a service uses with InvalidArgument,
+                // which the engine answers as a 400: it is a conflict with the service.
+                400 if message.contains(" is in use by ") => Error::Conflict { host, message },
                 400 if message.contains("HTTP request to an HTTPS server") => Error::Tls {
                     target: host,
                     message: "the engine requires TLS; configure tls (ca, cert, key)".into(),

@@ -77,12 +77,13 @@ pub use render::{default_template, render_config, sync_config, RenderEvent, Rend
 pub use rollout::{rollback, rollout, RolloutEvent, RolloutOptions};
 pub use schedule::{schedule, Assignment, HostState, Schedule, ScheduleOptions};
 pub use spec::{
-    parse_preference, Constraint, ConstraintKey, Placement, Resources, ServicePort, ServiceRestartPolicy, ServiceSpec,
-    UpdateConfig,
+    parse_preference, Constraint, ConstraintKey, Placement, Resources, ServiceFile, ServicePort, ServiceRestartPolicy,
+    ServiceSpec, UpdateConfig,
 };
 pub use stack::{
     load_compose, parse_bytes, parse_compose, parse_duration, stack_down, stack_ps, stack_up, Dependency,
-    ServiceStatus, Stack, StackBuild, StackDownReport, StackOptions, StackService, LABEL_STACK, MAX_COMPOSE_BYTES,
+    ServiceStatus, Stack, StackBuild, StackDownReport, StackFile, StackOptions, StackService, LABEL_STACK,
+    MAX_COMPOSE_BYTES,
 };
 pub use stream::SharedStream;
 pub use swarm::{Swarm, SwarmNode, SwarmOptions, LABEL_NODE_HOST};

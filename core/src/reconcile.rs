@@ -141,7 +141,7 @@ pub struct Deployment {
 }
 
 /// FNV-1a, 64 bits: a stable hash for spec identity (not for security).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
@@ -318,8 +318,23 @@ fn remove(t: &Task, reason: impl Into<String>) -> Action {
     }
 }
 
+/// Refuses what only Swarm mode has: secrets and configs live in the swarm's Raft store, and plain
+/// engines have nothing like it.
+pub(crate) fn fleet_can_run(spec: &ServiceSpec) -> Result<()> {
+    for (field, empty) in [("secrets", spec.secrets.is_empty()), ("configs", spec.configs.is_empty())] {
+        if !empty {
+            return Err(Error::invalid(
+                field,
+                "plain engines have no secret or config store: deploy this service with the Swarm backend",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Plans the actions that bring the observed service to `spec`: pure, deterministic for a seed.
 pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> Result<Plan> {
+    fleet_can_run(spec)?;
     spec.validate()?;
     let hash = spec_hash(spec);
     let mut out = Plan { service: spec.name.clone(), spec_hash: hash.clone(), ..Default::default() };

@@ -38,6 +38,41 @@ impl Default for ServicePort {
     }
 }
 
+/// A Swarm secret or config made available to a service's tasks as a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceFile {
+    /// Name of the secret or config (see [`crate::Swarm::create_secret`]).
+    pub source: String,
+    /// Where the file appears: for a secret a file name under `/run/secrets/` (default: `source`), for a
+    /// config an absolute path (default: `/source`).
+    pub target: String,
+    /// File mode (default `0o444`).
+    pub mode: u32,
+}
+
+impl Default for ServiceFile {
+    fn default() -> Self {
+        ServiceFile { source: String::new(), target: String::new(), mode: 0o444 }
+    }
+}
+
+impl ServiceFile {
+    /// A file named after the object, mode `0o444`.
+    pub fn new(source: impl Into<String>) -> Self {
+        ServiceFile { source: source.into(), ..Default::default() }
+    }
+
+    /// The target with its default filled in (`source` for a secret, `/source` for a config).
+    pub(crate) fn target(&self, secret: bool) -> String {
+        match (self.target.is_empty(), secret) {
+            (false, _) => self.target.clone(),
+            (true, true) => self.source.clone(),
+            (true, false) => format!("/{}", self.source),
+        }
+    }
+}
+
 /// Where tasks may go and how they are spread.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -175,6 +210,12 @@ pub struct ServiceSpec {
     pub allow_privileged: bool,
     /// Opt-in for binding the host's `/` or the Docker socket, which hand the container the host.
     pub allow_host_mounts: bool,
+    /// Swarm secrets mounted into every task (Swarm backend only: plain engines have no secret store).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<ServiceFile>,
+    /// Swarm configs mounted into every task (Swarm backend only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<ServiceFile>,
 }
 
 impl Default for ServiceSpec {
@@ -200,6 +241,8 @@ impl Default for ServiceSpec {
             privileged: false,
             allow_privileged: false,
             allow_host_mounts: false,
+            secrets: Vec::new(),
+            configs: Vec::new(),
         }
     }
 }
@@ -402,6 +445,34 @@ impl ServiceSpec {
                 "privileged",
                 "a privileged container controls its host; set allow_privileged to accept that",
             ));
+        }
+        for (kind, files) in [("secrets", &self.secrets), ("configs", &self.configs)] {
+            let mut targets = std::collections::BTreeSet::new();
+            for (i, f) in files.iter().enumerate() {
+                crate::host::validate_name(&format!("{kind}[{i}].source"), &f.source)?;
+                let target = f.target(kind == "secrets");
+                if kind == "configs" && !target.starts_with('/') {
+                    return Err(Error::invalid(
+                        format!("{kind}[{i}].target"),
+                        format!("{target:?} must be an absolute path"),
+                    ));
+                }
+                if kind == "secrets" && (target.contains("..") || target.ends_with('/')) {
+                    return Err(Error::invalid(
+                        format!("{kind}[{i}].target"),
+                        format!("{target:?} is not a file name"),
+                    ));
+                }
+                if f.mode > 0o777 {
+                    return Err(Error::invalid(
+                        format!("{kind}[{i}].mode"),
+                        format!("{:o} is not a file mode", f.mode),
+                    ));
+                }
+                if !targets.insert(target.clone()) {
+                    return Err(Error::invalid(format!("{kind}[{i}].target"), format!("{target:?} is mounted twice")));
+                }
+            }
         }
         self.constraints()?;
         self.preferences()?;

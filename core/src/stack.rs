@@ -11,7 +11,8 @@
 //!
 //! Names follow Swarm: service `web` of stack `blog` runs as service `blog_web`, network `front` is
 //! `blog_front`, volume `data` is `blog_data`, and everything carries the label
-//! `com.docker.stack.namespace=blog`. Plain engines have no overlay network: a stack network is a
+//! `com.docker.stack.namespace=blog`. Plain engines have no overlay network: a stack network (also one
+//! declared with `driver: overlay`, so that one file serves the Swarm backend too) is a
 //! bridge network on each host, so containers on one host reach each other by container name, and
 //! services on different hosts reach each other through published ports (see discovery).
 
@@ -29,7 +30,7 @@ use crate::fleet::{Fleet, ProbeOptions};
 use crate::host::{BuildOptions, Healthcheck, ListContainersOptions, Mount};
 use crate::reconcile::{remove_service, task_from, LABEL_SERVICE};
 use crate::rollout::{RolloutEvent, RolloutOptions};
-use crate::spec::{ServicePort, ServiceSpec, UpdateConfig};
+use crate::spec::{ServiceFile, ServicePort, ServiceSpec, UpdateConfig};
 
 /// Label naming the stack of a service, network or volume (Swarm's).
 pub const LABEL_STACK: &str = "com.docker.stack.namespace";
@@ -81,6 +82,19 @@ pub struct Stack {
     pub networks: Vec<String>,
     /// Named volumes to create on every host (external ones are not listed).
     pub volumes: Vec<String>,
+    /// Swarm secrets the stack creates from files (Swarm backend only; external ones are not listed).
+    pub secrets: Vec<StackFile>,
+    /// Swarm configs the stack creates from files (Swarm backend only).
+    pub configs: Vec<StackFile>,
+}
+
+/// A secret or config a stack creates: its full name and the file its content comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackFile {
+    /// Full name (`STACK_key`, or the compose `name:`).
+    pub name: String,
+    /// The file holding its content.
+    pub file: PathBuf,
 }
 
 /// Options of [`stack_up`].
@@ -126,6 +140,10 @@ pub struct StackDownReport {
     pub networks: u32,
     /// Volumes removed (one per host; only when asked).
     pub volumes: u32,
+    /// Swarm secrets removed (Swarm backend).
+    pub secrets: u32,
+    /// Swarm configs removed (Swarm backend).
+    pub configs: u32,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,6 +163,19 @@ struct ComposeFile {
     volumes: BTreeMap<String, Option<ComposeObject>>,
     #[serde(default)]
     networks: BTreeMap<String, Option<ComposeObject>>,
+    #[serde(default)]
+    secrets: BTreeMap<String, ComposeFileObject>,
+    #[serde(default)]
+    configs: BTreeMap<String, ComposeFileObject>,
+}
+
+/// A top-level secret or config: its content from `file`, or `external` (created beforehand).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ComposeFileObject {
+    file: Option<String>,
+    external: Option<bool>,
+    name: Option<String>,
 }
 
 /// A top-level network or volume.
@@ -176,6 +207,10 @@ struct ComposeService {
     stop_grace_period: Option<String>,
     restart: Option<String>,
     deploy: Option<ComposeDeploy>,
+    #[serde(default)]
+    secrets: Vec<Value>,
+    #[serde(default)]
+    configs: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -509,6 +544,52 @@ struct Names<'a> {
     base_dir: &'a Path,
     volumes: &'a BTreeMap<String, String>,
     networks: &'a BTreeMap<String, String>,
+    secrets: &'a BTreeMap<String, String>,
+    configs: &'a BTreeMap<String, String>,
+}
+
+/// A service's `secrets:` or `configs:` entry: `NAME` or `{source, target, mode, uid, gid}`.
+fn service_file(field: &str, v: &Value, declared: &BTreeMap<String, String>, secret: bool) -> Result<ServiceFile> {
+    let section = if secret { "secrets" } else { "configs" };
+    let (key, target, mode) = match v {
+        Value::String(k) => (k.clone(), None, None),
+        Value::Mapping(m) => {
+            let (mut key, mut target, mut mode) = (None, None, None);
+            for (k, val) in m {
+                let k = scalar(field, k)?;
+                let kf = format!("{field}.{k}");
+                match k.as_str() {
+                    "source" => key = Some(scalar(&kf, val)?),
+                    "target" => target = Some(scalar(&kf, val)?),
+                    "mode" => {
+                        // Compose writes modes in octal (0440), which YAML 1.2 reads as a string; a
+                        // plain number (288) is taken as it is.
+                        let text = scalar(&kf, val)?;
+                        let octal =
+                            text.strip_prefix("0o").or_else(|| text.strip_prefix('0').filter(|t| !t.is_empty()));
+                        let n = match (val.as_u64(), octal) {
+                            (Some(n), _) => u32::try_from(n).ok(),
+                            (None, Some(o)) => u32::from_str_radix(o, 8).ok(),
+                            (None, None) => text.parse().ok(),
+                        };
+                        mode =
+                            Some(n.ok_or_else(|| Error::invalid(&kf, format!("{text:?} is not a file mode (0440)")))?);
+                    }
+                    "uid" | "gid" if scalar(&kf, val)? == "0" => {}
+                    "uid" | "gid" => return Err(Error::invalid(kf, "only 0 (the default) is supported")),
+                    _ => return Err(Error::invalid(kf, "unknown key (source, target, mode, uid, gid)")),
+                }
+            }
+            (key.ok_or_else(|| Error::invalid(format!("{field}.source"), "is required"))?, target, mode)
+        }
+        _ => return Err(Error::invalid(field, "must be a name or a map with source")),
+    };
+    let full = declared
+        .get(&key)
+        .ok_or_else(|| Error::invalid(field, format!("{key:?} is not declared in the top-level {section}")))?;
+    // Compose mounts a secret at /run/secrets/KEY and a config at /KEY, whatever the object's full name.
+    let target = target.unwrap_or_else(|| if secret { key.clone() } else { format!("/{key}") });
+    Ok(ServiceFile { source: full.clone(), target, mode: mode.unwrap_or(0o444) })
 }
 
 fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mount> {
@@ -777,6 +858,12 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
             spec.labels.extend(list_or_dict(&df("labels"), l)?);
         }
     }
+    for (i, v) in s.secrets.iter().enumerate() {
+        spec.secrets.push(service_file(&f(&format!("secrets[{i}]")), v, names.secrets, true)?);
+    }
+    for (i, v) in s.configs.iter().enumerate() {
+        spec.configs.push(service_file(&f(&format!("configs[{i}]")), v, names.configs, false)?);
+    }
     spec.validate().map_err(|e| e.with_field_prefix(&field))?;
     Ok(StackService { name: svc_name.to_string(), spec, depends_on, build })
 }
@@ -885,7 +972,7 @@ fn strip_extensions(doc: &mut Value) {
         }
     }
     strip(doc);
-    for section in ["services", "networks", "volumes"] {
+    for section in ["services", "networks", "volumes", "secrets", "configs"] {
         if let Some(Value::Mapping(items)) = doc.get_mut(section) {
             for (_, item) in items.iter_mut() {
                 strip(item);
@@ -957,8 +1044,38 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
         Ok::<_, Error>((all, created))
     };
     let (volumes, created_volumes) = objects("volumes", file.volumes, &["local"])?;
-    let (mut networks, mut created_networks) = objects("networks", file.networks, &["bridge"])?;
-    let names = Names { stack: name, base_dir, volumes: &volumes, networks: &networks };
+    // Overlay networks span a swarm's nodes; on plain engines a stack network is a bridge on each host.
+    let (mut networks, mut created_networks) = objects("networks", file.networks, &["bridge", "overlay"])?;
+    let files = |section: &str, items: BTreeMap<String, ComposeFileObject>| {
+        let mut all = BTreeMap::new();
+        let mut created = Vec::new();
+        for (key, obj) in items {
+            let field = format!("{section}.{key}");
+            let full = obj.name.clone().unwrap_or_else(|| format!("{name}_{key}"));
+            crate::host::validate_name(&field, &full)?;
+            match (obj.file, obj.external.unwrap_or(false)) {
+                (Some(_), true) => return Err(Error::invalid(field, "file and external exclude each other")),
+                (None, false) => return Err(Error::invalid(field, "needs file: PATH (or external: true)")),
+                (Some(file), false) => {
+                    let file = base_dir.join(file);
+                    if !file.is_file() {
+                        return Err(Error::invalid(
+                            format!("{field}.file"),
+                            format!("{} is not a file", file.display()),
+                        ));
+                    }
+                    created.push(StackFile { name: full.clone(), file });
+                }
+                (None, true) => {}
+            }
+            all.insert(key, full);
+        }
+        Ok::<_, Error>((all, created))
+    };
+    let (secrets, created_secrets) = files("secrets", file.secrets)?;
+    let (configs, created_configs) = files("configs", file.configs)?;
+    let names =
+        Names { stack: name, base_dir, volumes: &volumes, networks: &networks, secrets: &secrets, configs: &configs };
     let mut services = Vec::new();
     for (svc_name, svc) in file.services {
         services.push(service_from(&svc_name, svc, &names)?);
@@ -968,7 +1085,14 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
         networks.insert("default".into(), default.clone());
         created_networks.push(default);
     }
-    let stack = Stack { name: name.to_string(), services, networks: created_networks, volumes: created_volumes };
+    let stack = Stack {
+        name: name.to_string(),
+        services,
+        networks: created_networks,
+        volumes: created_volumes,
+        secrets: created_secrets,
+        configs: created_configs,
+    };
     stack.validate()?;
     Ok(stack)
 }
@@ -1077,6 +1201,10 @@ pub(crate) fn stack_event(
 pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::host::ResultStream<RolloutEvent> {
     crate::stream::from_channel(move |tx| async move {
         stack.validate()?;
+        for s in &stack.services {
+            crate::reconcile::fleet_can_run(&s.spec)
+                .map_err(|e| e.with_field_prefix(&format!("services.{}", s.name)))?;
+        }
         let order = stack.order()?;
         let labels = BTreeMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
         let reachable: Vec<_> = fleet
@@ -1408,7 +1536,16 @@ networks:
                 "services.web.deploy.resources.limits.memory",
             ),
             ("services:\n  web: {image: x, depends_on: [db]}\n  db: {image: x, depends_on: [web]}\n", "depends_on"),
-            ("networks:\n  n: {driver: overlay}\nservices:\n  web: {image: x}\n", "networks.n.driver"),
+            ("networks:\n  n: {driver: macvlan}\nservices:\n  web: {image: x}\n", "networks.n.driver"),
+            ("services:\n  web: {image: x, secrets: [pw]}\n", "services.web.secrets[0]"),
+            ("secrets:\n  pw: {file: ./nowhere.txt}\nservices:\n  web: {image: x}\n", "secrets.pw.file"),
+            ("secrets:\n  pw: {external: true, file: x}\nservices:\n  web: {image: x}\n", "secrets.pw"),
+            ("secrets:\n  pw: {}\nservices:\n  web: {image: x}\n", "secrets.pw"),
+            (
+                "secrets:\n  pw: {external: true}\nservices:\n  web: {image: x, secrets: [{source: pw, uid: '1000'}]}\n",
+                "services.web.secrets[0].uid",
+            ),
+            ("configs:\n  c: {external: true}\nservices:\n  web: {image: x, configs: [{source: c, target: rel}]}\n", "services.web.configs[0].target"),
             ("services:\n  web: {image: x, privileged: true}\n", "services.web"),
             ("servics: {}\n", "servics"),
         ];
@@ -1417,6 +1554,45 @@ networks:
             assert_eq!(e.code(), "invalid_argument", "{text}");
             assert!(e.to_string().contains(field), "{e} should name {field} for:\n{text}");
         }
+    }
+
+    #[test]
+    fn secrets_and_configs_from_files_or_external() {
+        let dir = std::env::temp_dir().join(format!("dockfleet-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pw.txt"), "hunter2").unwrap();
+        std::fs::write(dir.join("app.conf"), "a = 1").unwrap();
+        let text = "
+secrets:
+  db_pw: {file: ./pw.txt}
+  api_key: {external: true}
+configs:
+  app: {file: ./app.conf}
+services:
+  web:
+    image: x
+    secrets: [db_pw, {source: api_key, target: key, mode: 0400}]
+    configs: [{source: app, target: /etc/app.conf}]
+";
+        let stack = parse_compose("blog", text, &dir).unwrap();
+        assert_eq!(stack.secrets, vec![StackFile { name: "blog_db_pw".into(), file: dir.join("./pw.txt") }]);
+        assert_eq!(stack.configs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["blog_app"]);
+        let spec = &stack.services[0].spec;
+        assert_eq!(
+            spec.secrets,
+            vec![
+                ServiceFile { source: "blog_db_pw".into(), target: "db_pw".into(), mode: 0o444 },
+                ServiceFile { source: "blog_api_key".into(), target: "key".into(), mode: 0o400 },
+            ]
+        );
+        assert_eq!(
+            spec.configs,
+            vec![ServiceFile { source: "blog_app".into(), target: "/etc/app.conf".into(), mode: 0o444 }]
+        );
+        // Plain engines have no secret store: the fleet refuses, naming the field.
+        let e = crate::reconcile::fleet_can_run(spec).unwrap_err();
+        assert!(e.to_string().contains("secrets") && e.to_string().contains("Swarm"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use bollard::models as bm;
 use bollard::query_parameters as qp;
 use bollard::Docker;
@@ -218,12 +219,42 @@ fn update_config(field: &str, u: &UpdateConfig, rollback: bool) -> Result<(i64, 
     ))
 }
 
+/// Label on a secret or config a stack created: a hash of the content it was created from, so that a
+/// changed file is noticed (Swarm never returns a secret's data). Anyone who can read it can already run
+/// a task that mounts the secret, so it tells them nothing new.
+pub(crate) const LABEL_CONTENT_HASH: &str = "dockfleet.content-hash";
+
+/// The swarm's secrets and configs, name → ID (what a service spec refers to them by).
+#[derive(Debug, Default)]
+pub(crate) struct SwarmObjects {
+    secrets: BTreeMap<String, String>,
+    configs: BTreeMap<String, String>,
+    /// (`"secrets"` | `"configs"`, name) → the [`LABEL_CONTENT_HASH`] of those that carry one.
+    content: BTreeMap<(&'static str, String), String>,
+}
+
+impl SwarmObjects {
+    fn add(&mut self, kind: &'static str, id: String, name: Option<String>, labels: Option<HashMap<String, String>>) {
+        let Some(name) = name else { return };
+        if let Some(h) = labels.and_then(|mut l| l.remove(LABEL_CONTENT_HASH)) {
+            self.content.insert((kind, name.clone()), h);
+        }
+        let ids = if kind == "secrets" { &mut self.secrets } else { &mut self.configs };
+        ids.insert(name, id);
+    }
+}
+
+fn content_hash(data: &[u8]) -> String {
+    format!("{:016x}", crate::reconcile::fnv1a(data))
+}
+
 /// Maps a validated [`ServiceSpec`] to a Swarm service spec; refuses what Swarm mode cannot express,
 /// naming the field. `node_ids` maps fleet host names to node IDs (for hostname constraints).
 pub(crate) fn to_swarm(
     spec: &ServiceSpec,
     node_ids: &BTreeMap<String, String>,
     publish_mode: &str,
+    objects: &SwarmObjects,
 ) -> Result<bm::ServiceSpec> {
     spec.validate()?;
     if spec.strategy() != "spread" {
@@ -269,7 +300,49 @@ pub(crate) fn to_swarm(
         start_period: h.start_period.map(nanos),
         ..Default::default()
     });
+    let id_of = |kind: &str, i: usize, name: &str, ids: &BTreeMap<String, String>| {
+        ids.get(name).cloned().ok_or_else(|| {
+            Error::invalid(format!("{kind}s[{i}].source"), format!("the swarm has no {kind} named {name:?}"))
+        })
+    };
+    let secrets = spec
+        .secrets
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            Ok(bm::TaskSpecContainerSpecSecrets {
+                file: Some(bm::TaskSpecContainerSpecFile {
+                    name: Some(f.target(true)),
+                    uid: Some("0".into()),
+                    gid: Some("0".into()),
+                    mode: Some(f.mode),
+                }),
+                secret_id: Some(id_of("secret", i, &f.source, &objects.secrets)?),
+                secret_name: Some(f.source.clone()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let configs = spec
+        .configs
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            Ok(bm::TaskSpecContainerSpecConfigs {
+                file: Some(bm::TaskSpecContainerSpecFile1 {
+                    name: Some(f.target(false)),
+                    uid: Some("0".into()),
+                    gid: Some("0".into()),
+                    mode: Some(f.mode),
+                }),
+                config_id: Some(id_of("config", i, &f.source, &objects.configs)?),
+                config_name: Some(f.source.clone()),
+                ..Default::default()
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let container_spec = bm::TaskSpecContainerSpec {
+        secrets: (!secrets.is_empty()).then_some(secrets),
+        configs: (!configs.is_empty()).then_some(configs),
         image: Some(spec.image.clone()),
         labels: Some(hashmap(&labels)),
         args: (!spec.command.is_empty()).then(|| spec.command.clone()),
@@ -793,6 +866,89 @@ impl Swarm {
         Ok(())
     }
 
+    /// Creates a secret holding `data` (kept encrypted in the managers' Raft log, mounted read-only
+    /// into the tasks that name it); returns its ID. A name already in use is a `conflict`.
+    pub async fn create_secret(&self, name: &str, data: &[u8], labels: BTreeMap<String, String>) -> Result<String> {
+        self.create_file_object(true, name, data, labels).await
+    }
+
+    /// Removes a secret by name or ID; a secret a service still uses is a `conflict`.
+    pub async fn remove_secret(&self, name: &str) -> Result<()> {
+        self.remove_file_object(true, name).await
+    }
+
+    /// Creates a config holding `data` (stored unencrypted, mounted into the tasks that name it);
+    /// returns its ID. A name already in use is a `conflict`.
+    pub async fn create_config(&self, name: &str, data: &[u8], labels: BTreeMap<String, String>) -> Result<String> {
+        self.create_file_object(false, name, data, labels).await
+    }
+
+    /// Removes a config by name or ID; a config a service still uses is a `conflict`.
+    pub async fn remove_config(&self, name: &str) -> Result<()> {
+        self.remove_file_object(false, name).await
+    }
+
+    /// A secret (`secret`) or a config: the two differ in the engine only by their endpoints.
+    async fn create_file_object(
+        &self,
+        secret: bool,
+        name: &str,
+        data: &[u8],
+        labels: BTreeMap<String, String>,
+    ) -> Result<String> {
+        crate::host::validate_name("name", name)?;
+        let (m, docker) = self.client().await?;
+        let (name_, labels, data) = (
+            Some(name.to_string()),
+            Some(hashmap(&labels)),
+            Some(base64::engine::general_purpose::STANDARD.encode(data)),
+        );
+        let r = if secret {
+            docker.create_secret(bm::SecretSpec { name: name_, labels, data, ..Default::default() }).await
+        } else {
+            docker.create_config(bm::ConfigSpec { name: name_, labels, data, ..Default::default() }).await
+        };
+        let kind = if secret { "secret" } else { "config" };
+        Ok(r.map_err(|e| m.object_err(e, kind, name, &format!("create {kind}")))?.id)
+    }
+
+    async fn remove_file_object(&self, secret: bool, name: &str) -> Result<()> {
+        let (m, docker) = self.client().await?;
+        let r = if secret { docker.delete_secret(name).await } else { docker.delete_config(name).await };
+        let kind = if secret { "secret" } else { "config" };
+        r.map_err(|e| m.object_err(e, kind, name, &format!("remove {kind}")))
+    }
+
+    /// The swarm's secrets and configs (only read when `spec` names some), optionally only those with
+    /// `label`.
+    async fn objects(&self, wanted: bool, label: Option<&str>) -> Result<SwarmObjects> {
+        let mut out = SwarmObjects::default();
+        if !wanted {
+            return Ok(out);
+        }
+        let (m, docker) = self.client().await?;
+        let filters = label.map(|l| HashMap::from([("label".to_string(), vec![l.to_string()])]));
+        let secrets = docker
+            .list_secrets(Some(qp::ListSecretsOptions { filters: filters.clone() }))
+            .await
+            .map_err(|e| m.object_err(e, "secret", "", "list secrets"))?;
+        for x in secrets {
+            if let (Some(id), Some(spec)) = (x.id, x.spec) {
+                out.add("secrets", id, spec.name, spec.labels);
+            }
+        }
+        let configs = docker
+            .list_configs(Some(qp::ListConfigsOptions { filters }))
+            .await
+            .map_err(|e| m.object_err(e, "config", "", "list configs"))?;
+        for x in configs {
+            if let (Some(id), Some(spec)) = (x.id, x.spec) {
+                out.add("configs", id, spec.name, spec.labels);
+            }
+        }
+        Ok(out)
+    }
+
     /// Carries `image` to every node of the fleet that lacks it.
     async fn carry_image(&self, image: &str, nodes: &BTreeMap<String, String>) -> Result<()> {
         ensure_image(&self.inner.fleet, image, nodes.keys().map(String::as_str)).await
@@ -968,8 +1124,11 @@ impl Swarm {
     }
 
     async fn rollout_inner(&self, spec: ServiceSpec, tx: UnboundedSender<RolloutEvent>) -> Result<()> {
+        spec.validate()?;
         let nodes = self.node_ids().await;
-        let desired = to_swarm(&spec, &nodes, &self.inner.options.publish_mode)?;
+        let wanted = !spec.secrets.is_empty() || !spec.configs.is_empty();
+        let objects = self.objects(wanted, None).await?;
+        let desired = to_swarm(&spec, &nodes, &self.inner.options.publish_mode, &objects)?;
         let hash = spec_hash(&spec);
         let total = if spec.mode == "global" { nodes.len() as u32 } else { spec.replicas };
         let mut p = Progress { tx, service: spec.name.clone(), phase: "update", done: 0, total, failed: 0 };
@@ -1118,13 +1277,56 @@ impl Swarm {
         stack.validate()?;
         let order = stack.order()?;
         let nodes = self.node_ids().await;
-        // Everything Swarm cannot express is refused before anything is created.
+        // Everything Swarm cannot express, and every file a secret or config comes from, is checked
+        // before anything is created; the stack's own secrets and configs count as present.
+        let wanted = !stack.secrets.is_empty()
+            || !stack.configs.is_empty()
+            || stack.services.iter().any(|s| !s.spec.secrets.is_empty() || !s.spec.configs.is_empty());
+        let mut objects = self.objects(wanted, None).await?;
+        let mut contents = Vec::new();
+        for (kind, files) in [("secrets", &stack.secrets), ("configs", &stack.configs)] {
+            for f in files {
+                let data =
+                    std::fs::read(&f.file).map_err(|e| Error::Io { path: f.file.display().to_string(), source: e })?;
+                let hash = content_hash(&data);
+                let known = if kind == "secrets" { &mut objects.secrets } else { &mut objects.configs };
+                if !known.contains_key(&f.name) {
+                    known.insert(f.name.clone(), String::new());
+                    contents.push((kind, f.name.clone(), data, hash));
+                } else if objects.content.get(&(kind, f.name.clone())).is_some_and(|h| *h != hash) {
+                    // Swarm cannot change a secret's or config's data; `docker stack deploy` fails here
+                    // too. Saying so beats deploying the old content under the new file.
+                    let key = f.name.strip_prefix(&format!("{}_", stack.name)).unwrap_or(&f.name);
+                    return Err(Error::invalid(
+                        format!("{kind}.{key}.file"),
+                        format!(
+                            "{} changed since {} was created, and Swarm {kind} cannot change: give it a new \
+                             name (say {}_v2) or take the stack down first",
+                            f.file.display(),
+                            f.name,
+                            key
+                        ),
+                    ));
+                }
+            }
+        }
         for s in &stack.services {
-            to_swarm(&s.spec, &nodes, &self.inner.options.publish_mode)
+            to_swarm(&s.spec, &nodes, &self.inner.options.publish_mode, &objects)
                 .map_err(|e| e.with_field_prefix(&format!("services.{}", s.name)))?;
         }
         let event = |kind: &str, message: String| crate::stack::stack_event(&tx, &stack.name, kind, message);
         let labels = HashMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
+        // Secrets and configs are immutable in Swarm: one that exists (with the same content) is kept.
+        for (kind, name, data, hash) in contents {
+            let mut l = btreemap(Some(labels.clone()));
+            l.insert(LABEL_CONTENT_HASH.to_string(), hash);
+            if kind == "secrets" {
+                self.create_secret(&name, &data, l).await?;
+            } else {
+                self.create_config(&name, &data, l).await?;
+            }
+            event(&kind[..kind.len() - 1], format!("{} {name}", &kind[..kind.len() - 1]));
+        }
         let existing: BTreeSet<String> =
             self.stack_networks(&stack.name).await?.into_iter().filter_map(|n| n.name).collect();
         let (m, docker) = self.client().await?;
@@ -1302,6 +1504,16 @@ impl ServiceBackend for Swarm {
             }
             report.networks += 1;
         }
+        let label = format!("{LABEL_STACK}={stack}");
+        let mine = self.objects(true, Some(&label)).await?;
+        for name in mine.secrets.keys() {
+            self.remove_secret(name).await?;
+            report.secrets += 1;
+        }
+        for name in mine.configs.keys() {
+            self.remove_config(name).await?;
+            report.configs += 1;
+        }
         if remove_volumes {
             let filter = [format!("{LABEL_STACK}={stack}")];
             for h in self.inner.fleet.hosts() {
@@ -1320,7 +1532,11 @@ impl ServiceBackend for Swarm {
 mod tests {
     use super::*;
     use crate::host::{Healthcheck, Mount};
-    use crate::spec::ServicePort;
+    use crate::spec::{ServiceFile, ServicePort};
+
+    fn none() -> SwarmObjects {
+        SwarmObjects::default()
+    }
 
     fn nodes() -> BTreeMap<String, String> {
         BTreeMap::from([("df-1".to_string(), "n1".to_string()), ("df-2".to_string(), "n2".to_string())])
@@ -1360,7 +1576,7 @@ mod tests {
         spec.update_config.parallelism = 2;
         spec.stop_grace_period = Duration::from_secs(2);
         spec.networks = vec!["blog_default".into()];
-        let s = to_swarm(&spec, &nodes(), "host").unwrap();
+        let s = to_swarm(&spec, &nodes(), "host", &none()).unwrap();
         let t = s.task_template.as_ref().unwrap();
         let c = t.container_spec.as_ref().unwrap();
         assert_eq!(c.args.as_deref(), Some(&["httpd".to_string(), "-f".to_string()][..]));
@@ -1406,13 +1622,37 @@ mod tests {
         assert_eq!(back, spec);
         // A host outside the fleet keeps Swarm's own hostname constraint.
         spec.placement.constraints = vec!["node.hostname!=elsewhere".into()];
-        let s = to_swarm(&spec, &nodes(), "ingress").unwrap();
+        let s = to_swarm(&spec, &nodes(), "ingress", &none()).unwrap();
         let t = s.task_template.unwrap();
         assert_eq!(t.placement.unwrap().constraints.unwrap(), vec!["node.hostname!=elsewhere".to_string()]);
         let ports = s.endpoint_spec.unwrap().ports.unwrap();
         assert_eq!(ports[0].publish_mode, Some(bm::EndpointPortConfigPublishModeEnum::INGRESS));
+        // Secrets and configs by name: the IDs come from the swarm; one it lacks is refused by field.
+        spec.secrets = vec![
+            ServiceFile::new("db_pw"),
+            ServiceFile { target: "pw".into(), mode: 0o400, ..ServiceFile::new("api") },
+        ];
+        spec.configs = vec![ServiceFile::new("conf")];
+        let objects = SwarmObjects {
+            secrets: BTreeMap::from([("db_pw".into(), "s1".into()), ("api".into(), "s2".into())]),
+            configs: BTreeMap::from([("conf".into(), "c1".into())]),
+            ..Default::default()
+        };
+        let c = to_swarm(&spec, &nodes(), "host", &objects).unwrap().task_template.unwrap().container_spec.unwrap();
+        let secrets = c.secrets.unwrap();
+        assert_eq!(secrets[0].secret_id.as_deref(), Some("s1"));
+        assert_eq!(secrets[0].file.as_ref().unwrap().name.as_deref(), Some("db_pw"));
+        assert_eq!(secrets[1].file.as_ref().unwrap().name.as_deref(), Some("pw"));
+        assert_eq!(secrets[1].file.as_ref().unwrap().mode, Some(0o400));
+        let configs = c.configs.unwrap();
+        assert_eq!(
+            (configs[0].config_id.as_deref(), configs[0].file.as_ref().unwrap().name.as_deref()),
+            (Some("c1"), Some("/conf"))
+        );
+        let e = to_swarm(&spec, &nodes(), "host", &none()).unwrap_err();
+        assert!(e.to_string().contains("secrets[0].source") && e.to_string().contains("db_pw"), "{e}");
         let global = ServiceSpec { mode: "global".into(), ..ServiceSpec::new("g", "i") };
-        assert!(to_swarm(&global, &nodes(), "host").unwrap().mode.unwrap().global.is_some());
+        assert!(to_swarm(&global, &nodes(), "host", &none()).unwrap().mode.unwrap().global.is_some());
     }
 
     #[test]
@@ -1453,16 +1693,19 @@ mod tests {
         let base = ServiceSpec::new("web", "dockfleet/busybox:latest");
         let mut s = base.clone();
         s.placement.strategy = "binpack".into();
-        let e = to_swarm(&s, &nodes(), "host").unwrap_err();
+        let e = to_swarm(&s, &nodes(), "host", &none()).unwrap_err();
         assert_eq!(e.code(), "invalid_argument");
         assert!(e.to_string().contains("placement.strategy"), "{e}");
         let s = ServiceSpec { privileged: true, allow_privileged: true, ..base.clone() };
-        assert!(to_swarm(&s, &nodes(), "host").unwrap_err().to_string().contains("privileged"));
+        assert!(to_swarm(&s, &nodes(), "host", &none()).unwrap_err().to_string().contains("privileged"));
         let mut s = base.clone();
         s.rollback_config.failure_action = "rollback".into();
-        assert!(to_swarm(&s, &nodes(), "host").unwrap_err().to_string().contains("rollback_config.failure_action"));
+        assert!(to_swarm(&s, &nodes(), "host", &none())
+            .unwrap_err()
+            .to_string()
+            .contains("rollback_config.failure_action"));
         let s = ServiceSpec { name: "Bad Name".into(), ..base };
-        assert!(to_swarm(&s, &nodes(), "host").unwrap_err().to_string().contains("name"));
+        assert!(to_swarm(&s, &nodes(), "host", &none()).unwrap_err().to_string().contains("name"));
         let o = SwarmOptions { publish_mode: "mesh".into(), ..Default::default() };
         assert!(o.validate().unwrap_err().to_string().contains("publish_mode"));
     }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +85,7 @@ services:
     command: sh -c 'sleep 1; touch /data/ready; exec sleep 600'
     stop_grace_period: 1s
     volumes: ["db-data:/data"]
+    secrets: [db_password]
     healthcheck:
       test: test -f /data/ready
       interval: 300ms
@@ -94,6 +95,8 @@ services:
         constraints: [node.role == manager]
 volumes:
   db-data:
+secrets:
+  db_password: {file: ./db_password.txt}
 "#;
 
 #[tokio::test]
@@ -245,6 +248,34 @@ async fn swarm_backend_end_to_end() {
     assert_eq!(backend.service_status(&ssd.name).await.unwrap().tasks[0].host, "df-3");
     backend.remove_service(&ssd.name).await.unwrap();
 
+    step("secrets and configs: created, mounted into the tasks, refused by the fleet, removed");
+    let pw = unique("sw-pw");
+    let conf = unique("sw-conf");
+    swarm.create_secret(&pw, b"hunter2", BTreeMap::new()).await.unwrap();
+    assert_eq!(swarm.create_secret(&pw, b"again", BTreeMap::new()).await.unwrap_err().code(), "conflict");
+    swarm.create_config(&conf, b"answer = 42", BTreeMap::new()).await.unwrap();
+    let mut with_files = web_service("sw-files", 1);
+    with_files.ports.clear();
+    with_files.secrets = vec![ServiceFile { target: "db_password".into(), mode: 0o400, ..ServiceFile::new(&pw) }];
+    with_files.configs = vec![ServiceFile { target: "/etc/app.conf".into(), ..ServiceFile::new(&conf) }];
+    let e = fleet.rollout(with_files.clone(), Default::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.code() == "invalid_argument" && e.to_string().contains("secrets"), "{e}");
+    assert_eq!(last(&collect(backend.rollout(with_files.clone(), Default::default())).await).1, "completed");
+    let task = backend.service_status(&with_files.name).await.unwrap().tasks.remove(0);
+    let h = fleet.host(&task.host).unwrap();
+    let cat = ["cat".to_string(), "/run/secrets/db_password".into(), "/etc/app.conf".into()];
+    let out = h.exec(&task.id, &cat, &ExecOptions::default()).await.unwrap();
+    assert_eq!(out.stdout, "hunter2answer = 42", "{out:?}");
+    assert_eq!(swarm.remove_secret(&pw).await.unwrap_err().code(), "conflict", "in use");
+    backend.remove_service(&with_files.name).await.unwrap();
+    swarm.remove_secret(&pw).await.unwrap();
+    swarm.remove_config(&conf).await.unwrap();
+    assert_eq!(swarm.remove_config(&conf).await.unwrap_err().code(), "not_found");
+    let mut missing = with_files.clone();
+    missing.configs.clear();
+    let e = backend.rollout(missing, Default::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.to_string().contains("secrets[0].source"), "a secret the swarm lacks: {e}");
+
     step("remove: the tasks go, and so do their registrations");
     assert_eq!(backend.remove_service(&name).await.unwrap(), 3);
     for h in fleet.hosts() {
@@ -266,6 +297,7 @@ async fn swarm_backend_end_to_end() {
     let stack_name = unique("swblog").replace('_', "-");
     let dir = std::env::temp_dir().join(&stack_name);
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("db_password.txt"), "s3cret").unwrap();
     let port = 18600 + (std::process::id() % 300) as u16;
     let stack = parse_compose(&stack_name, &STACK.replace("PORT", &port.to_string()), &dir).unwrap();
     let events = collect(backend.stack_up(stack.clone(), StackOptions::default())).await;
@@ -291,10 +323,29 @@ async fn swarm_backend_end_to_end() {
         assert!(body.contains("\r\n\r\nweb "), "df-{n}: {body}");
     }
     let df1 = fleet.host("df-1").unwrap();
+    let db_task = &by_name[db.as_str()].tasks[0];
+    let cat = ["cat".to_string(), "/run/secrets/db_password".into()];
+    assert_eq!(df1.exec(&db_task.id, &cat, &ExecOptions::default()).await.unwrap().stdout, "s3cret");
+    // The same files again: the secret is kept and no task is replaced. A changed file is refused by
+    // field (Swarm cannot change a secret), before anything is touched.
+    let again = collect(backend.stack_up(stack.clone(), StackOptions::default())).await;
+    assert_eq!(again.last().map(|e| e.kind.as_str()), Some("completed"), "{again:?}");
+    assert!(!again.iter().any(|e| e.kind == "secret"), "{again:?}");
+    std::fs::write(dir.join("db_password.txt"), "changed").unwrap();
+    let e = backend.stack_up(stack.clone(), StackOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.code() == "invalid_argument" && e.to_string().contains("secrets.db_password.file"), "{e}");
+    let ps = backend.stack_ps(&stack_name).await.unwrap();
+    let ids =
+        |ps: &[&ServiceStatus]| ps.iter().flat_map(|s| s.tasks.iter().map(|t| t.id.clone())).collect::<BTreeSet<_>>();
+    assert_eq!(
+        ids(&ps.iter().collect::<Vec<_>>()),
+        ids(&by_name.values().copied().collect::<Vec<_>>()),
+        "nothing replaced"
+    );
     let label = [format!("{LABEL_STACK}={stack_name}")];
     assert_eq!(df1.list_volumes(&label).await.unwrap().len(), 1);
     let down = backend.stack_down(&stack_name, true).await.unwrap();
-    assert_eq!((down.services.len(), down.containers, down.networks), (2, 4, 1), "{down:?}");
+    assert_eq!((down.services.len(), down.containers, down.networks, down.secrets), (2, 4, 1, 1), "{down:?}");
     assert!(down.volumes >= 1, "{down:?}");
     assert!(backend.stack_ps(&stack_name).await.unwrap().is_empty());
     assert!(df1.list_volumes(&label).await.unwrap().is_empty());

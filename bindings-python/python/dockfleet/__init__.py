@@ -6,6 +6,8 @@ blocking, is in :mod:`dockfleet.sync`. Durations are float seconds. Every error 
 """
 
 from ._native import (
+    ServiceFile,
+    StackFile,
     SwarmOptions,
     SwarmNode,
     Swarm,
@@ -151,6 +153,8 @@ from ._native import (
 )
 
 __all__ = [
+    "ServiceFile",
+    "StackFile",
     "SwarmOptions",
     "SwarmNode",
     "Swarm",

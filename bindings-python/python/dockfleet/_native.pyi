@@ -13,6 +13,8 @@ _T = TypeVar("_T")
 
 __all__ = [
     "_shutdown_runtime",
+    "ServiceFile",
+    "StackFile",
     "SwarmOptions",
     "SwarmNode",
     "Swarm",
@@ -684,7 +686,9 @@ class ServiceSpec:
     privileged: bool
     allow_privileged: bool
     allow_host_mounts: bool
-    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., networks: list[str] = ..., privileged: bool = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ...) -> Self: ...
+    secrets: list[ServiceFile]
+    configs: list[ServiceFile]
+    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., networks: list[str] = ..., privileged: bool = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -956,13 +960,15 @@ class StackService:
 
 @final
 class Stack:
-    """A stack: services, and the networks and volumes it creates on every host."""
+    """A stack: services, and the networks, volumes, secrets and configs it creates."""
 
     name: str
     services: list[StackService]
     networks: list[str]
     volumes: list[str]
-    def __new__(cls, *, name: str = ..., services: list[StackService] = ..., networks: list[str] = ..., volumes: list[str] = ...) -> Self: ...
+    secrets: list[StackFile]
+    configs: list[StackFile]
+    def __new__(cls, *, name: str = ..., services: list[StackService] = ..., networks: list[str] = ..., volumes: list[str] = ..., secrets: list[StackFile] = ..., configs: list[StackFile] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -994,7 +1000,9 @@ class StackDownReport:
     containers: int
     networks: int
     volumes: int
-    def __new__(cls, *, services: list[str] = ..., containers: int = ..., networks: int = ..., volumes: int = ...) -> Self: ...
+    secrets: int
+    configs: int
+    def __new__(cls, *, services: list[str] = ..., containers: int = ..., networks: int = ..., volumes: int = ..., secrets: int = ..., configs: int = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -1303,6 +1311,29 @@ class Swarm:
     async def nodes(self) -> list[SwarmNode]: ...
     async def set_node_labels(self, host: str, labels: dict[str, str]) -> SwarmNode: ...
     async def set_availability(self, host: str, availability: str) -> SwarmNode: ...
+    async def create_secret(self, name: str, data: bytes, labels: dict[str, str] | None = None) -> str: ...
+    async def remove_secret(self, name: str) -> None: ...
+    async def create_config(self, name: str, data: bytes, labels: dict[str, str] | None = None) -> str: ...
+    async def remove_config(self, name: str) -> None: ...
 
 async def scale(backend: Fleet | Swarm, service: str, replicas: int) -> ServiceStatus: ...
 async def service_status(backend: Fleet | Swarm, service: str) -> ServiceStatus: ...
+
+@final
+class ServiceFile:
+    """A Swarm secret or config mounted into a service's tasks: `target` is a file name under `/run/secrets/` for a secret (default `source`), an absolute path for a config (default `/source`)."""
+
+    source: str
+    target: str
+    mode: int
+    def __new__(cls, *, source: str = ..., target: str = ..., mode: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class StackFile:
+    """A secret or config a stack creates (Swarm backend): its full name and the file it comes from."""
+
+    name: str
+    file: Path
+    def __new__(cls, *, name: str = ..., file: _StrPath = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...

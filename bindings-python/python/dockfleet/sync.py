@@ -15,6 +15,8 @@ from typing import Any, Callable
 from . import _native
 # Data classes, streams and errors are shared with the async API.
 from ._native import (
+    ServiceFile as ServiceFile,
+    StackFile as StackFile,
     SwarmOptions as SwarmOptions,
     SwarmNode as SwarmNode,
     LABEL_NODE_HOST as LABEL_NODE_HOST,
@@ -353,7 +355,10 @@ class Swarm:
         return repr(self._inner)
 
 
-for _name in ["join", "leave", "dissolve", "nodes", "set_node_labels", "set_availability"]:
+for _name in [
+    "join", "leave", "dissolve", "nodes", "set_node_labels", "set_availability",
+    "create_secret", "remove_secret", "create_config", "remove_config",
+]:
     setattr(Swarm, _name, _method(_native.Swarm, _name))
 
 
