@@ -273,6 +273,8 @@ export declare class Swarm {
   setNodeLabels(host: string, labels: Record<string, string>): Promise<SwarmNode>
   /** Sets a node's availability: `active`, `pause` or `drain`. */
   setAvailability(host: string, availability: string): Promise<SwarmNode>
+  /** Promotes a node to `manager` or demotes it to `worker`. */
+  setRole(host: string, role: string): Promise<SwarmNode>
   /** Creates a secret holding `data`; resolves to its ID. */
   createSecret(name: string, data: Buffer, labels?: Record<string, string> | undefined | null): Promise<string>
   /** Removes a secret by name or ID. */

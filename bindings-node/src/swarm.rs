@@ -134,6 +134,13 @@ impl Swarm {
         call(env, async move { s.set_availability(&host, &availability).await })
     }
 
+    /// Promotes a node to `manager` or demotes it to `worker`.
+    #[napi]
+    pub fn set_role<'env>(&self, env: &'env Env, host: String, role: String) -> Result<PromiseRaw<'env, SwarmNode>> {
+        let s = self.inner.clone();
+        call(env, async move { s.set_role(&host, &role).await })
+    }
+
     /// Creates a secret holding `data`; resolves to its ID.
     #[napi]
     pub fn create_secret<'env>(

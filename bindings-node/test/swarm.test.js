@@ -43,6 +43,10 @@ test('Swarm: init, join, nodes, labels; a service through rollout, scale, servic
     assert.equal(labelled.labels.disk, 'ssd')
     assert.equal(labelled.labels[dockfleet.LABEL_NODE_HOST], 'df-2')
     await rejects(swarm.setAvailability('df-2', 'gone'), 'invalid_argument')
+    assert.equal((await swarm.setRole('df-2', 'manager')).role, 'manager')
+    assert.deepEqual((await swarm.nodes()).map((n) => n.role), ['manager', 'manager'])
+    assert.equal((await swarm.setRole('df-2', 'worker')).role, 'worker')
+    await rejects(swarm.setRole('df-2', 'boss'), 'invalid_argument')
 
     const spec = { ...sleeper('jssw', 2), placement: { constraints: ['disk==ssd'] } }
     const events = await collect(dockfleet.rollout(swarm, spec))

@@ -104,6 +104,12 @@ impl Swarm {
         crate::call(async move { s.set_availability(&host, &availability).await }).await
     }
 
+    /// Promotes a node to `manager` or demotes it to `worker`.
+    async fn set_role(&self, host: String, role: String) -> PyResult<SwarmNode> {
+        let s = self.inner.clone();
+        crate::call(async move { s.set_role(&host, &role).await }).await
+    }
+
     /// Creates a secret holding `data`; returns its ID.
     #[pyo3(signature = (name, data, labels=None))]
     async fn create_secret(

@@ -39,6 +39,11 @@ def test_swarm_lifecycle_and_a_service():
             assert n.labels["disk"] == "ssd" and n.labels[dockfleet.LABEL_NODE_HOST] == "df-2"
             with pytest.raises(dockfleet.InvalidArgumentError, match="availability"):
                 await swarm.set_availability("df-2", "gone")
+            assert (await swarm.set_role("df-2", "manager")).role == "manager"
+            assert [n.role for n in await swarm.nodes()] == ["manager", "manager"]
+            assert (await swarm.set_role("df-2", "worker")).role == "worker"
+            with pytest.raises(dockfleet.InvalidArgumentError, match="role"):
+                await swarm.set_role("df-2", "boss")
 
             spec = sleeper("pysw", 2)
             spec.placement = dockfleet.Placement(constraints=["disk==ssd"])

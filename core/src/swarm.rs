@@ -612,6 +612,11 @@ impl Swarm {
             let Some(d) = h.as_docker() else { continue };
             match membership(d).await {
                 Ok(m) if m.manager => {
+                    if cached.as_deref() != Some(h.name()) {
+                        // A new manager (the first, or the last one used is gone): after losing the
+                        // leader, the others answer "no leader" until Raft has elected one.
+                        self.wait_for_leader(d).await?;
+                    }
                     *self.inner.manager.lock().expect("manager lock") = Some(h.name().to_string());
                     return Ok(d);
                 }
@@ -628,6 +633,37 @@ impl Swarm {
                 None => "no host of the fleet is a swarm manager (Swarm::init forms one)".into(),
             },
         })
+    }
+
+    /// Waits, within [`SwarmOptions::timeout`], until the manager `d` knows a Raft leader.
+    async fn wait_for_leader(&self, d: &DockerHost) -> Result<()> {
+        let docker = d.bollard().await?;
+        let deadline = Instant::now() + self.inner.options.timeout;
+        let mut waited = false;
+        loop {
+            let e = match docker.inspect_swarm().await {
+                Ok(_) => {
+                    if waited {
+                        tracing::info!(manager = d.name(), "the swarm has a leader again");
+                    }
+                    return Ok(());
+                }
+                Err(e) => d.object_err(e, "swarm", "", "inspect swarm"),
+            };
+            let electing =
+                matches!(&e, Error::Engine { status: 503, .. }) || e.to_string().contains("does not have a leader");
+            if !electing {
+                return Err(e);
+            }
+            if Instant::now() >= deadline {
+                return Err(self.timed_out(format!("waiting for a swarm leader through {} ({e})", d.name())));
+            }
+            if !waited {
+                tracing::warn!(manager = d.name(), "the swarm has no leader; waiting for an election");
+                waited = true;
+            }
+            tokio::time::sleep(self.inner.options.poll_interval).await;
+        }
     }
 
     async fn client(&self) -> Result<(&DockerHost, &Docker)> {
@@ -758,6 +794,28 @@ impl Swarm {
             other => return Err(Error::invalid("availability", format!("{other:?} is not active, pause or drain"))),
         };
         self.update_node(host, |spec| spec.availability = Some(a)).await
+    }
+
+    /// Promotes a node to `manager` or demotes it to `worker` (`docker node promote` / `demote`), and
+    /// waits (within [`SwarmOptions::timeout`]) until a fleet host's engine acts in its new role. Three or
+    /// five managers let the swarm outlive one or two of them; Swarm refuses to demote the last one.
+    pub async fn set_role(&self, host: &str, role: &str) -> Result<SwarmNode> {
+        let r = match role {
+            "manager" => bm::NodeSpecRoleEnum::MANAGER,
+            "worker" => bm::NodeSpecRoleEnum::WORKER,
+            other => return Err(Error::invalid("role", format!("{other:?} is not worker or manager"))),
+        };
+        let node = self.update_node(host, |spec| spec.role = Some(r)).await?;
+        let Ok(h) = self.inner.fleet.host(host) else { return Ok(node) };
+        let d = docker_host(&h)?;
+        let deadline = Instant::now() + self.inner.options.timeout;
+        while membership(d).await?.manager != (role == "manager") {
+            if Instant::now() >= deadline {
+                return Err(self.timed_out(format!("{host} becoming a {role}")));
+            }
+            tokio::time::sleep(self.inner.options.poll_interval).await;
+        }
+        Ok(node)
     }
 
     /// Gives the node of a fleet host its fleet labels and the `dockfleet.host` label.

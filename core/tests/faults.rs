@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -12,24 +10,6 @@ use dockfleet::*;
 use futures::{StreamExt, TryStreamExt};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn testbed_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/testbed.sh")
-}
-
-/// Runs a testbed command when dropped (restarting or healing a host even when a test fails).
-struct Undo(&'static [&'static str]);
-
-impl Drop for Undo {
-    fn drop(&mut self) {
-        testbed(self.0);
-    }
-}
-
-fn testbed(args: &[&str]) {
-    let st = Command::new("bash").arg(testbed_script()).args(args).status().unwrap();
-    assert!(st.success(), "testbed {args:?} failed");
-}
 
 #[tokio::test]
 async fn engine_stopped_then_back() {

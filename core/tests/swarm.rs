@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use dockfleet::*;
@@ -350,6 +350,44 @@ async fn swarm_backend_end_to_end() {
     assert!(backend.stack_ps(&stack_name).await.unwrap().is_empty());
     assert!(df1.list_volumes(&label).await.unwrap().is_empty());
     std::fs::remove_dir_all(dir).unwrap();
+
+    step("three managers (df-2 promoted, df-3 re-joined as one); df-1's engine, the leader, stops and the swarm is driven through the others; it comes back");
+    assert_eq!(swarm.set_role("df-2", "manager").await.unwrap().role, "manager");
+    assert_eq!(swarm.set_role("df-2", "boss").await.unwrap_err().code(), "invalid_argument");
+    swarm.leave("df-3", false).await.unwrap();
+    assert_eq!(swarm.join("df-3", "manager").await.unwrap().role, "manager");
+    let mut ha = web_service("sw-ha", 2);
+    ha.ports.clear();
+    ha.placement.constraints = vec!["node.hostname!=df-1".into()];
+    assert_eq!(last(&collect(backend.rollout(ha.clone(), Default::default())).await).1, "completed");
+    testbed(&["stop-engine", "df-1"]);
+    let restart = Undo(&["start-engine", "df-1"]);
+    let t0 = Instant::now();
+    let st = backend.scale(&ha.name, 3).await.unwrap();
+    eprintln!(
+        "[swarm test] scaled through another manager {:.1} s after the leader's engine stopped",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!((st.desired, st.running), (3, 3), "{st:?}");
+    assert!(st.tasks.iter().all(|t| t.host == "df-2" || t.host == "df-3"), "{st:?}");
+    let nodes = swarm.nodes().await.unwrap();
+    let leader: Vec<&str> = nodes.iter().filter(|n| n.leader).map(|n| n.host.as_str()).collect();
+    assert!(leader == ["df-2"] || leader == ["df-3"], "a new leader: {nodes:?}");
+    drop(restart);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let nodes = swarm.nodes().await.unwrap();
+        let df1 = nodes.iter().find(|n| n.host == "df-1").expect("df-1 is still a node");
+        if df1.state == "ready" && df1.reachability == "reachable" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "df-1 did not come back as a manager: {df1:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(backend.remove_service(&ha.name).await.unwrap(), 3);
+    for h in ["df-2", "df-3"] {
+        assert_eq!(swarm.set_role(h, "worker").await.unwrap().role, "worker");
+    }
 
     step("df-3 leaves; the swarm lists two nodes");
     swarm.leave("df-3", false).await.unwrap();

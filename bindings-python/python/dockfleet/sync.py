@@ -356,7 +356,7 @@ class Swarm:
 
 
 for _name in [
-    "join", "leave", "dissolve", "nodes", "set_node_labels", "set_availability",
+    "join", "leave", "dissolve", "nodes", "set_node_labels", "set_availability", "set_role",
     "create_secret", "remove_secret", "create_config", "remove_config",
 ]:
     setattr(Swarm, _name, _method(_native.Swarm, _name))

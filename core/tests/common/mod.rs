@@ -10,6 +10,25 @@ use dockfleet::{Fleet, Host, ListContainersOptions};
 pub const IMAGE: &str = "dockfleet/busybox:latest";
 pub const IMAGE_HEALTH: &str = "dockfleet/busybox:health";
 
+fn testbed_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/testbed.sh")
+}
+
+/// Runs a testbed command (`stop-engine df-3`, `partition df-2`, …), asserting it worked.
+pub fn testbed(args: &[&str]) {
+    let st = std::process::Command::new("bash").arg(testbed_script()).args(args).status().unwrap();
+    assert!(st.success(), "testbed {args:?} failed");
+}
+
+/// Runs a testbed command when dropped (restarting or healing a host even when a test fails).
+pub struct Undo(pub &'static [&'static str]);
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        testbed(self.0);
+    }
+}
+
 pub fn testbed_dir() -> PathBuf {
     PathBuf::from(std::env::var("DOCKFLEET_TESTBED").unwrap_or_else(|_| "/var/lib/dockfleet-testbed".into()))
 }
