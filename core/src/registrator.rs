@@ -3,8 +3,12 @@
 //! It follows every host's container events and resyncs at start and every `resync`, with the engines
 //! as the authority: a container that publishes ports is registered at its host's address and
 //! published port; a container of a dockfleet service, or a task of a Swarm mode service, registers
-//! under the service's name with its slot. Containers that die, stop or go away are deregistered at once; entries whose container is gone
-//! (a crash of the engine, of this process or of another registrator) are dropped at the next resync.
+//! under the service's name with its slot. Containers that die, stop or go away are deregistered at
+//! once, and stay so: the engine's container list still shows a container running for a moment after
+//! its `die` event, so one seen to die is re-inspected rather than registered again from a list, and
+//! the event streams resume after the last event handled, so a resync loses none. Entries whose
+//! container is gone (a crash of the engine, of this process or of another registrator) are dropped at
+//! the next resync.
 //! Docker's HEALTHCHECK status is honoured, and active TCP/HTTP checks (rise/fall) can be added per
 //! service. Registrations carry a TTL by default, so the registrator's own crash leaves nothing stale.
 
@@ -182,6 +186,9 @@ struct State {
     /// One registry session per host, so `expire` can let a host's entries lapse on their own.
     sessions: BTreeMap<String, Arc<dyn Discovery>>,
     known: BTreeMap<String, BTreeMap<(String, String), Known>>,
+    /// Per host, the containers seen to die (`die`, `stop`, `destroy`) that a container list may still
+    /// show running: see [`State::without_the_dead`].
+    dead: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl State {
@@ -251,12 +258,38 @@ impl State {
         Ok(())
     }
 
+    /// Leaves out of a host's container list the containers it lists as running but that died. The
+    /// engine logs `die` before it updates the view its container list reads (moby checkpoints it
+    /// after the event and the network cleanup), so for a moment after a death the list still shows the
+    /// container running, and registering from it would bring the dead back. A container seen to die is
+    /// inspected instead, which reads its live state, until the list no longer shows it running (or it
+    /// runs again: a restart).
+    async fn without_the_dead(&mut self, h: &Arc<dyn Host>, list: Vec<ContainerSummary>) -> Vec<ContainerSummary> {
+        let Some(dead) = self.dead.get_mut(h.name()) else { return list };
+        let running: BTreeSet<&str> = list.iter().filter(|c| c.state == "running").map(|c| c.id.as_str()).collect();
+        dead.retain(|id| running.contains(id.as_str()));
+        let mut out = Vec::with_capacity(list.len());
+        for c in list {
+            if dead.contains(&c.id) {
+                match h.inspect_container(&c.id).await {
+                    Ok(d) if d.state.running => {
+                        dead.remove(&c.id);
+                    }
+                    // Not running (or already gone): the list is behind.
+                    _ => continue,
+                }
+            }
+            out.push(c);
+        }
+        out
+    }
+
     /// Compares one host with the registry; the engine is the authority.
     async fn resync_host(&mut self, h: &Arc<dyn Host>, list: Result<Vec<ContainerSummary>>) -> Result<()> {
         let name = h.name().to_string();
         let address = host_address(h.address());
         let list = match list {
-            Ok(l) => l,
+            Ok(l) => self.without_the_dead(h, l).await,
             Err(e) => {
                 self.unreachable(&name, &e).await?;
                 return Ok(());
@@ -317,9 +350,12 @@ impl State {
     async fn container_changed(&mut self, h: &Arc<dyn Host>, id: &str, gone: bool) -> Result<()> {
         let name = h.name().to_string();
         let mut desired = Vec::new();
-        if !gone {
+        if gone {
+            self.dead.entry(name.clone()).or_default().insert(id.to_string());
+        } else {
             let filter = ListContainersOptions { all: false, labels: Vec::new(), name: None };
             let list = h.list_containers(&filter).await?;
+            let list = self.without_the_dead(h, list).await;
             if let Some(c) = list.iter().find(|c| c.id == id) {
                 desired = instances_of(&name, &host_address(h.address()), c, self.options.ttl);
             }
@@ -383,14 +419,29 @@ pub fn registrator(
 ) -> ResultStream<RegistratorEvent> {
     crate::stream::from_channel(move |tx| async move {
         options.validate()?;
-        let mut st = State { fleet, discovery, options, tx, sessions: BTreeMap::new(), known: BTreeMap::new() };
+        let mut st = State {
+            fleet,
+            discovery,
+            options,
+            tx,
+            sessions: BTreeMap::new(),
+            known: BTreeMap::new(),
+            dead: BTreeMap::new(),
+        };
         let filters = BTreeMap::from([
             ("type".to_string(), vec!["container".to_string()]),
             ("event".to_string(), ["start", "die", "stop", "destroy", "health_status"].map(String::from).to_vec()),
         ]);
+        // Per host, where its next event stream starts: just after the last event handled from it. A
+        // resync breaks off the streams, and events they had delivered but not yet handled are
+        // replayed, not lost (a lost `die` would leave its container registered until the next resync).
+        let mut resume: BTreeMap<String, i64> = BTreeMap::new();
         loop {
-            let since = crate::host::now_nanos();
+            let now = crate::host::now_nanos();
             let hosts: Vec<Arc<dyn Host>> = st.fleet.hosts().to_vec();
+            for h in &hosts {
+                resume.entry(h.name().to_string()).or_insert(now);
+            }
             // Every host at once, each bounded: a host cut off the network must not stall the others.
             let lists = futures::future::join_all(hosts.iter().map(|h| async move {
                 let all = ListContainersOptions::default();
@@ -409,10 +460,11 @@ pub fn registrator(
                     st.emit("error", h.name(), "", "", e.to_string());
                 }
             }
-            let opts = EventOptions { since_nanos: Some(since), until_nanos: None, filters: filters.clone() };
-            let mut events = futures::stream::select_all(
-                hosts.iter().enumerate().map(|(i, h)| h.events(&opts).map(move |e| (i, e))),
-            );
+            let mut events = futures::stream::select_all(hosts.iter().enumerate().map(|(i, h)| {
+                let since = resume[h.name()];
+                let opts = EventOptions { since_nanos: Some(since), until_nanos: None, filters: filters.clone() };
+                h.events(&opts).map(move |e| (i, e))
+            }));
             let resync_at = Instant::now() + st.options.resync;
             let mut next_check = st.run_checks().await?;
             loop {
@@ -426,6 +478,10 @@ pub fn registrator(
                     }
                     ev = events.next() => match ev {
                         Some((i, Ok(e))) => {
+                            if let Some(t) = resume.get_mut(hosts[i].name()) {
+                                // The engine's own clock, which is what `since` is read against.
+                                *t = e.time_nanos.saturating_add(1);
+                            }
                             let gone = matches!(e.action.as_str(), "die" | "stop" | "destroy");
                             if let Err(err) = st.container_changed(&hosts[i], &e.id, gone).await {
                                 st.emit("error", hosts[i].name(), "", &e.id, err.to_string());

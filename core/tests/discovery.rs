@@ -171,3 +171,68 @@ async fn two_registrators_do_not_flap_and_one_covers_for_the_other() {
     b.abort();
     remove_service(&fleet, &name).await.unwrap();
 }
+
+/// The engine logs a container's `die` event before its container list stops showing it as running
+/// (moby checkpoints the list's view after the event and the network cleanup), so a resync or event
+/// that lists containers right after a death saw the dead container running and registered it again.
+/// With a resync every 100 ms, twelve SIGKILLs in a row: every entry goes, and none ever comes back.
+#[tokio::test]
+async fn a_killed_container_is_never_registered_again() {
+    let fleet = plain_fleet();
+    let registry = EmbeddedDiscovery::new();
+    let tag = unique("undead");
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let h = fleet.host(&format!("df-{}", 1 + n % 3)).unwrap();
+        let mut c = ContainerSpec::new(IMAGE);
+        c.command = ["httpd", "-f", "-p", "80", "-h", "/www"].map(String::from).to_vec();
+        c.labels.insert("dockfleet.test".into(), tag.clone());
+        c.labels.insert("dockfleet.discovery.service".into(), tag.clone());
+        c.ports = vec![PortMapping::tcp(80, 0)];
+        let id = h.create_container(&c).await.unwrap();
+        h.start_container(&id).await.unwrap();
+        ids.push((h, id));
+    }
+    let options = RegistratorOptions { resync: Duration::from_millis(100), ..Default::default() };
+    let reg: Arc<dyn Discovery> = Arc::new(registry.clone());
+    let mut events = registrator(fleet.clone(), reg, options);
+    let pump = tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            e.unwrap();
+        }
+    });
+    wait_lookup(&registry, &tag, true, |v| v.len() == 12).await;
+
+    // Every change to the service, in order, from a watch opened before the first kill.
+    let mut watch = registry.watch(&tag);
+    watch.next().await.unwrap().unwrap();
+    let log = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let recorder = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(e)) = watch.next().await {
+                for i in e.instances {
+                    log.lock().unwrap().push((e.kind.clone(), i.metadata["container"].clone()));
+                }
+            }
+        })
+    };
+    for (h, id) in &ids {
+        h.kill_container(id, None).await.unwrap();
+        wait_lookup(&registry, &tag, true, |v| v.iter().all(|i| &i.metadata["container"] != id)).await;
+    }
+    // Long enough for a dozen more resyncs.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    recorder.abort();
+    pump.abort();
+    let left = registry.lookup(&tag, &LookupOptions { include_unhealthy: true, ..Default::default() }).await.unwrap();
+    let log = log.lock().unwrap().clone();
+    for (h, id) in &ids {
+        h.remove_container(id, true, false).await.unwrap();
+    }
+    assert!(left.is_empty(), "still registered after their deaths: {left:?}");
+    for (_, id) in &ids {
+        let mine: Vec<&str> = log.iter().filter(|(_, c)| c == id).map(|(k, _)| k.as_str()).collect();
+        assert_eq!(mine, ["remove"], "container {id}: registered again after its death ({log:?})");
+    }
+}
