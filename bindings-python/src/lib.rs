@@ -178,17 +178,62 @@ where
     }
 }
 
+thread_local! {
+    /// Set while [`_run_sync`] drives a coroutine on this thread: [`call`] then blocks instead of
+    /// waiting on an event loop.
+    static BLOCKING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs a core future as the body of a Python coroutine and converts its result. The future is polled
 /// on asyncio's thread (no hand-off to another thread for calls that need no waiting); cancelling the
-/// coroutine drops it; a panic becomes `InternalError`.
+/// coroutine drops it; a panic becomes `InternalError`. Under [`_run_sync`] (the blocking facade) it
+/// runs to completion right here instead, with the GIL released.
 pub(crate) async fn call<T, P, F>(fut: F) -> PyResult<P>
 where
     F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
     T: Conv<P> + Send + 'static,
 {
-    match InRuntime(Box::pin(dockfleet::catch_panic(fut))).await {
+    let fut = dockfleet::catch_panic(fut);
+    let out = if BLOCKING.with(std::cell::Cell::get) { block(fut)? } else { InRuntime(Box::pin(fut)).await };
+    match out {
         Ok(v) => Ok(v.conv()),
         Err(e) => Err(error::to_py(e)),
+    }
+}
+
+/// Runs `fut` on dockfleet's runtime until it completes, with the GIL released, looking for signals
+/// every 100 ms so that Ctrl-C interrupts a long wait (dropping the future cancels the work).
+fn block<O: Send>(fut: impl std::future::Future<Output = O> + Send) -> PyResult<O> {
+    let mut fut = std::pin::pin!(fut);
+    Python::attach(|py| loop {
+        let step = py.detach(|| runtime().block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await }));
+        match step {
+            Ok(out) => return Ok(out),
+            Err(_) => py.check_signals()?,
+        }
+    })
+}
+
+const SIGNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Drives a coroutine of this module to its end on the calling thread, blocking it (the GIL released
+/// while it waits), without an event loop: what `dockfleet.sync` does for every call. Returns the
+/// coroutine's value; raises what it raises.
+#[pyfunction]
+fn _run_sync(py: Python<'_>, coroutine: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let was = BLOCKING.with(|b| b.replace(true));
+    let sent = coroutine.call_method1("send", (py.None(),));
+    BLOCKING.with(|b| b.set(was));
+    match sent {
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => {
+            Ok(e.value(py).getattr("value")?.unbind())
+        }
+        Err(e) => Err(e),
+        Ok(_) => {
+            // Not one of this module's coroutines (every await of theirs goes through `call`).
+            let _ = coroutine.call_method0("close");
+            Err(pyo3::exceptions::PyRuntimeError::new_err("dockfleet: the coroutine waited on an event loop"))
+        }
     }
 }
 
@@ -242,6 +287,7 @@ pub(crate) use stream_class;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_shutdown_runtime, m)?)?;
+    m.add_function(wrap_pyfunction!(_run_sync, m)?)?;
     m.py().import("atexit")?.call_method1("register", (m.getattr("_shutdown_runtime")?,))?;
     error::register(m)?;
     host::register(m)?;

@@ -214,3 +214,49 @@ def test_sync_facade_inside_a_running_loop():
         return host.ping().api_version
 
     assert run(handler()).startswith("1.")
+
+
+def test_a_blocking_call_lets_other_threads_run(fleet):
+    """A sync call waits with the GIL released: while one thread blocks on an event, another pings and
+    then causes that very event (with the GIL held the first would block the second, and this hang)."""
+    import threading
+
+    h = sync.DockerHost.connect(dockfleet.HostConfig(name="df-1", address="tcp://10.250.0.11:2375", insecure=True))
+    tag = unique("threads")
+    got: list[str] = []
+    with h.events(sync.EventOptions(filters={"label": [f"dockfleet.test={tag}"], "event": ["create"]})) as events:
+        waiter = threading.Thread(target=lambda: got.append(next(events).action), daemon=True)
+        waiter.start()
+        time.sleep(0.2)
+        assert waiter.is_alive() and h.ping().latency > 0
+        cid = h.create_container(sync.ContainerSpec(image=IMAGE, command=["true"], labels={"dockfleet.test": tag}))
+        waiter.join(30)
+    h.remove_container(cid, force=True)
+    assert got == ["create"]
+
+
+def test_ctrl_c_interrupts_a_blocking_call():
+    """SIGINT while a sync call waits raises KeyboardInterrupt at once; the call is cancelled and the
+    host keeps working."""
+    import signal
+
+    script = """
+import sys, dockfleet
+from dockfleet import sync
+h = sync.DockerHost.connect(dockfleet.HostConfig(name="df-1", address="tcp://10.250.0.11:2375", insecure=True))
+quiet = sync.EventOptions(filters={"label": ["dockfleet.test=nothing-carries-this"]})
+events = h.events(quiet)
+print("waiting", flush=True)
+try:
+    next(events)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+print("ping", h.ping().latency > 0, flush=True)
+"""
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline() == "waiting\n"
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    assert out == "interrupted\nping True\n", (out, err)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Generic, TypeVar, Union, final
+from typing import Any, Generic, TypeVar, Union, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -13,6 +13,7 @@ _T = TypeVar("_T")
 
 __all__ = [
     "_shutdown_runtime",
+    "_run_sync",
     "ServiceFile",
     "StackFile",
     "SwarmOptions",
@@ -182,6 +183,7 @@ class CancelledError(DockfleetError): ...
 class InternalError(DockfleetError): ...
 
 async def _shutdown_runtime() -> None: ...
+def _run_sync(coroutine: Any) -> Any: ...
 def _panic_for_tests(message: str) -> None: ...
 
 @final

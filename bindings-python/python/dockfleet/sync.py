@@ -1,15 +1,14 @@
 """The dockfleet API, blocking: the same classes and methods as :mod:`dockfleet`, for scripts.
 
-Each call runs on a private event loop of the calling thread; from code that is itself inside a running
-event loop (a notebook, an async web handler) it runs on one background thread's loop instead, so the
-facade works everywhere. Streams are plain iterators; ``close()`` stops one early.
+Each call blocks the calling thread until its result is there, with the GIL released meanwhile so other
+threads run; no event loop is involved, so the facade works from any thread, also from code inside a
+running loop (a notebook, an async web handler). Ctrl-C interrupts a waiting call. Streams are plain
+iterators; ``close()`` stops one early.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import threading
 from typing import Any, Callable
 
 from . import _native
@@ -139,44 +138,20 @@ from ._native import (
     CopyStream as CopyStream,
 )
 
-_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-_local = threading.local()
 _END = object()
 
 
-def _background_loop() -> asyncio.AbstractEventLoop:
-    global _loop
-    with _lock:
-        if _loop is None:
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="dockfleet-sync", daemon=True).start()
-            _loop = loop
-        return _loop
-
-
 def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Calls ``fn`` inside the background loop (native awaitables need a running loop) and waits."""
-
-    async def run() -> Any:
-        result = fn(*args, **kwargs)
-        if inspect.isawaitable(result):
-            try:
-                result = await result
-            except StopAsyncIteration:
-                return _END
-        return result
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        # No loop running in this thread: drive the call here, on this thread's own loop.
-        loop = getattr(_local, "loop", None)
-        if loop is None or loop.is_closed():
-            loop = _local.loop = asyncio.new_event_loop()
-        return _wrap(loop.run_until_complete(run()))
-    # Inside a running loop (which this call must not block re-entrantly): use the background thread.
-    return _wrap(asyncio.run_coroutine_threadsafe(run(), _background_loop()).result())
+    """Calls ``fn``; a native coroutine it returns is run to its end on this thread, which blocks (with
+    the GIL released) until the result is there. No event loop is involved, so this works from any
+    thread, also one inside a running loop; Ctrl-C interrupts a wait and cancels the work."""
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        try:
+            result = _native._run_sync(result)
+        except StopAsyncIteration:
+            return _END
+    return _wrap(result)
 
 
 _STREAMS = tuple(getattr(_native, name) for name in dir(_native) if name.endswith("Stream"))
