@@ -114,7 +114,13 @@ Reading the figures:
   (asyncio's `call_soon_threadsafe`, a new asyncio future per wait, the GIL). A call that needs no I/O
   costs 0.5 µs from Python and 20 µs from Node. Against a 40 µs engine round trip on a local bridge that
   overhead dominates; against a remote engine it fades. The 1.10× goal is not met on this testbed.
-- `dockfleet-python (sync)` is the blocking facade, which hands each call to a background event loop.
+- `dockfleet-python (sync)` is the blocking facade: the calling thread runs the call to its end on
+  dockfleet's runtime with the GIL released (no event loop), so it pays one thread wake-up per call
+  instead of asyncio's round trip, and is the fastest way to call dockfleet from Python. (Until
+  2026-12-01 it ran an event loop per call and was 1.8-1.9x raw bollard, slower than the async API.)
+- Runs are noisy on this shared 2-core machine (whole runs have come out 3x slower than others, raw
+  bollard included, and close pairs swap places between runs): read the ratios of one run, not single
+  cells across runs.
 
 Measured {date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}; the
 `docker CLI` ping column is `docker version` (a `/_ping` plus `/version`). Reproduce with:
