@@ -753,6 +753,11 @@ impl Swarm {
 
     /// Changes a node's spec (labels, availability) with the version check Swarm requires.
     async fn update_node(&self, host: &str, change: impl FnOnce(&mut bm::NodeSpec)) -> Result<SwarmNode> {
+        self.change_node(host, change).await?;
+        self.node(host).await
+    }
+
+    async fn change_node(&self, host: &str, change: impl FnOnce(&mut bm::NodeSpec)) -> Result<()> {
         let id = self.node_id(host).await?;
         let (m, docker) = self.client().await?;
         let n = docker.inspect_node(&id).await.map_err(|e| m.object_err(e, "swarm node", host, "inspect node"))?;
@@ -762,8 +767,7 @@ impl Swarm {
         docker
             .update_node(&id, spec, qp::UpdateNodeOptions { version: version as i64 })
             .await
-            .map_err(|e| m.object_err(e, "swarm node", host, "update node"))?;
-        self.node(host).await
+            .map_err(|e| m.object_err(e, "swarm node", host, "update node"))
     }
 
     /// Sets a node's labels (replacing its own; the `dockfleet.host` label is kept).
@@ -805,8 +809,15 @@ impl Swarm {
             "worker" => bm::NodeSpecRoleEnum::WORKER,
             other => return Err(Error::invalid("role", format!("{other:?} is not worker or manager"))),
         };
-        let node = self.update_node(host, |spec| spec.role = Some(r)).await?;
-        let Ok(h) = self.inner.fleet.host(host) else { return Ok(node) };
+        self.change_node(host, |spec| spec.role = Some(r)).await?;
+        let Ok(h) = self.inner.fleet.host(host) else { return self.node(host).await };
+        if role == "worker" {
+            // It may be the manager this swarm talks to: later calls must find another.
+            let mut cached = self.inner.manager.lock().expect("manager lock");
+            if cached.as_deref() == Some(host) {
+                *cached = None;
+            }
+        }
         let d = docker_host(&h)?;
         let deadline = Instant::now() + self.inner.options.timeout;
         while membership(d).await?.manager != (role == "manager") {
@@ -815,7 +826,7 @@ impl Swarm {
             }
             tokio::time::sleep(self.inner.options.poll_interval).await;
         }
-        Ok(node)
+        self.node(host).await
     }
 
     /// Gives the node of a fleet host its fleet labels and the `dockfleet.host` label.
@@ -833,8 +844,8 @@ impl Swarm {
     }
 
     /// Joins the fleet host `host` to the swarm as a `worker` or a `manager`, advertised at its address,
-    /// and gives its node the host's fleet labels. Joining a host that is already a node of this swarm
-    /// changes nothing.
+    /// and gives its node the host's fleet labels. A host that is already a node of this swarm only gets
+    /// `role` (see [`Swarm::set_role`]) if it had the other one.
     pub async fn join(&self, host: &str, role: &str) -> Result<SwarmNode> {
         check_choice("role", role, &["worker", "manager"])?;
         let h = self.inner.fleet.host(host)?;
@@ -844,6 +855,9 @@ impl Swarm {
         if mine.state == bm::LocalNodeState::ACTIVE {
             let known = docker.inspect_node(&mine.node_id).await.is_ok();
             if known {
+                if mine.manager != (role == "manager") {
+                    self.set_role(host, role).await?;
+                }
                 return self.label_from_fleet(host).await;
             }
             return Err(Error::Conflict {

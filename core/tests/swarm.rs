@@ -351,8 +351,8 @@ async fn swarm_backend_end_to_end() {
     assert!(df1.list_volumes(&label).await.unwrap().is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 
-    step("three managers (df-2 promoted, df-3 re-joined as one); df-1's engine, the leader, stops and the swarm is driven through the others; it comes back");
-    assert_eq!(swarm.set_role("df-2", "manager").await.unwrap().role, "manager");
+    step("three managers (df-2 promoted by joining again, df-3 re-joined as one); df-1's engine, the leader, stops and the swarm is driven through the others; it comes back");
+    assert_eq!(swarm.join("df-2", "manager").await.unwrap().role, "manager", "joining again as a manager promotes");
     assert_eq!(swarm.set_role("df-2", "boss").await.unwrap_err().code(), "invalid_argument");
     swarm.leave("df-3", false).await.unwrap();
     assert_eq!(swarm.join("df-3", "manager").await.unwrap().role, "manager");
