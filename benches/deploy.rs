@@ -299,7 +299,8 @@ async fn main() -> Res<()> {
          `Fleet` (dockfleet's scheduler creating containers on the plain engines) and of a `Swarm` (the spec \
          mapped to a Swarm service; SwarmKit schedules and starts the tasks), each timed until its \
          `completed` event (every task running), beside `docker service create` timed until the engines \
-         report 50 running tasks. Medians in seconds.\n"
+         report 50 running tasks. Medians in seconds; measured in the same run as the table above \
+         (`bash benches/run_deploy.sh 3`).\n"
     );
     println!("| work | Fleet backend | Swarm backend | `docker service create` | Fleet ÷ Swarm backend | Swarm backend ÷ CLI |");
     println!("|---|---:|---:|---:|---:|---:|");
