@@ -8,7 +8,7 @@
 //! `Docker::connect_with_custom_transport`.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,11 +35,35 @@ type Body =
 /// How long an idle pooled connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(30);
 
-/// One engine's connection pool.
-pub(crate) enum Transport {
+/// How a pool makes its connections.
+#[derive(Clone)]
+enum Connector {
+    Http(HttpConnector),
+    Https(hyper_rustls::HttpsConnector<HttpConnector>),
+    Unix(Arc<Path>),
+}
+
+/// A connection pool (cheap to clone: clones share the pool).
+#[derive(Clone)]
+enum Pool {
     Http(Client<HttpConnector, Body>),
     Https(Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>),
-    Unix { client: Client<hyperlocal::UnixConnector, Body>, socket: PathBuf },
+    Unix(Client<hyperlocal::UnixConnector, Body>, Arc<Path>),
+}
+
+/// How many runtimes keep a pool of their own at once; the oldest is dropped past this.
+const RUNTIME_POOLS: usize = 8;
+
+/// One engine's connection pools, one per tokio runtime that uses the engine.
+///
+/// A pooled connection is served by a task on the runtime that opened it, and makes progress only
+/// while that runtime runs. Sharing one pool across runtimes would hand a request made on one runtime
+/// a connection served by another, which costs two thread wake-ups per request at best and hangs at
+/// worst (a runtime that is not being driven, or one that has shut down). So each runtime gets its own
+/// pool: a request made on a current-thread runtime does all its I/O on the calling thread.
+pub(crate) struct Transport {
+    connector: Connector,
+    pools: std::sync::Mutex<Vec<(Option<tokio::runtime::Id>, Pool)>>,
 }
 
 fn http_connector(connect_timeout: Duration) -> HttpConnector {
@@ -59,12 +83,12 @@ fn builder() -> hyper_util::client::legacy::Builder {
 impl Transport {
     /// Plain HTTP over TCP.
     pub(crate) fn http(connect_timeout: Duration) -> Self {
-        Transport::Http(builder().build(http_connector(connect_timeout)))
+        Self::new(Connector::Http(http_connector(connect_timeout)))
     }
 
     /// A unix socket.
     pub(crate) fn unix(socket: &Path) -> Self {
-        Transport::Unix { client: builder().build(hyperlocal::UnixConnector), socket: socket.to_path_buf() }
+        Self::new(Connector::Unix(Arc::from(socket)))
     }
 
     /// TLS with a client certificate; only `tls.ca` is trusted to sign the engine's certificate.
@@ -95,16 +119,39 @@ impl Transport {
             .https_only()
             .enable_http1()
             .wrap_connector(http_connector(connect_timeout));
-        Ok(Transport::Https(builder().build(https)))
+        Ok(Self::new(Connector::Https(https)))
+    }
+
+    fn new(connector: Connector) -> Self {
+        Transport { connector, pools: std::sync::Mutex::new(Vec::new()) }
     }
 
     /// The scheme bollard should put in request URIs for this transport.
     pub(crate) fn scheme(&self) -> &'static str {
-        match self {
-            Transport::Http(_) => "http",
-            Transport::Https(_) => "https",
-            Transport::Unix { .. } => "unix",
+        match self.connector {
+            Connector::Http(_) => "http",
+            Connector::Https(_) => "https",
+            Connector::Unix(_) => "unix",
         }
+    }
+
+    /// The pool of the runtime this is called on, made on first use.
+    fn pool(&self) -> Pool {
+        let runtime = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, pool)) = pools.iter().find(|(id, _)| *id == runtime) {
+            return pool.clone();
+        }
+        let pool = match &self.connector {
+            Connector::Http(c) => Pool::Http(builder().build(c.clone())),
+            Connector::Https(c) => Pool::Https(builder().build(c.clone())),
+            Connector::Unix(socket) => Pool::Unix(builder().build(hyperlocal::UnixConnector), socket.clone()),
+        };
+        if pools.len() >= RUNTIME_POOLS {
+            pools.remove(0);
+        }
+        pools.push((runtime, pool.clone()));
+        pool
     }
 
     /// Sends one request.
@@ -112,13 +159,13 @@ impl Transport {
         &self,
         mut req: BollardRequest,
     ) -> Pin<Box<dyn Future<Output = Result<Response<Incoming>, BollardError>> + Send>> {
-        match self {
-            Transport::Http(c) => Box::pin(map(c.request(req))),
-            Transport::Https(c) => Box::pin(map(c.request(req))),
-            Transport::Unix { client, socket } => {
+        match self.pool() {
+            Pool::Http(c) => Box::pin(map(c.request(req))),
+            Pool::Https(c) => Box::pin(map(c.request(req))),
+            Pool::Unix(c, socket) => {
                 let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-                *req.uri_mut() = hyperlocal::Uri::new(socket, &pq).into();
-                Box::pin(map(client.request(req)))
+                *req.uri_mut() = hyperlocal::Uri::new(&*socket, &pq).into();
+                Box::pin(map(c.request(req)))
             }
         }
     }

@@ -370,3 +370,28 @@ async fn connections_are_pooled_and_reused() {
     // One connection per request (bollard's own transports) would leave ~300 sockets in TIME-WAIT.
     assert!(after < before + 30, "300 pings opened {} sockets", after.saturating_sub(before));
 }
+
+/// A host shared by runtimes: each runtime gets connections of its own, so a request made on one never
+/// waits on a connection served by another runtime that is not running (or is gone).
+#[test]
+fn a_host_shared_by_runtimes_never_waits_on_another_runtime() {
+    let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ping = |rt: &tokio::runtime::Runtime, h: &DockerHost, what: &str| {
+        rt.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(5), h.ping()).await })
+            .unwrap_or_else(|_| panic!("{what}: the ping did not finish in 5 s"))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+    };
+    let a = runtime();
+    let h = a
+        .block_on(DockerHost::connect(HostConfig { insecure: true, ..HostConfig::new("rt", "tcp://10.250.0.13:2375") }))
+        .unwrap();
+    // Leaves an idle keep-alive connection whose task lives on `a`, which nothing drives from here on.
+    ping(&a, &h, "first runtime");
+    let b = runtime();
+    ping(&b, &h, "second runtime while the first is idle");
+    ping(&a, &h, "first runtime again");
+    drop(a);
+    ping(&b, &h, "second runtime after the first is gone");
+    let c = std::thread::spawn(move || ping(&runtime(), &h, "a runtime on another thread"));
+    c.join().unwrap();
+}
