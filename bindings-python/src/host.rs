@@ -263,52 +263,52 @@ impl DockerHost {
 
     async fn ping(&self) -> PyResult<Ping> {
         let h = self.inner.clone();
-        crate::call(async move { h.ping().await }).await
+        crate::call_here(async move { h.ping().await }).await
     }
 
     async fn info(&self) -> PyResult<HostInfo> {
         let h = self.inner.clone();
-        crate::call(async move { h.info().await }).await
+        crate::call_here(async move { h.info().await }).await
     }
 
     async fn create_container(&self, spec: ContainerSpec) -> PyResult<String> {
         let h = self.inner.clone();
-        crate::call(async move { h.create_container(&spec.conv()).await }).await
+        crate::call_here(async move { h.create_container(&spec.conv()).await }).await
     }
 
     async fn start_container(&self, id: String) -> PyResult<()> {
         let h = self.inner.clone();
-        crate::call(async move { h.start_container(&id).await }).await
+        crate::call_here(async move { h.start_container(&id).await }).await
     }
 
     #[pyo3(signature = (id, grace=None))]
     async fn stop_container(&self, id: String, grace: Option<f64>) -> PyResult<()> {
         let h = self.inner.clone();
-        crate::call(async move { h.stop_container(&id, grace.conv()).await }).await
+        crate::call_here(async move { h.stop_container(&id, grace.conv()).await }).await
     }
 
     #[pyo3(signature = (id, signal=None))]
     async fn kill_container(&self, id: String, signal: Option<String>) -> PyResult<()> {
         let h = self.inner.clone();
-        crate::call(async move { h.kill_container(&id, signal.as_deref()).await }).await
+        crate::call_here(async move { h.kill_container(&id, signal.as_deref()).await }).await
     }
 
     #[pyo3(signature = (id, force=false, volumes=false))]
     async fn remove_container(&self, id: String, force: bool, volumes: bool) -> PyResult<()> {
         let h = self.inner.clone();
-        crate::call(async move { h.remove_container(&id, force, volumes).await }).await
+        crate::call_here(async move { h.remove_container(&id, force, volumes).await }).await
     }
 
     async fn inspect_container(&self, id: String) -> PyResult<ContainerDetails> {
         let h = self.inner.clone();
-        crate::call(async move { h.inspect_container(&id).await }).await
+        crate::call_here(async move { h.inspect_container(&id).await }).await
     }
 
     #[pyo3(signature = (options=None))]
     async fn list_containers(&self, options: Option<ListContainersOptions>) -> PyResult<Vec<ContainerSummary>> {
         let h = self.inner.clone();
         let o: df::ListContainersOptions = options.conv().unwrap_or_default();
-        crate::call(async move { h.list_containers(&o).await }).await
+        crate::call_here(async move { h.list_containers(&o).await }).await
     }
 
     #[pyo3(signature = (id, options=None))]
@@ -319,14 +319,14 @@ impl DockerHost {
 
     async fn wait_container(&self, id: String) -> PyResult<i64> {
         let h = self.inner.clone();
-        crate::call(async move { h.wait_container(&id).await }).await
+        crate::call_here(async move { h.wait_container(&id).await }).await
     }
 
     #[pyo3(signature = (id, command, options=None))]
     async fn exec(&self, id: String, command: Vec<String>, options: Option<ExecOptions>) -> PyResult<ExecOutput> {
         let h = self.inner.clone();
         let o: df::ExecOptions = options.conv().unwrap_or_default();
-        crate::call(async move { h.exec(&id, &command, &o).await }).await
+        crate::call_here(async move { h.exec(&id, &command, &o).await }).await
     }
 
     fn build_image(&self, context_dir: std::path::PathBuf, options: BuildOptions) -> BuildStream {
@@ -335,58 +335,58 @@ impl DockerHost {
 
     async fn list_images(&self) -> PyResult<Vec<ImageSummary>> {
         let h = self.inner.clone();
-        crate::call(async move { h.list_images().await }).await
+        crate::call_here(async move { h.list_images().await }).await
     }
 
     async fn inspect_image(&self, reference: String) -> PyResult<ImageSummary> {
         let h = self.inner.clone();
-        crate::call(async move { h.inspect_image(&reference).await }).await
+        crate::call_here(async move { h.inspect_image(&reference).await }).await
     }
 
     async fn image_exists(&self, reference: String) -> PyResult<bool> {
         let h = self.inner.clone();
-        crate::call(async move { h.image_exists(&reference).await }).await
+        crate::call_here(async move { h.image_exists(&reference).await }).await
     }
 
     #[pyo3(signature = (reference, force=false))]
     async fn remove_image(&self, reference: String, force: bool) -> PyResult<()> {
         let h = self.inner.clone();
-        crate::call(async move { h.remove_image(&reference, force).await }).await
+        crate::call_here(async move { h.remove_image(&reference, force).await }).await
     }
 
     #[pyo3(signature = (name, labels=None))]
     async fn create_network(&self, name: String, labels: Option<BTreeMap<String, String>>) -> PyResult<String> {
         let h = self.inner.clone();
-        crate::call(async move { h.create_network(&name, &labels.unwrap_or_default()).await }).await
+        crate::call_here(async move { h.create_network(&name, &labels.unwrap_or_default()).await }).await
     }
 
     async fn remove_network(&self, name: String) -> PyResult<()> {
         let h = self.inner.clone();
-        crate::call(async move { h.remove_network(&name).await }).await
+        crate::call_here(async move { h.remove_network(&name).await }).await
     }
 
     #[pyo3(signature = (labels=None))]
     async fn list_networks(&self, labels: Option<Vec<String>>) -> PyResult<Vec<NetworkSummary>> {
         let h = self.inner.clone();
-        crate::call(async move { h.list_networks(&labels.unwrap_or_default()).await }).await
+        crate::call_here(async move { h.list_networks(&labels.unwrap_or_default()).await }).await
     }
 
     #[pyo3(signature = (name, labels=None))]
     async fn create_volume(&self, name: String, labels: Option<BTreeMap<String, String>>) -> PyResult<VolumeSummary> {
         let h = self.inner.clone();
-        crate::call(async move { h.create_volume(&name, &labels.unwrap_or_default()).await }).await
+        crate::call_here(async move { h.create_volume(&name, &labels.unwrap_or_default()).await }).await
     }
 
     #[pyo3(signature = (name, force=false))]
     async fn remove_volume(&self, name: String, force: bool) -> PyResult<()> {
         let h = self.inner.clone();
-        crate::call(async move { h.remove_volume(&name, force).await }).await
+        crate::call_here(async move { h.remove_volume(&name, force).await }).await
     }
 
     #[pyo3(signature = (labels=None))]
     async fn list_volumes(&self, labels: Option<Vec<String>>) -> PyResult<Vec<VolumeSummary>> {
         let h = self.inner.clone();
-        crate::call(async move { h.list_volumes(&labels.unwrap_or_default()).await }).await
+        crate::call_here(async move { h.list_volumes(&labels.unwrap_or_default()).await }).await
     }
 
     fn export_image(&self, reference: String) -> ByteStream {
@@ -407,7 +407,7 @@ impl DockerHost {
 
     async fn stats(&self, id: String) -> PyResult<Stats> {
         let h = self.inner.clone();
-        crate::call(async move { h.stats(&id).await }).await
+        crate::call_here(async move { h.stats(&id).await }).await
     }
 
     fn stats_stream(&self, id: String) -> StatsStream {

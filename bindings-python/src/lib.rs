@@ -193,20 +193,63 @@ where
     F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
     T: Conv<P> + Send + 'static,
 {
+    run(fut, On::Shared).await
+}
+
+/// As [`call`], for a call that leaves no task running when it returns (a request to an engine): under
+/// the blocking facade it runs on a runtime of the calling thread's own, so its I/O is done on that
+/// thread and the call costs no hand-off to dockfleet's threads and back.
+pub(crate) async fn call_here<T, P, F>(fut: F) -> PyResult<P>
+where
+    F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
+    T: Conv<P> + Send + 'static,
+{
+    run(fut, On::ThisThread).await
+}
+
+/// Which runtime a blocking call runs on.
+#[derive(Clone, Copy)]
+enum On {
+    /// dockfleet's multi-thread runtime, where tasks a call starts keep running after it returns.
+    Shared,
+    /// The calling thread's current-thread runtime, driven only while a call runs.
+    ThisThread,
+}
+
+async fn run<T, P, F>(fut: F, on: On) -> PyResult<P>
+where
+    F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
+    T: Conv<P> + Send + 'static,
+{
     let fut = dockfleet::catch_panic(fut);
-    let out = if BLOCKING.with(std::cell::Cell::get) { block(fut)? } else { InRuntime(Box::pin(fut)).await };
+    let out = if BLOCKING.with(std::cell::Cell::get) { block(fut, on)? } else { InRuntime(Box::pin(fut)).await };
     match out {
         Ok(v) => Ok(v.conv()),
         Err(e) => Err(error::to_py(e)),
     }
 }
 
-/// Runs `fut` on dockfleet's runtime until it completes, with the GIL released, looking for signals
-/// every 100 ms so that Ctrl-C interrupts a long wait (dropping the future cancels the work).
-fn block<O: Send>(fut: impl std::future::Future<Output = O> + Send) -> PyResult<O> {
+thread_local! {
+    /// The calling thread's own runtime for [`call_here`] (none when it could not be made).
+    static THIS_THREAD: Option<tokio::runtime::Runtime> =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().ok();
+}
+
+/// Runs `fut` until it completes, with the GIL released, looking for signals every 100 ms so that
+/// Ctrl-C interrupts a long wait (dropping the future cancels the work).
+fn block<O: Send>(fut: impl std::future::Future<Output = O> + Send, on: On) -> PyResult<O> {
     let mut fut = std::pin::pin!(fut);
     Python::attach(|py| loop {
-        let step = py.detach(|| runtime().block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await }));
+        let step = py.detach(|| {
+            let slice = async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await };
+            match on {
+                On::ThisThread => THIS_THREAD.with(|rt| match rt {
+                    Some(rt) => rt.block_on(slice),
+                    None => runtime().block_on(slice),
+                }),
+                On::Shared => runtime().block_on(slice),
+            }
+        });
         match step {
             Ok(out) => return Ok(out),
             Err(_) => py.check_signals()?,

@@ -235,11 +235,23 @@ def test_a_blocking_call_lets_other_threads_run(fleet):
     assert got == ["create"]
 
 
+def interrupted(script: str) -> str:
+    """Runs `script` in a child Python, sends it SIGINT 0.3 s after it prints "waiting", and returns
+    the rest of its output (asserting it exited 0)."""
+    import signal
+
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline() == "waiting\n"
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    return out
+
+
 def test_ctrl_c_interrupts_a_blocking_call():
     """SIGINT while a sync call waits raises KeyboardInterrupt at once; the call is cancelled and the
     host keeps working."""
-    import signal
-
     script = """
 import sys, dockfleet
 from dockfleet import sync
@@ -253,10 +265,60 @@ except KeyboardInterrupt:
     print("interrupted", flush=True)
 print("ping", h.ping().latency > 0, flush=True)
 """
-    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert p.stdout is not None and p.stdout.readline() == "waiting\n"
-    time.sleep(0.3)
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=20)
-    assert p.returncode == 0, err
-    assert out == "interrupted\nping True\n", (out, err)
+    assert interrupted(script) == "interrupted\nping True\n"
+
+
+def test_one_host_serves_threads_that_come_and_go_and_the_event_loop():
+    """A blocking host call does its I/O on a runtime of the calling thread's own, with connections of
+    its own: threads that used the host and ended, and the async API on the same host, never wait on
+    another runtime's connections (a hang, before) and every call answers."""
+    import threading
+
+    h = sync.DockerHost.connect(dockfleet.HostConfig(name="df-2", address="tcp://10.250.0.12:2375", insecure=True))
+    assert h.ping().latency > 0  # an idle connection of the main thread's runtime from here on
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                assert h.ping().latency > 0
+            assert isinstance(h.list_containers(), list)
+            assert h.image_exists(IMAGE)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    for _ in range(2):  # a second wave reuses nothing of the first, whose threads are gone
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads), "a blocking call hung"
+    assert errors == []
+    assert h.ping().latency > 0
+
+    async def from_the_loop() -> float:
+        return (await h._inner.ping()).latency
+
+    assert run(from_the_loop()) > 0
+    assert h.ping().latency > 0
+
+
+def test_ctrl_c_interrupts_a_blocking_host_call():
+    """SIGINT during a host call (which runs on the calling thread's own runtime) raises
+    KeyboardInterrupt at once; the container it waited on is untouched and the host keeps working."""
+    script = f"""
+import dockfleet
+from dockfleet import sync
+h = sync.DockerHost.connect(dockfleet.HostConfig(name="df-1", address="tcp://10.250.0.11:2375", insecure=True))
+cid = h.create_container(sync.ContainerSpec(image={IMAGE!r}, command=["sleep", "60"], labels={{"dockfleet.test": "ctrl-c"}}))
+h.start_container(cid)
+print("waiting", flush=True)
+try:
+    h.wait_container(cid)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+print("running", h.inspect_container(cid).state.running, flush=True)
+h.remove_container(cid, force=True)
+"""
+    assert interrupted(script) == "interrupted\nrunning True\n"
