@@ -598,8 +598,14 @@ impl Swarm {
     }
 
     /// The error of a wait that outlived [`SwarmOptions::timeout`].
-    fn timed_out(&self, operation: String) -> Error {
-        Error::Timeout { host: "swarm".into(), operation, after: self.inner.options.timeout }
+    /// A polling wait of [`SwarmOptions::timeout`] at [`SwarmOptions::poll_interval`].
+    fn wait(&self) -> Wait {
+        self.wait_for(self.inner.options.timeout)
+    }
+
+    /// A polling wait of `timeout` at [`SwarmOptions::poll_interval`].
+    fn wait_for(&self, timeout: Duration) -> Wait {
+        Wait { deadline: Instant::now() + timeout, timeout, interval: self.inner.options.poll_interval }
     }
 
     /// A reachable manager of the fleet: the last one used, or the first that answers as a manager.
@@ -638,7 +644,7 @@ impl Swarm {
     /// Waits, within [`SwarmOptions::timeout`], until the manager `d` knows a Raft leader.
     async fn wait_for_leader(&self, d: &DockerHost) -> Result<()> {
         let docker = d.bollard().await?;
-        let deadline = Instant::now() + self.inner.options.timeout;
+        let wait = self.wait();
         let mut waited = false;
         loop {
             let e = match docker.inspect_swarm().await {
@@ -655,14 +661,11 @@ impl Swarm {
             if !electing {
                 return Err(e);
             }
-            if Instant::now() >= deadline {
-                return Err(self.timed_out(format!("waiting for a swarm leader through {} ({e})", d.name())));
-            }
             if !waited {
                 tracing::warn!(manager = d.name(), "the swarm has no leader; waiting for an election");
                 waited = true;
             }
-            tokio::time::sleep(self.inner.options.poll_interval).await;
+            wait.again(|| format!("waiting for a swarm leader through {} ({e})", d.name())).await?;
         }
     }
 
@@ -819,12 +822,9 @@ impl Swarm {
             }
         }
         let d = docker_host(&h)?;
-        let deadline = Instant::now() + self.inner.options.timeout;
+        let wait = self.wait();
         while membership(d).await?.manager != (role == "manager") {
-            if Instant::now() >= deadline {
-                return Err(self.timed_out(format!("{host} becoming a {role}")));
-            }
-            tokio::time::sleep(self.inner.options.poll_interval).await;
+            wait.again(|| format!("{host} becoming a {role}")).await?;
         }
         self.node(host).await
     }
@@ -902,19 +902,21 @@ impl Swarm {
             *self.inner.manager.lock().expect("manager lock") = None;
         }
         // The managers keep a departed node listed as down until it is removed.
+        // Best effort: the node has left either way.
         if let Ok((m, docker)) = self.client().await {
-            let deadline = Instant::now() + Duration::from_secs(15);
+            let wait = self.wait_for(Duration::from_secs(15));
             loop {
-                match docker.delete_node(&mine.node_id, Some(qp::DeleteNodeOptions { force: true })).await {
+                let e = match docker.delete_node(&mine.node_id, Some(qp::DeleteNodeOptions { force: true })).await {
                     Ok(()) => break,
-                    Err(e) => {
-                        let e = m.object_err(e, "swarm node", host, "remove node");
-                        if e.code() == "not_found" || Instant::now() > deadline {
-                            break;
-                        }
-                    }
+                    Err(e) => m.object_err(e, "swarm node", host, "remove node"),
+                };
+                if e.code() == "not_found" {
+                    break;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                if let Err(e) = wait.again(|| format!("removing the departed node {host} ({e})")).await {
+                    tracing::warn!(host, error = %e, "the managers still list the departed node");
+                    break;
+                }
             }
         }
         Ok(())
@@ -1091,7 +1093,7 @@ impl Swarm {
     /// `None`), reporting each new task that runs or fails. `update` says whether Swarm's updater is
     /// expected to run (the task template changed), with the update status seen before the change.
     async fn watch(&self, id: &str, target: Option<&str>, update: Option<String>, p: &mut Progress) -> Result<Watched> {
-        let deadline = Instant::now() + self.inner.options.timeout;
+        let wait = self.wait();
         let hosts = self.node_ids().await;
         let mut seen = BTreeSet::new();
         loop {
@@ -1150,12 +1152,7 @@ impl Swarm {
                 Some(w) => return Ok(w),
                 None => {}
             }
-            if Instant::now() >= deadline {
-                return Err(
-                    self.timed_out(format!("waiting for {} to converge ({running} of {desired} running)", p.service))
-                );
-            }
-            tokio::time::sleep(self.inner.options.poll_interval).await;
+            wait.again(|| format!("waiting for {} to converge ({running} of {desired} running)", p.service)).await?;
         }
     }
 
@@ -1310,7 +1307,7 @@ impl Swarm {
 
     /// Waits until no engine of the fleet runs a container of the service any more.
     async fn wait_containers_gone(&self, service: &str) -> Result<()> {
-        let deadline = Instant::now() + self.inner.options.timeout;
+        let wait = self.wait();
         let opts = ListContainersOptions {
             all: true,
             labels: vec![format!("{SWARM_SERVICE}={service}")],
@@ -1324,10 +1321,7 @@ impl Swarm {
             if left == 0 {
                 return Ok(());
             }
-            if Instant::now() >= deadline {
-                return Err(self.timed_out(format!("waiting for the {left} container(s) of {service} to go")));
-            }
-            tokio::time::sleep(self.inner.options.poll_interval).await;
+            wait.again(|| format!("waiting for the {left} container(s) of {service} to go")).await?;
         }
     }
 
@@ -1445,7 +1439,7 @@ impl Swarm {
     /// Waits until a service's tasks all run (Swarm reports a task with a healthcheck as running only
     /// once healthy) or, for `service_completed_successfully`, have all completed.
     async fn wait_condition(&self, service: &str, condition: &str, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let wait = self.wait_for(timeout);
         loop {
             let svc = self.service(service).await?;
             let id = svc.id.clone().unwrap_or_default();
@@ -1460,14 +1454,7 @@ impl Swarm {
             if ok {
                 return Ok(());
             }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    host: "swarm".into(),
-                    operation: format!("waiting for {service} to be {condition}"),
-                    after: timeout,
-                });
-            }
-            tokio::time::sleep(self.inner.options.poll_interval).await;
+            wait.again(|| format!("waiting for {service} to be {condition}")).await?;
         }
     }
 }
@@ -1503,17 +1490,14 @@ impl ServiceBackend for Swarm {
             .update_service(&id, spec, opts, None)
             .await
             .map_err(|e| m.object_err(e, "service", service, "scale service"))?;
-        let deadline = Instant::now() + self.inner.options.timeout;
+        let wait = self.wait();
         let hosts = self.node_ids().await;
         loop {
             let st = self.status_of(&self.service(&id).await?, &hosts).await?;
             if st.running == replicas && st.tasks.len() == replicas as usize {
                 return Ok(st);
             }
-            if Instant::now() >= deadline {
-                return Err(self.timed_out(format!("scaling {service} to {replicas} ({} running)", st.running)));
-            }
-            tokio::time::sleep(self.inner.options.poll_interval).await;
+            wait.again(|| format!("scaling {service} to {replicas} ({} running)", st.running)).await?;
         }
     }
 
@@ -1566,12 +1550,11 @@ impl ServiceBackend for Swarm {
         for n in self.stack_networks(stack).await? {
             let id = n.id.unwrap_or_default();
             // Workers release their end of an overlay network a moment after their tasks go.
-            let deadline = Instant::now() + Duration::from_secs(30);
+            let wait = self.wait_for(Duration::from_secs(30));
             loop {
                 match docker.remove_network(&id).await.map_err(|e| m.object_err(e, "network", &id, "remove network")) {
                     Ok(()) | Err(Error::NotFound { .. }) => break,
-                    Err(e) if Instant::now() >= deadline => return Err(e),
-                    Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                    Err(e) => wait.again(|| format!("removing network {id} ({e})")).await?,
                 }
             }
             report.networks += 1;
@@ -1597,6 +1580,24 @@ impl ServiceBackend for Swarm {
             }
         }
         Ok(report)
+    }
+}
+
+/// A polling wait: its loop checks, then calls [`Wait::again`], which sleeps one interval or, once
+/// the deadline has passed, fails with a timeout naming what was being waited for.
+struct Wait {
+    deadline: Instant,
+    timeout: Duration,
+    interval: Duration,
+}
+
+impl Wait {
+    async fn again(&self, waiting_for: impl FnOnce() -> String) -> Result<()> {
+        if Instant::now() >= self.deadline {
+            return Err(Error::Timeout { host: "swarm".into(), operation: waiting_for(), after: self.timeout });
+        }
+        tokio::time::sleep(self.interval).await;
+        Ok(())
     }
 }
 
