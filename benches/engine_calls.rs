@@ -1,6 +1,8 @@
 //! Engine-call benchmark, Rust side: raw bollard (the baseline) and dockfleet's `DockerHost`, each doing
 //! N sequential `ping`, `list containers` and `inspect` calls against one engine, for several rounds.
-//! Prints one JSON line per (client, op, round). Driven by `benches/run_engine_calls.sh`, which runs the
+//! dockfleet is measured twice: on a current-thread runtime (every call's I/O on the calling thread) and
+//! as `#[tokio::main]` runs code by default (the calls on the main thread, the connections' tasks on a
+//! multi-thread runtime's workers). Prints one JSON line per (client, op, round). Driven by `benches/run_engine_calls.sh`, which runs the
 //! Python, Node and CLI clients in the same run and writes BENCHMARKS.md.
 //!
 //! Usage: engine-calls ADDRESS CONTAINER_ID [CALLS] [ROUNDS]
@@ -14,8 +16,18 @@ fn report(client: &str, op: &str, round: usize, calls: usize, seconds: f64) {
     println!(r#"{{"client":"{client}","op":"{op}","round":{round},"calls":{calls},"seconds":{seconds}}}"#);
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+fn main() -> Res {
+    let current = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    current.block_on(bench(true))?;
+    let multi = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    multi.block_on(bench(false))
+}
+
+/// Every round; raw bollard only with `with_raw` (on the current-thread runtime).
+async fn bench(with_raw: bool) -> Res {
+    let me = if with_raw { "dockfleet-rust" } else { "dockfleet-rust (multi-thread)" };
     let args: Vec<String> = std::env::args().collect();
     let address = args.get(1).ok_or("usage: engine-calls ADDRESS CONTAINER_ID [CALLS] [ROUNDS]")?;
     let id = args.get(2).ok_or("missing CONTAINER_ID")?;
@@ -27,38 +39,44 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let list = ListContainersOptions::default();
 
     for round in 0..rounds {
-        let t = Instant::now();
-        for _ in 0..calls {
-            raw.ping().await?;
+        if with_raw {
+            let t = Instant::now();
+            for _ in 0..calls {
+                raw.ping().await?;
+            }
+            report("bollard", "ping", round, calls, t.elapsed().as_secs_f64());
         }
-        report("bollard", "ping", round, calls, t.elapsed().as_secs_f64());
         let t = Instant::now();
         for _ in 0..calls {
             host.ping().await?;
         }
-        report("dockfleet-rust", "ping", round, calls, t.elapsed().as_secs_f64());
+        report(me, "ping", round, calls, t.elapsed().as_secs_f64());
 
-        let t = Instant::now();
-        for _ in 0..calls {
-            raw.list_containers(None::<bollard::query_parameters::ListContainersOptions>).await?;
+        if with_raw {
+            let t = Instant::now();
+            for _ in 0..calls {
+                raw.list_containers(None::<bollard::query_parameters::ListContainersOptions>).await?;
+            }
+            report("bollard", "list", round, calls, t.elapsed().as_secs_f64());
         }
-        report("bollard", "list", round, calls, t.elapsed().as_secs_f64());
         let t = Instant::now();
         for _ in 0..calls {
             host.list_containers(&list).await?;
         }
-        report("dockfleet-rust", "list", round, calls, t.elapsed().as_secs_f64());
+        report(me, "list", round, calls, t.elapsed().as_secs_f64());
 
-        let t = Instant::now();
-        for _ in 0..calls {
-            raw.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await?;
+        if with_raw {
+            let t = Instant::now();
+            for _ in 0..calls {
+                raw.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await?;
+            }
+            report("bollard", "inspect", round, calls, t.elapsed().as_secs_f64());
         }
-        report("bollard", "inspect", round, calls, t.elapsed().as_secs_f64());
         let t = Instant::now();
         for _ in 0..calls {
             host.inspect_container(id).await?;
         }
-        report("dockfleet-rust", "inspect", round, calls, t.elapsed().as_secs_f64());
+        report(me, "inspect", round, calls, t.elapsed().as_secs_f64());
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 #   bash benches/run_engine_calls.sh [CALLS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-calls=${1:-1000} rounds=${2:-5}
+calls=${1:-1000} rounds=${2:-11}
 bash scripts/install-deps.sh
 bash scripts/testbed.sh up
 (cd benches && [ -d node_modules/dockerode ] || npm install --no-audit --no-fund --loglevel=error)
