@@ -51,8 +51,10 @@ enum Pool {
     Unix(Client<hyperlocal::UnixConnector, Body>, Arc<Path>),
 }
 
-/// How many runtimes keep a pool of their own at once; the oldest is dropped past this.
-const RUNTIME_POOLS: usize = 8;
+/// How many runtimes keep a pool of their own at once; past this, the pool used least recently is
+/// dropped (its idle connections close). Each thread calling through Python's blocking facade has a
+/// runtime, so this is sized for a thread pool's worth of them.
+const RUNTIME_POOLS: usize = 64;
 
 /// One engine's connection pools, one per tokio runtime that uses the engine.
 ///
@@ -139,8 +141,12 @@ impl Transport {
     fn pool(&self) -> Pool {
         let runtime = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, pool)) = pools.iter().find(|(id, _)| *id == runtime) {
-            return pool.clone();
+        // Kept in order of use, the most recent last: the usual lookup ends at the first comparison.
+        if let Some(i) = pools.iter().rposition(|(id, _)| *id == runtime) {
+            let used = pools.remove(i);
+            let pool = used.1.clone();
+            pools.push(used);
+            return pool;
         }
         let pool = match &self.connector {
             Connector::Http(c) => Pool::Http(builder().build(c.clone())),

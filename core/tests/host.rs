@@ -395,3 +395,39 @@ fn a_host_shared_by_runtimes_never_waits_on_another_runtime() {
     let c = std::thread::spawn(move || ping(&runtime(), &h, "a runtime on another thread"));
     c.join().unwrap();
 }
+
+/// Many runtimes at once (a thread pool calling through Python's blocking facade, say) each keep
+/// their connection: taking turns on one host does not open a connection per call.
+#[test]
+fn many_runtimes_taking_turns_keep_their_connections() {
+    const THREADS: usize = 16;
+    const ROUNDS: usize = 10;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let h = rt
+        .block_on(DockerHost::connect(HostConfig {
+            insecure: true,
+            ..HostConfig::new("rts", "tcp://10.250.0.13:2375")
+        }))
+        .unwrap();
+    let before = sockets_to([10, 250, 0, 13], 2375);
+    let turn = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (h, turn) = (h.clone(), turn.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                for _ in 0..ROUNDS {
+                    turn.wait();
+                    rt.block_on(h.ping()).unwrap();
+                }
+                // Alive until every thread is done, so no runtime's pool goes away early.
+                turn.wait();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let opened = sockets_to([10, 250, 0, 13], 2375).saturating_sub(before);
+    assert!(opened <= THREADS + 4, "{} pings from {THREADS} runtimes opened {opened} connections", THREADS * ROUNDS);
+}
