@@ -597,7 +597,6 @@ impl Swarm {
         &self.inner.options
     }
 
-    /// The error of a wait that outlived [`SwarmOptions::timeout`].
     /// A polling wait of [`SwarmOptions::timeout`] at [`SwarmOptions::poll_interval`].
     fn wait(&self) -> Wait {
         self.wait_for(self.inner.options.timeout)

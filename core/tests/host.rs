@@ -371,28 +371,31 @@ async fn connections_are_pooled_and_reused() {
     assert!(after < before + 30, "300 pings opened {} sockets", after.saturating_sub(before));
 }
 
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
 /// A host shared by runtimes: each runtime gets connections of its own, so a request made on one never
 /// waits on a connection served by another runtime that is not running (or is gone).
 #[test]
 fn a_host_shared_by_runtimes_never_waits_on_another_runtime() {
-    let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let ping = |rt: &tokio::runtime::Runtime, h: &DockerHost, what: &str| {
         rt.block_on(async { tokio::time::timeout(std::time::Duration::from_secs(5), h.ping()).await })
             .unwrap_or_else(|_| panic!("{what}: the ping did not finish in 5 s"))
             .unwrap_or_else(|e| panic!("{what}: {e}"));
     };
-    let a = runtime();
+    let a = current_thread();
     let h = a
         .block_on(DockerHost::connect(HostConfig { insecure: true, ..HostConfig::new("rt", "tcp://10.250.0.13:2375") }))
         .unwrap();
     // Leaves an idle keep-alive connection whose task lives on `a`, which nothing drives from here on.
     ping(&a, &h, "first runtime");
-    let b = runtime();
+    let b = current_thread();
     ping(&b, &h, "second runtime while the first is idle");
     ping(&a, &h, "first runtime again");
     drop(a);
     ping(&b, &h, "second runtime after the first is gone");
-    let c = std::thread::spawn(move || ping(&runtime(), &h, "a runtime on another thread"));
+    let c = std::thread::spawn(move || ping(&current_thread(), &h, "a runtime on another thread"));
     c.join().unwrap();
 }
 
@@ -402,7 +405,7 @@ fn a_host_shared_by_runtimes_never_waits_on_another_runtime() {
 fn many_runtimes_taking_turns_keep_their_connections() {
     const THREADS: usize = 16;
     const ROUNDS: usize = 10;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = current_thread();
     let h = rt
         .block_on(DockerHost::connect(HostConfig {
             insecure: true,
@@ -415,7 +418,7 @@ fn many_runtimes_taking_turns_keep_their_connections() {
         .map(|_| {
             let (h, turn) = (h.clone(), turn.clone());
             std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = current_thread();
                 for _ in 0..ROUNDS {
                     turn.wait();
                     rt.block_on(h.ping()).unwrap();
