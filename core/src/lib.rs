@@ -13,6 +13,8 @@
 //! - [`ServiceBackend`] deploys [`ServiceSpec`]s and compose [`Stack`]s, either with dockfleet's own
 //!   scheduler and reconciler over a [`Fleet`] of plain engines or on Docker Swarm mode ([`Swarm`]).
 //! - Every failure is an [`Error`] with a stable [`Error::code`].
+//! - [`embed::EmbeddedRuntime`] lets another event loop (asyncio's, libuv's…) drive dockfleet's calls on
+//!   its own thread; the bindings use it so an engine call needs no hand-off between threads.
 //!
 //! ```no_run
 //! use dockfleet::{ContainerSpec, DockerHost, Host, HostConfig};
@@ -31,6 +33,7 @@ mod backend;
 mod balancer;
 mod discovery;
 mod docker;
+pub mod embed;
 pub mod error;
 #[cfg(feature = "etcd")]
 mod etcd;

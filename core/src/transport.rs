@@ -21,7 +21,6 @@ use hyper::body::{Frame, Incoming};
 use hyper::Response;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -76,8 +75,23 @@ fn http_connector(connect_timeout: Duration) -> HttpConnector {
     http
 }
 
+/// Spawns hyper's connection tasks on the current runtime, [tracked](crate::embed::tracked) so that an
+/// [`EmbeddedRuntime`](crate::embed::EmbeddedRuntime)'s tick sees them woken.
+#[derive(Clone, Copy)]
+struct Exec;
+
+impl<F> hyper::rt::Executor<F> for Exec
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::spawn(crate::embed::tracked(fut));
+    }
+}
+
 fn builder() -> hyper_util::client::legacy::Builder {
-    let mut b = Client::builder(TokioExecutor::new());
+    let mut b = Client::builder(Exec);
     b.pool_idle_timeout(POOL_IDLE);
     b
 }
