@@ -9,6 +9,7 @@ mod backend;
 mod balancer;
 mod discovery;
 mod docker;
+mod embed;
 mod error;
 mod etcd;
 mod fleet;
@@ -222,17 +223,17 @@ where
     T: Conv<P> + Send + 'static,
 {
     let fut = dockfleet::catch_panic(fut);
-    let out = if BLOCKING.with(std::cell::Cell::get) { block(fut, on)? } else { InRuntime(Box::pin(fut)).await };
+    let out = if BLOCKING.with(std::cell::Cell::get) {
+        block(fut, on)?
+    } else if matches!(on, On::ThisThread) && Python::attach(embed::watched) {
+        embed::InLoop::new(fut).await
+    } else {
+        InRuntime(Box::pin(fut)).await
+    };
     match out {
         Ok(v) => Ok(v.conv()),
         Err(e) => Err(error::to_py(e)),
     }
-}
-
-thread_local! {
-    /// The calling thread's own runtime for [`call_here`] (none when it could not be made).
-    static THIS_THREAD: Option<tokio::runtime::Runtime> =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().ok();
 }
 
 /// Runs `fut` until it completes, with the GIL released, looking for signals every 100 ms so that
@@ -243,8 +244,8 @@ fn block<O: Send>(fut: impl std::future::Future<Output = O> + Send, on: On) -> P
         let step = py.detach(|| {
             let slice = async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await };
             match on {
-                On::ThisThread => THIS_THREAD.with(|rt| match rt {
-                    Some(rt) => rt.block_on(slice),
+                On::ThisThread => embed::LOCAL.with(|l| match l {
+                    Some(l) => l.rt.block_on(slice),
                     None => runtime().block_on(slice),
                 }),
                 On::Shared => runtime().block_on(slice),

@@ -322,3 +322,85 @@ print("running", h.inspect_container(cid).state.running, flush=True)
 h.remove_container(cid, force=True)
 """
     assert interrupted(script) == "interrupted\nrunning True\n"
+
+
+def _dockfleet_thread_switches() -> int:
+    """Voluntary context switches so far of dockfleet's shared runtime threads (a thread woken to do
+    a call's I/O, or to hand its result back, counts at least one)."""
+    total = 0
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() != "dockfleet":
+                continue
+            status = (task / "status").read_text()
+        except OSError:
+            continue  # a thread that just ended
+        total += int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+    return total
+
+
+def test_awaited_host_calls_do_their_io_on_the_event_loops_thread(fleet):
+    """An engine call awaited in a coroutine runs on a runtime of the loop's own thread, which the loop
+    drives (it watches the runtime's descriptor): dockfleet's own threads are not woken; two loops in
+    turn on one thread, and a loop per thread on several, all work; a request timeout (a tokio timer,
+    fired by the loop's timer ticks) and a cancelled call leave the host working."""
+    import threading
+
+    address = "tcp://10.250.0.11:2375"
+
+    async def pings(n: int, alone: bool = True) -> None:
+        h = await dockfleet.DockerHost.connect(dockfleet.HostConfig(name="df-1", address=address, insecure=True))
+        await h.ping()
+        before = _dockfleet_thread_switches()
+        for _ in range(n):
+            assert (await h.ping()).latency > 0
+        assert isinstance(await h.list_containers(), list)
+        woken = _dockfleet_thread_switches() - before
+        # (Only when no other thread is calling: their connects do run on dockfleet's threads.)
+        assert not alone or woken < n // 4, f"dockfleet's threads were woken {woken} times for {n} calls"
+
+    run(pings(200))
+    run(pings(50))  # a second loop on the same thread
+
+    errors: list[BaseException] = []
+
+    def in_a_thread() -> None:
+        try:
+            asyncio.run(pings(50, alone=False))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=in_a_thread) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads) and errors == []
+
+    async def timeouts() -> None:
+        cfg = dockfleet.HostConfig(name="df-1", address=address, insecure=True, request_timeout=1.0)
+        h = await dockfleet.DockerHost.connect(cfg)
+        cid = await h.create_container(dockfleet.ContainerSpec(image=IMAGE, command=["sleep", "60"], labels={"dockfleet.test": unique("loop")}))
+        try:
+            await h.start_container(cid)
+            try:
+                await asyncio.wait_for(h.wait_container(cid), 0.2)
+                raise AssertionError("the wait should have been cancelled")
+            except asyncio.TimeoutError:
+                pass
+            assert (await h.inspect_container(cid)).state.running
+            # `sleep` as PID 1 ignores SIGTERM: the engine answers after the 5 s grace period, the
+            # request times out after 1 s.
+            t = time.monotonic()
+            try:
+                await h.stop_container(cid, grace=5.0)
+                raise AssertionError("the stop should have timed out")
+            except dockfleet.TimeoutError as e:
+                assert e.code == "timeout"
+            took = time.monotonic() - t
+            assert 0.9 < took < 3.0, took
+            assert (await h.ping()).latency > 0
+        finally:
+            await h.remove_container(cid, force=True)
+
+    run(timeouts())
