@@ -8,6 +8,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::docker::HostConfig;
+use crate::embed::call_here;
 use crate::{call, object, stream_class, Conv};
 
 object! { out
@@ -247,33 +248,33 @@ impl DockerHost {
     #[napi]
     pub fn ping<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Ping>> {
         let h = self.inner.clone();
-        call(env, async move { h.ping().await })
+        call_here(env, async move { h.ping().await })
     }
 
     #[napi]
     pub fn info<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, HostInfo>> {
         let h = self.inner.clone();
-        call(env, async move { h.info().await })
+        call_here(env, async move { h.info().await })
     }
 
     #[napi]
     pub fn create_container<'env>(&self, env: &'env Env, spec: ContainerSpec) -> Result<PromiseRaw<'env, String>> {
         let h = self.inner.clone();
         let spec: df::ContainerSpec = spec.conv();
-        call(env, async move { h.create_container(&spec).await })
+        call_here(env, async move { h.create_container(&spec).await })
     }
 
     #[napi]
     pub fn start_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
-        call(env, async move { h.start_container(&id).await })
+        call_here(env, async move { h.start_container(&id).await })
     }
 
     /// `grace` in milliseconds (the engine's default when omitted).
     #[napi]
     pub fn stop_container<'env>(&self, env: &'env Env, id: String, grace: Option<f64>) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
-        call(env, async move { h.stop_container(&id, grace.conv()).await })
+        call_here(env, async move { h.stop_container(&id, grace.conv()).await })
     }
 
     #[napi]
@@ -284,7 +285,7 @@ impl DockerHost {
         signal: Option<String>,
     ) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
-        call(env, async move { h.kill_container(&id, signal.as_deref()).await })
+        call_here(env, async move { h.kill_container(&id, signal.as_deref()).await })
     }
 
     #[napi]
@@ -296,13 +297,13 @@ impl DockerHost {
         volumes: Option<bool>,
     ) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
-        call(env, async move { h.remove_container(&id, force.unwrap_or(false), volumes.unwrap_or(false)).await })
+        call_here(env, async move { h.remove_container(&id, force.unwrap_or(false), volumes.unwrap_or(false)).await })
     }
 
     #[napi]
     pub fn inspect_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ContainerDetails>> {
         let h = self.inner.clone();
-        call(env, async move { h.inspect_container(&id).await })
+        call_here(env, async move { h.inspect_container(&id).await })
     }
 
     #[napi]
@@ -313,7 +314,7 @@ impl DockerHost {
     ) -> Result<PromiseRaw<'env, Vec<ContainerSummary>>> {
         let h = self.inner.clone();
         let o: df::ListContainersOptions = options.conv().unwrap_or_default();
-        call(env, async move { h.list_containers(&o).await })
+        call_here(env, async move { h.list_containers(&o).await })
     }
 
     #[napi]
@@ -325,7 +326,7 @@ impl DockerHost {
     #[napi]
     pub fn wait_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, i64>> {
         let h = self.inner.clone();
-        call(env, async move { h.wait_container(&id).await })
+        call_here(env, async move { h.wait_container(&id).await })
     }
 
     #[napi]
@@ -338,7 +339,7 @@ impl DockerHost {
     ) -> Result<PromiseRaw<'env, ExecOutput>> {
         let h = self.inner.clone();
         let o: df::ExecOptions = options.conv().unwrap_or_default();
-        call(env, async move { h.exec(&id, &command, &o).await })
+        call_here(env, async move { h.exec(&id, &command, &o).await })
     }
 
     #[napi]
@@ -349,19 +350,19 @@ impl DockerHost {
     #[napi]
     pub fn list_images<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<ImageSummary>>> {
         let h = self.inner.clone();
-        call(env, async move { h.list_images().await })
+        call_here(env, async move { h.list_images().await })
     }
 
     #[napi]
     pub fn inspect_image<'env>(&self, env: &'env Env, reference: String) -> Result<PromiseRaw<'env, ImageSummary>> {
         let h = self.inner.clone();
-        call(env, async move { h.inspect_image(&reference).await })
+        call_here(env, async move { h.inspect_image(&reference).await })
     }
 
     #[napi]
     pub fn image_exists<'env>(&self, env: &'env Env, reference: String) -> Result<PromiseRaw<'env, bool>> {
         let h = self.inner.clone();
-        call(env, async move { h.image_exists(&reference).await })
+        call_here(env, async move { h.image_exists(&reference).await })
     }
 
     #[napi]
@@ -372,7 +373,7 @@ impl DockerHost {
         force: Option<bool>,
     ) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
-        call(env, async move { h.remove_image(&reference, force.unwrap_or(false)).await })
+        call_here(env, async move { h.remove_image(&reference, force.unwrap_or(false)).await })
     }
 
     /// Creates a bridge network; resolves to its ID (`conflict` when the name is taken).
@@ -385,14 +386,14 @@ impl DockerHost {
     ) -> Result<PromiseRaw<'env, String>> {
         let h = self.inner.clone();
         let labels = labels.unwrap_or_default().into_iter().collect();
-        call(env, async move { h.create_network(&name, &labels).await })
+        call_here(env, async move { h.create_network(&name, &labels).await })
     }
 
     /// Removes a network.
     #[napi]
     pub fn remove_network<'env>(&self, env: &'env Env, name: String) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
-        call(env, async move { h.remove_network(&name).await })
+        call_here(env, async move { h.remove_network(&name).await })
     }
 
     /// Networks carrying every label given (`key` or `key=value`).
@@ -403,7 +404,7 @@ impl DockerHost {
         labels: Option<Vec<String>>,
     ) -> Result<PromiseRaw<'env, Vec<NetworkSummary>>> {
         let h = self.inner.clone();
-        call(env, async move { h.list_networks(&labels.unwrap_or_default()).await })
+        call_here(env, async move { h.list_networks(&labels.unwrap_or_default()).await })
     }
 
     /// Creates a named volume, or resolves to the existing one of that name.
@@ -416,7 +417,7 @@ impl DockerHost {
     ) -> Result<PromiseRaw<'env, VolumeSummary>> {
         let h = self.inner.clone();
         let labels = labels.unwrap_or_default().into_iter().collect();
-        call(env, async move { h.create_volume(&name, &labels).await })
+        call_here(env, async move { h.create_volume(&name, &labels).await })
     }
 
     /// Removes a named volume (`conflict` while in use, unless `force`).
@@ -428,7 +429,7 @@ impl DockerHost {
         force: Option<bool>,
     ) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
-        call(env, async move { h.remove_volume(&name, force.unwrap_or(false)).await })
+        call_here(env, async move { h.remove_volume(&name, force.unwrap_or(false)).await })
     }
 
     /// Volumes carrying every label given (`key` or `key=value`).
@@ -439,7 +440,7 @@ impl DockerHost {
         labels: Option<Vec<String>>,
     ) -> Result<PromiseRaw<'env, Vec<VolumeSummary>>> {
         let h = self.inner.clone();
-        call(env, async move { h.list_volumes(&labels.unwrap_or_default()).await })
+        call_here(env, async move { h.list_volumes(&labels.unwrap_or_default()).await })
     }
 
     #[napi]
@@ -472,7 +473,7 @@ impl DockerHost {
     #[napi]
     pub fn stats<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, Stats>> {
         let h = self.inner.clone();
-        call(env, async move { h.stats(&id).await })
+        call_here(env, async move { h.stats(&id).await })
     }
 
     #[napi]

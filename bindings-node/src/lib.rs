@@ -16,6 +16,7 @@ mod backend;
 mod balancer;
 mod discovery;
 mod docker;
+mod embed;
 mod error;
 mod etcd;
 mod fleet;

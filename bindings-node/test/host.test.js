@@ -5,7 +5,7 @@ const net = require('node:net')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { dockfleet, fleet, unique, cert, IMAGE } = require('./helpers.js')
+const { dockfleet, fleet, unique, cert, rejects, IMAGE } = require('./helpers.js')
 
 function httpGet(host, port) {
   return new Promise((resolve, reject) => {
@@ -142,4 +142,77 @@ test('probe reports down hosts without rejecting', async () => {
   assert.ok(statuses.slice(0, 4).every((s) => s.reachable && s.info.cpus > 0))
   assert.equal(statuses[4].reachable, false)
   assert.equal(statuses[4].errorCode, 'engine_unreachable')
+})
+
+// Voluntary context switches so far of napi's tokio threads (a thread woken to do a call's I/O, or
+// to hand its result back, counts at least one).
+function runtimeThreadSwitches() {
+  let total = 0
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      if (!fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').startsWith('tokio-runtime')) continue
+      const status = fs.readFileSync(`/proc/self/task/${tid}/status`, 'utf8')
+      total += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)[1])
+    } catch {
+      // a thread that just ended
+    }
+  }
+  return total
+}
+
+test('host calls do their I/O on the JS thread, driven by its event loop', async () => {
+  const { Worker } = require('node:worker_threads')
+  const address = 'tcp://10.250.0.11:2375'
+  const h = await dockfleet.DockerHost.connect({ name: 'df-1', address, insecure: true })
+  await h.ping()
+  const before = runtimeThreadSwitches()
+  for (let i = 0; i < 200; i++) assert.ok((await h.ping()).latency > 0)
+  const woken = runtimeThreadSwitches() - before
+  assert.ok(woken < 50, `napi's tokio threads were woken ${woken} times for 200 calls`)
+
+  // Many at once (several connections), and a rejection settled the same way.
+  const many = await Promise.all(Array.from({ length: 20 }, () => h.listContainers()))
+  assert.equal(many.length, 20)
+  await rejects(h.inspectContainer('dockfleet-no-such-container'), 'not_found')
+
+  // A worker thread has a runtime and libuv handles of its own, closed when it ends (else Node aborts
+  // closing its loop).
+  const code = await new Promise((resolve, reject) => {
+    const w = new Worker(
+      `const { parentPort } = require('node:worker_threads')
+       const dockfleet = require(${JSON.stringify(path.join(__dirname, '..', 'dockfleet.js'))})
+       ;(async () => {
+         const h = await dockfleet.DockerHost.connect({ name: 'w', address: ${JSON.stringify(address)}, insecure: true })
+         for (let i = 0; i < 20; i++) await h.ping()
+         parentPort.postMessage('pinged')
+       })()`,
+      { eval: true },
+    )
+    w.on('message', (m) => assert.equal(m, 'pinged'))
+    w.on('error', reject)
+    w.on('exit', resolve)
+  })
+  assert.equal(code, 0)
+
+  // Nothing pending holds the loop: a script whose last call has settled exits by itself.
+  const { execFileSync } = require('node:child_process')
+  const script = `require(${JSON.stringify(path.join(__dirname, '..', 'dockfleet.js'))}).DockerHost
+    .connect({ name: 'x', address: ${JSON.stringify(address)}, insecure: true })
+    .then((h) => h.ping()).then((p) => console.log('pinged', p.latency > 0))`
+  assert.equal(execFileSync(process.execPath, ['-e', script], { timeout: 20000 }).toString(), 'pinged true\n')
+
+  // tokio's timers run on the loop's timer ticks: a request timeout fires on time. (`sleep` as PID 1
+  // ignores SIGTERM: the engine would answer after the 5 s grace period.)
+  const t = await dockfleet.DockerHost.connect({ name: 'df-1', address, insecure: true, requestTimeout: 1000 })
+  const id = await t.createContainer({ image: IMAGE, command: ['sleep', '60'], labels: { 'dockfleet.test': unique('loop') } })
+  try {
+    await t.startContainer(id)
+    const started = Date.now()
+    await rejects(t.stopContainer(id, 5000), 'timeout')
+    const took = Date.now() - started
+    assert.ok(took > 900 && took < 3000, `the 1 s timeout took ${took} ms`)
+    assert.ok((await t.ping()).latency > 0)
+  } finally {
+    await t.removeContainer(id, true)
+  }
 })
