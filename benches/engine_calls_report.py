@@ -118,21 +118,22 @@ Reading the figures:
 - dockfleet-rust is faster than raw bollard because dockfleet gives bollard a pooled keep-alive
   transport; bollard's own opens a TCP connection per request (and a long run of calls exhausts the
   ephemeral ports: 30,000 sequential calls did).
-- The async bindings' gap to Rust is the cost of reaching the host language's event loop from the
-  thread that completed the I/O: a thread wake-up there and back per call (napi's threadsafe callback
-  in Node; asyncio's `call_soon_threadsafe`, a new asyncio future per wait and the GIL in Python).
-  On this VM a wake-up of a sleeping thread costs tens of µs, against a round trip to the engine of
-  100-150 µs, so it dominates; against a remote engine it fades. The same hand-off is what
-  `dockfleet-rust (multi-thread)` pays: Rust code on tokio's default runtime is no closer to 1.10x
-  of the current-thread figure than the bindings are.
-- `dockfleet-python (sync)` is the blocking facade: a `DockerHost` call runs on a current-thread
-  runtime of the calling thread's own, with connections of its own, so its I/O is done on that thread
-  with the GIL released and no other thread is woken: the same path as `dockfleet-rust` (strace:
-  one `writev`, one `recvfrom`, two `epoll_wait` and no `futex` per call), plus Python's own cost of a
-  call (5 µs for one that needs no I/O). It is the fastest way to call dockfleet from Python, yet
-  still 1.2-1.5x the Rust loop here. The rest of the gap is not Python's: a Rust loop that pauses
-  40 µs between pings gets each answer about 30 µs later than one that does not pause (the engine's
-  threads go to sleep between requests), so a client's small per-call cost comes back enlarged.
+- Every binding's `DockerHost` calls do their I/O on the calling thread, as `dockfleet-rust` does,
+  with no hand-off to another thread and back. `dockfleet-python` and `dockfleet-node` run them on
+  a runtime of the event loop's own thread (`dockfleet::embed`), which the loop drives: asyncio
+  watches the runtime's epoll descriptor with `add_reader`, libuv with a `uv_poll`, and each ticks
+  the runtime when it turns readable. Before, the I/O ran on dockfleet's (napi's) tokio threads and
+  each call paid a thread wake-up there and back (on this VM a wake-up of a sleeping thread costs
+  tens of µs, against a round trip to the engine of 100-150 µs): the async bindings were 1.9-2.8x
+  the Rust loop then. The same hand-off is what `dockfleet-rust (multi-thread)` pays.
+- `dockfleet-python (sync)` is the blocking facade: the call runs on the same per-thread runtime,
+  blocked on with the GIL released (strace: one `writev`, one `recvfrom`, two `epoll_wait` and no
+  `futex` per call). Awaited calls add the event loop's own work per call: an asyncio future and a
+  `call_soon_threadsafe` to resume the coroutine, or a Promise and its reaction in Node.
+- What is left of the gap is mostly not the bindings' code (Python's own cost of a call that needs
+  no I/O is 5 µs): a Rust loop that pauses 40 µs between pings gets each answer about 30 µs later
+  than one that does not pause (the engine's threads go to sleep between requests), so a client's
+  small per-call cost comes back enlarged.
 - Runs are noisy on this shared 2-core machine (whole runs have come out 3x slower than others, raw
   bollard included, and close pairs swap places between runs): read the ratios of one run, not single
   cells across runs.

@@ -34,6 +34,7 @@ NOT_DTOS = {
     "Proxy": "a class in every language (compared as a class above)",
     "Swarm": "a class in every language (compared as a class above)",
     "EmbeddedDiscovery": "the embedded backend behind the bindings' Discovery class (Discovery.embedded())",
+    "EmbeddedRuntime": "what the bindings drive from asyncio's and libuv's loops; Rust-only, for embedding dockfleet in another event loop",
     "EtcdDiscovery": "the etcd backend behind the bindings' Discovery class (Discovery.etcd(config))",
 }
 # Binding-only constructors of classes that wrap a Rust trait object, each with its Rust spelling.
