@@ -221,11 +221,7 @@ where
                 let env = Env::from_raw(env);
                 // SAFETY: run by `settle` on the JS thread, with a handle scope open.
                 unsafe {
-                    let value = match out {
-                        Ok(v) => ToNapiValue::to_napi_value(env.raw(), v.conv()),
-                        Err(e) => Err(crate::error::js_error(&env, e)),
-                    };
-                    match value {
+                    match crate::outcome(&env, out).and_then(|v: J| ToNapiValue::to_napi_value(env.raw(), v)) {
                         Ok(v) => sys::napi_resolve_deferred(env.raw(), deferred.0, v),
                         Err(e) => {
                             sys::napi_reject_deferred(env.raw(), deferred.0, JsError::from(e).into_value(env.raw()))

@@ -189,10 +189,12 @@ where
     T: Conv<J> + Send + 'static,
     J: ToNapiValue + 'static,
 {
-    env.spawn_future_with_callback(async move { Ok(dockfleet::catch_panic(fut).await) }, |env, r| match r {
-        Ok(v) => Ok(v.conv()),
-        Err(e) => Err(error::js_error(env, e)),
-    })
+    env.spawn_future_with_callback(async move { Ok(dockfleet::catch_panic(fut).await) }, |env, r| outcome(env, r))
+}
+
+/// A call's outcome as its JS value or its JS error (on the JS thread).
+pub(crate) fn outcome<T: Conv<J>, J>(env: &Env, r: dockfleet::Result<T>) -> Result<J> {
+    r.map(Conv::conv).map_err(|e| error::js_error(env, e))
 }
 
 /// Declares a stream class over a core stream: `await s.next()` gives the next item or `null` at the

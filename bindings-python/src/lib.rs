@@ -197,9 +197,10 @@ where
     run(fut, On::Shared).await
 }
 
-/// As [`call`], for a call that leaves no task running when it returns (a request to an engine): under
-/// the blocking facade it runs on a runtime of the calling thread's own, so its I/O is done on that
-/// thread and the call costs no hand-off to dockfleet's threads and back.
+/// As [`call`], for a call that leaves no task running when it returns (a request to an engine): it runs
+/// on a runtime of the calling thread's own ([`embed`]), blocked on under the blocking facade and
+/// driven by the running asyncio loop when awaited, so its I/O is done on that thread and the call
+/// costs no hand-off to dockfleet's threads and back.
 pub(crate) async fn call_here<T, P, F>(fut: F) -> PyResult<P>
 where
     F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
@@ -208,12 +209,12 @@ where
     run(fut, On::ThisThread).await
 }
 
-/// Which runtime a blocking call runs on.
+/// Which runtime a call runs on.
 #[derive(Clone, Copy)]
 enum On {
     /// dockfleet's multi-thread runtime, where tasks a call starts keep running after it returns.
     Shared,
-    /// The calling thread's current-thread runtime, driven only while a call runs.
+    /// The calling thread's embedded runtime, driven by its asyncio loop or while a blocking call runs.
     ThisThread,
 }
 
