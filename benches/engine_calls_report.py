@@ -67,12 +67,13 @@ def main():
                     results.append({**r, "round": rnd})
         print("[bench] docker CLI", file=sys.stderr)
         results += cli(cid, min(rounds, 3))
+        floor = lines([sys.executable, str(ROOT / "benches/asyncio_floor.py")])[0]["us_per_await"]
     finally:
         subprocess.run([DOCKER, "-H", ADDRESS, "rm", "-f", cid], capture_output=True)
-    write(results, calls, rounds)
+    write(results, calls, rounds, floor)
 
 
-def write(results, calls, rounds):
+def write(results, calls, rounds, floor):
     per_call = {}
     for r in results:
         per_call.setdefault((r["client"], r["op"]), []).append(r["seconds"] / r["calls"])
@@ -128,8 +129,12 @@ Reading the figures:
   the Rust loop then. The same hand-off is what `dockfleet-rust (multi-thread)` pays.
 - `dockfleet-python (sync)` is the blocking facade: the call runs on the same per-thread runtime,
   blocked on with the GIL released (strace: one `writev`, one `recvfrom`, two `epoll_wait` and no
-  `futex` per call). Awaited calls add the event loop's own work per call: an asyncio future and a
-  `call_soon_threadsafe` to resume the coroutine, or a Promise and its reaction in Node.
+  `futex` per call). Awaited calls add the event loop's own work per call. In Python the call is a
+  coroutine of dockfleet's whose asyncio future the loop's reader callback completes (no
+  `call_soon_threadsafe`); asyncio alone, with no dockfleet and no engine, takes {floor:.1f} µs to
+  complete such a future from a reader callback and resume the awaiting task
+  (`benches/asyncio_floor.py`, in this run), {floor / (med[("dockfleet-rust", "ping")] * 1e6):.0%} of a
+  dockfleet-rust ping before any of the call's own work. In Node it is a Promise and its reaction.
 - What is left of the gap is mostly not the bindings' code (Python's own cost of a call that needs
   no I/O is 5 µs): a Rust loop that pauses 40 µs between pings gets each answer about 30 µs later
   than one that does not pause (the engine's threads go to sleep between requests), so a client's

@@ -2,12 +2,13 @@
 //! in a coroutine does its I/O on the loop's thread instead of handing off to dockfleet's threads and
 //! back. The loop watches the runtime's epoll descriptor (`loop.add_reader`) and ticks the runtime
 //! when it is readable, and on a timer while calls are pending (tokio's timers: request timeouts).
-//! The blocking facade runs such calls on the same runtime.
+//! An awaited call is a [`Call`], a coroutine of its own whose asyncio future the loop's tick completes
+//! directly (no `call_soon_threadsafe`, no second poll of the call). The blocking facade runs such
+//! calls on the same runtime.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use dockfleet::embed::EmbeddedRuntime;
 use pyo3::prelude::*;
@@ -35,20 +36,13 @@ thread_local! {
     });
 }
 
-/// Whether the running asyncio loop of this thread drives this thread's runtime (registering it with
-/// the loop on first use, and again when the thread runs a new loop). False without a running loop,
-/// or when the loop cannot watch a descriptor.
-pub(crate) fn watched(py: Python<'_>) -> bool {
-    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// Whether `running`, the running asyncio loop of this thread, drives this thread's runtime
+/// (registering it with the loop on first use, and again when the thread runs a new loop). False when
+/// the loop cannot watch a descriptor.
+fn watched(py: Python<'_>, running: &Py<PyAny>) -> bool {
     LOCAL.with(|local| {
         let Some(l) = local else { return false };
-        let Ok(get) = GET_RUNNING_LOOP
-            .get_or_try_init(py, || Ok::<_, PyErr>(py.import("asyncio")?.getattr("get_running_loop")?.unbind()))
-        else {
-            return false;
-        };
-        let Ok(running) = get.call0(py) else { return false };
-        if l.watched.borrow().as_ref().is_some_and(|w| w.is(&running)) {
+        if l.watched.borrow().as_ref().is_some_and(|w| w.is(running)) {
             return true;
         }
         let fd = l.rt.fd();
@@ -60,7 +54,7 @@ pub(crate) fn watched(py: Python<'_>) -> bool {
         if running.call_method1(py, "add_reader", (fd, tick)).is_err() {
             return false;
         }
-        *l.watched.borrow_mut() = Some(running);
+        *l.watched.borrow_mut() = Some(running.clone_ref(py));
         l.timer_armed.set(false);
         true
     })
@@ -86,6 +80,7 @@ fn tick(py: Python<'_>) {
         if let Some(l) = local {
             let rt = &l.rt;
             py.detach(|| rt.tick());
+            wake_finished(py, l);
             arm_timer(py, l);
         }
     });
@@ -113,53 +108,237 @@ fn arm_timer(py: Python<'_>, l: &Local) {
     }
 }
 
-/// A call's future polled on the loop's thread inside this thread's runtime, the GIL released, and the
-/// runtime ticked after it, so that what the poll started (a request written by a connection task)
-/// goes out at once.
-pub(crate) struct InLoop<F>(Pin<Box<F>>);
+/// What a finished call hands back: its value or error, made into Python objects once the GIL is held.
+pub(crate) type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
-impl<F> InLoop<F> {
-    /// Counts the call as pending; call only after [`watched`] returned true on this thread.
-    pub(crate) fn new(fut: F) -> Self {
-        LOCAL.with(|l| {
-            if let Some(l) = l {
-                l.pending.set(l.pending.get() + 1);
-            }
-        });
-        Self(Box::pin(fut))
-    }
+/// A call's future, its output not yet converted.
+type CallFuture = Pin<Box<dyn Future<Output = Finish> + Send>>;
+
+/// Where a running call leaves its outcome, and the asyncio future its coroutine waits on.
+struct Slot {
+    finish: std::sync::Mutex<Option<Finish>>,
+    future: Py<PyAny>,
+    /// Set once the call no longer counts as pending (finished, or aborted).
+    settled: std::sync::atomic::AtomicBool,
 }
 
-impl<F> Drop for InLoop<F> {
-    fn drop(&mut self) {
-        // Dropped on the loop's thread (the coroutine that owns it runs there).
-        let _ = LOCAL.try_with(|l| {
-            if let Some(l) = l {
+thread_local! {
+    /// Calls of this thread's embedded runtime that finished during a tick, to be told to their
+    /// coroutines once the GIL is held again.
+    static DONE: RefCell<Vec<std::sync::Arc<Slot>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Tells the coroutines of the calls that finished (their asyncio futures done), on the loop's thread.
+fn wake_finished(py: Python<'_>, l: &Local) {
+    loop {
+        let batch = DONE.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        if batch.is_empty() {
+            return;
+        }
+        for slot in batch {
+            if !slot.settled.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 l.pending.set(l.pending.get().saturating_sub(1));
             }
-        });
+            release(py, slot.future.bind(py));
+        }
     }
 }
 
-impl<F: Future + Send> Future for InLoop<F>
-where
-    F::Output: Send,
-{
-    type Output = F::Output;
+/// `future.set_result(None)` unless it is done (cancelled) already.
+fn release(py: Python<'_>, future: &Bound<'_, PyAny>) {
+    if !future.call_method0("done").and_then(|d| d.is_truthy()).unwrap_or(true) {
+        let _ = future.call_method1("set_result", (py.None(),));
+    }
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let fut = self.0.as_mut();
-        let waker = cx.waker();
-        LOCAL.with(|local| {
-            let l = local.as_ref().expect("InLoop is made only where the runtime exists");
-            let rt = &l.rt;
-            Python::attach(|py| {
-                let out = py.detach(|| rt.tick_after(|| fut.poll(&mut Context::from_waker(waker))));
-                if out.is_pending() {
-                    arm_timer(py, l);
+/// The awaitable an engine call returns (a coroutine: `await h.ping()`, `asyncio.run(h.ping())`,
+/// `asyncio.wait_for(...)` all take it). Sent the first time it starts the call: on the embedded runtime
+/// of the loop's thread when that loop drives it (see `watched`), its coroutine waiting on an asyncio
+/// future that the loop's tick completes directly; on dockfleet's shared runtime otherwise; and under
+/// the blocking facade it runs the call to its end there and then. Thrown into or closed (a cancelled
+/// task), it aborts the call.
+#[pyclass(module = "dockfleet")]
+pub struct Call {
+    state: CallState,
+}
+
+// SAFETY: the future is only touched through `&mut self` (pyo3 borrows a pyclass exclusively for
+// that), so sharing a `&Call` between threads gives no access to it; pyo3's own coroutine does the same.
+unsafe impl Sync for Call {}
+
+enum CallState {
+    Fresh(CallFuture),
+    Waiting { slot: std::sync::Arc<Slot>, abort: tokio::task::AbortHandle, here: bool },
+    Over,
+}
+
+impl Call {
+    pub(crate) fn new(fut: impl Future<Output = Finish> + Send + 'static) -> Self {
+        Self { state: CallState::Fresh(Box::pin(fut)) }
+    }
+
+    /// Drives the call one step: `Ok` is the value the coroutine yields (a future to wait on); the
+    /// call's value comes as `StopIteration`.
+    fn step(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match std::mem::replace(&mut self.state, CallState::Over) {
+            CallState::Fresh(fut) => self.start(py, fut),
+            CallState::Waiting { slot, abort, here } => {
+                let finish = slot.finish.lock().unwrap_or_else(|p| p.into_inner()).take();
+                match finish {
+                    Some(finish) => Err(pyo3::exceptions::PyStopIteration::new_err((finish(py)?,))),
+                    None => {
+                        // Resumed before the call finished (nothing does that but a stray send).
+                        let future = blocking(py, slot.future.bind(py))?;
+                        self.state = CallState::Waiting { slot, abort, here };
+                        Ok(future)
+                    }
                 }
-                out
+            }
+            CallState::Over => Err(pyo3::exceptions::PyRuntimeError::new_err("cannot reuse already awaited coroutine")),
+        }
+    }
+
+    fn start(&mut self, py: Python<'_>, fut: CallFuture) -> PyResult<Py<PyAny>> {
+        if crate::blocking_now() {
+            let finish = crate::block(fut, crate::On::ThisThread)?;
+            return Err(pyo3::exceptions::PyStopIteration::new_err((finish(py)?,)));
+        }
+        let event_loop = running_loop(py)?;
+        let here = watched(py, &event_loop);
+        let future = event_loop.call_method0(py, "create_future")?;
+        let slot = std::sync::Arc::new(Slot {
+            finish: std::sync::Mutex::new(None),
+            future: future.clone_ref(py),
+            settled: std::sync::atomic::AtomicBool::new(false),
+        });
+        let abort = if here {
+            LOCAL.with(|local| {
+                let l = local.as_ref().expect("watched() is true only where the runtime exists");
+                l.pending.set(l.pending.get() + 1);
+                let done = slot.clone();
+                let rt = &l.rt;
+                let task = py.detach(|| {
+                    // Spawned inside the runtime and ticked: the request goes out now.
+                    rt.tick_after(|| {
+                        rt.spawn(async move {
+                            let finish = fut.await;
+                            *done.finish.lock().unwrap_or_else(|p| p.into_inner()) = Some(finish);
+                            DONE.with(|d| d.borrow_mut().push(done));
+                        })
+                    })
+                });
+                wake_finished(py, l);
+                arm_timer(py, l);
+                task.abort_handle()
             })
+        } else {
+            let done = slot.clone();
+            let event_loop = event_loop.clone_ref(py);
+            crate::runtime()
+                .spawn(async move {
+                    let finish = fut.await;
+                    *done.finish.lock().unwrap_or_else(|p| p.into_inner()) = Some(finish);
+                    Python::attach(move |py| {
+                        if let Ok(release) = callback1(py) {
+                            // Raises only when the loop is closed: then nobody waits for the call.
+                            let _ =
+                                event_loop.call_method1(py, "call_soon_threadsafe", (release, done.future.bind(py)));
+                        }
+                        drop((done, event_loop));
+                    });
+                })
+                .abort_handle()
+        };
+        let yielded = blocking(py, future.bind(py))?;
+        self.state = CallState::Waiting { slot, abort, here };
+        Ok(yielded)
+    }
+
+    /// Stops a call in flight (the coroutine was thrown into, closed or dropped).
+    fn abort(&mut self, py: Python<'_>) {
+        if let CallState::Waiting { slot, abort, here } = std::mem::replace(&mut self.state, CallState::Over) {
+            abort.abort();
+            if here && !slot.settled.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                let _ = LOCAL.try_with(|local| {
+                    if let Some(l) = local {
+                        l.pending.set(l.pending.get().saturating_sub(1));
+                        // The abort takes effect when the task is next run: now.
+                        let rt = &l.rt;
+                        py.detach(|| rt.tick());
+                        wake_finished(py, l);
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if matches!(self.state, CallState::Waiting { .. }) {
+            Python::attach(|py| self.abort(py));
+        }
+    }
+}
+
+/// `asyncio.get_running_loop()`.
+fn running_loop(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    GET_RUNNING_LOOP
+        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("asyncio")?.getattr("get_running_loop")?.unbind()))?
+        .call0(py)
+}
+
+/// `future`, marked as awaited (what `yield from future` does), for a coroutine to yield to its task.
+fn blocking(py: Python<'_>, future: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    future.setattr(pyo3::intern!(py, "_asyncio_future_blocking"), true)?;
+    Ok(future.clone().unbind())
+}
+
+/// [`release`] as a Python callable, for `call_soon_threadsafe`.
+fn callback1(py: Python<'_>) -> PyResult<&'static Py<PyCFunction>> {
+    static RELEASE: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
+    RELEASE.get_or_try_init(py, || {
+        PyCFunction::new_closure(py, None, None, |args, _| -> PyResult<()> {
+            release(args.py(), &args.get_item(0)?);
+            Ok(())
         })
+        .map(Bound::unbind)
+    })
+}
+
+#[pymethods]
+impl Call {
+    fn send(&mut self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.step(py)
+    }
+
+    #[pyo3(signature = (typ, val=None, tb=None))]
+    fn throw(
+        &mut self,
+        py: Python<'_>,
+        typ: &Bound<'_, PyAny>,
+        val: Option<&Bound<'_, PyAny>>,
+        tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let _ = tb;
+        self.abort(py);
+        let exc = match val {
+            Some(v) if !v.is_none() => v.clone(),
+            _ => typ.clone(),
+        };
+        Err(PyErr::from_value(exc))
+    }
+
+    fn close(&mut self, py: Python<'_>) {
+        self.abort(py);
+    }
+
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.step(py)
     }
 }

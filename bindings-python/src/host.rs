@@ -261,54 +261,54 @@ impl DockerHost {
         format!("DockerHost(name={:?}, address={:?})", self.inner.name(), self.inner.address())
     }
 
-    async fn ping(&self) -> PyResult<Ping> {
+    fn ping(&self) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.ping().await }).await
+        crate::call_here::<_, Ping, _>(async move { h.ping().await })
     }
 
-    async fn info(&self) -> PyResult<HostInfo> {
+    fn info(&self) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.info().await }).await
+        crate::call_here::<_, HostInfo, _>(async move { h.info().await })
     }
 
-    async fn create_container(&self, spec: ContainerSpec) -> PyResult<String> {
+    fn create_container(&self, spec: ContainerSpec) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.create_container(&spec.conv()).await }).await
+        crate::call_here::<_, String, _>(async move { h.create_container(&spec.conv()).await })
     }
 
-    async fn start_container(&self, id: String) -> PyResult<()> {
+    fn start_container(&self, id: String) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.start_container(&id).await }).await
+        crate::call_here::<_, (), _>(async move { h.start_container(&id).await })
     }
 
     #[pyo3(signature = (id, grace=None))]
-    async fn stop_container(&self, id: String, grace: Option<f64>) -> PyResult<()> {
+    fn stop_container(&self, id: String, grace: Option<f64>) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.stop_container(&id, grace.conv()).await }).await
+        crate::call_here::<_, (), _>(async move { h.stop_container(&id, grace.conv()).await })
     }
 
     #[pyo3(signature = (id, signal=None))]
-    async fn kill_container(&self, id: String, signal: Option<String>) -> PyResult<()> {
+    fn kill_container(&self, id: String, signal: Option<String>) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.kill_container(&id, signal.as_deref()).await }).await
+        crate::call_here::<_, (), _>(async move { h.kill_container(&id, signal.as_deref()).await })
     }
 
     #[pyo3(signature = (id, force=false, volumes=false))]
-    async fn remove_container(&self, id: String, force: bool, volumes: bool) -> PyResult<()> {
+    fn remove_container(&self, id: String, force: bool, volumes: bool) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.remove_container(&id, force, volumes).await }).await
+        crate::call_here::<_, (), _>(async move { h.remove_container(&id, force, volumes).await })
     }
 
-    async fn inspect_container(&self, id: String) -> PyResult<ContainerDetails> {
+    fn inspect_container(&self, id: String) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.inspect_container(&id).await }).await
+        crate::call_here::<_, ContainerDetails, _>(async move { h.inspect_container(&id).await })
     }
 
     #[pyo3(signature = (options=None))]
-    async fn list_containers(&self, options: Option<ListContainersOptions>) -> PyResult<Vec<ContainerSummary>> {
+    fn list_containers(&self, options: Option<ListContainersOptions>) -> crate::embed::Call {
         let h = self.inner.clone();
         let o: df::ListContainersOptions = options.conv().unwrap_or_default();
-        crate::call_here(async move { h.list_containers(&o).await }).await
+        crate::call_here::<_, Vec<ContainerSummary>, _>(async move { h.list_containers(&o).await })
     }
 
     #[pyo3(signature = (id, options=None))]
@@ -317,76 +317,78 @@ impl DockerHost {
         LogStream::new(self.inner.logs(&id, &o))
     }
 
-    async fn wait_container(&self, id: String) -> PyResult<i64> {
+    fn wait_container(&self, id: String) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.wait_container(&id).await }).await
+        crate::call_here::<_, i64, _>(async move { h.wait_container(&id).await })
     }
 
     #[pyo3(signature = (id, command, options=None))]
-    async fn exec(&self, id: String, command: Vec<String>, options: Option<ExecOptions>) -> PyResult<ExecOutput> {
+    fn exec(&self, id: String, command: Vec<String>, options: Option<ExecOptions>) -> crate::embed::Call {
         let h = self.inner.clone();
         let o: df::ExecOptions = options.conv().unwrap_or_default();
-        crate::call_here(async move { h.exec(&id, &command, &o).await }).await
+        crate::call_here::<_, ExecOutput, _>(async move { h.exec(&id, &command, &o).await })
     }
 
     fn build_image(&self, context_dir: std::path::PathBuf, options: BuildOptions) -> BuildStream {
         BuildStream::new(self.inner.build_image(&context_dir, &options.conv()))
     }
 
-    async fn list_images(&self) -> PyResult<Vec<ImageSummary>> {
+    fn list_images(&self) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.list_images().await }).await
+        crate::call_here::<_, Vec<ImageSummary>, _>(async move { h.list_images().await })
     }
 
-    async fn inspect_image(&self, reference: String) -> PyResult<ImageSummary> {
+    fn inspect_image(&self, reference: String) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.inspect_image(&reference).await }).await
+        crate::call_here::<_, ImageSummary, _>(async move { h.inspect_image(&reference).await })
     }
 
-    async fn image_exists(&self, reference: String) -> PyResult<bool> {
+    fn image_exists(&self, reference: String) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.image_exists(&reference).await }).await
+        crate::call_here::<_, bool, _>(async move { h.image_exists(&reference).await })
     }
 
     #[pyo3(signature = (reference, force=false))]
-    async fn remove_image(&self, reference: String, force: bool) -> PyResult<()> {
+    fn remove_image(&self, reference: String, force: bool) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.remove_image(&reference, force).await }).await
+        crate::call_here::<_, (), _>(async move { h.remove_image(&reference, force).await })
     }
 
     #[pyo3(signature = (name, labels=None))]
-    async fn create_network(&self, name: String, labels: Option<BTreeMap<String, String>>) -> PyResult<String> {
+    fn create_network(&self, name: String, labels: Option<BTreeMap<String, String>>) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.create_network(&name, &labels.unwrap_or_default()).await }).await
+        crate::call_here::<_, String, _>(async move { h.create_network(&name, &labels.unwrap_or_default()).await })
     }
 
-    async fn remove_network(&self, name: String) -> PyResult<()> {
+    fn remove_network(&self, name: String) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.remove_network(&name).await }).await
+        crate::call_here::<_, (), _>(async move { h.remove_network(&name).await })
     }
 
     #[pyo3(signature = (labels=None))]
-    async fn list_networks(&self, labels: Option<Vec<String>>) -> PyResult<Vec<NetworkSummary>> {
+    fn list_networks(&self, labels: Option<Vec<String>>) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.list_networks(&labels.unwrap_or_default()).await }).await
+        crate::call_here::<_, Vec<NetworkSummary>, _>(async move { h.list_networks(&labels.unwrap_or_default()).await })
     }
 
     #[pyo3(signature = (name, labels=None))]
-    async fn create_volume(&self, name: String, labels: Option<BTreeMap<String, String>>) -> PyResult<VolumeSummary> {
+    fn create_volume(&self, name: String, labels: Option<BTreeMap<String, String>>) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.create_volume(&name, &labels.unwrap_or_default()).await }).await
+        crate::call_here::<_, VolumeSummary, _>(
+            async move { h.create_volume(&name, &labels.unwrap_or_default()).await },
+        )
     }
 
     #[pyo3(signature = (name, force=false))]
-    async fn remove_volume(&self, name: String, force: bool) -> PyResult<()> {
+    fn remove_volume(&self, name: String, force: bool) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.remove_volume(&name, force).await }).await
+        crate::call_here::<_, (), _>(async move { h.remove_volume(&name, force).await })
     }
 
     #[pyo3(signature = (labels=None))]
-    async fn list_volumes(&self, labels: Option<Vec<String>>) -> PyResult<Vec<VolumeSummary>> {
+    fn list_volumes(&self, labels: Option<Vec<String>>) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.list_volumes(&labels.unwrap_or_default()).await }).await
+        crate::call_here::<_, Vec<VolumeSummary>, _>(async move { h.list_volumes(&labels.unwrap_or_default()).await })
     }
 
     fn export_image(&self, reference: String) -> ByteStream {
@@ -405,9 +407,9 @@ impl DockerHost {
         EventStream::new(self.inner.events(&o))
     }
 
-    async fn stats(&self, id: String) -> PyResult<Stats> {
+    fn stats(&self, id: String) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here(async move { h.stats(&id).await }).await
+        crate::call_here::<_, Stats, _>(async move { h.stats(&id).await })
     }
 
     fn stats_stream(&self, id: String) -> StatsStream {

@@ -197,21 +197,34 @@ where
     run(fut, On::Shared).await
 }
 
-/// As [`call`], for a call that leaves no task running when it returns (a request to an engine): it runs
-/// on a runtime of the calling thread's own ([`embed`]), blocked on under the blocking facade and
-/// driven by the running asyncio loop when awaited, so its I/O is done on that thread and the call
+/// As [`call`], for a call that leaves no task running when it returns (a request to an engine): the
+/// awaitable is an [`embed::Call`], which runs the call on a runtime of the calling thread's own
+/// ([`embed`]), driven by the running asyncio loop and completing the coroutine's future on the loop's
+/// thread (or blocked on under the blocking facade), so its I/O is done on that thread and the call
 /// costs no hand-off to dockfleet's threads and back.
-pub(crate) async fn call_here<T, P, F>(fut: F) -> PyResult<P>
+pub(crate) fn call_here<T, P, F>(fut: F) -> embed::Call
 where
     F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
     T: Conv<P> + Send + 'static,
+    P: for<'py> pyo3::IntoPyObject<'py>,
 {
-    run(fut, On::ThisThread).await
+    embed::Call::new(async move {
+        let out = dockfleet::catch_panic(fut).await;
+        Box::new(move |py: Python<'_>| match out {
+            Ok(v) => pyo3::IntoPyObjectExt::into_py_any(v.conv(), py),
+            Err(e) => Err(error::to_py(e)),
+        }) as embed::Finish
+    })
+}
+
+/// Whether the blocking facade is running a call on this thread (see [`_run_sync`]).
+pub(crate) fn blocking_now() -> bool {
+    BLOCKING.with(std::cell::Cell::get)
 }
 
 /// Which runtime a call runs on.
 #[derive(Clone, Copy)]
-enum On {
+pub(crate) enum On {
     /// dockfleet's multi-thread runtime, where tasks a call starts keep running after it returns.
     Shared,
     /// The calling thread's embedded runtime, driven by its asyncio loop or while a blocking call runs.
@@ -224,13 +237,7 @@ where
     T: Conv<P> + Send + 'static,
 {
     let fut = dockfleet::catch_panic(fut);
-    let out = if BLOCKING.with(std::cell::Cell::get) {
-        block(fut, on)?
-    } else if matches!(on, On::ThisThread) && Python::attach(embed::watched) {
-        embed::InLoop::new(fut).await
-    } else {
-        InRuntime(Box::pin(fut)).await
-    };
+    let out = if blocking_now() { block(fut, on)? } else { InRuntime(Box::pin(fut)).await };
     match out {
         Ok(v) => Ok(v.conv()),
         Err(e) => Err(error::to_py(e)),
@@ -239,7 +246,7 @@ where
 
 /// Runs `fut` until it completes, with the GIL released, looking for signals every 100 ms so that
 /// Ctrl-C interrupts a long wait (dropping the future cancels the work).
-fn block<O: Send>(fut: impl std::future::Future<Output = O> + Send, on: On) -> PyResult<O> {
+pub(crate) fn block<O: Send>(fut: impl std::future::Future<Output = O> + Send, on: On) -> PyResult<O> {
     let mut fut = std::pin::pin!(fut);
     Python::attach(|py| loop {
         let step = py.detach(|| {

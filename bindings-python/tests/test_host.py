@@ -324,6 +324,71 @@ h.remove_container(cid, force=True)
     assert interrupted(script) == "interrupted\nrunning True\n"
 
 
+def test_an_engine_call_is_a_coroutine_any_asyncio_loop_can_drive(fleet):
+    """What an engine call returns is a coroutine: `asyncio.run` takes it, errors come out of `await`,
+    many run at once, it cannot be awaited twice, closing it unawaited is harmless; on a loop that
+    cannot watch descriptors it runs on dockfleet's own runtime instead, cancellable there too."""
+    h = fleet.host("df-1")
+    call = h.ping()
+    assert asyncio.iscoroutine(call)
+    assert asyncio.run(call).latency > 0
+
+    async def reused() -> None:
+        c = h.ping()
+        await c
+        try:
+            await c
+            raise AssertionError("a call awaited twice")
+        except RuntimeError as e:
+            assert "already awaited" in str(e)
+
+    run(reused())
+    h.ping().close()  # never started
+
+    async def together() -> list:
+        return await asyncio.gather(*(h.list_containers() for _ in range(20)))
+
+    assert len(run(together())) == 20
+
+    async def failing() -> None:
+        try:
+            await h.inspect_container("dockfleet-no-such-container")
+            raise AssertionError("inspect of a missing container succeeded")
+        except dockfleet.NotFoundError as e:
+            assert e.code == "not_found"
+
+    run(failing())
+
+    class NoReaders(asyncio.SelectorEventLoop):
+        def add_reader(self, *args):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+    async def elsewhere() -> None:
+        assert (await h.ping()).latency > 0
+        await failing()
+        cid = await h.create_container(
+            dockfleet.ContainerSpec(image=IMAGE, command=["sleep", "60"], labels={"dockfleet.test": unique("noreader")})
+        )
+        try:
+            await h.start_container(cid)
+            t = time.monotonic()
+            try:
+                await asyncio.wait_for(h.wait_container(cid), 0.2)
+                raise AssertionError("the wait should have been cancelled")
+            except asyncio.TimeoutError:
+                pass
+            assert time.monotonic() - t < 2.0
+            assert (await h.inspect_container(cid)).state.running
+        finally:
+            await h.remove_container(cid, force=True)
+
+    loop = NoReaders()
+    try:
+        loop.run_until_complete(elsewhere())
+    finally:
+        loop.close()
+
+
 def _dockfleet_thread_switches() -> int:
     """Voluntary context switches so far of dockfleet's shared runtime threads (a thread woken to do
     a call's I/O, or to hand its result back, counts at least one)."""

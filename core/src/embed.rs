@@ -128,11 +128,13 @@ impl EmbeddedRuntime {
 
     /// Starts `fut` as a task of this runtime: it runs while the runtime is ticked (or blocked on), and
     /// its wake-ups are seen by [`tick`](Self::tick), so a tick never returns while it is ready to run.
-    pub fn spawn<F>(&self, fut: F)
+    /// Aborting it through the handle takes effect at the next tick.
+    pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
-        self.rt.spawn(tracked(fut));
+        self.rt.spawn(tracked(fut))
     }
 
     /// Runs every task that is ready and processes the I/O and timer events that are pending, until
