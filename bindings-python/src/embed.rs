@@ -80,7 +80,7 @@ fn tick(py: Python<'_>) {
         if let Some(l) = local {
             let rt = &l.rt;
             py.detach(|| rt.tick());
-            wake_finished(py, l);
+            wake_finished(py);
             arm_timer(py, l);
         }
     });
@@ -118,8 +118,27 @@ type CallFuture = Pin<Box<dyn Future<Output = Finish> + Send>>;
 struct Slot {
     finish: std::sync::Mutex<Option<Finish>>,
     future: Py<PyAny>,
-    /// Set once the call no longer counts as pending (finished, or aborted).
-    settled: std::sync::atomic::AtomicBool,
+}
+
+/// Held by a call's task on the embedded runtime: the call counts as pending until the task is dropped
+/// (finished, or aborted), which happens on the runtime's own thread.
+struct Pending;
+
+impl Pending {
+    fn new(l: &Local) -> Self {
+        l.pending.set(l.pending.get() + 1);
+        Pending
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let _ = LOCAL.try_with(|local| {
+            if let Some(l) = local {
+                l.pending.set(l.pending.get().saturating_sub(1));
+            }
+        });
+    }
 }
 
 thread_local! {
@@ -129,16 +148,13 @@ thread_local! {
 }
 
 /// Tells the coroutines of the calls that finished (their asyncio futures done), on the loop's thread.
-fn wake_finished(py: Python<'_>, l: &Local) {
+fn wake_finished(py: Python<'_>) {
     loop {
         let batch = DONE.with(|d| std::mem::take(&mut *d.borrow_mut()));
         if batch.is_empty() {
             return;
         }
         for slot in batch {
-            if !slot.settled.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                l.pending.set(l.pending.get().saturating_sub(1));
-            }
             release(py, slot.future.bind(py));
         }
     }
@@ -168,7 +184,7 @@ unsafe impl Sync for Call {}
 
 enum CallState {
     Fresh(CallFuture),
-    Waiting { slot: std::sync::Arc<Slot>, abort: tokio::task::AbortHandle, here: bool },
+    Waiting { slot: std::sync::Arc<Slot>, abort: tokio::task::AbortHandle },
     Over,
 }
 
@@ -182,14 +198,14 @@ impl Call {
     fn step(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match std::mem::replace(&mut self.state, CallState::Over) {
             CallState::Fresh(fut) => self.start(py, fut),
-            CallState::Waiting { slot, abort, here } => {
+            CallState::Waiting { slot, abort } => {
                 let finish = slot.finish.lock().unwrap_or_else(|p| p.into_inner()).take();
                 match finish {
                     Some(finish) => Err(pyo3::exceptions::PyStopIteration::new_err((finish(py)?,))),
                     None => {
                         // Resumed before the call finished (nothing does that but a stray send).
                         let future = blocking(py, slot.future.bind(py))?;
-                        self.state = CallState::Waiting { slot, abort, here };
+                        self.state = CallState::Waiting { slot, abort };
                         Ok(future)
                     }
                 }
@@ -206,15 +222,11 @@ impl Call {
         let event_loop = running_loop(py)?;
         let here = watched(py, &event_loop);
         let future = event_loop.call_method0(py, "create_future")?;
-        let slot = std::sync::Arc::new(Slot {
-            finish: std::sync::Mutex::new(None),
-            future: future.clone_ref(py),
-            settled: std::sync::atomic::AtomicBool::new(false),
-        });
+        let slot = std::sync::Arc::new(Slot { finish: std::sync::Mutex::new(None), future: future.clone_ref(py) });
         let abort = if here {
             LOCAL.with(|local| {
                 let l = local.as_ref().expect("watched() is true only where the runtime exists");
-                l.pending.set(l.pending.get() + 1);
+                let pending = Pending::new(l);
                 let done = slot.clone();
                 let rt = &l.rt;
                 let task = py.detach(|| {
@@ -224,10 +236,11 @@ impl Call {
                             let finish = fut.await;
                             *done.finish.lock().unwrap_or_else(|p| p.into_inner()) = Some(finish);
                             DONE.with(|d| d.borrow_mut().push(done));
+                            drop(pending);
                         })
                     })
                 });
-                wake_finished(py, l);
+                wake_finished(py);
                 arm_timer(py, l);
                 task.abort_handle()
             })
@@ -250,34 +263,22 @@ impl Call {
                 .abort_handle()
         };
         let yielded = blocking(py, future.bind(py))?;
-        self.state = CallState::Waiting { slot, abort, here };
+        self.state = CallState::Waiting { slot, abort };
         Ok(yielded)
     }
 
-    /// Stops a call in flight (the coroutine was thrown into, closed or dropped).
-    fn abort(&mut self, py: Python<'_>) {
-        if let CallState::Waiting { slot, abort, here } = std::mem::replace(&mut self.state, CallState::Over) {
+    /// Stops a call in flight (the coroutine was thrown into, closed or dropped). The abort wakes the
+    /// task's runtime, whose next tick drops the task (and with it the call's [`Pending`]).
+    fn abort(&mut self) {
+        if let CallState::Waiting { abort, .. } = std::mem::replace(&mut self.state, CallState::Over) {
             abort.abort();
-            if here && !slot.settled.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                let _ = LOCAL.try_with(|local| {
-                    if let Some(l) = local {
-                        l.pending.set(l.pending.get().saturating_sub(1));
-                        // The abort takes effect when the task is next run: now.
-                        let rt = &l.rt;
-                        py.detach(|| rt.tick());
-                        wake_finished(py, l);
-                    }
-                });
-            }
         }
     }
 }
 
 impl Drop for Call {
     fn drop(&mut self) {
-        if matches!(self.state, CallState::Waiting { .. }) {
-            Python::attach(|py| self.abort(py));
-        }
+        self.abort();
     }
 }
 
@@ -313,25 +314,27 @@ impl Call {
         self.step(py)
     }
 
+    /// Aborts the call and raises the exception thrown in (`typ` an exception or its class; `val`, an
+    /// instance or the argument to make one, as generators take them).
     #[pyo3(signature = (typ, val=None, tb=None))]
     fn throw(
         &mut self,
-        py: Python<'_>,
         typ: &Bound<'_, PyAny>,
         val: Option<&Bound<'_, PyAny>>,
         tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let _ = tb;
-        self.abort(py);
+        self.abort();
         let exc = match val {
-            Some(v) if !v.is_none() => v.clone(),
+            Some(v) if v.is_instance_of::<pyo3::exceptions::PyBaseException>() => v.clone(),
+            Some(v) if !v.is_none() => typ.call1((v,))?,
             _ => typ.clone(),
         };
         Err(PyErr::from_value(exc))
     }
 
-    fn close(&mut self, py: Python<'_>) {
-        self.abort(py);
+    fn close(&mut self) {
+        self.abort();
     }
 
     fn __await__(slf: Py<Self>) -> Py<Self> {

@@ -457,6 +457,10 @@ def test_awaited_host_calls_do_their_io_on_the_event_loops_thread(fleet):
                 raise AssertionError("the wait should have been cancelled")
             except asyncio.TimeoutError:
                 pass
+            # The aborted call no longer counts as pending: the loop's timer ticks stop.
+            await asyncio.sleep(0.1)
+            timers = [t for t in asyncio.get_running_loop()._scheduled if not t.cancelled()]  # type: ignore[attr-defined]
+            assert timers == [], timers
             assert (await h.inspect_container(cid)).state.running
             # `sleep` as PID 1 ignores SIGTERM: the engine answers after the 5 s grace period, the
             # request times out after 1 s.
