@@ -194,7 +194,16 @@ where
     F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
     T: Conv<P> + Send + 'static,
 {
-    run(fut, On::Shared).await
+    let fut = dockfleet::catch_panic(fut);
+    outcome(if blocking_now() { block(fut, On::Shared)? } else { InRuntime(Box::pin(fut)).await })
+}
+
+/// A call's outcome as Python sees it: the value converted, or the error as its exception.
+fn outcome<T: Conv<P>, P>(out: dockfleet::Result<T>) -> PyResult<P> {
+    match out {
+        Ok(v) => Ok(v.conv()),
+        Err(e) => Err(error::to_py(e)),
+    }
 }
 
 /// As [`call`], for a call that leaves no task running when it returns (a request to an engine): the
@@ -210,10 +219,8 @@ where
 {
     embed::Call::new(async move {
         let out = dockfleet::catch_panic(fut).await;
-        Box::new(move |py: Python<'_>| match out {
-            Ok(v) => pyo3::IntoPyObjectExt::into_py_any(v.conv(), py),
-            Err(e) => Err(error::to_py(e)),
-        }) as embed::Finish
+        Box::new(move |py: Python<'_>| outcome::<T, P>(out).and_then(|v| pyo3::IntoPyObjectExt::into_py_any(v, py)))
+            as embed::Finish
     })
 }
 
@@ -229,19 +236,6 @@ pub(crate) enum On {
     Shared,
     /// The calling thread's embedded runtime, driven by its asyncio loop or while a blocking call runs.
     ThisThread,
-}
-
-async fn run<T, P, F>(fut: F, on: On) -> PyResult<P>
-where
-    F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
-    T: Conv<P> + Send + 'static,
-{
-    let fut = dockfleet::catch_panic(fut);
-    let out = if blocking_now() { block(fut, on)? } else { InRuntime(Box::pin(fut)).await };
-    match out {
-        Ok(v) => Ok(v.conv()),
-        Err(e) => Err(error::to_py(e)),
-    }
 }
 
 /// Runs `fut` until it completes, with the GIL released, looking for signals every 100 ms so that
