@@ -173,7 +173,7 @@ start_engine() {
   local args=(
     --data-root "$STATE/$name/data" --exec-root "$RUN/$name/exec" --pidfile "$RUN/$name.pid"
     -H "unix://$(engine_sock "$name")" --bip "$(engine_bip "$name")"
-    --iptables=false --ip-masq=false --userland-proxy=true --storage-driver=vfs
+    --iptables=false --ip-masq=false --userland-proxy=true --storage-driver="$(storage_driver)"
   )
   if [ "$name" = df-tls ]; then
     args+=(--tlsverify --tlscacert "$STATE/certs/ca.pem" --tlscert "$STATE/certs/server-cert.pem"
@@ -200,6 +200,22 @@ start_engine() {
   rm -f "$RUN/$name.pid"
   setsid nsenter --net="/var/run/netns/$name" env "${env[@]}" dockerd "${args[@]}" \
     </dev/null >>"/var/log/dockfleet-testbed/$name.log" 2>&1 &
+}
+
+# overlay2, as on real Docker hosts, where the kernel mounts an overlay on the state directory's filesystem
+# (a container create then makes no copy of the image); vfs, which copies every layer, where it cannot.
+storage_driver() {
+  if [ -z "${STORAGE_DRIVER:-}" ]; then
+    local d=$STATE/.overlay-probe
+    STORAGE_DRIVER=vfs
+    mkdir -p "$d"/{lower,upper,work,merged}
+    if mount -t overlay overlay -o "lowerdir=$d/lower,upperdir=$d/upper,workdir=$d/work" "$d/merged" 2>/dev/null; then
+      umount "$d/merged"
+      STORAGE_DRIVER=overlay2
+    fi
+    rm -rf "$d"
+  fi
+  echo "$STORAGE_DRIVER"
 }
 
 wait_engine() {
