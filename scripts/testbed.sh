@@ -204,18 +204,17 @@ start_engine() {
 
 # overlay2, as on real Docker hosts, where the kernel mounts an overlay on the state directory's filesystem
 # (a container create then makes no copy of the image); vfs, which copies every layer, where it cannot.
+# STORAGE_DRIVER in the environment chooses instead.
 storage_driver() {
-  if [ -z "${STORAGE_DRIVER:-}" ]; then
-    local d=$STATE/.overlay-probe
-    STORAGE_DRIVER=vfs
-    mkdir -p "$d"/{lower,upper,work,merged}
-    if mount -t overlay overlay -o "lowerdir=$d/lower,upperdir=$d/upper,workdir=$d/work" "$d/merged" 2>/dev/null; then
-      umount "$d/merged"
-      STORAGE_DRIVER=overlay2
-    fi
-    rm -rf "$d"
+  if [ -n "${STORAGE_DRIVER:-}" ]; then echo "$STORAGE_DRIVER"; return; fi
+  local d=$STATE/.overlay-probe driver=vfs
+  mkdir -p "$d"/{lower,upper,work,merged}
+  if mount -t overlay overlay -o "lowerdir=$d/lower,upperdir=$d/upper,workdir=$d/work" "$d/merged" 2>/dev/null; then
+    umount "$d/merged"
+    driver=overlay2
   fi
-  echo "$STORAGE_DRIVER"
+  rm -rf "$d"
+  echo "$driver"
 }
 
 wait_engine() {
