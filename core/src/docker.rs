@@ -536,7 +536,7 @@ fn ports_from_map(map: Option<bm::PortMap>) -> Vec<PortMapping> {
             _ => out.push(PortMapping { container_port, host_port: None, protocol: proto.to_string(), host_ip: None }),
         }
     }
-    out.sort_by(|a, b| (a.container_port, &a.protocol, a.host_port).cmp(&(b.container_port, &b.protocol, b.host_port)));
+    PortMapping::order(&mut out);
     out
 }
 
@@ -794,17 +794,21 @@ impl Host for DockerHost {
                 state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 status: c.status.unwrap_or_default(),
                 labels: c.labels.unwrap_or_default().into_iter().collect(),
-                ports: c
-                    .ports
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|p| PortMapping {
-                        container_port: p.private_port,
-                        host_port: p.public_port,
-                        protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
-                        host_ip: p.ip.filter(|s| !s.is_empty()),
-                    })
-                    .collect(),
+                ports: {
+                    let mut ports: Vec<PortMapping> = c
+                        .ports
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| PortMapping {
+                            container_port: p.private_port,
+                            host_port: p.public_port,
+                            protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
+                            host_ip: p.ip.filter(|s| !s.is_empty()),
+                        })
+                        .collect();
+                    PortMapping::order(&mut ports);
+                    ports
+                },
                 created: c.created.unwrap_or(0),
             })
             .collect())
@@ -1153,6 +1157,21 @@ impl Host for DockerHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_ports_read_back_ipv4_first() {
+        let b = |ip: &str, port: &str| bm::PortBinding { host_ip: Some(ip.into()), host_port: Some(port.into()) };
+        let map = bm::PortMap::from([
+            ("80/tcp".to_string(), Some(vec![b("::", "32849"), b("0.0.0.0", "32850")])),
+            ("53/udp".to_string(), None),
+        ]);
+        let got: Vec<(u16, Option<u16>, Option<String>)> =
+            ports_from_map(Some(map)).into_iter().map(|p| (p.container_port, p.host_port, p.host_ip)).collect();
+        assert_eq!(
+            got,
+            [(53, None, None), (80, Some(32850), Some("0.0.0.0".into())), (80, Some(32849), Some("::".into()))]
+        );
+    }
 
     #[test]
     fn addresses_parse_and_fail_with_reasons() {

@@ -60,6 +60,11 @@ pub struct HostInfo {
 }
 
 /// A container port, optionally published on the host.
+///
+/// An engine with IPv6 reports a port published on all addresses twice, once per address family
+/// (`host_ip` `0.0.0.0` and `::`), and the two may have different port numbers (Docker 20.10 picks
+/// an engine-chosen port for each family on its own). Read back from an engine, a container's
+/// mappings are in order of container port and protocol, IPv4 before IPv6.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortMapping {
     /// Port inside the container.
@@ -89,6 +94,23 @@ impl PortMapping {
     /// A TCP port published on the same port number of the host.
     pub fn tcp(container_port: u16, host_port: u16) -> Self {
         PortMapping { container_port, host_port: Some(host_port), protocol: "tcp".into(), host_ip: None }
+    }
+
+    /// Whether it is bound on an IPv6 address only (`::` or another).
+    pub(crate) fn is_ipv6(&self) -> bool {
+        self.host_ip.as_deref().is_some_and(|ip| ip.contains(':'))
+    }
+
+    /// The order mappings read from an engine are in: by container port and protocol, IPv4 first.
+    pub(crate) fn order(ports: &mut [PortMapping]) {
+        ports.sort_by(|a, b| {
+            (a.container_port, &a.protocol, a.is_ipv6(), a.host_port).cmp(&(
+                b.container_port,
+                &b.protocol,
+                b.is_ipv6(),
+                b.host_port,
+            ))
+        });
     }
 }
 

@@ -114,8 +114,11 @@ pub(crate) fn host_address(address: &str) -> String {
 
 /// The instances a running container stands for.
 fn instances_of(host: &str, address: &str, c: &ContainerSummary, ttl: Option<Duration>) -> Vec<Instance> {
+    // One port per container port and protocol: the one bound in the address's family (an engine with
+    // IPv6 binds both families, maybe on different port numbers, and an IPv6-only one refuses IPv4).
+    let v6 = address.contains(':');
     let mut published: Vec<_> = c.ports.iter().filter(|p| p.host_port.is_some_and(|hp| hp != 0)).collect();
-    published.sort_by_key(|p| (p.container_port, p.protocol.clone()));
+    published.sort_by_key(|p| (p.container_port, p.protocol.clone(), p.is_ipv6() != v6));
     published.dedup_by_key(|p| (p.container_port, p.protocol.clone()));
     if published.is_empty() {
         return Vec::new();
@@ -551,6 +554,23 @@ mod tests {
         let i = instances_of("df-3", "10.0.0.3", &task, None);
         assert_eq!((i[0].service.as_str(), i[0].port, i[0].address.as_str()), ("blog_web", 30001, "10.0.0.3"));
         assert_eq!((i[0].metadata["slot"].as_str(), i[0].metadata["swarm_task"].as_str()), ("3", "x1y2"));
+    }
+
+    /// A dual-stack engine lists a published port once per family, maybe with two port numbers
+    /// (Docker 20.10 does, and only the IPv6 listener has the lower one): the instance gets the port
+    /// of its address's family, whatever order the engine lists them in.
+    #[test]
+    fn the_port_registered_is_the_one_bound_in_the_addresses_family() {
+        let bound = |port: u16, ip: &str| PortMapping { host_ip: Some(ip.into()), ..PortMapping::tcp(80, port) };
+        for order in [[bound(32849, "::"), bound(32850, "0.0.0.0")], [bound(32850, "0.0.0.0"), bound(32849, "::")]] {
+            let mut c = container("api.1.x", &[(LABEL_SERVICE, "api"), (LABEL_SLOT, "1")], &[], "Up 1 second");
+            c.ports = order.to_vec();
+            assert_eq!(instances_of("df-1", "10.0.0.1", &c, None)[0].port, 32850, "{order:?}");
+            assert_eq!(instances_of("df-1", "fd00::1", &c, None)[0].port, 32849, "{order:?}");
+            c.labels.clear();
+            let other = instances_of("df-1", "10.0.0.1", &c, None);
+            assert_eq!(other.iter().map(|i| i.port).collect::<Vec<_>>(), [32850], "{order:?}");
+        }
     }
 
     #[test]

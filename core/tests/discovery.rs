@@ -236,3 +236,41 @@ async fn a_killed_container_is_never_registered_again() {
         assert_eq!(mine, ["remove"], "container {id}: registered again after its death ({log:?})");
     }
 }
+
+/// Docker 20.10 picks an engine-chosen port for IPv4 and for IPv6 apart, and a port published on
+/// one IPv4 address moves only IPv4's pick: after one, a port published on all addresses can have
+/// two numbers, and the IPv6 one refuses IPv4 clients. The container here is published that way on
+/// purpose (0.0.0.0 and :: on two ports below the engine's range, so parallel tests cannot take
+/// them); the registrator registers the one that answers at the host's (IPv4) address.
+#[tokio::test]
+async fn on_a_dual_stack_engine_the_port_registered_is_the_one_that_answers() {
+    let fleet = plain_fleet();
+    let registry = EmbeddedDiscovery::new();
+    let tag = unique("family");
+    let h = fleet.host("df-3").unwrap();
+    let v4 = 20_000 + (std::process::id() % 5_000) as u16 * 2;
+    let bound = |ip: &str, port: u16| PortMapping { host_ip: Some(ip.into()), ..PortMapping::tcp(80, port) };
+    let mut c = ContainerSpec::new(IMAGE);
+    c.command = ["httpd", "-f", "-p", "80", "-h", "/www"].map(String::from).to_vec();
+    c.labels.insert("dockfleet.test".into(), tag.clone());
+    c.labels.insert("dockfleet.discovery.service".into(), tag.clone());
+    // IPv6 listed first, with the lower port, as the engine lists drifted ports.
+    c.ports = vec![bound("::", v4 - 1), bound("0.0.0.0", v4)];
+    let id = h.create_container(&c).await.unwrap();
+    h.start_container(&id).await.unwrap();
+    let ports = h.inspect_container(&id).await.unwrap().ports;
+    assert_eq!(ports, [bound("0.0.0.0", v4), bound("::", v4 - 1)], "read back IPv4 first");
+
+    let mut events = registrator(fleet.clone(), Arc::new(registry.clone()), RegistratorOptions::default());
+    let pump = tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            e.unwrap();
+        }
+    });
+    let got = wait_lookup(&registry, &tag, true, |v| v.len() == 1).await;
+    pump.abort();
+    let answers = http_ok(&got[0].address, got[0].port).await;
+    h.remove_container(&id, true, false).await.unwrap();
+    assert_eq!((got[0].address.as_str(), got[0].port), ("10.250.0.13", v4), "{ports:?}");
+    assert!(answers, "the registered port does not answer: {got:?}");
+}
