@@ -3,10 +3,15 @@
 //! It follows every host's container events and resyncs at start and every `resync`, with the engines
 //! as the authority: a container that publishes ports is registered at its host's address and
 //! published port; a container of a dockfleet service, or a task of a Swarm mode service, registers
-//! under the service's name with its slot. Containers that die, stop or go away are deregistered at
-//! once, and stay so: the engine's container list still shows a container running for a moment after
-//! its `die` event, so one seen to die is re-inspected rather than registered again from a list, and
-//! the event streams resume after the last event handled, so a resync loses none. Entries whose
+//! under the service's name with its slot. A container is deregistered as soon as it is told to stop
+//! (the engine's `kill` event for SIGTERM, SIGINT, SIGQUIT or SIGKILL, which `docker stop`, a rollout
+//! and a scale-down send first): a proxy following the registry then drains it while it finishes
+//! the requests it has in its stop grace period, instead of sending it new ones until it dies. It is
+//! not registered again while it runs, unless it starts anew (a `start` event: `docker restart`).
+//! Containers that die, stop or go away are deregistered at once, and stay so: the engine's
+//! container list still shows a container running for a moment after its `die` event, so one seen to
+//! die is re-inspected rather than registered again from a list, and the event streams resume after
+//! the last event handled, so a resync loses none. Entries whose
 //! container is gone (a crash of the engine, of this process or of another registrator) are dropped at
 //! the next resync.
 //! Docker's HEALTHCHECK status is honoured, and active TCP/HTTP checks (rise/fall) can be added per
@@ -25,7 +30,7 @@ use crate::discovery::{Discovery, Instance, LookupOptions};
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::health::{CheckState, HealthCheck};
-use crate::host::{ContainerSummary, EventOptions, Host, ListContainersOptions, ResultStream};
+use crate::host::{ContainerSummary, Event, EventOptions, Host, ListContainersOptions, ResultStream};
 use crate::reconcile::{LABEL_SERVICE, LABEL_SLOT};
 
 /// How long a resync waits for one host's container list before calling it unreachable.
@@ -192,6 +197,18 @@ struct State {
     /// Per host, the containers seen to die (`die`, `stop`, `destroy`) that a container list may still
     /// show running: see [`State::without_the_dead`].
     dead: BTreeMap<String, BTreeSet<String>>,
+    /// Per host, the running containers told to stop (a terminating signal's `kill` event): left out
+    /// of every list until they no longer run, or start again.
+    stopping: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Whether a `kill` event's signal tells the container to go away (a stop, not a reload or a poke).
+fn terminating(e: &Event) -> bool {
+    // SIGINT, SIGQUIT (nginx's stop signal), SIGKILL, SIGTERM; an engine may also name them.
+    matches!(
+        e.attributes.get("signal").map(String::as_str),
+        Some("2" | "3" | "9" | "15" | "SIGINT" | "SIGQUIT" | "SIGKILL" | "SIGTERM" | "INT" | "QUIT" | "KILL" | "TERM")
+    )
 }
 
 impl State {
@@ -266,13 +283,18 @@ impl State {
     /// after the event and the network cleanup), so for a moment after a death the list still shows the
     /// container running, and registering from it would bring the dead back. A container seen to die is
     /// inspected instead, which reads its live state, until the list no longer shows it running (or it
-    /// runs again: a restart).
+    /// runs again: a restart). Containers told to stop are left out while they run.
     async fn without_the_dead(&mut self, h: &Arc<dyn Host>, list: Vec<ContainerSummary>) -> Vec<ContainerSummary> {
-        let Some(dead) = self.dead.get_mut(h.name()) else { return list };
         let running: BTreeSet<&str> = list.iter().filter(|c| c.state == "running").map(|c| c.id.as_str()).collect();
+        let stopping = self.stopping.entry(h.name().to_string()).or_default();
+        stopping.retain(|id| running.contains(id.as_str()));
+        let dead = self.dead.entry(h.name().to_string()).or_default();
         dead.retain(|id| running.contains(id.as_str()));
         let mut out = Vec::with_capacity(list.len());
         for c in list {
+            if stopping.contains(&c.id) {
+                continue;
+            }
             if dead.contains(&c.id) {
                 match h.inspect_container(&c.id).await {
                     Ok(d) if d.state.running => {
@@ -430,10 +452,14 @@ pub fn registrator(
             sessions: BTreeMap::new(),
             known: BTreeMap::new(),
             dead: BTreeMap::new(),
+            stopping: BTreeMap::new(),
         };
         let filters = BTreeMap::from([
             ("type".to_string(), vec!["container".to_string()]),
-            ("event".to_string(), ["start", "die", "stop", "destroy", "health_status"].map(String::from).to_vec()),
+            (
+                "event".to_string(),
+                ["start", "kill", "die", "stop", "destroy", "health_status"].map(String::from).to_vec(),
+            ),
         ]);
         // Per host, where its next event stream starts: just after the last event handled from it. A
         // resync breaks off the streams, and events they had delivered but not yet handled are
@@ -485,7 +511,17 @@ pub fn registrator(
                                 // The engine's own clock, which is what `since` is read against.
                                 *t = e.time_nanos.saturating_add(1);
                             }
-                            let gone = matches!(e.action.as_str(), "die" | "stop" | "destroy");
+                            let stops = e.action == "kill" && terminating(&e);
+                            if e.action == "kill" && !stops {
+                                continue;
+                            }
+                            let host = hosts[i].name().to_string();
+                            if stops {
+                                st.stopping.entry(host).or_default().insert(e.id.clone());
+                            } else if e.action == "start" {
+                                st.stopping.entry(host).or_default().remove(&e.id);
+                            }
+                            let gone = stops || matches!(e.action.as_str(), "die" | "stop" | "destroy");
                             if let Err(err) = st.container_changed(&hosts[i], &e.id, gone).await {
                                 st.emit("error", hosts[i].name(), "", &e.id, err.to_string());
                             }

@@ -237,6 +237,59 @@ async fn a_killed_container_is_never_registered_again() {
     }
 }
 
+/// A container told to stop leaves the registry at once, not when it dies: a proxy following the
+/// registry drains it during its stop grace period instead of sending it new requests until the
+/// SIGKILL. This one ignores SIGTERM, so it runs its whole grace period, through several resyncs,
+/// deregistered; a reload signal (SIGHUP) deregisters nothing, and a restart registers it again.
+#[tokio::test]
+async fn a_container_told_to_stop_is_deregistered_before_it_dies() {
+    let fleet = plain_fleet();
+    let registry = EmbeddedDiscovery::new();
+    let tag = unique("stopping");
+    let h = fleet.host("df-2").unwrap();
+    let mut c = ContainerSpec::new(IMAGE);
+    c.command = ["sh", "-c", "trap '' TERM HUP; exec httpd -f -p 80 -h /www"].map(String::from).to_vec();
+    c.labels.insert("dockfleet.test".into(), tag.clone());
+    c.labels.insert("dockfleet.discovery.service".into(), tag.clone());
+    c.ports = vec![PortMapping::tcp(80, 0)];
+    let id = h.create_container(&c).await.unwrap();
+    h.start_container(&id).await.unwrap();
+    let options = RegistratorOptions { resync: Duration::from_millis(100), ..Default::default() };
+    let mut events = registrator(fleet.clone(), Arc::new(registry.clone()), options);
+    let pump = tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            e.unwrap();
+        }
+    });
+    wait_lookup(&registry, &tag, true, |v| v.len() == 1).await;
+
+    h.kill_container(&id, Some("SIGHUP")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = LookupOptions { include_unhealthy: true, ..Default::default() };
+    assert_eq!(registry.lookup(&tag, &all).await.unwrap().len(), 1, "a SIGHUP deregistered the container");
+
+    let stop = {
+        let (h, id) = (h.clone(), id.clone());
+        tokio::spawn(async move { h.stop_container(&id, Some(Duration::from_secs(4))).await })
+    };
+    let asked = Instant::now();
+    wait_lookup(&registry, &tag, true, |v| v.is_empty()).await;
+    let took = asked.elapsed();
+    assert!(h.inspect_container(&id).await.unwrap().state.running, "deregistered only once it died");
+    assert!(took < Duration::from_secs(2), "deregistered {took:?} after the stop, not at its SIGTERM");
+    // A dozen resyncs while it still runs its grace period: none registers it again.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(h.inspect_container(&id).await.unwrap().state.running);
+    assert!(registry.lookup(&tag, &all).await.unwrap().is_empty(), "a resync registered a stopping container");
+    stop.await.unwrap().unwrap();
+    assert!(!h.inspect_container(&id).await.unwrap().state.running);
+
+    h.start_container(&id).await.unwrap();
+    wait_lookup(&registry, &tag, true, |v| v.len() == 1).await;
+    pump.abort();
+    h.remove_container(&id, true, false).await.unwrap();
+}
+
 /// Docker 20.10 picks an engine-chosen port for IPv4 and for IPv6 apart, and a port published on
 /// one IPv4 address moves only IPv4's pick: after one, a port published on all addresses can have
 /// two numbers, and the IPv6 one refuses IPv4 clients. The container here is published that way on

@@ -19,21 +19,29 @@ use http_body_util::{BodyExt, Full};
 struct Load {
     ok: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
+    /// What each failed request got, with the time since the load started.
+    errors: Arc<std::sync::Mutex<Vec<String>>>,
     stop: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Load {
     fn start(address: String, clients: usize) -> Load {
         let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (stop, rx) = tokio::sync::watch::channel(false);
+        let t0 = std::time::Instant::now();
         let tasks = (0..clients)
             .map(|_| {
                 let (ok, failed, rx, url) = (ok.clone(), failed.clone(), rx.clone(), format!("http://{address}/"));
+                let errors = errors.clone();
                 tokio::spawn(async move {
                     let c: hyper_util::client::legacy::Client<_, Full<Bytes>> =
                         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-                    let mut errors = Vec::new();
+                    let fail = |e: String| {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        errors.lock().unwrap().push(format!("at {:?}: {e}", t0.elapsed()));
+                    };
                     while !*rx.borrow() {
                         let answer = async {
                             let r = c.get(url.parse().unwrap()).await.map_err(|e| e.to_string())?;
@@ -49,36 +57,32 @@ impl Load {
                             Ok(Ok(())) => {
                                 ok.fetch_add(1, Ordering::Relaxed);
                             }
-                            Ok(Err(e)) => {
-                                failed.fetch_add(1, Ordering::Relaxed);
-                                errors.push(e);
-                            }
-                            Err(_) => {
-                                failed.fetch_add(1, Ordering::Relaxed);
-                                errors.push("no answer within 10 s".into());
-                            }
+                            Ok(Err(e)) => fail(e),
+                            Err(_) => fail("no answer within 10 s".into()),
                         }
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    errors
                 })
             })
             .collect();
-        Load { ok, failed, stop, tasks }
+        Load { ok, failed, errors, stop, tasks }
     }
 
     fn counts(&self) -> (u64, u64) {
         (self.ok.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))
     }
 
-    async fn finish(self) -> (u64, u64, Vec<String>) {
+    fn errors(&self) -> Vec<String> {
+        self.errors.lock().unwrap().clone()
+    }
+
+    async fn finish(mut self) -> (u64, u64, Vec<String>) {
         self.stop.send_replace(true);
-        let mut errors = Vec::new();
-        for t in self.tasks {
-            errors.extend(t.await.unwrap());
+        for t in std::mem::take(&mut self.tasks) {
+            t.await.unwrap();
         }
-        let (ok, failed) = (self.ok.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed));
-        (ok, failed, errors)
+        let (ok, failed) = self.counts();
+        (ok, failed, self.errors())
     }
 }
 
@@ -133,7 +137,12 @@ async fn rolling_updates_through_the_proxy_drop_nothing_and_a_kill_fails_only_wh
     wait_lookup(&registry, &name, false, |v| v.len() == 3 && v.iter().all(is_new)).await;
     let (ok_update, failed_update) = load.counts();
     eprintln!("rolling update: {ok_update} requests answered, {failed_update} failed");
-    assert_eq!(failed_update, 0, "a start-first rolling update through the proxy dropped requests");
+    assert_eq!(
+        failed_update,
+        0,
+        "a start-first rolling update through the proxy dropped requests: {:?}\nrollout: {events:?}",
+        load.errors()
+    );
 
     // SIGKILL one replica's process from outside Docker.
     let o = observe(&fleet, &name).await.unwrap();
