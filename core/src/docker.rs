@@ -540,6 +540,21 @@ fn ports_from_map(map: Option<bm::PortMap>) -> Vec<PortMapping> {
     out
 }
 
+/// A container list's ports, in the same order as [`ports_from_map`]'s.
+fn ports_from_list(ports: Vec<bm::PortSummary>) -> Vec<PortMapping> {
+    let mut out: Vec<PortMapping> = ports
+        .into_iter()
+        .map(|p| PortMapping {
+            container_port: p.private_port,
+            host_port: p.public_port,
+            protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
+            host_ip: p.ip.filter(|s| !s.is_empty()),
+        })
+        .collect();
+    PortMapping::order(&mut out);
+    out
+}
+
 fn volume_summary(v: bm::Volume) -> VolumeSummary {
     VolumeSummary { name: v.name, driver: v.driver, mountpoint: v.mountpoint, labels: v.labels.into_iter().collect() }
 }
@@ -794,21 +809,7 @@ impl Host for DockerHost {
                 state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 status: c.status.unwrap_or_default(),
                 labels: c.labels.unwrap_or_default().into_iter().collect(),
-                ports: {
-                    let mut ports: Vec<PortMapping> = c
-                        .ports
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|p| PortMapping {
-                            container_port: p.private_port,
-                            host_port: p.public_port,
-                            protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
-                            host_ip: p.ip.filter(|s| !s.is_empty()),
-                        })
-                        .collect();
-                    PortMapping::order(&mut ports);
-                    ports
-                },
+                ports: ports_from_list(c.ports.unwrap_or_default()),
                 created: c.created.unwrap_or(0),
             })
             .collect())

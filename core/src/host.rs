@@ -103,14 +103,11 @@ impl PortMapping {
 
     /// The order mappings read from an engine are in: by container port and protocol, IPv4 first.
     pub(crate) fn order(ports: &mut [PortMapping]) {
-        ports.sort_by(|a, b| {
-            (a.container_port, &a.protocol, a.is_ipv6(), a.host_port).cmp(&(
-                b.container_port,
-                &b.protocol,
-                b.is_ipv6(),
-                b.host_port,
-            ))
-        });
+        ports.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    }
+
+    fn order_key(&self) -> (u16, &str, bool, Option<u16>) {
+        (self.container_port, &self.protocol, self.is_ipv6(), self.host_port)
     }
 }
 

@@ -511,17 +511,19 @@ pub fn registrator(
                                 // The engine's own clock, which is what `since` is read against.
                                 *t = e.time_nanos.saturating_add(1);
                             }
-                            let stops = e.action == "kill" && terminating(&e);
-                            if e.action == "kill" && !stops {
-                                continue;
-                            }
-                            let host = hosts[i].name().to_string();
-                            if stops {
-                                st.stopping.entry(host).or_default().insert(e.id.clone());
-                            } else if e.action == "start" {
-                                st.stopping.entry(host).or_default().remove(&e.id);
-                            }
-                            let gone = stops || matches!(e.action.as_str(), "die" | "stop" | "destroy");
+                            let stopping = st.stopping.entry(hosts[i].name().to_string()).or_default();
+                            let gone = match e.action.as_str() {
+                                "kill" if !terminating(&e) => continue,
+                                "kill" => {
+                                    stopping.insert(e.id.clone());
+                                    true
+                                }
+                                "start" => {
+                                    stopping.remove(&e.id);
+                                    false
+                                }
+                                action => matches!(action, "die" | "stop" | "destroy"),
+                            };
                             if let Err(err) = st.container_changed(&hosts[i], &e.id, gone).await {
                                 st.emit("error", hosts[i].name(), "", &e.id, err.to_string());
                             }
