@@ -8,6 +8,7 @@ const Docker = require('dockerode')
 const [address, id, callsArg, roundsArg] = process.argv.slice(2)
 const calls = Number(callsArg || 1000)
 const rounds = Number(roundsArg || 5)
+const WARM_UP = 100 // unreported calls of each operation per client before the rounds
 const report = (client, op, round, seconds) => console.log(JSON.stringify({ client, op, round, calls, seconds }))
 
 async function timed(client, op, round, fn) {
@@ -21,6 +22,12 @@ async function main() {
   const [h, p] = address.replace('tcp://', '').split(':')
   const dockerode = new Docker({ host: h, port: Number(p) })
   const container = dockerode.getContainer(id)
+  // Warm-up, not reported (as on the Rust and Python sides): a process's first calls would otherwise
+  // land on whichever client is measured first.
+  for (let i = 0; i < WARM_UP; i++) {
+    await host.ping(), await host.listContainers(), await host.inspectContainer(id)
+    await dockerode.ping(), await dockerode.listContainers(), await container.inspect()
+  }
   for (let round = 0; round < rounds; round++) {
     await timed('dockfleet-node', 'ping', round, () => host.ping())
     await timed('dockfleet-node', 'list', round, () => host.listContainers())

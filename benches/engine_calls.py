@@ -13,6 +13,8 @@ import docker
 import dockfleet
 from dockfleet import sync
 
+WARM_UP = 100  # unreported calls of each operation per client before the rounds
+
 
 def report(client, op, rnd, calls, seconds):
     print(json.dumps({"client": client, "op": op, "round": rnd, "calls": calls, "seconds": seconds}), flush=True)
@@ -48,6 +50,11 @@ async def main():
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
     host = await dockfleet.DockerHost.connect(dockfleet.HostConfig(name="bench", address=address, insecure=True))
     client = docker.APIClient(base_url=address, version="auto")
+    # Warm-up, not reported (as on the Rust and Node sides): a process's first calls would otherwise
+    # land on whichever client is measured first.
+    for _ in range(WARM_UP):
+        await host.ping(), await host.list_containers(), await host.inspect_container(cid)
+        client.ping(), client.containers(), client.inspect_container(cid)
     for rnd in range(rounds):
         await dockfleet_round(host, cid, calls, rnd)
         dockerpy_round(client, cid, calls, rnd)
@@ -58,6 +65,8 @@ def run_sync():
     calls = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
     host = sync.DockerHost.connect(dockfleet.HostConfig(name="bench-sync", address=address, insecure=True))
+    for _ in range(WARM_UP):
+        host.ping(), host.list_containers(), host.inspect_container(cid)
     for rnd in range(rounds):
         sync_round(host, cid, calls, rnd)
 

@@ -16,6 +16,9 @@ fn report(client: &str, op: &str, round: usize, calls: usize, seconds: f64) {
     println!(r#"{{"client":"{client}","op":"{op}","round":{round},"calls":{calls},"seconds":{seconds}}}"#);
 }
 
+/// Unreported calls of each operation per client before the rounds (the Python and Node sides do the same).
+const WARM_UP: usize = 100;
+
 type Res = Result<(), Box<dyn std::error::Error>>;
 
 fn main() -> Res {
@@ -37,6 +40,19 @@ async fn bench(with_raw: bool) -> Res {
     let raw = Docker::connect_with_http(address, 60, bollard::API_DEFAULT_VERSION)?.negotiate_version().await?;
     let host = DockerHost::connect(HostConfig { insecure: true, ..HostConfig::new("bench", address.clone()) }).await?;
     let list = ListContainersOptions::default();
+
+    // Warm-up, not reported: every client's first calls in a process (connections, lazy set-up, cold
+    // caches) would otherwise land on whichever is measured first.
+    for _ in 0..WARM_UP {
+        if with_raw {
+            raw.ping().await?;
+            raw.list_containers(None::<bollard::query_parameters::ListContainersOptions>).await?;
+            raw.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await?;
+        }
+        host.ping().await?;
+        host.list_containers(&list).await?;
+        host.inspect_container(id).await?;
+    }
 
     for round in 0..rounds {
         if with_raw {

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ADDRESS = "tcp://10.250.0.11:2375"
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 CLI_CALLS = 100  # a process per call: fewer calls, same per-call figure
+SAVED = ROOT / "target" / "engine-calls.json"
 
 
 def lines(cmd, **kw):
@@ -44,6 +45,9 @@ def cli(cid, rounds):
 
 
 def main():
+    if sys.argv[1:] == ["--rewrite"]:
+        write(**json.loads(SAVED.read_text()))
+        return
     calls, rounds = int(sys.argv[1]), int(sys.argv[2])
     subprocess.run([DOCKER, "-H", ADDRESS, "rm", "-f", "dockfleet-bench"], capture_output=True)
     cid = subprocess.run(
@@ -70,6 +74,8 @@ def main():
         floor = lines([sys.executable, str(ROOT / "benches/asyncio_floor.py")])[0]["us_per_await"]
     finally:
         subprocess.run([DOCKER, "-H", ADDRESS, "rm", "-f", cid], capture_output=True)
+    # Kept, so that the section can be written again from the same run: engine_calls_report.py --rewrite
+    SAVED.write_text(json.dumps({"results": results, "calls": calls, "rounds": rounds, "floor": floor}))
     write(results, calls, rounds, floor)
 
 
@@ -100,10 +106,12 @@ def write(results, calls, rounds, floor):
 {calls:,} sequential calls per operation and client, {rounds} rounds (the docker CLI: {CLI_CALLS} calls,
 {min(rounds, 3)} rounds, one process per call), all against the same testbed engine (`df-1`, Docker
 20.10 over plain TCP on the testbed bridge) in one run; the rounds of the Rust, Python and Node
-processes take turns. Each cell is the median over rounds of the time per call, and its ratio to raw
-bollard. `dockfleet-rust` runs on a current-thread runtime (a call's I/O on the calling thread);
-`dockfleet-rust (multi-thread)` is the same code as `#[tokio::main]` runs it by default (the calls on
-the main thread, the connections served by the runtime's worker threads).
+processes take turns (a process per round; in each, every client first makes 100 unreported calls of
+each operation, so that no client pays the process's cold start). Each cell is the median over rounds
+of the time per call, and its ratio to raw bollard. `dockfleet-rust` runs on a current-thread runtime
+(a call's I/O on the calling thread); `dockfleet-rust (multi-thread)` is the same code as
+`#[tokio::main]` runs it by default (the calls on the main thread, the connections served by the
+runtime's worker threads).
 
 | client | ping | list containers | inspect |
 |---|---|---|---|
