@@ -1,6 +1,7 @@
 """Engine-call benchmark, Python side: dockfleet's Python binding and docker-py (PyPI `docker`, its
 low-level APIClient, which is what its high-level calls use), N sequential calls per op and round.
-Prints one JSON line per (client, op, round).  Usage: engine_calls.py ADDRESS CONTAINER_ID [CALLS] [ROUNDS]
+Prints one JSON line per (client, op, round).
+Usage: engine_calls.py ADDRESS CONTAINER_ID [CALLS] [ROUNDS] [WARM_UP]
 """
 
 import asyncio
@@ -13,7 +14,10 @@ import docker
 import dockfleet
 from dockfleet import sync
 
-WARM_UP = 100  # unreported calls of each operation per client before the rounds
+
+def warm_up():
+    """Unreported calls of each operation per client before the rounds."""
+    return int(sys.argv[5]) if len(sys.argv) > 5 else 100
 
 
 def report(client, op, rnd, calls, seconds):
@@ -52,9 +56,13 @@ async def main():
     client = docker.APIClient(base_url=address, version="auto")
     # Warm-up, not reported (as on the Rust and Node sides): a process's first calls would otherwise
     # land on whichever client is measured first.
-    for _ in range(WARM_UP):
-        await host.ping(), await host.list_containers(), await host.inspect_container(cid)
-        client.ping(), client.containers(), client.inspect_container(cid)
+    for _ in range(warm_up()):
+        await host.ping()
+        await host.list_containers()
+        await host.inspect_container(cid)
+        client.ping()
+        client.containers()
+        client.inspect_container(cid)
     for rnd in range(rounds):
         await dockfleet_round(host, cid, calls, rnd)
         dockerpy_round(client, cid, calls, rnd)
@@ -65,8 +73,10 @@ def run_sync():
     calls = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
     host = sync.DockerHost.connect(dockfleet.HostConfig(name="bench-sync", address=address, insecure=True))
-    for _ in range(WARM_UP):
-        host.ping(), host.list_containers(), host.inspect_container(cid)
+    for _ in range(warm_up()):
+        host.ping()
+        host.list_containers()
+        host.inspect_container(cid)
     for rnd in range(rounds):
         sync_round(host, cid, calls, rnd)
 

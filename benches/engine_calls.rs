@@ -5,7 +5,7 @@
 //! multi-thread runtime's workers). Prints one JSON line per (client, op, round). Driven by `benches/run_engine_calls.sh`, which runs the
 //! Python, Node and CLI clients in the same run and writes BENCHMARKS.md.
 //!
-//! Usage: engine-calls ADDRESS CONTAINER_ID [CALLS] [ROUNDS]
+//! Usage: engine-calls ADDRESS CONTAINER_ID [CALLS] [ROUNDS] [WARM_UP]
 
 use std::time::Instant;
 
@@ -15,9 +15,6 @@ use dockfleet::{DockerHost, Host, HostConfig, ListContainersOptions};
 fn report(client: &str, op: &str, round: usize, calls: usize, seconds: f64) {
     println!(r#"{{"client":"{client}","op":"{op}","round":{round},"calls":{calls},"seconds":{seconds}}}"#);
 }
-
-/// Unreported calls of each operation per client before the rounds (the Python and Node sides do the same).
-const WARM_UP: usize = 100;
 
 type Res = Result<(), Box<dyn std::error::Error>>;
 
@@ -32,10 +29,12 @@ fn main() -> Res {
 async fn bench(with_raw: bool) -> Res {
     let me = if with_raw { "dockfleet-rust" } else { "dockfleet-rust (multi-thread)" };
     let args: Vec<String> = std::env::args().collect();
-    let address = args.get(1).ok_or("usage: engine-calls ADDRESS CONTAINER_ID [CALLS] [ROUNDS]")?;
+    let address = args.get(1).ok_or("usage: engine-calls ADDRESS CONTAINER_ID [CALLS] [ROUNDS] [WARM_UP]")?;
     let id = args.get(2).ok_or("missing CONTAINER_ID")?;
     let calls: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1000);
     let rounds: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(5);
+    // Unreported calls of each operation per client before the rounds (the Python and Node sides too).
+    let warm_up: usize = args.get(5).map(|s| s.parse()).transpose()?.unwrap_or(100);
 
     let raw = Docker::connect_with_http(address, 60, bollard::API_DEFAULT_VERSION)?.negotiate_version().await?;
     let host = DockerHost::connect(HostConfig { insecure: true, ..HostConfig::new("bench", address.clone()) }).await?;
@@ -43,7 +42,7 @@ async fn bench(with_raw: bool) -> Res {
 
     // Warm-up, not reported: every client's first calls in a process (connections, lazy set-up, cold
     // caches) would otherwise land on whichever is measured first.
-    for _ in 0..WARM_UP {
+    for _ in 0..warm_up {
         if with_raw {
             raw.ping().await?;
             raw.list_containers(None::<bollard::query_parameters::ListContainersOptions>).await?;

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ADDRESS = "tcp://10.250.0.11:2375"
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 CLI_CALLS = 100  # a process per call: fewer calls, same per-call figure
+WARM_UP = 100  # unreported calls of each operation per client and process, before the rounds
 SAVED = ROOT / "target" / "engine-calls.json"
 
 
@@ -67,7 +68,7 @@ def main():
         for rnd in range(rounds):
             for what, cmd in clients:
                 print(f"[bench] round {rnd + 1}/{rounds}: {what}", file=sys.stderr)
-                for r in lines(cmd + [ADDRESS, cid, str(calls), "1"]):
+                for r in lines(cmd + [ADDRESS, cid, str(calls), "1", str(WARM_UP)]):
                     results.append({**r, "round": rnd})
         print("[bench] docker CLI", file=sys.stderr)
         results += cli(cid, min(rounds, 3))
@@ -106,7 +107,7 @@ def write(results, calls, rounds, floor):
 {calls:,} sequential calls per operation and client, {rounds} rounds (the docker CLI: {CLI_CALLS} calls,
 {min(rounds, 3)} rounds, one process per call), all against the same testbed engine (`df-1`, Docker
 20.10 over plain TCP on the testbed bridge) in one run; the rounds of the Rust, Python and Node
-processes take turns (a process per round; in each, every client first makes 100 unreported calls of
+processes take turns (a process per round; in each, every client first makes {WARM_UP} unreported calls of
 each operation, so that no client pays the process's cold start). Each cell is the median over rounds
 of the time per call, and its ratio to raw bollard. `dockfleet-rust` runs on a current-thread runtime
 (a call's I/O on the calling thread); `dockfleet-rust (multi-thread)` is the same code as
