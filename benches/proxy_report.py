@@ -285,9 +285,12 @@ def main():
               "", "What bounds the figures: all three proxies spend most of their CPU in the kernel's loopback TCP "
               "stack (`perf record` on the dockfleet proxy: about three quarters in the kernel), and per proxied "
               "HTTP request dockfleet and HAProxy make 4 system calls (recv and send on each side; epoll is "
-              "amortised) and nginx 5 (`strace -c -f -p PID` under wrk). Requests/s therefore land within a few "
-              "per cent of each other and vary by about as much from run to run; the CPU-per-request column is "
-              "the steadier comparison. The end-to-end test (`core/tests/e2e.rs`) adds what a benchmark cannot: "
+              "amortised: 4.1 and 4.2 counted with `perf stat -e raw_syscalls:sys_enter -p PID` under wrk) and "
+              "nginx 5 (5.1). (dockfleet made 5 until 2026-12-03: between keep-alive requests it probed the "
+              "client socket with a one-byte peek; it now waits on the socket's readiness.) wrk, the backends "
+              "and the proxy share the 2 cores, so a proxy's lower CPU per request shows in requests/s only in "
+              "part: requests/s land within a few per cent of each other and vary by about as much from run to "
+              "run; the CPU-per-request column is the steadier comparison. The end-to-end test (`core/tests/e2e.rs`) adds what a benchmark cannot: "
               "a start-first rolling update and a SIGKILLed replica under load through the proxy, with the "
               "failed requests counted (0 and 0 when last run)."]
     print("\n".join(lines))

@@ -937,7 +937,13 @@ fn idle_tick(idle: Duration) -> Duration {
 /// Waits until `stream` has bytes to read (`false`: idle timeout, end of stream, error or shutdown).
 /// Polls the socket directly, holds no buffer and no timer of its own (the proxy's ticker wakes idle
 /// connections to look at their deadline), so an idle connection costs a few hundred bytes.
-async fn await_bytes(stream: &TcpStream, idle: Duration, closing: &Closing) -> bool {
+///
+/// A fresh connection is probed with a one-byte peek (`readable()` may report a fresh socket ready
+/// before any byte). Between requests (`fresh` false) the socket's readiness is enough, and costs no
+/// system call: the read that took the last request was short, which tells tokio the socket was
+/// drained, so it turns readable again only when the next request arrives. (Were it readable with
+/// nothing to read, the session would just wait in its read, buffer allocated.)
+async fn await_bytes(stream: &TcpStream, fresh: bool, idle: Duration, closing: &Closing) -> bool {
     use std::future::Future;
     let deadline = Instant::now() + idle;
     loop {
@@ -951,7 +957,9 @@ async fn await_bytes(stream: &TcpStream, idle: Duration, closing: &Closing) -> b
             if notified.as_mut().poll(cx).is_ready() {
                 return std::task::Poll::Ready(None);
             }
-            // A one-byte peek, not `readable()`, which may report a fresh socket ready before any byte.
+            if !fresh {
+                return stream.poll_read_ready(cx).map(|r| Some(r.is_ok()));
+            }
             let mut probe = [0u8; 1];
             let mut buf = tokio::io::ReadBuf::new(&mut probe);
             stream.poll_peek(cx, &mut buf).map(|r| Some(matches!(r, Ok(n) if n > 0)))
@@ -967,7 +975,7 @@ async fn http_conn(state: Arc<State>, stream: TcpStream, live: Live) {
     let _ = stream.set_nodelay(true);
     // An idle connection is only this small future and its socket: the session, with its buffers
     // and request state, is allocated when bytes arrive.
-    if await_bytes(&stream, state.options.idle_timeout, &live.0).await {
+    if await_bytes(&stream, true, state.options.idle_timeout, &live.0).await {
         Box::pin(async {
             let Ok(peer) = stream.peer_addr() else { return };
             tokio::select! {
@@ -997,7 +1005,7 @@ async fn http_session(state: Arc<State>, stream: TcpStream, peer: SocketAddr, cl
         if client.buf.is_empty() {
             // Between requests a keep-alive connection holds no buffer either.
             client.buf = bytes::BytesMut::new();
-            if !await_bytes(&client.stream, idle, closing).await {
+            if !await_bytes(&client.stream, false, idle, closing).await {
                 return;
             }
         }
