@@ -95,7 +95,9 @@ impl EmbeddedRuntime {
                     .collect();
                 if let Some((fd, watched)) = drivers.iter().min_by_key(|(fd, _)| *fd) {
                     if drivers.iter().all(|(_, w)| w == watched) {
-                        return Ok(Self { rt, fd: *fd });
+                        let this = Self { rt, fd: *fd };
+                        this.spawn(keep_a_timer());
+                        return Ok(this);
                     }
                 }
             }
@@ -187,6 +189,21 @@ impl Future for Settle {
         // has pending work: this future), and polls this future again.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+/// How far ahead [`keep_a_timer`] keeps its timer.
+const KEEPER: Duration = Duration::from_secs(1);
+
+/// Keeps a timer set in the runtime's wheel, at most [`KEEPER`] ahead. tokio's time driver wakes its
+/// I/O driver (a write to its eventfd, which turns [`EmbeddedRuntime::fd`] readable) whenever a timer
+/// is set earlier than every one it knew of when it last parked, and with no timer set that is every
+/// request's timeout: one system call and one more event for the loop per call. With this timer set,
+/// a timeout longer than [`KEEPER`] is never the earliest, and setting it wakes nothing. (The timer
+/// fires only while the runtime is ticked, and then costs one wake-up a second.)
+async fn keep_a_timer() {
+    loop {
+        tokio::time::sleep(KEEPER).await;
     }
 }
 

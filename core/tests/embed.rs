@@ -125,3 +125,36 @@ fn a_tick_inside_a_tick_returns_and_blocking_callers_share_the_runtime() {
     let ((), timer_waits) = drive(&rt, async { h.ping().await.map(|_| ()).unwrap() });
     assert_eq!(timer_waits, 0);
 }
+
+/// The count of the eventfd that wakes the runtime's I/O driver (it only grows: tokio never reads it).
+fn waker_count(epoll: i32) -> u64 {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{epoll}")).unwrap();
+    let mut watched =
+        info.lines().filter_map(|l| l.strip_prefix("tfd:")?.split_whitespace().next()?.parse::<i32>().ok());
+    let eventfd = watched
+        .find(|fd| {
+            std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                .is_ok_and(|t| t.to_string_lossy() == "anon_inode:[eventfd]")
+        })
+        .expect("the driver's epoll instance watches its eventfd");
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{eventfd}")).unwrap();
+    let count = info.lines().find_map(|l| l.strip_prefix("eventfd-count:")).expect("an eventfd's count");
+    u64::from_str_radix(count.trim(), 16).unwrap()
+}
+
+#[test]
+fn engine_calls_do_not_wake_the_driver_to_set_their_timeouts() {
+    // Every request sets a timer (its timeout); with no earlier one set, tokio would wake the driver
+    // for it (an eventfd write, and one more event for the loop) on every call.
+    let rt = EmbeddedRuntime::new().unwrap();
+    let h = host("df-1");
+    let (out, _) = drive(&rt, h.ping());
+    out.unwrap();
+    let before = waker_count(rt.fd());
+    for _ in 0..50 {
+        let (out, _) = drive(&rt, h.ping());
+        out.unwrap();
+    }
+    let woken = waker_count(rt.fd()) - before;
+    assert!(woken <= 3, "50 pings woke the driver {woken} times");
+}
