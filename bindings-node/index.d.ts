@@ -119,6 +119,7 @@ export declare class DockerHost {
   /** `grace` in milliseconds (the engine's default when omitted). */
   stopContainer(id: string, grace?: number | undefined | null): Promise<undefined>
   killContainer(id: string, signal?: string | undefined | null): Promise<undefined>
+  renameContainer(id: string, name: string): Promise<undefined>
   removeContainer(id: string, force?: boolean | undefined | null, volumes?: boolean | undefined | null): Promise<undefined>
   inspectContainer(id: string): Promise<ContainerDetails>
   listContainers(options?: ListContainersOptions | undefined | null): Promise<Array<ContainerSummary>>
@@ -975,6 +976,7 @@ export interface ServiceSpec {
   updateConfig?: UpdateConfig
   rollbackConfig?: UpdateConfig
   stopGracePeriod?: number
+  shutdownDelay?: number
   networks?: Array<string>
   privileged?: boolean
   allowPrivileged?: boolean

@@ -289,6 +289,12 @@ impl DockerHost {
     }
 
     #[napi]
+    pub fn rename_container<'env>(&self, env: &'env Env, id: String, name: String) -> Result<PromiseRaw<'env, ()>> {
+        let h = self.inner.clone();
+        call_here(env, async move { h.rename_container(&id, &name).await })
+    }
+
+    #[napi]
     pub fn remove_container<'env>(
         &self,
         env: &'env Env,

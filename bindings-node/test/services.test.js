@@ -29,6 +29,21 @@ test('a host-root bind is refused before anything is created', async () => {
   assert.deepEqual((await dockfleet.observe(f, spec.name)).tasks, [])
 })
 
+test('a shutdown delay holds a removed task out of service before its stop', async () => {
+  const f = plainFleet()
+  const name = unique('jsdrain').replaceAll('-', '_')
+  const spec = { name, image: IMAGE, command: ['sleep', '600'], replicas: 2, stopGracePeriod: 1000, shutdownDelay: 1000 }
+  await dockfleet.deploy(f, spec)
+  const t = Date.now()
+  const d = await dockfleet.deploy(f, { ...spec, replicas: 1 })
+  assert.equal(d.report.removed.length, 1)
+  assert.ok(Date.now() - t >= 1000, 'removed before its delay')
+  assert.equal((await dockfleet.observe(f, name)).tasks.length, 1)
+  assert.equal(await dockfleet.removeService(f, name), 1)
+  await assert.rejects(dockfleet.deploy(f, { ...spec, shutdownDelay: 7200 * 1000 }), (e) => e.code === 'invalid_argument' && /shutdown_delay/.test(e.message))
+  assert.deepEqual((await dockfleet.observe(f, name)).tasks, [])
+})
+
 test('supervise heals a killed task', async () => {
   const f = plainFleet()
   const name = unique('jsheal').replaceAll('-', '_')

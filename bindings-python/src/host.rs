@@ -293,6 +293,11 @@ impl DockerHost {
         crate::call_here::<_, (), _>(async move { h.kill_container(&id, signal.as_deref()).await })
     }
 
+    fn rename_container(&self, id: String, name: String) -> crate::embed::Call {
+        let h = self.inner.clone();
+        crate::call_here::<_, (), _>(async move { h.rename_container(&id, &name).await })
+    }
+
     #[pyo3(signature = (id, force=false, volumes=false))]
     fn remove_container(&self, id: String, force: bool, volumes: bool) -> crate::embed::Call {
         let h = self.inner.clone();

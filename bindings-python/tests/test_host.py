@@ -89,6 +89,14 @@ def test_container_lifecycle(fleet):
         assert (out.exit_code, out.stdout, out.stderr) == (5, "out\n", "err\n")
         stats = await h.stats(cid)
         assert stats.memory_bytes > 0 and stats.pids >= 1
+        await h.rename_container(cid, f"{tag}.renamed")
+        assert (await h.inspect_container(cid)).name == f"{tag}.renamed"
+        try:
+            await h.rename_container(cid, "no spaces")
+            raise AssertionError("a bad name was accepted")
+        except dockfleet.InvalidArgumentError as e:
+            assert e.code == "invalid_argument" and "name" in str(e)
+        assert (await h.inspect_container(cid)).name == f"{tag}.renamed"
         await h.stop_container(cid, grace=1.0)
         assert await h.wait_container(cid) in (0, 137, 143)
         await h.remove_container(cid, force=True)

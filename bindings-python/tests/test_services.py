@@ -1,6 +1,9 @@
 """Deploying a service from Python onto the testbed's engines."""
 
 import asyncio
+import time
+
+import pytest
 
 import dockfleet
 from dockfleet import sync
@@ -34,6 +37,25 @@ def test_sync_deploy():
     assert {t.host for t in d.report.created} == {"df-1"}
     assert len(sync.observe(fleet, name).tasks) == 2
     assert sync.remove_service(fleet, name) == 2
+
+
+def test_a_shutdown_delay_holds_a_removed_task_out_of_service_before_its_stop():
+    fleet = plain_fleet(sync)
+    name = unique("pydrain").replace("-", "_")
+    spec = sync.ServiceSpec(name=name, image=IMAGE, command=["sleep", "600"], replicas=2, stop_grace_period=1.0,
+                            shutdown_delay=1.0)
+    assert spec.shutdown_delay == 1.0 and sync.ServiceSpec().shutdown_delay == 0.0
+    sync.deploy(fleet, spec)
+    spec.replicas = 1
+    t = time.monotonic()
+    d = sync.deploy(fleet, spec)
+    assert len(d.report.removed) == 1 and time.monotonic() - t >= 1.0, "removed before its delay"
+    assert len(sync.observe(fleet, name).tasks) == 1
+    assert sync.remove_service(fleet, name) == 1
+    spec.shutdown_delay = 7200.0
+    with pytest.raises(dockfleet.InvalidArgumentError, match="shutdown_delay"):
+        sync.deploy(fleet, spec)
+    assert sync.observe(fleet, name).tasks == []
 
 
 def test_supervise_heals_a_killed_task():

@@ -733,6 +733,16 @@ impl Host for DockerHost {
             .map_err(|e| self.map_err(e, Subject::Container(id), "kill container"))
     }
 
+    async fn rename_container(&self, id: &str, name: &str) -> Result<()> {
+        crate::host::validate_name("name", name)?;
+        let docker = self.client().await?;
+        let options = qp::RenameContainerOptions { name: name.to_string() };
+        docker
+            .rename_container(id, options)
+            .await
+            .map_err(|e| self.map_err(e, Subject::Container(id), "rename container"))
+    }
+
     async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
         let docker = self.client().await?;
         let options = qp::RemoveContainerOptions { v: volumes, force, link: false };

@@ -139,7 +139,6 @@ impl Mount {
     }
 }
 
-/// Checks environment variable names (non-empty, no `=`).
 /// Checks an engine object name (container, network, volume): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub(crate) fn validate_name(field: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -152,6 +151,7 @@ pub(crate) fn validate_name(field: &str, name: &str) -> Result<()> {
     }
 }
 
+/// Checks environment variable names (non-empty, no `=`).
 pub(crate) fn validate_env(env: &BTreeMap<String, String>) -> Result<()> {
     for k in env.keys() {
         if k.is_empty() || k.contains('=') {
@@ -647,6 +647,8 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     async fn kill_container(&self, id: &str, signal: Option<&str>) -> Result<()>;
     /// Removes a container; `force` kills it first if running; `volumes` removes its anonymous volumes.
     async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> Result<()>;
+    /// Renames a container (its ID, labels and state stay; the name is checked first).
+    async fn rename_container(&self, id: &str, name: &str) -> Result<()>;
     /// Details of one container.
     async fn inspect_container(&self, id: &str) -> Result<ContainerDetails>;
     /// Containers matching the options.

@@ -158,6 +158,7 @@ pub fn spec_hash(spec: &ServiceSpec) -> String {
     s.rollback_config = Default::default();
     s.allow_host_mounts = false;
     s.allow_privileged = false;
+    s.shutdown_delay = Default::default();
     let json = serde_json::to_vec(&s).unwrap_or_default();
     format!("{:016x}", fnv1a(&json))
 }
@@ -352,6 +353,11 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
         if !available.contains(t.host.as_str()) || t.state == "removing" {
             continue; // on an unreachable host: not counted, so its slot is placed elsewhere
         }
+        if t.name.ends_with(DRAINING_SUFFIX) {
+            // Out of discovery already, on its way out (its removal was cut short): it holds no slot.
+            out.actions.push(remove(t, "task was draining before its removal; removed"));
+            continue;
+        }
         if !matches!(t.state.as_str(), "exited" | "dead" | "created") {
             live.push(t);
             continue;
@@ -504,7 +510,7 @@ pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<App
     let removals = of("remove").map(|a| {
         let job = async move {
             let id = a.id.as_deref().unwrap_or_default();
-            stop_and_remove(fleet.host(&a.host)?.as_ref(), id, spec.stop_grace_period).await?;
+            stop_and_remove(fleet.host(&a.host)?.as_ref(), id, spec).await?;
             Ok(id.to_string())
         };
         (a.host.as_str(), job.boxed())
@@ -527,7 +533,7 @@ pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<App
             let host = fleet.host(&a.host)?;
             let id = a.id.as_deref().unwrap_or_default();
             let extra = previous_spec_labels(host.as_ref(), id).await;
-            stop_and_remove(host.as_ref(), id, spec.stop_grace_period).await?;
+            stop_and_remove(host.as_ref(), id, spec).await?;
             let task = start_task(fleet, spec, &a.host, a.slot, extra).await?;
             Ok((id.to_string(), task))
         };
@@ -581,10 +587,34 @@ fn collect<T>(results: Vec<Result<T>>, into: &mut Vec<T>) -> Result<()> {
     first.map_or(Ok(()), Err)
 }
 
-/// Stops a task within its grace period and removes it.
-pub(crate) async fn stop_and_remove(host: &dyn Host, id: &str, grace: std::time::Duration) -> Result<()> {
-    let _ = host.stop_container(id, Some(grace)).await;
+/// What a task's container name ends with once it is draining (see [`ServiceSpec::shutdown_delay`]).
+pub(crate) const DRAINING_SUFFIX: &str = ".draining";
+
+/// Takes a task out of service: with a shutdown delay, first out of discovery (its container renamed
+/// `<name>.draining`, which the registrator deregisters, and which tells a later plan to remove it
+/// should this process stop meanwhile) and, after the delay, stopped within its grace period and
+/// removed.
+pub(crate) async fn stop_and_remove(host: &dyn Host, id: &str, spec: &ServiceSpec) -> Result<()> {
+    if !spec.shutdown_delay.is_zero() {
+        match drain(host, id).await {
+            Ok(()) => tokio::time::sleep(spec.shutdown_delay).await,
+            // (Gone already, most likely: the removal below says so.)
+            Err(e) => tracing::warn!(host = host.name(), container = id, error = %e, "cannot drain the task"),
+        }
+    }
+    let _ = host.stop_container(id, Some(spec.stop_grace_period)).await;
     host.remove_container(id, true, false).await
+}
+
+/// Renames a task's container `<name>.draining` (unless it is already).
+async fn drain(host: &dyn Host, id: &str) -> Result<()> {
+    let name = host.inspect_container(id).await?.name;
+    let name = name.trim_start_matches('/');
+    if name.ends_with(DRAINING_SUFFIX) {
+        return Ok(());
+    }
+    tracing::info!(host = host.name(), container = name, "draining: out of discovery before the stop");
+    host.rename_container(id, &format!("{name}{DRAINING_SUFFIX}")).await
 }
 
 /// The labels that record, on the task replacing container `id`, the spec `id` was made from.
@@ -889,9 +919,27 @@ mod tests {
         b.update_config.parallelism = 4;
         b.restart_policy.condition = "none".into();
         b.placement.constraints = vec!["zone==a".into()];
+        b.shutdown_delay = std::time::Duration::from_secs(3);
         assert_eq!(spec_hash(&a), spec_hash(&b));
         b.env.insert("X".into(), "1".into());
         assert_ne!(spec_hash(&a), spec_hash(&b));
+    }
+
+    #[test]
+    fn a_draining_task_is_removed_and_its_slot_placed_again() {
+        // What a process finds when another stopped during a task's shutdown delay.
+        let spec = ServiceSpec { replicas: 2, ..ServiceSpec::new("web", "img") };
+        let h = spec_hash(&spec);
+        let mut draining = task("h2", 2, &h, "running");
+        draining.name = format!("web.2.x{DRAINING_SUFFIX}");
+        let tasks = vec![task("h1", 1, &h, "running"), draining];
+        let p =
+            plan(&spec, &Observed { hosts: hosts(), tasks, ..Default::default() }, &PlanOptions::default()).unwrap();
+        let mut k = kinds(&p);
+        k.sort();
+        assert_eq!(k.len(), 2, "{p:?}");
+        assert_eq!(k[1], ("remove".into(), "h2".into(), 2));
+        assert_eq!((k[0].0.as_str(), k[0].2), ("create", 2));
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! and a scale-down send first): a proxy following the registry then drains it while it finishes
 //! the requests it has in its stop grace period, instead of sending it new ones until it dies. It is
 //! not registered again while it runs, unless it starts anew (a `start` event: `docker restart`).
+//! A dockfleet task whose container is renamed `<name>.draining` (a service with a
+//! `shutdown_delay`, before its tasks are stopped) is deregistered at the `rename` event, while it
+//! still runs and answers, so that load balancers that reload (nginx, HAProxy) stop sending it
+//! requests before it stops.
 //! Containers that die, stop or go away are deregistered at once, and stay so: the engine's
 //! container list still shows a container running for a moment after its `die` event, so one seen to
 //! die is re-inspected rather than registered again from a list, and the event streams resume after
@@ -121,6 +125,10 @@ pub(crate) fn host_address(address: &str) -> String {
 fn instances_of(host: &str, address: &str, c: &ContainerSummary, ttl: Option<Duration>) -> Vec<Instance> {
     // One port per container port and protocol: the one bound in the address's family (an engine with
     // IPv6 binds both families, maybe on different port numbers, and an IPv6-only one refuses IPv4).
+    if c.labels.contains_key(LABEL_SERVICE) && c.name.ends_with(crate::reconcile::DRAINING_SUFFIX) {
+        // A dockfleet task on its way out (`ServiceSpec::shutdown_delay`): no new requests for it.
+        return Vec::new();
+    }
     let v6 = address.contains(':');
     let mut published: Vec<_> = c.ports.iter().filter(|p| p.host_port.is_some_and(|hp| hp != 0)).collect();
     published.sort_by_key(|p| (p.container_port, p.protocol.clone(), p.is_ipv6() != v6));
@@ -458,7 +466,7 @@ pub fn registrator(
             ("type".to_string(), vec!["container".to_string()]),
             (
                 "event".to_string(),
-                ["start", "kill", "die", "stop", "destroy", "health_status"].map(String::from).to_vec(),
+                ["start", "kill", "die", "stop", "destroy", "health_status", "rename"].map(String::from).to_vec(),
             ),
         ]);
         // Per host, where its next event stream starts: just after the last event handled from it. A
@@ -573,6 +581,13 @@ mod tests {
         assert_eq!((i[0].service.as_str(), i[0].id.as_str(), i[0].port), ("api", "api.2.abc", 8080));
         assert_eq!(i[0].metadata["slot"], "2");
         assert_eq!(i[0].health, "passing");
+        let draining = container(
+            "api.2.abc.draining",
+            &[(LABEL_SERVICE, "api"), (LABEL_SLOT, "2")],
+            &[(80, 8080)],
+            "Up 9 seconds (healthy)",
+        );
+        assert!(instances_of("df-1", "10.0.0.1", &draining, None).is_empty(), "on its way out");
         let plain = container("web1", &[], &[(80, 8081), (443, 8443)], "Up 1 second (health: starting)");
         let i = instances_of("df-2", "10.0.0.2", &plain, Some(Duration::from_secs(5)));
         assert_eq!(i.iter().map(|x| x.service.as_str()).collect::<Vec<_>>(), ["web-80", "web-443"]);

@@ -298,10 +298,10 @@ async fn replace(
             let _ = host.remove_container(&t.id, true, false).await;
             return Err((Some(t.id), why));
         }
-        stop_and_remove(host, old, spec.stop_grace_period).await.map_err(|e| (Some(t.id.clone()), e.to_string()))?;
+        stop_and_remove(host, old, spec).await.map_err(|e| (Some(t.id.clone()), e.to_string()))?;
         t
     } else {
-        stop_and_remove(host, old, spec.stop_grace_period).await.map_err(fail)?;
+        stop_and_remove(host, old, spec).await.map_err(fail)?;
         let t = start_task(fleet, spec, &a.host, a.slot, extra).await.map_err(fail)?;
         wait_ready(host, &t.id, options.ready_timeout).await.map_err(|why| (Some(t.id.clone()), why))?;
         t

@@ -165,6 +165,9 @@ impl Default for UpdateConfig {
     }
 }
 
+/// The longest [`ServiceSpec::shutdown_delay`].
+const MAX_SHUTDOWN_DELAY: Duration = Duration::from_secs(3600);
+
 /// A service: what to run, how many, where, and how to update it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -202,6 +205,13 @@ pub struct ServiceSpec {
     /// Time between the stop signal and the kill (default 10 s).
     #[serde(with = "crate::serde_ms")]
     pub stop_grace_period: Duration,
+    /// Time a task spends out of discovery, still running, before it gets the stop signal (default 0,
+    /// none; at most an hour): when a task is removed or replaced, its container is first renamed
+    /// `<name>.draining`, which the registrator deregisters at once, so that load balancers stop
+    /// sending it new requests (the built-in proxy at once, a rendered nginx or HAProxy once it has
+    /// reloaded) while it finishes those it has. Nomad's `shutdown_delay`; Swarm mode has none.
+    #[serde(with = "crate::serde_ms", skip_serializing_if = "Duration::is_zero")]
+    pub shutdown_delay: Duration,
     /// Networks to attach.
     pub networks: Vec<String>,
     /// Run the containers privileged. Refused unless `allow_privileged` is also set.
@@ -237,6 +247,7 @@ impl Default for ServiceSpec {
             update_config: UpdateConfig::default(),
             rollback_config: UpdateConfig::default(),
             stop_grace_period: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
             networks: Vec::new(),
             privileged: false,
             allow_privileged: false,
@@ -440,6 +451,9 @@ impl ServiceSpec {
             }
         }
         check_choice("mode", &self.mode, &["replicated", "global"])?;
+        if self.shutdown_delay > MAX_SHUTDOWN_DELAY {
+            return Err(Error::invalid("shutdown_delay", "must be at most an hour"));
+        }
         if self.privileged && !self.allow_privileged {
             return Err(Error::invalid(
                 "privileged",
@@ -566,8 +580,26 @@ mod tests {
         assert_eq!(s.restart_policy.condition, "any");
         assert_eq!(s.restart_policy.delay, Duration::from_secs(5));
         assert_eq!(s.stop_grace_period, Duration::from_secs(10));
+        assert_eq!(s.shutdown_delay, Duration::ZERO);
         assert_eq!(s.strategy(), "spread");
         s.validate().unwrap();
+    }
+
+    #[test]
+    fn a_shutdown_delay_is_bounded_and_left_out_of_files_when_none() {
+        let mut s = spec();
+        assert!(
+            !serde_json::to_string(&s).unwrap().contains("shutdown_delay"),
+            "specs written before it read the same"
+        );
+        s.shutdown_delay = Duration::from_millis(1500);
+        s.validate().unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""shutdown_delay":1500"#), "{json}");
+        assert_eq!(serde_json::from_str::<ServiceSpec>(&json).unwrap(), s);
+        s.shutdown_delay = Duration::from_secs(3601);
+        let e = s.validate().unwrap_err();
+        assert!(e.to_string().contains("shutdown_delay"), "{e}");
     }
 
     #[test]

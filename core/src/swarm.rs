@@ -4,7 +4,7 @@
 //! scheduler become Swarm services here: constraints, spread preferences, max replicas per node,
 //! resources, restart policy, update and rollback configs, healthcheck, published ports and networks
 //! map one to one. What Swarm mode cannot express (the `binpack` and `random` strategies, privileged
-//! containers, a rollback config whose failure action is `rollback`) is refused with the field named,
+//! containers, a rollback config whose failure action is `rollback`, a shutdown delay) is refused with the field named,
 //! before any engine call, instead of being silently dropped.
 //!
 //! A `Swarm` is built over a [`Fleet`] of the engines that are (or will be) its nodes. Fleet host
@@ -265,6 +265,12 @@ pub(crate) fn to_swarm(
     }
     if spec.privileged {
         return Err(Error::invalid("privileged", "Swarm mode services cannot run privileged containers"));
+    }
+    if !spec.shutdown_delay.is_zero() {
+        return Err(Error::invalid(
+            "shutdown_delay",
+            "Swarm mode stops a task as it takes it out of service; a delay cannot be expressed (use the fleet backend)",
+        ));
     }
     let hash = spec_hash(spec);
     let mut labels = spec.labels.clone();
@@ -1776,6 +1782,8 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("rollback_config.failure_action"));
+        let s = ServiceSpec { shutdown_delay: Duration::from_secs(2), ..base.clone() };
+        assert!(to_swarm(&s, &nodes(), "host", &none()).unwrap_err().to_string().contains("shutdown_delay"));
         let s = ServiceSpec { name: "Bad Name".into(), ..base };
         assert!(to_swarm(&s, &nodes(), "host", &none()).unwrap_err().to_string().contains("name"));
         let o = SwarmOptions { publish_mode: "mesh".into(), ..Default::default() };

@@ -290,6 +290,50 @@ async fn a_container_told_to_stop_is_deregistered_before_it_dies() {
     h.remove_container(&id, true, false).await.unwrap();
 }
 
+#[tokio::test]
+async fn with_a_shutdown_delay_a_removed_task_leaves_discovery_while_it_still_answers() {
+    let fleet = plain_fleet();
+    let registry = EmbeddedDiscovery::new();
+    let mut spec = web_service("drain", 2);
+    spec.shutdown_delay = Duration::from_secs(4);
+    let name = spec.name.clone();
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let options = RegistratorOptions { resync: Duration::from_millis(200), ..Default::default() };
+    let mut events = registrator(fleet.clone(), Arc::new(registry.clone()), options);
+    let pump = tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            e.unwrap();
+        }
+    });
+    let live = wait_lookup(&registry, &name, true, |v| v.len() == 2).await;
+
+    // Scaled down to one: the task that goes leaves discovery first, and answers through the delay.
+    let started = Instant::now();
+    let scale = {
+        let (fleet, down) = (fleet.clone(), ServiceSpec { replicas: 1, ..spec.clone() });
+        tokio::spawn(async move { deploy(&fleet, &down, &PlanOptions::default()).await })
+    };
+    let left = wait_lookup(&registry, &name, true, |v| v.len() == 1).await;
+    let deregistered = started.elapsed();
+    let gone = live.iter().find(|i| i.id != left[0].id).unwrap();
+    let (h, id) = (fleet.host(&gone.metadata["host"]).unwrap(), gone.metadata["container"].clone());
+    let d = h.inspect_container(&id).await.unwrap();
+    assert!(d.state.running && d.name.ends_with(".draining"), "{:?} {:?}", d.name, d.state);
+    assert!(http_ok(&gone.address, gone.port).await, "a draining task still answers");
+    // Resyncs meanwhile do not register it again.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let all = LookupOptions { include_unhealthy: true, ..Default::default() };
+    assert_eq!(registry.lookup(&name, &all).await.unwrap().len(), 1);
+    assert!(started.elapsed() < spec.shutdown_delay, "the test itself was too slow to see the delay");
+    assert!(h.inspect_container(&id).await.unwrap().state.running, "stopped before its shutdown delay");
+    let done = scale.await.unwrap().unwrap();
+    assert_eq!(done.report.removed, [id.as_str()]);
+    assert!(started.elapsed() >= spec.shutdown_delay && deregistered < Duration::from_secs(2), "{deregistered:?}");
+    assert_eq!(h.inspect_container(&id).await.unwrap_err().code(), "not_found");
+    pump.abort();
+    remove_service(&fleet, &name).await.unwrap();
+}
+
 /// Docker 20.10 picks an engine-chosen port for IPv4 and for IPv6 apart, and a port published on
 /// one IPv4 address moves only IPv4's pick: after one, a port published on all addresses can have
 /// two numbers, and the IPv6 one refuses IPv4 clients. The container here is published that way on

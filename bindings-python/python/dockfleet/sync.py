@@ -261,7 +261,7 @@ class DockerHost:
 
 _HOST_METHODS = [
     "ping", "info", "create_container", "start_container", "stop_container", "kill_container",
-    "remove_container", "inspect_container", "list_containers", "logs", "wait_container", "exec",
+    "rename_container", "remove_container", "inspect_container", "list_containers", "logs", "wait_container", "exec",
     "build_image", "list_images", "inspect_image", "image_exists", "remove_image", "export_image",
     "import_image", "events", "stats", "stats_stream", "create_network", "remove_network", "list_networks",
     "create_volume", "remove_volume", "list_volumes",
