@@ -144,6 +144,9 @@ Reading the figures:
   complete such a future from a reader callback and resume the awaiting task
   (`benches/asyncio_floor.py`, in this run), {floor / (med[("dockfleet-rust", "ping")] * 1e6):.0%} of a
   dockfleet-rust ping before any of the call's own work. In Node it is a Promise and its reaction.
+  Setting a call's request timeout wakes nothing (the embedded runtime keeps a timer set a second
+  ahead, so a 60 s timeout is never tokio's earliest; until 2026-12-03 each awaited call cost one
+  more `write` to the runtime's eventfd and one more event for the loop).
 - What is left of the gap is mostly not the bindings' code (Python's own cost of a call that needs
   no I/O is 5 µs): a Rust loop that pauses 40 µs between pings gets each answer about 30 µs later
   than one that does not pause (the engine's threads go to sleep between requests), so a client's
