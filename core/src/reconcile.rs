@@ -597,7 +597,8 @@ pub(crate) const DRAINING_SUFFIX: &str = ".draining";
 pub(crate) async fn stop_and_remove(host: &dyn Host, id: &str, spec: &ServiceSpec) -> Result<()> {
     if !spec.shutdown_delay.is_zero() {
         match drain(host, id).await {
-            Ok(()) => tokio::time::sleep(spec.shutdown_delay).await,
+            Ok(true) => tokio::time::sleep(spec.shutdown_delay).await,
+            Ok(false) => {}
             // (Gone already, most likely: the removal below says so.)
             Err(e) => tracing::warn!(host = host.name(), container = id, error = %e, "cannot drain the task"),
         }
@@ -606,15 +607,19 @@ pub(crate) async fn stop_and_remove(host: &dyn Host, id: &str, spec: &ServiceSpe
     host.remove_container(id, true, false).await
 }
 
-/// Renames a task's container `<name>.draining` (unless it is already).
-async fn drain(host: &dyn Host, id: &str) -> Result<()> {
-    let name = host.inspect_container(id).await?.name;
-    let name = name.trim_start_matches('/');
-    if name.ends_with(DRAINING_SUFFIX) {
-        return Ok(());
+/// Renames a running task's container `<name>.draining` (unless it is already); whether it runs,
+/// that is, whether the delay is worth waiting (a task that exited serves nothing).
+async fn drain(host: &dyn Host, id: &str) -> Result<bool> {
+    let c = host.inspect_container(id).await?;
+    let name = c.name.trim_start_matches('/');
+    if !c.state.running {
+        return Ok(false);
     }
-    tracing::info!(host = host.name(), container = name, "draining: out of discovery before the stop");
-    host.rename_container(id, &format!("{name}{DRAINING_SUFFIX}")).await
+    if !name.ends_with(DRAINING_SUFFIX) {
+        tracing::info!(host = host.name(), container = name, "draining: out of discovery before the stop");
+        host.rename_container(id, &format!("{name}{DRAINING_SUFFIX}")).await?;
+    }
+    Ok(true)
 }
 
 /// The labels that record, on the task replacing container `id`, the spec `id` was made from.

@@ -1,5 +1,8 @@
 //! nginx and HAProxy configurations rendered from discovery, checked and reloaded by real nginx and
-//! HAProxy (Debian's packages, installed by scripts/install-deps.sh) in front of real HTTP servers.
+//! HAProxy (Debian's packages, installed by scripts/install-deps.sh) in front of real HTTP servers,
+//! and in front of a service on the testbed's engines, fed by the registrator.
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -213,9 +216,10 @@ fn nginx_main(dir: &Path, include: &Path) -> PathBuf {
     main
 }
 
-#[tokio::test]
-async fn nginx_follows_discovery_with_checked_debounced_reloads() {
-    let dir = tempdir("nginx");
+/// An nginx of its own (an empty include to start with), and the options that render `service`'s
+/// route into it (on a free port, returned), checked and reloaded by it, debounced by `debounce`.
+fn nginx_rendering(tag: &str, service: &str, debounce: Duration) -> (Daemon, RenderOptions, u16) {
+    let dir = tempdir(tag);
     let routes = dir.join("routes.conf");
     std::fs::write(&routes, "").unwrap();
     let main = nginx_main(&dir, &routes);
@@ -225,6 +229,22 @@ async fn nginx_follows_discovery_with_checked_debounced_reloads() {
         Command::new("nginx").args(["-c", &main_s, "-p", &dir_s]).stderr(Stdio::null()).spawn().expect("nginx runs"),
     );
     let port = free_port();
+    let options = RenderOptions {
+        listen: format!("127.0.0.1:{port}"),
+        routes: vec![Route::new(service)],
+        path: routes,
+        check_command: s(&["nginx", "-t", "-q", "-c", &main_s, "-p", &dir_s]),
+        reload_command: s(&["nginx", "-s", "reload", "-c", &main_s, "-p", &dir_s]),
+        debounce,
+        ..Default::default()
+    };
+    (nginx, options, port)
+}
+
+#[tokio::test]
+async fn nginx_follows_discovery_with_checked_debounced_reloads() {
+    let (nginx, options, port) = nginx_rendering("nginx", "web", Duration::from_millis(300));
+    let routes = options.path.clone();
     let mut servers = Vec::new();
     for name in ["s1", "s2", "s3", "s4"] {
         servers.push(named_server(name.into()).await);
@@ -232,15 +252,6 @@ async fn nginx_follows_discovery_with_checked_debounced_reloads() {
     let d = EmbeddedDiscovery::new();
     d.register(&reg("web", "s1", servers[0].0)).await.unwrap();
     d.register(&reg("web", "s2", servers[1].0)).await.unwrap();
-    let options = RenderOptions {
-        listen: format!("127.0.0.1:{port}"),
-        routes: vec![Route::new("web")],
-        path: routes.clone(),
-        check_command: s(&["nginx", "-t", "-q", "-c", &main_s, "-p", &dir_s]),
-        reload_command: s(&["nginx", "-s", "reload", "-c", &main_s, "-p", &dir_s]),
-        debounce: Duration::from_millis(300),
-        ..Default::default()
-    };
     let mut events = sync_config(Arc::new(d.clone()), options.clone());
     let first = until_kind(&mut events, "reloaded").await;
     assert_eq!(first.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["written", "reloaded"], "{first:?}");
@@ -355,4 +366,54 @@ async fn haproxy_follows_discovery_and_keeps_the_previous_config_when_the_check_
     assert_eq!(std::fs::read_to_string(&routes).unwrap(), before);
     assert!(std::fs::read_dir(&dir).unwrap().all(|f| !f.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
     until_answers(port, &["h1", "h2"]).await;
+}
+
+/// What a shutdown delay is for: nginx, fed by the registrator through a debounced render and reload,
+/// drops a task that is being removed while the task still runs, instead of after it has stopped.
+#[tokio::test]
+async fn a_shutdown_delay_lets_nginx_drop_a_task_before_it_stops() {
+    let fleet = common::plain_fleet();
+    let registry = EmbeddedDiscovery::new();
+    let mut spec = common::web_service("ngxdrain", 2);
+    spec.shutdown_delay = Duration::from_secs(5);
+    let name = spec.name.clone();
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let mut registrations = registrator(fleet.clone(), Arc::new(registry.clone()), RegistratorOptions::default());
+    let pump = tokio::spawn(async move {
+        while let Some(e) = registrations.next().await {
+            e.unwrap();
+        }
+    });
+    common::wait_lookup(&registry, &name, false, |v| v.len() == 2).await;
+
+    // A setup that batches changes: the configuration follows a removal a second or more late.
+    let (nginx, options, port) = nginx_rendering("nginx-drain", &name, Duration::from_secs(1));
+    let mut events = sync_config(Arc::new(registry.clone()), options);
+    let first = until_kind(&mut events, "reloaded").await;
+    assert_eq!(first.last().unwrap().servers, 2, "{first:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get(port, "any.test", "/").await.is_none() {
+        assert!(std::time::Instant::now() < deadline, "nginx does not serve the service");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let scale = {
+        let (fleet, down) = (fleet.clone(), ServiceSpec { replicas: 1, ..spec.clone() });
+        tokio::spawn(async move { deploy(&fleet, &down, &PlanOptions::default()).await })
+    };
+    let reload = until_kind(&mut events, "reloaded").await;
+    assert_eq!(reload.last().unwrap().servers, 1, "{reload:?}");
+    let tasks = observe(&fleet, &name).await.unwrap().tasks;
+    let draining: Vec<_> = tasks.iter().filter(|t| t.name.ends_with(".draining")).collect();
+    assert_eq!(draining.len(), 1, "{tasks:?}");
+    assert_eq!(draining[0].state, "running", "nginx was reloaded without the task only after it stopped");
+    for _ in 0..20 {
+        assert!(get(port, "any.test", "/").await.is_some(), "nginx failed a request during the scale-down");
+    }
+    let done = scale.await.unwrap().unwrap();
+    assert_eq!(done.report.removed, [draining[0].id.as_str()]);
+    drop(events);
+    drop(nginx);
+    pump.abort();
+    remove_service(&fleet, &name).await.unwrap();
 }

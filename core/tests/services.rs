@@ -148,6 +148,8 @@ async fn supervise_heals_a_killed_task_and_keeps_the_others() {
     spec.replicas = 3;
     spec.stop_grace_period = Duration::from_secs(1);
     spec.restart_policy.delay = Duration::from_millis(200);
+    // A dead task serves nothing: it is replaced without waiting out the shutdown delay.
+    spec.shutdown_delay = Duration::from_secs(30);
     let options = SuperviseOptions { resync: Duration::from_secs(30), ..Default::default() };
     let mut passes = supervise(fleet.clone(), spec.clone(), options);
     let first = passes.try_next().await.unwrap().unwrap();
