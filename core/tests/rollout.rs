@@ -229,3 +229,38 @@ async fn bad_input_fails_before_any_engine_call() {
     let e = rollback(plain_fleet(), unique("nothing"), options()).try_next().await.unwrap_err();
     assert_eq!(e.code(), "not_found", "{e}");
 }
+
+#[tokio::test]
+async fn with_a_shutdown_delay_a_replaced_task_drains_beside_its_successor() {
+    let fleet = plain_fleet();
+    let mut spec = healthy_spec("sfdrain", 2);
+    spec.update_config.order = "start-first".into();
+    spec.shutdown_delay = Duration::from_secs(2);
+    run(rollout(fleet.clone(), spec.clone(), options())).await;
+    wait_healthy(&fleet, &spec.name, 2).await;
+
+    spec.env.insert("VERSION".into(), "2".into());
+    let started = std::time::Instant::now();
+    let mut update = tokio::spawn(run(rollout(fleet.clone(), spec.clone(), options())));
+    // Sampled meanwhile: tasks in service (running, not draining) never fewer than the replicas, and
+    // a replaced task seen draining while it still runs.
+    let (mut fewest, mut drained) = (usize::MAX, 0);
+    let events = loop {
+        tokio::select! {
+            done = &mut update => break done.unwrap(),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                let o = observe(&fleet, &spec.name).await.unwrap();
+                let draining = |t: &&Task| t.name.ends_with(".draining");
+                fewest = fewest.min(running(&o).into_iter().filter(|t| !draining(t)).count());
+                drained = drained.max(running(&o).into_iter().filter(draining).count());
+            }
+        }
+    };
+    assert_eq!(events.last().map(|e| e.kind.as_str()), Some("completed"), "{events:#?}");
+    assert!(started.elapsed() >= 2 * spec.shutdown_delay, "two tasks, one at a time, each drained for the delay");
+    assert!(drained >= 1 && fewest >= 2, "draining seen {drained}, fewest in service {fewest}");
+    let o = observe(&fleet, &spec.name).await.unwrap();
+    assert_eq!(o.tasks.len(), 2, "{:?}", o.tasks);
+    assert!(o.tasks.iter().all(|t| t.spec_hash == spec_hash(&spec) && !t.name.ends_with(".draining")));
+    remove_service(&fleet, &spec.name).await.unwrap();
+}
