@@ -35,11 +35,14 @@ async fn both(fleet: Fleet, stack: &Stack) -> dockfleet::Result<()> {
     deploy(Arc::new(fleet.clone()), stack).await?; // dockfleet's own scheduler on plain engines
 
     let swarm = Swarm::init(fleet, "df-1", SwarmOptions::default()).await?; // …or Docker Swarm mode
-    for host in ["df-2", "df-3"] {
-        swarm.join(host, "worker").await?;
+    let outcome = async {
+        for host in ["df-2", "df-3"] {
+            swarm.join(host, "worker").await?;
+        }
+        deploy(Arc::new(swarm.clone()), stack).await // the one line that changed
     }
-    let outcome = deploy(Arc::new(swarm.clone()), stack).await; // the one line that changed
-    swarm.dissolve().await?;
+    .await;
+    swarm.dissolve().await?; // also when a join failed
     outcome
 }
 // README-SNIPPET-END

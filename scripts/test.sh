@@ -25,7 +25,12 @@ cargo clippy -q -p dockfleet -- -D warnings   # the crate as `cargo add dockflee
 step "rust: tests"
 limit 1200 cargo test --workspace --exclude dockfleet-python --exclude dockfleet-node --features dockfleet/etcd
 
+# Between suites that form and dissolve swarms: an engine whose swarm agent outlived its leave is restarted
+# (scripts/testbed.sh, agent_leaked); otherwise this does nothing.
+recheck_testbed() { bash scripts/testbed.sh up; }
+
 step "rust: examples"
+recheck_testbed
 cargo run -q -p dockfleet-examples --example quickstart | tee /tmp/dockfleet-quickstart.out
 grep -q "exit 0: hello from dockfleet" /tmp/dockfleet-quickstart.out
 cargo run -q -p dockfleet-examples --example stack | tee /tmp/dockfleet-stack.out
@@ -60,8 +65,10 @@ export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
 
 step "python: stubtest, pytest (with the cross-language parity and README checks)"
 python scripts/gen_pyi.py --check
+recheck_testbed
 (cd /tmp && python -m mypy.stubtest dockfleet)
 limit 900 python -m pytest -q -o faulthandler_timeout=120 bindings-python/tests tests/parity
 
 step "node: node --test"
+recheck_testbed
 (cd bindings-node && limit 900 node --test --test-timeout=120000 test/)

@@ -31,8 +31,8 @@ async function main() {
   await deploy(fleet, stack) // dockfleet's own scheduler on plain engines
 
   const swarm = await dockfleet.Swarm.init(fleet, 'df-1') // …or Docker Swarm mode on the same engines
-  for (const host of ['df-2', 'df-3']) await swarm.join(host, 'worker')
   try {
+    for (const host of ['df-2', 'df-3']) await swarm.join(host, 'worker')
     await deploy(swarm, stack) // the one line that changed
   } finally {
     await swarm.dissolve()

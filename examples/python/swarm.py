@@ -37,9 +37,9 @@ async def main() -> None:
     await deploy(fleet, stack)  # dockfleet's own scheduler on plain engines
 
     swarm = await dockfleet.Swarm.init(fleet, "df-1")  # …or Docker Swarm mode on the same engines
-    for host in ["df-2", "df-3"]:
-        await swarm.join(host, "worker")
     try:
+        for host in ["df-2", "df-3"]:
+            await swarm.join(host, "worker")
         await deploy(swarm, stack)  # the one line that changed
     finally:
         await swarm.dissolve()
