@@ -64,8 +64,8 @@ export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
   { cat /tmp/dockfleet-napi-build.log; exit 1; })
 
 step "python: stubtest, pytest (with the cross-language parity and README checks)"
-python scripts/gen_pyi.py --check
 recheck_testbed
+python scripts/gen_pyi.py --check
 (cd /tmp && python -m mypy.stubtest dockfleet)
 limit 900 python -m pytest -q -o faulthandler_timeout=120 bindings-python/tests tests/parity
 

@@ -353,7 +353,7 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
         if !available.contains(t.host.as_str()) || t.state == "removing" {
             continue; // on an unreachable host: not counted, so its slot is placed elsewhere
         }
-        if t.name.ends_with(DRAINING_SUFFIX) {
+        if is_draining(&t.name) {
             // Out of discovery already, on its way out (its removal was cut short): it holds no slot.
             out.actions.push(remove(t, "task was draining before its removal; removed"));
             continue;
@@ -590,6 +590,11 @@ fn collect<T>(results: Vec<Result<T>>, into: &mut Vec<T>) -> Result<()> {
 /// What a task's container name ends with once it is draining (see [`ServiceSpec::shutdown_delay`]).
 pub(crate) const DRAINING_SUFFIX: &str = ".draining";
 
+/// Whether a task's container name says it is draining.
+pub(crate) fn is_draining(name: &str) -> bool {
+    name.ends_with(DRAINING_SUFFIX)
+}
+
 /// Takes a task out of service: with a shutdown delay, first out of discovery (its container renamed
 /// `<name>.draining`, which the registrator deregisters, and which tells a later plan to remove it
 /// should this process stop meanwhile) and, after the delay, stopped within its grace period and
@@ -611,11 +616,11 @@ pub(crate) async fn stop_and_remove(host: &dyn Host, id: &str, spec: &ServiceSpe
 /// that is, whether the delay is worth waiting (a task that exited serves nothing).
 async fn drain(host: &dyn Host, id: &str) -> Result<bool> {
     let c = host.inspect_container(id).await?;
-    let name = c.name.trim_start_matches('/');
     if !c.state.running {
         return Ok(false);
     }
-    if !name.ends_with(DRAINING_SUFFIX) {
+    let name = c.name.trim_start_matches('/');
+    if !is_draining(name) {
         tracing::info!(host = host.name(), container = name, "draining: out of discovery before the stop");
         host.rename_container(id, &format!("{name}{DRAINING_SUFFIX}")).await?;
     }

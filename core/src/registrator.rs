@@ -123,12 +123,12 @@ pub(crate) fn host_address(address: &str) -> String {
 
 /// The instances a running container stands for.
 fn instances_of(host: &str, address: &str, c: &ContainerSummary, ttl: Option<Duration>) -> Vec<Instance> {
-    // One port per container port and protocol: the one bound in the address's family (an engine with
-    // IPv6 binds both families, maybe on different port numbers, and an IPv6-only one refuses IPv4).
-    if c.labels.contains_key(LABEL_SERVICE) && c.name.ends_with(crate::reconcile::DRAINING_SUFFIX) {
+    if c.labels.contains_key(LABEL_SERVICE) && crate::reconcile::is_draining(&c.name) {
         // A dockfleet task on its way out (`ServiceSpec::shutdown_delay`): no new requests for it.
         return Vec::new();
     }
+    // One port per container port and protocol: the one bound in the address's family (an engine with
+    // IPv6 binds both families, maybe on different port numbers, and an IPv6-only one refuses IPv4).
     let v6 = address.contains(':');
     let mut published: Vec<_> = c.ports.iter().filter(|p| p.host_port.is_some_and(|hp| hp != 0)).collect();
     published.sort_by_key(|p| (p.container_port, p.protocol.clone(), p.is_ipv6() != v6));
