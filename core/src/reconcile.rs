@@ -608,7 +608,13 @@ pub(crate) async fn stop_and_remove(host: &dyn Host, id: &str, spec: &ServiceSpe
             Err(e) => tracing::warn!(host = host.name(), container = id, error = %e, "cannot drain the task"),
         }
     }
-    let _ = host.stop_container(id, Some(spec.stop_grace_period)).await;
+    stop_then_remove(host, id, spec.stop_grace_period).await
+}
+
+/// Stops a task within its grace period (SIGTERM, then SIGKILL once it is over), then removes it.
+async fn stop_then_remove(host: &dyn Host, id: &str, grace: std::time::Duration) -> Result<()> {
+    // (A stop that fails, say because the task exited meanwhile, leaves the forced removal to finish.)
+    let _ = host.stop_container(id, Some(grace)).await;
     host.remove_container(id, true, false).await
 }
 
@@ -862,11 +868,43 @@ pub fn supervise(
 }
 
 /// Removes every task container of `service` on every reachable host; returns how many went.
+///
+/// Each task goes as an update or a scale-down takes it, with the settings recorded on it
+/// ([`LABEL_SPEC`]): with a [`ServiceSpec::shutdown_delay`], every running task is first taken out
+/// of discovery, all at once so that the delay is waited once, not once per task; then each is
+/// stopped within its [`ServiceSpec::stop_grace_period`] (SIGTERM, SIGKILL once it is over) and
+/// removed. (Swarm mode's `docker service rm` stops within the grace period too.)
 pub async fn remove_service(fleet: &Fleet, service: &str) -> Result<usize> {
     use futures::FutureExt;
     let observed = observe(fleet, service).await?;
+    // A task without a readable spec label: Swarm mode's defaults (a 10 s grace, no delay).
+    let defaults = ServiceSpec::new(service, "");
+    let spec_of = |t: &Task| observed.specs.get(&t.spec_hash).unwrap_or(&defaults);
+    let draining: Vec<&Task> =
+        observed.tasks.iter().filter(|t| t.state == "running" && !spec_of(t).shutdown_delay.is_zero()).collect();
+    let drains = draining.iter().map(|t| async move {
+        let drained = drain(fleet.host(&t.host)?.as_ref(), &t.id).await?;
+        Ok::<_, Error>(drained.then_some(spec_of(t).shutdown_delay))
+    });
+    let mut delay = std::time::Duration::ZERO;
+    for (r, t) in futures::future::join_all(drains).await.into_iter().zip(&draining) {
+        match r {
+            Ok(d) => delay = delay.max(d.unwrap_or_default()),
+            // (Gone already, most likely: the removal below says so.)
+            Err(e) => tracing::warn!(host = %t.host, container = %t.id, error = %e, "cannot drain the task"),
+        }
+    }
+    if !delay.is_zero() {
+        tracing::info!(
+            service,
+            delay_ms = delay.as_millis() as u64,
+            "tasks out of discovery; waiting the shutdown delay"
+        );
+        tokio::time::sleep(delay).await;
+    }
     let jobs = observed.tasks.iter().map(|t| {
-        let job = async move { fleet.host(&t.host)?.remove_container(&t.id, true, false).await };
+        let job =
+            async move { stop_then_remove(fleet.host(&t.host)?.as_ref(), &t.id, spec_of(t).stop_grace_period).await };
         (t.host.as_str(), job.boxed())
     });
     let mut done = Vec::new();

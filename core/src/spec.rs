@@ -166,7 +166,7 @@ impl Default for UpdateConfig {
 }
 
 /// The longest [`ServiceSpec::shutdown_delay`].
-const MAX_SHUTDOWN_DELAY: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_SHUTDOWN_DELAY: Duration = Duration::from_secs(3600);
 
 /// A service: what to run, how many, where, and how to update it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,7 +206,8 @@ pub struct ServiceSpec {
     #[serde(with = "crate::serde_ms")]
     pub stop_grace_period: Duration,
     /// Time a task spends out of discovery, still running, before it gets the stop signal (default 0,
-    /// none; at most an hour): when a task is removed or replaced, its container is first renamed
+    /// none; at most an hour): when a task is removed or replaced (also by removing the service or
+    /// taking its stack down, where all its tasks wait out one delay together), its container is first renamed
     /// `<name>.draining`, which the registrator deregisters at once, so that load balancers stop
     /// sending it new requests (the built-in proxy at once, a rendered nginx or HAProxy once it has
     /// reloaded) while it finishes those it has. Nomad's `shutdown_delay`; Swarm mode has none.

@@ -1,8 +1,8 @@
 //! Stacks: several services from a compose file, deployed together onto a fleet of plain engines.
 //!
 //! [`parse_compose`] reads a compose file (the `docker stack deploy` dialect: services with `deploy:`)
-//! strictly: an unknown key is an error naming its path (`x-` extension keys are allowed), YAML alias
-//! expansion is bounded, and every service is validated, all before any engine call. [`stack_up`]
+//! strictly: an unknown key is an error naming its path (`x-` extension keys are allowed; a service's
+//! `x-dockfleet:` is read, for `shutdown_delay`, and as strictly checked), YAML alias expansion is bounded, and every service is validated, all before any engine call. [`stack_up`]
 //! creates the stack's networks and volumes on every reachable host, builds images that have a
 //! `build:` section, then rolls out the services in `depends_on` order, waiting for a dependency to be
 //! started or healthy as the condition says (which `docker stack deploy` ignores). [`stack_ps`] lists
@@ -211,6 +211,17 @@ struct ComposeService {
     secrets: Vec<Value>,
     #[serde(default)]
     configs: Vec<Value>,
+    /// Settings compose has no key for.
+    #[serde(rename = "x-dockfleet")]
+    x_dockfleet: Option<ComposeDockfleet>,
+}
+
+/// A service's `x-dockfleet:` extension: dockfleet's own settings that compose has no key for.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComposeDockfleet {
+    /// [`ServiceSpec::shutdown_delay`], e.g. `5s`.
+    shutdown_delay: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -761,6 +772,13 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     if let Some(g) = &s.stop_grace_period {
         spec.stop_grace_period = parse_duration(&f("stop_grace_period"), g)?;
     }
+    if let Some(d) = s.x_dockfleet.as_ref().and_then(|x| x.shutdown_delay.as_deref()) {
+        let field = f("x-dockfleet.shutdown_delay");
+        spec.shutdown_delay = parse_duration(&field, d)?;
+        if spec.shutdown_delay > crate::spec::MAX_SHUTDOWN_DELAY {
+            return Err(Error::invalid(field, "must be at most an hour"));
+        }
+    }
     if let Some(r) = &s.restart {
         spec.restart_policy.condition = match r.as_str() {
             "no" => "none".into(),
@@ -964,18 +982,19 @@ fn interpolate_all(v: &mut Value, path: &str) -> Result<()> {
 }
 
 /// Drops `x-` extension keys where compose allows them: the top level, and each service, network and
-/// volume definition.
+/// volume definition; but a service's `x-dockfleet`, which is read (and checked as strictly as the rest).
 fn strip_extensions(doc: &mut Value) {
-    fn strip(v: &mut Value) {
+    fn strip(v: &mut Value, keep: &str) {
         if let Value::Mapping(m) = v {
-            m.retain(|k, _| !k.as_str().is_some_and(|k| k.starts_with("x-")));
+            m.retain(|k, _| !k.as_str().is_some_and(|k| k.starts_with("x-") && k != keep));
         }
     }
-    strip(doc);
+    strip(doc, "");
     for section in ["services", "networks", "volumes", "secrets", "configs"] {
+        let keep = if section == "services" { "x-dockfleet" } else { "" };
         if let Some(Value::Mapping(items)) = doc.get_mut(section) {
             for (_, item) in items.iter_mut() {
-                strip(item);
+                strip(item, keep);
             }
         }
     }
@@ -1443,6 +1462,8 @@ services:
     <<: *common
     image: dockfleet/busybox:latest
     command: httpd -f -p 80 -h /www
+    x-dockfleet:
+      shutdown_delay: 1500ms
     ports:
       - 8080:80
     networks:
@@ -1497,6 +1518,7 @@ networks:
         assert_eq!(wp.ports, [ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }]);
         assert_eq!(wp.replicas, 3);
         assert_eq!(wp.stop_grace_period, Duration::from_secs(1), "merged from the x- anchor");
+        assert_eq!(wp.shutdown_delay, Duration::from_millis(1500), "from x-dockfleet");
         assert_eq!((wp.update_config.parallelism, wp.update_config.failure_action.as_str()), (2, "rollback"));
         assert_eq!(wp.labels.get(LABEL_STACK).map(String::as_str), Some("blog"));
         assert_eq!(wp.networks, ["blog_overlay"]);
@@ -1531,6 +1553,9 @@ networks:
             ("services:\n  web:\n    image: x\n    depends_on: [db]\n", "services.web.depends_on.db"),
             ("services:\n  web:\n    build: {context: ., target: prod}\n", "services.web.build.target"),
             ("services:\n  web:\n    image: x\n    stop_grace_period: soon\n", "services.web.stop_grace_period"),
+            ("services:\n  web: {image: x, x-dockfleet: {shutdown_delay: soon}}\n", "services.web.x-dockfleet.shutdown_delay"),
+            ("services:\n  web: {image: x, x-dockfleet: {shutdown_delay: 2h}}\n", "services.web.x-dockfleet.shutdown_delay"),
+            ("services:\n  web: {image: x, x-dockfleet: {drain: 2s}}\n", "services.web.x-dockfleet"),
             (
                 "services:\n  web:\n    image: x\n    deploy: {resources: {limits: {memory: lots}}}\n",
                 "services.web.deploy.resources.limits.memory",

@@ -330,8 +330,32 @@ async fn with_a_shutdown_delay_a_removed_task_leaves_discovery_while_it_still_an
     assert_eq!(done.report.removed, [id.as_str()]);
     assert!(started.elapsed() >= spec.shutdown_delay && deregistered < Duration::from_secs(2), "{deregistered:?}");
     assert_eq!(h.inspect_container(&id).await.unwrap_err().code(), "not_found");
+
+    // Removing the service drains its last task the same way, then stops it gracefully: SIGTERM
+    // first (busybox httpd as PID 1 ignores it, so SIGKILL follows at the end of the 1 s grace).
+    let last = &left[0];
+    let (h, id) = (fleet.host(&last.metadata["host"]).unwrap(), last.metadata["container"].clone());
+    let kills = EventOptions {
+        filters: BTreeMap::from([("container".into(), vec![id.clone()]), ("event".into(), vec!["kill".into()])]),
+        ..Default::default()
+    };
+    let signals = h.events(&kills).map(|e| e.unwrap().attributes["signal"].clone());
+    let started = Instant::now();
+    let removal = {
+        let (fleet, name) = (fleet.clone(), name.clone());
+        tokio::spawn(async move { remove_service(&fleet, &name).await })
+    };
+    wait_lookup(&registry, &name, true, |v| v.is_empty()).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let d = h.inspect_container(&id).await.unwrap();
+    assert!(d.state.running && d.name.ends_with(".draining"), "{:?} {:?}", d.name, d.state);
+    assert!(http_ok(&last.address, last.port).await, "a draining task still answers");
+    assert_eq!(removal.await.unwrap().unwrap(), 1);
+    assert!(started.elapsed() >= spec.shutdown_delay, "removed before its shutdown delay");
+    assert_eq!(h.inspect_container(&id).await.unwrap_err().code(), "not_found");
+    let signals: Vec<String> = signals.take(2).collect().await;
+    assert_eq!(signals, ["15", "9"], "stopped within its grace period, not killed at once");
     pump.abort();
-    remove_service(&fleet, &name).await.unwrap();
 }
 
 /// Docker 20.10 picks an engine-chosen port for IPv4 and for IPv6 apart, and a port published on

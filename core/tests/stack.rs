@@ -211,3 +211,35 @@ async fn a_service_with_a_build_section_is_built_once_and_carried_to_the_hosts()
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_shutdown_delay_from_x_dockfleet_drains_the_tasks_when_the_stack_goes_down() {
+    let fleet = plain_fleet();
+    let name = unique("drained").replace('_', "-");
+    let compose = format!(
+        "services:\n  web:\n    image: {IMAGE}\n    command: sleep 600\n    stop_grace_period: 1s\n    \
+         x-dockfleet: {{shutdown_delay: 2s}}\n    deploy: {{replicas: 3}}\n"
+    );
+    let stack = parse_compose(&name, &compose, &std::env::temp_dir()).unwrap();
+    assert_eq!(stack.services[0].spec.shutdown_delay, Duration::from_secs(2));
+    let _: Vec<RolloutEvent> = stack_up(fleet.clone(), stack, StackOptions::default()).try_collect().await.unwrap();
+    let ps = stack_ps(&fleet, &name).await.unwrap();
+    assert_eq!(ps[0].running, 3);
+
+    let started = std::time::Instant::now();
+    let down = {
+        let (fleet, name) = (fleet.clone(), name.clone());
+        tokio::spawn(async move { stack_down(&fleet, &name, true).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for t in &ps[0].tasks {
+        let d = fleet.host(&t.host).unwrap().inspect_container(&t.id).await.unwrap();
+        assert!(d.state.running && d.name.ends_with(".draining"), "{} {:?}", d.name, d.state);
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "the test itself was too slow to see the delay");
+    assert_eq!(down.await.unwrap().unwrap().containers, 3);
+    // One delay for the three tasks, then the 1 s grace (sleep as PID 1 ignores SIGTERM).
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(8), "{took:?}");
+    assert!(stack_ps(&fleet, &name).await.unwrap().is_empty());
+}
