@@ -300,7 +300,9 @@ async fn main() -> Res<()> {
          mapped to a Swarm service; SwarmKit schedules and starts the tasks), each timed until its \
          `completed` event (every task running), beside `docker service create` timed until the engines \
          report 50 running tasks. Medians in seconds; measured in the same run as the table above \
-         (`bash benches/run_deploy.sh 3`).\n"
+         (`bash benches/run_deploy.sh 3`). The Swarm backend polls the service and its tasks every 250 ms; \
+         those reads go to the manager used last without asking it first whether it still is one (an \
+         `/info`, 5-7 ms of the engine's time on the testbed, three per poll until 2026-12-04).\n"
     );
     println!("| work | Fleet backend | Swarm backend | `docker service create` | Fleet ÷ Swarm backend | Swarm backend ÷ CLI |");
     println!("|---|---:|---:|---:|---:|---:|");

@@ -165,6 +165,40 @@ async fn membership(h: &DockerHost) -> Result<Membership> {
     })
 }
 
+/// Runs a read of the swarm, `|m, docker| body` (an expression that may use `?`, evaluated to a
+/// `Result`), on the manager used last without first asking it whether it still is one (an `/info`,
+/// several ms of an engine's time, before every call of a rollout's polling); when its answer says it
+/// no longer serves the swarm ([`lost_manager`]: demoted, out of the swarm, without a leader, its
+/// engine gone), once more on a manager found anew. (A macro, not a function taking an async
+/// closure: the futures of async closures cannot be required to be `Send`.)
+macro_rules! read {
+    ($swarm:expr, |$m:ident, $docker:ident| $body:expr) => {{
+        let mut anew = false;
+        loop {
+            let ($m, $docker) = $swarm.reader(anew).await?;
+            match async { $body }.await {
+                Err(e) if !anew && lost_manager(&e) => {
+                    $swarm.forget_manager($m, &e);
+                    anew = true;
+                }
+                r => break r,
+            }
+        }
+    }};
+}
+
+/// Whether a manager's answer to a read says it no longer serves the swarm, so that the read is
+/// worth repeating on another manager.
+fn lost_manager(e: &Error) -> bool {
+    match e {
+        Error::EngineUnreachable { .. } | Error::Timeout { .. } => true,
+        Error::Engine { status: 503, message, .. } => {
+            message.contains("not a swarm manager") || message.contains("does not have a leader")
+        }
+        _ => false,
+    }
+}
+
 fn nanos(d: Duration) -> i64 {
     d.as_nanos().min(i64::MAX as u128) as i64
 }
@@ -674,9 +708,32 @@ impl Swarm {
         }
     }
 
+    /// A manager, checked to be one: for calls that change the swarm or take several steps.
     async fn client(&self) -> Result<(&DockerHost, &Docker)> {
         let m = self.manager().await?;
         Ok((m, m.bollard().await?))
+    }
+
+    /// The manager a [`read!`] goes to: the one used last, unchecked, unless `anew`; otherwise (or
+    /// when none was used yet) a manager [`Swarm::manager`] finds.
+    async fn reader(&self, anew: bool) -> Result<(&DockerHost, &Docker)> {
+        if !anew {
+            let cached = self.inner.manager.lock().expect("manager lock").clone();
+            let hosts = self.inner.fleet.hosts();
+            if let Some(d) = cached.and_then(|n| hosts.iter().find(|h| h.name() == n)).and_then(|h| h.as_docker()) {
+                return Ok((d, d.bollard().await?));
+            }
+        }
+        self.client().await
+    }
+
+    /// Stops using the manager `m` after its answer `e` said it no longer serves the swarm.
+    fn forget_manager(&self, m: &DockerHost, e: &Error) {
+        tracing::info!(manager = m.name(), error = %e, "the swarm manager used last is gone; finding another");
+        let mut cached = self.inner.manager.lock().expect("manager lock");
+        if cached.as_deref() == Some(m.name()) {
+            *cached = None;
+        }
     }
 
     /// Fleet host name → node ID, for the reachable hosts that are nodes.
@@ -710,8 +767,9 @@ impl Swarm {
             }
             return Ok(m.node_id);
         }
-        let (m, docker) = self.client().await?;
-        let node = docker.inspect_node(host).await.map_err(|e| m.object_err(e, "swarm node", host, "inspect node"))?;
+        let node = read!(self, |m, docker| {
+            docker.inspect_node(host).await.map_err(|e| m.object_err(e, "swarm node", host, "inspect node"))
+        })?;
         Ok(node.id.unwrap_or_default())
     }
 
@@ -739,11 +797,12 @@ impl Swarm {
 
     /// The swarm's nodes, with the fleet host each one is.
     pub async fn nodes(&self) -> Result<Vec<SwarmNode>> {
-        let (m, docker) = self.client().await?;
-        let list = docker
-            .list_nodes(None::<qp::ListNodesOptions>)
-            .await
-            .map_err(|e| m.object_err(e, "swarm node", "", "list nodes"))?;
+        let list = read!(self, |m, docker| {
+            docker
+                .list_nodes(None::<qp::ListNodesOptions>)
+                .await
+                .map_err(|e| m.object_err(e, "swarm node", "", "list nodes"))
+        })?;
         let hosts = self.node_ids().await;
         let mut out: Vec<SwarmNode> = list.into_iter().map(|n| self.node_view(n, &hosts)).collect();
         out.sort_by(|a, b| {
@@ -754,8 +813,9 @@ impl Swarm {
 
     async fn node(&self, host: &str) -> Result<SwarmNode> {
         let id = self.node_id(host).await?;
-        let (m, docker) = self.client().await?;
-        let n = docker.inspect_node(&id).await.map_err(|e| m.object_err(e, "swarm node", host, "inspect node"))?;
+        let n = read!(self, |m, docker| {
+            docker.inspect_node(&id).await.map_err(|e| m.object_err(e, "swarm node", host, "inspect node"))
+        })?;
         Ok(self.node_view(n, &self.node_ids().await))
     }
 
@@ -1005,21 +1065,23 @@ impl Swarm {
         if !wanted {
             return Ok(out);
         }
-        let (m, docker) = self.client().await?;
         let filters = label.map(|l| HashMap::from([("label".to_string(), vec![l.to_string()])]));
-        let secrets = docker
-            .list_secrets(Some(qp::ListSecretsOptions { filters: filters.clone() }))
-            .await
-            .map_err(|e| m.object_err(e, "secret", "", "list secrets"))?;
+        let (secrets, configs) = read!(self, |m, docker| {
+            let secrets = docker
+                .list_secrets(Some(qp::ListSecretsOptions { filters: filters.clone() }))
+                .await
+                .map_err(|e| m.object_err(e, "secret", "", "list secrets"))?;
+            let configs = docker
+                .list_configs(Some(qp::ListConfigsOptions { filters: filters.clone() }))
+                .await
+                .map_err(|e| m.object_err(e, "config", "", "list configs"))?;
+            Ok((secrets, configs))
+        })?;
         for x in secrets {
             if let (Some(id), Some(spec)) = (x.id, x.spec) {
                 out.add("secrets", id, spec.name, spec.labels);
             }
         }
-        let configs = docker
-            .list_configs(Some(qp::ListConfigsOptions { filters }))
-            .await
-            .map_err(|e| m.object_err(e, "config", "", "list configs"))?;
         for x in configs {
             if let (Some(id), Some(spec)) = (x.id, x.spec) {
                 out.add("configs", id, spec.name, spec.labels);
@@ -1034,14 +1096,13 @@ impl Swarm {
     }
 
     async fn find_service(&self, name: &str) -> Result<Option<bm::Service>> {
-        let (m, docker) = self.client().await?;
-        match docker.inspect_service(name, None::<qp::InspectServiceOptions>).await {
+        read!(self, |m, docker| match docker.inspect_service(name, None::<qp::InspectServiceOptions>).await {
             Ok(s) => Ok(Some(s)),
             Err(e) => match m.object_err(e, "service", name, "inspect service") {
                 Error::NotFound { .. } => Ok(None),
                 e => Err(e),
             },
-        }
+        })
     }
 
     async fn service(&self, name: &str) -> Result<bm::Service> {
@@ -1055,24 +1116,24 @@ impl Swarm {
 
     /// The desired and running task counts Swarm reports for a service.
     async fn counts(&self, id: &str) -> Result<(u32, u32)> {
-        let (m, docker) = self.client().await?;
         let filters = HashMap::from([("id".to_string(), vec![id.to_string()])]);
-        let list = docker
-            .list_services(Some(qp::ListServicesOptions { filters: Some(filters), status: Some(true) }))
-            .await
-            .map_err(|e| m.object_err(e, "service", id, "list services"))?;
+        let list = read!(self, |m, docker| {
+            let options = qp::ListServicesOptions { filters: Some(filters.clone()), status: Some(true) };
+            docker.list_services(Some(options)).await.map_err(|e| m.object_err(e, "service", id, "list services"))
+        })?;
         let st =
             list.into_iter().find(|s| s.id.as_deref() == Some(id)).and_then(|s| s.service_status).unwrap_or_default();
         Ok((st.desired_tasks.unwrap_or(0) as u32, st.running_tasks.unwrap_or(0) as u32))
     }
 
     async fn tasks(&self, service: &str) -> Result<Vec<bm::Task>> {
-        let (m, docker) = self.client().await?;
         let filters = HashMap::from([("service".to_string(), vec![service.to_string()])]);
-        docker
-            .list_tasks(Some(qp::ListTasksOptions { filters: Some(filters) }))
-            .await
-            .map_err(|e| m.object_err(e, "service", service, "list tasks"))
+        read!(self, |m, docker| {
+            docker
+                .list_tasks(Some(qp::ListTasksOptions { filters: Some(filters.clone()) }))
+                .await
+                .map_err(|e| m.object_err(e, "service", service, "list tasks"))
+        })
     }
 
     fn task_view(service: &str, t: &bm::Task, hosts: &BTreeMap<String, String>) -> Task {
@@ -1331,12 +1392,13 @@ impl Swarm {
     }
 
     async fn stack_networks(&self, stack: &str) -> Result<Vec<bm::Network>> {
-        let (m, docker) = self.client().await?;
         let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={stack}")])]);
-        docker
-            .list_networks(Some(qp::ListNetworksOptions { filters: Some(filters) }))
-            .await
-            .map_err(|e| m.object_err(e, "network", stack, "list networks"))
+        read!(self, |m, docker| {
+            docker
+                .list_networks(Some(qp::ListNetworksOptions { filters: Some(filters.clone()) }))
+                .await
+                .map_err(|e| m.object_err(e, "network", stack, "list networks"))
+        })
     }
 
     async fn stack_up_inner(
@@ -1530,12 +1592,13 @@ impl ServiceBackend for Swarm {
 
     async fn stack_ps(&self, stack: &str) -> Result<Vec<ServiceStatus>> {
         crate::stack::check_stack_name(stack)?;
-        let (m, docker) = self.client().await?;
         let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={stack}")])]);
-        let list = docker
-            .list_services(Some(qp::ListServicesOptions { filters: Some(filters), status: None }))
-            .await
-            .map_err(|e| m.object_err(e, "service", stack, "list services"))?;
+        let list = read!(self, |m, docker| {
+            docker
+                .list_services(Some(qp::ListServicesOptions { filters: Some(filters.clone()), status: None }))
+                .await
+                .map_err(|e| m.object_err(e, "service", stack, "list services"))
+        })?;
         let hosts = self.node_ids().await;
         let mut out = Vec::new();
         for svc in &list {

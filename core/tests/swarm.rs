@@ -385,9 +385,15 @@ async fn swarm_backend_end_to_end() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(backend.remove_service(&ha.name).await.unwrap(), 3);
+    // Another process (a Swarm of its own, talking to df-1) demotes df-2 and df-3; `swarm` still
+    // reads through the one of them it used last, without asking it first: its answer ("not a swarm
+    // manager") sends the read to df-1.
+    let other = Swarm::connect(fleet.clone(), options.clone()).await.unwrap();
     for h in ["df-2", "df-3"] {
-        assert_eq!(swarm.set_role(h, "worker").await.unwrap().role, "worker");
+        assert_eq!(other.set_role(h, "worker").await.unwrap().role, "worker");
     }
+    let roles: Vec<(String, String)> = swarm.nodes().await.unwrap().into_iter().map(|n| (n.host, n.role)).collect();
+    assert_eq!(roles, [("df-1", "manager"), ("df-2", "worker"), ("df-3", "worker")].map(|(h, r)| (h.into(), r.into())));
 
     step("df-3 leaves; the swarm lists two nodes");
     swarm.leave("df-3", false).await.unwrap();
