@@ -1679,6 +1679,28 @@ mod tests {
         SwarmObjects::default()
     }
 
+    #[test]
+    fn a_read_moves_to_another_manager_only_when_the_answer_says_this_one_is_gone() {
+        let engine = |status, message: &str| Error::Engine { host: "m".into(), status, message: message.into() };
+        let gone = [
+            engine(
+                503,
+                "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state.",
+            ),
+            engine(503, "rpc error: code = Unknown desc = The swarm does not have a leader."),
+            Error::EngineUnreachable { host: "m".into(), message: "connection refused".into(), source: None },
+            Error::Timeout { host: "m".into(), operation: "list tasks".into(), after: Duration::from_secs(60) },
+        ];
+        assert!(gone.iter().all(lost_manager));
+        let not_gone = [
+            engine(503, "service unavailable"),
+            engine(500, "not a swarm manager"),
+            Error::NotFound { kind: "service".into(), id: "web".into(), host: "m".into(), message: String::new() },
+            Error::invalid("replicas", "no"),
+        ];
+        assert!(!not_gone.iter().any(lost_manager));
+    }
+
     fn nodes() -> BTreeMap<String, String> {
         BTreeMap::from([("df-1".to_string(), "n1".to_string()), ("df-2".to_string(), "n2".to_string())])
     }
