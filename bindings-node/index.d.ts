@@ -241,6 +241,14 @@ export declare class RolloutStream {
   close(): Promise<undefined>
 }
 
+/** A service's output: `for await (const line of serviceLogs(fleet, service))`. */
+export declare class ServiceLogStream {
+  /** The next item, or `null` when the stream has ended. */
+  next(): Promise<ServiceLogLine | undefined | null>
+  /** Stops the stream and releases its connection. */
+  close(): Promise<undefined>
+}
+
 /** Stats samples, about one a second. */
 export declare class StatsStream {
   /** The next item, or `null` when the stream has ended. */
@@ -942,6 +950,22 @@ export interface ServiceFile {
   target?: string
   mode?: number
 }
+
+/** One chunk of a service's output (`serviceLogs`), with the task that wrote it. */
+export interface ServiceLogLine {
+  host: string
+  id: string
+  name: string
+  slot: number
+  stream: string
+  message: string
+}
+
+/**
+ * The output of every task of `service` on the fleet, merged as it arrives, each chunk with its task
+ * (what `docker service logs` shows); `options` apply to each task.
+ */
+export declare function serviceLogs(fleet: Fleet, service: string, options?: LogOptions | undefined | null): ServiceLogStream
 
 /** A port of a service: `target` in the container, optionally `published` on each host. */
 export interface ServicePort {

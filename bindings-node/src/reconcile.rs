@@ -8,7 +8,7 @@ use napi_derive::napi;
 
 use crate::error::js_error;
 use crate::fleet::Fleet;
-use crate::host::ContainerSpec;
+use crate::host::{ContainerSpec, LogOptions};
 use crate::schedule::HostState;
 use crate::spec::ServiceSpec;
 use crate::{call, object, stream_class, Conv};
@@ -71,6 +71,24 @@ object! { out
     Reconciliation => df::Reconciliation {
         trigger: String, deployment: Deployment, error_code: Option<String>, error: Option<String>,
     }
+}
+
+object! { out
+    #[doc = "One chunk of a service's output (`serviceLogs`), with the task that wrote it."]
+    ServiceLogLine => df::ServiceLogLine { host: String, id: String, name: String, slot: u32, stream: String, message: String }
+}
+
+stream_class!(
+    #[doc = "A service's output: `for await (const line of serviceLogs(fleet, service))`."]
+    ServiceLogStream, df::ServiceLogLine => ServiceLogLine
+);
+
+/// The output of every task of `service` on the fleet, merged as it arrives, each chunk with its task
+/// (what `docker service logs` shows); `options` apply to each task.
+#[napi]
+pub fn service_logs(fleet: &Fleet, service: String, options: Option<LogOptions>) -> ServiceLogStream {
+    let options: df::LogOptions = options.conv().unwrap_or_default();
+    ServiceLogStream::new(df::service_logs(&fleet.snapshot(), &service, &options))
 }
 
 stream_class!(

@@ -22,6 +22,26 @@ test('deploy, observe, re-plan nothing, remove', async () => {
   assert.equal(await dockfleet.removeService(f, name), 3)
 })
 
+test('serviceLogs merges the tasks\' output, each chunk with its task', async () => {
+  const f = plainFleet()
+  const name = unique('jslogs').replaceAll('-', '_')
+  const command = ['sh', '-c', 'echo hello from $(hostname); exec sleep 600']
+  const spec = { name, image: IMAGE, command, replicas: 3, stopGracePeriod: 1000 }
+  const created = (await dockfleet.deploy(f, spec)).report.created
+  const lines = []
+  const stream = dockfleet.serviceLogs(f, name, { follow: true })
+  for await (const line of stream) {
+    lines.push(line)
+    if (lines.length === 3) break
+  }
+  const key = (l) => [l.id, l.slot, l.host, l.stream, l.message.trim()].join(' ')
+  assert.deepEqual(lines.map(key).sort(), created.map((t) => key({ ...t, stream: 'stdout', message: `hello from ${t.id.slice(0, 12)}` })).sort())
+  const last = []
+  for await (const line of dockfleet.serviceLogs(f, name, { tail: 1 })) last.push(line.slot)
+  assert.deepEqual(last.sort(), [1, 2, 3])
+  assert.equal(await dockfleet.removeService(f, name), 3)
+})
+
 test('a host-root bind is refused before anything is created', async () => {
   const f = plainFleet()
   const spec = { name: unique('jsbad').replaceAll('-', '_'), image: IMAGE, volumes: [{ source: '/', target: '/host' }] }

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 
 use crate::error::to_py;
 use crate::fleet::Fleet;
-use crate::host::ContainerSpec;
+use crate::host::{ContainerSpec, LogOptions};
 use crate::schedule::HostState;
 use crate::spec::ServiceSpec;
 use crate::{dto, stream_class, Conv};
@@ -70,6 +70,25 @@ dto! {
     Reconciliation => df::Reconciliation {
         trigger: String, deployment: Deployment, error_code: Option<String>, error: Option<String>,
     }
+}
+
+dto! {
+    /// One chunk of a service's output (`service_logs`), with the task that wrote it.
+    ServiceLogLine => df::ServiceLogLine { host: String, id: String, name: String, slot: u32, stream: String, message: String }
+}
+
+stream_class!(
+    /// A service's output: `async for line in service_logs(fleet, service)`.
+    ServiceLogStream, df::ServiceLogLine => ServiceLogLine
+);
+
+/// The output of every task of `service` on the fleet, merged as it arrives, each chunk with its task
+/// (what `docker service logs` shows); `options` apply to each task.
+#[pyfunction]
+#[pyo3(signature = (fleet, service, options=None))]
+fn service_logs(fleet: &Fleet, service: String, options: Option<LogOptions>) -> ServiceLogStream {
+    let options: df::LogOptions = options.conv().unwrap_or_default();
+    ServiceLogStream::new(df::service_logs(&fleet.snapshot(), &service, &options))
 }
 
 stream_class!(
@@ -148,12 +167,15 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SuperviseOptions>()?;
     m.add_class::<Reconciliation>()?;
     m.add_class::<ReconcileStream>()?;
+    m.add_class::<ServiceLogLine>()?;
+    m.add_class::<ServiceLogStream>()?;
     m.add_function(wrap_pyfunction!(supervise, m)?)?;
     m.add_function(wrap_pyfunction!(observe, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(apply, m)?)?;
     m.add_function(wrap_pyfunction!(deploy, m)?)?;
     m.add_function(wrap_pyfunction!(remove_service, m)?)?;
+    m.add_function(wrap_pyfunction!(service_logs, m)?)?;
     m.add_function(wrap_pyfunction!(spec_hash, m)?)?;
     m.add_function(wrap_pyfunction!(task_container, m)?)?;
     m.add("LABEL_SERVICE", df::LABEL_SERVICE)?;

@@ -58,6 +58,32 @@ def test_a_shutdown_delay_holds_a_removed_task_out_of_service_before_its_stop():
     assert sync.observe(fleet, name).tasks == []
 
 
+def test_service_logs_merge_the_tasks_output_with_their_tasks():
+    fleet = plain_fleet(sync)
+    name = unique("pylogs").replace("-", "_")
+    spec = sync.ServiceSpec(name=name, image=IMAGE, command=["sh", "-c", "echo hello from $(hostname); exec sleep 600"],
+                            replicas=3, stop_grace_period=1.0)
+    created = sync.deploy(fleet, spec).report.created
+
+    async def follow():
+        lines = []
+        stream = dockfleet.service_logs(plain_fleet(dockfleet), name, dockfleet.LogOptions(follow=True))
+        async for line in stream:
+            lines.append(line)
+            if len(lines) == 3:
+                break
+        await stream.aclose()
+        return lines
+
+    lines = run(asyncio.wait_for(follow(), 30))
+    assert sorted((l.id, l.slot, l.host, l.stream, l.message.strip()) for l in lines) == sorted(
+        (t.id, t.slot, t.host, "stdout", f"hello from {t.id[:12]}") for t in created)
+    # The sync facade, not followed: the stream ends by itself.
+    assert sorted(l.slot for l in sync.service_logs(fleet, name, sync.LogOptions(tail=1))) == [1, 2, 3]
+    assert sync.remove_service(fleet, name) == 3
+    assert list(sync.service_logs(fleet, name)) == []
+
+
 def test_supervise_heals_a_killed_task():
     fleet = plain_fleet(dockfleet)
     name = unique("pyheal").replace("-", "_")

@@ -70,10 +70,10 @@ pub use host::*;
 pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
 pub use proxy::{Proxy, ProxyEndpointStats, ProxyOptions, Route, LATENCY_BOUNDS_MS};
 pub use reconcile::{
-    apply, deploy, observe, plan, remove_service, spec_hash, supervise, task_container, Action, ApplyReport,
-    Deployment, Observed, Plan, PlanOptions, Reconciliation, SuperviseOptions, Task, LABEL_CPU_RESERVATION,
-    LABEL_MEMORY_RESERVATION, LABEL_PREVIOUS_SPEC, LABEL_PREVIOUS_SPEC_HASH, LABEL_RESTARTS, LABEL_SERVICE, LABEL_SLOT,
-    LABEL_SPEC, LABEL_SPEC_HASH,
+    apply, deploy, observe, plan, remove_service, service_logs, spec_hash, supervise, task_container, Action,
+    ApplyReport, Deployment, Observed, Plan, PlanOptions, Reconciliation, ServiceLogLine, SuperviseOptions, Task,
+    LABEL_CPU_RESERVATION, LABEL_MEMORY_RESERVATION, LABEL_PREVIOUS_SPEC, LABEL_PREVIOUS_SPEC_HASH, LABEL_RESTARTS,
+    LABEL_SERVICE, LABEL_SLOT, LABEL_SPEC, LABEL_SPEC_HASH,
 };
 pub use registrator::{registrator, RegistratorEvent, RegistratorOptions};
 pub use render::{default_template, render_config, sync_config, RenderEvent, RenderOptions};

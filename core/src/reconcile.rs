@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fleet::{Fleet, ProbeOptions};
-use crate::host::{now_nanos, ContainerSpec, Host, ListContainersOptions, PortMapping};
+use crate::host::{now_nanos, ContainerSpec, Host, ListContainersOptions, LogOptions, PortMapping, ResultStream};
 use crate::schedule::{schedule, HostState, ScheduleOptions};
 use crate::spec::ServiceSpec;
 
@@ -910,6 +910,59 @@ pub async fn remove_service(fleet: &Fleet, service: &str) -> Result<usize> {
     let mut done = Vec::new();
     collect(per_host(REMOVE_CONCURRENCY, jobs.collect()).await, &mut done)?;
     Ok(done.len())
+}
+
+/// One chunk of a service's output ([`service_logs`]), with the task that wrote it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceLogLine {
+    /// Host the task runs on.
+    pub host: String,
+    /// Container ID of the task.
+    pub id: String,
+    /// Container name of the task.
+    pub name: String,
+    /// Slot of the task (0 in global mode).
+    pub slot: u32,
+    /// `stdout`, `stderr` or `console` (TTY).
+    pub stream: String,
+    /// The text (invalid UTF-8 replaced).
+    pub message: String,
+}
+
+/// The output of every task of `service` on the fleet's reachable hosts, merged as it arrives, each
+/// chunk saying which task wrote it: what `docker service logs` shows for a Swarm service, on plain
+/// engines. `options` apply to each task (`tail: Some(10)` is the last ten lines of every task).
+/// The tasks are those found when the stream starts (exited ones included); with `follow` it ends
+/// when all of them have stopped. A task removed meanwhile ends its own part, not the stream.
+pub fn service_logs(fleet: &Fleet, service: &str, options: &LogOptions) -> ResultStream<ServiceLogLine> {
+    use futures::StreamExt;
+    let (fleet, service, options) = (fleet.clone(), service.to_string(), options.clone());
+    Box::pin(async_stream::try_stream! {
+        let observed = observe(&fleet, &service).await?;
+        let mut parts = Vec::new();
+        for t in observed.tasks {
+            let lines = fleet.host(&t.host)?.logs(&t.id, &options);
+            parts.push(lines.map(move |l| match l {
+                Ok(l) => Some(Ok(ServiceLogLine {
+                    host: t.host.clone(),
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                    slot: t.slot,
+                    stream: l.stream,
+                    message: l.message,
+                })),
+                Err(e) if e.code() == "not_found" => {
+                    tracing::debug!(host = %t.host, container = %t.id, "task gone while its logs were read");
+                    None
+                }
+                Err(e) => Some(Err(e)),
+            }));
+        }
+        let mut all = futures::stream::select_all(parts).filter_map(std::future::ready);
+        while let Some(line) = all.next().await {
+            yield line?;
+        }
+    })
 }
 
 #[cfg(test)]

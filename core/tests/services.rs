@@ -277,3 +277,45 @@ async fn the_fleet_as_a_service_backend() {
     assert_eq!(backend.scale(&spec.name, 1).await.unwrap_err().code(), "not_found");
     assert_eq!(backend.service_status("Bad Name").await.unwrap_err().code(), "invalid_argument");
 }
+
+#[tokio::test]
+async fn service_logs_merge_every_task_with_where_it_runs() {
+    use futures::StreamExt;
+    let fleet = plain_fleet();
+    let name = unique("logs").replace('-', "_").to_lowercase();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = ["sh", "-c", "echo hello from $(hostname); echo oops >&2; sleep 2; echo late; exec sleep 600"]
+        .map(String::from)
+        .to_vec();
+    spec.replicas = 3;
+    spec.stop_grace_period = Duration::from_secs(1);
+    let tasks = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().report.created;
+
+    // Followed: every task's lines, the later ones included, each with its task.
+    let follow = LogOptions { follow: true, ..Default::default() };
+    let mut lines = service_logs(&fleet, &name, &follow);
+    let mut seen = Vec::new();
+    while seen.iter().filter(|l: &&ServiceLogLine| l.message.trim() == "late").count() < 3 {
+        let next = tokio::time::timeout(Duration::from_secs(15), lines.next()).await.expect("a line in time");
+        seen.push(next.expect("the stream goes on").unwrap());
+    }
+    drop(lines);
+    for t in &tasks {
+        let of: Vec<(&str, &str)> =
+            seen.iter().filter(|l| l.id == t.id).map(|l| (l.stream.as_str(), l.message.trim())).collect();
+        let hello = format!("hello from {}", &t.id[..12]);
+        assert_eq!(of, [("stdout", hello.as_str()), ("stderr", "oops"), ("stdout", "late")], "task {}", t.name);
+        let l = seen.iter().find(|l| l.id == t.id).unwrap();
+        assert_eq!((l.host.as_str(), l.slot, l.name.as_str()), (t.host.as_str(), t.slot, t.name.as_str()));
+    }
+
+    // Not followed, stdout only, the last line of each: the stream ends by itself.
+    let last = LogOptions { stderr: false, tail: Some(1), ..Default::default() };
+    let all: Vec<ServiceLogLine> = service_logs(&fleet, &name, &last).try_collect().await.unwrap();
+    assert_eq!(all.iter().map(|l| l.message.trim()).collect::<Vec<_>>(), ["late"; 3], "{all:?}");
+    let mut slots: Vec<u32> = all.iter().map(|l| l.slot).collect();
+    slots.sort();
+    assert_eq!(slots, [1, 2, 3]);
+    remove_service(&fleet, &name).await.unwrap();
+    assert!(service_logs(&fleet, &name, &last).try_collect::<Vec<_>>().await.unwrap().is_empty());
+}

@@ -79,6 +79,9 @@ __all__ = [
     "Reconciliation",
     "ReconcileStream",
     "supervise",
+    "ServiceLogLine",
+    "ServiceLogStream",
+    "service_logs",
     "Task",
     "Observed",
     "Action",
@@ -868,6 +871,24 @@ class Reconciliation:
 class ReconcileStream(_Stream[Reconciliation]): ...
 
 def supervise(fleet: Fleet, spec: ServiceSpec, options: SuperviseOptions | None = None) -> ReconcileStream: ...
+
+@final
+class ServiceLogLine:
+    """One chunk of a service's output (`service_logs`), with the task that wrote it."""
+
+    host: str
+    id: str
+    name: str
+    slot: int
+    stream: str
+    message: str
+    def __new__(cls, *, host: str = ..., id: str = ..., name: str = ..., slot: int = ..., stream: str = ..., message: str = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ServiceLogStream(_Stream[ServiceLogLine]): ...
+
+def service_logs(fleet: Fleet, service: str, options: LogOptions | None = None) -> ServiceLogStream: ...
 
 @final
 class RolloutOptions:

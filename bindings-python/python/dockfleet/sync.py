@@ -66,6 +66,8 @@ from ._native import (
     SuperviseOptions as SuperviseOptions,
     Reconciliation as Reconciliation,
     ReconcileStream as ReconcileStream,
+    ServiceLogLine as ServiceLogLine,
+    ServiceLogStream as ServiceLogStream,
     Task as Task,
     Observed as Observed,
     Action as Action,
@@ -365,6 +367,11 @@ def deploy(fleet: Fleet, spec: ServiceSpec, options: PlanOptions | None = None) 
 def remove_service(backend: Fleet | Swarm, service: str) -> int:
     """Removes the service and every task of it; returns how many tasks went."""
     return _call(_native.remove_service, backend._inner, service)  # type: ignore[no-any-return]
+
+
+def service_logs(fleet: Fleet, service: str, options: LogOptions | None = None) -> Stream:
+    """The output of every task of `service`, merged as it arrives, each chunk with its task."""
+    return Stream(_native.service_logs(fleet._inner, service, options))
 
 
 def supervise(fleet: Fleet, spec: ServiceSpec, options: SuperviseOptions | None = None) -> Stream:
