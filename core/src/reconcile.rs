@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fleet::{Fleet, ProbeOptions};
-use crate::host::{now_nanos, ContainerSpec, Host, ListContainersOptions, LogOptions, PortMapping, ResultStream};
+use crate::host::{
+    now_nanos, ContainerSpec, EventOptions, Host, ListContainersOptions, LogOptions, PortMapping, ResultStream,
+};
 use crate::schedule::{schedule, HostState, ScheduleOptions};
 use crate::spec::ServiceSpec;
 
@@ -932,37 +934,84 @@ pub struct ServiceLogLine {
 /// The output of every task of `service` on the fleet's reachable hosts, merged as it arrives, each
 /// chunk saying which task wrote it: what `docker service logs` shows for a Swarm service, on plain
 /// engines. `options` apply to each task (`tail: Some(10)` is the last ten lines of every task).
-/// The tasks are those found when the stream starts (exited ones included); with `follow` it ends
-/// when all of them have stopped. A task removed meanwhile ends its own part, not the stream.
+/// Without `follow`, the stream has the output of the tasks found when it starts (exited ones
+/// included) and ends. With `follow`, it also takes in every task started later (a replacement after
+/// a heal, an update or a scale-up, seen through each host's engine events) and goes on until it is
+/// dropped. A task removed meanwhile ends its own part, not the stream.
 pub fn service_logs(fleet: &Fleet, service: &str, options: &LogOptions) -> ResultStream<ServiceLogLine> {
     use futures::StreamExt;
     let (fleet, service, options) = (fleet.clone(), service.to_string(), options.clone());
     Box::pin(async_stream::try_stream! {
-        let observed = observe(&fleet, &service).await?;
-        let mut parts = Vec::new();
-        for t in observed.tasks {
-            let lines = fleet.host(&t.host)?.logs(&t.id, &options);
-            parts.push(lines.map(move |l| match l {
-                Ok(l) => Some(Ok(ServiceLogLine {
-                    host: t.host.clone(),
-                    id: t.id.clone(),
-                    name: t.name.clone(),
-                    slot: t.slot,
-                    stream: l.stream,
-                    message: l.message,
-                })),
-                Err(e) if e.code() == "not_found" => {
-                    tracing::debug!(host = %t.host, container = %t.id, "task gone while its logs were read");
-                    None
-                }
-                Err(e) => Some(Err(e)),
-            }));
+        // Subscribed before the tasks are listed, so that a task starting in between is not missed.
+        let mut starts = futures::stream::SelectAll::new();
+        if options.follow {
+            let filters = BTreeMap::from([
+                ("type".to_string(), vec!["container".to_string()]),
+                ("event".to_string(), vec!["start".to_string()]),
+                ("label".to_string(), vec![format!("{LABEL_SERVICE}={service}")]),
+            ]);
+            for h in fleet.hosts() {
+                starts.push(h.events(&EventOptions { filters: filters.clone(), ..Default::default() }));
+            }
         }
-        let mut all = futures::stream::select_all(parts).filter_map(std::future::ready);
-        while let Some(line) = all.next().await {
-            yield line?;
+        let observed = observe(&fleet, &service).await?;
+        let mut following = BTreeSet::new();
+        let mut parts = futures::stream::SelectAll::new();
+        for t in observed.tasks {
+            following.insert(t.id.clone());
+            parts.push(task_logs(fleet.host(&t.host)?, t.host, t.id, t.name, t.slot, &options));
+        }
+        loop {
+            tokio::select! {
+                line = parts.next(), if !parts.is_empty() => {
+                    if let Some(line) = line.flatten() {
+                        yield line?;
+                    }
+                }
+                event = starts.next(), if !starts.is_empty() => match event {
+                    Some(Ok(e)) if following.insert(e.id.clone()) => {
+                        let Ok(host) = fleet.host(&e.host) else { continue };
+                        let name = e.attributes.get("name").cloned().unwrap_or_default();
+                        let slot = e.attributes.get(LABEL_SLOT).and_then(|s| s.parse().ok()).unwrap_or(0);
+                        tracing::debug!(host = %e.host, container = %name, "following a new task's output");
+                        parts.push(task_logs(host, e.host, e.id, name, slot, &options));
+                    }
+                    Some(Err(e)) => tracing::warn!(error = %e, "a host's events failed; its new tasks are not followed"),
+                    _ => {}
+                },
+                else => break,
+            }
         }
     })
+}
+
+/// One task's part of [`service_logs`]: its output, each chunk labelled; `None` for the end of a
+/// task removed meanwhile.
+fn task_logs(
+    host: Arc<dyn Host>,
+    host_name: String,
+    id: String,
+    name: String,
+    slot: u32,
+    options: &LogOptions,
+) -> futures::stream::BoxStream<'static, Option<Result<ServiceLogLine>>> {
+    use futures::StreamExt;
+    let lines = host.logs(&id, options);
+    Box::pin(lines.map(move |l| match l {
+        Ok(l) => Some(Ok(ServiceLogLine {
+            host: host_name.clone(),
+            id: id.clone(),
+            name: name.clone(),
+            slot,
+            stream: l.stream,
+            message: l.message,
+        })),
+        Err(e) if e.code() == "not_found" => {
+            tracing::debug!(host = %host_name, container = %id, "task gone while its logs were read");
+            None
+        }
+        Err(e) => Some(Err(e)),
+    }))
 }
 
 #[cfg(test)]

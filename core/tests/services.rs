@@ -299,23 +299,39 @@ async fn service_logs_merge_every_task_with_where_it_runs() {
         let next = tokio::time::timeout(Duration::from_secs(15), lines.next()).await.expect("a line in time");
         seen.push(next.expect("the stream goes on").unwrap());
     }
+    // A task started later (here by a scale-up) is taken in by the followed stream.
+    let four = ServiceSpec { replicas: 4, ..spec.clone() };
+    let added = deploy(&fleet, &four, &PlanOptions::default()).await.unwrap().report.created;
+    assert_eq!(added.len(), 1);
+    let hello = format!("hello from {}", &added[0].id[..12]);
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(15), lines.next()).await.expect("the new task's line");
+        let l = next.expect("the stream goes on").unwrap();
+        // (The engine copies stdout and stderr apart: their order is not kept between the two.)
+        if l.id == added[0].id && l.stream == "stdout" {
+            assert_eq!((l.message.trim(), l.slot, l.host.as_str()), (hello.as_str(), 4, added[0].host.as_str()));
+            break;
+        }
+        seen.push(l);
+    }
     drop(lines);
     for t in &tasks {
-        let of: Vec<(&str, &str)> =
-            seen.iter().filter(|l| l.id == t.id).map(|l| (l.stream.as_str(), l.message.trim())).collect();
+        let of = |stream: &str| -> Vec<&str> {
+            seen.iter().filter(|l| l.id == t.id && l.stream == stream).map(|l| l.message.trim()).collect()
+        };
         let hello = format!("hello from {}", &t.id[..12]);
-        assert_eq!(of, [("stdout", hello.as_str()), ("stderr", "oops"), ("stdout", "late")], "task {}", t.name);
+        assert_eq!(of("stdout"), [hello.as_str(), "late"], "task {}", t.name);
+        assert_eq!(of("stderr"), ["oops"], "task {}", t.name);
         let l = seen.iter().find(|l| l.id == t.id).unwrap();
         assert_eq!((l.host.as_str(), l.slot, l.name.as_str()), (t.host.as_str(), t.slot, t.name.as_str()));
     }
 
-    // Not followed, stdout only, the last line of each: the stream ends by itself.
-    let last = LogOptions { stderr: false, tail: Some(1), ..Default::default() };
+    // Not followed, the last line of each task: the stream ends by itself.
+    let last = LogOptions { tail: Some(1), ..Default::default() };
     let all: Vec<ServiceLogLine> = service_logs(&fleet, &name, &last).try_collect().await.unwrap();
-    assert_eq!(all.iter().map(|l| l.message.trim()).collect::<Vec<_>>(), ["late"; 3], "{all:?}");
     let mut slots: Vec<u32> = all.iter().map(|l| l.slot).collect();
     slots.sort();
-    assert_eq!(slots, [1, 2, 3]);
+    assert_eq!(slots, [1, 2, 3, 4], "one line per task: {all:?}");
     remove_service(&fleet, &name).await.unwrap();
     assert!(service_logs(&fleet, &name, &last).try_collect::<Vec<_>>().await.unwrap().is_empty());
 }
