@@ -241,7 +241,7 @@ export declare class RolloutStream {
   close(): Promise<undefined>
 }
 
-/** A service's output: `for await (const line of serviceLogs(fleet, service))`. */
+/** A service's output: `for await (const line of serviceLogs(backend, service))`. */
 export declare class ServiceLogStream {
   /** The next item, or `null` when the stream has ended. */
   next(): Promise<ServiceLogLine | undefined | null>
@@ -771,6 +771,9 @@ export interface ProbeOptions {
   timeout?: number
 }
 
+/** The samples in Prometheus' text exposition format, one `dockfleet_task_*` family per figure. */
+export declare function prometheusText(samples: Array<TaskStats>): string
+
 /** One endpoint's counters in a `Proxy`; `latencyCounts` per bucket of `LATENCY_BOUNDS_MS`. */
 export interface ProxyEndpointStats {
   service: string
@@ -962,10 +965,10 @@ export interface ServiceLogLine {
 }
 
 /**
- * The output of every task of `service` on the fleet, merged as it arrives, each chunk with its task
- * (what `docker service logs` shows); `options` apply to each task.
+ * The output of every task of `service`, on a `Fleet` or a `Swarm`, merged as it arrives, each chunk
+ * with its task (what `docker service logs` shows); `options` apply to each task.
  */
-export declare function serviceLogs(fleet: Fleet, service: string, options?: LogOptions | undefined | null): ServiceLogStream
+export declare function serviceLogs(backend: Backend, service: string, options?: LogOptions | undefined | null): ServiceLogStream
 
 /** A port of a service: `target` in the container, optionally `published` on each host. */
 export interface ServicePort {
@@ -1008,6 +1011,12 @@ export interface ServiceSpec {
   secrets?: Array<ServiceFile>
   configs?: Array<ServiceFile>
 }
+
+/**
+ * One resource sample of every running task of `service`, on a `Fleet` or a `Swarm`, taken on all
+ * its hosts at once (about a second), ordered by slot and host.
+ */
+export declare function serviceStats(backend: Backend, service: string): Promise<Array<TaskStats>>
 
 /** The service's desired and running task counts and its current tasks. */
 export declare function serviceStatus(backend: Backend, service: string): Promise<ServiceStatus>
@@ -1158,6 +1167,15 @@ export interface Task {
 
 /** The container a task of `spec` in `slot` runs as. */
 export declare function taskContainer(spec: ServiceSpec, slot: number): ContainerSpec
+
+/** One running task's resource use, with where it runs (`serviceStats`). */
+export interface TaskStats {
+  service: string
+  host: string
+  name: string
+  slot: number
+  stats: Stats
+}
 
 /** Client certificate, key, and the CA that signed the engine's certificate (PEM file paths). */
 export interface TlsConfig {

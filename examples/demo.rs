@@ -187,6 +187,24 @@ async fn main() -> dockfleet::Result<()> {
         }
     }
 
+    println!("\n== what the web tier uses, sampled on every host at once (as Prometheus would scrape it)");
+    let samples = dockfleet::service_stats(&stack_fleet, "demo_web").await?;
+    println!("  {:<8} {:>4} {:>7} {:>10} {:>10} {:>5}", "host", "slot", "cpu %", "memory", "net in", "pids");
+    for s in &samples {
+        let st = &s.stats;
+        println!(
+            "  {:<8} {:>4} {:>7.2} {:>9.1}M {:>9.1}K {:>5}",
+            s.host,
+            s.slot,
+            st.cpu_percent,
+            st.memory_bytes as f64 / 1048576.0,
+            st.network_rx_bytes as f64 / 1024.0,
+            st.pids
+        );
+    }
+    let text = dockfleet::prometheus_text(&samples);
+    println!("  {} lines of Prometheus text, e.g. {}", text.lines().count(), text.lines().nth(2).unwrap_or(""));
+
     println!("\n== a rolling update of the web tier, one task at a time, each healthy before the next");
     let web = stack.services.iter_mut().find(|s| s.name == "web").expect("the compose file has web");
     web.spec.env.insert("VERSION".into(), "2".into());

@@ -32,9 +32,10 @@ if [ $want_python = 1 ]; then
     log "creating .venv"
     python3 -m venv .venv
   fi
-  if ! .venv/bin/python -c 'import maturin, pytest, mypy, docker' 2>/dev/null; then
-    log "pip install maturin pytest mypy docker"
-    .venv/bin/pip install -q --disable-pip-version-check 'maturin>=1.9,<2' pytest mypy typing_extensions docker
+  if ! .venv/bin/python -c 'import maturin, pytest, mypy, docker, prometheus_client' 2>/dev/null; then
+    log "pip install maturin pytest mypy docker prometheus_client"
+    .venv/bin/pip install -q --disable-pip-version-check 'maturin>=1.9,<2' pytest mypy typing_extensions docker \
+      prometheus_client
   fi
 fi
 

@@ -51,6 +51,7 @@ grep -q "^\[swarm\] shop_db 1/1 on df-1#1" /tmp/dockfleet-swarm.out
 cargo run -q -p dockfleet-examples --example demo | tee /tmp/dockfleet-demo.out
 grep -q "hello from .* on df-2" /tmp/dockfleet-demo.out
 grep -q "\[###\] 3/3 task-updated" /tmp/dockfleet-demo.out
+grep -q "^  40 lines of Prometheus text, e.g. dockfleet_task_cpu_percent{host=" /tmp/dockfleet-demo.out
 grep -q "healed in" /tmp/dockfleet-demo.out
 grep -q "discovery: .* live, " /tmp/dockfleet-demo.out
 [ "$(grep -c "^  127.0.0.1:[0-9]* → hello" /tmp/dockfleet-demo.out)" -eq 6 ]

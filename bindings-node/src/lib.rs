@@ -31,6 +31,7 @@ mod rollout;
 mod schedule;
 mod spec;
 mod stack;
+mod stats;
 mod swarm;
 
 /// Converts between a core type and its JS mirror (and between plain values).

@@ -79,16 +79,20 @@ object! { out
 }
 
 stream_class!(
-    #[doc = "A service's output: `for await (const line of serviceLogs(fleet, service))`."]
+    #[doc = "A service's output: `for await (const line of serviceLogs(backend, service))`."]
     ServiceLogStream, df::ServiceLogLine => ServiceLogLine
 );
 
-/// The output of every task of `service` on the fleet, merged as it arrives, each chunk with its task
-/// (what `docker service logs` shows); `options` apply to each task.
+/// The output of every task of `service`, on a `Fleet` or a `Swarm`, merged as it arrives, each chunk
+/// with its task (what `docker service logs` shows); `options` apply to each task.
 #[napi]
-pub fn service_logs(fleet: &Fleet, service: String, options: Option<LogOptions>) -> ServiceLogStream {
+pub fn service_logs(
+    backend: crate::backend::Backend<'_>,
+    service: String,
+    options: Option<LogOptions>,
+) -> ServiceLogStream {
     let options: df::LogOptions = options.conv().unwrap_or_default();
-    ServiceLogStream::new(df::service_logs(&fleet.snapshot(), &service, &options))
+    ServiceLogStream::new(crate::backend::backend(&backend).service_logs(&service, &options))
 }
 
 stream_class!(

@@ -42,6 +42,25 @@ test('serviceLogs merges the tasks\' output, each chunk with its task', async ()
   assert.equal(await dockfleet.removeService(f, name), 3)
 })
 
+test('serviceStats samples each running task; prometheusText renders them', async () => {
+  const f = plainFleet()
+  const name = unique('jsstats').replaceAll('-', '_')
+  const spec = { name, image: IMAGE, command: ['sleep', '600'], replicas: 2, stopGracePeriod: 1000 }
+  const created = (await dockfleet.deploy(f, spec)).report.created
+  const samples = await dockfleet.serviceStats(f, name)
+  const key = (slot, host, id) => `${slot} ${host} ${id}`
+  assert.deepEqual(samples.map((s) => key(s.slot, s.host, s.stats.id)), created.map((t) => key(t.slot, t.host, t.id)).sort())
+  assert.ok(samples.every((s) => s.service === name && s.stats.pids >= 1 && s.stats.memoryBytes > 0), JSON.stringify(samples))
+  const text = dockfleet.prometheusText(samples)
+  assert.match(text, /^# TYPE dockfleet_task_network_receive_bytes_total counter$/m)
+  const mem = text.split('\n').filter((l) => l.startsWith('dockfleet_task_memory_bytes{'))
+  assert.deepEqual(mem, samples.map((s) =>
+    `dockfleet_task_memory_bytes{host="${s.host}",id="${s.stats.id}",name="${s.name}",service="${name}",slot="${s.slot}"} ${s.stats.memoryBytes}`))
+  assert.equal(await dockfleet.removeService(f, name), 2)
+  assert.deepEqual(await dockfleet.serviceStats(f, name), [])
+  await assert.rejects(dockfleet.serviceStats(f, 'no/such'), (e) => e.code === 'invalid_argument')
+})
+
 test('a host-root bind is refused before anything is created', async () => {
   const f = plainFleet()
   const spec = { name: unique('jsbad').replaceAll('-', '_'), image: IMAGE, volumes: [{ source: '/', target: '/host' }] }

@@ -27,7 +27,7 @@ async function collect(stream) {
   return out
 }
 
-test('Swarm: init, join, nodes, labels; a service through rollout, scale, serviceStatus, removeService', async () => {
+test('Swarm: init, join, nodes, labels; a service through rollout, scale, serviceStatus, serviceLogs, removeService', async () => {
   const f = plainFleet()
   await rejects(dockfleet.Swarm.connect(f), 'not_found')
   await rejects(dockfleet.Swarm.init(f, 'df-1', { publishMode: 'mesh' }), 'invalid_argument')
@@ -48,7 +48,11 @@ test('Swarm: init, join, nodes, labels; a service through rollout, scale, servic
     assert.equal((await swarm.setRole('df-2', 'worker')).role, 'worker')
     await rejects(swarm.setRole('df-2', 'boss'), 'invalid_argument')
 
-    const spec = { ...sleeper('jssw', 2), placement: { constraints: ['disk==ssd'] } }
+    const spec = {
+      ...sleeper('jssw', 2),
+      command: ['sh', '-c', 'echo hello; exec sleep 600'],
+      placement: { constraints: ['disk==ssd'] },
+    }
     const events = await collect(dockfleet.rollout(swarm, spec))
     assert.deepEqual([events.at(-1).phase, events.at(-1).kind], ['update', 'completed'])
     let st = await dockfleet.serviceStatus(swarm, spec.name)
@@ -56,11 +60,17 @@ test('Swarm: init, join, nodes, labels; a service through rollout, scale, servic
     assert.deepEqual([...new Set(st.tasks.map((t) => t.host))], ['df-2'])
     st = await dockfleet.scale(swarm, spec.name, 1)
     assert.deepEqual([st.desired, st.running], [1, 1])
+    // Service logs: the tasks' output (the one scaled away kept by Swarm as history) with their node.
+    const lines = await collect(dockfleet.serviceLogs(swarm, spec.name))
+    assert.ok(lines.length > 0)
+    assert.deepEqual([...new Set(lines.map((l) => `${l.host} ${l.stream} ${l.message.trim()}`))], ['df-2 stdout hello'])
+    assert.ok(lines.some((l) => l.id === st.tasks[0].id), JSON.stringify(lines))
     const bad = { ...sleeper('jssw-bad', 1), placement: { strategy: 'binpack' } }
     const err = await rejects(collect(dockfleet.rollout(swarm, bad)), 'invalid_argument')
     assert.match(err.message, /placement\.strategy/)
     assert.equal(await dockfleet.removeService(swarm, spec.name), 1)
     await rejects(dockfleet.serviceStatus(swarm, spec.name), 'not_found')
+    await rejects(collect(dockfleet.serviceLogs(swarm, spec.name)), 'not_found')
 
     // Secrets and configs: created from bytes, mounted into the tasks, refused by a fleet.
     const [pw, conf] = [unique('jssw-pw'), unique('jssw-conf')]

@@ -24,6 +24,7 @@ mod rollout;
 mod schedule;
 mod spec;
 mod stack;
+mod stats;
 mod swarm;
 
 /// Converts between a core type and its Python mirror (and between plain values, identically).
@@ -345,6 +346,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     reconcile::register(m)?;
     rollout::register(m)?;
     stack::register(m)?;
+    stats::register(m)?;
     swarm::register(m)?;
     backend::register(m)?;
     balancer::register(m)?;

@@ -78,17 +78,17 @@ dto! {
 }
 
 stream_class!(
-    /// A service's output: `async for line in service_logs(fleet, service)`.
+    /// A service's output: `async for line in service_logs(backend, service)`.
     ServiceLogStream, df::ServiceLogLine => ServiceLogLine
 );
 
-/// The output of every task of `service` on the fleet, merged as it arrives, each chunk with its task
-/// (what `docker service logs` shows); `options` apply to each task.
+/// The output of every task of `service`, on a `Fleet` or a `Swarm`, merged as it arrives, each chunk
+/// with its task (what `docker service logs` shows); `options` apply to each task.
 #[pyfunction]
-#[pyo3(signature = (fleet, service, options=None))]
-fn service_logs(fleet: &Fleet, service: String, options: Option<LogOptions>) -> ServiceLogStream {
+#[pyo3(signature = (backend, service, options=None))]
+fn service_logs(backend: crate::backend::Backend, service: String, options: Option<LogOptions>) -> ServiceLogStream {
     let options: df::LogOptions = options.conv().unwrap_or_default();
-    ServiceLogStream::new(df::service_logs(&fleet.snapshot(), &service, &options))
+    ServiceLogStream::new(backend.get().service_logs(&service, &options))
 }
 
 stream_class!(

@@ -84,6 +84,32 @@ def test_service_logs_merge_the_tasks_output_with_their_tasks():
     assert list(sync.service_logs(fleet, name)) == []
 
 
+def test_service_stats_sample_each_running_task_and_read_as_prometheus_text():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    fleet = plain_fleet(sync)
+    name = unique("pystats").replace("-", "_")
+    spec = sync.ServiceSpec(name=name, image=IMAGE, command=["sleep", "600"], replicas=2, stop_grace_period=1.0)
+    created = sync.deploy(fleet, spec).report.created
+    samples = run(dockfleet.service_stats(plain_fleet(dockfleet), name))
+    assert [(s.slot, s.host, s.stats.id, s.service) for s in samples] == sorted(
+        (t.slot, t.host, t.id, name) for t in created)
+    assert all(s.stats.pids >= 1 and 0 < s.stats.memory_bytes <= s.stats.memory_limit_bytes for s in samples)
+    # Prometheus' own parser reads the text: every family, one sample per task, the task's labels.
+    families = {f.name: f for f in text_string_to_metric_families(sync.prometheus_text(samples))}
+    assert families["dockfleet_task_network_receive_bytes"].type == "counter"
+    assert families["dockfleet_task_memory_bytes"].type == "gauge"
+    assert len(families) == 8
+    mem = families["dockfleet_task_memory_bytes"].samples
+    assert [(m.labels["slot"], m.labels["host"], m.labels["id"], m.value) for m in mem] == [
+        (str(s.slot), s.host, s.stats.id, float(s.stats.memory_bytes)) for s in samples]
+    assert [s.slot for s in sync.service_stats(fleet, name)] == [1, 2]
+    assert sync.remove_service(fleet, name) == 2
+    assert sync.service_stats(fleet, name) == []
+    with pytest.raises(dockfleet.InvalidArgumentError, match="service"):
+        sync.service_stats(fleet, "no/such")
+
+
 def test_supervise_heals_a_killed_task():
     fleet = plain_fleet(dockfleet)
     name = unique("pyheal").replace("-", "_")

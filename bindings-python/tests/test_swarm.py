@@ -46,6 +46,7 @@ def test_swarm_lifecycle_and_a_service():
                 await swarm.set_role("df-2", "boss")
 
             spec = sleeper("pysw", 2)
+            spec.command = ["sh", "-c", "echo hello; exec sleep 600"]
             spec.placement = dockfleet.Placement(constraints=["disk==ssd"])
             events = [e async for e in dockfleet.rollout(swarm, spec)]
             assert (events[-1].phase, events[-1].kind) == ("update", "completed"), events
@@ -55,6 +56,10 @@ def test_swarm_lifecycle_and_a_service():
             assert {t.spec_hash for t in st.tasks} == {dockfleet.spec_hash(spec)}
             st = await dockfleet.scale(swarm, spec.name, 1)
             assert (st.desired, st.running) == (1, 1)
+            # Service logs: the tasks' output (the one scaled away kept by Swarm as history) with their node.
+            lines = [line async for line in dockfleet.service_logs(swarm, spec.name)]
+            assert lines and {(l.host, l.stream, l.message.strip()) for l in lines} == {("df-2", "stdout", "hello")}
+            assert st.tasks[0].id in {l.id for l in lines}, lines
 
             bad = sleeper("pysw-bad", 1)
             bad.placement = dockfleet.Placement(strategy="binpack")
@@ -66,6 +71,8 @@ def test_swarm_lifecycle_and_a_service():
             assert await dockfleet.remove_service(swarm, spec.name) == 1
             with pytest.raises(dockfleet.NotFoundError):
                 await dockfleet.service_status(swarm, spec.name)
+            with pytest.raises(dockfleet.NotFoundError):
+                [line async for line in dockfleet.service_logs(swarm, spec.name)]
 
             # Secrets and configs: created from bytes, mounted into the tasks, refused by a fleet.
             pw, conf = unique("pysw-pw"), unique("pysw-conf")
@@ -122,10 +129,12 @@ def test_the_blocking_facade_drives_a_swarm():
         assert [n.host for n in swarm.nodes()] == ["df-1"]
         assert isinstance(swarm.fleet(), sync.Fleet)
         spec = sleeper("pysync", 1)
+        spec.command = ["sh", "-c", "echo hi; exec sleep 600"]
         assert sync.stack_ps(swarm, "nothing-here") == []
         events = list(sync.rollout(swarm, spec))
         assert events[-1].kind == "completed"
         assert sync.service_status(swarm, spec.name).running == 1
+        assert [(l.slot, l.message.strip()) for l in sync.service_logs(swarm, spec.name)] == [(1, "hi")]
         assert sync.remove_service(swarm, spec.name) == 1
     finally:
         swarm.dissolve()

@@ -27,11 +27,12 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
-use crate::host::ResultStream;
-use crate::reconcile::{deploy, observe, remove_service, PlanOptions};
+use crate::host::{LogOptions, ResultStream};
+use crate::reconcile::{deploy, observe, remove_service, service_logs, PlanOptions, ServiceLogLine};
 use crate::rollout::{rollback, rollout, RolloutEvent, RolloutOptions};
 use crate::spec::ServiceSpec;
 use crate::stack::{stack_down, stack_ps, stack_up, ServiceStatus, Stack, StackDownReport, StackOptions};
+use crate::stats::{service_stats, TaskStats};
 
 /// Where services run: [`Fleet`] (dockfleet's own scheduler and reconciler over plain engines) or
 /// [`crate::Swarm`] (Docker Swarm mode). Both take the same [`ServiceSpec`]s and [`Stack`]s and report
@@ -58,6 +59,15 @@ pub trait ServiceBackend: Send + Sync + std::fmt::Debug {
 
     /// Removes the service and all its tasks; returns how many tasks went.
     async fn remove_service(&self, service: &str) -> Result<usize>;
+
+    /// The output of every task of the service, merged as it arrives, each chunk with the host, task
+    /// and slot that wrote it (`docker service logs`; see [`service_logs`](crate::service_logs)).
+    /// `options` apply per task; with `follow`, tasks started later are taken in too.
+    fn service_logs(&self, service: &str, options: &LogOptions) -> ResultStream<ServiceLogLine>;
+
+    /// One resource sample of every running task of the service, taken on all its hosts at once
+    /// (see [`service_stats`](crate::stats::service_stats)).
+    async fn service_stats(&self, service: &str) -> Result<Vec<TaskStats>>;
 
     /// Deploys or updates a compose stack (see [`crate::stack_up`]).
     fn stack_up(&self, stack: Stack, options: StackOptions) -> ResultStream<RolloutEvent>;
@@ -138,6 +148,14 @@ impl ServiceBackend for Fleet {
 
     async fn remove_service(&self, service: &str) -> Result<usize> {
         remove_service(self, service).await
+    }
+
+    fn service_logs(&self, service: &str, options: &LogOptions) -> ResultStream<ServiceLogLine> {
+        service_logs(self, service, options)
+    }
+
+    async fn service_stats(&self, service: &str) -> Result<Vec<TaskStats>> {
+        service_stats(self, service).await
     }
 
     fn stack_up(&self, stack: Stack, options: StackOptions) -> ResultStream<RolloutEvent> {

@@ -12,6 +12,8 @@
 //! - [`copy_image`] streams an image from one host to another (no registry needed).
 //! - [`ServiceBackend`] deploys [`ServiceSpec`]s and compose [`Stack`]s, either with dockfleet's own
 //!   scheduler and reconciler over a [`Fleet`] of plain engines or on Docker Swarm mode ([`Swarm`]).
+//! - [`service_logs`] and [`service_stats`] read a service's output and resource use on every host it
+//!   runs on; [`prometheus_text`] turns the samples into a scrape endpoint's body.
 //! - Every failure is an [`Error`] with a stable [`Error::code`].
 //! - [`embed::EmbeddedRuntime`] lets another event loop (asyncio's, libuv's…) drive dockfleet's calls on
 //!   its own thread; the bindings use it so an engine call needs no hand-off between threads.
@@ -88,6 +90,7 @@ pub use stack::{
     ServiceStatus, Stack, StackBuild, StackDownReport, StackFile, StackOptions, StackService, LABEL_STACK,
     MAX_COMPOSE_BYTES,
 };
+pub use stats::{prometheus_text, service_stats, TaskStats};
 pub use stream::SharedStream;
 pub use swarm::{Swarm, SwarmNode, SwarmOptions, LABEL_NODE_HOST};
 

@@ -939,27 +939,84 @@ pub struct ServiceLogLine {
 /// a heal, an update or a scale-up, seen through each host's engine events) and goes on until it is
 /// dropped. A task removed meanwhile ends its own part, not the stream.
 pub fn service_logs(fleet: &Fleet, service: &str, options: &LogOptions) -> ResultStream<ServiceLogLine> {
+    labelled_logs(fleet.clone(), LABEL_SERVICE, service.to_string(), fleet_slot, options.clone())
+}
+
+/// Reads a task's slot from its container name and labels.
+pub(crate) type SlotOf = fn(&str, &BTreeMap<String, String>) -> Option<u32>;
+
+/// A dockfleet task's slot: its [`LABEL_SLOT`].
+pub(crate) fn fleet_slot(_: &str, labels: &BTreeMap<String, String>) -> Option<u32> {
+    labels.get(LABEL_SLOT).and_then(|s| s.parse().ok())
+}
+
+/// One task found by [`labelled_tasks`]: its host, container and slot (0 when it has none).
+pub(crate) struct LabelledTask {
+    pub(crate) host: Arc<dyn Host>,
+    pub(crate) container: crate::host::ContainerSummary,
+    pub(crate) slot: u32,
+}
+
+/// The containers whose label `key` is `service` (running ones, or all with `all`) on every host of
+/// the fleet at once; a host that cannot list them is left out, with a warning.
+pub(crate) async fn labelled_tasks(
+    fleet: &Fleet,
+    key: &str,
+    service: &str,
+    all: bool,
+    slot: SlotOf,
+) -> Vec<LabelledTask> {
+    let list = ListContainersOptions { all, labels: vec![format!("{key}={service}")], ..Default::default() };
+    let listed = futures::future::join_all(fleet.hosts().iter().map(|h| {
+        let list = list.clone();
+        async move { (h.clone(), h.list_containers(&list).await) }
+    }))
+    .await;
+    let mut tasks = Vec::new();
+    for (host, found) in listed {
+        match found {
+            Ok(found) => tasks.extend(found.into_iter().map(|c| LabelledTask {
+                slot: slot(&c.name, &c.labels).unwrap_or(0),
+                host: host.clone(),
+                container: c,
+            })),
+            Err(e) => {
+                tracing::warn!(host = %host.name(), error = %e, "a host could not list its tasks; they are left out")
+            }
+        }
+    }
+    tasks
+}
+
+/// [`service_logs`] of the containers whose label `key` is `service` on the fleet's hosts.
+pub(crate) fn labelled_logs(
+    fleet: Fleet,
+    key: &'static str,
+    service: String,
+    slot: SlotOf,
+    options: LogOptions,
+) -> ResultStream<ServiceLogLine> {
     use futures::StreamExt;
-    let (fleet, service, options) = (fleet.clone(), service.to_string(), options.clone());
     Box::pin(async_stream::try_stream! {
+        crate::discovery::check_name("service", &service)?;
         // Subscribed before the tasks are listed, so that a task starting in between is not missed.
         let mut starts = futures::stream::SelectAll::new();
         if options.follow {
             let filters = BTreeMap::from([
                 ("type".to_string(), vec!["container".to_string()]),
                 ("event".to_string(), vec!["start".to_string()]),
-                ("label".to_string(), vec![format!("{LABEL_SERVICE}={service}")]),
+                ("label".to_string(), vec![format!("{key}={service}")]),
             ]);
             for h in fleet.hosts() {
                 starts.push(h.events(&EventOptions { filters: filters.clone(), ..Default::default() }));
             }
         }
-        let observed = observe(&fleet, &service).await?;
         let mut following = BTreeSet::new();
         let mut parts = futures::stream::SelectAll::new();
-        for t in observed.tasks {
-            following.insert(t.id.clone());
-            parts.push(task_logs(fleet.host(&t.host)?, t.host, t.id, t.name, t.slot, &options));
+        for t in labelled_tasks(&fleet, key, &service, true, slot).await {
+            following.insert(t.container.id.clone());
+            let c = t.container;
+            parts.push(task_logs(t.host.clone(), t.host.name().to_string(), c.id, c.name, t.slot, &options));
         }
         loop {
             tokio::select! {
@@ -972,7 +1029,7 @@ pub fn service_logs(fleet: &Fleet, service: &str, options: &LogOptions) -> Resul
                     Some(Ok(e)) if following.insert(e.id.clone()) => {
                         let Ok(host) = fleet.host(&e.host) else { continue };
                         let name = e.attributes.get("name").cloned().unwrap_or_default();
-                        let slot = e.attributes.get(LABEL_SLOT).and_then(|s| s.parse().ok()).unwrap_or(0);
+                        let slot = slot(&name, &e.attributes).unwrap_or(0);
                         tracing::debug!(host = %e.host, container = %name, "following a new task's output");
                         parts.push(task_logs(host, e.host, e.id, name, slot, &options));
                     }

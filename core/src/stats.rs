@@ -1,9 +1,121 @@
 //! Container resource statistics: the engine's raw counters turned into the numbers people read
-//! (CPU %, memory without page cache, network and block I/O totals), as `docker stats` computes them.
+//! (CPU %, memory without page cache, network and block I/O totals), as `docker stats` computes them;
+//! a service's tasks sampled across the fleet at once ([`service_stats`]), and the samples in
+//! Prometheus' text format ([`prometheus_text`]) for a scrape endpoint — what cAdvisor gives for one
+//! host, for every host a service runs on.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use bollard::models::ContainerStatsResponse;
+use serde::{Deserialize, Serialize};
 
+use crate::error::Result;
+use crate::fleet::Fleet;
 use crate::host::Stats;
+use crate::reconcile::{fleet_slot, labelled_tasks, SlotOf, LABEL_SERVICE};
+
+/// One running task's resource use, with where it runs ([`service_stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskStats {
+    /// The service.
+    pub service: String,
+    /// Host the task runs on.
+    pub host: String,
+    /// Container name of the task.
+    pub name: String,
+    /// Slot of the task (0 in global mode).
+    pub slot: u32,
+    /// The sample (`stats.id` is the container ID).
+    pub stats: Stats,
+}
+
+/// One sample of every running task of `service` on the fleet, taken on all hosts at once (about a
+/// second: CPU needs two readings), ordered by slot and host. A host that cannot be read, and a task
+/// that stops meanwhile, are left out (with a warning); an unknown service has no samples.
+pub async fn service_stats(fleet: &Fleet, service: &str) -> Result<Vec<TaskStats>> {
+    labelled_stats(fleet, LABEL_SERVICE, service, fleet_slot).await
+}
+
+/// [`service_stats`] of the running containers whose label `key` is `service`.
+pub(crate) async fn labelled_stats(fleet: &Fleet, key: &str, service: &str, slot: SlotOf) -> Result<Vec<TaskStats>> {
+    crate::discovery::check_name("service", service)?;
+    let tasks = labelled_tasks(fleet, key, service, false, slot).await;
+    let samples = futures::future::join_all(tasks.into_iter().map(|t| async move {
+        match t.host.stats(&t.container.id).await {
+            Ok(stats) => Some(TaskStats {
+                service: service.to_string(),
+                host: t.host.name().to_string(),
+                name: t.container.name,
+                slot: t.slot,
+                stats,
+            }),
+            Err(e) => {
+                tracing::warn!(host = %t.host.name(), container = %t.container.name, error = %e, "no stats for a task");
+                None
+            }
+        }
+    }))
+    .await;
+    let mut samples: Vec<TaskStats> = samples.into_iter().flatten().collect();
+    samples.sort_by(|a, b| (a.slot, &a.host, &a.name).cmp(&(b.slot, &b.host, &b.name)));
+    Ok(samples)
+}
+
+/// The figures of [`prometheus_text`]: name, type, help, value.
+type Figure = (&'static str, &'static str, &'static str, fn(&Stats) -> f64);
+
+const FIGURES: [Figure; 8] = [
+    ("cpu_percent", "gauge", "CPU use since the previous reading, in percent of one CPU.", |s| s.cpu_percent),
+    ("memory_bytes", "gauge", "Memory in use, page cache excluded.", |s| s.memory_bytes as f64),
+    ("memory_limit_bytes", "gauge", "Memory limit (the machine's memory when unlimited).", |s| {
+        s.memory_limit_bytes as f64
+    }),
+    ("network_receive_bytes_total", "counter", "Bytes received over all networks.", |s| s.network_rx_bytes as f64),
+    ("network_transmit_bytes_total", "counter", "Bytes sent over all networks.", |s| s.network_tx_bytes as f64),
+    ("block_read_bytes_total", "counter", "Bytes read from block devices.", |s| s.block_read_bytes as f64),
+    ("block_write_bytes_total", "counter", "Bytes written to block devices.", |s| s.block_write_bytes as f64),
+    ("pids", "gauge", "Processes in the task.", |s| s.pids as f64),
+];
+
+/// The samples in Prometheus' text exposition format (0.0.4): one `dockfleet_task_*` family per figure
+/// (gauges for CPU %, memory and processes, counters for network and block I/O), each sample labelled
+/// with `service`, `host`, `slot`, `name` and `id`. Serve it from a scrape endpoint, or write it where
+/// node_exporter's textfile collector reads.
+pub fn prometheus_text(samples: &[TaskStats]) -> String {
+    let mut out = String::new();
+    for (name, kind, help, value) in FIGURES {
+        let _ = writeln!(out, "# HELP dockfleet_task_{name} {help}\n# TYPE dockfleet_task_{name} {kind}");
+        for t in samples {
+            let labels = BTreeMap::from([
+                ("host", t.host.as_str()),
+                ("id", t.stats.id.as_str()),
+                ("name", t.name.as_str()),
+                ("service", t.service.as_str()),
+            ]);
+            let mut l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+            l.push(format!("slot=\"{}\"", t.slot));
+            let _ = writeln!(out, "dockfleet_task_{name}{{{}}} {}", l.join(","), number(value(&t.stats)));
+        }
+    }
+    out
+}
+
+/// A label value escaped as the exposition format asks (backslash, double quote, line feed).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// A sample value: integers without a fraction, `NaN` and `±Inf` spelled as Prometheus does.
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
 
 /// Converts one engine stats sample into [`Stats`].
 pub fn from_docker(id: &str, s: &ContainerStatsResponse) -> Stats {
@@ -66,6 +178,37 @@ pub fn from_docker(id: &str, s: &ContainerStatsResponse) -> Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prometheus_text_has_one_family_per_figure_and_escapes_labels() {
+        let t = TaskStats {
+            service: "web".into(),
+            host: "df-1".into(),
+            name: "we\"b\\1\n".into(),
+            slot: 2,
+            stats: Stats { id: "abc".into(), cpu_percent: 12.5, memory_bytes: 4096, pids: 3, ..Default::default() },
+        };
+        let text = prometheus_text(&[t]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 8 * 3, "{text}");
+        assert_eq!(
+            lines[0],
+            "# HELP dockfleet_task_cpu_percent CPU use since the previous reading, in percent of one CPU."
+        );
+        assert_eq!(lines[1], "# TYPE dockfleet_task_cpu_percent gauge");
+        assert_eq!(
+            lines[2],
+            r#"dockfleet_task_cpu_percent{host="df-1",id="abc",name="we\"b\\1\n",service="web",slot="2"} 12.5"#
+        );
+        assert!(lines[5].ends_with("} 4096"), "{}", lines[5]);
+        assert!(text.contains("# TYPE dockfleet_task_network_receive_bytes_total counter\n"));
+        assert!(lines[23].starts_with("dockfleet_task_pids{") && lines[23].ends_with("} 3"));
+        assert_eq!(prometheus_text(&[]).lines().count(), 16, "families without samples");
+        assert_eq!(
+            (number(f64::NAN), number(f64::INFINITY), number(0.25)),
+            ("NaN".into(), "+Inf".into(), "0.25".into())
+        );
+    }
 
     #[test]
     fn computes_like_docker_stats() {

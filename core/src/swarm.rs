@@ -36,11 +36,14 @@ use crate::backend::ServiceBackend;
 use crate::docker::DockerHost;
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
-use crate::host::{Host, ListContainersOptions, ResultStream};
-use crate::reconcile::{ensure_image, spec_hash, Task, LABEL_PREVIOUS_SPEC_HASH, LABEL_SPEC, LABEL_SPEC_HASH};
+use crate::host::{Host, ListContainersOptions, LogOptions, ResultStream};
+use crate::reconcile::{
+    ensure_image, labelled_logs, spec_hash, ServiceLogLine, Task, LABEL_PREVIOUS_SPEC_HASH, LABEL_SPEC, LABEL_SPEC_HASH,
+};
 use crate::rollout::{Progress, RolloutEvent, RolloutOptions};
 use crate::spec::{ConstraintKey, ServiceSpec, UpdateConfig};
 use crate::stack::{ServiceStatus, Stack, StackDownReport, StackOptions, LABEL_STACK};
+use crate::stats::{labelled_stats, TaskStats};
 
 /// Label Swarm puts on every task container: the service's name.
 const SWARM_SERVICE: &str = "com.docker.swarm.service.name";
@@ -197,6 +200,13 @@ fn lost_manager(e: &Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// A Swarm task's slot, from its name `<service>.<slot>.<task id>` (a global task has its node's ID
+/// there, and no slot).
+fn task_slot(container: &str, labels: &BTreeMap<String, String>) -> Option<u32> {
+    let name = labels.get("com.docker.swarm.task.name").map(String::as_str).unwrap_or(container);
+    name.rsplit('.').nth(1)?.parse().ok()
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -1585,6 +1595,27 @@ impl ServiceBackend for Swarm {
         Ok(n)
     }
 
+    /// Read from each node's engine (a task's container), so `tail` and `since` apply per task as they
+    /// do on a [`Fleet`]; an unknown service is `not_found`.
+    fn service_logs(&self, service: &str, options: &LogOptions) -> ResultStream<ServiceLogLine> {
+        let (this, service, options) = (self.clone(), service.to_string(), options.clone());
+        Box::pin(async_stream::try_stream! {
+            crate::discovery::check_name("service", &service)?;
+            this.service(&service).await?;
+            let lines = labelled_logs(this.fleet().clone(), SWARM_SERVICE, service, task_slot, options);
+            for await line in lines {
+                yield line?;
+            }
+        })
+    }
+
+    /// Sampled on each node's engine; an unknown service is `not_found`.
+    async fn service_stats(&self, service: &str) -> Result<Vec<TaskStats>> {
+        crate::discovery::check_name("service", service)?;
+        self.service(service).await?;
+        labelled_stats(self.fleet(), SWARM_SERVICE, service, task_slot).await
+    }
+
     fn stack_up(&self, stack: Stack, options: StackOptions) -> ResultStream<RolloutEvent> {
         let this = self.clone();
         crate::stream::from_channel(move |tx| async move { this.stack_up_inner(stack, options, tx).await })
@@ -1677,6 +1708,16 @@ mod tests {
 
     fn none() -> SwarmObjects {
         SwarmObjects::default()
+    }
+
+    #[test]
+    fn a_task_slot_is_read_from_its_name() {
+        let labels = |name: &str| BTreeMap::from([("com.docker.swarm.task.name".to_string(), name.to_string())]);
+        assert_eq!(task_slot("", &labels("web.3.x7k2")), Some(3));
+        assert_eq!(task_slot("", &labels("my.web.12.x7k2")), Some(12), "a dotted service name");
+        assert_eq!(task_slot("", &labels("web.nodeid1234.x7k2")), None, "global mode");
+        assert_eq!(task_slot("web.2.x7k2", &BTreeMap::new()), Some(2), "the container name without the label");
+        assert_eq!(task_slot("web", &BTreeMap::new()), None);
     }
 
     #[test]

@@ -334,4 +334,62 @@ async fn service_logs_merge_every_task_with_where_it_runs() {
     assert_eq!(slots, [1, 2, 3, 4], "one line per task: {all:?}");
     remove_service(&fleet, &name).await.unwrap();
     assert!(service_logs(&fleet, &name, &last).try_collect::<Vec<_>>().await.unwrap().is_empty());
+    let e = service_logs(&fleet, "no/such", &last).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.code() == "invalid_argument" && e.to_string().contains("service"), "{e}");
+}
+
+#[tokio::test]
+async fn service_stats_sample_every_running_task_where_it_runs() {
+    let fleet = plain_fleet();
+    let name = unique("stats").replace('-', "_").to_lowercase();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    // Each task holds 8 MiB in a shell variable; slot 1 is then given a loop that keeps a CPU busy.
+    spec.command =
+        ["sh", "-c", "x=$(head -c 8388608 /dev/zero | tr '\\0' a); touch /tmp/ready; while :; do sleep 600; done"]
+            .map(String::from)
+            .to_vec();
+    spec.replicas = 3;
+    spec.stop_grace_period = Duration::from_secs(1);
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let status = fleet.service_status(&name).await.unwrap();
+    let task = |slot: u32| status.tasks.iter().find(|t| t.slot == slot).unwrap();
+    for t in &status.tasks {
+        let ready = ["sh", "-c", "while [ ! -e /tmp/ready ]; do sleep 0.1; done"].map(String::from);
+        fleet.host(&t.host).unwrap().exec(&t.id, &ready, &ExecOptions::default()).await.unwrap();
+    }
+    let spin = ["sh", "-c", "while :; do :; done > /dev/null 2>&1 &"].map(String::from);
+    fleet.host(&task(1).host).unwrap().exec(&task(1).id, &spin, &ExecOptions::default()).await.unwrap();
+
+    let samples = service_stats(&fleet, &name).await.unwrap();
+    assert_eq!(samples.iter().map(|s| s.slot).collect::<Vec<_>>(), [1, 2, 3], "{samples:?}");
+    for s in &samples {
+        let t = task(s.slot);
+        assert_eq!(
+            (s.service.as_str(), s.host.as_str(), s.name.as_str()),
+            (name.as_str(), t.host.as_str(), t.name.as_str())
+        );
+        assert_eq!(s.stats.id, t.id);
+        assert!(s.stats.memory_bytes > 8 << 20, "the 8 MiB held: {s:?}");
+        assert!(s.stats.memory_limit_bytes >= s.stats.memory_bytes && s.stats.pids >= 1, "{s:?}");
+    }
+    assert!(samples[0].stats.cpu_percent > 20.0, "the busy task: {:?}", samples[0].stats);
+    assert!(samples[1].stats.cpu_percent < samples[0].stats.cpu_percent, "{samples:?}");
+
+    let text = prometheus_text(&samples);
+    let busy = format!(
+        r#"dockfleet_task_cpu_percent{{host="{}",id="{}",name="{}",service="{name}",slot="1"}} "#,
+        samples[0].host, samples[0].stats.id, samples[0].name
+    );
+    assert!(text.contains(&busy), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("dockfleet_task_memory_bytes{")).count(), 3);
+
+    // Through the backend trait, the same; a stopped task is not sampled; removed, nothing.
+    let backend: &dyn ServiceBackend = &fleet;
+    let h = fleet.host(&samples[2].host).unwrap();
+    h.stop_container(&samples[2].stats.id, Some(Duration::from_secs(1))).await.unwrap();
+    let after = backend.service_stats(&name).await.unwrap();
+    assert_eq!(after.iter().map(|s| s.slot).collect::<Vec<_>>(), [1, 2]);
+    remove_service(&fleet, &name).await.unwrap();
+    assert!(service_stats(&fleet, &name).await.unwrap().is_empty());
+    assert_eq!(service_stats(&fleet, "no/such").await.unwrap_err().code(), "invalid_argument");
 }

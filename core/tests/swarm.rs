@@ -1,7 +1,7 @@
 //! The Swarm-mode backend on a real 3-node swarm formed from the testbed's engines (df-1 manager, df-2
 //! and df-3 workers): lifecycle (init, join, nodes, labels, drain, leave), a service deployed, scaled,
 //! updated with an automatic rollback on failed health, updated and rolled back explicitly, pinned by
-//! constraints, found by the registrator, a WordPress-shaped compose stack, and specs Swarm cannot
+//! constraints, found by the registrator, its tasks' logs, a WordPress-shaped compose stack, and specs Swarm cannot
 //! express refused before any engine call.
 //!
 //! One test drives the whole story in order: every step needs the swarm, and two swarms cannot share the
@@ -60,6 +60,19 @@ async fn swarm_services(fleet: &Fleet) -> usize {
     let h = fleet.host("df-1").unwrap();
     let d = h.as_docker().unwrap().bollard().await.unwrap();
     d.list_services(None::<bollard::query_parameters::ListServicesOptions>).await.unwrap().len()
+}
+
+/// Reads followed lines until `n` slots have written one.
+async fn one_line_per_slot(
+    lines: &mut ResultStream<ServiceLogLine>,
+    seen: &mut BTreeMap<u32, ServiceLogLine>,
+    n: usize,
+) {
+    while seen.len() < n {
+        let next = tokio::time::timeout(Duration::from_secs(30), futures::StreamExt::next(lines));
+        let l = next.await.expect("a line in time").expect("the stream goes on").unwrap();
+        seen.insert(l.slot, l);
+    }
 }
 
 fn hashes(st: &ServiceStatus) -> Vec<String> {
@@ -247,6 +260,40 @@ async fn swarm_backend_end_to_end() {
     collect(backend.rollout(ssd.clone(), Default::default())).await;
     assert_eq!(backend.service_status(&ssd.name).await.unwrap().tasks[0].host, "df-3");
     backend.remove_service(&ssd.name).await.unwrap();
+
+    step("service logs and stats: every task's output and resource use with its node and slot");
+    let logs_name = unique("sw-logs").replace('_', "-");
+    let mut talker = ServiceSpec::new(&logs_name, IMAGE);
+    talker.command = ["sh", "-c", "echo hello from $(hostname); exec sleep 600"].map(String::from).to_vec();
+    talker.replicas = 2;
+    talker.stop_grace_period = Duration::from_secs(1);
+    assert_eq!(last(&collect(backend.rollout(talker.clone(), Default::default())).await).1, "completed");
+    let mut lines = backend.service_logs(&logs_name, &LogOptions { follow: true, ..Default::default() });
+    let mut seen: BTreeMap<u32, ServiceLogLine> = BTreeMap::new();
+    one_line_per_slot(&mut lines, &mut seen, 2).await;
+    assert_eq!(backend.scale(&logs_name, 3).await.unwrap().running, 3);
+    one_line_per_slot(&mut lines, &mut seen, 3).await;
+    drop(lines);
+    let st = backend.service_status(&logs_name).await.unwrap();
+    for t in &st.tasks {
+        let l = &seen[&t.slot];
+        assert_eq!((l.host.as_str(), l.id.as_str()), (t.host.as_str(), t.id.as_str()), "{l:?}");
+        assert!(l.name.starts_with(&format!("{}.", t.name)), "the task's container, {l:?} of {t:?}");
+        assert_eq!((l.stream.as_str(), l.message.trim()), ("stdout", format!("hello from {}", &t.id[..12]).as_str()));
+    }
+    let samples = backend.service_stats(&logs_name).await.unwrap();
+    let mut want: Vec<(u32, &str, &str)> = st.tasks.iter().map(|t| (t.slot, t.host.as_str(), t.id.as_str())).collect();
+    want.sort();
+    let got: Vec<(u32, &str, &str)> = samples.iter().map(|s| (s.slot, s.host.as_str(), s.stats.id.as_str())).collect();
+    assert_eq!(got, want, "a sample of each task, on its node");
+    assert!(samples.iter().all(|s| s.stats.pids >= 1 && s.stats.memory_bytes > 0), "{samples:?}");
+    let tail = LogOptions { tail: Some(1), ..Default::default() };
+    let all: Vec<ServiceLogLine> = backend.service_logs(&logs_name, &tail).try_collect().await.unwrap();
+    assert_eq!(all.len(), 3, "one line per task, and the stream ends: {all:?}");
+    backend.remove_service(&logs_name).await.unwrap();
+    let e = backend.service_logs(&logs_name, &tail).try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(e.code(), "not_found", "{e}");
+    assert_eq!(backend.service_stats(&logs_name).await.unwrap_err().code(), "not_found");
 
     step("secrets and configs: created, mounted into the tasks, refused by the fleet, removed");
     let pw = unique("sw-pw");

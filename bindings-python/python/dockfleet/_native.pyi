@@ -80,6 +80,9 @@ __all__ = [
     "ReconcileStream",
     "supervise",
     "ServiceLogLine",
+    "TaskStats",
+    "service_stats",
+    "prometheus_text",
     "ServiceLogStream",
     "service_logs",
     "Task",
@@ -888,7 +891,10 @@ class ServiceLogLine:
 @final
 class ServiceLogStream(_Stream[ServiceLogLine]): ...
 
-def service_logs(fleet: Fleet, service: str, options: LogOptions | None = None) -> ServiceLogStream: ...
+def service_logs(backend: Fleet | Swarm, service: str, options: LogOptions | None = None) -> ServiceLogStream: ...
+
+async def service_stats(backend: Fleet | Swarm, service: str) -> list[TaskStats]: ...
+def prometheus_text(samples: list[TaskStats]) -> str: ...
 
 @final
 class RolloutOptions:
@@ -1362,4 +1368,16 @@ class StackFile:
     name: str
     file: Path
     def __new__(cls, *, name: str = ..., file: _StrPath = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class TaskStats:
+    """One running task's resource use, with where it runs (`service_stats`)."""
+
+    service: str
+    host: str
+    name: str
+    slot: int
+    stats: Stats
+    def __new__(cls, *, service: str = ..., host: str = ..., name: str = ..., slot: int = ..., stats: Stats = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...

@@ -67,6 +67,8 @@ from ._native import (
     Reconciliation as Reconciliation,
     ReconcileStream as ReconcileStream,
     ServiceLogLine as ServiceLogLine,
+    TaskStats as TaskStats,
+    prometheus_text as prometheus_text,
     ServiceLogStream as ServiceLogStream,
     Task as Task,
     Observed as Observed,
@@ -369,9 +371,9 @@ def remove_service(backend: Fleet | Swarm, service: str) -> int:
     return _call(_native.remove_service, backend._inner, service)  # type: ignore[no-any-return]
 
 
-def service_logs(fleet: Fleet, service: str, options: LogOptions | None = None) -> Stream:
+def service_logs(backend: Fleet | Swarm, service: str, options: LogOptions | None = None) -> Stream:
     """The output of every task of `service`, merged as it arrives, each chunk with its task."""
-    return Stream(_native.service_logs(fleet._inner, service, options))
+    return Stream(_native.service_logs(backend._inner, service, options))
 
 
 def supervise(fleet: Fleet, spec: ServiceSpec, options: SuperviseOptions | None = None) -> Stream:
@@ -397,6 +399,11 @@ def scale(backend: Fleet | Swarm, service: str, replicas: int) -> ServiceStatus:
 def service_status(backend: Fleet | Swarm, service: str) -> ServiceStatus:
     """The service's desired and running task counts and its current tasks."""
     return _call(_native.service_status, backend._inner, service)  # type: ignore[no-any-return]
+
+
+def service_stats(backend: Fleet | Swarm, service: str) -> list[TaskStats]:
+    """One resource sample of every running task of the service, taken on all its hosts at once."""
+    return _call(_native.service_stats, backend._inner, service)  # type: ignore[no-any-return]
 
 
 def stack_up(backend: Fleet | Swarm, stack: Stack, options: StackOptions | None = None) -> Stream:
