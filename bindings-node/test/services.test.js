@@ -61,6 +61,35 @@ test('serviceStats samples each running task; prometheusText renders them', asyn
   await assert.rejects(dockfleet.serviceStats(f, 'no/such'), (e) => e.code === 'invalid_argument')
 })
 
+test('the Node metrics example serves the tasks\' figures', async () => {
+  const { spawn } = require('node:child_process')
+  const path = require('node:path')
+  const { ROOT } = require('./helpers.js')
+  const f = plainFleet()
+  const name = unique('jsmetrics').replaceAll('-', '_')
+  await dockfleet.deploy(f, { name, image: IMAGE, command: ['sleep', '600'], replicas: 2, stopGracePeriod: 1000 })
+  const example = spawn('node', [path.join(ROOT, 'examples', 'node', 'metrics.js'), name], {
+    env: { ...process.env, DOCKFLEET_METRICS_PORT: '0', DOCKFLEET_NODE_PACKAGE: path.join(ROOT, 'bindings-node', 'dockfleet.js') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  try {
+    const first = await new Promise((resolve, reject) => {
+      example.stdout.once('data', (d) => resolve(String(d)))
+      example.once('exit', (code) => reject(new Error(`the example exited with ${code}`)))
+    })
+    const url = first.split(' ')[1]
+    const res = await fetch(url)
+    assert.equal(res.status, 200)
+    const pids = (await res.text()).split('\n').filter((l) => l.startsWith('dockfleet_task_pids{'))
+    assert.deepEqual(pids.map((l) => /slot="(\d+)"/.exec(l)[1]), ['1', '2'])
+    assert.ok(pids.every((l) => l.includes(`service="${name}"`)), pids.join('\n'))
+    assert.equal((await fetch(url.replace('/metrics', '/'))).status, 404)
+  } finally {
+    example.kill()
+    await dockfleet.removeService(f, name)
+  }
+})
+
 test('a host-root bind is refused before anything is created', async () => {
   const f = plainFleet()
   const spec = { name: unique('jsbad').replaceAll('-', '_'), image: IMAGE, volumes: [{ source: '/', target: '/host' }] }

@@ -110,6 +110,37 @@ def test_service_stats_sample_each_running_task_and_read_as_prometheus_text():
         sync.service_stats(fleet, "no/such")
 
 
+def test_the_python_metrics_example_serves_the_tasks_figures():
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from conftest import ROOT
+
+    fleet = plain_fleet(sync)
+    name = unique("pymetrics").replace("-", "_")
+    sync.deploy(fleet, sync.ServiceSpec(name=name, image=IMAGE, command=["sleep", "600"], replicas=2,
+                                        stop_grace_period=1.0))
+    example = subprocess.Popen([sys.executable, str(ROOT / "examples" / "python" / "metrics.py"), name],
+                               env={**os.environ, "DOCKFLEET_METRICS_PORT": "0"}, stdout=subprocess.PIPE, text=True)
+    try:
+        url = example.stdout.readline().split()[1]
+        body = urllib.request.urlopen(url, timeout=60).read().decode()
+        families = {f.name: f for f in text_string_to_metric_families(body)}
+        pids = families["dockfleet_task_pids"].samples
+        assert sorted((p.labels["service"], p.labels["slot"]) for p in pids) == [(name, "1"), (name, "2")], body
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(url.replace("/metrics", "/"), timeout=10)
+    finally:
+        example.terminate()
+        example.wait(10)
+        sync.remove_service(fleet, name)
+
+
 def test_supervise_heals_a_killed_task():
     fleet = plain_fleet(dockfleet)
     name = unique("pyheal").replace("-", "_")
