@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::fleet::Fleet;
 use crate::host::Stats;
-use crate::reconcile::{fleet_slot, labelled_tasks, SlotOf, LABEL_SERVICE};
+use crate::reconcile::{fleet_slot, labelled_tasks, LabelledTask, SlotOf, LABEL_SERVICE};
 
 /// One running task's resource use, with where it runs ([`service_stats`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -31,17 +31,22 @@ pub struct TaskStats {
 }
 
 /// One sample of every running task of `service` on the fleet, taken on all hosts at once (about a
-/// second: CPU needs two readings), ordered by slot and host. A host that cannot be read, and a task
-/// that stops meanwhile, are left out (with a warning); an unknown service has no samples.
+/// second: CPU needs two readings; up to [`STATS_PER_HOST`] tasks at a time on one host), ordered by
+/// slot and host. A host that cannot be read, and a task that stops meanwhile, are left out (with a
+/// warning); an unknown service has no samples.
 pub async fn service_stats(fleet: &Fleet, service: &str) -> Result<Vec<TaskStats>> {
     labelled_stats(fleet, LABEL_SERVICE, service, fleet_slot).await
 }
 
 /// [`service_stats`] of the running containers whose label `key` is `service`.
 pub(crate) async fn labelled_stats(fleet: &Fleet, key: &str, service: &str, slot: SlotOf) -> Result<Vec<TaskStats>> {
+    use futures::StreamExt;
     crate::discovery::check_name("service", service)?;
-    let tasks = labelled_tasks(fleet, key, service, false, slot).await;
-    let samples = futures::future::join_all(tasks.into_iter().map(|t| async move {
+    let mut by_host: BTreeMap<String, Vec<LabelledTask>> = BTreeMap::new();
+    for t in labelled_tasks(fleet, key, service, false, slot).await {
+        by_host.entry(t.host.name().to_string()).or_default().push(t);
+    }
+    let sample = |t: LabelledTask| async move {
         match t.host.stats(&t.container.id).await {
             Ok(stats) => Some(TaskStats {
                 service: service.to_string(),
@@ -55,12 +60,19 @@ pub(crate) async fn labelled_stats(fleet: &Fleet, key: &str, service: &str, slot
                 None
             }
         }
-    }))
-    .await;
-    let mut samples: Vec<TaskStats> = samples.into_iter().flatten().collect();
+    };
+    // Every host at once; on each, at most STATS_PER_HOST samples in flight (one connection each).
+    let hosts = by_host
+        .into_values()
+        .map(|tasks| futures::stream::iter(tasks).map(sample).buffer_unordered(STATS_PER_HOST).collect::<Vec<_>>());
+    let mut samples: Vec<TaskStats> = futures::future::join_all(hosts).await.into_iter().flatten().flatten().collect();
     samples.sort_by(|a, b| (a.slot, &a.host, &a.name).cmp(&(b.slot, &b.host, &b.name)));
     Ok(samples)
 }
+
+/// How many tasks [`service_stats`] samples at once on one host: each sample holds a connection to
+/// the engine for about a second, and a host may run hundreds of a service's tasks.
+pub const STATS_PER_HOST: usize = 32;
 
 /// The figures of [`prometheus_text`]: name, type, help, value.
 type Figure = (&'static str, &'static str, &'static str, fn(&Stats) -> f64);
