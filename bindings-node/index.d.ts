@@ -945,6 +945,24 @@ export interface ScheduleOptions {
 }
 
 /**
+ * Runs `command` in every running task of `service` (or one slot's), on a `Fleet` or a `Swarm`, on
+ * all its hosts; resolves to one result per task, in slot order.
+ */
+export declare function serviceExec(backend: Backend, service: string, command: Array<string>, options?: ServiceExecOptions | undefined | null): Promise<Array<TaskExec>>
+
+/**
+ * Options of `serviceExec`: the command's `env`, `workingDir` and `user`; only one `slot`'s task;
+ * `parallelism` tasks at once, in slot order (0: all at once).
+ */
+export interface ServiceExecOptions {
+  env?: Record<string, string>
+  workingDir?: string | undefined | null
+  user?: string | undefined | null
+  slot?: number | undefined | null
+  parallelism?: number
+}
+
+/**
  * A Swarm secret or config mounted into a service's tasks: `target` is a file name under
  * `/run/secrets/` for a secret (default `source`), an absolute path for a config (default `/source`).
  */
@@ -1167,6 +1185,19 @@ export interface Task {
 
 /** The container a task of `spec` in `slot` runs as. */
 export declare function taskContainer(spec: ServiceSpec, slot: number): ContainerSpec
+
+/** One task's run of `serviceExec`: its exit code and output, or its error (`errorCode`, `error`). */
+export interface TaskExec {
+  host: string
+  id: string
+  name: string
+  slot: number
+  exitCode?: number
+  stdout: string
+  stderr: string
+  errorCode?: string
+  error?: string
+}
 
 /** One running task's resource use, with where it runs (`serviceStats`). */
 export interface TaskStats {

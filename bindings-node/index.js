@@ -885,6 +885,7 @@ module.exports.rollback = nativeBinding.rollback
 module.exports.rollout = nativeBinding.rollout
 module.exports.scale = nativeBinding.scale
 module.exports.schedule = nativeBinding.schedule
+module.exports.serviceExec = nativeBinding.serviceExec
 module.exports.serviceLogs = nativeBinding.serviceLogs
 module.exports.serviceStats = nativeBinding.serviceStats
 module.exports.serviceStatus = nativeBinding.serviceStatus

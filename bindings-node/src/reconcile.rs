@@ -95,6 +95,38 @@ pub fn service_logs(
     ServiceLogStream::new(crate::backend::backend(&backend).service_logs(&service, &options))
 }
 
+object! { in
+    #[doc = "Options of `serviceExec`: the command's `env`, `workingDir` and `user`; only one `slot`'s task;"]
+    #[doc = "`parallelism` tasks at once, in slot order (0: all at once)."]
+    ServiceExecOptions => df::ServiceExecOptions {
+        env: HashMap<String, String>, working_dir: Option<String>, user: Option<String>, slot: Option<u32>,
+        parallelism: u32,
+    }
+}
+
+object! { out
+    #[doc = "One task's run of `serviceExec`: its exit code and output, or its error (`errorCode`, `error`)."]
+    TaskExec => df::TaskExec {
+        host: String, id: String, name: String, slot: u32, exit_code: Option<i64>, stdout: String, stderr: String,
+        error_code: Option<String>, error: Option<String>,
+    }
+}
+
+/// Runs `command` in every running task of `service` (or one slot's), on a `Fleet` or a `Swarm`, on
+/// all its hosts; resolves to one result per task, in slot order.
+#[napi]
+pub fn service_exec<'env>(
+    env: &'env Env,
+    backend: crate::backend::Backend<'_>,
+    service: String,
+    command: Vec<String>,
+    options: Option<ServiceExecOptions>,
+) -> Result<PromiseRaw<'env, Vec<TaskExec>>> {
+    let b = crate::backend::backend(&backend);
+    let options: df::ServiceExecOptions = options.conv().unwrap_or_default();
+    call(env, async move { b.service_exec(&service, &command, &options).await })
+}
+
 stream_class!(
     #[doc = "Reconciliation passes: `for await (const r of supervise(fleet, spec))`; `close()` stops supervising."]
     ReconcileStream, df::Reconciliation => Reconciliation

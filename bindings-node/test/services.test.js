@@ -61,6 +61,22 @@ test('serviceStats samples each running task; prometheusText renders them', asyn
   await assert.rejects(dockfleet.serviceStats(f, 'no/such'), (e) => e.code === 'invalid_argument')
 })
 
+test('serviceExec runs in each task or one slot', async () => {
+  const f = plainFleet()
+  const name = unique('jsexec').replaceAll('-', '_')
+  const spec = { name, image: IMAGE, command: ['sleep', '600'], replicas: 2, stopGracePeriod: 1000 }
+  const created = (await dockfleet.deploy(f, spec)).report.created
+  const runs = await dockfleet.serviceExec(f, name, ['sh', '-c', 'echo $WHO $(hostname); exit 4'], { env: { WHO: 'js' } })
+  const key = (slot, id, code, out) => `${slot} ${id} ${code} ${out}`
+  assert.deepEqual(runs.map((r) => key(r.slot, r.id, r.exitCode, r.stdout.trim())),
+    created.map((t) => key(t.slot, t.id, 4, `js ${t.id.slice(0, 12)}`)).sort())
+  assert.ok(runs.every((r) => r.errorCode == null))
+  assert.deepEqual((await dockfleet.serviceExec(f, name, ['hostname'], { slot: 2 })).map((r) => r.slot), [2])
+  await assert.rejects(dockfleet.serviceExec(f, name, ['hostname'], { slot: 7 }), (e) => e.code === 'not_found')
+  await assert.rejects(dockfleet.serviceExec(f, name, []), (e) => e.code === 'invalid_argument')
+  assert.equal(await dockfleet.removeService(f, name), 2)
+})
+
 test('the Node metrics example serves the tasks\' figures', async () => {
   const { spawn } = require('node:child_process')
   const path = require('node:path')

@@ -91,6 +91,38 @@ fn service_logs(backend: crate::backend::Backend, service: String, options: Opti
     ServiceLogStream::new(backend.get().service_logs(&service, &options))
 }
 
+dto! {
+    /// Options of `service_exec`: the command's `env`, `working_dir` and `user`; only one `slot`'s task;
+    /// `parallelism` tasks at once, in slot order (0: all at once).
+    ServiceExecOptions => df::ServiceExecOptions {
+        env: BTreeMap<String, String>, working_dir: Option<String>, user: Option<String>, slot: Option<u32>,
+        parallelism: u32,
+    }
+}
+
+dto! {
+    /// One task's run of `service_exec`: its exit code and output, or its error (`error_code`, `error`).
+    TaskExec => df::TaskExec {
+        host: String, id: String, name: String, slot: u32, exit_code: Option<i64>, stdout: String, stderr: String,
+        error_code: Option<String>, error: Option<String>,
+    }
+}
+
+/// Runs `command` in every running task of `service` (or one slot's), on a `Fleet` or a `Swarm`, on
+/// all its hosts; one result per task, in slot order.
+#[pyfunction]
+#[pyo3(signature = (backend, service, command, options=None))]
+async fn service_exec(
+    backend: crate::backend::Backend,
+    service: String,
+    command: Vec<String>,
+    options: Option<ServiceExecOptions>,
+) -> PyResult<Vec<TaskExec>> {
+    let b = backend.get();
+    let options: df::ServiceExecOptions = options.conv().unwrap_or_default();
+    crate::call(async move { b.service_exec(&service, &command, &options).await }).await
+}
+
 stream_class!(
     /// Reconciliation passes: `async for r in supervise(fleet, spec)`; `aclose()` stops supervising.
     ReconcileStream, df::Reconciliation => Reconciliation
@@ -169,6 +201,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ReconcileStream>()?;
     m.add_class::<ServiceLogLine>()?;
     m.add_class::<ServiceLogStream>()?;
+    m.add_class::<ServiceExecOptions>()?;
+    m.add_class::<TaskExec>()?;
+    m.add_function(wrap_pyfunction!(service_exec, m)?)?;
     m.add_function(wrap_pyfunction!(supervise, m)?)?;
     m.add_function(wrap_pyfunction!(observe, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;

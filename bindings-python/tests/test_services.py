@@ -110,6 +110,25 @@ def test_service_stats_sample_each_running_task_and_read_as_prometheus_text():
         sync.service_stats(fleet, "no/such")
 
 
+def test_service_exec_runs_in_each_task_or_one_slot():
+    fleet = plain_fleet(sync)
+    name = unique("pyexec").replace("-", "_")
+    spec = sync.ServiceSpec(name=name, image=IMAGE, command=["sleep", "600"], replicas=2, stop_grace_period=1.0)
+    created = sync.deploy(fleet, spec).report.created
+    script = ["sh", "-c", "echo $WHO $(hostname); exit 4"]
+    runs = run(dockfleet.service_exec(plain_fleet(dockfleet), name, script,
+                                      dockfleet.ServiceExecOptions(env={"WHO": "py"}, parallelism=1)))
+    assert [(r.slot, r.id, r.exit_code, r.stdout.strip(), r.error_code) for r in runs] == sorted(
+        (t.slot, t.id, 4, f"py {t.id[:12]}", None) for t in created)
+    one = sync.service_exec(fleet, name, ["hostname"], sync.ServiceExecOptions(slot=2))
+    assert [(r.slot, r.exit_code) for r in one] == [(2, 0)]
+    with pytest.raises(dockfleet.NotFoundError):
+        sync.service_exec(fleet, name, ["hostname"], sync.ServiceExecOptions(slot=7))
+    with pytest.raises(dockfleet.InvalidArgumentError, match="command"):
+        sync.service_exec(fleet, name, [])
+    assert sync.remove_service(fleet, name) == 2
+
+
 def test_the_python_metrics_example_serves_the_tasks_figures():
     import os
     import subprocess

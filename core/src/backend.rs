@@ -28,7 +28,10 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::host::{LogOptions, ResultStream};
-use crate::reconcile::{deploy, observe, remove_service, service_logs, PlanOptions, ServiceLogLine};
+use crate::reconcile::{
+    deploy, observe, remove_service, service_exec, service_logs, PlanOptions, ServiceExecOptions, ServiceLogLine,
+    TaskExec,
+};
 use crate::rollout::{rollback, rollout, RolloutEvent, RolloutOptions};
 use crate::spec::ServiceSpec;
 use crate::stack::{stack_down, stack_ps, stack_up, ServiceStatus, Stack, StackDownReport, StackOptions};
@@ -68,6 +71,15 @@ pub trait ServiceBackend: Send + Sync + std::fmt::Debug {
     /// One resource sample of every running task of the service, taken on all its hosts at once
     /// (see [`service_stats`](crate::stats::service_stats)).
     async fn service_stats(&self, service: &str) -> Result<Vec<TaskStats>>;
+
+    /// Runs `command` in every running task of the service (or one slot's), on all its hosts (see
+    /// [`service_exec`](crate::service_exec)).
+    async fn service_exec(
+        &self,
+        service: &str,
+        command: &[String],
+        options: &ServiceExecOptions,
+    ) -> Result<Vec<TaskExec>>;
 
     /// Deploys or updates a compose stack (see [`crate::stack_up`]).
     fn stack_up(&self, stack: Stack, options: StackOptions) -> ResultStream<RolloutEvent>;
@@ -156,6 +168,15 @@ impl ServiceBackend for Fleet {
 
     async fn service_stats(&self, service: &str) -> Result<Vec<TaskStats>> {
         service_stats(self, service).await
+    }
+
+    async fn service_exec(
+        &self,
+        service: &str,
+        command: &[String],
+        options: &ServiceExecOptions,
+    ) -> Result<Vec<TaskExec>> {
+        service_exec(self, service, command, options).await
     }
 
     fn stack_up(&self, stack: Stack, options: StackOptions) -> ResultStream<RolloutEvent> {

@@ -13,7 +13,8 @@
 //! - [`ServiceBackend`] deploys [`ServiceSpec`]s and compose [`Stack`]s, either with dockfleet's own
 //!   scheduler and reconciler over a [`Fleet`] of plain engines or on Docker Swarm mode ([`Swarm`]).
 //! - [`service_logs`] and [`service_stats`] read a service's output and resource use on every host it
-//!   runs on; [`prometheus_text`] turns the samples into a scrape endpoint's body.
+//!   runs on; [`prometheus_text`] turns the samples into a scrape endpoint's body; [`service_exec`]
+//!   runs a command in every task.
 //! - Every failure is an [`Error`] with a stable [`Error::code`].
 //! - [`embed::EmbeddedRuntime`] lets another event loop (asyncio's, libuv's…) drive dockfleet's calls on
 //!   its own thread; the bindings use it so an engine call needs no hand-off between threads.
@@ -72,10 +73,10 @@ pub use host::*;
 pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
 pub use proxy::{Proxy, ProxyEndpointStats, ProxyOptions, Route, LATENCY_BOUNDS_MS};
 pub use reconcile::{
-    apply, deploy, observe, plan, remove_service, service_logs, spec_hash, supervise, task_container, Action,
-    ApplyReport, Deployment, Observed, Plan, PlanOptions, Reconciliation, ServiceLogLine, SuperviseOptions, Task,
-    LABEL_CPU_RESERVATION, LABEL_MEMORY_RESERVATION, LABEL_PREVIOUS_SPEC, LABEL_PREVIOUS_SPEC_HASH, LABEL_RESTARTS,
-    LABEL_SERVICE, LABEL_SLOT, LABEL_SPEC, LABEL_SPEC_HASH,
+    apply, deploy, observe, plan, remove_service, service_exec, service_logs, spec_hash, supervise, task_container,
+    Action, ApplyReport, Deployment, Observed, Plan, PlanOptions, Reconciliation, ServiceExecOptions, ServiceLogLine,
+    SuperviseOptions, Task, TaskExec, LABEL_CPU_RESERVATION, LABEL_MEMORY_RESERVATION, LABEL_PREVIOUS_SPEC,
+    LABEL_PREVIOUS_SPEC_HASH, LABEL_RESTARTS, LABEL_SERVICE, LABEL_SLOT, LABEL_SPEC, LABEL_SPEC_HASH,
 };
 pub use registrator::{registrator, RegistratorEvent, RegistratorOptions};
 pub use render::{default_template, render_config, sync_config, RenderEvent, RenderOptions};

@@ -937,7 +937,8 @@ pub struct ServiceLogLine {
 /// Without `follow`, the stream has the output of the tasks found when it starts (exited ones
 /// included) and ends. With `follow`, it also takes in every task started later (a replacement after
 /// a heal, an update or a scale-up, seen through each host's engine events) and goes on until it is
-/// dropped. A task removed meanwhile ends its own part, not the stream.
+/// dropped. A task removed meanwhile ends its own part, not the stream; a host that does not list its
+/// tasks within a probe's 5 s (cut off, its engine hung) is left out with a warning.
 pub fn service_logs(fleet: &Fleet, service: &str, options: &LogOptions) -> ResultStream<ServiceLogLine> {
     labelled_logs(fleet.clone(), LABEL_SERVICE, service.to_string(), fleet_slot, options.clone())
 }
@@ -967,9 +968,17 @@ pub(crate) async fn labelled_tasks(
     slot: SlotOf,
 ) -> Vec<LabelledTask> {
     let list = ListContainersOptions { all, labels: vec![format!("{key}={service}")], ..Default::default() };
+    // A host that does not answer (cut off, its engine hung) is given what a probe is, not the
+    // request timeout: the others' tasks are not held up for it.
+    let after = ProbeOptions::default().timeout;
     let listed = futures::future::join_all(fleet.hosts().iter().map(|h| {
         let list = list.clone();
-        async move { (h.clone(), h.list_containers(&list).await) }
+        async move {
+            let found = tokio::time::timeout(after, h.list_containers(&list)).await.unwrap_or_else(|_| {
+                Err(Error::Timeout { host: h.name().to_string(), operation: "list tasks".into(), after })
+            });
+            (h.clone(), found)
+        }
     }))
     .await;
     let mut tasks = Vec::new();
@@ -1040,6 +1049,113 @@ pub(crate) fn labelled_logs(
             }
         }
     })
+}
+
+/// Options of [`service_exec`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceExecOptions {
+    /// Extra environment of the command.
+    pub env: BTreeMap<String, String>,
+    /// Its working directory.
+    pub working_dir: Option<String>,
+    /// The user it runs as.
+    pub user: Option<String>,
+    /// Only the task in this slot (`not_found` when no running task holds it).
+    pub slot: Option<u32>,
+    /// How many tasks run the command at once, in slot order (0, the default: all at once). 1 runs it
+    /// task after task, as a rolling update would.
+    pub parallelism: u32,
+}
+
+/// One task's run of [`service_exec`]: its exit code and output, or the error that kept it from
+/// running (`error_code`, `error`) — one task's failure is reported, not raised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskExec {
+    /// Host the task runs on.
+    pub host: String,
+    /// Container ID of the task.
+    pub id: String,
+    /// Container name of the task.
+    pub name: String,
+    /// Slot of the task (0 in global mode).
+    pub slot: u32,
+    /// Exit code of the command, when it ran.
+    pub exit_code: Option<i64>,
+    /// What it wrote to stdout.
+    pub stdout: String,
+    /// What it wrote to stderr.
+    pub stderr: String,
+    /// The error's code, when it could not run.
+    pub error_code: Option<String>,
+    /// The error, when it could not run.
+    pub error: Option<String>,
+}
+
+/// Runs `command` in every running task of `service` on the fleet (or in one slot's), on all their
+/// hosts — what `docker exec` does for one container and Swarm mode has no command for (reload a
+/// configuration in every replica, look inside one without finding its host first). Results come in
+/// slot order, one per task, each with its exit code and output or its own error. Invalid arguments
+/// fail before any engine call.
+pub async fn service_exec(
+    fleet: &Fleet,
+    service: &str,
+    command: &[String],
+    options: &ServiceExecOptions,
+) -> Result<Vec<TaskExec>> {
+    labelled_exec(fleet, LABEL_SERVICE, service, command, options, fleet_slot).await
+}
+
+/// [`service_exec`] in the running containers whose label `key` is `service`.
+pub(crate) async fn labelled_exec(
+    fleet: &Fleet,
+    key: &str,
+    service: &str,
+    command: &[String],
+    options: &ServiceExecOptions,
+    slot: SlotOf,
+) -> Result<Vec<TaskExec>> {
+    use futures::StreamExt;
+    crate::discovery::check_name("service", service)?;
+    if command.is_empty() {
+        return Err(Error::invalid("command", "must not be empty"));
+    }
+    let mut tasks = labelled_tasks(fleet, key, service, false, slot).await;
+    tasks.retain(|t| options.slot.is_none_or(|s| s == t.slot));
+    tasks.sort_by(|a, b| (a.slot, a.host.name(), &a.container.name).cmp(&(b.slot, b.host.name(), &b.container.name)));
+    if let (Some(s), true) = (options.slot, tasks.is_empty()) {
+        return Err(Error::NotFound {
+            kind: "task".into(),
+            id: format!("{service}.{s}"),
+            host: "fleet".into(),
+            message: "no running task of the service holds this slot".into(),
+        });
+    }
+    let exec = crate::host::ExecOptions {
+        env: options.env.clone(),
+        working_dir: options.working_dir.clone(),
+        user: options.user.clone(),
+    };
+    let run = |t: LabelledTask| {
+        let exec = &exec;
+        async move {
+            let out = t.host.exec(&t.container.id, command, exec).await;
+            let mut r = TaskExec {
+                host: t.host.name().to_string(),
+                id: t.container.id,
+                name: t.container.name,
+                slot: t.slot,
+                ..Default::default()
+            };
+            match out {
+                Ok(o) => (r.exit_code, r.stdout, r.stderr) = (Some(o.exit_code), o.stdout, o.stderr),
+                Err(e) => (r.error_code, r.error) = (Some(e.code().to_string()), Some(e.to_string())),
+            }
+            r
+        }
+    };
+    let at_once = if options.parallelism == 0 { tasks.len().max(1) } else { options.parallelism as usize };
+    Ok(futures::stream::iter(tasks).map(run).buffered(at_once).collect().await)
 }
 
 /// One task's part of [`service_logs`]: its output, each chunk labelled; `None` for the end of a

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use bollard::models::ContainerStatsResponse;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::host::Stats;
 use crate::reconcile::{fleet_slot, labelled_tasks, LabelledTask, SlotOf, LABEL_SERVICE};
@@ -32,8 +32,9 @@ pub struct TaskStats {
 
 /// One sample of every running task of `service` on the fleet, taken on all hosts at once (about a
 /// second: CPU needs two readings; up to [`STATS_PER_HOST`] tasks at a time on one host), ordered by
-/// slot and host. A host that cannot be read, and a task that stops meanwhile, are left out (with a
-/// warning); an unknown service has no samples.
+/// slot and host. A host that cannot be read (or does not list its tasks within a probe's 5 s), and a
+/// task that stops meanwhile (or gives no sample within [`SAMPLE_TIMEOUT`]), are left out with a
+/// warning; an unknown service has no samples.
 pub async fn service_stats(fleet: &Fleet, service: &str) -> Result<Vec<TaskStats>> {
     labelled_stats(fleet, LABEL_SERVICE, service, fleet_slot).await
 }
@@ -47,7 +48,10 @@ pub(crate) async fn labelled_stats(fleet: &Fleet, key: &str, service: &str, slot
         by_host.entry(t.host.name().to_string()).or_default().push(t);
     }
     let sample = |t: LabelledTask| async move {
-        match t.host.stats(&t.container.id).await {
+        let timeout =
+            || Error::Timeout { host: t.host.name().to_string(), operation: "stats".into(), after: SAMPLE_TIMEOUT };
+        let stats = tokio::time::timeout(SAMPLE_TIMEOUT, t.host.stats(&t.container.id)).await;
+        match stats.unwrap_or_else(|_| Err(timeout())) {
             Ok(stats) => Some(TaskStats {
                 service: service.to_string(),
                 host: t.host.name().to_string(),
@@ -69,6 +73,10 @@ pub(crate) async fn labelled_stats(fleet: &Fleet, key: &str, service: &str, slot
     samples.sort_by(|a, b| (a.slot, &a.host, &a.name).cmp(&(b.slot, &b.host, &b.name)));
     Ok(samples)
 }
+
+/// How long [`service_stats`] waits for one task's sample (the engine takes about a second) before it
+/// leaves the task out.
+pub const SAMPLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How many tasks [`service_stats`] samples at once on one host: each sample holds a connection to
 /// the engine for about a second, and a host may run hundreds of a service's tasks.

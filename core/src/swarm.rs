@@ -38,7 +38,8 @@ use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::host::{Host, ListContainersOptions, LogOptions, ResultStream};
 use crate::reconcile::{
-    ensure_image, labelled_logs, spec_hash, ServiceLogLine, Task, LABEL_PREVIOUS_SPEC_HASH, LABEL_SPEC, LABEL_SPEC_HASH,
+    ensure_image, labelled_exec, labelled_logs, spec_hash, ServiceExecOptions, ServiceLogLine, Task, TaskExec,
+    LABEL_PREVIOUS_SPEC_HASH, LABEL_SPEC, LABEL_SPEC_HASH,
 };
 use crate::rollout::{Progress, RolloutEvent, RolloutOptions};
 use crate::spec::{ConstraintKey, ServiceSpec, UpdateConfig};
@@ -1607,6 +1608,18 @@ impl ServiceBackend for Swarm {
                 yield line?;
             }
         })
+    }
+
+    /// Run on each node's engine (Swarm mode has no exec of its own); an unknown service is `not_found`.
+    async fn service_exec(
+        &self,
+        service: &str,
+        command: &[String],
+        options: &ServiceExecOptions,
+    ) -> Result<Vec<TaskExec>> {
+        crate::discovery::check_name("service", service)?;
+        self.service(service).await?;
+        labelled_exec(self.fleet(), SWARM_SERVICE, service, command, options, task_slot).await
     }
 
     /// Sampled on each node's engine; an unknown service is `not_found`.

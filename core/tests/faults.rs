@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -374,5 +375,33 @@ async fn the_registrator_drops_a_cut_off_host_and_a_crashed_engine_leaves_nothin
     let v = wait_lookup(&registry, &name, false, |v| v.len() == 2).await;
     assert!(v.iter().all(|i| i.metadata["host"] != "df-3"), "a stale df-3 entry: {v:?}");
     pump.abort();
+    remove_service(&fleet, &name).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cut_off_host_does_not_hold_up_a_service_s_logs_or_stats() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let name = unique("cutlogs").replace('-', "_");
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = ["sh", "-c", "echo hello from $(hostname); exec sleep 600"].map(String::from).to_vec();
+    spec.replicas = 3;
+    spec.stop_grace_period = Duration::from_secs(1);
+    let tasks = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().report.created;
+    assert!(tasks.iter().any(|t| t.host == "df-3"), "{tasks:?}");
+    // The fleet's connections to df-3 are open and kept alive; cut off, df-3 answers nothing on them.
+    assert_eq!(service_stats(&fleet, &name).await.unwrap().len(), 3);
+
+    testbed(&["partition", "df-3"]);
+    let heal = Undo(&["heal", "df-3"]);
+    let t = Instant::now();
+    let lines: Vec<ServiceLogLine> = service_logs(&fleet, &name, &LogOptions::default()).try_collect().await.unwrap();
+    let mut hosts: Vec<&str> = lines.iter().map(|l| l.host.as_str()).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["df-1", "df-2"], "{lines:?}");
+    let samples = service_stats(&fleet, &name).await.unwrap();
+    assert_eq!(samples.iter().map(|s| s.host.as_str()).collect::<BTreeSet<_>>(), BTreeSet::from(["df-1", "df-2"]));
+    assert!(t.elapsed() < Duration::from_secs(20), "held up {:?} (a request timeout is 60 s)", t.elapsed());
+    drop(heal);
     remove_service(&fleet, &name).await.unwrap();
 }

@@ -393,3 +393,66 @@ async fn service_stats_sample_every_running_task_where_it_runs() {
     assert!(service_stats(&fleet, &name).await.unwrap().is_empty());
     assert_eq!(service_stats(&fleet, "no/such").await.unwrap_err().code(), "invalid_argument");
 }
+
+/// The span of one task's `cat /proc/uptime; sleep; cat /proc/uptime` (one kernel, one clock for all).
+fn span(out: &TaskExec) -> (f64, f64) {
+    let t: Vec<f64> = out.stdout.lines().map(|l| l.split(' ').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(t.len(), 2, "{out:?}");
+    (t[0], t[1])
+}
+
+#[tokio::test]
+async fn service_exec_runs_in_every_task_or_one_slot_at_the_parallelism_asked() {
+    let fleet = plain_fleet();
+    let name = unique("exec").replace('-', "_").to_lowercase();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = ["sleep", "600"].map(String::from).to_vec();
+    spec.replicas = 3;
+    spec.stop_grace_period = Duration::from_secs(1);
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let status = fleet.service_status(&name).await.unwrap();
+    let sh = |script: &str| ["sh".to_string(), "-c".into(), script.into()];
+
+    // Every task, in slot order, each with its own output, exit code and environment.
+    let options = ServiceExecOptions { env: BTreeMap::from([("GREETING".into(), "hi".into())]), ..Default::default() };
+    let all = service_exec(&fleet, &name, &sh("echo $GREETING from $(hostname); echo oops >&2; exit 3"), &options)
+        .await
+        .unwrap();
+    assert_eq!(all.iter().map(|r| r.slot).collect::<Vec<_>>(), [1, 2, 3]);
+    for r in &all {
+        let t = status.tasks.iter().find(|t| t.slot == r.slot).unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.id.as_str(), r.name.as_str()),
+            (t.host.as_str(), t.id.as_str(), t.name.as_str())
+        );
+        assert_eq!(
+            (r.exit_code, r.stdout.trim(), r.stderr.trim()),
+            (Some(3), format!("hi from {}", &t.id[..12]).as_str(), "oops")
+        );
+        assert_eq!(r.error_code, None);
+    }
+
+    // One slot; a slot no task holds is not_found; no command is invalid; nothing ran for either.
+    let two = ServiceExecOptions { slot: Some(2), ..Default::default() };
+    let one = service_exec(&fleet, &name, &sh("hostname"), &two).await.unwrap();
+    assert_eq!((one.len(), one[0].slot), (1, 2));
+    let nine = ServiceExecOptions { slot: Some(9), ..Default::default() };
+    assert_eq!(service_exec(&fleet, &name, &sh("hostname"), &nine).await.unwrap_err().code(), "not_found");
+    let e = service_exec(&fleet, &name, &[], &ServiceExecOptions::default()).await.unwrap_err();
+    assert!(e.code() == "invalid_argument" && e.to_string().contains("command"), "{e}");
+
+    // Parallelism 1: one task after another; the default: all at once.
+    let timed = sh("cat /proc/uptime; sleep 1; cat /proc/uptime");
+    let serial = ServiceExecOptions { parallelism: 1, ..Default::default() };
+    let spans: Vec<(f64, f64)> = service_exec(&fleet, &name, &timed, &serial).await.unwrap().iter().map(span).collect();
+    assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "overlapping: {spans:?}");
+    let spans: Vec<(f64, f64)> =
+        service_exec(&fleet, &name, &timed, &ServiceExecOptions::default()).await.unwrap().iter().map(span).collect();
+    let last_start = spans.iter().map(|s| s.0).fold(0.0, f64::max);
+    assert!(spans.iter().all(|s| s.1 > last_start), "not all at once: {spans:?}");
+
+    // Through the backend trait: once the service is removed, no task and nothing run.
+    let backend: &dyn ServiceBackend = &fleet;
+    remove_service(&fleet, &name).await.unwrap();
+    assert!(backend.service_exec(&name, &sh("true"), &ServiceExecOptions::default()).await.unwrap().is_empty());
+}

@@ -261,7 +261,7 @@ async fn swarm_backend_end_to_end() {
     assert_eq!(backend.service_status(&ssd.name).await.unwrap().tasks[0].host, "df-3");
     backend.remove_service(&ssd.name).await.unwrap();
 
-    step("service logs and stats: every task's output and resource use with its node and slot");
+    step("service logs, stats and exec: every task's output, resource use and a command run in it");
     let logs_name = unique("sw-logs").replace('_', "-");
     let mut talker = ServiceSpec::new(&logs_name, IMAGE);
     talker.command = ["sh", "-c", "echo hello from $(hostname); exec sleep 600"].map(String::from).to_vec();
@@ -287,6 +287,12 @@ async fn swarm_backend_end_to_end() {
     let got: Vec<(u32, &str, &str)> = samples.iter().map(|s| (s.slot, s.host.as_str(), s.stats.id.as_str())).collect();
     assert_eq!(got, want, "a sample of each task, on its node");
     assert!(samples.iter().all(|s| s.stats.pids >= 1 && s.stats.memory_bytes > 0), "{samples:?}");
+    let hostname = ["hostname".to_string()];
+    let runs = backend.service_exec(&logs_name, &hostname, &ServiceExecOptions::default()).await.unwrap();
+    let got: Vec<(u32, &str, String)> =
+        runs.iter().map(|r| (r.slot, r.host.as_str(), r.stdout.trim().into())).collect();
+    let want: Vec<(u32, &str, String)> = want.iter().map(|(s, h, id)| (*s, *h, id[..12].to_string())).collect();
+    assert_eq!(got, want, "run in each task, on its node: {runs:?}");
     let tail = LogOptions { tail: Some(1), ..Default::default() };
     let all: Vec<ServiceLogLine> = backend.service_logs(&logs_name, &tail).try_collect().await.unwrap();
     assert_eq!(all.len(), 3, "one line per task, and the stream ends: {all:?}");
@@ -294,6 +300,8 @@ async fn swarm_backend_end_to_end() {
     let e = backend.service_logs(&logs_name, &tail).try_collect::<Vec<_>>().await.unwrap_err();
     assert_eq!(e.code(), "not_found", "{e}");
     assert_eq!(backend.service_stats(&logs_name).await.unwrap_err().code(), "not_found");
+    let e = backend.service_exec(&logs_name, &hostname, &ServiceExecOptions::default()).await.unwrap_err();
+    assert_eq!(e.code(), "not_found");
 
     step("secrets and configs: created, mounted into the tasks, refused by the fleet, removed");
     let pw = unique("sw-pw");

@@ -80,6 +80,9 @@ __all__ = [
     "ReconcileStream",
     "supervise",
     "ServiceLogLine",
+    "ServiceExecOptions",
+    "TaskExec",
+    "service_exec",
     "TaskStats",
     "service_stats",
     "prometheus_text",
@@ -893,6 +896,7 @@ class ServiceLogStream(_Stream[ServiceLogLine]): ...
 
 def service_logs(backend: Fleet | Swarm, service: str, options: LogOptions | None = None) -> ServiceLogStream: ...
 
+async def service_exec(backend: Fleet | Swarm, service: str, command: list[str], options: ServiceExecOptions | None = None) -> list[TaskExec]: ...
 async def service_stats(backend: Fleet | Swarm, service: str) -> list[TaskStats]: ...
 def prometheus_text(samples: list[TaskStats]) -> str: ...
 
@@ -1380,4 +1384,32 @@ class TaskStats:
     slot: int
     stats: Stats
     def __new__(cls, *, service: str = ..., host: str = ..., name: str = ..., slot: int = ..., stats: Stats = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class ServiceExecOptions:
+    """Options of `service_exec`: the command's `env`, `working_dir` and `user`; only one `slot`'s task; `parallelism` tasks at once, in slot order (0: all at once)."""
+
+    env: dict[str, str]
+    working_dir: str | None
+    user: str | None
+    slot: int | None
+    parallelism: int
+    def __new__(cls, *, env: dict[str, str] = ..., working_dir: str | None = ..., user: str | None = ..., slot: int | None = ..., parallelism: int = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class TaskExec:
+    """One task's run of `service_exec`: its exit code and output, or its error (`error_code`, `error`)."""
+
+    host: str
+    id: str
+    name: str
+    slot: int
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    error_code: str | None
+    error: str | None
+    def __new__(cls, *, host: str = ..., id: str = ..., name: str = ..., slot: int = ..., exit_code: int | None = ..., stdout: str = ..., stderr: str = ..., error_code: str | None = ..., error: str | None = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...

@@ -67,6 +67,8 @@ from ._native import (
     Reconciliation as Reconciliation,
     ReconcileStream as ReconcileStream,
     ServiceLogLine as ServiceLogLine,
+    ServiceExecOptions as ServiceExecOptions,
+    TaskExec as TaskExec,
     TaskStats as TaskStats,
     prometheus_text as prometheus_text,
     ServiceLogStream as ServiceLogStream,
@@ -399,6 +401,13 @@ def scale(backend: Fleet | Swarm, service: str, replicas: int) -> ServiceStatus:
 def service_status(backend: Fleet | Swarm, service: str) -> ServiceStatus:
     """The service's desired and running task counts and its current tasks."""
     return _call(_native.service_status, backend._inner, service)  # type: ignore[no-any-return]
+
+
+def service_exec(
+    backend: Fleet | Swarm, service: str, command: list[str], options: ServiceExecOptions | None = None
+) -> list[TaskExec]:
+    """Runs `command` in every running task of the service (or one slot's); one result per task."""
+    return _call(_native.service_exec, backend._inner, service, command, options)  # type: ignore[no-any-return]
 
 
 def service_stats(backend: Fleet | Swarm, service: str) -> list[TaskStats]:
