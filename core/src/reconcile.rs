@@ -940,15 +940,25 @@ pub struct ServiceLogLine {
 /// dropped. A task removed meanwhile ends its own part, not the stream; a host that does not list its
 /// tasks within a probe's 5 s (cut off, its engine hung) is left out with a warning.
 pub fn service_logs(fleet: &Fleet, service: &str, options: &LogOptions) -> ResultStream<ServiceLogLine> {
-    labelled_logs(fleet.clone(), LABEL_SERVICE, service.to_string(), fleet_slot, options.clone())
+    labelled_logs(fleet.clone(), LABEL_SERVICE, service.to_string(), options.clone())
 }
 
-/// Reads a task's slot from its container name and labels.
-pub(crate) type SlotOf = fn(&str, &BTreeMap<String, String>) -> Option<u32>;
+/// Label Swarm mode puts on a task container: the task's name, `<service>.<slot>.<task id>`.
+pub(crate) const SWARM_TASK_NAME: &str = "com.docker.swarm.task.name";
 
-/// A dockfleet task's slot: its [`LABEL_SLOT`].
-pub(crate) fn fleet_slot(_: &str, labels: &BTreeMap<String, String>) -> Option<u32> {
-    labels.get(LABEL_SLOT).and_then(|s| s.parse().ok())
+/// The slot a task container's labels give, as written: a dockfleet task's [`LABEL_SLOT`], or the middle
+/// of a Swarm task's name (where a global Swarm task has its node's ID).
+pub(crate) fn slot_label(labels: &BTreeMap<String, String>) -> Option<&str> {
+    match labels.get(LABEL_SLOT) {
+        Some(slot) => Some(slot),
+        None => labels.get(SWARM_TASK_NAME)?.rsplit('.').nth(1),
+    }
+}
+
+/// A task container's slot: [`slot_label`], else the middle of a container name shaped like a Swarm
+/// task's; `None` in global mode.
+pub(crate) fn task_slot(container: &str, labels: &BTreeMap<String, String>) -> Option<u32> {
+    slot_label(labels).or_else(|| container.rsplit('.').nth(1))?.parse().ok()
 }
 
 /// One task found by [`labelled_tasks`]: its host, container and slot (0 when it has none).
@@ -960,13 +970,7 @@ pub(crate) struct LabelledTask {
 
 /// The containers whose label `key` is `service` (running ones, or all with `all`) on every host of
 /// the fleet at once; a host that cannot list them is left out, with a warning.
-pub(crate) async fn labelled_tasks(
-    fleet: &Fleet,
-    key: &str,
-    service: &str,
-    all: bool,
-    slot: SlotOf,
-) -> Vec<LabelledTask> {
+pub(crate) async fn labelled_tasks(fleet: &Fleet, key: &str, service: &str, all: bool) -> Vec<LabelledTask> {
     let list = ListContainersOptions { all, labels: vec![format!("{key}={service}")], ..Default::default() };
     // A host that does not answer (cut off, its engine hung) is given what a probe is, not the
     // request timeout: the others' tasks are not held up for it.
@@ -985,7 +989,7 @@ pub(crate) async fn labelled_tasks(
     for (host, found) in listed {
         match found {
             Ok(found) => tasks.extend(found.into_iter().map(|c| LabelledTask {
-                slot: slot(&c.name, &c.labels).unwrap_or(0),
+                slot: task_slot(&c.name, &c.labels).unwrap_or(0),
                 host: host.clone(),
                 container: c,
             })),
@@ -1002,7 +1006,6 @@ pub(crate) fn labelled_logs(
     fleet: Fleet,
     key: &'static str,
     service: String,
-    slot: SlotOf,
     options: LogOptions,
 ) -> ResultStream<ServiceLogLine> {
     use futures::StreamExt;
@@ -1022,7 +1025,7 @@ pub(crate) fn labelled_logs(
         }
         let mut following = BTreeSet::new();
         let mut parts = futures::stream::SelectAll::new();
-        for t in labelled_tasks(&fleet, key, &service, true, slot).await {
+        for t in labelled_tasks(&fleet, key, &service, true).await {
             following.insert(t.container.id.clone());
             let c = t.container;
             parts.push(task_logs(t.host.clone(), t.host.name().to_string(), c.id, c.name, t.slot, &options));
@@ -1038,7 +1041,7 @@ pub(crate) fn labelled_logs(
                     Some(Ok(e)) if following.insert(e.id.clone()) => {
                         let Ok(host) = fleet.host(&e.host) else { continue };
                         let name = e.attributes.get("name").cloned().unwrap_or_default();
-                        let slot = slot(&name, &e.attributes).unwrap_or(0);
+                        let slot = task_slot(&name, &e.attributes).unwrap_or(0);
                         tracing::debug!(host = %e.host, container = %name, "following a new task's output");
                         parts.push(task_logs(host, e.host, e.id, name, slot, &options));
                     }
@@ -1103,7 +1106,7 @@ pub async fn service_exec(
     command: &[String],
     options: &ServiceExecOptions,
 ) -> Result<Vec<TaskExec>> {
-    labelled_exec(fleet, LABEL_SERVICE, service, command, options, fleet_slot).await
+    labelled_exec(fleet, LABEL_SERVICE, service, command, options).await
 }
 
 /// [`service_exec`] in the running containers whose label `key` is `service`.
@@ -1113,14 +1116,13 @@ pub(crate) async fn labelled_exec(
     service: &str,
     command: &[String],
     options: &ServiceExecOptions,
-    slot: SlotOf,
 ) -> Result<Vec<TaskExec>> {
     use futures::StreamExt;
     crate::discovery::check_name("service", service)?;
     if command.is_empty() {
         return Err(Error::invalid("command", "must not be empty"));
     }
-    let mut tasks = labelled_tasks(fleet, key, service, false, slot).await;
+    let mut tasks = labelled_tasks(fleet, key, service, false).await;
     tasks.retain(|t| options.slot.is_none_or(|s| s == t.slot));
     tasks.sort_by(|a, b| (a.slot, a.host.name(), &a.container.name).cmp(&(b.slot, b.host.name(), &b.container.name)));
     if let (Some(s), true) = (options.slot, tasks.is_empty()) {
@@ -1219,6 +1221,19 @@ mod tests {
 
     fn kinds(p: &Plan) -> Vec<(String, String, u32)> {
         p.actions.iter().map(|a| (a.kind.clone(), a.host.clone(), a.slot)).collect()
+    }
+
+    #[test]
+    fn a_task_slot_is_read_from_its_name() {
+        let labels = |name: &str| BTreeMap::from([("com.docker.swarm.task.name".to_string(), name.to_string())]);
+        assert_eq!(task_slot("", &labels("web.3.x7k2")), Some(3));
+        assert_eq!(task_slot("", &labels("my.web.12.x7k2")), Some(12), "a dotted service name");
+        assert_eq!(task_slot("", &labels("web.nodeid1234.x7k2")), None, "global mode");
+        assert_eq!(task_slot("web.2.x7k2", &BTreeMap::new()), Some(2), "the container name without the label");
+        assert_eq!(task_slot("web", &BTreeMap::new()), None);
+        let both =
+            BTreeMap::from([(LABEL_SLOT.to_string(), "4".to_string()), (SWARM_TASK_NAME.into(), "web.3.x".into())]);
+        assert_eq!((task_slot("web.2.x", &both), slot_label(&labels("web.abc.x"))), (Some(4), Some("abc")));
     }
 
     #[test]

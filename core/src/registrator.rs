@@ -35,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::health::{CheckState, HealthCheck};
 use crate::host::{ContainerSummary, Event, EventOptions, Host, ListContainersOptions, ResultStream};
-use crate::reconcile::{LABEL_SERVICE, LABEL_SLOT};
+use crate::reconcile::{slot_label, LABEL_SERVICE};
 
 /// How long a resync waits for one host's container list before calling it unreachable.
 const LIST_TIMEOUT: Duration = Duration::from_secs(3);
@@ -147,10 +147,8 @@ fn instances_of(host: &str, address: &str, c: &ContainerSummary, ttl: Option<Dur
     // A dockfleet task, or a Swarm mode task (whose slot is the middle of its task name, `svc.3.ID`).
     let swarm_service = c.labels.get("com.docker.swarm.service.name");
     if let Some(service) = c.labels.get(LABEL_SERVICE).or(swarm_service) {
-        let swarm_slot =
-            c.labels.get("com.docker.swarm.task.name").and_then(|n| n.rsplit('.').nth(1)).map(str::to_string);
-        if let Some(slot) = c.labels.get(LABEL_SLOT).cloned().or(swarm_slot) {
-            metadata.insert("slot".into(), slot);
+        if let Some(slot) = slot_label(&c.labels) {
+            metadata.insert("slot".into(), slot.to_string());
         }
         if let Some(task) = c.labels.get("com.docker.swarm.task.id") {
             metadata.insert("swarm_task".into(), task.clone());
@@ -554,6 +552,7 @@ pub fn registrator(
 mod tests {
     use super::*;
     use crate::host::PortMapping;
+    use crate::reconcile::LABEL_SLOT;
 
     fn container(name: &str, labels: &[(&str, &str)], ports: &[(u16, u16)], status: &str) -> ContainerSummary {
         ContainerSummary {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::host::Stats;
-use crate::reconcile::{fleet_slot, labelled_tasks, LabelledTask, SlotOf, LABEL_SERVICE};
+use crate::reconcile::{labelled_tasks, LabelledTask, LABEL_SERVICE};
 
 /// One running task's resource use, with where it runs ([`service_stats`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,15 +36,15 @@ pub struct TaskStats {
 /// task that stops meanwhile (or gives no sample within [`SAMPLE_TIMEOUT`]), are left out with a
 /// warning; an unknown service has no samples.
 pub async fn service_stats(fleet: &Fleet, service: &str) -> Result<Vec<TaskStats>> {
-    labelled_stats(fleet, LABEL_SERVICE, service, fleet_slot).await
+    labelled_stats(fleet, LABEL_SERVICE, service).await
 }
 
 /// [`service_stats`] of the running containers whose label `key` is `service`.
-pub(crate) async fn labelled_stats(fleet: &Fleet, key: &str, service: &str, slot: SlotOf) -> Result<Vec<TaskStats>> {
+pub(crate) async fn labelled_stats(fleet: &Fleet, key: &str, service: &str) -> Result<Vec<TaskStats>> {
     use futures::StreamExt;
     crate::discovery::check_name("service", service)?;
     let mut by_host: BTreeMap<String, Vec<LabelledTask>> = BTreeMap::new();
-    for t in labelled_tasks(fleet, key, service, false, slot).await {
+    for t in labelled_tasks(fleet, key, service, false).await {
         by_host.entry(t.host.name().to_string()).or_default().push(t);
     }
     let sample = |t: LabelledTask| async move {

@@ -203,13 +203,6 @@ fn lost_manager(e: &Error) -> bool {
     }
 }
 
-/// A Swarm task's slot, from its name `<service>.<slot>.<task id>` (a global task has its node's ID
-/// there, and no slot).
-fn task_slot(container: &str, labels: &BTreeMap<String, String>) -> Option<u32> {
-    let name = labels.get("com.docker.swarm.task.name").map(String::as_str).unwrap_or(container);
-    name.rsplit('.').nth(1)?.parse().ok()
-}
-
 fn nanos(d: Duration) -> i64 {
     d.as_nanos().min(i64::MAX as u128) as i64
 }
@@ -1603,7 +1596,7 @@ impl ServiceBackend for Swarm {
         Box::pin(async_stream::try_stream! {
             crate::discovery::check_name("service", &service)?;
             this.service(&service).await?;
-            let lines = labelled_logs(this.fleet().clone(), SWARM_SERVICE, service, task_slot, options);
+            let lines = labelled_logs(this.fleet().clone(), SWARM_SERVICE, service, options);
             for await line in lines {
                 yield line?;
             }
@@ -1619,14 +1612,14 @@ impl ServiceBackend for Swarm {
     ) -> Result<Vec<TaskExec>> {
         crate::discovery::check_name("service", service)?;
         self.service(service).await?;
-        labelled_exec(self.fleet(), SWARM_SERVICE, service, command, options, task_slot).await
+        labelled_exec(self.fleet(), SWARM_SERVICE, service, command, options).await
     }
 
     /// Sampled on each node's engine; an unknown service is `not_found`.
     async fn service_stats(&self, service: &str) -> Result<Vec<TaskStats>> {
         crate::discovery::check_name("service", service)?;
         self.service(service).await?;
-        labelled_stats(self.fleet(), SWARM_SERVICE, service, task_slot).await
+        labelled_stats(self.fleet(), SWARM_SERVICE, service).await
     }
 
     fn stack_up(&self, stack: Stack, options: StackOptions) -> ResultStream<RolloutEvent> {
@@ -1721,16 +1714,6 @@ mod tests {
 
     fn none() -> SwarmObjects {
         SwarmObjects::default()
-    }
-
-    #[test]
-    fn a_task_slot_is_read_from_its_name() {
-        let labels = |name: &str| BTreeMap::from([("com.docker.swarm.task.name".to_string(), name.to_string())]);
-        assert_eq!(task_slot("", &labels("web.3.x7k2")), Some(3));
-        assert_eq!(task_slot("", &labels("my.web.12.x7k2")), Some(12), "a dotted service name");
-        assert_eq!(task_slot("", &labels("web.nodeid1234.x7k2")), None, "global mode");
-        assert_eq!(task_slot("web.2.x7k2", &BTreeMap::new()), Some(2), "the container name without the label");
-        assert_eq!(task_slot("web", &BTreeMap::new()), None);
     }
 
     #[test]
