@@ -969,7 +969,8 @@ pub(crate) struct LabelledTask {
 }
 
 /// The containers whose label `key` is `service` (running ones, or all with `all`) on every host of
-/// the fleet at once; a host that cannot list them is left out, with a warning.
+/// the fleet at once, in slot order (then host, then name); a host that cannot list them is left out,
+/// with a warning.
 pub(crate) async fn labelled_tasks(fleet: &Fleet, key: &str, service: &str, all: bool) -> Vec<LabelledTask> {
     let list = ListContainersOptions { all, labels: vec![format!("{key}={service}")], ..Default::default() };
     // A host that does not answer (cut off, its engine hung) is given what a probe is, not the
@@ -998,6 +999,7 @@ pub(crate) async fn labelled_tasks(fleet: &Fleet, key: &str, service: &str, all:
             }
         }
     }
+    tasks.sort_by(|a, b| (a.slot, a.host.name(), &a.container.name).cmp(&(b.slot, b.host.name(), &b.container.name)));
     tasks
 }
 
@@ -1124,7 +1126,6 @@ pub(crate) async fn labelled_exec(
     }
     let mut tasks = labelled_tasks(fleet, key, service, false).await;
     tasks.retain(|t| options.slot.is_none_or(|s| s == t.slot));
-    tasks.sort_by(|a, b| (a.slot, a.host.name(), &a.container.name).cmp(&(b.slot, b.host.name(), &b.container.name)));
     if let (Some(s), true) = (options.slot, tasks.is_empty()) {
         return Err(Error::NotFound {
             kind: "task".into(),

@@ -1109,7 +1109,10 @@ impl Swarm {
         })
     }
 
+    /// The Swarm service of that name or ID; `not_found` when there is none. The name is checked
+    /// before the swarm is asked.
     async fn service(&self, name: &str) -> Result<bm::Service> {
+        crate::discovery::check_name("service", name)?;
         self.find_service(name).await?.ok_or_else(|| Error::NotFound {
             kind: "service".into(),
             id: name.into(),
@@ -1573,13 +1576,11 @@ impl ServiceBackend for Swarm {
     }
 
     async fn service_status(&self, service: &str) -> Result<ServiceStatus> {
-        crate::discovery::check_name("service", service)?;
         let svc = self.service(service).await?;
         self.status_of(&svc, &self.node_ids().await).await
     }
 
     async fn remove_service(&self, service: &str) -> Result<usize> {
-        crate::discovery::check_name("service", service)?;
         let svc = self.service(service).await?;
         let id = svc.id.clone().unwrap_or_default();
         let n = self.tasks(&id).await?.iter().filter(|t| t.desired_state == Some(bm::TaskState::RUNNING)).count();
@@ -1594,7 +1595,6 @@ impl ServiceBackend for Swarm {
     fn service_logs(&self, service: &str, options: &LogOptions) -> ResultStream<ServiceLogLine> {
         let (this, service, options) = (self.clone(), service.to_string(), options.clone());
         Box::pin(async_stream::try_stream! {
-            crate::discovery::check_name("service", &service)?;
             this.service(&service).await?;
             let lines = labelled_logs(this.fleet().clone(), SWARM_SERVICE, service, options);
             for await line in lines {
@@ -1610,14 +1610,12 @@ impl ServiceBackend for Swarm {
         command: &[String],
         options: &ServiceExecOptions,
     ) -> Result<Vec<TaskExec>> {
-        crate::discovery::check_name("service", service)?;
         self.service(service).await?;
         labelled_exec(self.fleet(), SWARM_SERVICE, service, command, options).await
     }
 
     /// Sampled on each node's engine; an unknown service is `not_found`.
     async fn service_stats(&self, service: &str) -> Result<Vec<TaskStats>> {
-        crate::discovery::check_name("service", service)?;
         self.service(service).await?;
         labelled_stats(self.fleet(), SWARM_SERVICE, service).await
     }
