@@ -22,7 +22,6 @@ import docker
 from dockfleet import sync
 from update_benchmarks import update
 
-ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = "/var/lib/dockfleet-testbed/fleet.toml"
 HOSTS = ["df-1", "df-2", "df-3"]
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
@@ -57,7 +56,7 @@ def dockerpy_threads(_fleet, service, clients):
 
 def cli(_fleet, service, clients):
     runs = []
-    for name, c in clients.items():
+    for c in clients.values():
         ids = [x.id for x in c.containers.list(filters={"label": f"dockfleet.service={service}"})]
         address = c.api.base_url.replace("http://", "tcp://")
         cmd = [DOCKER, "-H", address, "stats", "--no-stream", "--no-trunc", "--format", "{{.ID}} {{.MemUsage}}", *ids]
