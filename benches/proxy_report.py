@@ -144,9 +144,17 @@ class Servers:
         return self.procs[target].pid
 
 
-def cpu_ticks(pid: int) -> int:
+def cpu_ticks(pid: int) -> tuple[int, int]:
+    """A process's (user, system) CPU time in clock ticks."""
     f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(f[11]) + int(f[12])
+    return int(f[11]), int(f[12])
+
+
+def machine_busy_ticks() -> int:
+    """Clock ticks all CPUs spent on anything but idling (user, nice, system, irq, softirq; not idle, iowait
+    or steal): the whole machine's work, whichever process or interrupt it was done for."""
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in Path("/proc/stat").read_text().split()[1:8])
+    return user + nice + system + irq + softirq
 
 
 def to_ms(v: str) -> float:
@@ -212,7 +220,8 @@ def main():
     servers = Servers(tmp, maxconn=idle + 100)
     targets = ["direct", "haproxy-l7", "nginx-l7", "dockfleet-l7", "haproxy-l4", "nginx-l4", "dockfleet-l4"]
     results = {t: [] for t in targets}
-    cpu = {t: [] for t in targets}
+    cpu = {t: [] for t in targets}  # (user, system) µs per request of the proxying process
+    machine = {t: [] for t in targets}  # (µs of the whole machine's CPU per request, busy cores)
     try:
         servers.start_all()
         for t in targets:  # warm-up
@@ -222,10 +231,14 @@ def main():
             for t in targets:
                 port = BACKENDS[0] if t == "direct" else PORTS[t]
                 pid = None if t == "direct" else servers.worker_pid(t)
-                t0 = cpu_ticks(pid) if pid else 0
+                tick = 1e6 / os.sysconf("SC_CLK_TCK")
+                t0, m0, w0 = cpu_ticks(pid) if pid else (0, 0), machine_busy_ticks(), time.monotonic()
                 res = wrk(port, seconds)
+                m1, w1 = machine_busy_ticks(), time.monotonic()
+                machine[t].append(((m1 - m0) * tick / res["requests"], (m1 - m0) * tick / 1e6 / (w1 - w0)))
                 if pid:
-                    cpu[t].append((cpu_ticks(pid) - t0) / os.sysconf("SC_CLK_TCK") * 1e6 / res["requests"])
+                    t1 = cpu_ticks(pid)
+                    cpu[t].append(tuple((b - a) * tick / res["requests"] for a, b in zip(t0, t1)))
                 results[t].append(res)
         memory = {}
         for t in targets[1:]:
@@ -251,23 +264,48 @@ def main():
         "keepalive) and the dockfleet proxy (`benches/proxy.rs`: `Proxy` on a current-thread runtime, "
         f"round robin), all from Debian's packages; {rounds} alternating rounds, medians. Added latency is the "
         "median proxied percentile minus the direct one. CPU per request is the proxy process's user+system "
-        "time over the requests wrk completed. 2 cores are shared by wrk, the backends and the proxy, so "
-        "requests/s also reflects the others' CPU use.",
+        "time over the requests wrk completed, split into user and system (kernel) time; machine CPU per "
+        "request is every CPU's non-idle time (/proc/stat: user, nice, system, irq, softirq) over the same "
+        "requests, and busy cores that time over the run's wall time. 2 cores are shared by wrk, the backends "
+        "and the proxy, so requests/s also reflects the others' CPU use.",
         "",
-        "| target | requests/s | p50 | p99 | added p50 | added p99 | proxy CPU per request |",
-        "|---|---|---|---|---|---|---|",
+        "| target | requests/s | p50 | p99 | added p50 | added p99 | proxy CPU per request (user + system) "
+        "| machine CPU per request | busy cores |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def med_of(samples, i):
+        return statistics.median(x[i] for x in samples)
+
     for t in targets:
         m = med[t]
-        c = f"{statistics.median(cpu[t]):.2f} µs" if cpu[t] else "-"
+        c = (f"{med_of(cpu[t], 0) + med_of(cpu[t], 1):.2f} µs ({med_of(cpu[t], 0):.2f} + {med_of(cpu[t], 1):.2f})"
+             if cpu[t] else "-")
         added = ("-", "-") if t == "direct" else (f"{m['p50'] - direct['p50']:.3f} ms", f"{m['p99'] - direct['p99']:.3f} ms")
-        lines.append(f"| {t} | {m['rps']:.0f} | {m['p50']:.3f} ms | {m['p99']:.3f} ms | {added[0]} | {added[1]} | {c} |")
+        lines.append(f"| {t} | {m['rps']:.0f} | {m['p50']:.3f} ms | {m['p99']:.3f} ms | {added[0]} | {added[1]} | {c} "
+                     f"| {med_of(machine[t], 0):.2f} µs | {med_of(machine[t], 1):.2f} |")
     lines += ["", "| layer | dockfleet ÷ HAProxy requests/s (goal ≥ 1.0) | p99 dockfleet vs HAProxy (goal ≤) | "
               "dockfleet ÷ nginx requests/s (goal ≥ 1.2) |", "|---|---|---|---|"]
     for layer in ("l7", "l4"):
         d, h, n = med[f"dockfleet-{layer}"], med[f"haproxy-{layer}"], med[f"nginx-{layer}"]
         lines.append(f"| {layer.upper()} | {d['rps'] / h['rps']:.2f} | {d['p99']:.3f} vs {h['p99']:.3f} ms | "
                      f"{d['rps'] / n['rps']:.2f} |")
+    lines += ["", "What the machine allows: the cores are busy throughout a run (the busy-cores column), so "
+              "requests/s is the busy cores over the machine's CPU per request. A proxy that spent no user-space "
+              "CPU at all, but made the same socket calls (its system time, and the kernel, wrk and backend work "
+              "they cause, unchanged), would need the machine CPU per request less the dockfleet proxy's user "
+              "time; the ceiling below is the dockfleet run's busy cores over that, and, more generously, all "
+              f"{os.cpu_count()} cores over it (no idle moment at all). The goal of 1.2× nginx needs nginx's "
+              "requests/s × 1.2.", "",
+              "| layer | ceiling with zero proxy user time | ÷ nginx | the same, every core busy | ÷ nginx "
+              "| 1.2 × nginx (goal) |",
+              "|---|---|---|---|---|---|"]
+    for layer in ("l7", "l4"):
+        t, n = f"dockfleet-{layer}", med[f"nginx-{layer}"]["rps"]
+        per_request = med_of(machine[t], 0) - med_of(cpu[t], 0)
+        ceiling, full = med_of(machine[t], 1) * 1e6 / per_request, os.cpu_count() * 1e6 / per_request
+        lines.append(f"| {layer.upper()} | {ceiling:.0f} | {ceiling / n:.2f} | {full:.0f} | {full / n:.2f} "
+                     f"| {1.2 * n:.0f} |")
     lines += ["", f"Memory per idle client connection: {idle} connections opened to a freshly started proxy, nothing "
               "sent; resident memory of the proxying process after all were accepted (at L4: and connected "
               "upstream), minus before, per connection. (The machine's open-file hard limit, 20,000, keeps an "
