@@ -48,6 +48,28 @@ fn docker(args: &[&str]) -> Res<String> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
+/// Clock ticks all CPUs spent on anything but idling (/proc/stat: user, nice, system, irq, softirq; not
+/// idle, iowait or steal): the whole machine's work, engines and clients alike.
+fn machine_busy_ticks() -> Res<u64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let f: Vec<u64> = stat.split_whitespace().skip(1).take(7).map(str::parse).collect::<Result<_, _>>()?;
+    Ok(f[0] + f[1] + f[2] + f[5] + f[6])
+}
+
+/// Runs a timed piece of work and adds the machine's busy CPU-seconds over it to `cpu[key]`.
+async fn with_cpu<F: std::future::Future<Output = Res<f64>>>(
+    cpu: &mut std::collections::BTreeMap<&'static str, Vec<f64>>,
+    key: &'static str,
+    work: F,
+) -> Res<f64> {
+    let before = machine_busy_ticks()?;
+    let secs = work.await?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    cpu.entry(key).or_default().push((machine_busy_ticks()? - before) as f64 / hz);
+    Ok(secs)
+}
+
 /// Running containers carrying `label` over the fleet.
 async fn running(fleet: &Fleet, label: &str) -> Res<usize> {
     let opts = ListContainersOptions { labels: vec![label.to_string()], ..Default::default() };
@@ -217,19 +239,25 @@ async fn main() -> Res<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let swarm = Swarm::connect(fleet.clone(), SwarmOptions::default()).await?;
     let mut t: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    // Machine CPU-seconds over each 50-replica deploy.
+    let mut cpu: std::collections::BTreeMap<&'static str, Vec<f64>> = Default::default();
     for round in 0..rounds {
         eprintln!("[deploy] round {} of {rounds}", round + 1);
         let name = format!("bench-{}-{round}", std::process::id());
 
-        t.entry("bollard 50").or_default().push(bollard_deploy(&raws, &name, 50, usize::MAX).await?);
+        let secs = with_cpu(&mut cpu, "bollard 50", bollard_deploy(&raws, &name, 50, usize::MAX)).await?;
+        t.entry("bollard 50").or_default().push(secs);
         sweep(&fleet, &format!("dockfleet.bench={name}")).await?;
-        t.entry("bollard 50 at 4").or_default().push(bollard_deploy(&raws, &name, 50, 4).await?);
+        let secs = with_cpu(&mut cpu, "bollard 50 at 4", bollard_deploy(&raws, &name, 50, 4)).await?;
+        t.entry("bollard 50 at 4").or_default().push(secs);
         sweep(&fleet, &format!("dockfleet.bench={name}")).await?;
 
-        t.entry("dockfleet 50").or_default().push(dockfleet_deploy(&fleet, &name, 50).await?);
+        let secs = with_cpu(&mut cpu, "dockfleet 50", dockfleet_deploy(&fleet, &name, 50)).await?;
+        t.entry("dockfleet 50").or_default().push(secs);
         dockfleet::remove_service(&fleet, &name).await?;
 
-        t.entry("swarm 50").or_default().push(swarm_create(&fleet, &name, 50).await?);
+        let secs = with_cpu(&mut cpu, "swarm 50", swarm_create(&fleet, &name, 50)).await?;
+        t.entry("swarm 50").or_default().push(secs);
         swarm_remove(&fleet, &name).await?;
 
         t.entry("fleet backend 50").or_default().push(backend_rollout(&fleet, &name, 50).await?);
@@ -292,6 +320,38 @@ async fn main() -> Res<()> {
          on three nodes starts containers as fast as the engines allow, so ÷ Swarm cannot go much below \
          the raw floor ÷ Swarm; scale-down is where dockfleet gains (removals wait out the stop grace \
          period, so they run 16 at a time per engine)."
+    );
+    let c: std::collections::BTreeMap<&str, f64> = cpu.iter_mut().map(|(k, v)| (*k, median(v))).collect();
+    println!(
+        "\nWhat the machine allows: the whole machine's CPU time (/proc/stat, every CPU's non-idle time: the \
+         engines, containerd and runc, the kernel, the client) over each 50-replica deploy of the same run, \
+         per container started, and how many of the 2 cores were busy on average (medians over the rounds).\n"
+    );
+    println!("| deploy 50 replicas | seconds | machine CPU per container | busy cores |");
+    println!("|---|---:|---:|---:|");
+    for (key, label) in [
+        ("dockfleet 50", "dockfleet"),
+        ("bollard 50", "raw bollard, all at once"),
+        ("bollard 50 at 4", "raw bollard, 4 at a time per engine"),
+        ("swarm 50", "Swarm mode"),
+    ] {
+        println!("| {label} | {:.2} | {:.0} ms | {:.2} |", m[key], c[key] / 50.0 * 1e3, c[key] / m[key]);
+    }
+    let goal = 0.7 * m["swarm 50"];
+    let floor = c["bollard 50"].min(c["bollard 50 at 4"]) / 50.0;
+    println!(
+        "\nDeploy ÷ Swarm ≤ 0.70 means 50 containers in {goal:.2} s. Even with both cores busy all that time, that \
+         leaves {:.0} ms of machine CPU per container, against the {:.0} ms that the engines spend creating and \
+         starting one for raw bollard, which does nothing but those two calls ({:.2} of the goal's budget).",
+        goal * 2.0 / 50.0 * 1e3,
+        floor * 1e3,
+        floor / (goal * 2.0 / 50.0)
+    );
+    let today = Command::new("date").arg("+%F").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    println!(
+        "\nMeasured {}; the machine's speed varies from run to run (whole runs have come out 1.5x slower than \
+         others), so compare the ratios, not the seconds, across runs.",
+        today.unwrap_or_default()
     );
     println!("\n## Backends: the same 50-replica deploy on the Fleet and on the Swarm backend\n");
     println!(
