@@ -5,9 +5,13 @@
 //! multi-thread runtime's workers). Prints one JSON line per (client, op, round). Driven by `benches/run_engine_calls.sh`, which runs the
 //! Python, Node and CLI clients in the same run and writes BENCHMARKS.md.
 //!
-//! Usage: engine-calls ADDRESS CONTAINER_ID [CALLS] [ROUNDS] [WARM_UP]
+//! Each `NAME=MICROSECONDS` argument adds a run of dockfleet (current-thread) that spins for that long
+//! before every call, reported as `dockfleet-rust + NAME`: what a binding would take whose only cost per
+//! call is its event loop's own (the report passes asyncio's and Node's floors, measured in the same run).
+//!
+//! Usage: engine-calls ADDRESS CONTAINER_ID [CALLS] [ROUNDS] [WARM_UP] [NAME=MICROSECONDS ...]
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dockfleet::bollard::{self, Docker};
 use dockfleet::{DockerHost, Host, HostConfig, ListContainersOptions};
@@ -35,6 +39,11 @@ async fn bench(with_raw: bool) -> Res {
     let rounds: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(5);
     // Unreported calls of each operation per client before the rounds (the Python and Node sides too).
     let warm_up: usize = args.get(5).map(|s| s.parse()).transpose()?.unwrap_or(100);
+    let mut pauses = Vec::new();
+    for a in args.iter().skip(6) {
+        let (name, us) = a.split_once('=').ok_or("a pause is NAME=MICROSECONDS")?;
+        pauses.push((format!("dockfleet-rust + {name}"), Duration::from_secs_f64(us.parse::<f64>()? / 1e6)));
+    }
 
     let raw = Docker::connect_with_http(address, 60, bollard::API_DEFAULT_VERSION)?.negotiate_version().await?;
     let host = DockerHost::connect(HostConfig { insecure: true, ..HostConfig::new("bench", address.clone()) }).await?;
@@ -92,6 +101,35 @@ async fn bench(with_raw: bool) -> Res {
             host.inspect_container(id).await?;
         }
         report(me, "inspect", round, calls, t.elapsed().as_secs_f64());
+
+        for (client, pause) in pauses.iter().filter(|_| with_raw) {
+            let t = Instant::now();
+            for _ in 0..calls {
+                spin(*pause);
+                host.ping().await?;
+            }
+            report(client, "ping", round, calls, t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            for _ in 0..calls {
+                spin(*pause);
+                host.list_containers(&list).await?;
+            }
+            report(client, "list", round, calls, t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            for _ in 0..calls {
+                spin(*pause);
+                host.inspect_container(id).await?;
+            }
+            report(client, "inspect", round, calls, t.elapsed().as_secs_f64());
+        }
     }
     Ok(())
+}
+
+/// Keeps the thread busy for `d`, as an event loop's own work between two calls does.
+fn spin(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
+    }
 }
