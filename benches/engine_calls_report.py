@@ -131,7 +131,8 @@ runtime's worker threads). `dockfleet-rust + {ASYNCIO_FLOOR}` and `+ {NODE_FLOOR
 `dockfleet-rust` spinning before every call for as long as asyncio ({floor:.1f} µs) or Node
 ({node_floor:.1f} µs) takes, with no dockfleet and no engine, to resume code awaiting a future (a Promise)
 that an I/O callback completes (`benches/asyncio_floor.py`, `benches/node_floor.js`, measured first in
-this run): the time a binding would take whose only cost per call were its event loop's own.
+this run): about what a binding would take whose only cost per call were its event loop's own (a
+little more: each floor also counts one socket write and read of its own).
 
 | client | ping | list containers | inspect |
 |---|---|---|---|
@@ -139,7 +140,7 @@ this run): the time a binding would take whose only cost per call were its event
 
 Goals (issue 2): each binding within 1.10× of dockfleet in Rust, and faster than its language's peer.
 The bound column is `dockfleet-rust + {ASYNCIO_FLOOR}` (for the async Python binding) or `+ {NODE_FLOOR}`
-(for Node) ÷ dockfleet-rust: the ratio an awaited call cannot beat on that event loop, before any
+(for Node) ÷ dockfleet-rust: about the best an awaited call could do on that event loop, before any
 work of the binding's own (the blocking facade has no loop).
 
 | op | binding | ÷ dockfleet-rust | ≤ 1.10× | bound: loop floor alone | vs peer |
@@ -169,16 +170,19 @@ Reading the figures:
   Setting a call's request timeout wakes nothing (the embedded runtime keeps a timer set a second
   ahead, so a 60 s timeout is never tokio's earliest; until 2026-12-03 each awaited call cost one
   more `write` to the runtime's eventfd and one more event for the loop).
-- The bound column answers whether an awaited call could meet 1.10× at all: `dockfleet-rust` spinning
-  for no more than its loop's floor before each call is already at {bound_range("dockfleet-python")} (asyncio)
-  and {bound_range("dockfleet-node")} (Node) in this run. A few µs of client work between calls come back larger: the engine's threads go idle between requests and
+- The bound column says how much of a gap is the event loop's: `dockfleet-rust` spinning for its
+  loop's floor before each call gives {bound_range("dockfleet-python")} (asyncio) and {bound_range("dockfleet-node")}
+  (Node) in this run; what a binding takes beyond that is its own. A few µs of client work between
+  calls come back larger: the engine's threads go idle between requests and
   answer a client that paused later than one that did not (a Rust loop spinning 40 µs before each
   ping has seen each answer about 20-30 µs later). Per awaited Python call the loop runs exactly its
   floor's two iterations (a blocking `select` that the runtime's descriptor ends, and a `select(0)`
   to resume the task: counted on `loop._selector`); the client process's CPU per ping, from
   `getrusage`, was about 18 µs for a bare blocking socket, 55-70 µs for the blocking facade and
-  95 µs awaited, most of the difference from the facade being CPython's own interpreter work in
-  asyncio's loop (`perf record`: libpython 33% of the process's CPU awaited, 6% blocking).
+  95 µs awaited. The awaited path's extra ~30 µs is about a third asyncio's floor; the rest is
+  inside CPython too (`perf record`: libpython 33% of the process's CPU awaited, 6% blocking: the
+  loop's Python code and the Python calls the binding makes per call) and in the runtime's extra
+  non-blocking `epoll_wait`s (4.6 per awaited call against 2 blocking).
 - Runs are noisy on this shared 2-core machine (whole runs have come out 3x slower than others, raw
   bollard included, and close pairs swap places between runs): read the ratios of one run, not single
   cells across runs.
