@@ -214,6 +214,19 @@ impl Call {
         }
     }
 
+    /// Runs a call that has not started yet to its end on this thread's runtime, blocking (the GIL
+    /// released meanwhile): its value, or `None` when it has started already. What the blocking facade
+    /// does, without going through the coroutine protocol (no `send`, no `StopIteration`).
+    pub(crate) fn run_blocking(&mut self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        match std::mem::replace(&mut self.state, CallState::Over) {
+            CallState::Fresh(fut) => Some(crate::block(fut, crate::On::ThisThread).and_then(|finish| finish(py))),
+            started => {
+                self.state = started;
+                None
+            }
+        }
+    }
+
     fn start(&mut self, py: Python<'_>, fut: CallFuture) -> PyResult<Py<PyAny>> {
         if crate::blocking_now() {
             let finish = crate::block(fut, crate::On::ThisThread)?;

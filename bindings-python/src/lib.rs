@@ -268,6 +268,12 @@ const SIGNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 /// coroutine's value; raises what it raises.
 #[pyfunction]
 fn _run_sync(py: Python<'_>, coroutine: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    // An engine call not started yet (most of the facade's calls) runs directly.
+    if let Ok(call) = coroutine.cast::<embed::Call>() {
+        if let Some(out) = call.try_borrow_mut().ok().and_then(|mut c| c.run_blocking(py)) {
+            return out;
+        }
+    }
     let was = BLOCKING.with(|b| b.replace(true));
     let sent = coroutine.call_method1("send", (py.None(),));
     BLOCKING.with(|b| b.set(was));
@@ -335,6 +341,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_shutdown_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(_run_sync, m)?)?;
+    // The type of the awaitables engine calls return, for the blocking facade's fast path.
+    m.setattr("_Call", m.py().get_type::<embed::Call>())?;
     m.py().import("atexit")?.call_method1("register", (m.getattr("_shutdown_runtime")?,))?;
     error::register(m)?;
     host::register(m)?;

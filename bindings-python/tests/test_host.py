@@ -173,6 +173,9 @@ def test_sync_facade(fleet):
     f = sync.Fleet.from_file(TESTBED / "fleet.toml")
     h = f.host("df-2")
     assert isinstance(h, sync.DockerHost) and h.ping().latency > 0
+    # Lists come back wrapped where they hold native objects, and as they are otherwise.
+    assert all(isinstance(x, sync.DockerHost) for x in f.hosts()) and len(f.hosts()) == len(f)
+    assert all(isinstance(c, sync.ContainerSummary) for c in h.list_containers(sync.ListContainersOptions(all=True)))
     tag = unique("sync")
     cid = h.create_container(sync.ContainerSpec(image=IMAGE, command=["echo", "blocking"], labels={"dockfleet.test": tag}))
     h.start_container(cid)

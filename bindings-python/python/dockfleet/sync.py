@@ -151,30 +151,37 @@ def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Calls ``fn``; a native coroutine it returns is run to its end on this thread, which blocks (with
     the GIL released) until the result is there. No event loop is involved, so this works from any
     thread, also one inside a running loop; Ctrl-C interrupts a wait and cancels the work."""
-    result = fn(*args, **kwargs)
-    if inspect.isawaitable(result):
+    return _finish(fn(*args, **kwargs))
+
+
+_Call = _native._Call  # the type of the native coroutines engine calls return
+_run_sync = _native._run_sync
+
+
+def _finish(result: Any) -> Any:
+    """What a native call returned, as the facade returns it: awaited here if awaitable, wrapped."""
+    if type(result) is _Call or inspect.isawaitable(result):
         try:
-            result = _native._run_sync(result)
+            result = _run_sync(result)
         except StopAsyncIteration:
             return _END
-    return _wrap(result)
+    wrap = _WRAPPERS.get(type(result))
+    return result if wrap is None else wrap(result)
 
 
 _STREAMS = tuple(getattr(_native, name) for name in dir(_native) if name.endswith("Stream"))
 
 
 def _wrap(value: Any) -> Any:
-    if isinstance(value, _native.DockerHost):
-        return DockerHost._from_native(value)
-    if isinstance(value, _native.Fleet):
-        return Fleet._from_native(value)
-    if isinstance(value, _native.Discovery):
-        return Discovery._from_native(value)
-    if isinstance(value, _STREAMS):
-        return Stream(value)
-    if isinstance(value, list):
-        return [_wrap(v) for v in value]
-    return value
+    wrap = _WRAPPERS.get(type(value))
+    return value if wrap is None else wrap(value)
+
+
+def _wrap_list(values: list[Any]) -> Any:
+    # Most lists hold data classes only, which are returned as they are.
+    if _WRAPPED.isdisjoint(map(type, values)):
+        return values
+    return [_wrap(v) for v in values]
 
 
 def _unwrap(value: Any) -> Any:
@@ -188,11 +195,17 @@ def _unwrap(value: Any) -> Any:
 def _method(native_cls: type, name: str) -> Callable[..., Any]:
     """A blocking method calling ``name`` of the wrapped native object, with the native signature."""
     native = getattr(native_cls, name)
+    # A plain method is called through its descriptor (no attribute lookup per call).
+    direct = type(inspect.getattr_static(native_cls, name)).__name__ == "method_descriptor"
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        args = tuple(_unwrap(a) for a in args)
-        kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
-        return _call(getattr(self._inner, name), *args, **kwargs)
+        if args:
+            args = tuple([_unwrap(a) for a in args])
+        if kwargs:
+            kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
+        if direct:
+            return _finish(native(self._inner, *args, **kwargs))
+        return _finish(getattr(self._inner, name)(*args, **kwargs))
 
     method.__name__ = name
     method.__qualname__ = f"{native_cls.__name__}.{name}"
@@ -498,3 +511,13 @@ def sync_config(discovery: Discovery, options: RenderOptions) -> Stream:
     """Keeps `options.path` rendered from `discovery`, checked and reloaded; iterate for what it does."""
     return Stream(_native.sync_config(discovery._inner, options))
 
+
+# What the facade wraps, by the exact type a native call returns.
+_WRAPPERS: dict[type, Callable[[Any], Any]] = {
+    _native.DockerHost: DockerHost._from_native,
+    _native.Fleet: Fleet._from_native,
+    _native.Discovery: Discovery._from_native,
+    list: _wrap_list,
+    **{t: Stream for t in _STREAMS},
+}
+_WRAPPED = frozenset(_WRAPPERS)
