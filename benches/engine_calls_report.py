@@ -161,7 +161,10 @@ Reading the figures:
   the Rust loop then. The same hand-off is what `dockfleet-rust (multi-thread)` pays.
 - `dockfleet-python (sync)` is the blocking facade: the call runs on the same per-thread runtime,
   blocked on with the GIL released (strace: one `writev`, one `recvfrom`, two `epoll_wait` and no
-  `futex` per call). Awaited calls add the event loop's own work per call. In Python the call is a
+  `futex` per call). Since 2026-12-06 it runs an engine call's future directly instead of driving
+  its coroutine (no `send`, no `StopIteration`), and wraps results by a lookup of their exact type:
+  callgrind counted 79.8k instructions per ping in the client before and 60.8k after, against
+  dockfleet-rust's 51.8k (`bash benches/run_instructions.sh` counts them for every client). Awaited calls add the event loop's own work per call. In Python the call is a
   coroutine of dockfleet's whose asyncio future the loop's reader callback completes (no
   `call_soon_threadsafe`); asyncio alone, with no dockfleet and no engine, takes {floor:.1f} µs to
   complete such a future from a reader callback and resume the awaiting task
@@ -179,10 +182,12 @@ Reading the figures:
   floor's two iterations (a blocking `select` that the runtime's descriptor ends, and a `select(0)`
   to resume the task: counted on `loop._selector`); the client process's CPU per ping, from
   `getrusage`, was about 18 µs for a bare blocking socket, 55-70 µs for the blocking facade and
-  95 µs awaited. The awaited path's extra ~30 µs is about a third asyncio's floor; the rest is
-  inside CPython too (`perf record`: libpython 33% of the process's CPU awaited, 6% blocking: the
-  loop's Python code and the Python calls the binding makes per call) and in the runtime's extra
-  non-blocking `epoll_wait`s (4.6 per awaited call against 2 blocking).
+  95 µs awaited (before the facade's fast path). In instructions (callgrind), an awaited ping costs
+  the Python client about 111k against the facade's 61k and Rust's 52k, and asyncio alone executes
+  about 41k per awaited I/O completion: most of the awaited path's extra is asyncio's own loop
+  (Python code: `_run_once`, `select`, the handles), which the spinning floor above, measured with
+  hot caches, undercounts. The rest is the runtime's extra non-blocking `epoll_wait`s (4.3 per
+  awaited call against 2 blocking) and a few thousand instructions of the binding's own.
 - Runs are noisy on this shared 2-core machine (whole runs have come out 3x slower than others, raw
   bollard included, and close pairs swap places between runs): read the ratios of one run, not single
   cells across runs.
