@@ -175,7 +175,10 @@ Reading the figures:
   more `write` to the runtime's eventfd and one more event for the loop).
 - The bound column says how much of a gap is the event loop's: `dockfleet-rust` spinning for its
   loop's floor before each call gives {bound_range("dockfleet-python")} (asyncio) and {bound_range("dockfleet-node")}
-  (Node) in this run; what a binding takes beyond that is its own. A few µs of client work between
+  (Node) in this run; what a binding takes beyond that is its own. Node's floor overstates what Node
+  costs the binding: its `net.Socket` resolution executes more instructions per await (119-126k) than a
+  whole dockfleet-node ping (84-98k), whose completion is a `uv_poll` callback resolving a Promise
+  (`bash benches/run_instructions.sh`). A few µs of client work between
   calls come back larger: the engine's threads go idle between requests and
   answer a client that paused later than one that did not (a Rust loop spinning 40 µs before each
   ping has seen each answer about 20-30 µs later). Per awaited Python call the loop runs exactly its
@@ -183,7 +186,7 @@ Reading the figures:
   to resume the task: counted on `loop._selector`); the client process's CPU per ping, from
   `getrusage`, was about 18 µs for a bare blocking socket, 55-70 µs for the blocking facade and
   95 µs awaited (before the facade's fast path). In instructions (callgrind), an awaited ping costs
-  the Python client about 111k against the facade's 61k and Rust's 52k, and asyncio alone executes
+  the Python client 89-112k against the facade's 60-62k and Rust's 52k, and asyncio alone executes
   about 41k per awaited I/O completion: most of the awaited path's extra is asyncio's own loop
   (Python code: `_run_once`, `select`, the handles), which the spinning floor above, measured with
   hot caches, undercounts. The rest is the runtime's extra non-blocking `epoll_wait`s (4.3 per
