@@ -218,7 +218,7 @@ impl Call {
     /// does, without going through the coroutine protocol (no `send`, no `StopIteration`).
     pub(crate) fn run_blocking(&mut self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
         match std::mem::replace(&mut self.state, CallState::Over) {
-            CallState::Fresh(fut) => Some(crate::block(fut, crate::On::ThisThread).and_then(|finish| finish(py))),
+            CallState::Fresh(fut) => Some(run_here(py, fut)),
             started => {
                 self.state = started;
                 None
@@ -228,8 +228,7 @@ impl Call {
 
     fn start(&mut self, py: Python<'_>, fut: CallFuture) -> PyResult<Py<PyAny>> {
         if crate::blocking_now() {
-            let finish = crate::block(fut, crate::On::ThisThread)?;
-            return Err(pyo3::exceptions::PyStopIteration::new_err((finish(py)?,)));
+            return Err(pyo3::exceptions::PyStopIteration::new_err((run_here(py, fut)?,)));
         }
         let event_loop = running_loop(py)?;
         let here = watched(py, &event_loop);
@@ -291,6 +290,12 @@ impl Drop for Call {
     fn drop(&mut self) {
         self.abort();
     }
+}
+
+/// Runs a call's future to its end on this thread's runtime, blocking with the GIL released, and
+/// converts its outcome.
+fn run_here(py: Python<'_>, fut: CallFuture) -> PyResult<Py<PyAny>> {
+    crate::block(fut, crate::On::ThisThread).and_then(|finish| finish(py))
 }
 
 /// `asyncio.get_running_loop()`.

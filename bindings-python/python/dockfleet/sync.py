@@ -9,6 +9,7 @@ iterators; ``close()`` stops one early.
 from __future__ import annotations
 
 import inspect
+import types
 from typing import Any, Callable
 
 from . import _native
@@ -165,8 +166,7 @@ def _finish(result: Any) -> Any:
             result = _run_sync(result)
         except StopAsyncIteration:
             return _END
-    wrap = _WRAPPERS.get(type(result))
-    return result if wrap is None else wrap(result)
+    return _wrap(result)
 
 
 _STREAMS = tuple(getattr(_native, name) for name in dir(_native) if name.endswith("Stream"))
@@ -196,7 +196,7 @@ def _method(native_cls: type, name: str) -> Callable[..., Any]:
     """A blocking method calling ``name`` of the wrapped native object, with the native signature."""
     native = getattr(native_cls, name)
     # A plain method is called through its descriptor (no attribute lookup per call).
-    direct = type(inspect.getattr_static(native_cls, name)).__name__ == "method_descriptor"
+    direct = isinstance(inspect.getattr_static(native_cls, name), types.MethodDescriptorType)
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         if args:
