@@ -47,8 +47,12 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 thread_local! {
-    /// Set when a task spawned through [`tracked`] is woken on this thread.
+    /// Set when a task spawned through [`tracked`] is woken on this thread, cleared when one is polled:
+    /// after a scheduler round, set only if a task was woken that the round did not run (by the
+    /// drivers, which run after the tasks).
     static WOKEN: Cell<bool> = const { Cell::new(false) };
+    /// Polls of tasks spawned through [`tracked`] on this thread since [`Settle`] last looked.
+    static POLLED: Cell<u32> = const { Cell::new(0) };
     /// Set while [`EmbeddedRuntime::tick`] runs on this thread.
     static TICKING: Cell<bool> = const { Cell::new(false) };
 }
@@ -170,8 +174,10 @@ impl EmbeddedRuntime {
 }
 
 /// Completes once a round of the scheduler (every ready task, then a non-blocking look at the I/O and
-/// timer drivers) woke no tracked task: the run queue is then empty, and anything that happens later
-/// shows up as readiness of the epoll instance.
+/// timer drivers) left no tracked task woken and not yet run: the run queue is then empty, and anything
+/// that happens later shows up as readiness of the epoll instance. A task woken by another task runs in
+/// the same round, so it needs no further round (and no further look at the drivers): a tick that
+/// starts a request takes one look, a tick that completes one two.
 struct Settle {
     rounds: u32,
 }
@@ -181,7 +187,9 @@ impl Future for Settle {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let woken = WOKEN.with(|w| w.replace(false));
-        if self.rounds > 0 && !woken {
+        // A round cut short after `EVENT_INTERVAL` polls may leave woken tasks queued behind the last one.
+        let cut_short = POLLED.with(|p| p.replace(0)) >= EVENT_INTERVAL;
+        if self.rounds > 0 && !woken && !cut_short {
             return Poll::Ready(());
         }
         self.rounds += 1;
@@ -207,11 +215,14 @@ async fn keep_a_timer() {
     }
 }
 
+/// How many tasks a scheduler round polls at most before it looks at the drivers.
+const EVENT_INTERVAL: u32 = 1024;
+
 fn build() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // A tick runs every ready task before it polls the drivers (the default polls them every 61).
-        .event_interval(1024)
+        .event_interval(EVENT_INTERVAL)
         .build()
         .map_err(|e| Error::Internal(format!("cannot build an embedded runtime: {e}")))
 }
@@ -273,6 +284,9 @@ impl<F: Future> Future for Tracked<F> {
             this.waker = Some((cx.waker().clone(), flagging));
         }
         let (_, flagging) = this.waker.as_ref().expect("set above");
+        // Whatever woke this task is handled by this poll (see `WOKEN`).
+        WOKEN.with(|w| w.set(false));
+        POLLED.with(|p| p.set(p.get().saturating_add(1)));
         this.fut.as_mut().poll(&mut Context::from_waker(flagging))
     }
 }
