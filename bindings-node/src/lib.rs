@@ -29,6 +29,7 @@ mod registrator;
 mod render;
 mod rollout;
 mod schedule;
+mod shape;
 mod spec;
 mod stack;
 mod stats;
@@ -143,9 +144,11 @@ impl Conv<std::path::PathBuf> for String {
 macro_rules! object {
     (out $(#[doc = $doc:tt])* $js:ident => $core:path { $($(#[doc = $fdoc:tt])* $f:ident : $t:ty),* $(,)? }) => {
         $(#[doc = $doc])*
-        #[napi_derive::napi(object)]
+        #[napi_derive::napi(object, object_to_js = false)]
         #[derive(Clone, Debug)]
         pub struct $js { $( $(#[doc = $fdoc])* pub $f: $t, )* }
+
+        crate::to_js!($js { $($f),* });
 
         impl crate::Conv<$js> for $core {
             fn conv(self) -> $js {
@@ -161,9 +164,11 @@ macro_rules! object {
     };
     (in $(#[doc = $doc:tt])* $js:ident => $core:path { $($(#[doc = $fdoc:tt])* $f:ident : $t:ty),* $(,)? }) => {
         $(#[doc = $doc])*
-        #[napi_derive::napi(object)]
+        #[napi_derive::napi(object, object_to_js = false)]
         #[derive(Clone, Debug, Default)]
         pub struct $js { $( $(#[doc = $fdoc])* pub $f: Option<$t>, )* }
+
+        crate::to_js!($js { $($f),* });
 
         impl crate::Conv<$js> for $core {
             fn conv(self) -> $js {
@@ -181,6 +186,23 @@ macro_rules! object {
     };
 }
 pub(crate) use object;
+
+/// A `#[napi(object)]` type's conversion to JS through its shape's factory (see `shape`).
+macro_rules! to_js {
+    ($js:ident { $($f:ident),* }) => {
+        impl napi::bindgen_prelude::ToNapiValue for $js {
+            unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> napi::Result<napi::sys::napi_value> {
+                static SHAPE: crate::shape::Shape = crate::shape::Shape(&[$(stringify!($f)),*]);
+                // SAFETY: on the JS thread with its env, as napi calls `to_napi_value`.
+                unsafe {
+                    let values = [$( napi::bindgen_prelude::ToNapiValue::to_napi_value(env, val.$f)? ),*];
+                    SHAPE.make(env, &values)
+                }
+            }
+        }
+    };
+}
+pub(crate) use to_js;
 
 /// Runs a core future on napi's tokio runtime as a Promise. Rejections are `Error`s with `.code` set
 /// to the dockfleet code (and `.cause` to the chain); panics reject with code `internal`.

@@ -68,6 +68,10 @@ test('container lifecycle end to end', async () => {
   await h.startContainer(id)
   const d = await h.inspectContainer(id)
   assert.ok(d.state.running)
+  // Plain objects, every field present in declaration order (what index.d.ts declares).
+  assert.deepEqual(Object.keys(d), ['id', 'name', 'image', 'imageId', 'state', 'labels', 'ports', 'networks', 'restartCount', 'created'])
+  assert.deepEqual(Object.keys(d.ports[0]), ['containerPort', 'hostPort', 'protocol', 'hostIp'])
+  assert.equal(Object.getPrototypeOf(d.state), Object.prototype)
   assert.equal(d.name, tag)
   const port = d.ports.find((p) => p.containerPort === 80).hostPort
   assert.match(await httpGet('10.250.0.12', port), /ok\n$/)
