@@ -172,12 +172,25 @@ Reading the figures:
   dockfleet-rust ping before any of the call's own work. In Node it is a Promise and its reaction.
   Setting a call's request timeout wakes nothing (the embedded runtime keeps a timer set a second
   ahead, so a 60 s timeout is never tokio's earliest; until 2026-12-03 each awaited call cost one
-  more `write` to the runtime's eventfd and one more event for the loop).
+  more `write` to the runtime's eventfd and one more event for the loop). Since 2026-12-06 a tick of
+  the embedded runtime looks at its drivers (a non-blocking `epoll_wait`) once to start a call and
+  twice to complete one, not two and three times (strace, per call: Node 4.9 of tokio's
+  `epoll_wait`s before, 2.3 after; awaited Python 4.3 before, 3.6 after, asyncio's own included).
+- Node builds each result object with a JS function of the type's shape (an object literal, one
+  napi call) since 2026-12-06; napi-rs defined the properties one by one, and V8 decoded and interned
+  every key each time and took its slow path through the object's map transitions. callgrind, per
+  `inspectContainer` in the Node process: 278k instructions before, 244-253k after (dockfleet-rust:
+  194k).
+- Where a Node ping's 80-85k instructions go (callgrind, inclusive, per call, 2026-12-06): the
+  embedded runtime's two ticks about 61k, more than a whole dockfleet-rust ping (52k): tokio's
+  `block_on` entered twice, three looks at the drivers, a task spawned per call; napi-rs's method
+  call 4k; settling the Promise 5k (callback scope, resolution, the result object); libuv's loop
+  3k; the awaiting JavaScript itself 1.3k. The awaited Python call has the same two ticks.
 - The bound column says how much of a gap is the event loop's: `dockfleet-rust` spinning for its
   loop's floor before each call gives {bound_range("dockfleet-python")} (asyncio) and {bound_range("dockfleet-node")}
   (Node) in this run; what a binding takes beyond that is its own. Node's floor overstates what Node
-  costs the binding: its `net.Socket` resolution executes more instructions per await (119-126k) than a
-  whole dockfleet-node ping (84-98k), whose completion is a `uv_poll` callback resolving a Promise
+  costs the binding: its `net.Socket` resolution executes more instructions per await (118-126k) than a
+  whole dockfleet-node ping (80-85k), whose completion is a `uv_poll` callback resolving a Promise
   (`bash benches/run_instructions.sh`). A few µs of client work between
   calls come back larger: the engine's threads go idle between requests and
   answer a client that paused later than one that did not (a Rust loop spinning 40 µs before each
@@ -189,8 +202,9 @@ Reading the figures:
   the Python client 89-112k against the facade's 60-62k and Rust's 52k, and asyncio alone executes
   about 41k per awaited I/O completion: most of the awaited path's extra is asyncio's own loop
   (Python code: `_run_once`, `select`, the handles), which the spinning floor above, measured with
-  hot caches, undercounts. The rest is the runtime's extra non-blocking `epoll_wait`s (4.3 per
-  awaited call against 2 blocking) and a few thousand instructions of the binding's own.
+  hot caches, undercounts. The rest is the runtime's extra non-blocking `epoll_wait`s (3.6 per
+  awaited call, asyncio's included, against the facade's 2) and a few thousand instructions of the
+  binding's own.
 - Runs are noisy on this shared 2-core machine (whole runs have come out 3x slower than others, raw
   bollard included, and close pairs swap places between runs): read the ratios of one run, not single
   cells across runs.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Client instructions per ping (callgrind): dockfleet in Rust, Python (blocking and awaited) and Node,
+# Client instructions per call, ping and inspect (callgrind): dockfleet in Rust, Python (blocking and awaited) and Node,
 # docker-py, and asyncio's own floor, against the same testbed engine; writes BENCHMARKS.md.
 #   bash benches/run_instructions.sh [N1] [N2]
 set -euo pipefail

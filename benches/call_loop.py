@@ -1,8 +1,9 @@
 """One client's engine calls and nothing else, for `benches/run_instructions.sh`: connects to ADDRESS,
-makes 100 unreported pings, then N more, awaited on asyncio's default loop (`async`) or through the
-blocking facade (`sync`), or docker-py's `APIClient.ping` (`docker-py`), for comparison.
+makes 100 unreported calls, then N more, awaited on asyncio's default loop (`async`) or through the
+blocking facade (`sync`), or docker-py's `APIClient` (`docker-py`), for comparison: `ping`, or
+`inspect_container(ID)` when a container ID is given.
 
-    python benches/ping_loop.py ADDRESS N async|sync|docker-py
+    python benches/call_loop.py ADDRESS N async|sync|docker-py [CONTAINER_ID]
 """
 
 import asyncio
@@ -14,24 +15,25 @@ from dockfleet import sync
 
 def main() -> None:
     address, n, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    config = dockfleet.HostConfig(name="ping-loop", address=address, insecure=True)
+    cid = sys.argv[4] if len(sys.argv) > 4 else None
+    config = dockfleet.HostConfig(name="call-loop", address=address, insecure=True)
     if mode == "docker-py":
         import docker
 
         client = docker.APIClient(base_url=address, version="auto")
         for _ in range(100 + n):
-            client.ping()
+            client.inspect_container(cid) if cid else client.ping()
         return
     if mode == "sync":
         host = sync.DockerHost.connect(config)
         for _ in range(100 + n):
-            host.ping()
+            host.inspect_container(cid) if cid else host.ping()
         return
 
     async def awaited() -> None:
         host = await dockfleet.DockerHost.connect(config)
         for _ in range(100 + n):
-            await host.ping()
+            await (host.inspect_container(cid) if cid else host.ping())
 
     asyncio.run(awaited())
 
