@@ -203,9 +203,13 @@ def _method(native_cls: type, name: str) -> Callable[..., Any]:
             args = tuple([_unwrap(a) for a in args])
         if kwargs:
             kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
-        if direct:
-            return _finish(native(self._inner, *args, **kwargs))
-        return _finish(getattr(self._inner, name)(*args, **kwargs))
+        result = native(self._inner, *args, **kwargs) if direct else getattr(self._inner, name)(*args, **kwargs)
+        if type(result) is _Call:
+            # An engine call (most methods): run here, without `_finish`'s and `_wrap`'s frames.
+            result = _run_sync(result)
+            wrap = _WRAPPERS.get(type(result))
+            return result if wrap is None else wrap(result)
+        return _finish(result)
 
     method.__name__ = name
     method.__qualname__ = f"{native_cls.__name__}.{name}"
