@@ -188,10 +188,12 @@ Reading the figures:
   3k; the awaiting JavaScript itself 1.3k. The awaited Python call has the same two ticks.
 - The bound column says how much of a gap is the event loop's: `dockfleet-rust` spinning for its
   loop's floor before each call gives {bound_range("dockfleet-python")} (asyncio) and {bound_range("dockfleet-node")}
-  (Node) in this run; what a binding takes beyond that is its own. Node's floor overstates what Node
-  costs the binding: its `net.Socket` resolution executes more instructions per await (118-126k) than a
-  whole dockfleet-node ping (80-85k), whose completion is a `uv_poll` callback resolving a Promise
-  (`bash benches/run_instructions.sh`). A few µs of client work between
+  (Node) in this run; what a binding takes beyond that is its own. Node's floor is the binding's
+  `_ioFloor()`: a Promise that a native `uv_poll` callback resolves, the path an engine call's
+  completion takes (8k instructions per await; until 2026-12-06 it was a `net.Socket`'s data event,
+  118-126k, more than a whole dockfleet-node ping, which overstated the floor about 2.5 times in
+  time). Node's own floor is small: most of the Node binding's gap is its own (the runtime's ticks,
+  napi-rs's method call, settling; see above). A few µs of client work between
   calls come back larger: the engine's threads go idle between requests and
   answer a client that paused later than one that did not (a Rust loop spinning 40 µs before each
   ping has seen each answer about 20-30 µs later). Per awaited Python call the loop runs exactly its

@@ -96,10 +96,9 @@ counted): each client makes 100 + N calls against `df-1` for N = {n1} and N = {n
 `inspect` of one running container), and the difference in its process's instruction total is divided
 by {n2 - n1}. `asyncio alone` is `benches/asyncio_floor.py` under the same count, per awaited I/O
 completion (no dockfleet, no engine): what asyncio's default loop executes to resume a task that a
-reader callback woke. `Node alone` is `benches/node_floor.js` likewise (a Promise that a
-`net.Socket`'s data callback resolves): more than a whole dockfleet-node ping, since Node's socket
-streams do far more per read than the binding's `uv_poll` callback, so the time floor the engine-call
-benchmark spins for Node overstates what Node itself costs the binding per call. Node runs with a
+reader callback woke. `Node alone` is `benches/node_floor.js` likewise: a Promise that a native
+`uv_poll` callback resolves (the binding's `_ioFloor()`, no runtime tick, no engine), the path an
+engine call's completion takes in Node. Node runs with a
 fixed hash seed (`--hash-seed=1 --random-seed=1`): V8 draws it at start-up by a prime search of
 varying length, which otherwise lands in the difference. The counts of the blocking clients barely
 move between runs or with the machine's load, unlike times; those of the awaited ones (Python, Node)

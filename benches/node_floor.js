@@ -1,39 +1,26 @@
-// What Node alone costs per awaited call that an I/O callback completes, with no dockfleet and no engine:
-// the counterpart of asyncio_floor.py. A loop awaits a Promise that a socket's data callback resolves
-// (one byte written over a loopback connection, one read), then goes on. Prints the median over rounds,
-// in µs, as one JSON line.
+// What Node itself takes per awaited call that an I/O callback completes, with no dockfleet work: the
+// counterpart of asyncio_floor.py. A loop awaits the binding's `_ioFloor()`, a Promise that a native
+// `uv_poll` callback resolves once the byte it wrote to one end of a socket pair can be read at the
+// other: the path an engine call's completion takes (a readable descriptor, a libuv callback, a Promise
+// settled in a callback scope, the awaiting code resumed), without the runtime's tick and the call's own
+// work. (Until 2026-12-06 this awaited a `net.Socket`'s data event, whose stream machinery executes
+// more per read than a whole dockfleet-node ping.) Prints the median over rounds, in µs, as one JSON line.
 //
 //   node benches/node_floor.js [AWAITS] [ROUNDS]
-const net = require('node:net')
+const path = require('node:path')
+const dockfleet = require(path.join(__dirname, '..', 'bindings-node', 'dockfleet.js'))
 
 const awaits = Number(process.argv[2] || 20000)
 const rounds = Number(process.argv[3] || 5)
 
 async function main() {
-  const server = net.createServer()
-  const accepted = new Promise((resolve) => server.once('connection', resolve))
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const a = net.connect(server.address().port, '127.0.0.1')
-  a.setNoDelay(true)
-  const b = await accepted
-  b.setNoDelay(true)
-  const waiting = []
-  b.on('data', (chunk) => {
-    for (let i = 0; i < chunk.length; i++) waiting.shift()()
-  })
+  for (let i = 0; i < 1000; i++) await dockfleet._ioFloor()
   const perAwait = []
   for (let r = 0; r < rounds; r++) {
     const t = process.hrtime.bigint()
-    for (let i = 0; i < awaits; i++) {
-      const done = new Promise((resolve) => waiting.push(resolve))
-      a.write('x')
-      await done
-    }
+    for (let i = 0; i < awaits; i++) await dockfleet._ioFloor()
     perAwait.push(Number(process.hrtime.bigint() - t) / 1e3 / awaits)
   }
-  a.destroy()
-  b.destroy()
-  server.close()
   perAwait.sort((x, y) => x - y)
   console.log(JSON.stringify({ client: 'node alone', us_per_await: perAwait[Math.floor(perAwait.length / 2)] }))
 }

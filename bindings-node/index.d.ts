@@ -294,6 +294,16 @@ export declare class Swarm {
   removeConfig(name: string): Promise<undefined>
 }
 
+/**
+ * What Node itself takes to complete an awaited call from an I/O callback, with no dockfleet work:
+ * the Promise returned is resolved by a `uv_poll` callback once the byte this writes to one end of a
+ * socket pair can be read at the other. An engine call's completion takes the same path (a readable
+ * descriptor, a libuv callback, a Promise settled in a callback scope), plus the runtime's tick and
+ * the call's own work: `benches/node_floor.js` measures it, as `benches/asyncio_floor.py` does
+ * asyncio's. Rejects where the binding cannot reach libuv.
+ */
+export declare function _ioFloor(): Promise<undefined>
+
 /** The latency histogram's bucket bounds (exported as `LATENCY_BOUNDS_MS` by dockfleet.js). */
 export declare function _latencyBoundsMs(): Array<number>
 

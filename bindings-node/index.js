@@ -853,6 +853,7 @@ module.exports.RolloutStream = nativeBinding.RolloutStream
 module.exports.ServiceLogStream = nativeBinding.ServiceLogStream
 module.exports.StatsStream = nativeBinding.StatsStream
 module.exports.Swarm = nativeBinding.Swarm
+module.exports._ioFloor = nativeBinding._ioFloor
 module.exports._latencyBoundsMs = nativeBinding._latencyBoundsMs
 module.exports._panicForTests = nativeBinding._panicForTests
 module.exports.apply = nativeBinding.apply

@@ -162,6 +162,11 @@ unsafe extern "C" fn cleanup(_: *mut c_void) {
         unsafe {
             (l.uv.close)(l.poll, Some(free_handle));
             (l.uv.close)(l.timer, Some(free_handle));
+            if let Some(f) = FLOOR.with(|f| f.borrow_mut().take()) {
+                (l.uv.close)(f.poll, Some(free_handle));
+                libc::close(f.fds[0]);
+                libc::close(f.fds[1]);
+            }
             sys::napi_async_destroy(l.env, l.async_context);
         }
     }
@@ -271,6 +276,109 @@ fn settle(l: &Local, from_loop: bool) {
         unsafe {
             (l.uv.unref)(l.poll);
             (l.uv.timer_stop)(l.timer);
+        }
+    }
+}
+
+/// The benchmarks' Node floor: one end of a socket pair watched by a `uv_poll`, whose callback
+/// resolves the Promises waiting on it, and the Promises waiting, oldest first.
+struct Floor {
+    poll: *mut c_void,
+    fds: [i32; 2],
+    waiting: RefCell<std::collections::VecDeque<sys::napi_deferred>>,
+}
+
+thread_local! {
+    static FLOOR: RefCell<Option<Rc<Floor>>> = const { RefCell::new(None) };
+}
+
+/// What Node itself takes to complete an awaited call from an I/O callback, with no dockfleet work:
+/// the Promise returned is resolved by a `uv_poll` callback once the byte this writes to one end of a
+/// socket pair can be read at the other. An engine call's completion takes the same path (a readable
+/// descriptor, a libuv callback, a Promise settled in a callback scope), plus the runtime's tick and
+/// the call's own work: `benches/node_floor.js` measures it, as `benches/asyncio_floor.py` does
+/// asyncio's. Rejects where the binding cannot reach libuv.
+#[napi_derive::napi(js_name = "_ioFloor")]
+pub fn io_floor(env: &Env) -> Result<PromiseRaw<'_, ()>> {
+    let Some(l) = local(env) else { return Err(Error::from_reason("libuv is not reachable from this runtime")) };
+    let floor = match FLOOR.with(|f| f.borrow().clone()) {
+        Some(f) => f,
+        None => {
+            let f = Rc::new(new_floor(&l)?);
+            FLOOR.with(|c| *c.borrow_mut() = Some(f.clone()));
+            f
+        }
+    };
+    let mut deferred = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    // SAFETY: on the JS thread with its env; the descriptor is the floor's own, non-blocking.
+    unsafe {
+        check_status!(sys::napi_create_promise(env.raw(), &mut deferred, &mut promise))?;
+        if floor.waiting.borrow().is_empty() {
+            (l.uv.ref_)(floor.poll);
+        }
+        floor.waiting.borrow_mut().push_back(deferred);
+        libc::write(floor.fds[0], b"x".as_ptr().cast(), 1);
+    }
+    Ok(PromiseRaw::new(env.raw(), promise))
+}
+
+fn new_floor(l: &Local) -> Result<Floor> {
+    let mut fds = [0; 2];
+    // SAFETY: a socket pair of this process's own; the handle is allocated with the size libuv reports
+    // and initialized on the env's loop (this is its JS thread); `cleanup` closes both with the env.
+    unsafe {
+        if libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        ) != 0
+        {
+            return Err(Error::from_reason(std::io::Error::last_os_error().to_string()));
+        }
+        let uv_loop = Env::from_raw(l.env).get_uv_event_loop()?.cast::<c_void>();
+        let poll = libc::calloc(1, (l.uv.handle_size)(UV_POLL));
+        let watched = !poll.is_null() && (l.uv.poll_init)(uv_loop, poll, fds[1]) == 0;
+        if !watched || (l.uv.poll_start)(poll, UV_READABLE, on_floor) != 0 {
+            if watched {
+                (l.uv.close)(poll, Some(free_handle));
+            } else {
+                libc::free(poll);
+            }
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+            return Err(Error::from_reason("cannot watch the floor's socket"));
+        }
+        (l.uv.unref)(poll);
+        Ok(Floor { poll, fds, waiting: RefCell::new(Default::default()) })
+    }
+}
+
+/// The floor's `uv_poll` callback: resolves a waiting Promise per byte read, in a callback scope.
+unsafe extern "C" fn on_floor(_: *mut c_void, _status: i32, _events: i32) {
+    let (Some(l), Some(floor)) = (LOCAL.with(|c| c.borrow().clone()), FLOOR.with(|f| f.borrow().clone())) else {
+        return;
+    };
+    let mut buf = [0u8; 64];
+    // SAFETY: the floor's own non-blocking descriptor; on the JS thread, scopes closed in reverse.
+    unsafe {
+        let n = libc::read(floor.fds[1], buf.as_mut_ptr().cast(), buf.len());
+        let (mut handles, mut resource, mut scope, mut undefined) =
+            (ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        sys::napi_open_handle_scope(l.env, &mut handles);
+        sys::napi_create_object(l.env, &mut resource);
+        sys::napi_open_callback_scope(l.env, resource, l.async_context, &mut scope);
+        sys::napi_get_undefined(l.env, &mut undefined);
+        for _ in 0..n.max(0) {
+            if let Some(d) = floor.waiting.borrow_mut().pop_front() {
+                sys::napi_resolve_deferred(l.env, d, undefined);
+            }
+        }
+        sys::napi_close_callback_scope(l.env, scope);
+        sys::napi_close_handle_scope(l.env, handles);
+        if floor.waiting.borrow().is_empty() {
+            (l.uv.unref)(floor.poll);
         }
     }
 }

@@ -182,6 +182,10 @@ test('host calls do their I/O on the JS thread, driven by its event loop', async
   const many = await Promise.all(Array.from({ length: 20 }, () => h.listContainers()))
   assert.equal(many.length, 20)
   await rejects(h.inspectContainer('dockfleet-no-such-container'), 'not_found')
+  // The benchmarks' Node floor (benches/node_floor.js): Promises a uv_poll callback resolves, in order.
+  const order = []
+  await Promise.all(Array.from({ length: 5 }, (_, i) => dockfleet._ioFloor().then(() => order.push(i))))
+  assert.deepEqual(order, [0, 1, 2, 3, 4])
 
   // A worker thread has a runtime and libuv handles of its own, closed when it ends (else Node aborts
   // closing its loop).
@@ -192,6 +196,7 @@ test('host calls do their I/O on the JS thread, driven by its event loop', async
        ;(async () => {
          const h = await dockfleet.DockerHost.connect({ name: 'w', address: ${JSON.stringify(address)}, insecure: true })
          for (let i = 0; i < 20; i++) await h.ping()
+         await dockfleet._ioFloor()
          parentPort.postMessage('pinged')
        })()`,
       { eval: true },
