@@ -243,33 +243,19 @@ where
     Ok(PromiseRaw::new(env.raw(), promise))
 }
 
-/// Settles the calls that finished. From a libuv callback (`from_loop`), inside a callback scope, so
-/// that the Promise reactions (microtasks) run when it closes, as after any other Node callback.
+/// Settles the calls that finished (in a callback scope from a libuv callback: see [`in_scope`]).
 fn settle(l: &Local, from_loop: bool) {
     loop {
         let batch = std::mem::take(&mut *l.done.borrow_mut());
         if batch.is_empty() {
             break;
         }
-        // SAFETY: on the JS thread, outside any other scope of ours; scopes are closed in reverse.
-        unsafe {
-            let mut handles = ptr::null_mut();
-            sys::napi_open_handle_scope(l.env, &mut handles);
-            let mut scope = ptr::null_mut();
-            if from_loop {
-                let mut resource = ptr::null_mut();
-                sys::napi_create_object(l.env, &mut resource);
-                sys::napi_open_callback_scope(l.env, resource, l.async_context, &mut scope);
-            }
+        in_scope(l, from_loop, || {
             for s in batch {
                 s(l.env);
                 l.pending.set(l.pending.get() - 1);
             }
-            if !scope.is_null() {
-                sys::napi_close_callback_scope(l.env, scope);
-            }
-            sys::napi_close_handle_scope(l.env, handles);
-        }
+        });
     }
     if l.pending.get() == 0 {
         // SAFETY: as in `call_here`.
@@ -277,6 +263,28 @@ fn settle(l: &Local, from_loop: bool) {
             (l.uv.unref)(l.poll);
             (l.uv.timer_stop)(l.timer);
         }
+    }
+}
+
+/// Runs `f` on the JS thread inside a handle scope and, from a libuv callback (`from_loop`), a callback
+/// scope, so that the Promise reactions (microtasks) it queues run when that closes, as after any other
+/// Node callback.
+fn in_scope(l: &Local, from_loop: bool, f: impl FnOnce()) {
+    // SAFETY: on the JS thread, outside any other scope of ours; scopes are closed in reverse.
+    unsafe {
+        let mut handles = ptr::null_mut();
+        sys::napi_open_handle_scope(l.env, &mut handles);
+        let mut scope = ptr::null_mut();
+        if from_loop {
+            let mut resource = ptr::null_mut();
+            sys::napi_create_object(l.env, &mut resource);
+            sys::napi_open_callback_scope(l.env, resource, l.async_context, &mut scope);
+        }
+        f();
+        if !scope.is_null() {
+            sys::napi_close_callback_scope(l.env, scope);
+        }
+        sys::napi_close_handle_scope(l.env, handles);
     }
 }
 
@@ -361,24 +369,22 @@ unsafe extern "C" fn on_floor(_: *mut c_void, _status: i32, _events: i32) {
         return;
     };
     let mut buf = [0u8; 64];
-    // SAFETY: the floor's own non-blocking descriptor; on the JS thread, scopes closed in reverse.
-    unsafe {
-        let n = libc::read(floor.fds[1], buf.as_mut_ptr().cast(), buf.len());
-        let (mut handles, mut resource, mut scope, mut undefined) =
-            (ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-        sys::napi_open_handle_scope(l.env, &mut handles);
-        sys::napi_create_object(l.env, &mut resource);
-        sys::napi_open_callback_scope(l.env, resource, l.async_context, &mut scope);
-        sys::napi_get_undefined(l.env, &mut undefined);
-        for _ in 0..n.max(0) {
-            if let Some(d) = floor.waiting.borrow_mut().pop_front() {
-                sys::napi_resolve_deferred(l.env, d, undefined);
+    // SAFETY: the floor's own non-blocking descriptor.
+    let n = unsafe { libc::read(floor.fds[1], buf.as_mut_ptr().cast(), buf.len()) };
+    in_scope(&l, true, || {
+        // SAFETY: on the JS thread, inside the scopes `in_scope` opened; each deferred is resolved once.
+        unsafe {
+            let mut undefined = ptr::null_mut();
+            sys::napi_get_undefined(l.env, &mut undefined);
+            for _ in 0..n.max(0) {
+                if let Some(d) = floor.waiting.borrow_mut().pop_front() {
+                    sys::napi_resolve_deferred(l.env, d, undefined);
+                }
             }
         }
-        sys::napi_close_callback_scope(l.env, scope);
-        sys::napi_close_handle_scope(l.env, handles);
-        if floor.waiting.borrow().is_empty() {
-            (l.uv.unref)(floor.poll);
-        }
+    });
+    if floor.waiting.borrow().is_empty() {
+        // SAFETY: the floor's handle, initialized in `new_floor`, on its loop's thread.
+        unsafe { (l.uv.unref)(floor.poll) };
     }
 }
