@@ -1,44 +1,32 @@
-// Engine-call benchmark, Node side: dockfleet's Node binding and dockerode, N sequential calls per op
-// and round. Prints one JSON line per (client, op, round).
-// Usage: node engine_calls.js ADDRESS CONTAINER_ID [CALLS] [ROUNDS] [WARM_UP]
+// Engine-call benchmark, Node side: dockfleet's Node binding and dockerode, as a worker that
+// benches/engine_calls_report.py drives in lockstep with the Rust and Python workers.
+// Protocol: prints {"clients": [...]} once connected, then reads lines CLIENT<TAB>OP<TAB>CALLS (OP is
+// ping, list or inspect) and answers each with one JSON line after making CALLS sequential calls:
+// {"client", "op", "calls", "seconds"}. Ends at end of input.
+// Usage: node engine_calls.js ADDRESS CONTAINER_ID
 const path = require('node:path')
+const readline = require('node:readline')
 const dockfleet = require(path.join(__dirname, '..', 'bindings-node', 'dockfleet.js'))
 const Docker = require('dockerode')
 
-const [address, id, callsArg, roundsArg, warmUpArg] = process.argv.slice(2)
-const calls = Number(callsArg || 1000)
-const rounds = Number(roundsArg || 5)
-const warmUp = Number(warmUpArg || 100) // unreported calls of each operation per client before the rounds
-const report = (client, op, round, seconds) => console.log(JSON.stringify({ client, op, round, calls, seconds }))
-
-async function timed(client, op, round, fn) {
-  const t = process.hrtime.bigint()
-  for (let i = 0; i < calls; i++) await fn()
-  report(client, op, round, Number(process.hrtime.bigint() - t) / 1e9)
-}
-
-async function main() {
+async function main () {
+  const [address, id] = process.argv.slice(2)
   const host = await dockfleet.DockerHost.connect({ name: 'bench', address, insecure: true })
   const [h, p] = address.replace('tcp://', '').split(':')
   const dockerode = new Docker({ host: h, port: Number(p) })
   const container = dockerode.getContainer(id)
-  // Warm-up, not reported (as on the Rust and Python sides): a process's first calls would otherwise
-  // land on whichever client is measured first.
-  for (let i = 0; i < warmUp; i++) {
-    await host.ping()
-    await host.listContainers()
-    await host.inspectContainer(id)
-    await dockerode.ping()
-    await dockerode.listContainers()
-    await container.inspect()
+  const ops = {
+    'dockfleet-node': { ping: () => host.ping(), list: () => host.listContainers(), inspect: () => host.inspectContainer(id) },
+    dockerode: { ping: () => dockerode.ping(), list: () => dockerode.listContainers(), inspect: () => container.inspect() }
   }
-  for (let round = 0; round < rounds; round++) {
-    await timed('dockfleet-node', 'ping', round, () => host.ping())
-    await timed('dockfleet-node', 'list', round, () => host.listContainers())
-    await timed('dockfleet-node', 'inspect', round, () => host.inspectContainer(id))
-    await timed('dockerode', 'ping', round, () => dockerode.ping())
-    await timed('dockerode', 'list', round, () => dockerode.listContainers())
-    await timed('dockerode', 'inspect', round, () => container.inspect())
+  console.log(JSON.stringify({ clients: Object.keys(ops) }))
+  for await (const line of readline.createInterface({ input: process.stdin })) {
+    const [client, op, n] = line.split('\t')
+    const fn = ops[client][op]
+    const calls = Number(n)
+    const t = process.hrtime.bigint()
+    for (let i = 0; i < calls; i++) await fn()
+    console.log(JSON.stringify({ client, op, calls, seconds: Number(process.hrtime.bigint() - t) / 1e9 }))
   }
 }
 

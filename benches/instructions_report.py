@@ -16,10 +16,10 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
+from bench_container import bench_container
 from update_benchmarks import update
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 # V8 draws its hash seed at start-up (a prime search whose length varies): fixed, so that start-up
 # costs the same in both runs and does not land in the difference.
 NODE = ["node", "--hash-seed=1", "--random-seed=1"]
@@ -59,22 +59,14 @@ def main() -> None:
     address = sys.argv[1]
     n1 = int(sys.argv[2]) if len(sys.argv) > 2 else 300
     n2 = int(sys.argv[3]) if len(sys.argv) > 3 else 1300
-    subprocess.run([DOCKER, "-H", address, "rm", "-f", "dockfleet-instructions"], capture_output=True)
-    cid = subprocess.run(
-        [DOCKER, "-H", address, "run", "-d", "--name", "dockfleet-instructions", "dockfleet/busybox:latest",
-         "sleep", "3600"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()
     per: dict[tuple[str, str], float] = {}
-    try:
+    with bench_container(address, "dockfleet-instructions") as cid:
         for name, cmd, ops in clients(address):
             for op in ops:
                 full = cmd + [cid] if op == "inspect" else cmd
                 a, b = instructions(full, n1), instructions(full, n2)
                 per[(name, op)] = (b - a) / (n2 - n1)
                 print(f"[instructions] {name} {op}: {per[(name, op)]:,.0f} per call", file=sys.stderr, flush=True)
-    finally:
-        subprocess.run([DOCKER, "-H", address, "rm", "-f", cid], capture_output=True)
     write(address, per, n1, n2)
 
 
