@@ -1,8 +1,9 @@
 """What asyncio alone costs per awaited call that an I/O callback completes, with no dockfleet and no
 engine: a coroutine awaits a future, a reader callback on a socketpair completes it (one byte written,
-one read), the task resumes. Prints the median over rounds, in µs, as one JSON line.
+one read), the task resumes. Prints the median over rounds, in µs, as one JSON line. On asyncio's
+default loop, or on uvloop's with `uvloop`.
 
-    python benches/asyncio_floor.py [AWAITS] [ROUNDS]
+    python benches/asyncio_floor.py [AWAITS] [ROUNDS] [uvloop]
 """
 
 import asyncio
@@ -45,4 +46,14 @@ async def main(awaits: int, rounds: int) -> list[float]:
 if __name__ == "__main__":
     awaits = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    print(json.dumps({"client": "asyncio alone", "us_per_await": statistics.median(asyncio.run(main(awaits, rounds)))}))
+    if sys.argv[3:] == ["uvloop"]:
+        import uvloop
+
+        loop, client = uvloop.new_event_loop(), "uvloop alone"
+    else:
+        loop, client = asyncio.new_event_loop(), "asyncio alone"
+    try:
+        per_await = loop.run_until_complete(main(awaits, rounds))
+    finally:
+        loop.close()
+    print(json.dumps({"client": client, "us_per_await": statistics.median(per_await)}))

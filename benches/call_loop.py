@@ -1,9 +1,9 @@
 """One client's engine calls and nothing else, for `benches/run_instructions.sh`: connects to ADDRESS,
-makes 100 unreported calls, then N more, awaited on asyncio's default loop (`async`) or through the
-blocking facade (`sync`), or docker-py's `APIClient` (`docker-py`), for comparison: `ping`, or
+makes 100 unreported calls, then N more, awaited on asyncio's default loop (`async`) or uvloop's
+(`uvloop`), or through the blocking facade (`sync`), or docker-py's `APIClient` (`docker-py`), for comparison: `ping`, or
 `inspect_container(ID)` when a container ID is given.
 
-    python benches/call_loop.py ADDRESS N async|sync|docker-py [CONTAINER_ID]
+    python benches/call_loop.py ADDRESS N async|uvloop|sync|docker-py [CONTAINER_ID]
 """
 
 import asyncio
@@ -35,7 +35,16 @@ def main() -> None:
         for _ in range(100 + n):
             await (host.inspect_container(cid) if cid else host.ping())
 
-    asyncio.run(awaited())
+    if mode == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+        try:
+            loop.run_until_complete(awaited())
+        finally:
+            loop.close()
+    else:
+        asyncio.run(awaited())
 
 
 main()

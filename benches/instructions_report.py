@@ -35,9 +35,11 @@ def clients(address: str) -> list[tuple[str, list[str], tuple[str, ...]]]:
         ("dockfleet-rust", [str(ROOT / "target/release/call-loop"), address, "{n}"], OPS),
         ("dockfleet-python (sync)", [py, loop, address, "{n}", "sync"], OPS),
         ("dockfleet-python", [py, loop, address, "{n}", "async"], OPS),
+        ("dockfleet-python (uvloop)", [py, loop, address, "{n}", "uvloop"], OPS),
         ("dockfleet-node", [*NODE, str(ROOT / "benches/call_loop.js"), address, "{n}"], OPS),
         ("docker-py", [py, loop, address, "{n}", "docker-py"], OPS),
         ("asyncio alone", [py, str(ROOT / "benches/asyncio_floor.py"), "{n}", "1"], ("ping",)),
+        ("uvloop alone", [py, str(ROOT / "benches/asyncio_floor.py"), "{n}", "1", "uvloop"], ("ping",)),
         ("Node alone", [*NODE, str(ROOT / "benches/node_floor.js"), "{n}", "1"], ("ping",)),
     ]
 
@@ -88,7 +90,8 @@ counted): each client makes 100 + N calls against `df-1` for N = {n1} and N = {n
 `inspect` of one running container), and the difference in its process's instruction total is divided
 by {n2 - n1}. `asyncio alone` is `benches/asyncio_floor.py` under the same count, per awaited I/O
 completion (no dockfleet, no engine): what asyncio's default loop executes to resume a task that a
-reader callback woke. `Node alone` is `benches/node_floor.js` likewise: a Promise that a native
+reader callback woke; `uvloop alone` the same on uvloop's loop, which `dockfleet-python (uvloop)` awaits
+on. `Node alone` is `benches/node_floor.js` likewise: a Promise that a native
 `uv_poll` callback resolves (the binding's `_ioFloor()`, no runtime tick, no engine), the path an
 engine call's completion takes in Node. Node runs with a
 fixed hash seed (`--hash-seed=1 --random-seed=1`): V8 draws it at start-up by a prime search of

@@ -49,6 +49,7 @@ def clients(address: str) -> list[tuple[str, list[str]]]:
         ("dockfleet-rust", [str(ROOT / "target/release/call-loop"), address, "{n}"]),
         ("dockfleet-python (sync)", [py, loop, address, "{n}", "sync"]),
         ("dockfleet-python", [py, loop, address, "{n}", "async"]),
+        ("dockfleet-python (uvloop)", [py, loop, address, "{n}", "uvloop"]),
         ("dockfleet-node", ["node", str(ROOT / "benches/call_loop.js"), address, "{n}"]),
     ]
 
@@ -130,12 +131,23 @@ def trace(address: str, cid: str, n: int) -> dict[tuple[str, str], tuple[float, 
     return {k: (statistics.median(w), statistics.median(t), statistics.median(c)) for k, (w, t, c) in traced.items()}
 
 
+def floors() -> dict[str, float]:
+    """Each event loop's own time to resume code awaiting an I/O completion, in µs (no dockfleet)."""
+    py = [sys.executable, str(ROOT / "benches/asyncio_floor.py"), "20000", "5"]
+    cmds = {"asyncio": py, "uvloop": py + ["uvloop"], "Node": ["node", str(ROOT / "benches/node_floor.js")]}
+    out = {}
+    for name, cmd in cmds.items():
+        run = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        out[name] = json.loads(run.stdout.splitlines()[-1])["us_per_await"]
+    return out
+
+
 def main() -> None:
     if sys.argv[1:] == ["--rewrite"]:
         saved = json.loads(SAVED.read_text())
         write({tuple(k.split("|")): tuple(v) for k, v in saved["per"].items()},
               {(k.split("|")[0], int(k.split("|")[1]), k.split("|")[2]): v for k, v in saved["curve"].items()},
-              saved["n"])
+              saved["floors"], saved["n"])
         return
     address = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -144,14 +156,15 @@ def main() -> None:
         print("[turnaround] cost curve: dockfleet-rust spinning before or after each request", file=sys.stderr,
               flush=True)
         curve = cost_curve(address, cid)
+    loops = floors()
     # Kept, so that the section can be written again from the same run: turnaround_report.py --rewrite
-    SAVED.write_text(json.dumps({"n": n, "per": {"|".join(k): v for k, v in per.items()},
+    SAVED.write_text(json.dumps({"n": n, "per": {"|".join(k): v for k, v in per.items()}, "floors": loops,
                                  "curve": {f"{w}|{s}|{op}": v for (w, s, op), v in curve.items()}}))
-    write(per, curve, n)
+    write(per, curve, loops, n)
 
 
 def write(per: dict[tuple[str, str], tuple[float, float, float]], curve: dict[tuple[str, int, str], float],
-          n: int) -> None:
+          loops: dict[str, float], n: int) -> None:
     rows = []
     for name, _ in clients(""):
         cells = []
@@ -208,9 +221,10 @@ median of the per-batch ratios:
 Each µs of work added before a request (a longer turnaround) adds about {rates("before")};
 after it, about {rates("after")} (least-squares lines through 1.00× at none). At the first rate,
 1.10× of dockfleet-rust leaves a binding {budget("ping")} of turnaround beyond dockfleet-rust's per
-`ping` and {budget("inspect")} per `inspect`, its event loop included: asyncio alone takes 8-9 µs to
-resume an awaiting task from an I/O callback, Node 4-6 µs (`benches/asyncio_floor.py`,
-`benches/node_floor.js`). Spinning stands for a binding's work only roughly: it touches no memory,
+`ping` and {budget("inspect")} per `inspect`, its event loop included. The loops alone, with no dockfleet and no engine, take
+{loops["asyncio"]:.1f} µs (asyncio), {loops["uvloop"]:.1f} µs (uvloop) and {loops["Node"]:.1f} µs (Node) to resume code awaiting
+a future that an I/O callback completes (`benches/asyncio_floor.py`, `benches/node_floor.js`, in this
+run). Spinning stands for a binding's work only roughly: it touches no memory,
 while a binding's work allocates, converts and runs an event loop on the core the engine also needs.
 
 Measured {date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}. Reproduce with:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what dockfleet's demo and tests need, idempotently and without prompts:
 # Debian packages (Docker engine, busybox-static, etcd, nginx with its stream module, HAProxy, wrk, network tools), a Python
-# virtualenv with maturin/pytest/mypy/docker-py, and the Node binding's npm packages.
+# virtualenv with maturin/pytest/mypy/docker-py/uvloop, and the Node binding's npm packages.
 #   scripts/install-deps.sh [--no-python] [--no-node]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,10 +32,10 @@ if [ $want_python = 1 ]; then
     log "creating .venv"
     python3 -m venv .venv
   fi
-  if ! .venv/bin/python -c 'import maturin, pytest, mypy, docker, prometheus_client' 2>/dev/null; then
-    log "pip install maturin pytest mypy docker prometheus_client"
+  if ! .venv/bin/python -c 'import maturin, pytest, mypy, docker, prometheus_client, uvloop' 2>/dev/null; then
+    log "pip install maturin pytest mypy docker prometheus_client uvloop"
     .venv/bin/pip install -q --disable-pip-version-check 'maturin>=1.9,<2' pytest mypy typing_extensions docker \
-      prometheus_client
+      prometheus_client uvloop
   fi
 fi
 

@@ -488,3 +488,64 @@ def test_awaited_host_calls_do_their_io_on_the_event_loops_thread(fleet):
             await h.remove_container(cid, force=True)
 
     run(timeouts())
+
+
+def test_awaited_calls_on_uvloop(fleet):
+    """uvloop (libuv's loop for asyncio) drives the embedded runtime as asyncio's default loop does:
+    calls do their I/O on the loop's thread without waking dockfleet's threads, errors come out of
+    `await` with their code, a cancelled call leaves the host working, a request timeout fires (the
+    loop's timer ticks), streams iterate; and the default loop takes over on the same thread after."""
+    import uvloop
+
+    address = "tcp://10.250.0.11:2375"
+
+    async def calls() -> None:
+        h = await dockfleet.DockerHost.connect(dockfleet.HostConfig(name="df-1", address=address, insecure=True))
+        short = await dockfleet.DockerHost.connect(
+            dockfleet.HostConfig(name="df-1", address=address, insecure=True, request_timeout=1.0)
+        )
+        await h.ping()
+        before = _dockfleet_thread_switches()
+        for _ in range(100):
+            assert (await h.ping()).latency > 0
+        woken = _dockfleet_thread_switches() - before
+        assert woken < 25, f"dockfleet's threads were woken {woken} times for 100 calls"
+        try:
+            await h.inspect_container("dockfleet-no-such-container")
+            raise AssertionError("inspect of a missing container succeeded")
+        except dockfleet.NotFoundError as e:
+            assert e.code == "not_found"
+        label = unique("uvloop")
+        cid = await h.create_container(
+            dockfleet.ContainerSpec(image=IMAGE, command=["sh", "-c", "echo hello; sleep 60"], labels={"dockfleet.test": label})
+        )
+        try:
+            await h.start_container(cid)
+            listed = await h.list_containers(dockfleet.ListContainersOptions(labels=[f"dockfleet.test={label}"]))
+            assert [c.id for c in listed] == [cid]
+            try:
+                await asyncio.wait_for(h.wait_container(cid), 0.2)
+                raise AssertionError("the wait should have been cancelled")
+            except asyncio.TimeoutError:
+                pass
+            assert (await h.inspect_container(cid)).state.running
+            lines = []
+            async for line in h.logs(cid, dockfleet.LogOptions(follow=False)):
+                lines.append(line.message)
+            assert "hello" in "".join(lines), lines
+            t = time.monotonic()
+            try:
+                await short.stop_container(cid, grace=5.0)  # `sleep` as PID 1 ignores SIGTERM
+                raise AssertionError("the stop should have timed out")
+            except dockfleet.TimeoutError as e:
+                assert e.code == "timeout"
+            assert 0.9 < time.monotonic() - t < 3.0
+        finally:
+            await h.remove_container(cid, force=True)
+
+    loop = uvloop.new_event_loop()
+    try:
+        loop.run_until_complete(calls())
+    finally:
+        loop.close()
+    assert run(fleet.host("df-1").ping()).latency > 0
