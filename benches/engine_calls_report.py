@@ -89,37 +89,49 @@ def main():
     write(results, calls, rounds, floor, node_floor, uvloop_floor)
 
 
+def loop_floors():
+    """Each event loop's own time to resume code awaiting an I/O completion, in µs, with no dockfleet and
+    no engine: asyncio's default loop, uvloop's, Node's."""
+    py = [sys.executable, str(ROOT / "benches/asyncio_floor.py"), "20000", "5"]
+    cmds = {"asyncio": py, "uvloop": py + ["uvloop"], "Node": ["node", str(ROOT / "benches/node_floor.js")]}
+    return {name: lines(cmd)[0]["us_per_await"] for name, cmd in cmds.items()}
+
+
+def lockstep(owner, calls, rounds, warm_up, ops=OPS):
+    """Batches of `calls` calls by every client of `owner` (client name -> its Worker), after `warm_up`
+    unreported calls of each operation per client. In each round every client makes one batch of each
+    operation, the clients one after the other (their order rotating from round to round), so that each
+    binding's batch and dockfleet-rust's ran within a second of each other, under the same spell of this
+    shared machine. One result per batch, with its round."""
+    order = list(owner)
+    for op in ops:
+        for client in order:
+            owner[client].batch(client, op, warm_up)
+    results = []
+    for rnd in range(rounds):
+        print(f"[bench] round {rnd + 1}/{rounds}", file=sys.stderr)
+        turn = order[rnd % len(order):] + order[:rnd % len(order)]
+        for op in ops:
+            for client in turn:
+                results.append({**owner[client].batch(client, op, calls), "round": rnd})
+    return results
+
+
 def measure(cid, calls, rounds):
     """Every client's batches (in lockstep), then the docker CLI's; and the three loops' floors."""
     workers = []
     try:
         # Each loop's own cost per awaited I/O completion, measured first: the Rust worker also runs
         # dockfleet spinning that long before every call (what a binding costing nothing else would take).
-        floor = lines([sys.executable, str(ROOT / "benches/asyncio_floor.py")])[0]["us_per_await"]
-        node_floor = lines(["node", str(ROOT / "benches/node_floor.js")])[0]["us_per_await"]
-        uvloop_floor = lines([sys.executable, str(ROOT / "benches/asyncio_floor.py"), "20000", "5", "uvloop"])[0]["us_per_await"]
+        floors = loop_floors()
+        floor, node_floor, uvloop_floor = floors["asyncio"], floors["Node"], floors["uvloop"]
         pauses = [f"{ASYNCIO_FLOOR}={floor}", f"{NODE_FLOOR}={node_floor}", f"{UVLOOP_FLOOR}={uvloop_floor}"]
         for cmd in ([str(ROOT / "target/release/engine-calls"), ADDRESS, cid, *pauses],
                     [sys.executable, str(ROOT / "benches/engine_calls.py"), ADDRESS, cid],
                     [sys.executable, str(ROOT / "benches/engine_calls.py"), ADDRESS, cid, "uvloop"],
                     ["node", str(ROOT / "benches/engine_calls.js"), ADDRESS, cid]):
             workers.append(Worker(cmd))
-        owner = {client: w for w in workers for client in w.clients}
-        order = list(owner)
-        print(f"[bench] warm-up: {WARM_UP} calls per operation and client", file=sys.stderr)
-        for op in OPS:
-            for client in order:
-                owner[client].batch(client, op, WARM_UP)
-        # Lockstep: in each round, every client makes one batch of each operation, the clients one after
-        # the other (their order rotating from round to round), so that each binding's batch and
-        # dockfleet-rust's ran within a second of each other, under the same spell of this shared machine.
-        results = []
-        for rnd in range(rounds):
-            print(f"[bench] round {rnd + 1}/{rounds}", file=sys.stderr)
-            turn = order[rnd % len(order):] + order[:rnd % len(order)]
-            for op in OPS:
-                for client in turn:
-                    results.append({**owner[client].batch(client, op, calls), "round": rnd})
+        results = lockstep({client: w for w in workers for client in w.clients}, calls, rounds, WARM_UP)
         for w in workers:
             w.close()
         print("[bench] docker CLI", file=sys.stderr)

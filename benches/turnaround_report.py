@@ -28,7 +28,7 @@ from datetime import date
 from pathlib import Path
 
 from bench_container import bench_container
-from engine_calls_report import Worker
+from engine_calls_report import Worker, lockstep, loop_floors
 from update_benchmarks import update
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,20 +93,14 @@ def cost_curve(address: str, cid: str) -> dict[tuple[str, int, str], float]:
     w = Worker([str(ROOT / "target/release/engine-calls"), address, cid, *specs])
     try:
         names = ["dockfleet-rust", *(f"dockfleet-rust + {when} {s}" for when in WHEN for s in SPINS)]
-        per = {(c, op): [] for c in names for op in OPS}
-        for op in OPS:
-            for c in names:
-                w.batch(c, op, 100)  # warm-up
-        for rnd in range(ROUNDS):
-            for op in OPS:
-                for c in names[rnd % len(names):] + names[:rnd % len(names)]:
-                    per[(c, op)].append(w.batch(c, op, 100)["seconds"])
+        results = lockstep({c: w for c in names}, 100, ROUNDS, 100)
         w.close()
     finally:
         w.proc.kill()
-    base = {op: per[("dockfleet-rust", op)] for op in OPS}
+    per = {(r["client"], r["op"], r["round"]): r["seconds"] for r in results}
     return {
-        (when, s, op): statistics.median(a / b for a, b in zip(per[(f"dockfleet-rust + {when} {s}", op)], base[op]))
+        (when, s, op): statistics.median(
+            per[(f"dockfleet-rust + {when} {s}", op, rnd)] / per[("dockfleet-rust", op, rnd)] for rnd in range(ROUNDS))
         for when in WHEN for s in SPINS for op in OPS
     }
 
@@ -131,17 +125,6 @@ def trace(address: str, cid: str, n: int) -> dict[tuple[str, str], tuple[float, 
     return {k: (statistics.median(w), statistics.median(t), statistics.median(c)) for k, (w, t, c) in traced.items()}
 
 
-def floors() -> dict[str, float]:
-    """Each event loop's own time to resume code awaiting an I/O completion, in µs (no dockfleet)."""
-    py = [sys.executable, str(ROOT / "benches/asyncio_floor.py"), "20000", "5"]
-    cmds = {"asyncio": py, "uvloop": py + ["uvloop"], "Node": ["node", str(ROOT / "benches/node_floor.js")]}
-    out = {}
-    for name, cmd in cmds.items():
-        run = subprocess.run(cmd, check=True, capture_output=True, text=True)
-        out[name] = json.loads(run.stdout.splitlines()[-1])["us_per_await"]
-    return out
-
-
 def main() -> None:
     if sys.argv[1:] == ["--rewrite"]:
         saved = json.loads(SAVED.read_text())
@@ -156,7 +139,7 @@ def main() -> None:
         print("[turnaround] cost curve: dockfleet-rust spinning before or after each request", file=sys.stderr,
               flush=True)
         curve = cost_curve(address, cid)
-    loops = floors()
+    loops = loop_floors()
     # Kept, so that the section can be written again from the same run: turnaround_report.py --rewrite
     SAVED.write_text(json.dumps({"n": n, "per": {"|".join(k): v for k, v in per.items()}, "floors": loops,
                                  "curve": {f"{w}|{s}|{op}": v for (w, s, op), v in curve.items()}}))
