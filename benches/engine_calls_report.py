@@ -253,8 +253,9 @@ Reading the figures:
   tens of µs, against a round trip to the engine of 100-150 µs): the async bindings were 1.9-2.8x
   the Rust loop then. The same hand-off is what `dockfleet-rust (multi-thread)` pays.
 - `dockfleet-python (sync)` is the blocking facade: the call runs on the same per-thread runtime,
-  blocked on with the GIL released (strace: one `writev`, one `recvfrom`, two `epoll_wait` and no
-  `futex` per call). Since 2026-12-06 it runs an engine call's future directly instead of driving
+  blocked on with the GIL released (strace: one `writev`, one blocking `epoll_wait`, one `recvfrom`
+  and no `futex` per call, as dockfleet-rust; until 2026-12-06 one more `epoll_wait` after the answer
+  was read, see below). Since 2026-12-06 it runs an engine call's future directly instead of driving
   its coroutine (no `send`, no `StopIteration`), and wraps results by a lookup of their exact type:
   callgrind counted 79.8k instructions per ping in the client before and 60.8k after, against
   dockfleet-rust's 51.8k (`bash benches/run_instructions.sh` counts them for every client). Awaited calls add the event loop's own work per call. In Python the call is a
@@ -265,28 +266,41 @@ Reading the figures:
   dockfleet-rust ping before any of the call's own work. In Node it is a Promise and its reaction.
   Setting a call's request timeout wakes nothing (the embedded runtime keeps a timer set a second
   ahead, so a 60 s timeout is never tokio's earliest; until 2026-12-03 each awaited call cost one
-  more `write` to the runtime's eventfd and one more event for the loop). Since 2026-12-06 a tick of
-  the embedded runtime looks at its drivers (a non-blocking `epoll_wait`) once to start a call and
-  twice to complete one, not two and three times (strace, per call: Node 4.9 of tokio's
-  `epoll_wait`s before, 2.3 after; awaited Python 4.3 before, 3.6 after, asyncio's own included).
+  more `write` to the runtime's eventfd and one more event for the loop). Since 2026-12-06 (later
+  the same day) an awaited call and the connection it uses are tasks of a local task set that the
+  embedded runtime polls directly, outside tokio's scheduler: starting a call writes its request
+  with no `block_on` and no look at the drivers, and the tick that completes it looks at the drivers
+  (a non-blocking `epoll_wait`) once. Per call, between one request and the next, strace now shows
+  the request's `writev`, the loop's own wait, one `epoll_wait` of tokio's and the answer's
+  `recvfrom`: Node 5 system calls instead of 7 (2 tokio looks fewer), awaited Python 5 instead of
+  6-7, and no system call at all between reading an answer and writing the next request. The
+  blocking facade's `block_on` polls the caller's future again as soon as the connection task wakes
+  it, instead of after one more look at the drivers. callgrind, per ping: Node 84.8k instructions
+  before, 81.6k after; awaited Python 110.1k and 105.7k; on uvloop 75.9k and 71.0k; the facade
+  60.4k and 61.0k (one system call fewer). The engine-call ratios did not move beyond this
+  machine's noise with it.
 - Node builds each result object with a JS function of the type's shape (an object literal, one
   napi call) since 2026-12-06; napi-rs defined the properties one by one, and V8 decoded and interned
   every key each time and took its slow path through the object's map transitions. callgrind, per
   `inspectContainer` in the Node process: 278k instructions before, 244-253k after (dockfleet-rust:
   194k).
-- Where a Node ping's 80-85k instructions go (callgrind, inclusive, per call, 2026-12-06): the
-  embedded runtime's two ticks about 61k, more than a whole dockfleet-rust ping (52k): tokio's
-  `block_on` entered twice, three looks at the drivers, a task spawned per call; napi-rs's method
-  call 4k; settling the Promise 5k (callback scope, resolution, the result object); libuv's loop
-  3k; the awaiting JavaScript itself 1.3k. The awaited Python call has the same two ticks.
+- Where a Node ping's 71k instructions on the JS thread go (callgrind, inclusive, per call,
+  2026-12-06, after the local task set; V8's optimizing compiler on its own thread adds about 10k
+  to the 81.6k above while the loop warms up): the call's and its connection's tasks 52.7k
+  (dockfleet-rust's whole ping, its `block_on` loop included, is 51.7k), the one look at the drivers
+  2.3k; napi-rs's method call 4k, about 2.5k of it napi-rs's own bookkeeping of borrowed class
+  instances (a global mutex and hash map per call); settling the Promise about 7k (callback scope,
+  resolution, the result object, the microtasks); libuv's loop 2k. Before, the runtime's ticks
+  entered tokio's `block_on` twice per call and looked at the drivers three times: 61k for the same
+  tasks.
 - The bound column says how much of a gap is the event loop's: `dockfleet-rust` spinning for its
   loop's floor before each call gives {bound_range("dockfleet-python")} (asyncio), {bound_range("dockfleet-python (uvloop)")}
   (uvloop) and {bound_range("dockfleet-node")} (Node) in this run; what a binding takes beyond that is its own. Node's floor is the binding's
   `_ioFloor()`: a Promise that a native `uv_poll` callback resolves, the path an engine call's
   completion takes (8k instructions per await; until 2026-12-06 it was a `net.Socket`'s data event,
   118-126k, more than a whole dockfleet-node ping, which overstated the floor about 2.5 times in
-  time). Node's own floor is small: most of the Node binding's gap is its own (the runtime's ticks,
-  napi-rs's method call, settling; see above). A few µs of client work between
+  time). Node's own floor is small: most of the Node binding's gap is its own (napi-rs's
+  method call, settling the Promise, the call's task; see above). A few µs of client work between
   calls come back larger: the engine's threads go idle between requests and answer a client that
   paused later than one that did not. The section `Client time per call` below measures both: each
   client's own work per call, and what each added µs of it costs dockfleet-rust in this ratio
@@ -298,11 +312,11 @@ Reading the figures:
   the Python client 89-112k against the facade's 60-62k and Rust's 52k, and asyncio alone executes
   about 41k per awaited I/O completion: most of the awaited path's extra is asyncio's own loop
   (Python code: `_run_once`, `select`, the handles), which the spinning floor above, measured with
-  hot caches, undercounts. The rest is the runtime's extra non-blocking `epoll_wait`s (3.6 per
-  awaited call, asyncio's included, against the facade's 2) and a few thousand instructions of the
-  binding's own.
+  hot caches, undercounts. The rest is a few thousand instructions of the binding's own (the
+  coroutine, the asyncio future, the call's task) and, until the local task set, the runtime's extra
+  non-blocking `epoll_wait`s.
 - uvloop (measured since 2026-12-06) does far less work per awaited completion than asyncio's default
-  loop: 12.6k instructions against 40.3k, and the awaited ping on it 75.9k against 110.1k (callgrind,
+  loop: 12.7k instructions against 41.3k, and the awaited ping on it 71.0k against 105.7k (callgrind,
   `bash benches/run_instructions.sh`), about 20 µs less CPU per call. Its calls still take about as
   long as on the default loop here: their turnaround stays 15-20 µs over dockfleet-rust's (`Client
   time per call` below), and a µs there costs more than one spent while the engine answers (the

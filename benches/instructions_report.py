@@ -85,7 +85,7 @@ def write(address: str, per: dict[tuple[str, str], float], n1: int, n2: int) -> 
     section = f"""## Client instructions per call: ping and inspect
 
 What one call costs each client process in user space, in instructions (callgrind; kernel work,
-the same system calls for every dockfleet client but the awaited ones' extra `epoll_wait`s, is not
+the same system calls for every dockfleet client but the awaited ones' waits in their event loop, is not
 counted): each client makes 100 + N calls against `df-1` for N = {n1} and N = {n2} (`ping`, then
 `inspect` of one running container), and the difference in its process's instruction total is divided
 by {n2 - n1}. `asyncio alone` is `benches/asyncio_floor.py` under the same count, per awaited I/O

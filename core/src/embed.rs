@@ -9,6 +9,12 @@
 //! loop). Futures polled with the runtime entered (see [`EmbeddedRuntime::enter`]) then do all their
 //! I/O on the loop's thread. Connection tasks started by dockfleet's transport run inside `tick`.
 //!
+//! The tasks of [`EmbeddedRuntime::spawn`], and the connections their calls open, are a local task
+//! set that the ticks poll directly: starting a call ([`EmbeddedRuntime::tick_after`]) writes its
+//! request with no trip through tokio's scheduler and no look at the drivers, and a tick that
+//! completes it looks at the drivers once. The runtime is therefore tied to the thread that made it
+//! (it is neither `Send` nor `Sync`).
+//!
 //! Only calls that leave no task running after they return belong here (a request to an engine, say):
 //! a background task would run only while the loop ticks the runtime.
 //!
@@ -53,12 +59,26 @@ thread_local! {
     static WOKEN: Cell<bool> = const { Cell::new(false) };
     /// Polls of tasks spawned through [`tracked`] on this thread since [`Settle`] last looked.
     static POLLED: Cell<u32> = const { Cell::new(0) };
-    /// Set while [`EmbeddedRuntime::tick`] runs on this thread.
-    static TICKING: Cell<bool> = const { Cell::new(false) };
+    /// The [`EmbeddedRuntime::id`] of the runtime this thread is ticking, 0 outside a tick.
+    static TICKING: Cell<usize> = const { Cell::new(0) };
+    /// Set when the local tasks of the runtime being ticked are woken: [`EmbeddedRuntime::run_local`]
+    /// polls them again.
+    static LOCAL_WOKEN: Cell<bool> = const { Cell::new(false) };
+    /// Set while an embedded runtime's local tasks are polled (its `LocalSet` is current), where
+    /// [`spawn_here`] spawns onto them.
+    static IN_LOCAL: Cell<bool> = const { Cell::new(false) };
+    /// `Some` while [`Repoll`] polls on this thread: `Some(true)` once the future it polls was woken.
+    static REPOLL: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
 /// A current-thread tokio runtime driven by a foreign event loop; see the [module docs](self).
 pub struct EmbeddedRuntime {
+    /// The tasks of [`spawn`](Self::spawn) and the connections they open: polled by the ticks
+    /// directly, outside the scheduler's `block_on`. (Declared first, so dropped before `rt`.)
+    local: tokio::task::LocalSet,
+    /// Handed to `local` while the ticks poll it: see [`LocalWake`].
+    local_waker: Waker,
+    id: usize,
     rt: tokio::runtime::Runtime,
     #[cfg(target_os = "linux")]
     fd: std::os::fd::RawFd,
@@ -99,9 +119,7 @@ impl EmbeddedRuntime {
                     .collect();
                 if let Some((fd, watched)) = drivers.iter().min_by_key(|(fd, _)| *fd) {
                     if drivers.iter().all(|(_, w)| w == watched) {
-                        let this = Self { rt, fd: *fd };
-                        this.spawn(keep_a_timer());
-                        return Ok(this);
+                        return Ok(Self::with(rt, *fd));
                     }
                 }
             }
@@ -109,6 +127,24 @@ impl EmbeddedRuntime {
         }
         #[cfg(not(target_os = "linux"))]
         Err(Error::Internal("an embedded runtime needs Linux's epoll".into()))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn with(rt: tokio::runtime::Runtime, fd: std::os::fd::RawFd) -> Self {
+        static IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let id = IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nudge = Arc::new(tokio::sync::Notify::new());
+        let local_waker = Waker::from(Arc::new(LocalWake { id, nudge: nudge.clone() }));
+        let this = Self { local: tokio::task::LocalSet::new(), local_waker, id, rt, fd };
+        this.rt.spawn(tracked(keep_a_timer()));
+        this.rt.spawn(tracked(async move {
+            loop {
+                nudge.notified().await;
+            }
+        }));
+        // Both wait from now on, and the wake-up their spawning made is taken: the descriptor is quiet.
+        this.tick();
+        this
     }
 
     /// The descriptor a foreign loop watches for readability: tokio's epoll instance, readable while
@@ -129,7 +165,7 @@ impl EmbeddedRuntime {
     /// Runs `fut` to completion on this thread, driving everything else on the runtime meanwhile (for
     /// blocking callers). Panics when called from inside [`tick`](Self::tick) or another runtime.
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
-        self.rt.block_on(fut)
+        self.rt.block_on(Repoll(InLocal(self.local.run_until(Hooked::<_, AskRepoll>::new(fut)))))
     }
 
     /// Starts `fut` as a task of this runtime: it runs while the runtime is ticked (or blocked on), and
@@ -140,44 +176,188 @@ impl EmbeddedRuntime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.rt.spawn(tracked(fut))
+        self.local.spawn_local(fut)
     }
 
-    /// Runs every task that is ready and processes the I/O and timer events that are pending, until
+    /// Processes the I/O and timer events that are pending and runs every task that is ready, until
     /// nothing is left to do without waiting; returns at once when called from inside a tick. Cheap
-    /// when there is nothing to do (two non-blocking `epoll_wait`s).
+    /// when there is nothing to do (one non-blocking `epoll_wait`).
     pub fn tick(&self) {
-        self.tick_after(|| ());
+        let Some(_ticking) = Ticking::start(self.id) else { return };
+        // One look at the drivers (more only while tasks of the scheduler's own keep being woken),
+        // which wakes the local tasks that have events; then those run.
+        self.rt.block_on(Settle { rounds: 0 });
+        let _entered = self.rt.enter();
+        self.run_local(|| ());
     }
 
     /// Calls `f` inside the runtime, as one of its tasks would be (what it spawns or wakes is queued
-    /// directly, with no wake-up of the descriptor), then ticks. A binding polls a call's future this
-    /// way, so that the request it starts goes out before the loop waits again. Inside a tick, only
-    /// calls `f`.
+    /// directly, with no wake-up of the descriptor), then runs every task that is ready. A binding
+    /// polls a call's future this way, so that the request it starts goes out before the loop waits
+    /// again. Unlike [`tick`](Self::tick), it does not look at the drivers: events that are pending
+    /// keep the descriptor readable. Inside a tick, only calls `f`.
     pub fn tick_after<R>(&self, f: impl FnOnce() -> R) -> R {
-        if TICKING.with(|t| t.replace(true)) {
-            return f();
-        }
-        struct Reset;
-        impl Drop for Reset {
-            fn drop(&mut self) {
-                TICKING.with(|t| t.set(false));
+        let Some(_ticking) = Ticking::start(self.id) else { return f() };
+        let _entered = self.rt.enter();
+        self.run_local(f)
+    }
+
+    /// Calls `f` with the local task set current, then polls the local tasks until none is ready.
+    /// Tasks of the scheduler's own that this wakes run at the next tick (their wake-up, from outside
+    /// the scheduler, makes the descriptor readable).
+    fn run_local<R>(&self, f: impl FnOnce() -> R) -> R {
+        let mut f = Some(f);
+        let mut out = None;
+        {
+            let first = std::future::poll_fn(|_| {
+                if let Some(f) = f.take() {
+                    out = Some(f());
+                }
+                Poll::<()>::Pending
+            });
+            let mut run = std::pin::pin!(InLocal(self.local.run_until(first)));
+            let mut cx = Context::from_waker(&self.local_waker);
+            loop {
+                LOCAL_WOKEN.with(|w| w.set(false));
+                let _ = run.as_mut().poll(&mut cx);
+                if !LOCAL_WOKEN.with(|w| w.get()) {
+                    break;
+                }
             }
         }
-        let _reset = Reset;
-        self.rt.block_on(async {
-            let out = f();
-            Settle { rounds: 0 }.await;
-            out
-        })
+        out.expect("the first poll calls f")
+    }
+}
+
+/// Marks this thread as ticking the runtime `id` while it lives.
+struct Ticking;
+
+impl Ticking {
+    /// None when this thread is in a tick already.
+    fn start(id: usize) -> Option<Self> {
+        TICKING.with(|t| (t.get() == 0).then(|| t.set(id)))?;
+        Some(Ticking)
+    }
+}
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        TICKING.with(|t| t.set(0));
+    }
+}
+
+/// The waker of an embedded runtime's local task set. Woken inside a tick of that runtime (the I/O
+/// driver waking a task during the tick's look, or one task another), it only asks the tick to poll
+/// the set again. Woken anywhere else (another thread, an abort between ticks), it wakes a task of the
+/// scheduler's own, which makes the runtime's descriptor readable so that the loop ticks.
+struct LocalWake {
+    id: usize,
+    nudge: Arc<tokio::sync::Notify>,
+}
+
+impl Wake for LocalWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if TICKING.with(|t| t.get()) == self.id {
+            LOCAL_WOKEN.with(|w| w.set(true));
+        } else {
+            self.nudge.notify_one();
+        }
+    }
+}
+
+/// How many times [`Repoll`] polls again at once before it leaves the rest to the scheduler.
+const MAX_REPOLLS: u32 = 4;
+
+/// [`EmbeddedRuntime::block_on`]'s future: the caller's future inside the local task set's
+/// `run_until`, which polls the future and then the local tasks. When a local task wakes the future
+/// (a connection task that read the answer), this polls it again at once, instead of letting the
+/// scheduler come back for it after one more look at the drivers: a blocking call returns as soon as
+/// its answer is read.
+struct Repoll<F>(F);
+
+impl<F: Future> Future for Repoll<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        struct Restore(Option<bool>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                REPOLL.with(|r| r.set(self.0));
+            }
+        }
+        let _restore = Restore(REPOLL.with(|r| r.get()));
+        // SAFETY: structural pinning of the only field; it is never moved out.
+        let mut inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        for _ in 0..MAX_REPOLLS {
+            REPOLL.with(|r| r.set(Some(false)));
+            if let Poll::Ready(out) = inner.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+            if REPOLL.with(|r| r.get()) != Some(true) {
+                return Poll::Pending;
+            }
+        }
+        // Still woken: the scheduler polls again after a look at the drivers.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// [`Hooked`] so that its wake-ups, while [`Repoll`] polls on this thread, only ask it to poll again.
+struct AskRepoll;
+
+impl Hook for AskRepoll {
+    fn wake(outer: &Waker) {
+        let inside = REPOLL.with(|r| r.get().is_some() && r.replace(Some(true)).is_some());
+        if !inside {
+            outer.wake_by_ref();
+        }
+    }
+}
+
+/// `fut` polled with [`IN_LOCAL`] set (it is a `LocalSet`'s `run_until`).
+struct InLocal<F>(F);
+
+impl<F: Future> Future for InLocal<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        struct Reset(bool);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                IN_LOCAL.with(|l| l.set(self.0));
+            }
+        }
+        let _reset = Reset(IN_LOCAL.with(|l| l.replace(true)));
+        // SAFETY: structural pinning of the only field; it is never moved out.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+    }
+}
+
+/// Spawns `fut` on the current runtime: onto the local tasks of the embedded runtime whose local tasks
+/// are being polled on this thread, if any (so that its ticks poll it directly); otherwise as a task
+/// of the runtime's scheduler, [tracked](tracked). dockfleet's transport spawns its connection tasks
+/// through this.
+pub(crate) fn spawn_here<F>(fut: F)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if IN_LOCAL.with(|l| l.get()) {
+        tokio::task::spawn_local(fut);
+    } else {
+        tokio::spawn(tracked(fut));
     }
 }
 
 /// Completes once a round of the scheduler (every ready task, then a non-blocking look at the I/O and
 /// timer drivers) left no tracked task woken and not yet run: the run queue is then empty, and anything
 /// that happens later shows up as readiness of the epoll instance. A task woken by another task runs in
-/// the same round, so it needs no further round (and no further look at the drivers): a tick that
-/// starts a request takes one look, a tick that completes one two.
+/// the same round, so it needs no further round (and no further look at the drivers). The local tasks
+/// (a call and its connection) are not the scheduler's: a tick that completes a call takes one look.
 struct Settle {
     rounds: u32,
 }
@@ -248,45 +428,70 @@ fn watched_fds(epoll: std::os::fd::RawFd) -> Vec<std::os::fd::RawFd> {
 }
 
 /// `fut` wrapped so that waking it on this thread is seen by [`EmbeddedRuntime::tick`] (which must not
-/// return while a woken task waits in the run queue). dockfleet's transport spawns its connection
-/// tasks through this.
-pub(crate) fn tracked<F: Future>(fut: F) -> Tracked<F> {
-    Tracked { fut: Box::pin(fut), waker: None }
+/// return while a woken task waits in the run queue). Tasks of the runtime's scheduler are spawned so.
+pub(crate) fn tracked<F: Future>(fut: F) -> Hooked<F, Track> {
+    Hooked::new(fut)
 }
 
-/// See [`tracked`].
-pub(crate) struct Tracked<F> {
+/// [`tracked`]'s hook: a wake-up on this thread sets [`WOKEN`], a poll clears it and counts in [`POLLED`].
+pub(crate) struct Track;
+
+impl Hook for Track {
+    fn wake(outer: &Waker) {
+        WOKEN.with(|w| w.set(true));
+        outer.wake_by_ref();
+    }
+    fn poll() {
+        // Whatever woke this task is handled by this poll (see `WOKEN`).
+        WOKEN.with(|w| w.set(false));
+        POLLED.with(|p| p.set(p.get().saturating_add(1)));
+    }
+}
+
+/// What a [`Hooked`] future does on its wake-ups and polls.
+pub(crate) trait Hook: 'static {
+    /// A wake-up of the future; `outer` is the waker it was polled with.
+    fn wake(outer: &Waker);
+    /// Before each poll of the future.
+    fn poll() {}
+}
+
+/// A future polled with a waker of its own, which calls `H` on its wake-ups.
+pub(crate) struct Hooked<F, H> {
     fut: Pin<Box<F>>,
-    /// The task's own waker, and the one wrapping it that the future is polled with.
+    /// The waker it was last polled with, and the one wrapping it that `fut` is polled with.
     waker: Option<(Waker, Waker)>,
+    hook: std::marker::PhantomData<fn() -> H>,
 }
 
-struct Flagging(Waker);
+impl<F, H> Hooked<F, H> {
+    fn new(fut: F) -> Self {
+        Hooked { fut: Box::pin(fut), waker: None, hook: std::marker::PhantomData }
+    }
+}
 
-impl Wake for Flagging {
+struct HookWake<H>(Waker, std::marker::PhantomData<fn() -> H>);
+
+impl<H: Hook> Wake for HookWake<H> {
     fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
+        H::wake(&self.0);
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        WOKEN.with(|w| w.set(true));
-        self.0.wake_by_ref();
+        H::wake(&self.0);
     }
 }
 
-impl<F: Future> Future for Tracked<F> {
+impl<F: Future, H: Hook> Future for Hooked<F, H> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        let fresh = !matches!(&this.waker, Some((of, _)) if of.will_wake(cx.waker()));
-        if fresh {
-            let flagging = Waker::from(Arc::new(Flagging(cx.waker().clone())));
-            this.waker = Some((cx.waker().clone(), flagging));
+        if !matches!(&this.waker, Some((of, _)) if of.will_wake(cx.waker())) {
+            let hooked = Waker::from(Arc::new(HookWake::<H>(cx.waker().clone(), std::marker::PhantomData)));
+            this.waker = Some((cx.waker().clone(), hooked));
         }
-        let (_, flagging) = this.waker.as_ref().expect("set above");
-        // Whatever woke this task is handled by this poll (see `WOKEN`).
-        WOKEN.with(|w| w.set(false));
-        POLLED.with(|p| p.set(p.get().saturating_add(1)));
-        this.fut.as_mut().poll(&mut Context::from_waker(flagging))
+        let (_, hooked) = this.waker.as_ref().expect("set above");
+        H::poll();
+        this.fut.as_mut().poll(&mut Context::from_waker(hooked))
     }
 }

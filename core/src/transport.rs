@@ -75,8 +75,9 @@ fn http_connector(connect_timeout: Duration) -> HttpConnector {
     http
 }
 
-/// Spawns hyper's connection tasks on the current runtime, [tracked](crate::embed::tracked) so that an
-/// [`EmbeddedRuntime`](crate::embed::EmbeddedRuntime)'s tick sees them woken.
+/// Spawns hyper's connection tasks on the current runtime, where an
+/// [`EmbeddedRuntime`](crate::embed::EmbeddedRuntime)'s ticks run them (see
+/// [`spawn_here`](crate::embed::spawn_here)).
 #[derive(Clone, Copy)]
 struct Exec;
 
@@ -86,7 +87,7 @@ where
     F::Output: Send + 'static,
 {
     fn execute(&self, fut: F) {
-        tokio::spawn(crate::embed::tracked(fut));
+        crate::embed::spawn_here(fut);
     }
 }
 

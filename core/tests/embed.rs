@@ -107,23 +107,63 @@ fn timers_fire_on_timer_ticks_and_other_threads_wake_the_descriptor() {
 
 #[test]
 fn a_tick_inside_a_tick_returns_and_blocking_callers_share_the_runtime() {
-    let rt = Arc::new(EmbeddedRuntime::new().unwrap());
-    let inner = rt.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    {
-        let _entered = rt.enter();
-        tokio::spawn(async move {
-            inner.tick(); // from inside a tick: a no-op, not a panic
-            tx.send(()).unwrap();
-        });
-    }
-    rt.tick();
-    rx.recv_timeout(Duration::from_secs(1)).expect("the task ran in the tick");
-    // Blocking callers drive the same runtime (Python's blocking facade does).
+    let rt = EmbeddedRuntime::new().unwrap();
+    // From inside a tick (a call's future polled by `tick_after`), a tick is a no-op, not a panic, and
+    // a nested `tick_after` only calls its function.
+    let nested = rt.tick_after(|| {
+        rt.tick();
+        rt.tick_after(|| 42)
+    });
+    assert_eq!(nested, 42);
+    // Blocking callers drive the same runtime (Python's blocking facade does), and the connection a
+    // blocking call opened serves the calls a loop drives next, and the other way round.
     let h = host("df-1");
     rt.block_on(h.ping()).unwrap();
     let ((), timer_waits) = drive(&rt, async { h.ping().await.map(|_| ()).unwrap() });
     assert_eq!(timer_waits, 0);
+    rt.block_on(h.ping()).unwrap();
+}
+
+#[test]
+fn spawned_tasks_run_in_ticks_and_wakes_from_elsewhere_show_on_the_descriptor() {
+    let rt = EmbeddedRuntime::new().unwrap();
+    // A spawned task woken from another thread: the descriptor turns readable, and a tick runs it.
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let task = rt.tick_after(|| {
+        rt.spawn(async move {
+            let v = rx.await.unwrap() + 1;
+            done_tx.send(v).unwrap();
+        })
+    });
+    assert!(!readable(rt.fd(), Duration::ZERO), "nothing to do yet");
+    std::thread::spawn(move || tx.send(41).unwrap()).join().unwrap();
+    assert!(readable(rt.fd(), Duration::from_secs(1)), "a wake from another thread shows on the descriptor");
+    rt.tick();
+    assert_eq!(done_rx.try_recv(), Ok(42), "the tick ran the woken task");
+    assert!(task.is_finished());
+
+    // Aborted between ticks: the descriptor turns readable, and the next tick drops the task.
+    let dropped = Arc::new(AtomicBool::new(false));
+    struct SetOnDrop(Arc<AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let guard = SetOnDrop(dropped.clone());
+    let task = rt.tick_after(|| {
+        rt.spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        })
+    });
+    rt.tick();
+    assert!(!dropped.load(Ordering::SeqCst));
+    task.abort();
+    assert!(readable(rt.fd(), Duration::from_secs(1)), "an abort between ticks shows on the descriptor");
+    rt.tick();
+    assert!(dropped.load(Ordering::SeqCst), "the tick after the abort dropped the task");
 }
 
 /// The count of the eventfd that wakes the runtime's I/O driver (it only grows: tokio never reads it).
