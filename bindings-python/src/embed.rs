@@ -9,6 +9,8 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
 
 use dockfleet::embed::EmbeddedRuntime;
 use pyo3::prelude::*;
@@ -17,6 +19,9 @@ use pyo3::types::PyCFunction;
 
 /// This thread's embedded runtime and the event loop that drives it.
 pub(crate) struct Local {
+    /// The blocking facade's signal check (see [`Local::block_slice`]). Declared before `rt`, so that
+    /// it is dropped while the runtime is there.
+    signal_check: RefCell<Option<Pin<Box<tokio::time::Sleep>>>>,
     pub(crate) rt: EmbeddedRuntime,
     /// The loop that watches `rt.fd()`.
     watched: RefCell<Option<Py<PyAny>>>,
@@ -29,11 +34,34 @@ pub(crate) struct Local {
 thread_local! {
     /// None where the runtime could not be made (then calls take the shared runtime).
     pub(crate) static LOCAL: Option<Local> = EmbeddedRuntime::new().ok().map(|rt| Local {
+        signal_check: RefCell::new(None),
         rt,
         watched: RefCell::new(None),
         pending: Cell::new(0),
         timer_armed: Cell::new(false),
     });
+}
+
+impl Local {
+    /// Runs `fut` on this thread's runtime until it completes (`Ok`) or a slice of `slice` runs out
+    /// (`Err`: the blocking facade then looks for signals and goes on). One timer serves every call of
+    /// the thread, set again only once it has fired: a call that returns within the slice costs no
+    /// timer of its own (registering one and removing it again cost about 2k instructions per call).
+    pub(crate) fn block_slice<F: Future>(&self, mut fut: Pin<&mut F>, slice: Duration) -> Result<F::Output, ()> {
+        let mut first = true;
+        self.rt.block_on(std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Ok(out));
+            }
+            let mut check = self.signal_check.borrow_mut();
+            // Made inside the runtime (a timer belongs to the runtime it is made in).
+            let timer = check.get_or_insert_with(|| Box::pin(tokio::time::sleep(slice)));
+            if std::mem::take(&mut first) && timer.is_elapsed() {
+                timer.as_mut().reset(tokio::time::Instant::now() + slice);
+            }
+            timer.as_mut().poll(cx).map(|()| Err(()))
+        }))
+    }
 }
 
 /// Whether `running`, the running asyncio loop of this thread, drives this thread's runtime

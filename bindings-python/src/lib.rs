@@ -245,18 +245,20 @@ pub(crate) fn block<O: Send>(fut: impl std::future::Future<Output = O> + Send, o
     let mut fut = std::pin::pin!(fut);
     Python::attach(|py| loop {
         let step = py.detach(|| {
-            let slice = async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await };
+            // (The timeout is made inside the runtime: a timer belongs to the runtime it is made in.)
+            let on_shared =
+                |fut| runtime().block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut).await }).map_err(|_| ());
             match on {
                 On::ThisThread => embed::LOCAL.with(|l| match l {
-                    Some(l) => l.rt.block_on(slice),
-                    None => runtime().block_on(slice),
+                    Some(l) => l.block_slice(fut.as_mut(), SIGNAL_CHECK),
+                    None => on_shared(fut.as_mut()),
                 }),
-                On::Shared => runtime().block_on(slice),
+                On::Shared => on_shared(fut.as_mut()),
             }
         });
         match step {
             Ok(out) => return Ok(out),
-            Err(_) => py.check_signals()?,
+            Err(()) => py.check_signals()?,
         }
     })
 }
