@@ -276,9 +276,10 @@ Reading the figures:
   6-7, and no system call at all between reading an answer and writing the next request. The
   blocking facade's `block_on` polls the caller's future again as soon as the connection task wakes
   it, instead of after one more look at the drivers. callgrind, per ping: Node 84.8k instructions
-  before, 81.6k after; awaited Python 110.1k and 105.7k; on uvloop 75.9k and 71.0k; the facade
-  60.4k and 61.0k (one system call fewer). The engine-call ratios did not move beyond this
-  machine's noise with it.
+  before, 81.5-81.6k after; awaited Python 110.1k and 105.7-105.8k; on uvloop 75.9k and 71.0-71.9k;
+  the facade 60.4k and 60.8k (one system call fewer; it also keeps one signal-check timer per
+  thread instead of registering and removing a 100 ms timeout per call). The engine-call ratios
+  did not move beyond this machine's noise with it.
 - Node builds each result object with a JS function of the type's shape (an object literal, one
   napi call) since 2026-12-06; napi-rs defined the properties one by one, and V8 decoded and interned
   every key each time and took its slow path through the object's map transitions. callgrind, per
@@ -286,7 +287,7 @@ Reading the figures:
   194k).
 - Where a Node ping's 71k instructions on the JS thread go (callgrind, inclusive, per call,
   2026-12-06, after the local task set; V8's optimizing compiler on its own thread adds about 10k
-  to the 81.6k above while the loop warms up): the call's and its connection's tasks 52.7k
+  to the 81.5k above while the loop warms up): the call's and its connection's tasks 52.7k
   (dockfleet-rust's whole ping, its `block_on` loop included, is 51.7k), the one look at the drivers
   2.3k; napi-rs's method call 4k, about 2.5k of it napi-rs's own bookkeeping of borrowed class
   instances (a global mutex and hash map per call); settling the Promise about 7k (callback scope,
@@ -316,7 +317,7 @@ Reading the figures:
   coroutine, the asyncio future, the call's task) and, until the local task set, the runtime's extra
   non-blocking `epoll_wait`s.
 - uvloop (measured since 2026-12-06) does far less work per awaited completion than asyncio's default
-  loop: 12.7k instructions against 41.3k, and the awaited ping on it 71.0k against 105.7k (callgrind,
+  loop: 12.7k instructions against 40-41k, and the awaited ping on it 71-72k against 106k (callgrind,
   `bash benches/run_instructions.sh`), about 20 µs less CPU per call. Its calls still take about as
   long as on the default loop here: their turnaround stays 15-20 µs over dockfleet-rust's (`Client
   time per call` below), and a µs there costs more than one spent while the engine answers (the
