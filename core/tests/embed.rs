@@ -198,3 +198,38 @@ fn engine_calls_do_not_wake_the_driver_to_set_their_timeouts() {
     let woken = waker_count(rt.fd()) - before;
     assert!(woken <= 3, "50 pings woke the driver {woken} times");
 }
+
+#[test]
+fn a_blocking_caller_that_keeps_waking_itself_still_lets_the_drivers_turn() {
+    // `block_on` polls a future again at once when it is woken while being polled, but only a few
+    // times in a row: a future that wakes itself on every poll until a timer fires must see the timer
+    // fire (the drivers turn between its polls), not spin.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = EmbeddedRuntime::new().unwrap();
+        let t = Instant::now();
+        let polls = rt.block_on(async {
+            let mut sleep = pin!(tokio::time::sleep(Duration::from_millis(20)));
+            let mut polls = 0u64;
+            std::future::poll_fn(|cx| {
+                polls += 1;
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(polls);
+                }
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            })
+            .await
+        });
+        // And yields (deferred wake-ups) go through the scheduler too.
+        rt.block_on(async {
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+        });
+        tx.send((polls, t.elapsed())).unwrap();
+    });
+    let (polls, took) = rx.recv_timeout(Duration::from_secs(10)).expect("block_on returned");
+    assert!(took >= Duration::from_millis(20), "{took:?}");
+    assert!(polls > 1, "{polls}");
+}
