@@ -183,7 +183,7 @@ impl EmbeddedRuntime {
     /// nothing is left to do without waiting; returns at once when called from inside a tick. Cheap
     /// when there is nothing to do (one non-blocking `epoll_wait`).
     pub fn tick(&self) {
-        let Some(_ticking) = Ticking::start(self.id) else { return };
+        let Some(_ticking) = start_ticking(self.id) else { return };
         // One look at the drivers (more only while tasks of the scheduler's own keep being woken),
         // which wakes the local tasks that have events; then those run.
         self.rt.block_on(Settle { rounds: 0 });
@@ -197,7 +197,7 @@ impl EmbeddedRuntime {
     /// again. Unlike [`tick`](Self::tick), it does not look at the drivers: events that are pending
     /// keep the descriptor readable. Inside a tick, only calls `f`.
     pub fn tick_after<R>(&self, f: impl FnOnce() -> R) -> R {
-        let Some(_ticking) = Ticking::start(self.id) else { return f() };
+        let Some(_ticking) = start_ticking(self.id) else { return f() };
         let _entered = self.rt.enter();
         self.run_local(f)
     }
@@ -229,21 +229,27 @@ impl EmbeddedRuntime {
     }
 }
 
-/// Marks this thread as ticking the runtime `id` while it lives.
-struct Ticking;
+/// A thread-local cell set to a value, and given its previous value back when this is dropped.
+struct Scoped<T: Copy + 'static> {
+    cell: &'static std::thread::LocalKey<Cell<T>>,
+    was: T,
+}
 
-impl Ticking {
-    /// None when this thread is in a tick already.
-    fn start(id: usize) -> Option<Self> {
-        TICKING.with(|t| (t.get() == 0).then(|| t.set(id)))?;
-        Some(Ticking)
+impl<T: Copy + 'static> Scoped<T> {
+    fn set(cell: &'static std::thread::LocalKey<Cell<T>>, value: T) -> Self {
+        Scoped { cell, was: cell.with(|c| c.replace(value)) }
     }
 }
 
-impl Drop for Ticking {
+impl<T: Copy + 'static> Drop for Scoped<T> {
     fn drop(&mut self) {
-        TICKING.with(|t| t.set(0));
+        self.cell.with(|c| c.set(self.was));
     }
+}
+
+/// Marks this thread as ticking the runtime `id` until dropped; None when it is in a tick already.
+fn start_ticking(id: usize) -> Option<Scoped<usize>> {
+    (TICKING.with(Cell::get) == 0).then(|| Scoped::set(&TICKING, id))
 }
 
 /// The waker of an embedded runtime's local task set. Woken inside a tick of that runtime (the I/O
@@ -282,13 +288,7 @@ impl<F: Future> Future for Repoll<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        struct Restore(Option<bool>);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                REPOLL.with(|r| r.set(self.0));
-            }
-        }
-        let _restore = Restore(REPOLL.with(|r| r.get()));
+        let _restore = Scoped::set(&REPOLL, Some(false));
         // SAFETY: structural pinning of the only field; it is never moved out.
         let mut inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
         for _ in 0..MAX_REPOLLS {
@@ -325,13 +325,7 @@ impl<F: Future> Future for InLocal<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        struct Reset(bool);
-        impl Drop for Reset {
-            fn drop(&mut self) {
-                IN_LOCAL.with(|l| l.set(self.0));
-            }
-        }
-        let _reset = Reset(IN_LOCAL.with(|l| l.replace(true)));
+        let _in_local = Scoped::set(&IN_LOCAL, true);
         // SAFETY: structural pinning of the only field; it is never moved out.
         unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
     }
