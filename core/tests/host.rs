@@ -93,7 +93,7 @@ async fn container_lifecycle_end_to_end() {
     let port = d.ports.iter().find(|p| p.container_port == 80).and_then(|p| p.host_port).expect("published port");
 
     // The published port answers at the engine's own address.
-    let body = http_get("10.250.0.12", port).await;
+    let body = http_get(&format!("10.250.0.12:{port}")).await;
     assert!(body.ends_with("ok\n"), "{body}");
 
     let listed = tagged(&h, &tag).await;
@@ -150,21 +150,6 @@ async fn kill_and_wait_report_the_signal_exit_code() {
     // Killing a stopped container is a conflict, reported as such.
     assert_eq!(h.kill_container(&id, None).await.unwrap_err().code(), "conflict");
     cleanup(&h, &tag).await;
-}
-
-async fn http_get(host: &str, port: u16) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    for _ in 0..50 {
-        if let Ok(mut s) = tokio::net::TcpStream::connect((host, port)).await {
-            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
-            let mut buf = String::new();
-            if s.read_to_string(&mut buf).await.is_ok() && buf.starts_with("HTTP/1") {
-                return buf;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no HTTP answer from {host}:{port}");
 }
 
 #[tokio::test]

@@ -108,11 +108,26 @@ pub async fn wait_lookup(
 }
 
 /// One HTTP/1.0 GET of `/` at `addr` (`ip:port`); the whole answer, head and body.
+///
+/// A task counts as started once its container runs, which can be a moment before its server listens (and a
+/// published port's proxy then resets the connection), so this tries again for up to 10 s until an HTTP
+/// answer arrives.
 pub async fn http_get(addr: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let attempt = async {
+            let mut s = tokio::net::TcpStream::connect(addr).await?;
+            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").await?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).await?;
+            Ok::<_, std::io::Error>(out)
+        };
+        let last = match attempt.await {
+            Ok(out) if out.starts_with("HTTP/1") => return out,
+            other => other,
+        };
+        assert!(std::time::Instant::now() < deadline, "no HTTP answer from {addr}; last: {last:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
