@@ -91,7 +91,8 @@ def test_render_and_sync_config(tmp_path):
     options = dockfleet.RenderOptions(kind="haproxy", routes=[dockfleet.Route(service="web")], listen="127.0.0.1:9999")
     text = dockfleet.render_config(options, instances)
     assert "server w1 127.0.0.1:8001 weight 1" in text
-    assert "backend web_0" in dockfleet.default_template("haproxy", "http") or "backend" in text
+    assert "default_backend web_0" in text and "backend web_0\n    mode http" in text, text
+    assert "backend {{ r.name }}" in dockfleet.default_template("haproxy", "http")
     with pytest.raises(dockfleet.InvalidArgumentError) as e:
         dockfleet.render_config(dockfleet.RenderOptions(kind="envoy", routes=[dockfleet.Route(service="web")]), instances)
     assert "kind" in str(e.value)
