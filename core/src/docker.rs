@@ -53,7 +53,8 @@ pub struct HostConfig {
     /// it, so this is refused unless set.
     #[serde(default)]
     pub insecure: bool,
-    /// Limit on first contact with the engine (default 5 s).
+    /// Limit on first contact with the engine and on opening each new connection (default 5 s); a
+    /// call that hits it fails with code `timeout`.
     #[serde(default = "default_connect_timeout", with = "crate::serde_ms")]
     pub connect_timeout: Duration,
     /// Limit on each request until the engine starts answering (default 60 s, as docker-py); streams
@@ -434,6 +435,11 @@ impl DockerHost {
                 let chain = error_chain_text(&e);
                 if looks_like_tls(&chain) {
                     Error::Tls { target: host, message: tls_hint(&chain), source: Some(Box::new(e)) }
+                } else if timed_out(&e) {
+                    // The connector's `connect_timeout` fired (or the kernel gave up on the handshake):
+                    // the same `timeout` the first contact's own limit reports, whichever fires first.
+                    let after = self.inner.config.connect_timeout;
+                    Error::Timeout { host, operation: format!("{operation} (connect)"), after }
                 } else {
                     Error::EngineUnreachable {
                         host,
@@ -470,6 +476,19 @@ fn error_chain_text(e: &(dyn std::error::Error + 'static)) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// Whether an error's chain holds an I/O error of kind `TimedOut`: how hyper's connector reports that a
+/// TCP connect took longer than its timeout.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(s) = cur {
+        if s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+            return true;
+        }
+        cur = s.source();
+    }
+    false
 }
 
 /// Whether an error chain says the connection was closed or dropped after it was established (as

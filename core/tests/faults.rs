@@ -115,7 +115,41 @@ async fn connect_timeout_is_enforced() {
     let start = Instant::now();
     let e = h.ping().await.unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
-    assert!(e.code() == "timeout" || e.code() == "engine_unreachable", "{e}");
+    // Whichever limit fires first (the first contact's or the connector's), the code is the same.
+    assert_eq!(e.code(), "timeout", "{e}");
+    assert!(e.to_string().contains("void") && e.to_string().contains("300ms"), "{e}");
+}
+
+#[tokio::test]
+async fn a_connect_that_times_out_after_the_first_contact_is_a_timeout() {
+    let _g = SERIAL.lock().await;
+    let address = fleet().host("df-3").unwrap().address().to_string();
+    let h = DockerHost::new(HostConfig {
+        insecure: true,
+        connect_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_secs(1),
+        ..HostConfig::new("df-3", address)
+    })
+    .unwrap();
+    h.ping().await.unwrap();
+    testbed(&["partition", "df-3"]);
+    let heal = Undo(&["heal", "df-3"]);
+    // The pooled connection hangs: the request's own limit.
+    let e = h.ping().await.unwrap_err();
+    assert_eq!(e.code(), "timeout", "{e}");
+    // A fresh connection, past the first contact: the connector's limit, reported the same way.
+    let start = Instant::now();
+    let e = h.ping().await.unwrap_err();
+    assert!(start.elapsed() < Duration::from_millis(900), "took {:?}", start.elapsed());
+    assert_eq!(e.code(), "timeout", "{e}");
+    assert!(e.to_string().contains("ping (connect) on df-3 timed out after 300ms"), "{e}");
+    drop(heal);
+    // Healed, the host answers again (once the link is back up).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(e) = h.ping().await {
+        assert!(Instant::now() < deadline, "still failing after the heal: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
