@@ -36,6 +36,13 @@ test('TLS faults reject with code tls', async () => {
   await rejects(new dockfleet.DockerHost({ name: 'p', address: 'tcp://10.250.0.60:2376', insecure: true }).ping(), 'tls')
 })
 
+test('a connect that outlives connectTimeout is a timeout', async () => {
+  // An address on the testbed bridge that no namespace holds: the connect never completes.
+  const h = new dockfleet.DockerHost({ name: 'void', address: 'tcp://10.250.0.99:2375', insecure: true, connectTimeout: 300 })
+  const e = await rejects(h.ping(), 'timeout')
+  assert.match(e.message, /void.*300ms/)
+})
+
 test('engine stopped: code, host name and cause chain', async () => {
   const h = fleet().host('df-3')
   await h.ping()

@@ -5,6 +5,7 @@ import gc
 import pytest
 
 import dockfleet
+from dockfleet import sync
 from conftest import IMAGE, cert, run, run_testbed, unique
 
 
@@ -84,6 +85,17 @@ def test_engine_stopped_has_code_and_cause(fleet):
     finally:
         run_testbed("start-engine", "df-3")
     run(h.ping())
+
+
+def test_connect_timeout_is_a_timeout_error():
+    # An address on the testbed bridge that no namespace holds: the connect never completes.
+    config = dockfleet.HostConfig(name="void", address="tcp://10.250.0.99:2375", insecure=True, connect_timeout=0.3)
+    h = dockfleet.DockerHost(config)
+    with pytest.raises(dockfleet.TimeoutError) as e:
+        run(h.ping())
+    assert e.value.code == "timeout" and "void" in str(e.value) and "300ms" in str(e.value)
+    with pytest.raises(dockfleet.TimeoutError):
+        sync.DockerHost(config).ping()
 
 
 def test_panic_is_an_exception_not_an_abort():
