@@ -466,14 +466,12 @@ fn bracket(host: &str) -> String {
 }
 
 fn error_chain_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
+    let mut parts: Vec<String> = Vec::new();
+    for s in crate::error::chain(e) {
         let t = s.to_string();
         if !parts.iter().any(|p| p.contains(&t)) {
             parts.push(t);
         }
-        cur = s.source();
     }
     parts.join(": ")
 }
@@ -481,14 +479,8 @@ fn error_chain_text(e: &(dyn std::error::Error + 'static)) -> String {
 /// Whether an error's chain holds an I/O error of kind `TimedOut`: how hyper's connector reports that a
 /// TCP connect took longer than its timeout.
 fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(s) = cur {
-        if s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
-            return true;
-        }
-        cur = s.source();
-    }
-    false
+    crate::error::chain(e)
+        .any(|s| s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut))
 }
 
 /// Whether an error chain says the connection was closed or dropped after it was established (as

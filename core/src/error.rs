@@ -163,13 +163,11 @@ impl Error {
     /// The messages of this error's causes, outermost first (not including this error's own message).
     pub fn cause_chain(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let mut cur = std::error::Error::source(self);
-        while let Some(e) = cur {
+        for e in chain(self).skip(1) {
             let s = e.to_string();
             if out.last() != Some(&s) {
                 out.push(s);
             }
-            cur = e.source();
         }
         out
     }
@@ -211,6 +209,13 @@ where
 pub async fn panic_for_tests(message: String) -> Result<()> {
     tokio::task::yield_now().await;
     panic!("{message}");
+}
+
+/// `e` and its causes, outermost first.
+pub(crate) fn chain<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |e| e.source())
 }
 
 #[cfg(test)]
