@@ -245,8 +245,7 @@ bash benches/run_engine_calls.sh {calls} {rounds} separate-cores
 
 def write(results, calls, rounds, floor, node_floor, uvloop_floor=None):
     per_call, med, by_round = medians(results)
-    bound = BOUND
-    clients = ["bollard", "dockfleet-rust", "dockfleet-rust (multi-thread)", *bound.values(), "dockfleet-python",
+    clients = ["bollard", "dockfleet-rust", "dockfleet-rust (multi-thread)", *BOUND.values(), "dockfleet-python",
                "dockfleet-python (uvloop)",
                "dockfleet-python (sync)", "dockfleet-node", "docker-py", "dockerode", "docker CLI"]
     ops = OPS
@@ -272,9 +271,9 @@ def write(results, calls, rounds, floor, node_floor, uvloop_floor=None):
     uv = f"{uvloop_floor:.1f} µs" if uvloop_floor else "—"
 
     def bound_range(binding):
-        if (bound[binding], "ping") not in med:
+        if (BOUND[binding], "ping") not in med:
             return "—"
-        r = [med[(bound[binding], op)] / med[("dockfleet-rust", op)] for op in ops]
+        r = [med[(BOUND[binding], op)] / med[("dockfleet-rust", op)] for op in ops]
         return f"{min(r):.2f}-{max(r):.2f}×"
 
     section = f"""## Engine calls: ping, list containers, inspect
