@@ -124,6 +124,11 @@ impl Transport {
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| bad("certificate", &tls.cert, &e))?;
         let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| bad("key", &tls.key, &e))?;
+        // rustls 0.23.48 deprecates ring's provider for lacking post-quantum key exchange. Docker
+        // engines (Go's crypto/tls) accept the classical groups it offers, and aws-lc-rs would add a C
+        // and cmake build to every install. Allowed so a `cargo update` keeps `-D warnings` builds
+        // passing.
+        #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
