@@ -21,6 +21,9 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --features dockfleet/etcd -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p dockfleet --no-deps --features etcd
 cargo clippy -q -p dockfleet -- -D warnings   # the crate as `cargo add dockfleet` builds it: no etcd
+# The fuzz targets (a workspace of their own, run by hand: README "Fuzzing") build, so they never rot.
+cargo fmt --check --manifest-path fuzz/Cargo.toml
+cargo clippy -q --locked --manifest-path fuzz/Cargo.toml -- -D warnings
 
 step "rust: tests"
 limit 1200 cargo test --workspace --exclude dockfleet-python --exclude dockfleet-node --features dockfleet/etcd
