@@ -30,3 +30,8 @@ test('an invalid spec throws invalid_argument naming the field', () => {
   const spec = { name: 'web', image: 'img', volumes: [{ source: '/var/run/docker.sock', target: '/s' }] }
   assert.throws(() => dockfleet.schedule(spec, hosts(), [1]), (e) => e.code === 'invalid_argument' && /volumes\[0\]\.source/.test(e.message))
 })
+
+test('a replica count over the limit throws invalid_argument naming replicas', () => {
+  const spec = { name: 'web', image: 'img', replicas: 100_000_000 }
+  assert.throws(() => dockfleet.schedule(spec, hosts(), [1]), (e) => e.code === 'invalid_argument' && /replicas: .*limit of 1000000/.test(e.message))
+})

@@ -41,3 +41,10 @@ def test_invalid_spec_names_the_field():
     with pytest.raises(dockfleet.InvalidArgumentError) as e:
         dockfleet.schedule(spec, hosts(), [1])
     assert "volumes[0].source" in str(e.value)
+
+
+def test_a_replica_count_over_the_limit_is_refused_before_any_placement():
+    spec = dockfleet.ServiceSpec(name="web", image="img", replicas=100_000_000)
+    with pytest.raises(dockfleet.InvalidArgumentError) as e:
+        dockfleet.schedule(spec, hosts(), [1])
+    assert "replicas" in str(e.value) and "limit of 1000000" in str(e.value)

@@ -168,6 +168,20 @@ impl Default for UpdateConfig {
 /// The longest [`ServiceSpec::shutdown_delay`].
 pub(crate) const MAX_SHUTDOWN_DELAY: Duration = Duration::from_secs(3600);
 
+/// The most replicas a service may ask for. Planning holds every task in memory (about 270 bytes each:
+/// 10 million took 2.7 GB), so a slip such as `replicas: 100000000` would take the process down
+/// instead of failing; a million is far above any fleet of Docker engines and what the scheduler
+/// benchmark places.
+pub(crate) const MAX_REPLICAS: u32 = 1_000_000;
+
+/// Refuses a replica count over [`MAX_REPLICAS`], naming `field`.
+pub(crate) fn check_replicas(field: &str, replicas: u32) -> Result<()> {
+    if replicas > MAX_REPLICAS {
+        return Err(Error::invalid(field, format!("{replicas} is over the limit of {MAX_REPLICAS}")));
+    }
+    Ok(())
+}
+
 /// A service: what to run, how many, where, and how to update it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -188,7 +202,7 @@ pub struct ServiceSpec {
     pub volumes: Vec<Mount>,
     /// `replicated` (default) or `global` (one task on every eligible host).
     pub mode: String,
-    /// Tasks wanted in `replicated` mode (default 1).
+    /// Tasks wanted in `replicated` mode (default 1, at most 1,000,000).
     pub replicas: u32,
     /// Placement.
     pub placement: Placement,
@@ -414,6 +428,7 @@ impl ServiceSpec {
         if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
             return Err(Error::invalid("image", format!("{:?} is not an image reference", self.image)));
         }
+        check_replicas("replicas", self.replicas)?;
         crate::host::validate_env(&self.env)?;
         for k in self.labels.keys() {
             if k.starts_with("dockfleet.") {
@@ -640,6 +655,7 @@ mod tests {
                 s.volumes = vec![Mount { source: "/var/run/docker.sock".into(), target: "/s".into(), read_only: false }]
             }),
             ("privileged", |s| s.privileged = true),
+            ("replicas", |s| s.replicas = 100_000_000),
             ("mode", |s| s.mode = "daemon".into()),
             ("placement.constraints[0]", |s| s.placement.constraints = vec!["role=manager".into()]),
             ("placement.strategy", |s| s.placement.strategy = "pack".into()),
@@ -668,6 +684,7 @@ mod tests {
         s.allow_host_mounts = true;
         s.privileged = true;
         s.allow_privileged = true;
+        s.replicas = MAX_REPLICAS;
         s.validate().unwrap();
     }
 

@@ -826,6 +826,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
             spec.mode = m;
         }
         if let Some(r) = d.replicas {
+            crate::spec::check_replicas(&df("replicas"), r)?;
             spec.replicas = r;
         }
         if let Some(p) = d.placement {
@@ -1546,6 +1547,7 @@ networks:
         let cases: &[(&str, &str)] = &[
             ("services:\n  web:\n    image: x\n    entrypoint: sh\n", "services.web"),
             ("services:\n  web:\n    image: x\n    deploy:\n      replicas: many\n", "services.web.deploy.replicas"),
+            ("services:\n  web:\n    image: x\n    deploy:\n      replicas: 100000000\n", "services.web.deploy.replicas"),
             ("services:\n  web:\n    image: x\n    deploy:\n      placment: {}\n", "services.web.deploy"),
             ("services:\n  web:\n    image: x\n    volumes: ['/:/host']\n", "services.web.volumes[0].source"),
             ("services:\n  web:\n    image: x\n    volumes: ['data:/d']\n", "services.web.volumes[0]"),

@@ -1550,6 +1550,7 @@ impl ServiceBackend for Swarm {
     }
 
     async fn scale(&self, service: &str, replicas: u32) -> Result<ServiceStatus> {
+        crate::spec::check_replicas("replicas", replicas)?;
         let svc = self.service(service).await?;
         let id = svc.id.clone().unwrap_or_default();
         let mut spec = svc.spec.clone().unwrap_or_default();
