@@ -21,7 +21,8 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --features dockfleet/etcd -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p dockfleet --no-deps --features etcd
 cargo clippy -q -p dockfleet -- -D warnings   # the crate as `cargo add dockfleet` builds it: no etcd
-# The fuzz targets (a workspace of their own, run by hand: README "Fuzzing") build, so they never rot.
+# The fuzz targets (a workspace of their own, run by hand: README "Fuzzing") are type-checked, linted and
+# format-checked here, so they never rot; nothing is fuzzed in the tests.
 cargo fmt --check --manifest-path fuzz/Cargo.toml
 cargo clippy -q --locked --manifest-path fuzz/Cargo.toml -- -D warnings
 
