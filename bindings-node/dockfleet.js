@@ -1,7 +1,69 @@
 'use strict'
 // dockfleet for Node: the napi module (index.js, generated) plus the async-iterator protocol on its
-// stream classes, so `for await (const x of stream)` works; breaking out of the loop closes the stream.
+// stream classes, so `for await (const x of stream)` works; breaking out of the loop closes the stream;
+// and the code `invalid_argument` on an argument napi cannot convert.
 const native = require('./index.js')
+
+// napi-rs throws for an argument it cannot convert (a wrong type, a missing field, a number out of
+// range, which the binding refuses instead of wrapping or clamping it) with its own status as `.code`.
+// dockfleet's code for bad input is `invalid_argument`, in Rust and Python too; the message, which
+// names the field (`… on ServicePort.target on ServiceSpec.ports`), stays as it is.
+const NAPI_ARGUMENT_STATUSES = new Set([
+  'InvalidArg', 'ObjectExpected', 'StringExpected', 'NameExpected', 'FunctionExpected', 'NumberExpected',
+  'BooleanExpected', 'ArrayExpected', 'BigintExpected', 'DateExpected', 'ArrayBufferExpected',
+])
+
+function argumentError(e) {
+  if (e instanceof Error && NAPI_ARGUMENT_STATUSES.has(e.code)) e.code = 'invalid_argument'
+  return e
+}
+
+// `f`, throwing argument errors with the code `invalid_argument`. Conversion happens before the call
+// starts any work, so only a synchronous throw can be one; rejections already carry dockfleet codes.
+function checked(f) {
+  const g = function (...args) {
+    try {
+      return f.apply(this, args)
+    } catch (e) {
+      throw argumentError(e)
+    }
+  }
+  Object.defineProperty(g, 'name', { value: f.name })
+  Object.defineProperty(g, 'length', { value: f.length })
+  return g
+}
+
+// Every method of `target` (an object's own function-valued properties), checked in place.
+function checkMethods(target) {
+  for (const key of Object.getOwnPropertyNames(target)) {
+    const d = Object.getOwnPropertyDescriptor(target, key)
+    if (key !== 'constructor' && typeof d.value === 'function' && d.writable) {
+      Object.defineProperty(target, key, { ...d, value: checked(d.value) })
+    }
+  }
+}
+
+for (const [name, v] of Object.entries(native)) {
+  if (typeof v !== 'function') continue
+  const methods = Object.getOwnPropertyNames(v.prototype || {}).filter((n) => n !== 'constructor')
+  if (methods.length === 0) {
+    native[name] = checked(v)
+    continue
+  }
+  // A class: its methods and static factories in place, its constructor through a Proxy (the class
+  // itself stays what `instanceof` and the factories' instances see).
+  checkMethods(v.prototype)
+  checkMethods(v)
+  native[name] = new Proxy(v, {
+    construct(target, args, newTarget) {
+      try {
+        return Reflect.construct(target, args, newTarget)
+      } catch (e) {
+        throw argumentError(e)
+      }
+    },
+  })
+}
 
 const streams = Object.keys(native).filter((name) => name.endsWith('Stream'))
 for (const name of streams) {

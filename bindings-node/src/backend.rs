@@ -8,10 +8,10 @@ use dockfleet as df;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::call;
 use crate::fleet::Fleet;
 use crate::stack::ServiceStatus;
 use crate::swarm::Swarm;
+use crate::{arg, call};
 
 /// A `Fleet` or a `Swarm` argument.
 pub(crate) type Backend<'a> = Either<ClassInstance<'a, Fleet>, ClassInstance<'a, Swarm>>;
@@ -30,8 +30,9 @@ pub fn scale<'env>(
     env: &'env Env,
     backend: Backend<'_>,
     service: String,
-    replicas: u32,
+    replicas: f64,
 ) -> Result<PromiseRaw<'env, ServiceStatus>> {
+    let replicas = arg("replicas", replicas)?;
     let b = self::backend(&backend);
     call(env, async move { b.scale(&service, replicas).await })
 }

@@ -1,32 +1,33 @@
 //! The core `balancer` module in Node: load-balancing strategies with passive health.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use dockfleet as df;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::error::js_error;
-use crate::{object, Conv};
+use crate::{arg, object, Conv, Number};
 
 object! { in
     #[doc = "One endpoint requests can go to; `weight` for `weighted` and `consistent-hash`."]
-    Endpoint => df::Endpoint { id: String, address: String, port: u32, weight: u32 }
+    Endpoint => df::Endpoint { id: String, address: String, port: Number<u16>, weight: Number<u32> }
 }
 
 object! { in
     #[doc = "How a `Balancer` chooses (`strategy`) and when it ejects (`maxFails` within `failWindow`, for"]
     #[doc = "`ejection`; milliseconds)."]
     BalancerOptions => df::BalancerOptions {
-        strategy: String, seed: i64, max_fails: u32, fail_window: f64, ejection: f64, virtual_nodes: u32,
+        strategy: String, seed: Number<u64>, max_fails: Number<u32>, fail_window: Number<Duration>, ejection: Number<Duration>, virtual_nodes: Number<u32>,
     }
 }
 
 object! { out
     #[doc = "An endpoint's counters; `ewmaMs` is the latency EWMA of successful requests."]
     EndpointStats => df::EndpointStats {
-        endpoint: Endpoint, requests: i64, failures: i64, in_flight: i64, ewma_ms: f64, ejected: bool,
-        ejections: i64, ejections_refused: i64,
+        endpoint: Endpoint, requests: Number<u64>, failures: Number<u64>, in_flight: Number<u64>, ewma_ms: f64, ejected: bool,
+        ejections: Number<u64>, ejections_refused: Number<u64>,
     }
 }
 
@@ -64,8 +65,10 @@ impl Balancer {
 
     /// Reports a picked request as done: `ok` or failed, and its latency in milliseconds.
     #[napi]
-    pub fn release(&self, id: String, ok: bool, latency: Option<f64>) {
-        self.inner.release(&id, ok, latency.unwrap_or(0.0).conv())
+    pub fn release(&self, id: String, ok: bool, latency: Option<f64>) -> Result<()> {
+        let latency = latency.map_or(Ok(Duration::ZERO), |l| arg("latency", l))?;
+        self.inner.release(&id, ok, latency);
+        Ok(())
     }
 
     /// Every endpoint's counters.

@@ -2,19 +2,20 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dockfleet as df;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::{call, object, stream_class, Conv};
+use crate::{call, object, stream_class, Conv, Number};
 
 object! { in
     #[doc = "One instance of a service; `ttl` in milliseconds (kept alive while its registrant lives), `health`"]
     #[doc = "is `passing`, `warning` or `critical`."]
     Instance => df::Instance {
-        service: String, id: String, address: String, port: u32, tags: Vec<String>,
-        metadata: HashMap<String, String>, ttl: Option<f64>, health: String,
+        service: String, id: String, address: String, port: Number<u16>, tags: Vec<String>,
+        metadata: HashMap<String, String>, ttl: Option<Number<Duration>>, health: String,
     }
 }
 
@@ -48,13 +49,13 @@ impl Conv<Discovery> for Arc<dyn df::Discovery> {
 #[napi]
 impl Discovery {
     /// A new in-process registry (TTL'd entries expire once their registrant is gone).
-    #[napi(factory)]
+    #[napi(factory, writable = true)]
     pub fn embedded() -> Self {
         Discovery { inner: Arc::new(df::EmbeddedDiscovery::new()) }
     }
 
     /// Connects to etcd: registrations are keys under leases, watches resume after reconnects.
-    #[napi]
+    #[napi(writable = true)]
     pub fn etcd<'env>(env: &'env Env, config: crate::etcd::EtcdConfig) -> Result<PromiseRaw<'env, Discovery>> {
         let config: df::EtcdConfig = config.conv();
         call(

@@ -2,10 +2,12 @@
 //! `DockerHost` class is in `host.rs`, with the `Host` methods it exposes.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use dockfleet as df;
 
 use crate::object;
+use crate::Number;
 
 object! { in
     #[doc = "Client certificate, key, and the CA that signed the engine's certificate (PEM file paths)."]
@@ -16,6 +18,6 @@ object! { in
     #[doc = "How to reach one engine. Timeouts in milliseconds. Plain TCP off loopback needs `insecure: true`."]
     HostConfig => df::HostConfig {
         name: String, address: String, labels: HashMap<String, String>, tls: Option<TlsConfig>, insecure: bool,
-        connect_timeout: f64, request_timeout: f64,
+        connect_timeout: Number<Duration>, request_timeout: Number<Duration>,
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::Duration;
 
 use dockfleet as df;
 use napi::bindgen_prelude::*;
@@ -10,17 +11,17 @@ use napi_derive::napi;
 use crate::docker::HostConfig;
 use crate::error::js_error;
 use crate::host::{DockerHost, HostInfo};
-use crate::{call, object, Conv};
+use crate::{call, object, Conv, Number};
 
 object! { in
     #[doc = "Options of `Fleet.probe`; `timeout` in milliseconds per host."]
-    ProbeOptions => df::ProbeOptions { timeout: f64 }
+    ProbeOptions => df::ProbeOptions { timeout: Number<Duration> }
 }
 
 object! { out
     #[doc = "The outcome of probing one host."]
     HostStatus => df::HostStatus {
-        name: String, address: String, labels: HashMap<String, String>, reachable: bool, latency: Option<f64>,
+        name: String, address: String, labels: HashMap<String, String>, reachable: bool, latency: Option<Number<Duration>>,
         info: Option<HostInfo>, error_code: Option<String>, error: Option<String>,
     }
 }
@@ -61,14 +62,14 @@ impl Fleet {
     }
 
     /// Loads a `.toml`, `.yaml` or `.yml` inventory; hosts are validated, not contacted.
-    #[napi(factory)]
+    #[napi(factory, writable = true)]
     pub fn from_file(env: Env, path: String) -> Result<Self> {
         let f = df::Fleet::from_file(path).map_err(|e| js_error(&env, e))?;
         Ok(Fleet { inner: RwLock::new(f) })
     }
 
     /// Parses inventory text (`format` is `toml` or `yaml`); relative TLS paths resolve against `baseDir`.
-    #[napi(factory)]
+    #[napi(factory, writable = true)]
     pub fn parse(env: Env, text: String, format: String, base_dir: Option<String>) -> Result<Self> {
         let fmt = match format.as_str() {
             "toml" => df::InventoryFormat::Toml,

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dockfleet as df;
 use napi::bindgen_prelude::*;
@@ -9,25 +10,25 @@ use napi_derive::napi;
 
 use crate::docker::HostConfig;
 use crate::embed::call_here;
-use crate::{call, object, stream_class, Conv};
+use crate::{arg, call, object, stream_class, Conv, Number};
 
 object! { out
     #[doc = "Answer to `ping()`; `latency` in milliseconds."]
-    Ping => df::Ping { latency: f64, api_version: String }
+    Ping => df::Ping { latency: Number<Duration>, api_version: String }
 }
 
 object! { out
     #[doc = "What an engine says about itself."]
     HostInfo => df::HostInfo {
         name: String, id: String, engine_version: String, api_version: String, os: String, os_type: String,
-        arch: String, cpus: u32, memory_bytes: i64, labels: HashMap<String, String>, containers: u32,
-        containers_running: u32, images: u32, storage_driver: String,
+        arch: String, cpus: Number<u32>, memory_bytes: Number<u64>, labels: HashMap<String, String>, containers: Number<u32>,
+        containers_running: Number<u32>, images: Number<u32>, storage_driver: String,
     }
 }
 
 object! { in
     #[doc = "A container port, optionally published on the host (`hostPort: 0`: the engine picks one)."]
-    PortMapping => df::PortMapping { container_port: u32, host_port: Option<u32>, protocol: String, host_ip: Option<String> }
+    PortMapping => df::PortMapping { container_port: Number<u16>, host_port: Option<Number<u16>>, protocol: String, host_ip: Option<String> }
 }
 
 object! { in
@@ -37,13 +38,13 @@ object! { in
 
 object! { in
     #[doc = "`no`, `always`, `unless-stopped` or `on-failure` (with `maxRetries`)."]
-    RestartPolicy => df::RestartPolicy { name: String, max_retries: Option<u32> }
+    RestartPolicy => df::RestartPolicy { name: String, max_retries: Option<Number<u32>> }
 }
 
 object! { in
     #[doc = "A Docker HEALTHCHECK; durations in milliseconds."]
     Healthcheck => df::Healthcheck {
-        test: Vec<String>, interval: Option<f64>, timeout: Option<f64>, retries: Option<u32>, start_period: Option<f64>,
+        test: Vec<String>, interval: Option<Number<Duration>>, timeout: Option<Number<Duration>>, retries: Option<Number<u32>>, start_period: Option<Number<Duration>>,
     }
 }
 
@@ -52,9 +53,9 @@ object! { in
     ContainerSpec => df::ContainerSpec {
         name: Option<String>, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>,
         env: HashMap<String, String>, labels: HashMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
-        restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<i64>,
+        restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<Number<u64>>,
         healthcheck: Option<Healthcheck>, network: Option<String>, hostname: Option<String>,
-        working_dir: Option<String>, user: Option<String>, stop_timeout: Option<u32>,
+        working_dir: Option<String>, user: Option<String>, stop_timeout: Option<Number<u32>>,
     }
 }
 
@@ -67,14 +68,14 @@ object! { out
     #[doc = "One container in a listing."]
     ContainerSummary => df::ContainerSummary {
         id: String, name: String, image: String, state: String, status: String, labels: HashMap<String, String>,
-        ports: Vec<PortMapping>, created: i64,
+        ports: Vec<PortMapping>, created: Number<i64>,
     }
 }
 
 object! { out
     #[doc = "The state part of `ContainerDetails`."]
     ContainerState => df::ContainerState {
-        status: String, running: bool, exit_code: i64, pid: i64, started_at: String, finished_at: String,
+        status: String, running: bool, exit_code: Number<i64>, pid: Number<i64>, started_at: String, finished_at: String,
         health: Option<String>, oom_killed: bool,
     }
 }
@@ -84,13 +85,13 @@ object! { out
     ContainerDetails => df::ContainerDetails {
         id: String, name: String, image: String, image_id: String, state: ContainerState,
         labels: HashMap<String, String>, ports: Vec<PortMapping>, networks: HashMap<String, String>,
-        restart_count: i64, created: String,
+        restart_count: Number<i64>, created: String,
     }
 }
 
 object! { in
     #[doc = "Which part of the logs to stream."]
-    LogOptions => df::LogOptions { follow: bool, stdout: bool, stderr: bool, tail: Option<u32>, since: Option<i64>, timestamps: bool }
+    LogOptions => df::LogOptions { follow: bool, stdout: bool, stderr: bool, tail: Option<Number<u32>>, since: Option<Number<i64>>, timestamps: bool }
 }
 
 object! { out
@@ -105,7 +106,7 @@ object! { in
 
 object! { out
     #[doc = "Result of `exec`."]
-    ExecOutput => df::ExecOutput { exit_code: i64, stdout: String, stderr: String }
+    ExecOutput => df::ExecOutput { exit_code: Number<i64>, stdout: String, stderr: String }
 }
 
 object! { in
@@ -123,7 +124,7 @@ object! { out
 
 object! { out
     #[doc = "One image."]
-    ImageSummary => df::ImageSummary { id: String, tags: Vec<String>, size_bytes: i64, created: i64, labels: HashMap<String, String> }
+    ImageSummary => df::ImageSummary { id: String, tags: Vec<String>, size_bytes: Number<u64>, created: Number<i64>, labels: HashMap<String, String> }
 }
 
 object! { out
@@ -149,14 +150,14 @@ object! { out
 object! { out
     #[doc = "Resource use of one container at one moment."]
     Stats => df::Stats {
-        id: String, cpu_percent: f64, memory_bytes: i64, memory_limit_bytes: i64, memory_percent: f64,
-        network_rx_bytes: i64, network_tx_bytes: i64, block_read_bytes: i64, block_write_bytes: i64, pids: i64,
+        id: String, cpu_percent: f64, memory_bytes: Number<u64>, memory_limit_bytes: Number<u64>, memory_percent: f64,
+        network_rx_bytes: Number<u64>, network_tx_bytes: Number<u64>, block_read_bytes: Number<u64>, block_write_bytes: Number<u64>, pids: Number<u64>,
     }
 }
 
 object! { out
     #[doc = "Progress of `copyImage`."]
-    CopyProgress => df::CopyProgress { image: String, source: String, target: String, bytes: i64, total_bytes: Option<i64>, done: bool }
+    CopyProgress => df::CopyProgress { image: String, source: String, target: String, bytes: Number<u64>, total_bytes: Option<Number<u64>>, done: bool }
 }
 
 impl Conv<Buffer> for bytes::Bytes {
@@ -219,13 +220,13 @@ impl DockerHost {
     }
 
     /// Builds the host and pings it; rejects when the engine cannot be used.
-    #[napi]
+    #[napi(writable = true)]
     pub fn connect<'env>(env: &'env Env, config: HostConfig) -> Result<PromiseRaw<'env, DockerHost>> {
         call(env, df::DockerHost::connect(config.conv()))
     }
 
     /// From `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`, as the docker CLI reads them.
-    #[napi]
+    #[napi(writable = true)]
     pub fn from_env<'env>(env: &'env Env, name: String) -> Result<PromiseRaw<'env, DockerHost>> {
         call(env, df::DockerHost::from_env(name))
     }
@@ -273,8 +274,9 @@ impl DockerHost {
     /// `grace` in milliseconds (the engine's default when omitted).
     #[napi]
     pub fn stop_container<'env>(&self, env: &'env Env, id: String, grace: Option<f64>) -> Result<PromiseRaw<'env, ()>> {
+        let grace = grace.map(|g| arg("grace", g)).transpose()?;
         let h = self.inner.clone();
-        call_here(env, async move { h.stop_container(&id, grace.conv()).await })
+        call_here(env, async move { h.stop_container(&id, grace).await })
     }
 
     #[napi]
@@ -330,7 +332,7 @@ impl DockerHost {
     }
 
     #[napi]
-    pub fn wait_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, i64>> {
+    pub fn wait_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, Number<i64>>> {
         let h = self.inner.clone();
         call_here(env, async move { h.wait_container(&id).await })
     }

@@ -43,7 +43,7 @@ pub(crate) trait Conv<T> {
 macro_rules! identity {
     ($($t:ty),*) => { $(impl Conv<$t> for $t { fn conv(self) -> $t { self } })* };
 }
-identity!(String, bool, u32, i64, f64, ());
+identity!(String, bool, f64, ());
 
 impl<A: Conv<B>, B> Conv<Vec<B>> for Vec<A> {
     fn conv(self) -> Vec<B> {
@@ -93,39 +93,117 @@ impl Conv<i64> for BigInt {
     }
 }
 
-/// JS numbers: byte counts and ports travel as `number`.
-impl Conv<i64> for u64 {
-    fn conv(self) -> i64 {
-        self.min(i64::MAX as u64) as i64
-    }
+/// A number from JS, checked against the core type it stands for: an integer must be integral and
+/// within that type's range (and JS's exact range, ±2^53), a duration (milliseconds, as in
+/// `setTimeout`) finite and not negative. napi's own conversions change bad numbers silently instead:
+/// `-1` as a `u32` wraps to 4294967295, `1.5` truncates to 1, `NaN` as an `i64` is 0. A refused number
+/// throws before anything runs; `dockfleet.js` gives the error the code `invalid_argument`, and napi
+/// appends the field (`… on ServicePort.target on ServiceSpec.ports`).
+///
+/// Named `Number` because napi's type generator writes that name as `number` in `index.d.ts`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Number<T>(pub T);
+
+/// A core type that travels as a JS number.
+pub(crate) trait JsNumber: Sized {
+    /// The value `v` stands for, or why it stands for none.
+    fn from_f64(v: f64) -> std::result::Result<Self, String>;
+    /// The value as a JS number.
+    fn to_f64(self) -> f64;
 }
-impl Conv<u64> for i64 {
-    fn conv(self) -> u64 {
-        self.max(0) as u64
-    }
-}
-impl Conv<u32> for u16 {
-    fn conv(self) -> u32 {
-        self.into()
-    }
-}
-impl Conv<u16> for u32 {
-    fn conv(self) -> u16 {
-        self.min(u16::MAX as u32) as u16
+
+/// `v` as JS writes it (`Infinity`, not Rust's `inf`).
+fn js(v: f64) -> String {
+    match v {
+        f64::INFINITY => "Infinity".into(),
+        f64::NEG_INFINITY => "-Infinity".into(),
+        _ => v.to_string(),
     }
 }
 
-/// Durations are milliseconds in Node, as in `setTimeout`.
-impl Conv<f64> for std::time::Duration {
-    fn conv(self) -> f64 {
+/// A number argument of a function, checked as a [`Number`] field is; the error names the argument.
+pub(crate) fn arg<T: JsNumber>(name: &str, v: f64) -> Result<T> {
+    T::from_f64(v).map_err(|m| Error::new(Status::InvalidArg, format!("{m} on argument `{name}`")))
+}
+
+/// The largest integer a JS number holds exactly (`Number.MAX_SAFE_INTEGER`).
+const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+
+macro_rules! js_integer {
+    ($($t:ty),*) => { $(
+        impl JsNumber for $t {
+            fn from_f64(v: f64) -> std::result::Result<Self, String> {
+                let (min, max) = ((<$t>::MIN as f64).max(-MAX_SAFE), (<$t>::MAX as f64).min(MAX_SAFE));
+                // NaN and ±Infinity have no zero fraction.
+                if v.fract() == 0.0 && (min..=max).contains(&v) {
+                    Ok(v as $t)
+                } else {
+                    Err(format!("{} is not an integer from {min} to {max}", js(v)))
+                }
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    )* };
+}
+js_integer!(u16, u32, u64, i64);
+
+impl JsNumber for std::time::Duration {
+    fn from_f64(v: f64) -> std::result::Result<Self, String> {
+        if v.is_finite() && v >= 0.0 {
+            std::time::Duration::try_from_secs_f64(v / 1000.0)
+                .map_err(|_| format!("{v} ms is beyond the longest duration"))
+        } else {
+            Err(format!("{} is not a duration in milliseconds (finite, not negative)", js(v)))
+        }
+    }
+    fn to_f64(self) -> f64 {
         self.as_secs_f64() * 1000.0
     }
 }
-impl Conv<std::time::Duration> for f64 {
-    fn conv(self) -> std::time::Duration {
-        std::time::Duration::try_from_secs_f64(self.max(0.0) / 1000.0).unwrap_or(std::time::Duration::MAX)
+
+impl<T: JsNumber> FromNapiValue for Number<T> {
+    unsafe fn from_napi_value(env: napi::sys::napi_env, value: napi::sys::napi_value) -> Result<Self> {
+        let mut v = 0.0;
+        // SAFETY: napi calls `from_napi_value` on the JS thread with its env.
+        let status = unsafe { napi::sys::napi_get_value_double(env, value, &mut v) };
+        if status == napi::sys::Status::napi_number_expected {
+            let got = napi::type_of!(env, value)?;
+            return Err(Error::new(Status::NumberExpected, format!("expected a number, got {got}")));
+        }
+        napi::check_status!(status)?;
+        T::from_f64(v).map(Number).map_err(|m| Error::new(Status::InvalidArg, m))
     }
 }
+
+impl<T: JsNumber> ToNapiValue for Number<T> {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
+        // SAFETY: napi calls `to_napi_value` on the JS thread with its env.
+        unsafe { f64::to_napi_value(env, val.0.to_f64()) }
+    }
+}
+
+impl<T: JsNumber> TypeName for Number<T> {
+    fn type_name() -> &'static str {
+        "number"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Number
+    }
+}
+
+impl<T: JsNumber> ValidateNapiValue for Number<T> {}
+
+impl<T> Conv<T> for Number<T> {
+    fn conv(self) -> T {
+        self.0
+    }
+}
+macro_rules! to_number {
+    ($($t:ty),*) => { $(impl Conv<Number<$t>> for $t { fn conv(self) -> Number<$t> { Number(self) } })* };
+}
+to_number!(u16, u32, u64, i64, std::time::Duration);
 
 impl Conv<String> for std::path::PathBuf {
     fn conv(self) -> String {

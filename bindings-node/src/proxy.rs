@@ -1,6 +1,7 @@
 //! The core `proxy` module in Node: the built-in HTTP/TCP proxy fed live by discovery.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use dockfleet as df;
 use napi::bindgen_prelude::*;
@@ -8,7 +9,7 @@ use napi_derive::napi;
 
 use crate::balancer::{BalancerOptions, Endpoint};
 use crate::discovery::Discovery;
-use crate::{call, object, Conv};
+use crate::{arg, call, object, Conv, Number};
 
 object! { in
     #[doc = "Where requests for one service come from: `host` (`api.example.com` or `*.example.com`) and"]
@@ -21,17 +22,17 @@ object! { in
 object! { in
     #[doc = "How a `Proxy` listens (`listen`, `protocol` `http` or `tcp`), routes and retries; times in milliseconds."]
     ProxyOptions => df::ProxyOptions {
-        listen: String, protocol: String, routes: Vec<Route>, balancer: BalancerOptions, connect_timeout: f64,
-        connect_attempts: u32, response_timeout: f64, retry_idempotent: bool, sticky_cookie: Option<String>,
-        idle_timeout: f64, drain_timeout: f64, max_idle_per_endpoint: u32,
+        listen: String, protocol: String, routes: Vec<Route>, balancer: BalancerOptions, connect_timeout: Number<Duration>,
+        connect_attempts: Number<u32>, response_timeout: Number<Duration>, retry_idempotent: bool, sticky_cookie: Option<String>,
+        idle_timeout: Number<Duration>, drain_timeout: Number<Duration>, max_idle_per_endpoint: Number<u32>,
     }
 }
 
 object! { out
     #[doc = "One endpoint's counters in a `Proxy`; `latencyCounts` per bucket of `LATENCY_BOUNDS_MS`."]
     ProxyEndpointStats => df::ProxyEndpointStats {
-        service: String, endpoint: Endpoint, draining: bool, ejected: bool, requests: i64, errors: i64,
-        in_flight: i64, latency_counts: Vec<i64>, latency_p50_ms: f64, latency_p99_ms: f64,
+        service: String, endpoint: Endpoint, draining: bool, ejected: bool, requests: Number<u64>, errors: Number<u64>,
+        in_flight: Number<u64>, latency_counts: Vec<Number<u64>>, latency_p50_ms: f64, latency_p99_ms: f64,
     }
 }
 
@@ -77,7 +78,8 @@ impl Proxy {
     #[napi]
     pub fn wait_ready<'env>(&self, env: &'env Env, timeout: Option<f64>) -> Result<PromiseRaw<'env, ()>> {
         let p = self.inner.clone();
-        call(env, async move { p.wait_ready(timeout.unwrap_or(10_000.0).conv()).await })
+        let timeout = timeout.map_or(Ok(Duration::from_secs(10)), |t| arg("timeout", t))?;
+        call(env, async move { p.wait_ready(timeout).await })
     }
 
     /// Every endpoint's counters, by service, draining ones last.
@@ -90,8 +92,9 @@ impl Proxy {
     #[napi]
     pub fn shutdown<'env>(&self, env: &'env Env, grace: Option<f64>) -> Result<PromiseRaw<'env, ()>> {
         let p = self.inner.clone();
+        let grace = grace.map_or(Ok(Duration::from_secs(10)), |g| arg("grace", g))?;
         call(env, async move {
-            p.shutdown(grace.unwrap_or(10_000.0).conv()).await;
+            p.shutdown(grace).await;
             Ok(())
         })
     }

@@ -1,6 +1,7 @@
 //! The core `reconcile` module in Node: observe → plan → apply a service onto a fleet.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use dockfleet as df;
 use napi::bindgen_prelude::*;
@@ -11,13 +12,13 @@ use crate::fleet::Fleet;
 use crate::host::{ContainerSpec, LogOptions};
 use crate::schedule::HostState;
 use crate::spec::ServiceSpec;
-use crate::{call, object, stream_class, Conv};
+use crate::{arg, call, object, stream_class, Conv, Number};
 
 object! { out
     #[doc = "One task container as observed on an engine."]
     Task => df::Task {
-        host: String, id: String, name: String, slot: u32, spec_hash: String, state: String, status: String,
-        exit_code: Option<i64>, restarts: u32, restarts_since_ms: i64, previous_spec_hash: String,
+        host: String, id: String, name: String, slot: Number<u32>, spec_hash: String, state: String, status: String,
+        exit_code: Option<Number<i64>>, restarts: Number<u32>, restarts_since_ms: Number<i64>, previous_spec_hash: String,
     }
 }
 
@@ -25,27 +26,27 @@ object! { out
     #[doc = "What `observe` saw: the hosts, the service's tasks, tasks held by hosts within their grace, the"]
     #[doc = "specs recorded on the tasks (by hash) and the time (ms since the epoch)."]
     Observed => df::Observed {
-        hosts: Vec<HostState>, tasks: Vec<Task>, held: Vec<Task>, specs: HashMap<String, ServiceSpec>, time_ms: i64,
+        hosts: Vec<HostState>, tasks: Vec<Task>, held: Vec<Task>, specs: HashMap<String, ServiceSpec>, time_ms: Number<i64>,
     }
 }
 
 object! { out
     #[doc = "One step of a plan: `kind` is `create`, `remove` or `update`."]
     Action => df::Action {
-        kind: String, host: String, slot: u32, id: Option<String>, reason: String, restarts: u32, restarts_since_ms: i64,
+        kind: String, host: String, slot: Number<u32>, id: Option<String>, reason: String, restarts: Number<u32>, restarts_since_ms: Number<i64>,
     }
 }
 
 object! { out
     #[doc = "What `apply` would do, and why hosts took no (more) tasks."]
     Plan => df::Plan {
-        service: String, spec_hash: String, actions: Vec<Action>, unplaced: Vec<u32>, reasons: HashMap<String, String>,
+        service: String, spec_hash: String, actions: Vec<Action>, unplaced: Vec<Number<u32>>, reasons: HashMap<String, String>,
     }
 }
 
 object! { in
     #[doc = "Options of `plan` and `deploy`."]
-    PlanOptions => df::PlanOptions { seed: i64 }
+    PlanOptions => df::PlanOptions { seed: Number<u64> }
 }
 
 object! { out
@@ -62,7 +63,7 @@ object! { in
     #[doc = "Options of `supervise`: `resync`, `debounce` and `hostGrace` in milliseconds; `inventory`, a file"]
     #[doc = "read again at every pass (hosts joining and leaving)."]
     SuperviseOptions => df::SuperviseOptions {
-        resync: f64, debounce: f64, seed: i64, host_grace: f64, inventory: Option<String>,
+        resync: Number<Duration>, debounce: Number<Duration>, seed: Number<u64>, host_grace: Number<Duration>, inventory: Option<String>,
     }
 }
 
@@ -75,7 +76,7 @@ object! { out
 
 object! { out
     #[doc = "One chunk of a service's output (`serviceLogs`), with the task that wrote it."]
-    ServiceLogLine => df::ServiceLogLine { host: String, id: String, name: String, slot: u32, stream: String, message: String }
+    ServiceLogLine => df::ServiceLogLine { host: String, id: String, name: String, slot: Number<u32>, stream: String, message: String }
 }
 
 stream_class!(
@@ -99,15 +100,15 @@ object! { in
     #[doc = "Options of `serviceExec`: the command's `env`, `workingDir` and `user`; only one `slot`'s task;"]
     #[doc = "`parallelism` tasks at once, in slot order (0: all at once)."]
     ServiceExecOptions => df::ServiceExecOptions {
-        env: HashMap<String, String>, working_dir: Option<String>, user: Option<String>, slot: Option<u32>,
-        parallelism: u32,
+        env: HashMap<String, String>, working_dir: Option<String>, user: Option<String>, slot: Option<Number<u32>>,
+        parallelism: Number<u32>,
     }
 }
 
 object! { out
     #[doc = "One task's run of `serviceExec`: its exit code and output, or its error (`errorCode`, `error`)."]
     TaskExec => df::TaskExec {
-        host: String, id: String, name: String, slot: u32, exit_code: Option<i64>, stdout: String, stderr: String,
+        host: String, id: String, name: String, slot: Number<u32>, exit_code: Option<Number<i64>>, stdout: String, stderr: String,
         error_code: Option<String>, error: Option<String>,
     }
 }
@@ -214,9 +215,9 @@ pub fn remove_service<'env>(
     env: &'env Env,
     backend: crate::backend::Backend<'_>,
     service: String,
-) -> Result<PromiseRaw<'env, u32>> {
+) -> Result<PromiseRaw<'env, Number<u64>>> {
     let b = crate::backend::backend(&backend);
-    call(env, async move { b.remove_service(&service).await.map(|n| n as u32) })
+    call(env, async move { b.remove_service(&service).await.map(|n| n as u64) })
 }
 
 /// The hash of what a task of `spec` is made of.
@@ -227,6 +228,6 @@ pub fn spec_hash(spec: ServiceSpec) -> String {
 
 /// The container a task of `spec` in `slot` runs as.
 #[napi]
-pub fn task_container(spec: ServiceSpec, slot: u32) -> ContainerSpec {
-    df::task_container(&spec.conv(), slot).conv()
+pub fn task_container(spec: ServiceSpec, slot: f64) -> Result<ContainerSpec> {
+    Ok(df::task_container(&spec.conv(), arg("slot", slot)?).conv())
 }

@@ -1,6 +1,7 @@
 //! The core `registrator` module in Node: keeps a registry in step with a fleet's containers.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use dockfleet as df;
 use napi_derive::napi;
@@ -8,13 +9,13 @@ use napi_derive::napi;
 use crate::discovery::Discovery;
 use crate::fleet::Fleet;
 use crate::health::HealthCheck;
-use crate::{object, stream_class, Conv};
+use crate::{object, stream_class, Conv, Number};
 
 object! { in
     #[doc = "Options of `registrator`: `resync` and `ttl` in milliseconds; `onUnreachable` is `remove` or"]
     #[doc = "`expire`; `checks` by service name (`*` for the rest)."]
     RegistratorOptions => df::RegistratorOptions {
-        resync: f64, ttl: Option<f64>, on_unreachable: String, checks: HashMap<String, HealthCheck>,
+        resync: Number<Duration>, ttl: Option<Number<Duration>>, on_unreachable: String, checks: HashMap<String, HealthCheck>,
     }
 }
 

@@ -1,5 +1,7 @@
 //! The core `render` module in Node: nginx and HAProxy configurations from discovery.
 
+use std::time::Duration;
+
 use dockfleet as df;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -8,7 +10,7 @@ use crate::balancer::BalancerOptions;
 use crate::discovery::{Discovery, Instance};
 use crate::error::js_error;
 use crate::proxy::Route;
-use crate::{object, stream_class, Conv};
+use crate::{object, stream_class, Conv, Number};
 
 object! { in
     #[doc = "What to render (`kind` `nginx` or `haproxy`, `protocol`, `listen`, `routes`, `balancer`, an optional"]
@@ -16,13 +18,13 @@ object! { in
     RenderOptions => df::RenderOptions {
         kind: String, protocol: String, listen: String, routes: Vec<Route>, balancer: BalancerOptions,
         template: Option<String>, path: String, check_command: Vec<String>, reload_command: Vec<String>,
-        debounce: f64, command_timeout: f64,
+        debounce: Number<Duration>, command_timeout: Number<Duration>,
     }
 }
 
 object! { out
     #[doc = "One step of `syncConfig`: `written`, `unchanged`, `invalid`, `reloaded`, `reload_failed` or `error`."]
-    RenderEvent => df::RenderEvent { kind: String, path: String, routes: u32, servers: u32, message: String }
+    RenderEvent => df::RenderEvent { kind: String, path: String, routes: Number<u32>, servers: Number<u32>, message: String }
 }
 
 stream_class!(

@@ -1,23 +1,25 @@
 //! The core `rollout` module in Node: rolling updates gated on health, and rollback.
 
+use std::time::Duration;
+
 use dockfleet as df;
 use napi_derive::napi;
 
 use crate::backend::{backend, Backend};
 use crate::spec::ServiceSpec;
-use crate::{object, stream_class, Conv};
+use crate::{object, stream_class, Conv, Number};
 
 object! { in
     #[doc = "Options of `rollout` and `rollback`: `readyTimeout` in milliseconds."]
-    RolloutOptions => df::RolloutOptions { seed: i64, ready_timeout: f64 }
+    RolloutOptions => df::RolloutOptions { seed: Number<u64>, ready_timeout: Number<Duration> }
 }
 
 object! { out
     #[doc = "One step of a rollout: `kind` is `started`, `task-started`, `task-updated`, `task-failed`, then"]
     #[doc = "`completed` or `paused`; `done` of `total` for a progress bar; `phase` is `update` or `rollback`."]
     RolloutEvent => df::RolloutEvent {
-        kind: String, phase: String, service: String, host: String, slot: u32, id: Option<String>, done: u32,
-        total: u32, failed: u32, message: String,
+        kind: String, phase: String, service: String, host: String, slot: Number<u32>, id: Option<String>, done: Number<u32>,
+        total: Number<u32>, failed: Number<u32>, message: String,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The core `stack` module in Node: compose files deployed as stacks (up, ps, down).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use dockfleet as df;
 use napi::bindgen_prelude::*;
@@ -11,7 +12,7 @@ use crate::error::js_error;
 use crate::reconcile::Task;
 use crate::rollout::{RolloutOptions, RolloutStream};
 use crate::spec::ServiceSpec;
-use crate::{call, object, Conv};
+use crate::{call, object, Conv, Number};
 
 object! { out
     #[doc = "A dependency of a stack service: `condition` is `service_started`, `service_healthy` or"]
@@ -46,18 +47,18 @@ object! { out
 
 object! { in
     #[doc = "Options of `stackUp`: `dependencyTimeout` in milliseconds; `prune` removes services no longer in the stack."]
-    StackOptions => df::StackOptions { rollout: RolloutOptions, dependency_timeout: f64, prune: bool }
+    StackOptions => df::StackOptions { rollout: RolloutOptions, dependency_timeout: Number<Duration>, prune: bool }
 }
 
 object! { out
     #[doc = "One service of a stack as `stackPs` sees it."]
-    ServiceStatus => df::ServiceStatus { name: String, desired: u32, running: u32, tasks: Vec<Task> }
+    ServiceStatus => df::ServiceStatus { name: String, desired: Number<u32>, running: Number<u32>, tasks: Vec<Task> }
 }
 
 object! { out
     #[doc = "What `stackDown` removed."]
     StackDownReport => df::StackDownReport {
-        services: Vec<String>, containers: u32, networks: u32, volumes: u32, secrets: u32, configs: u32,
+        services: Vec<String>, containers: Number<u32>, networks: Number<u32>, volumes: Number<u32>, secrets: Number<u32>, configs: Number<u32>,
     }
 }
 

@@ -6,11 +6,11 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::host::Stats;
-use crate::{call, object, Conv};
+use crate::{call, object, Conv, Number};
 
 object! { out
     #[doc = "One running task's resource use, with where it runs (`serviceStats`)."]
-    TaskStats => df::TaskStats { service: String, host: String, name: String, slot: u32, stats: Stats }
+    TaskStats => df::TaskStats { service: String, host: String, name: String, slot: Number<u32>, stats: Stats }
 }
 
 /// One resource sample of every running task of `service`, on a `Fleet` or a `Swarm`, taken on all

@@ -2,18 +2,19 @@
 //! lifecycle), `SwarmOptions`, `SwarmNode`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use dockfleet as df;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::fleet::Fleet;
-use crate::{call, object, Conv};
+use crate::{call, object, Conv, Number};
 
 object! { in
     #[doc = "Options of a `Swarm`: `publishMode` is `host` (default) or `ingress`; `pollInterval` and"]
     #[doc = "`timeout` in milliseconds; `port` is Swarm's cluster port (2377)."]
-    SwarmOptions => df::SwarmOptions { publish_mode: String, poll_interval: f64, timeout: f64, port: u32 }
+    SwarmOptions => df::SwarmOptions { publish_mode: String, poll_interval: Number<Duration>, timeout: Number<Duration>, port: Number<u16> }
 }
 
 object! { out
@@ -45,7 +46,7 @@ impl Conv<Swarm> for df::Swarm {
 #[napi]
 impl Swarm {
     /// Initialises a swarm with the fleet host `manager` as its first manager (kept if it already is one).
-    #[napi]
+    #[napi(writable = true)]
     pub fn init<'env>(
         env: &'env Env,
         fleet: &Fleet,
@@ -58,7 +59,7 @@ impl Swarm {
     }
 
     /// The swarm some of whose managers are in `fleet`.
-    #[napi]
+    #[napi(writable = true)]
     pub fn connect<'env>(
         env: &'env Env,
         fleet: &Fleet,

@@ -27,6 +27,63 @@ test('invalid specs and missing images create nothing', async () => {
   assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
 })
 
+test('bad numbers throw invalid_argument naming the field, instead of wrapping or clamping', () => {
+  const spec = (extra) => ({ name: 'web', image: 'img', ...extra })
+  const hosts = [{ name: 'h0', available: true, cpus: 2, memoryBytes: 2 ** 30 }]
+  const refused = (f, field) => assert.throws(f, (e) => e.code === 'invalid_argument' && e.message.includes(field), field)
+  // napi alone took 70000 as 65535 (clamped), -1 as 4294967295 (wrapped), 1.5 as 1, and Infinity ms as "no timeout".
+  for (const [extra, field] of [
+    [{ ports: [{ target: 70000 }] }, 'ServicePort.target'],
+    [{ ports: [{ target: 80, published: 65536 }] }, 'ServicePort.published'],
+    [{ replicas: -1 }, 'ServiceSpec.replicas'],
+    [{ replicas: 1.5 }, 'ServiceSpec.replicas'],
+    [{ replicas: 2 ** 32 + 1 }, 'ServiceSpec.replicas'],
+    [{ replicas: '3' }, 'ServiceSpec.replicas'],
+    [{ resources: { memoryReservation: -1 } }, 'Resources.memoryReservation'],
+    [{ resources: { memoryLimit: 2 ** 53 } }, 'Resources.memoryLimit'],
+    [{ stopGracePeriod: -1 }, 'ServiceSpec.stopGracePeriod'],
+    [{ stopGracePeriod: NaN }, 'ServiceSpec.stopGracePeriod'],
+    [{ updateConfig: { delay: Infinity } }, 'UpdateConfig.delay'],
+  ]) {
+    refused(() => dockfleet.schedule(spec(extra), hosts, [0]), field)
+  }
+  refused(() => dockfleet.schedule(spec(), hosts, [0, -1]), 'argument `slots`')
+  refused(() => dockfleet.taskContainer(spec(), 0.5), 'argument `slot`')
+  refused(() => dockfleet.schedule(spec(), hosts, [0], { seed: NaN }), 'ScheduleOptions.seed')
+  refused(() => new dockfleet.Balancer({ failWindow: -5 }), 'BalancerOptions.failWindow')
+  refused(() => new dockfleet.Balancer({ maxFails: 2 ** 32 }), 'BalancerOptions.maxFails')
+  const b = new dockfleet.Balancer()
+  b.setEndpoints([{ id: 'a', address: '127.0.0.1', port: 80 }])
+  refused(() => b.setEndpoints([{ id: 'a', address: '127.0.0.1', port: -80 }]), 'Endpoint.port')
+  refused(() => b.release('a', true, -1), 'argument `latency`')
+  refused(() => new dockfleet.DockerHost({ name: 'x', address: 'tcp://10.250.0.11:2375', insecure: true, requestTimeout: Infinity }), 'HostConfig.requestTimeout')
+  refused(() => dockfleet.DockerHost.connect({ name: 'x', address: 'tcp://10.250.0.11:2375', insecure: true, connectTimeout: -1 }), 'HostConfig.connectTimeout')
+  assert.deepEqual(b.stats().map((s) => [s.endpoint.port, s.requests]), [[80, 0]], 'the refused calls changed nothing')
+  // The edges of each range are accepted, and come back as they went in.
+  const edge = spec({ replicas: 0, ports: [{ target: 65535, published: 0 }], resources: { memoryLimit: 2 ** 53 - 1 }, stopGracePeriod: 0 })
+  const c = dockfleet.taskContainer(edge, 4294967295)
+  assert.equal(c.ports[0].containerPort, 65535)
+  assert.equal(c.memoryBytes, 2 ** 53 - 1)
+  assert.equal(c.stopTimeout, 0)
+})
+
+test('a bad number on an engine call creates nothing and stops nothing', async () => {
+  const h = fleet().host('df-1')
+  const tag = unique('num')
+  const labels = { 'dockfleet.test': tag }
+  assert.throws(() => h.createContainer({ image: IMAGE, ports: [{ containerPort: 70000 }], labels }), (e) => e.code === 'invalid_argument' && /PortMapping\.containerPort/.test(e.message))
+  assert.throws(() => h.createContainer({ image: IMAGE, memoryBytes: -1, labels }), (e) => e.code === 'invalid_argument' && /ContainerSpec\.memoryBytes/.test(e.message))
+  assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
+  const id = await h.createContainer({ image: IMAGE, command: ['sleep', '30'], labels })
+  try {
+    await h.startContainer(id)
+    assert.throws(() => h.stopContainer(id, -1), (e) => e.code === 'invalid_argument' && /argument `grace`/.test(e.message))
+    assert.equal((await h.inspectContainer(id)).state.running, true)
+  } finally {
+    await h.removeContainer(id, true)
+  }
+})
+
 test('TLS faults reject with code tls', async () => {
   const tlsHost = (ca, crt, key) =>
     new dockfleet.DockerHost({ name: 't', address: 'tcp://10.250.0.60:2376', tls: { ca: cert(ca), cert: cert(crt), key: cert(key) } })
