@@ -6,6 +6,7 @@ use dockfleet as df;
 use pyo3::prelude::*;
 
 use crate::error::to_py;
+use crate::Seconds;
 use crate::{dto, Conv};
 
 dto! {
@@ -17,7 +18,7 @@ dto! {
     /// How a `Balancer` chooses (`strategy`) and when it ejects (`max_fails` within `fail_window`, for
     /// `ejection`; seconds).
     BalancerOptions => df::BalancerOptions {
-        strategy: String, seed: u64, max_fails: u32, fail_window: f64, ejection: f64, virtual_nodes: u32,
+        strategy: String, seed: u64, max_fails: u32, fail_window: Seconds, ejection: Seconds, virtual_nodes: u32,
     }
 }
 
@@ -63,8 +64,9 @@ impl Balancer {
 
     /// Reports a picked request as done: `ok` or failed, and its latency in seconds.
     #[pyo3(signature = (id, ok, latency=0.0))]
-    fn release(&self, id: &str, ok: bool, latency: f64) {
-        self.inner.release(id, ok, latency.conv())
+    fn release(&self, id: &str, ok: bool, latency: f64) -> PyResult<()> {
+        self.inner.release(id, ok, crate::seconds("latency", latency)?);
+        Ok(())
     }
 
     /// Every endpoint's counters.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use dockfleet as df;
 use pyo3::prelude::*;
 
+use crate::Seconds;
 use crate::{dto, stream_class, Conv};
 
 dto! {
@@ -13,7 +14,7 @@ dto! {
     /// is `passing`, `warning` or `critical`.
     Instance => df::Instance {
         service: String, id: String, address: String, port: u16, tags: Vec<String>,
-        metadata: BTreeMap<String, String>, ttl: Option<f64>, health: String,
+        metadata: BTreeMap<String, String>, ttl: Option<Seconds>, health: String,
     }
 }
 

@@ -8,6 +8,7 @@ use dockfleet as df;
 use pyo3::prelude::*;
 
 use crate::dto;
+use crate::Seconds;
 
 dto! {
     /// Client certificate, key, and the CA that signed the engine's certificate (PEM files).
@@ -18,7 +19,7 @@ dto! {
     /// How to reach one engine. Timeouts in seconds. Plain TCP off loopback needs `insecure=True`.
     HostConfig => df::HostConfig {
         name: String, address: String, labels: BTreeMap<String, String>, tls: Option<TlsConfig>, insecure: bool,
-        connect_timeout: f64, request_timeout: f64,
+        connect_timeout: Seconds, request_timeout: Seconds,
     }
 }
 

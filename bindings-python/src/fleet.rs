@@ -9,17 +9,18 @@ use pyo3::prelude::*;
 use crate::docker::HostConfig;
 use crate::error::to_py;
 use crate::host::DockerHost;
+use crate::Seconds;
 use crate::{dto, Conv};
 
 dto! {
     /// Options of `Fleet.probe`; `timeout` in seconds per host.
-    ProbeOptions => df::ProbeOptions { timeout: f64 }
+    ProbeOptions => df::ProbeOptions { timeout: Seconds }
 }
 
 dto! {
     /// The outcome of probing one host.
     HostStatus => df::HostStatus {
-        name: String, address: String, labels: BTreeMap<String, String>, reachable: bool, latency: Option<f64>,
+        name: String, address: String, labels: BTreeMap<String, String>, reachable: bool, latency: Option<Seconds>,
         info: Option<crate::host::HostInfo>, error_code: Option<String>, error: Option<String>,
     }
 }

@@ -9,11 +9,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::docker::HostConfig;
+use crate::Seconds;
 use crate::{dto, stream_class, Conv};
 
 dto! {
     /// Answer to `DockerHost.ping()`; `latency` in seconds.
-    Ping => df::Ping { latency: f64, api_version: String }
+    Ping => df::Ping { latency: Seconds, api_version: String }
 }
 
 dto! {
@@ -43,7 +44,7 @@ dto! {
 dto! {
     /// A Docker HEALTHCHECK; durations in seconds.
     Healthcheck => df::Healthcheck {
-        test: Vec<String>, interval: Option<f64>, timeout: Option<f64>, retries: Option<u32>, start_period: Option<f64>,
+        test: Vec<String>, interval: Option<Seconds>, timeout: Option<Seconds>, retries: Option<u32>, start_period: Option<Seconds>,
     }
 }
 
@@ -282,9 +283,10 @@ impl DockerHost {
     }
 
     #[pyo3(signature = (id, grace=None))]
-    fn stop_container(&self, id: String, grace: Option<f64>) -> crate::embed::Call {
+    fn stop_container(&self, id: String, grace: Option<f64>) -> PyResult<crate::embed::Call> {
+        let grace = grace.map(|g| crate::seconds("grace", g)).transpose()?;
         let h = self.inner.clone();
-        crate::call_here::<_, (), _>(async move { h.stop_container(&id, grace.conv()).await })
+        Ok(crate::call_here::<_, (), _>(async move { h.stop_container(&id, grace).await }))
     }
 
     #[pyo3(signature = (id, signal=None))]

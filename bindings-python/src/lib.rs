@@ -55,16 +55,67 @@ impl<A: Conv<B>, B> Conv<std::collections::BTreeMap<String, B>> for std::collect
     }
 }
 
-/// Durations are float seconds in Python, as in asyncio.
-impl Conv<f64> for std::time::Duration {
-    fn conv(self) -> f64 {
-        self.as_secs_f64()
+/// A duration: float seconds in Python, as in asyncio. Taking one refuses a negative, NaN or infinite
+/// number (or one beyond the longest `Duration`) with `InvalidArgumentError`, where a plain float would
+/// have become 0 or "forever" without a word.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Seconds(pub std::time::Duration);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Seconds {
+    type Error = PyErr;
+
+    /// A `ValueError`, as for an int out of range (`OverflowError`); a data class's constructor
+    /// reports either as `InvalidArgumentError` naming the field.
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        duration(obj.extract()?).map(Seconds).map_err(pyo3::exceptions::PyValueError::new_err)
     }
 }
 
-impl Conv<std::time::Duration> for f64 {
+/// `v` seconds as a `Duration`, or why not.
+fn duration(v: f64) -> Result<std::time::Duration, String> {
+    // As Python writes them (`inf`, `nan`), not Rust (`NaN`).
+    let shown = if v.is_nan() { "nan".to_string() } else { v.to_string() };
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("{shown} s is negative or not finite"));
+    }
+    std::time::Duration::try_from_secs_f64(v).map_err(|_| format!("{shown} s is beyond the longest duration"))
+}
+
+/// A duration argument in seconds, refused as [`Seconds`] refuses, with `InvalidArgumentError`
+/// naming the argument.
+pub(crate) fn seconds(name: &str, v: f64) -> PyResult<std::time::Duration> {
+    duration(v).map_err(|why| error::to_py(dockfleet::Error::invalid(name, why)))
+}
+
+impl<'py> IntoPyObject<'py> for Seconds {
+    type Target = pyo3::types::PyFloat;
+    type Output = Bound<'py, pyo3::types::PyFloat>;
+    type Error = std::convert::Infallible;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        self.0.as_secs_f64().into_pyobject(py)
+    }
+}
+
+impl<'py> IntoPyObject<'py> for &Seconds {
+    type Target = pyo3::types::PyFloat;
+    type Output = Bound<'py, pyo3::types::PyFloat>;
+    type Error = std::convert::Infallible;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        (*self).into_pyobject(py)
+    }
+}
+
+impl Conv<std::time::Duration> for Seconds {
     fn conv(self) -> std::time::Duration {
-        std::time::Duration::try_from_secs_f64(self.max(0.0)).unwrap_or(std::time::Duration::MAX)
+        self.0
+    }
+}
+
+impl Conv<Seconds> for std::time::Duration {
+    fn conv(self) -> Seconds {
+        Seconds(self)
     }
 }
 

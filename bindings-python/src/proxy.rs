@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use crate::balancer::{BalancerOptions, Endpoint};
 use crate::discovery::Discovery;
+use crate::Seconds;
 use crate::{dto, Conv};
 
 dto! {
@@ -20,9 +21,9 @@ dto! {
 dto! {
     /// How a `Proxy` listens (`listen`, `protocol` `http` or `tcp`), routes and retries; times in seconds.
     ProxyOptions => df::ProxyOptions {
-        listen: String, protocol: String, routes: Vec<Route>, balancer: BalancerOptions, connect_timeout: f64,
-        connect_attempts: u32, response_timeout: f64, retry_idempotent: bool, sticky_cookie: Option<String>,
-        idle_timeout: f64, drain_timeout: f64, max_idle_per_endpoint: u32,
+        listen: String, protocol: String, routes: Vec<Route>, balancer: BalancerOptions, connect_timeout: Seconds,
+        connect_attempts: u32, response_timeout: Seconds, retry_idempotent: bool, sticky_cookie: Option<String>,
+        idle_timeout: Seconds, drain_timeout: Seconds, max_idle_per_endpoint: u32,
     }
 }
 
@@ -69,8 +70,9 @@ impl Proxy {
     /// Waits until every routed service has an endpoint (`TimeoutError` otherwise); seconds.
     #[pyo3(signature = (timeout=10.0))]
     async fn wait_ready(&self, timeout: f64) -> PyResult<()> {
+        let timeout = crate::seconds("timeout", timeout)?;
         let p = self.inner.clone();
-        crate::call(async move { p.wait_ready(timeout.conv()).await }).await
+        crate::call(async move { p.wait_ready(timeout).await }).await
     }
 
     /// Every endpoint's counters, by service, draining ones last.
@@ -81,9 +83,10 @@ impl Proxy {
     /// Stops accepting, lets work in flight finish for up to `grace` seconds, then cuts the rest.
     #[pyo3(signature = (grace=10.0))]
     async fn shutdown(&self, grace: f64) -> PyResult<()> {
+        let grace = crate::seconds("grace", grace)?;
         let p = self.inner.clone();
         crate::call(async move {
-            p.shutdown(grace.conv()).await;
+            p.shutdown(grace).await;
             Ok(())
         })
         .await

@@ -10,6 +10,7 @@ use crate::fleet::Fleet;
 use crate::host::{ContainerSpec, LogOptions};
 use crate::schedule::HostState;
 use crate::spec::ServiceSpec;
+use crate::Seconds;
 use crate::{dto, stream_class, Conv};
 
 dto! {
@@ -61,7 +62,7 @@ dto! {
     /// Options of `supervise`: `resync`, `debounce` and `host_grace` in seconds; `inventory`, a file read
     /// again at every pass (hosts joining and leaving).
     SuperviseOptions => df::SuperviseOptions {
-        resync: f64, debounce: f64, seed: u64, host_grace: f64, inventory: Option<std::path::PathBuf>,
+        resync: Seconds, debounce: Seconds, seed: u64, host_grace: Seconds, inventory: Option<std::path::PathBuf>,
     }
 }
 

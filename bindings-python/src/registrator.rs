@@ -8,13 +8,14 @@ use pyo3::prelude::*;
 use crate::discovery::Discovery;
 use crate::fleet::Fleet;
 use crate::health::HealthCheck;
+use crate::Seconds;
 use crate::{dto, stream_class, Conv};
 
 dto! {
     /// Options of `registrator`: `resync` and `ttl` in seconds; `on_unreachable` is `remove` or
     /// `expire`; `checks` by service name (`*` for the rest).
     RegistratorOptions => df::RegistratorOptions {
-        resync: f64, ttl: Option<f64>, on_unreachable: String, checks: BTreeMap<String, HealthCheck>,
+        resync: Seconds, ttl: Option<Seconds>, on_unreachable: String, checks: BTreeMap<String, HealthCheck>,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::balancer::BalancerOptions;
 use crate::discovery::{Discovery, Instance};
 use crate::error::to_py;
 use crate::proxy::Route;
+use crate::Seconds;
 use crate::{dto, stream_class, Conv};
 
 dto! {
@@ -17,7 +18,7 @@ dto! {
     RenderOptions => df::RenderOptions {
         kind: String, protocol: String, listen: String, routes: Vec<Route>, balancer: BalancerOptions,
         template: Option<String>, path: PathBuf, check_command: Vec<String>, reload_command: Vec<String>,
-        debounce: f64, command_timeout: f64,
+        debounce: Seconds, command_timeout: Seconds,
     }
 }
 

@@ -5,11 +5,12 @@ use pyo3::prelude::*;
 
 use crate::backend::Backend;
 use crate::spec::ServiceSpec;
+use crate::Seconds;
 use crate::{dto, stream_class, Conv};
 
 dto! {
     /// Options of `rollout` and `rollback`: `ready_timeout` in seconds.
-    RolloutOptions => df::RolloutOptions { seed: u64, ready_timeout: f64 }
+    RolloutOptions => df::RolloutOptions { seed: u64, ready_timeout: Seconds }
 }
 
 dto! {

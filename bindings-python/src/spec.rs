@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use crate::dto;
 use crate::host::{Healthcheck, Mount};
+use crate::Seconds;
 
 dto! {
     /// A port of a service: `target` in the container, optionally `published` on each host.
@@ -29,13 +30,13 @@ dto! {
 
 dto! {
     /// When a stopped task is replaced; `delay` and `window` in seconds.
-    ServiceRestartPolicy => df::ServiceRestartPolicy { condition: String, delay: f64, max_attempts: u32, window: f64 }
+    ServiceRestartPolicy => df::ServiceRestartPolicy { condition: String, delay: Seconds, max_attempts: u32, window: Seconds }
 }
 
 dto! {
     /// How updates and rollbacks replace tasks; `delay` and `monitor` in seconds.
     UpdateConfig => df::UpdateConfig {
-        parallelism: u32, delay: f64, order: String, monitor: f64, failure_action: String, max_failure_ratio: f64,
+        parallelism: u32, delay: Seconds, order: String, monitor: Seconds, failure_action: String, max_failure_ratio: f64,
     }
 }
 
@@ -52,7 +53,7 @@ dto! {
         labels: BTreeMap<String, String>, ports: Vec<ServicePort>, volumes: Vec<Mount>, mode: String, replicas: u32,
         placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,
-        stop_grace_period: f64, shutdown_delay: f64, networks: Vec<String>, privileged: bool, allow_privileged: bool,
+        stop_grace_period: Seconds, shutdown_delay: Seconds, networks: Vec<String>, privileged: bool, allow_privileged: bool,
         allow_host_mounts: bool, secrets: Vec<ServiceFile>, configs: Vec<ServiceFile>,
     }
 }

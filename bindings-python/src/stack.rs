@@ -11,6 +11,7 @@ use crate::error::to_py;
 use crate::reconcile::Task;
 use crate::rollout::{RolloutOptions, RolloutStream};
 use crate::spec::ServiceSpec;
+use crate::Seconds;
 use crate::{dto, Conv};
 
 dto! {
@@ -46,7 +47,7 @@ dto! {
 
 dto! {
     /// Options of `stack_up`: `dependency_timeout` in seconds; `prune` removes services no longer in the stack.
-    StackOptions => df::StackOptions { rollout: RolloutOptions, dependency_timeout: f64, prune: bool }
+    StackOptions => df::StackOptions { rollout: RolloutOptions, dependency_timeout: Seconds, prune: bool }
 }
 
 dto! {

@@ -7,12 +7,13 @@ use dockfleet as df;
 use pyo3::prelude::*;
 
 use crate::fleet::Fleet;
+use crate::Seconds;
 use crate::{dto, Conv};
 
 dto! {
     /// Options of a `Swarm`: `publish_mode` is `host` (default) or `ingress`; `poll_interval` and
     /// `timeout` in seconds; `port` is Swarm's cluster port (2377).
-    SwarmOptions => df::SwarmOptions { publish_mode: String, poll_interval: f64, timeout: f64, port: u16 }
+    SwarmOptions => df::SwarmOptions { publish_mode: String, poll_interval: Seconds, timeout: Seconds, port: u16 }
 }
 
 dto! {

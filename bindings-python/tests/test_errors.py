@@ -34,6 +34,54 @@ def test_bad_field_types_name_the_field():
         dockfleet.ContainerSpec(imag=IMAGE)
 
 
+def test_bad_numbers_are_refused_naming_the_field():
+    # Durations were clamped (-1 s became 0) or became "forever" (inf, nan); ints were always checked.
+    for cls, kw, field in [
+        (dockfleet.ServicePort, dict(target=70000), "ServicePort.target"),
+        (dockfleet.ServiceSpec, dict(replicas=-1), "ServiceSpec.replicas"),
+        (dockfleet.ServiceSpec, dict(replicas=1.5), "ServiceSpec.replicas"),
+        (dockfleet.Resources, dict(memory_limit=-1), "Resources.memory_limit"),
+        (dockfleet.ServiceSpec, dict(stop_grace_period=-1), "ServiceSpec.stop_grace_period"),
+        (dockfleet.ServiceSpec, dict(stop_grace_period=float("nan")), "ServiceSpec.stop_grace_period"),
+        (dockfleet.UpdateConfig, dict(delay=float("inf")), "UpdateConfig.delay"),
+        (dockfleet.BalancerOptions, dict(fail_window=-5.0), "BalancerOptions.fail_window"),
+        (dockfleet.HostConfig, dict(request_timeout=float("inf")), "HostConfig.request_timeout"),
+        (dockfleet.ProbeOptions, dict(timeout=1e300), "ProbeOptions.timeout"),
+    ]:
+        with pytest.raises(dockfleet.InvalidArgumentError) as e:
+            cls(**kw)
+        assert e.value.code == "invalid_argument" and field in str(e.value), str(e.value)
+    b = dockfleet.Balancer()
+    b.set_endpoints([dockfleet.Endpoint(id="a", address="127.0.0.1", port=80)])
+    with pytest.raises(dockfleet.InvalidArgumentError, match="latency"):
+        b.release("a", True, -1.0)
+    assert [s.requests for s in b.stats()] == [0], "the refused call changed nothing"
+    spec = dockfleet.ServiceSpec(name="web", image="img")
+    with pytest.raises(ValueError):
+        spec.stop_grace_period = float("inf")
+    # The edges are accepted and come back as they went in.
+    edge = dockfleet.ServiceSpec(name="web", image="img", stop_grace_period=0.0, shutdown_delay=1e9)
+    assert (edge.stop_grace_period, edge.shutdown_delay) == (0.0, 1e9)
+    assert dockfleet.task_container(edge, 0).stop_timeout == 0
+
+
+def test_a_bad_duration_on_an_engine_call_stops_nothing(fleet):
+    h = fleet.host("df-1")
+    tag = unique("dur")
+
+    async def go():
+        cid = await h.create_container(dockfleet.ContainerSpec(image=IMAGE, command=["sleep", "30"], labels={"dockfleet.test": tag}))
+        try:
+            await h.start_container(cid)
+            with pytest.raises(dockfleet.InvalidArgumentError, match="grace"):
+                await h.stop_container(cid, -1.0)
+            assert (await h.inspect_container(cid)).state.running
+        finally:
+            await h.remove_container(cid, force=True)
+
+    run(go())
+
+
 def test_invalid_specs_and_missing_images_create_nothing(fleet):
     h = fleet.host("df-1")
     tag = unique("bad")
