@@ -24,3 +24,12 @@ test('strategies, ejection and errors', () => {
   assert.equal(new dockfleet.Balancer().pick(), null)
   assert.throws(() => new dockfleet.Balancer({ strategy: 'fastest' }), (e) => e.code === 'invalid_argument' && /strategy/.test(e.message))
 })
+
+test('an ejection as long as a number allows ejects without a panic', () => {
+  // 1e22 ms is past the clock's range: `Instant + Duration` panicked.
+  const b = new dockfleet.Balancer({ maxFails: 1, failWindow: 1e22, ejection: 1e22 })
+  b.setEndpoints(endpoints(2))
+  b.release('e0', false, 5)
+  assert.deepEqual(new Set([0, 1, 2].map(() => b.pick().id)), new Set(['e1']))
+  assert.deepEqual(b.stats().map((s) => [s.endpoint.id, s.ejected]), [['e0', true], ['e1', false]])
+})

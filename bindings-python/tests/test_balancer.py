@@ -31,3 +31,12 @@ def test_strategies_and_ejection():
         raise AssertionError("an unknown strategy was accepted")
     except dockfleet.InvalidArgumentError as e:
         assert e.code == "invalid_argument" and "strategy" in str(e)
+
+
+def test_an_ejection_as_long_as_a_float_allows_ejects_without_a_panic():
+    # 1e19 s is past the clock's range: `Instant + Duration` panicked, a PanicException in Python.
+    b = dockfleet.Balancer(dockfleet.BalancerOptions(max_fails=1, fail_window=1e19, ejection=1e19))
+    b.set_endpoints(endpoints(2))
+    b.release("e0", False, 0.01)
+    assert {b.pick().id for _ in range(4)} == {"e1"}
+    assert {s.endpoint.id: s.ejected for s in b.stats()} == {"e0": True, "e1": False}

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::Later;
 
 /// One endpoint requests can go to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -366,7 +367,7 @@ impl Balancer {
                 s.stats.ejections_refused += 1;
                 tracing::warn!(endpoint = %id, "not ejecting the last available endpoint although it keeps failing");
             } else {
-                s.ejected_until = Some(now + self.options.ejection);
+                s.ejected_until = Some(now.later(self.options.ejection));
                 s.stats.ejections += 1;
                 s.recent_failures.clear();
                 tracing::info!(endpoint = %id, for_ = ?self.options.ejection, "endpoint ejected after repeated failures");
@@ -510,6 +511,26 @@ mod tests {
         // After the ejection e0 is back.
         let later: Vec<String> = (0..4).map(|_| b.pick_at(None, t0 + Duration::from_secs(6)).unwrap().id).collect();
         assert!(later.contains(&"e0".to_string()), "{later:?}");
+    }
+
+    #[test]
+    fn an_ejection_of_any_length_ejects_without_a_panic() {
+        // `Instant + Duration::MAX` panics; an ejection "for ever" must not.
+        let b = Balancer::new(BalancerOptions {
+            max_fails: 1,
+            fail_window: Duration::MAX,
+            ejection: Duration::MAX,
+            ..Default::default()
+        })
+        .unwrap();
+        b.set_endpoints(eps(&[1, 1])).unwrap();
+        let t0 = Instant::now();
+        b.pick_at(None, t0);
+        b.release_at("e0", false, Duration::ZERO, t0);
+        let picks: Vec<String> =
+            (0..4).map(|_| b.pick_at(None, t0 + Duration::from_secs(365 * 24 * 3600)).unwrap().id).collect();
+        assert_eq!(picks, ["e1"; 4], "still ejected a year later");
+        assert_eq!(b.stats()[0].ejections, 1);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::host::ResultStream;
+use crate::Later;
 
 /// One instance of a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,7 +207,7 @@ impl Store {
             entries.retain(|_, e| {
                 let Some(ttl) = e.instance.ttl else { return true };
                 if e.owner.strong_count() > 0 {
-                    e.expires = Some(now + ttl);
+                    e.expires = Some(now.later(ttl));
                     return true;
                 }
                 let keep = e.expires.is_some_and(|t| now < t);
@@ -300,7 +301,7 @@ impl Discovery for EmbeddedDiscovery {
         let entry = Entry {
             instance: instance.clone(),
             owner: Arc::downgrade(&self.alive),
-            expires: instance.ttl.map(|t| Instant::now() + t),
+            expires: instance.ttl.map(|t| Instant::now().later(t)),
         };
         let previous = self.store.entries.lock().expect("discovery lock").insert(key, entry);
         if let Some(kind) = change_kind(previous.as_ref().map(|p| &p.instance), instance) {

@@ -303,8 +303,7 @@ impl DockerHost {
     /// happens on first contact, so a fleet loads even while one of its engines is down.
     fn build_client(&self) -> Result<Docker> {
         let config = &self.inner.config;
-        // bollard's timeout has whole-second granularity; round up so a limit is never shortened.
-        let timeout_secs = config.request_timeout.as_millis().div_ceil(1000).max(1) as u64;
+        let timeout_secs = whole_seconds(config.request_timeout);
         let (transport, authority) = match (&self.inner.endpoint, &config.tls) {
             (Endpoint::Unix(path), _) => {
                 if !path.exists() {
@@ -606,11 +605,11 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         port_bindings: (!bindings.is_empty()).then_some(bindings),
         restart_policy,
         nano_cpus: spec.cpus.map(|c| (c * 1e9).round() as i64),
-        memory: spec.memory_bytes.map(|m| m as i64),
+        memory: spec.memory_bytes.map(|m| m.min(i64::MAX as u64) as i64),
         network_mode: spec.network.clone(),
         ..Default::default()
     };
-    let dur = |d: Option<Duration>| d.map(|d| d.as_nanos() as i64);
+    let dur = |d: Option<Duration>| d.map(|d| d.as_nanos().min(i64::MAX as u128) as i64);
     bm::ContainerCreateBody {
         image: Some(spec.image.clone()),
         cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
@@ -1176,9 +1175,24 @@ impl Host for DockerHost {
     }
 }
 
+/// A request timeout in bollard's whole seconds: rounded up so a limit is never shortened, at least 1,
+/// and saturating (`Duration::MAX` rounds up past `u64::MAX`, which a plain cast wrapped to 0 seconds:
+/// every request timed out at once).
+fn whole_seconds(d: Duration) -> u64 {
+    u64::try_from(d.as_millis().div_ceil(1000).max(1)).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_timeouts_round_up_to_whole_seconds_and_saturate() {
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds(Duration::from_secs(60)), 60);
+        assert_eq!(whole_seconds(Duration::MAX), u64::MAX);
+    }
 
     #[test]
     fn published_ports_read_back_ipv4_first() {

@@ -97,3 +97,15 @@ pub use swarm::{Swarm, SwarmNode, SwarmOptions, LABEL_NODE_HOST};
 
 /// Re-exported so callers can reach engine features dockfleet does not wrap.
 pub use bollard;
+
+/// A point in time `d` after another that cannot panic. Every duration in dockfleet's options may be as
+/// long as the caller likes (`Duration::MAX` for "never"); `Instant + Duration` panics past the clock's
+/// range, so deadlines are taken at most a century ahead, which no timer reaches.
+pub(crate) trait Later: Sized + std::ops::Add<std::time::Duration, Output = Self> {
+    fn later(self, d: std::time::Duration) -> Self {
+        const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+        self + d.min(CENTURY)
+    }
+}
+impl Later for std::time::Instant {}
+impl Later for tokio::time::Instant {}

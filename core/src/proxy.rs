@@ -56,6 +56,7 @@ use crate::balancer::{hash, Balancer, BalancerOptions, Endpoint};
 use crate::discovery::{check_name, Discovery, Instance};
 use crate::error::{Error, Result};
 use crate::http1::{forward_body, is_hop_by_hop, read_head, Conn, ForwardError, Framing, Head, HeadError};
+use crate::Later;
 
 /// Where requests for one service come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -945,7 +946,7 @@ fn idle_tick(idle: Duration) -> Duration {
 /// nothing to read, the session would just wait in its read, buffer allocated.)
 async fn await_bytes(stream: &TcpStream, fresh: bool, idle: Duration, closing: &Closing) -> bool {
     use std::future::Future;
-    let deadline = Instant::now() + idle;
+    let deadline = Instant::now().later(idle);
     loop {
         let notified = closing.notify.notified();
         tokio::pin!(notified);

@@ -19,6 +19,7 @@ use crate::host::{
 };
 use crate::schedule::{schedule, HostState, ScheduleOptions};
 use crate::spec::ServiceSpec;
+use crate::Later;
 
 /// Label naming the service a container belongs to.
 pub const LABEL_SERVICE: &str = "dockfleet.service";
@@ -348,7 +349,7 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
     //    below, carrying the restart count); the others stay, holding their slot.
     let key = |host: &str, slot: u32| if global { host.to_string() } else { slot.to_string() };
     let rp = &spec.restart_policy;
-    let window_ms = rp.window.as_millis() as i64;
+    let window_ms = i64::try_from(rp.window.as_millis()).unwrap_or(i64::MAX);
     let mut restarts: BTreeMap<String, (u32, i64)> = BTreeMap::new();
     let mut live: Vec<&Task> = Vec::new();
     for t in &observed.tasks {
@@ -837,8 +838,8 @@ pub fn supervise(
             };
             let mut events = futures::stream::select_all(fleet.hosts().iter().map(|h| h.events(&filters)));
             // Look again at the resync, or when a host's grace runs out, whichever comes first.
-            let grace_ends = down_since.values().map(|t| *t + options.host_grace).min();
-            let wake = tokio::time::Instant::now() + options.resync;
+            let grace_ends = down_since.values().map(|t| t.later(options.host_grace)).min();
+            let wake = tokio::time::Instant::now().later(options.resync);
             let deadline = tokio::time::sleep_until(grace_ends.map_or(wake, |g| g.min(wake)));
             tokio::pin!(deadline);
             trigger = loop {

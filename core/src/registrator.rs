@@ -36,6 +36,7 @@ use crate::fleet::Fleet;
 use crate::health::{CheckState, HealthCheck};
 use crate::host::{ContainerSummary, Event, EventOptions, Host, ListContainersOptions, ResultStream};
 use crate::reconcile::{slot_label, LABEL_SERVICE};
+use crate::Later;
 
 /// How long a resync waits for one host's container list before calling it unreachable.
 const LIST_TIMEOUT: Duration = Duration::from_secs(3);
@@ -421,7 +422,7 @@ impl State {
         .await;
         for (host, key, c, r) in results {
             let Some(v) = self.known.get_mut(&host).and_then(|k| k.get_mut(&key)) else { continue };
-            v.next_check = Some(Instant::now() + c.interval);
+            v.next_check = Some(Instant::now().later(c.interval));
             let Some(passing) = v.check.feed(r.is_ok(), &c) else { continue };
             v.check_failing = !passing;
             let health = if passing { v.docker_health.clone() } else { "critical".to_string() };
@@ -500,7 +501,7 @@ pub fn registrator(
                 let opts = EventOptions { since_nanos: Some(since), until_nanos: None, filters: filters.clone() };
                 h.events(&opts).map(move |e| (i, e))
             }));
-            let resync_at = Instant::now() + st.options.resync;
+            let resync_at = Instant::now().later(st.options.resync);
             let mut next_check = st.run_checks().await?;
             loop {
                 let wake = next_check.map_or(resync_at, |c| c.min(resync_at));

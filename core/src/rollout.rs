@@ -29,6 +29,7 @@ use crate::reconcile::{
     PlanOptions, Task,
 };
 use crate::spec::{ServiceSpec, UpdateConfig};
+use crate::Later;
 
 /// Options of [`rollout`] and [`rollback`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -312,7 +313,7 @@ async fn replace(
 
 /// Waits until a container runs and, if it has a healthcheck, is healthy.
 async fn wait_ready(host: &dyn Host, id: &str, timeout: Duration) -> std::result::Result<(), String> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().later(timeout);
     loop {
         let d = host.inspect_container(id).await.map_err(|e| e.to_string())?;
         if !d.state.running {
@@ -332,7 +333,7 @@ async fn wait_ready(host: &dyn Host, id: &str, timeout: Duration) -> std::result
 
 /// Watches a ready container for `period`: it must keep running and not turn unhealthy.
 async fn monitor(host: &dyn Host, id: &str, period: Duration) -> std::result::Result<(), String> {
-    let end = Instant::now() + period;
+    let end = Instant::now().later(period);
     loop {
         let now = Instant::now();
         if now >= end {

@@ -31,6 +31,7 @@ use crate::host::{BuildOptions, Healthcheck, ListContainersOptions, Mount};
 use crate::reconcile::{remove_service, task_from, LABEL_SERVICE};
 use crate::rollout::{RolloutEvent, RolloutOptions};
 use crate::spec::{ServiceFile, ServicePort, ServiceSpec, UpdateConfig};
+use crate::Later;
 
 /// Label naming the stack of a service, network or volume (Swarm's).
 pub const LABEL_STACK: &str = "com.docker.stack.namespace";
@@ -1355,7 +1356,7 @@ where
 /// Waits until every task of `spec` is healthy (`service_healthy`; running when it has no
 /// healthcheck) or has exited 0 (`service_completed_successfully`).
 async fn wait_condition(fleet: &Fleet, spec: &ServiceSpec, condition: &str, timeout: Duration) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = tokio::time::Instant::now().later(timeout);
     let opts = ListContainersOptions {
         all: true,
         labels: vec![format!("{LABEL_SERVICE}={}", spec.name)],

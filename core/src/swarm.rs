@@ -45,6 +45,7 @@ use crate::rollout::{Progress, RolloutEvent, RolloutOptions};
 use crate::spec::{ConstraintKey, ServiceSpec, UpdateConfig};
 use crate::stack::{ServiceStatus, Stack, StackDownReport, StackOptions, LABEL_STACK};
 use crate::stats::{labelled_stats, TaskStats};
+use crate::Later;
 
 /// Label Swarm puts on every task container: the service's name.
 const SWARM_SERVICE: &str = "com.docker.swarm.service.name";
@@ -648,7 +649,7 @@ impl Swarm {
 
     /// A polling wait of `timeout` at [`SwarmOptions::poll_interval`].
     fn wait_for(&self, timeout: Duration) -> Wait {
-        Wait { deadline: Instant::now() + timeout, timeout, interval: self.inner.options.poll_interval }
+        Wait { deadline: Instant::now().later(timeout), timeout, interval: self.inner.options.poll_interval }
     }
 
     /// A reachable manager of the fleet: the last one used, or the first that answers as a manager.
