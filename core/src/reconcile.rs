@@ -379,14 +379,17 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
             live.push(t); // finished under its restart policy: it keeps its slot
             continue;
         }
-        let fresh = t.restarts_since_ms == 0 || (window_ms > 0 && observed.time_ms - t.restarts_since_ms > window_ms);
+        // Saturating: the counts and times come from labels on containers, which anyone can set.
+        let fresh = t.restarts_since_ms == 0
+            || (window_ms > 0 && observed.time_ms.saturating_sub(t.restarts_since_ms) > window_ms);
         let (count, since) = if fresh { (0, observed.time_ms) } else { (t.restarts, t.restarts_since_ms) };
         if rp.max_attempts > 0 && count >= rp.max_attempts {
             live.push(t); // the policy gave up on this slot
             continue;
         }
-        restarts.insert(key(&t.host, t.slot), (count + 1, since));
-        out.actions.push(remove(t, format!("task is {} ({}); restart {}", t.state, t.status, count + 1)));
+        let count = count.saturating_add(1);
+        restarts.insert(key(&t.host, t.slot), (count, since));
+        out.actions.push(remove(t, format!("task is {} ({}); restart {count}", t.state, t.status)));
     }
     let running = |t: &Task| t.state == "running";
 
@@ -1408,6 +1411,17 @@ mod tests {
             p.actions.iter().find(|a| a.kind == "create").map(|a| (a.restarts, a.restarts_since_ms)),
             Some((1, 1_000_000))
         );
+        // Counts and times at the ends of their types (they come from labels anyone can set) plan
+        // without overflowing: a restart, counted as far as a u32 goes.
+        spec.restart_policy.max_attempts = 0;
+        for (since, now) in [(i64::MIN, 1_000_000), (-1, i64::MAX), (i64::MAX, i64::MIN)] {
+            o.tasks[0].restarts = u32::MAX;
+            o.tasks[0].restarts_since_ms = since;
+            o.time_ms = now;
+            let p = plan(&spec, &o, &PlanOptions::default()).unwrap();
+            assert!(p.actions.iter().any(|a| a.kind == "create"), "{since} {now}");
+        }
+        o.time_ms = 1_000_000;
         // A stopped task of an older spec is replaced whatever the policy says.
         spec.restart_policy.condition = "none".into();
         o.tasks[0].spec_hash = "old".into();
