@@ -215,7 +215,8 @@ fn pick(
     if let Some(leaf) = g.leaf.as_mut() {
         let chosen = match leaf {
             Leaf::Heap(heap) => loop {
-                let Reverse((_, _, _, i)) = heap.pop()?;
+                // Run dry: the group is exhausted (below), so its parent stops choosing it.
+                let Some(Reverse((_, _, _, i))) = heap.pop() else { break None };
                 match s.refuse(i) {
                     Some(why) => {
                         reasons.insert(s.hosts[i].name.clone(), why);
@@ -484,6 +485,24 @@ mod tests {
         let c = counts(&s);
         let zone_a = c.get("h1").copied().unwrap_or(0) + c.get("h2").copied().unwrap_or(0);
         assert_eq!(zone_a, 3, "half the tasks in zone a although it has a third of the hosts: {c:?}");
+    }
+
+    #[test]
+    fn a_preference_group_with_no_room_left_is_passed_over() {
+        // Zone a's only host cannot take the task (its published port is in use), for every strategy:
+        // its group runs dry, and the tasks go to zone b (this looped for ever once).
+        let mut hosts = vec![host("h1", "a", "worker"), host("h2", "b", "worker"), host("h3", "b", "worker")];
+        hosts[0].used_ports.insert("8080/tcp".into());
+        for strategy in ["spread", "binpack", "random"] {
+            let mut spec = ServiceSpec::new("web", "img");
+            spec.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
+            spec.placement.preferences = vec!["spread=node.labels.zone".into()];
+            spec.placement.strategy = strategy.into();
+            let s = schedule(&spec, &hosts, &slots(3), &ScheduleOptions::default()).unwrap();
+            assert_eq!(counts(&s), BTreeMap::from([("h2".to_string(), 1), ("h3".to_string(), 1)]), "{strategy}");
+            assert_eq!(s.unplaced, vec![3], "{strategy}");
+            assert!(s.reasons["h1"].contains("port 8080/tcp is already in use"), "{strategy}: {:?}", s.reasons);
+        }
     }
 
     #[test]
