@@ -131,8 +131,9 @@ impl Slotting<'_> {
     }
 
     fn place(&mut self, i: usize) {
-        self.service_tasks[i] += 1;
-        self.tasks[i] += 1;
+        // Saturating: the counts are the caller's (a `HostState` from Python or Node may say anything).
+        self.service_tasks[i] = self.service_tasks[i].saturating_add(1);
+        self.tasks[i] = self.tasks[i].saturating_add(1);
         self.free_cpus[i] -= self.cpu_need;
         self.free_memory[i] -= self.memory_need as i128;
     }
@@ -503,6 +504,17 @@ mod tests {
             assert_eq!(s.unplaced, vec![3], "{strategy}");
             assert!(s.reasons["h1"].contains("port 8080/tcp is already in use"), "{strategy}: {:?}", s.reasons);
         }
+    }
+
+    #[test]
+    fn counts_at_the_end_of_their_type_do_not_overflow() {
+        let mut hosts = fleet();
+        hosts[0].tasks = u32::MAX;
+        hosts[1].service_tasks = u32::MAX;
+        let spec = ServiceSpec::new("web", "img");
+        let s = schedule(&spec, &hosts, &slots(8), &ScheduleOptions::default()).unwrap();
+        assert_eq!(s.assignments.len(), 8);
+        assert!(!counts(&s).contains_key("h2"), "the host with the most tasks of the service takes none: {s:?}");
     }
 
     #[test]
