@@ -56,8 +56,9 @@ impl<A: Conv<B>, B> Conv<std::collections::BTreeMap<String, B>> for std::collect
 }
 
 /// A duration: float seconds in Python, as in asyncio. Taking one refuses a negative, NaN or infinite
-/// number (or one beyond the longest `Duration`) with `InvalidArgumentError`, where a plain float would
-/// have become 0 or "forever" without a word.
+/// number (or one beyond the longest `Duration`), where a plain float would have become 0 or "forever"
+/// without a word: a data class's constructor raises `InvalidArgumentError` naming the field, an
+/// attribute assignment `ValueError`, a duration argument (see [`seconds`]) `InvalidArgumentError`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Seconds(pub std::time::Duration);
 
