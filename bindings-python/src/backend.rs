@@ -30,7 +30,8 @@ impl Backend {
 
 /// Sets the replica count of a replicated service; returns its status once that many tasks run.
 #[pyfunction]
-async fn scale(backend: Backend, service: String, replicas: u32) -> PyResult<ServiceStatus> {
+async fn scale(backend: Backend, service: String, replicas: i128) -> PyResult<ServiceStatus> {
+    let replicas = crate::count("replicas", replicas)?;
     let b = backend.get();
     crate::call(async move { b.scale(&service, replicas).await }).await
 }

@@ -82,6 +82,15 @@ fn duration(v: f64) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(v).map_err(|_| format!("{shown} s is beyond the longest duration"))
 }
 
+/// A count argument (a slot, a replica count), with `InvalidArgumentError` naming the argument when it
+/// is out of range: pyo3's own conversion raises a bare `OverflowError` that names nothing. (A float or
+/// a str is pyo3's `TypeError`, which names the argument.)
+pub(crate) fn count(name: &str, v: i128) -> PyResult<u32> {
+    u32::try_from(v).map_err(|_| {
+        error::to_py(dockfleet::Error::invalid(name, format!("{v} is not an integer from 0 to {}", u32::MAX)))
+    })
+}
+
 /// A duration argument in seconds, refused as [`Seconds`] refuses, with `InvalidArgumentError`
 /// naming the argument.
 pub(crate) fn seconds(name: &str, v: f64) -> PyResult<std::time::Duration> {

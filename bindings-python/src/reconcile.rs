@@ -185,8 +185,8 @@ fn spec_hash(spec: ServiceSpec) -> String {
 
 /// The container a task of `spec` in `slot` runs as.
 #[pyfunction]
-fn task_container(spec: ServiceSpec, slot: u32) -> ContainerSpec {
-    df::task_container(&spec.conv(), slot).conv()
+fn task_container(spec: ServiceSpec, slot: i128) -> PyResult<ContainerSpec> {
+    Ok(df::task_container(&spec.conv(), crate::count("slot", slot)?).conv())
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

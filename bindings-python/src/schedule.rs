@@ -38,9 +38,10 @@ dto! {
 fn schedule(
     spec: ServiceSpec,
     hosts: Vec<HostState>,
-    slots: Vec<u32>,
+    slots: Vec<i128>,
     options: Option<ScheduleOptions>,
 ) -> PyResult<Schedule> {
+    let slots = slots.into_iter().map(|s| crate::count("slots", s)).collect::<PyResult<Vec<u32>>>()?;
     let hosts: Vec<df::HostState> = hosts.conv();
     let options: df::ScheduleOptions = options.conv().unwrap_or_default();
     Ok(df::schedule(&spec.conv(), &hosts, &slots, &options).map_err(to_py)?.conv())

@@ -59,6 +59,15 @@ def test_bad_numbers_are_refused_naming_the_field():
     spec = dockfleet.ServiceSpec(name="web", image="img")
     with pytest.raises(ValueError):
         spec.stop_grace_period = float("inf")
+    # Count arguments out of range name themselves (pyo3 alone raised a bare OverflowError).
+    for call, name in [
+        (lambda: dockfleet.task_container(spec, -1), "slot"),
+        (lambda: dockfleet.schedule(spec, [], [0, 2**32]), "slots"),
+    ]:
+        with pytest.raises(dockfleet.InvalidArgumentError, match=f"invalid {name}: "):
+            call()
+    with pytest.raises(TypeError, match="slot"):
+        dockfleet.task_container(spec, 1.5)
     # The edges are accepted and come back as they went in.
     edge = dockfleet.ServiceSpec(name="web", image="img", stop_grace_period=0.0, shutdown_delay=1e9)
     assert (edge.stop_grace_period, edge.shutdown_delay) == (0.0, 1e9)
