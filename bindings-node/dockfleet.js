@@ -13,13 +13,17 @@ const NAPI_ARGUMENT_STATUSES = new Set([
   'BooleanExpected', 'ArrayExpected', 'BigintExpected', 'DateExpected', 'ArrayBufferExpected',
 ])
 
+// A Rust panic in a synchronous call is caught (napi's `catch_unwind`, on every function) and thrown with
+// napi's `GenericFailure`: dockfleet's code for it is `internal`, as for a panic in an async call.
 function argumentError(e) {
   if (e instanceof Error && NAPI_ARGUMENT_STATUSES.has(e.code)) e.code = 'invalid_argument'
+  else if (e instanceof Error && e.code === 'GenericFailure') e.code = 'internal'
   return e
 }
 
-// `f`, throwing argument errors with the code `invalid_argument`. Conversion happens before the call
-// starts any work, so only a synchronous throw can be one; rejections already carry dockfleet codes.
+// `f`, throwing argument errors with the code `invalid_argument` and caught panics with `internal`.
+// Conversion happens before the call starts any work, so only a synchronous throw can be either;
+// rejections already carry dockfleet codes.
 function checked(f) {
   const g = function (...args) {
     try {

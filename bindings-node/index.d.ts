@@ -313,6 +313,13 @@ export declare function _latencyBoundsMs(): Array<number>
  */
 export declare function _panicForTests(message: string): Promise<undefined>
 
+/**
+ * Throws with code `internal` from a deliberate Rust panic in a synchronous call (napi's
+ * `catch_unwind`, which every function of the binding has; `dockfleet.js` sets the code): without it
+ * the panic would abort the Node process.
+ */
+export declare function _panicNowForTests(message: string): void
+
 /** One step of a plan: `kind` is `create`, `remove` or `update`. */
 export interface Action {
   kind: string

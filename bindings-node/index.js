@@ -856,6 +856,7 @@ module.exports.Swarm = nativeBinding.Swarm
 module.exports._ioFloor = nativeBinding._ioFloor
 module.exports._latencyBoundsMs = nativeBinding._latencyBoundsMs
 module.exports._panicForTests = nativeBinding._panicForTests
+module.exports._panicNowForTests = nativeBinding._panicNowForTests
 module.exports.apply = nativeBinding.apply
 module.exports.copyImage = nativeBinding.copyImage
 module.exports.defaultTemplate = nativeBinding.defaultTemplate

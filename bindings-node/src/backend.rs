@@ -25,7 +25,7 @@ pub(crate) fn backend(b: &Backend<'_>) -> Arc<dyn df::ServiceBackend> {
 }
 
 /// Sets the replica count of a replicated service; resolves to its status once that many tasks run.
-#[napi]
+#[napi(catch_unwind)]
 pub fn scale<'env>(
     env: &'env Env,
     backend: Backend<'_>,
@@ -38,7 +38,7 @@ pub fn scale<'env>(
 }
 
 /// The service's desired and running task counts and its current tasks.
-#[napi]
+#[napi(catch_unwind)]
 pub fn service_status<'env>(
     env: &'env Env,
     backend: Backend<'_>,

@@ -39,32 +39,32 @@ pub struct Balancer {
 
 #[napi]
 impl Balancer {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: Option<BalancerOptions>) -> Result<Self> {
         let options: df::BalancerOptions = options.conv().unwrap_or_default();
         df::Balancer::new(options).map(|b| Balancer { inner: Arc::new(b) }).map_err(|e| js_error(&env, e))
     }
 
     /// The options it was made with.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn options(&self) -> BalancerOptions {
         self.inner.options().clone().conv()
     }
 
     /// Replaces the endpoints; those that stay keep their counters.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_endpoints(&self, env: Env, endpoints: Vec<Endpoint>) -> Result<()> {
         self.inner.set_endpoints(endpoints.conv()).map_err(|e| js_error(&env, e))
     }
 
     /// The endpoint for the next request (`key` for `consistent-hash`), or `null` when there is none.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn pick(&self, key: Option<String>) -> Option<Endpoint> {
         self.inner.pick(key.as_deref()).conv()
     }
 
     /// Reports a picked request as done: `ok` or failed, and its latency in milliseconds.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self, id: String, ok: bool, latency: Option<f64>) -> Result<()> {
         let latency = latency.map_or(Ok(Duration::ZERO), |l| arg("latency", l))?;
         self.inner.release(&id, ok, latency);
@@ -72,7 +72,7 @@ impl Balancer {
     }
 
     /// Every endpoint's counters.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> Vec<EndpointStats> {
         self.inner.stats().conv()
     }

@@ -49,13 +49,13 @@ impl Conv<Discovery> for Arc<dyn df::Discovery> {
 #[napi]
 impl Discovery {
     /// A new in-process registry (TTL'd entries expire once their registrant is gone).
-    #[napi(factory, writable = true)]
+    #[napi(factory, writable = true, catch_unwind)]
     pub fn embedded() -> Self {
         Discovery { inner: Arc::new(df::EmbeddedDiscovery::new()) }
     }
 
     /// Connects to etcd: registrations are keys under leases, watches resume after reconnects.
-    #[napi(writable = true)]
+    #[napi(writable = true, catch_unwind)]
     pub fn etcd<'env>(env: &'env Env, config: crate::etcd::EtcdConfig) -> Result<PromiseRaw<'env, Discovery>> {
         let config: df::EtcdConfig = config.conv();
         call(
@@ -65,13 +65,13 @@ impl Discovery {
     }
 
     /// Backend name: `embedded`, `etcd`.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn backend(&self) -> String {
         self.inner.backend().to_string()
     }
 
     /// Registers an instance, or replaces the one with the same service and ID.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn register<'env>(&self, env: &'env Env, instance: Instance) -> Result<PromiseRaw<'env, ()>> {
         let d = self.inner.clone();
         let i: df::Instance = instance.conv();
@@ -79,14 +79,14 @@ impl Discovery {
     }
 
     /// Removes an instance; resolves `false` when there was none.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn deregister<'env>(&self, env: &'env Env, service: String, id: String) -> Result<PromiseRaw<'env, bool>> {
         let d = self.inner.clone();
         call(env, async move { d.deregister(&service, &id).await })
     }
 
     /// Sets an instance's health.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_health<'env>(
         &self,
         env: &'env Env,
@@ -99,7 +99,7 @@ impl Discovery {
     }
 
     /// A service's instances (passing ones unless asked otherwise), sorted by ID.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn lookup<'env>(
         &self,
         env: &'env Env,
@@ -112,20 +112,20 @@ impl Discovery {
     }
 
     /// Names of the services with at least one instance.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn services<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<String>>> {
         let d = self.inner.clone();
         call(env, async move { d.services().await })
     }
 
     /// A service's changes, starting with a snapshot.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn watch(&self, service: String) -> DiscoveryStream {
         DiscoveryStream::new(self.inner.watch(&service))
     }
 
     /// Another registrant on the same registry, with its own lifetime for TTL'd registrations.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn session(&self) -> Discovery {
         Discovery { inner: self.inner.session() }
     }

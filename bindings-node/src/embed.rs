@@ -306,7 +306,7 @@ thread_local! {
 /// descriptor, a libuv callback, a Promise settled in a callback scope), plus the runtime's tick and
 /// the call's own work: `benches/node_floor.js` measures it, as `benches/asyncio_floor.py` does
 /// asyncio's. Rejects where the binding cannot reach libuv.
-#[napi_derive::napi(js_name = "_ioFloor")]
+#[napi_derive::napi(js_name = "_ioFloor", catch_unwind)]
 pub fn io_floor(env: &Env) -> Result<PromiseRaw<'_, ()>> {
     let Some(l) = local(env) else { return Err(Error::from_reason("libuv is not reachable from this runtime")) };
     let floor = match FLOOR.with(|f| f.borrow().clone()) {

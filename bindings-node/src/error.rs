@@ -31,14 +31,22 @@ fn build(env: &Env, e: &dockfleet::Error) -> Result<Error> {
 }
 
 /// Every code a dockfleet error can carry in `.code`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn error_codes() -> Vec<String> {
     dockfleet::Error::CODES.iter().map(|c| c.to_string()).collect()
 }
 
+/// Throws with code `internal` from a deliberate Rust panic in a synchronous call (napi's
+/// `catch_unwind`, which every function of the binding has; `dockfleet.js` sets the code): without it
+/// the panic would abort the Node process.
+#[napi(js_name = "_panicNowForTests", catch_unwind)]
+pub fn panic_now_for_tests(env: Env, message: String) -> Result<()> {
+    dockfleet::error::panic_now_for_tests(message).map_err(|e| js_error(&env, e))
+}
+
 /// Rejects with code `internal` from a deliberate Rust panic inside a tokio task; the tests use it to
 /// prove a panic never aborts the Node process.
-#[napi(js_name = "_panicForTests")]
+#[napi(js_name = "_panicForTests", catch_unwind)]
 pub fn panic_for_tests<'env>(env: &'env Env, message: String) -> Result<PromiseRaw<'env, ()>> {
     crate::call(env, dockfleet::error::panic_for_tests(message))
 }

@@ -55,21 +55,21 @@ impl Fleet {
 #[napi]
 impl Fleet {
     /// An empty fleet.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Fleet { inner: RwLock::new(df::Fleet::new()) }
     }
 
     /// Loads a `.toml`, `.yaml` or `.yml` inventory; hosts are validated, not contacted.
-    #[napi(factory, writable = true)]
+    #[napi(factory, writable = true, catch_unwind)]
     pub fn from_file(env: Env, path: String) -> Result<Self> {
         let f = df::Fleet::from_file(path).map_err(|e| js_error(&env, e))?;
         Ok(Fleet { inner: RwLock::new(f) })
     }
 
     /// Parses inventory text (`format` is `toml` or `yaml`); relative TLS paths resolve against `baseDir`.
-    #[napi(factory, writable = true)]
+    #[napi(factory, writable = true, catch_unwind)]
     pub fn parse(env: Env, text: String, format: String, base_dir: Option<String>) -> Result<Self> {
         let fmt = match format.as_str() {
             "toml" => df::InventoryFormat::Toml,
@@ -84,54 +84,54 @@ impl Fleet {
     }
 
     /// Adds a host; throws `invalid_argument` if the name is taken.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn add(&self, env: Env, host: &DockerHost) -> Result<()> {
         self.write().add(host.inner.clone()).map_err(|e| js_error(&env, e))
     }
 
     /// Builds a `DockerHost` from `config` and adds it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn add_docker(&self, env: Env, config: HostConfig) -> Result<DockerHost> {
         Ok(self.write().add_docker(config.conv()).map_err(|e| js_error(&env, e))?.conv())
     }
 
     /// Removes a host by name and returns it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remove(&self, env: Env, name: String) -> Result<DockerHost> {
         Ok(self.write().remove(&name).map_err(|e| js_error(&env, e))?.conv())
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn hosts(&self) -> Vec<DockerHost> {
         self.read().hosts().iter().cloned().map(Conv::conv).collect()
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn names(&self) -> Vec<String> {
         self.read().names()
     }
 
     /// One host by name; throws `not_found` if absent.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn host(&self, env: Env, name: String) -> Result<DockerHost> {
         Ok(self.read().host(&name).map_err(|e| js_error(&env, e))?.conv())
     }
 
     /// Hosts whose labels match every `key=value` (or bare `key`) in `selector`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn select(&self, selector: Vec<String>) -> Vec<DockerHost> {
         let sel: Vec<&str> = selector.iter().map(String::as_str).collect();
         self.read().select(&sel).into_iter().map(Conv::conv).collect()
     }
 
     /// Number of hosts.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn length(&self) -> u32 {
         self.read().len() as u32
     }
 
     /// Pings every host concurrently; one `HostStatus` per host, never a rejection for a down host.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn probe<'env>(
         &self,
         env: &'env Env,

@@ -214,72 +214,72 @@ impl Conv<DockerHost> for df::DockerHost {
 
 #[napi]
 impl DockerHost {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, config: HostConfig) -> Result<Self> {
         df::DockerHost::new(config.conv()).map(Conv::conv).map_err(|e| crate::error::js_error(&env, e))
     }
 
     /// Builds the host and pings it; rejects when the engine cannot be used.
-    #[napi(writable = true)]
+    #[napi(writable = true, catch_unwind)]
     pub fn connect<'env>(env: &'env Env, config: HostConfig) -> Result<PromiseRaw<'env, DockerHost>> {
         call(env, df::DockerHost::connect(config.conv()))
     }
 
     /// From `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`, as the docker CLI reads them.
-    #[napi(writable = true)]
+    #[napi(writable = true, catch_unwind)]
     pub fn from_env<'env>(env: &'env Env, name: String) -> Result<PromiseRaw<'env, DockerHost>> {
         call(env, df::DockerHost::from_env(name))
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn name(&self) -> String {
         self.inner.name().to_string()
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn address(&self) -> String {
         self.inner.address().to_string()
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn labels(&self) -> HashMap<String, String> {
         self.inner.labels().clone().into_iter().collect()
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn ping<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Ping>> {
         let h = self.inner.clone();
         call_here(env, async move { h.ping().await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn info<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, HostInfo>> {
         let h = self.inner.clone();
         call_here(env, async move { h.info().await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn create_container<'env>(&self, env: &'env Env, spec: ContainerSpec) -> Result<PromiseRaw<'env, String>> {
         let h = self.inner.clone();
         let spec: df::ContainerSpec = spec.conv();
         call_here(env, async move { h.create_container(&spec).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn start_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
         call_here(env, async move { h.start_container(&id).await })
     }
 
     /// `grace` in milliseconds (the engine's default when omitted).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stop_container<'env>(&self, env: &'env Env, id: String, grace: Option<f64>) -> Result<PromiseRaw<'env, ()>> {
         let grace = grace.map(|g| arg("grace", g)).transpose()?;
         let h = self.inner.clone();
         call_here(env, async move { h.stop_container(&id, grace).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn kill_container<'env>(
         &self,
         env: &'env Env,
@@ -290,13 +290,13 @@ impl DockerHost {
         call_here(env, async move { h.kill_container(&id, signal.as_deref()).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn rename_container<'env>(&self, env: &'env Env, id: String, name: String) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
         call_here(env, async move { h.rename_container(&id, &name).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remove_container<'env>(
         &self,
         env: &'env Env,
@@ -308,13 +308,13 @@ impl DockerHost {
         call_here(env, async move { h.remove_container(&id, force.unwrap_or(false), volumes.unwrap_or(false)).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn inspect_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ContainerDetails>> {
         let h = self.inner.clone();
         call_here(env, async move { h.inspect_container(&id).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn list_containers<'env>(
         &self,
         env: &'env Env,
@@ -325,19 +325,19 @@ impl DockerHost {
         call_here(env, async move { h.list_containers(&o).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn logs(&self, id: String, options: Option<LogOptions>) -> LogStream {
         let o: df::LogOptions = options.conv().unwrap_or_default();
         LogStream::new(self.inner.logs(&id, &o))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn wait_container<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, Number<i64>>> {
         let h = self.inner.clone();
         call_here(env, async move { h.wait_container(&id).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn exec<'env>(
         &self,
         env: &'env Env,
@@ -350,30 +350,30 @@ impl DockerHost {
         call_here(env, async move { h.exec(&id, &command, &o).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn build_image(&self, context_dir: String, options: BuildOptions) -> BuildStream {
         BuildStream::new(self.inner.build_image(std::path::Path::new(&context_dir), &options.conv()))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn list_images<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<ImageSummary>>> {
         let h = self.inner.clone();
         call_here(env, async move { h.list_images().await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn inspect_image<'env>(&self, env: &'env Env, reference: String) -> Result<PromiseRaw<'env, ImageSummary>> {
         let h = self.inner.clone();
         call_here(env, async move { h.inspect_image(&reference).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn image_exists<'env>(&self, env: &'env Env, reference: String) -> Result<PromiseRaw<'env, bool>> {
         let h = self.inner.clone();
         call_here(env, async move { h.image_exists(&reference).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remove_image<'env>(
         &self,
         env: &'env Env,
@@ -385,7 +385,7 @@ impl DockerHost {
     }
 
     /// Creates a bridge network; resolves to its ID (`conflict` when the name is taken).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn create_network<'env>(
         &self,
         env: &'env Env,
@@ -398,14 +398,14 @@ impl DockerHost {
     }
 
     /// Removes a network.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remove_network<'env>(&self, env: &'env Env, name: String) -> Result<PromiseRaw<'env, ()>> {
         let h = self.inner.clone();
         call_here(env, async move { h.remove_network(&name).await })
     }
 
     /// Networks carrying every label given (`key` or `key=value`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn list_networks<'env>(
         &self,
         env: &'env Env,
@@ -416,7 +416,7 @@ impl DockerHost {
     }
 
     /// Creates a named volume, or resolves to the existing one of that name.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn create_volume<'env>(
         &self,
         env: &'env Env,
@@ -429,7 +429,7 @@ impl DockerHost {
     }
 
     /// Removes a named volume (`conflict` while in use, unless `force`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remove_volume<'env>(
         &self,
         env: &'env Env,
@@ -441,7 +441,7 @@ impl DockerHost {
     }
 
     /// Volumes carrying every label given (`key` or `key=value`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn list_volumes<'env>(
         &self,
         env: &'env Env,
@@ -451,13 +451,13 @@ impl DockerHost {
         call_here(env, async move { h.list_volumes(&labels.unwrap_or_default()).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn export_image(&self, reference: String) -> ByteStream {
         ByteStream::new(self.inner.export_image(&reference))
     }
 
     /// Loads an archive given as a Buffer or as the `ByteStream` of another host's `exportImage`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn import_image<'env>(
         &self,
         env: &'env Env,
@@ -472,19 +472,19 @@ impl DockerHost {
         call(env, async move { h.import_image(stream).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn events(&self, options: Option<EventOptions>) -> EventStream {
         let o: df::EventOptions = options.conv().unwrap_or_default();
         EventStream::new(self.inner.events(&o))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, Stats>> {
         let h = self.inner.clone();
         call_here(env, async move { h.stats(&id).await })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats_stream(&self, id: String) -> StatsStream {
         StatsStream::new(self.inner.stats_stream(&id))
     }

@@ -14,13 +14,13 @@ stream_class!(
 );
 
 /// Streams `reference` from `source` to `target` (save → load, no registry, no temporary file).
-#[napi]
+#[napi(catch_unwind)]
 pub fn copy_image(source: &DockerHost, target: &DockerHost, reference: String) -> CopyStream {
     CopyStream::new(df::copy_image(source.inner.clone(), target.inner.clone(), &reference))
 }
 
 /// Copies `reference` from `source` to every host of `targets` that lacks it; resolves to their names.
-#[napi]
+#[napi(catch_unwind)]
 pub fn distribute_image<'env>(
     env: &'env Env,
     source: &DockerHost,

@@ -317,14 +317,14 @@ macro_rules! stream_class {
         #[napi_derive::napi]
         impl $name {
             /// The next item, or `null` when the stream has ended.
-            #[napi]
+            #[napi(catch_unwind)]
             pub fn next<'env>(&self, env: &'env napi::Env) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, Option<$js_item>>> {
                 let inner = self.inner.clone();
                 crate::call(env, async move { inner.next().await })
             }
 
             /// Stops the stream and releases its connection.
-            #[napi]
+            #[napi(catch_unwind)]
             pub fn close<'env>(&self, env: &'env napi::Env) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, ()>> {
                 let inner = self.inner.clone();
                 crate::call(env, async move {

@@ -51,7 +51,7 @@ impl Conv<Proxy> for df::Proxy {
 #[napi]
 impl Proxy {
     /// Validates the options, binds the listener and starts following the routed services.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn start<'env>(
         env: &'env Env,
         discovery: &Discovery,
@@ -63,19 +63,19 @@ impl Proxy {
     }
 
     /// The address it listens on (`ip:port`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn address(&self) -> String {
         self.inner.address()
     }
 
     /// The port it listens on.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn port(&self) -> u32 {
         self.inner.port().into()
     }
 
     /// Waits until every routed service has an endpoint (rejects with code `timeout` otherwise); ms.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn wait_ready<'env>(&self, env: &'env Env, timeout: Option<f64>) -> Result<PromiseRaw<'env, ()>> {
         let p = self.inner.clone();
         let timeout = timeout.map_or(Ok(Duration::from_secs(10)), |t| arg("timeout", t))?;
@@ -83,13 +83,13 @@ impl Proxy {
     }
 
     /// Every endpoint's counters, by service, draining ones last.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> Vec<ProxyEndpointStats> {
         self.inner.stats().conv()
     }
 
     /// Stops accepting, lets work in flight finish for up to `grace` ms, then cuts the rest.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn shutdown<'env>(&self, env: &'env Env, grace: Option<f64>) -> Result<PromiseRaw<'env, ()>> {
         let p = self.inner.clone();
         let grace = grace.map_or(Ok(Duration::from_secs(10)), |g| arg("grace", g))?;
@@ -101,7 +101,7 @@ impl Proxy {
 }
 
 /// The latency histogram's bucket bounds (exported as `LATENCY_BOUNDS_MS` by dockfleet.js).
-#[napi(js_name = "_latencyBoundsMs")]
+#[napi(js_name = "_latencyBoundsMs", catch_unwind)]
 pub fn latency_bounds_ms() -> Vec<f64> {
     df::LATENCY_BOUNDS_MS.to_vec()
 }

@@ -86,7 +86,7 @@ stream_class!(
 
 /// The output of every task of `service`, on a `Fleet` or a `Swarm`, merged as it arrives, each chunk
 /// with its task (what `docker service logs` shows); `options` apply to each task.
-#[napi]
+#[napi(catch_unwind)]
 pub fn service_logs(
     backend: crate::backend::Backend<'_>,
     service: String,
@@ -115,7 +115,7 @@ object! { out
 
 /// Runs `command` in every running task of `service` (or one slot's), on a `Fleet` or a `Swarm`, on
 /// all its hosts; resolves to one result per task, in slot order.
-#[napi]
+#[napi(catch_unwind)]
 pub fn service_exec<'env>(
     env: &'env Env,
     backend: crate::backend::Backend<'_>,
@@ -162,28 +162,28 @@ pub const LABEL_CPU_RESERVATION: &str = df::LABEL_CPU_RESERVATION;
 pub const LABEL_MEMORY_RESERVATION: &str = df::LABEL_MEMORY_RESERVATION;
 
 /// Keeps `spec` running on `fleet` until the stream is closed: heals on engine events and every resync.
-#[napi]
+#[napi(catch_unwind)]
 pub fn supervise(fleet: &Fleet, spec: ServiceSpec, options: Option<SuperviseOptions>) -> ReconcileStream {
     let options: df::SuperviseOptions = options.conv().unwrap_or_default();
     ReconcileStream::new(df::supervise(fleet.snapshot(), spec.conv(), options))
 }
 
 /// Reads the fleet and the service's tasks (unreachable hosts are reported, not rejected).
-#[napi]
+#[napi(catch_unwind)]
 pub fn observe<'env>(env: &'env Env, fleet: &Fleet, service: String) -> Result<PromiseRaw<'env, Observed>> {
     let f = fleet.snapshot();
     call(env, async move { df::observe(&f, &service).await })
 }
 
 /// Plans the actions that bring the observed service to `spec` (pure).
-#[napi]
+#[napi(catch_unwind)]
 pub fn plan(env: Env, spec: ServiceSpec, observed: Observed, options: Option<PlanOptions>) -> Result<Plan> {
     let options: df::PlanOptions = options.conv().unwrap_or_default();
     df::plan(&spec.conv(), &observed.conv(), &options).map(Conv::conv).map_err(|e| js_error(&env, e))
 }
 
 /// Carries out a plan.
-#[napi]
+#[napi(catch_unwind)]
 pub fn apply<'env>(
     env: &'env Env,
     fleet: &Fleet,
@@ -196,7 +196,7 @@ pub fn apply<'env>(
 }
 
 /// Observes, plans and applies: brings the service to `spec`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn deploy<'env>(
     env: &'env Env,
     fleet: &Fleet,
@@ -210,7 +210,7 @@ pub fn deploy<'env>(
 }
 
 /// Removes the service and every task of it, on a `Fleet` or a `Swarm`; resolves to how many tasks went.
-#[napi]
+#[napi(catch_unwind)]
 pub fn remove_service<'env>(
     env: &'env Env,
     backend: crate::backend::Backend<'_>,
@@ -221,13 +221,13 @@ pub fn remove_service<'env>(
 }
 
 /// The hash of what a task of `spec` is made of.
-#[napi]
+#[napi(catch_unwind)]
 pub fn spec_hash(spec: ServiceSpec) -> String {
     df::spec_hash(&spec.conv())
 }
 
 /// The container a task of `spec` in `slot` runs as.
-#[napi]
+#[napi(catch_unwind)]
 pub fn task_container(spec: ServiceSpec, slot: f64) -> Result<ContainerSpec> {
     Ok(df::task_container(&spec.conv(), arg("slot", slot)?).conv())
 }

@@ -30,7 +30,7 @@ stream_class!(
 );
 
 /// Registers the fleet's containers into `discovery` and keeps them in step until the stream is closed.
-#[napi]
+#[napi(catch_unwind)]
 pub fn registrator(fleet: &Fleet, discovery: &Discovery, options: Option<RegistratorOptions>) -> RegistratorStream {
     let options: df::RegistratorOptions = options.conv().unwrap_or_default();
     RegistratorStream::new(df::registrator(fleet.snapshot(), discovery.inner.clone(), options))

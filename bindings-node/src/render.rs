@@ -33,7 +33,7 @@ stream_class!(
 );
 
 /// Renders the configuration for `instances` (only the routed services' passing ones are used).
-#[napi]
+#[napi(catch_unwind)]
 pub fn render_config(env: Env, options: RenderOptions, instances: Vec<Instance>) -> Result<String> {
     let options: df::RenderOptions = options.conv();
     let instances: Vec<df::Instance> = instances.conv();
@@ -41,13 +41,13 @@ pub fn render_config(env: Env, options: RenderOptions, instances: Vec<Instance>)
 }
 
 /// The built-in template for `kind` and `protocol`, to start a template of your own from.
-#[napi]
+#[napi(catch_unwind)]
 pub fn default_template(env: Env, kind: String, protocol: String) -> Result<String> {
     df::default_template(&kind, &protocol).map_err(|e| js_error(&env, e))
 }
 
 /// Keeps `options.path` rendered from `discovery`, checked and reloaded, until the stream is closed.
-#[napi]
+#[napi(catch_unwind)]
 pub fn sync_config(discovery: &Discovery, options: RenderOptions) -> RenderStream {
     RenderStream::new(df::sync_config(discovery.inner.clone(), options.conv()))
 }

@@ -30,14 +30,14 @@ stream_class!(
 
 /// Creates the service or updates it to `spec` per its update config, gated on health, on a `Fleet`
 /// or a `Swarm`; yields progress.
-#[napi]
+#[napi(catch_unwind)]
 pub fn rollout(backend: Backend<'_>, spec: ServiceSpec, options: Option<RolloutOptions>) -> RolloutStream {
     let options: df::RolloutOptions = options.conv().unwrap_or_default();
     RolloutStream::new(self::backend(&backend).rollout(spec.conv(), options))
 }
 
 /// Rolls `service` back to the spec its tasks replaced, per its rollback config; yields progress.
-#[napi]
+#[napi(catch_unwind)]
 pub fn rollback(backend: Backend<'_>, service: String, options: Option<RolloutOptions>) -> RolloutStream {
     let options: df::RolloutOptions = options.conv().unwrap_or_default();
     RolloutStream::new(self::backend(&backend).rollback(&service, options))

@@ -34,7 +34,7 @@ object! { in
 }
 
 /// Places `slots` of `spec` onto `hosts`: pure and deterministic for a given seed.
-#[napi]
+#[napi(catch_unwind)]
 pub fn schedule(
     env: Env,
     spec: ServiceSpec,

@@ -70,28 +70,28 @@ pub const LABEL_STACK: &str = df::LABEL_STACK;
 pub const MAX_COMPOSE_BYTES: u32 = df::MAX_COMPOSE_BYTES as u32;
 
 /// Parses compose text into the stack `name`; relative paths resolve against `baseDir` (default `.`).
-#[napi]
+#[napi(catch_unwind)]
 pub fn parse_compose(env: Env, name: String, text: String, base_dir: Option<String>) -> Result<Stack> {
     let base = std::path::PathBuf::from(base_dir.unwrap_or_else(|| ".".into()));
     df::parse_compose(&name, &text, &base).map(Conv::conv).map_err(|e| js_error(&env, e))
 }
 
 /// Reads and parses a compose file into the stack `name`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn load_compose(env: Env, name: String, path: String) -> Result<Stack> {
     df::load_compose(&name, std::path::Path::new(&path)).map(Conv::conv).map_err(|e| js_error(&env, e))
 }
 
 /// Deploys or updates a stack on a `Fleet` or a `Swarm`; yields the stack's steps and every service's
 /// rollout events.
-#[napi]
+#[napi(catch_unwind)]
 pub fn stack_up(backend: Backend<'_>, stack: Stack, options: Option<StackOptions>) -> RolloutStream {
     let options: df::StackOptions = options.conv().unwrap_or_default();
     RolloutStream::new(self::backend(&backend).stack_up(stack.conv(), options))
 }
 
 /// The stack's services and their tasks.
-#[napi]
+#[napi(catch_unwind)]
 pub fn stack_ps<'env>(
     env: &'env Env,
     backend: Backend<'_>,
@@ -102,7 +102,7 @@ pub fn stack_ps<'env>(
 }
 
 /// Removes the stack's services and networks, and its volumes when `removeVolumes` is set.
-#[napi]
+#[napi(catch_unwind)]
 pub fn stack_down<'env>(
     env: &'env Env,
     backend: Backend<'_>,

@@ -15,7 +15,7 @@ object! { out
 
 /// One resource sample of every running task of `service`, on a `Fleet` or a `Swarm`, taken on all
 /// its hosts at once (about a second), ordered by slot and host.
-#[napi]
+#[napi(catch_unwind)]
 pub fn service_stats<'env>(
     env: &'env Env,
     backend: crate::backend::Backend<'_>,
@@ -26,7 +26,7 @@ pub fn service_stats<'env>(
 }
 
 /// The samples in Prometheus' text exposition format, one `dockfleet_task_*` family per figure.
-#[napi]
+#[napi(catch_unwind)]
 pub fn prometheus_text(samples: Vec<TaskStats>) -> String {
     let samples: Vec<df::TaskStats> = samples.conv();
     df::prometheus_text(&samples)

@@ -46,7 +46,7 @@ impl Conv<Swarm> for df::Swarm {
 #[napi]
 impl Swarm {
     /// Initialises a swarm with the fleet host `manager` as its first manager (kept if it already is one).
-    #[napi(writable = true)]
+    #[napi(writable = true, catch_unwind)]
     pub fn init<'env>(
         env: &'env Env,
         fleet: &Fleet,
@@ -59,7 +59,7 @@ impl Swarm {
     }
 
     /// The swarm some of whose managers are in `fleet`.
-    #[napi(writable = true)]
+    #[napi(writable = true, catch_unwind)]
     pub fn connect<'env>(
         env: &'env Env,
         fleet: &Fleet,
@@ -71,47 +71,47 @@ impl Swarm {
     }
 
     /// The fleet whose engines are the swarm's nodes.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn fleet(&self) -> Fleet {
         Fleet::from_core(self.inner.fleet().clone())
     }
 
     /// The options.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn options(&self) -> SwarmOptions {
         self.inner.options().clone().conv()
     }
 
     /// Joins the fleet host `host` as a `worker` or a `manager`, with its fleet labels as node labels.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn join<'env>(&self, env: &'env Env, host: String, role: String) -> Result<PromiseRaw<'env, SwarmNode>> {
         let s = self.inner.clone();
         call(env, async move { s.join(&host, &role).await })
     }
 
     /// Makes `host` leave the swarm (a manager only with `force`) and removes its node.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn leave<'env>(&self, env: &'env Env, host: String, force: Option<bool>) -> Result<PromiseRaw<'env, ()>> {
         let s = self.inner.clone();
         call(env, async move { s.leave(&host, force.unwrap_or(false)).await })
     }
 
     /// Every fleet host leaves the swarm, workers first.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn dissolve<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let s = self.inner.clone();
         call(env, async move { s.dissolve().await })
     }
 
     /// The swarm's nodes.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn nodes<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<SwarmNode>>> {
         let s = self.inner.clone();
         call(env, async move { s.nodes().await })
     }
 
     /// Replaces a node's labels (its `dockfleet.host` label is kept).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_node_labels<'env>(
         &self,
         env: &'env Env,
@@ -124,7 +124,7 @@ impl Swarm {
     }
 
     /// Sets a node's availability: `active`, `pause` or `drain`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_availability<'env>(
         &self,
         env: &'env Env,
@@ -136,14 +136,14 @@ impl Swarm {
     }
 
     /// Promotes a node to `manager` or demotes it to `worker`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_role<'env>(&self, env: &'env Env, host: String, role: String) -> Result<PromiseRaw<'env, SwarmNode>> {
         let s = self.inner.clone();
         call(env, async move { s.set_role(&host, &role).await })
     }
 
     /// Creates a secret holding `data`; resolves to its ID.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn create_secret<'env>(
         &self,
         env: &'env Env,
@@ -157,14 +157,14 @@ impl Swarm {
     }
 
     /// Removes a secret by name or ID.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remove_secret<'env>(&self, env: &'env Env, name: String) -> Result<PromiseRaw<'env, ()>> {
         let s = self.inner.clone();
         call(env, async move { s.remove_secret(&name).await })
     }
 
     /// Creates a config holding `data`; resolves to its ID.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn create_config<'env>(
         &self,
         env: &'env Env,
@@ -178,7 +178,7 @@ impl Swarm {
     }
 
     /// Removes a config by name or ID.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remove_config<'env>(&self, env: &'env Env, name: String) -> Result<PromiseRaw<'env, ()>> {
         let s = self.inner.clone();
         call(env, async move { s.remove_config(&name).await })

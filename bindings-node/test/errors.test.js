@@ -114,6 +114,12 @@ test('engine stopped: code, host name and cause chain', async () => {
   await h.ping()
 })
 
+test('a Rust panic in a synchronous call throws code internal and the process lives on', () => {
+  // Without napi's catch_unwind the panic would unwind into C and abort Node.
+  assert.throws(() => dockfleet._panicNowForTests('js-sync panic'), (e) => e.code === 'internal' && /js-sync panic/.test(e.message))
+  assert.equal(dockfleet.specHash({ name: 'web', image: 'img' }).length > 0, true)
+})
+
 test('a Rust panic rejects with code internal and the process lives on', async () => {
   const e = await rejects(dockfleet._panicForTests('js-test panic'), 'internal')
   assert.match(e.message, /js-test panic/)

@@ -211,6 +211,13 @@ pub async fn panic_for_tests(message: String) -> Result<()> {
     panic!("{message}");
 }
 
+/// A deliberate panic in a synchronous call, for the same tests: the bindings' synchronous functions
+/// must turn it into an `internal` error too.
+#[doc(hidden)]
+pub fn panic_now_for_tests(message: String) -> Result<()> {
+    panic!("{message}");
+}
+
 /// `e` and its causes, outermost first.
 pub(crate) fn chain<'a>(
     e: &'a (dyn std::error::Error + 'static),
