@@ -15,7 +15,8 @@ const NAPI_ARGUMENT_STATUSES = new Set([
 
 // A Rust panic in a synchronous call is caught (napi's `catch_unwind`, on every function) and thrown with
 // napi's `GenericFailure`: dockfleet's code for it is `internal`, as for a panic in an async call.
-function argumentError(e) {
+// `e` with dockfleet's code in place of napi's status, for both kinds.
+function dockfleetCode(e) {
   if (e instanceof Error && NAPI_ARGUMENT_STATUSES.has(e.code)) e.code = 'invalid_argument'
   else if (e instanceof Error && e.code === 'GenericFailure') e.code = 'internal'
   return e
@@ -29,7 +30,7 @@ function checked(f) {
     try {
       return f.apply(this, args)
     } catch (e) {
-      throw argumentError(e)
+      throw dockfleetCode(e)
     }
   }
   Object.defineProperty(g, 'name', { value: f.name })
@@ -63,7 +64,7 @@ for (const [name, v] of Object.entries(native)) {
       try {
         return Reflect.construct(target, args, newTarget)
       } catch (e) {
-        throw argumentError(e)
+        throw dockfleetCode(e)
       }
     },
   })
