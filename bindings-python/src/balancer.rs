@@ -5,7 +5,6 @@ use std::sync::Arc;
 use dockfleet as df;
 use pyo3::prelude::*;
 
-use crate::error::to_py;
 use crate::Seconds;
 use crate::{dto, Conv};
 
@@ -42,7 +41,7 @@ impl Balancer {
     #[pyo3(signature = (options=None))]
     fn new(options: Option<BalancerOptions>) -> PyResult<Self> {
         let options: df::BalancerOptions = options.conv().unwrap_or_default();
-        Ok(Balancer { inner: Arc::new(df::Balancer::new(options).map_err(to_py)?) })
+        Ok(Balancer { inner: Arc::new(crate::sync_call(|| df::Balancer::new(options))?) })
     }
 
     /// The options it was made with.
@@ -53,25 +52,28 @@ impl Balancer {
 
     /// Replaces the endpoints; those that stay keep their counters.
     fn set_endpoints(&self, endpoints: Vec<Endpoint>) -> PyResult<()> {
-        self.inner.set_endpoints(endpoints.conv()).map_err(to_py)
+        crate::sync_call(|| self.inner.set_endpoints(endpoints.conv()))
     }
 
     /// The endpoint for the next request (`key` for `consistent-hash`), or `None` when there is none.
     #[pyo3(signature = (key=None))]
-    fn pick(&self, key: Option<String>) -> Option<Endpoint> {
-        self.inner.pick(key.as_deref()).conv()
+    fn pick(&self, key: Option<String>) -> PyResult<Option<Endpoint>> {
+        Ok(crate::sync_call(|| Ok(self.inner.pick(key.as_deref())))?.conv())
     }
 
     /// Reports a picked request as done: `ok` or failed, and its latency in seconds.
     #[pyo3(signature = (id, ok, latency=0.0))]
     fn release(&self, id: &str, ok: bool, latency: f64) -> PyResult<()> {
-        self.inner.release(id, ok, crate::seconds("latency", latency)?);
-        Ok(())
+        let latency = crate::seconds("latency", latency)?;
+        crate::sync_call(|| {
+            self.inner.release(id, ok, latency);
+            Ok(())
+        })
     }
 
     /// Every endpoint's counters.
-    fn stats(&self) -> Vec<EndpointStats> {
-        self.inner.stats().conv()
+    fn stats(&self) -> PyResult<Vec<EndpointStats>> {
+        Ok(crate::sync_call(|| Ok(self.inner.stats()))?.conv())
     }
 }
 

@@ -50,8 +50,8 @@ impl Conv<Discovery> for Arc<dyn df::Discovery> {
 impl Discovery {
     /// A new in-process registry (TTL'd entries expire once their registrant is gone).
     #[staticmethod]
-    fn embedded() -> Discovery {
-        Discovery { inner: Arc::new(df::EmbeddedDiscovery::new()) }
+    fn embedded() -> PyResult<Discovery> {
+        crate::sync_call(|| Ok(Discovery { inner: Arc::new(df::EmbeddedDiscovery::new()) }))
     }
 
     /// Connects to etcd: registrations are keys under leases, watches resume after reconnects.
@@ -108,13 +108,13 @@ impl Discovery {
     }
 
     /// A service's changes, starting with a snapshot.
-    fn watch(&self, service: String) -> DiscoveryStream {
-        DiscoveryStream::new(self.inner.watch(&service))
+    fn watch(&self, service: String) -> PyResult<DiscoveryStream> {
+        DiscoveryStream::open(|| self.inner.watch(&service))
     }
 
     /// Another registrant on the same registry, with its own lifetime for TTL'd registrations.
-    fn session(&self) -> Discovery {
-        self.inner.session().conv()
+    fn session(&self) -> PyResult<Discovery> {
+        Ok(crate::sync_call(|| Ok(self.inner.session()))?.conv())
     }
 }
 

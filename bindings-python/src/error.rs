@@ -100,6 +100,13 @@ async fn _panic_for_tests(message: String) -> PyResult<()> {
     crate::call(dockfleet::error::panic_for_tests(message)).await
 }
 
+/// Raises `InternalError` from a deliberate Rust panic in a synchronous call; the tests use it to prove
+/// that such a panic is no `PanicException` either.
+#[pyfunction]
+fn _panic_now_for_tests(message: String) -> PyResult<()> {
+    crate::sync_call(|| dockfleet::error::panic_now_for_tests(message))
+}
+
 impl crate::Conv<()> for () {
     fn conv(self) {}
 }
@@ -121,5 +128,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InternalError", py.get_type::<InternalError>())?;
     m.add("ERROR_CODES", dockfleet::Error::CODES.to_vec())?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_now_for_tests, m)?)?;
     Ok(())
 }

@@ -70,30 +70,31 @@ impl Fleet {
     /// Loads a `.toml`, `.yaml` or `.yml` inventory; hosts are validated, not contacted.
     #[staticmethod]
     fn from_file(path: std::path::PathBuf) -> PyResult<Self> {
-        Ok(Fleet { inner: RwLock::new(df::Fleet::from_file(path).map_err(to_py)?) })
+        Ok(Fleet { inner: RwLock::new(crate::sync_call(|| df::Fleet::from_file(path))?) })
     }
 
     /// Parses inventory text (`format` is `toml` or `yaml`); relative TLS paths resolve against `base_dir`.
     #[staticmethod]
     #[pyo3(signature = (text, format, base_dir=None))]
     fn parse(text: &str, format: &str, base_dir: Option<std::path::PathBuf>) -> PyResult<Self> {
-        let f = df::Fleet::parse(text, format_of(format)?, base_dir.as_deref()).map_err(to_py)?;
+        let format = format_of(format)?;
+        let f = crate::sync_call(|| df::Fleet::parse(text, format, base_dir.as_deref()))?;
         Ok(Fleet { inner: RwLock::new(f) })
     }
 
     /// Adds a host; `InvalidArgumentError` if the name is taken.
     fn add(&self, host: DockerHost) -> PyResult<()> {
-        self.write().add(host.inner).map_err(to_py)
+        crate::sync_call(|| self.write().add(host.inner))
     }
 
     /// Builds a `DockerHost` from `config` and adds it.
     fn add_docker(&self, config: HostConfig) -> PyResult<DockerHost> {
-        Ok(self.write().add_docker(config.conv()).map_err(to_py)?.conv())
+        Ok(crate::sync_call(|| self.write().add_docker(config.conv()))?.conv())
     }
 
     /// Removes a host by name and returns it.
     fn remove(&self, name: &str) -> PyResult<DockerHost> {
-        Ok(self.write().remove(name).map_err(to_py)?.conv())
+        Ok(crate::sync_call(|| self.write().remove(name))?.conv())
     }
 
     fn hosts(&self) -> Vec<DockerHost> {
@@ -106,13 +107,13 @@ impl Fleet {
 
     /// One host by name; `NotFoundError` if absent.
     fn host(&self, name: &str) -> PyResult<DockerHost> {
-        Ok(self.read().host(name).map_err(to_py)?.conv())
+        Ok(crate::sync_call(|| self.read().host(name))?.conv())
     }
 
     /// Hosts whose labels match every `key=value` (or bare `key`) in `selector`.
-    fn select(&self, selector: Vec<String>) -> Vec<DockerHost> {
+    fn select(&self, selector: Vec<String>) -> PyResult<Vec<DockerHost>> {
         let sel: Vec<&str> = selector.iter().map(String::as_str).collect();
-        self.read().select(&sel).into_iter().map(Conv::conv).collect()
+        Ok(crate::sync_call(|| Ok(self.read().select(&sel)))?.into_iter().map(Conv::conv).collect())
     }
 
     fn __len__(&self) -> usize {

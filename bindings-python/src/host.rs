@@ -228,7 +228,7 @@ impl Conv<DockerHost> for df::DockerHost {
 impl DockerHost {
     #[new]
     fn new(config: HostConfig) -> PyResult<Self> {
-        Ok(df::DockerHost::new(config.conv()).map_err(crate::error::to_py)?.conv())
+        Ok(crate::sync_call(|| df::DockerHost::new(config.conv()))?.conv())
     }
 
     /// Builds the host and pings it; fails when the engine cannot be used.
@@ -319,9 +319,9 @@ impl DockerHost {
     }
 
     #[pyo3(signature = (id, options=None))]
-    fn logs(&self, id: String, options: Option<LogOptions>) -> LogStream {
+    fn logs(&self, id: String, options: Option<LogOptions>) -> PyResult<LogStream> {
         let o: df::LogOptions = options.conv().unwrap_or_default();
-        LogStream::new(self.inner.logs(&id, &o))
+        LogStream::open(|| self.inner.logs(&id, &o))
     }
 
     fn wait_container(&self, id: String) -> crate::embed::Call {
@@ -336,8 +336,8 @@ impl DockerHost {
         crate::call_here::<_, ExecOutput, _>(async move { h.exec(&id, &command, &o).await })
     }
 
-    fn build_image(&self, context_dir: std::path::PathBuf, options: BuildOptions) -> BuildStream {
-        BuildStream::new(self.inner.build_image(&context_dir, &options.conv()))
+    fn build_image(&self, context_dir: std::path::PathBuf, options: BuildOptions) -> PyResult<BuildStream> {
+        BuildStream::open(|| self.inner.build_image(&context_dir, &options.conv()))
     }
 
     fn list_images(&self) -> crate::embed::Call {
@@ -398,8 +398,8 @@ impl DockerHost {
         crate::call_here::<_, Vec<VolumeSummary>, _>(async move { h.list_volumes(&labels.unwrap_or_default()).await })
     }
 
-    fn export_image(&self, reference: String) -> ByteStream {
-        ByteStream::new(self.inner.export_image(&reference))
+    fn export_image(&self, reference: String) -> PyResult<ByteStream> {
+        ByteStream::open(|| self.inner.export_image(&reference))
     }
 
     async fn import_image(&self, archive: Py<PyAny>) -> PyResult<Vec<String>> {
@@ -409,9 +409,9 @@ impl DockerHost {
     }
 
     #[pyo3(signature = (options=None))]
-    fn events(&self, options: Option<EventOptions>) -> EventStream {
+    fn events(&self, options: Option<EventOptions>) -> PyResult<EventStream> {
         let o: df::EventOptions = options.conv().unwrap_or_default();
-        EventStream::new(self.inner.events(&o))
+        EventStream::open(|| self.inner.events(&o))
     }
 
     fn stats(&self, id: String) -> crate::embed::Call {
@@ -419,8 +419,8 @@ impl DockerHost {
         crate::call_here::<_, Stats, _>(async move { h.stats(&id).await })
     }
 
-    fn stats_stream(&self, id: String) -> StatsStream {
-        StatsStream::new(self.inner.stats_stream(&id))
+    fn stats_stream(&self, id: String) -> PyResult<StatsStream> {
+        StatsStream::open(|| self.inner.stats_stream(&id))
     }
 }
 

@@ -14,8 +14,8 @@ stream_class!(
 
 /// Streams `reference` from `source` to `target` (save → load, no registry, no temporary file).
 #[pyfunction]
-fn copy_image(source: DockerHost, target: DockerHost, reference: String) -> CopyStream {
-    CopyStream::new(df::copy_image(source.inner, target.inner, &reference))
+fn copy_image(source: DockerHost, target: DockerHost, reference: String) -> PyResult<CopyStream> {
+    CopyStream::open(|| df::copy_image(source.inner, target.inner, &reference))
 }
 
 /// Copies `reference` from `source` to every host of `targets` that lacks it; returns their names.

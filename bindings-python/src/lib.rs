@@ -91,6 +91,17 @@ pub(crate) fn count(name: &str, v: i128) -> PyResult<u32> {
     })
 }
 
+/// Runs a synchronous call into core and converts its error. A panic in it becomes `InternalError`
+/// (code `internal`), as one in an awaited call does; pyo3 alone would raise its `PanicException`, a
+/// `BaseException` with no `.code` that `except Exception` lets through. Every synchronous function of
+/// the module that runs core code goes through it (an awaited call goes through [`call`] or
+/// [`call_here`], which catch panics in the future).
+pub(crate) fn sync_call<T>(f: impl FnOnce() -> dockfleet::Result<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(dockfleet::Error::from_panic(payload)))
+        .map_err(error::to_py)
+}
+
 /// A duration argument in seconds, refused as [`Seconds`] refuses, with `InvalidArgumentError`
 /// naming the argument.
 pub(crate) fn seconds(name: &str, v: f64) -> PyResult<std::time::Duration> {
@@ -363,8 +374,10 @@ macro_rules! stream_class {
         }
 
         impl $name {
-            pub(crate) fn new(s: dockfleet::ResultStream<$core_item>) -> Self {
-                Self { inner: dockfleet::SharedStream::new(s) }
+            /// The stream `open` returns; a panic in opening it is `InternalError` (see
+            /// [`crate::sync_call`]).
+            pub(crate) fn open(open: impl FnOnce() -> dockfleet::ResultStream<$core_item>) -> pyo3::PyResult<Self> {
+                crate::sync_call(|| Ok(open())).map(|s| Self { inner: dockfleet::SharedStream::new(s) })
             }
         }
 

@@ -76,8 +76,8 @@ impl Proxy {
     }
 
     /// Every endpoint's counters, by service, draining ones last.
-    fn stats(&self) -> Vec<ProxyEndpointStats> {
-        self.inner.stats().conv()
+    fn stats(&self) -> PyResult<Vec<ProxyEndpointStats>> {
+        Ok(crate::sync_call(|| Ok(self.inner.stats()))?.conv())
     }
 
     /// Stops accepting, lets work in flight finish for up to `grace` seconds, then cuts the rest.

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use dockfleet as df;
 use pyo3::prelude::*;
 
-use crate::error::to_py;
 use crate::fleet::Fleet;
 use crate::host::{ContainerSpec, LogOptions};
 use crate::schedule::HostState;
@@ -87,9 +86,13 @@ stream_class!(
 /// with its task (what `docker service logs` shows); `options` apply to each task.
 #[pyfunction]
 #[pyo3(signature = (backend, service, options=None))]
-fn service_logs(backend: crate::backend::Backend, service: String, options: Option<LogOptions>) -> ServiceLogStream {
+fn service_logs(
+    backend: crate::backend::Backend,
+    service: String,
+    options: Option<LogOptions>,
+) -> PyResult<ServiceLogStream> {
     let options: df::LogOptions = options.conv().unwrap_or_default();
-    ServiceLogStream::new(backend.get().service_logs(&service, &options))
+    ServiceLogStream::open(|| backend.get().service_logs(&service, &options))
 }
 
 dto! {
@@ -132,9 +135,9 @@ stream_class!(
 /// Keeps `spec` running on `fleet` until the stream is closed: heals on engine events and every resync.
 #[pyfunction]
 #[pyo3(signature = (fleet, spec, options=None))]
-fn supervise(fleet: &Fleet, spec: ServiceSpec, options: Option<SuperviseOptions>) -> ReconcileStream {
+fn supervise(fleet: &Fleet, spec: ServiceSpec, options: Option<SuperviseOptions>) -> PyResult<ReconcileStream> {
     let options: df::SuperviseOptions = options.conv().unwrap_or_default();
-    ReconcileStream::new(df::supervise(fleet.snapshot(), spec.conv(), options))
+    ReconcileStream::open(|| df::supervise(fleet.snapshot(), spec.conv(), options))
 }
 
 /// Reads the fleet and the service's tasks (unreachable hosts are reported, not raised).
@@ -149,7 +152,7 @@ async fn observe(fleet: Py<Fleet>, service: String) -> PyResult<Observed> {
 #[pyo3(signature = (spec, observed, options=None))]
 fn plan(spec: ServiceSpec, observed: Observed, options: Option<PlanOptions>) -> PyResult<Plan> {
     let options: df::PlanOptions = options.conv().unwrap_or_default();
-    Ok(df::plan(&spec.conv(), &observed.conv(), &options).map_err(to_py)?.conv())
+    Ok(crate::sync_call(|| df::plan(&spec.conv(), &observed.conv(), &options))?.conv())
 }
 
 /// Carries out a plan.
@@ -179,14 +182,15 @@ async fn remove_service(backend: crate::backend::Backend, service: String) -> Py
 
 /// The hash of what a task of `spec` is made of.
 #[pyfunction]
-fn spec_hash(spec: ServiceSpec) -> String {
-    df::spec_hash(&spec.conv())
+fn spec_hash(spec: ServiceSpec) -> PyResult<String> {
+    crate::sync_call(|| Ok(df::spec_hash(&spec.conv())))
 }
 
 /// The container a task of `spec` in `slot` runs as.
 #[pyfunction]
 fn task_container(spec: ServiceSpec, slot: i128) -> PyResult<ContainerSpec> {
-    Ok(df::task_container(&spec.conv(), crate::count("slot", slot)?).conv())
+    let slot = crate::count("slot", slot)?;
+    Ok(crate::sync_call(|| Ok(df::task_container(&spec.conv(), slot)))?.conv())
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

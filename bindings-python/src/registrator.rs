@@ -32,9 +32,13 @@ stream_class!(
 /// Registers the fleet's containers into `discovery` and keeps them in step until the stream is closed.
 #[pyfunction]
 #[pyo3(signature = (fleet, discovery, options=None))]
-fn registrator(fleet: &Fleet, discovery: &Discovery, options: Option<RegistratorOptions>) -> RegistratorStream {
+fn registrator(
+    fleet: &Fleet,
+    discovery: &Discovery,
+    options: Option<RegistratorOptions>,
+) -> PyResult<RegistratorStream> {
     let options: df::RegistratorOptions = options.conv().unwrap_or_default();
-    RegistratorStream::new(df::registrator(fleet.snapshot(), discovery.inner.clone(), options))
+    RegistratorStream::open(|| df::registrator(fleet.snapshot(), discovery.inner.clone(), options))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -7,7 +7,6 @@ use pyo3::prelude::*;
 
 use crate::balancer::BalancerOptions;
 use crate::discovery::{Discovery, Instance};
-use crate::error::to_py;
 use crate::proxy::Route;
 use crate::Seconds;
 use crate::{dto, stream_class, Conv};
@@ -37,19 +36,19 @@ stream_class!(
 fn render_config(options: RenderOptions, instances: Vec<Instance>) -> PyResult<String> {
     let options: df::RenderOptions = options.conv();
     let instances: Vec<df::Instance> = instances.conv();
-    df::render_config(&options, &instances).map_err(to_py)
+    crate::sync_call(|| df::render_config(&options, &instances))
 }
 
 /// The built-in template for `kind` and `protocol`, to start a template of your own from.
 #[pyfunction]
 fn default_template(kind: &str, protocol: &str) -> PyResult<String> {
-    df::default_template(kind, protocol).map_err(to_py)
+    crate::sync_call(|| df::default_template(kind, protocol))
 }
 
 /// Keeps `options.path` rendered from `discovery`, checked and reloaded, until the stream is closed.
 #[pyfunction]
-fn sync_config(discovery: &Discovery, options: RenderOptions) -> RenderStream {
-    RenderStream::new(df::sync_config(discovery.inner.clone(), options.conv()))
+fn sync_config(discovery: &Discovery, options: RenderOptions) -> PyResult<RenderStream> {
+    RenderStream::open(|| df::sync_config(discovery.inner.clone(), options.conv()))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -31,17 +31,17 @@ stream_class!(
 /// or a `Swarm`; yields progress.
 #[pyfunction]
 #[pyo3(signature = (backend, spec, options=None))]
-fn rollout(backend: Backend, spec: ServiceSpec, options: Option<RolloutOptions>) -> RolloutStream {
+fn rollout(backend: Backend, spec: ServiceSpec, options: Option<RolloutOptions>) -> PyResult<RolloutStream> {
     let options: df::RolloutOptions = options.conv().unwrap_or_default();
-    RolloutStream::new(backend.get().rollout(spec.conv(), options))
+    RolloutStream::open(|| backend.get().rollout(spec.conv(), options))
 }
 
 /// Rolls `service` back to the spec its tasks replaced, per its rollback config; yields progress.
 #[pyfunction]
 #[pyo3(signature = (backend, service, options=None))]
-fn rollback(backend: Backend, service: String, options: Option<RolloutOptions>) -> RolloutStream {
+fn rollback(backend: Backend, service: String, options: Option<RolloutOptions>) -> PyResult<RolloutStream> {
     let options: df::RolloutOptions = options.conv().unwrap_or_default();
-    RolloutStream::new(backend.get().rollback(&service, options))
+    RolloutStream::open(|| backend.get().rollback(&service, options))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use dockfleet as df;
 use pyo3::prelude::*;
 
-use crate::error::to_py;
 use crate::spec::ServiceSpec;
 use crate::{dto, Conv};
 
@@ -44,7 +43,7 @@ fn schedule(
     let slots = slots.into_iter().map(|s| crate::count("slots", s)).collect::<PyResult<Vec<u32>>>()?;
     let hosts: Vec<df::HostState> = hosts.conv();
     let options: df::ScheduleOptions = options.conv().unwrap_or_default();
-    Ok(df::schedule(&spec.conv(), &hosts, &slots, &options).map_err(to_py)?.conv())
+    Ok(crate::sync_call(|| df::schedule(&spec.conv(), &hosts, &slots, &options))?.conv())
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

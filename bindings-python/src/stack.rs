@@ -7,7 +7,6 @@ use dockfleet as df;
 use pyo3::prelude::*;
 
 use crate::backend::Backend;
-use crate::error::to_py;
 use crate::reconcile::Task;
 use crate::rollout::{RolloutOptions, RolloutStream};
 use crate::spec::ServiceSpec;
@@ -67,22 +66,22 @@ dto! {
 #[pyo3(signature = (name, text, base_dir=None))]
 fn parse_compose(name: &str, text: &str, base_dir: Option<PathBuf>) -> PyResult<Stack> {
     let base = base_dir.unwrap_or_else(|| PathBuf::from("."));
-    Ok(df::parse_compose(name, text, &base).map_err(to_py)?.conv())
+    Ok(crate::sync_call(|| df::parse_compose(name, text, &base))?.conv())
 }
 
 /// Reads and parses a compose file into the stack `name`.
 #[pyfunction]
 fn load_compose(name: &str, path: PathBuf) -> PyResult<Stack> {
-    Ok(df::load_compose(name, &path).map_err(to_py)?.conv())
+    Ok(crate::sync_call(|| df::load_compose(name, &path))?.conv())
 }
 
 /// Deploys or updates a stack on a `Fleet` or a `Swarm`; yields the stack's steps and every service's
 /// rollout events.
 #[pyfunction]
 #[pyo3(signature = (backend, stack, options=None))]
-fn stack_up(backend: Backend, stack: Stack, options: Option<StackOptions>) -> RolloutStream {
+fn stack_up(backend: Backend, stack: Stack, options: Option<StackOptions>) -> PyResult<RolloutStream> {
     let options: df::StackOptions = options.conv().unwrap_or_default();
-    RolloutStream::new(backend.get().stack_up(stack.conv(), options))
+    RolloutStream::open(|| backend.get().stack_up(stack.conv(), options))
 }
 
 /// The stack's services and their tasks.

@@ -22,8 +22,8 @@ async fn service_stats(backend: crate::backend::Backend, service: String) -> PyR
 
 /// The samples in Prometheus' text exposition format, one `dockfleet_task_*` family per figure.
 #[pyfunction]
-fn prometheus_text(samples: Vec<TaskStats>) -> String {
-    df::prometheus_text(&samples.conv())
+fn prometheus_text(samples: Vec<TaskStats>) -> PyResult<String> {
+    crate::sync_call(|| Ok(df::prometheus_text(&samples.conv())))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -164,6 +164,18 @@ def test_panic_is_an_exception_not_an_abort():
     assert run(_still_works()) is True
 
 
+def test_panic_in_a_synchronous_call_is_internal_error_not_panic_exception():
+    # pyo3 alone raises its PanicException, a BaseException with no .code that `except Exception` misses.
+    try:
+        dockfleet._native._panic_now_for_tests("py-sync panic")
+    except Exception as e:
+        assert isinstance(e, dockfleet.InternalError) and e.code == "internal" and "py-sync panic" in str(e)
+    else:
+        raise AssertionError("no error")
+    # The next synchronous call works.
+    assert len(dockfleet.spec_hash(dockfleet.ServiceSpec(name="web", image="x"))) > 0
+
+
 async def _still_works():
     h = await dockfleet.DockerHost.connect(dockfleet.HostConfig(name="u", address="unix:///run/dockfleet-testbed/df-1.sock"))
     return (await h.ping()).latency > 0
