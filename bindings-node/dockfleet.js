@@ -22,14 +22,41 @@ function dockfleetCode(e) {
   return e
 }
 
-// `f`, throwing argument errors with the code `invalid_argument` and caught panics with `internal`.
-// Conversion happens before the call starts any work, so only a synchronous throw can be either;
-// rejections already carry dockfleet codes.
-function checked(f) {
+// The calls that return a Promise, as `Class.method`, `Class.static method` and `function`, read from
+// index.d.ts (generated from the binding's signatures) the first time any call throws.
+let promiseCalls = null
+function returnsPromise(key) {
+  if (promiseCalls === null) {
+    promiseCalls = new Set()
+    let dts = ''
+    try {
+      dts = require('fs').readFileSync(require('path').join(__dirname, 'index.d.ts'), 'utf8')
+    } catch {
+      // Without the declarations (a bundle that left them out) every such error stays a throw.
+    }
+    let cls = null
+    for (const line of dts.split('\n')) {
+      let m
+      if ((m = /^export declare class (\w+)/.exec(line))) cls = m[1]
+      else if (line.startsWith('}')) cls = null
+      else if ((m = /^export declare function (\w+)\(.*\): Promise</.exec(line))) promiseCalls.add(m[1])
+      else if (cls && (m = /^ {2}(static )?(\w+)\(.*\): Promise</.exec(line))) promiseCalls.add(`${cls}.${m[1] || ''}${m[2]}`)
+    }
+  }
+  return promiseCalls.has(key)
+}
+
+// `f` (known as `key` to returnsPromise), throwing argument errors with the code `invalid_argument` and
+// caught panics with `internal`. napi converts the arguments before the call starts any work, and
+// throws when it cannot, also for a call that returns a Promise: such a call rejects instead, as a
+// Promise-returning function should (`.catch()` sees the error). Rejections already carry dockfleet
+// codes.
+function checked(f, key) {
   const g = function (...args) {
     try {
       return f.apply(this, args)
     } catch (e) {
+      if (returnsPromise(key)) return Promise.reject(dockfleetCode(e))
       throw dockfleetCode(e)
     }
   }
@@ -38,12 +65,13 @@ function checked(f) {
   return g
 }
 
-// Every method of `target` (an object's own function-valued properties), checked in place.
-function checkMethods(target) {
+// Every method of `target` (an object's own function-valued properties), checked in place; `prefix`
+// names them for returnsPromise.
+function checkMethods(target, prefix) {
   for (const key of Object.getOwnPropertyNames(target)) {
     const d = Object.getOwnPropertyDescriptor(target, key)
     if (key !== 'constructor' && typeof d.value === 'function' && d.writable) {
-      Object.defineProperty(target, key, { ...d, value: checked(d.value) })
+      Object.defineProperty(target, key, { ...d, value: checked(d.value, prefix + key) })
     }
   }
 }
@@ -52,13 +80,13 @@ for (const [name, v] of Object.entries(native)) {
   if (typeof v !== 'function') continue
   const methods = Object.getOwnPropertyNames(v.prototype || {}).filter((n) => n !== 'constructor')
   if (methods.length === 0) {
-    native[name] = checked(v)
+    native[name] = checked(v, name)
     continue
   }
   // A class: its methods and static factories in place, its constructor through a Proxy (the class
   // itself stays what `instanceof` and the factories' instances see).
-  checkMethods(v.prototype)
-  checkMethods(v)
+  checkMethods(v.prototype, `${name}.`)
+  checkMethods(v, `${name}.static `)
   native[name] = new Proxy(v, {
     construct(target, args, newTarget) {
       try {

@@ -51,7 +51,7 @@ impl Conv<Proxy> for df::Proxy {
 #[napi]
 impl Proxy {
     /// Validates the options, binds the listener and starts following the routed services.
-    #[napi(catch_unwind)]
+    #[napi(writable = true, catch_unwind)]
     pub fn start<'env>(
         env: &'env Env,
         discovery: &Discovery,

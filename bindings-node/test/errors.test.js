@@ -27,7 +27,7 @@ test('invalid specs and missing images create nothing', async () => {
   assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
 })
 
-test('bad numbers throw invalid_argument naming the field, instead of wrapping or clamping', () => {
+test('bad numbers are invalid_argument naming the field, instead of wrapping or clamping', async () => {
   const spec = (extra) => ({ name: 'web', image: 'img', ...extra })
   const hosts = [{ name: 'h0', available: true, cpus: 2, memoryBytes: 2 ** 30 }]
   const refused = (f, field) => assert.throws(f, (e) => e.code === 'invalid_argument' && e.message.includes(field), field)
@@ -57,7 +57,9 @@ test('bad numbers throw invalid_argument naming the field, instead of wrapping o
   refused(() => b.setEndpoints([{ id: 'a', address: '127.0.0.1', port: -80 }]), 'Endpoint.port')
   refused(() => b.release('a', true, -1), 'argument `latency`')
   refused(() => new dockfleet.DockerHost({ name: 'x', address: 'tcp://10.250.0.11:2375', insecure: true, requestTimeout: Infinity }), 'HostConfig.requestTimeout')
-  refused(() => dockfleet.DockerHost.connect({ name: 'x', address: 'tcp://10.250.0.11:2375', insecure: true, connectTimeout: -1 }), 'HostConfig.connectTimeout')
+  // A call that returns a Promise rejects (`rejects` fails on a synchronous throw, which happens first).
+  const e = await rejects(dockfleet.DockerHost.connect({ name: 'x', address: 'tcp://10.250.0.11:2375', insecure: true, connectTimeout: -1 }), 'invalid_argument')
+  assert.match(e.message, /HostConfig\.connectTimeout/)
   assert.deepEqual(b.stats().map((s) => [s.endpoint.port, s.requests]), [[80, 0]], 'the refused calls changed nothing')
   // The edges of each range are accepted, and come back as they went in.
   const edge = spec({ replicas: 0, ports: [{ target: 65535, published: 0 }], resources: { memoryLimit: 2 ** 53 - 1 }, stopGracePeriod: 0 })
@@ -71,17 +73,52 @@ test('a bad number on an engine call creates nothing and stops nothing', async (
   const h = fleet().host('df-1')
   const tag = unique('num')
   const labels = { 'dockfleet.test': tag }
-  assert.throws(() => h.createContainer({ image: IMAGE, ports: [{ containerPort: 70000 }], labels }), (e) => e.code === 'invalid_argument' && /PortMapping\.containerPort/.test(e.message))
-  assert.throws(() => h.createContainer({ image: IMAGE, memoryBytes: -1, labels }), (e) => e.code === 'invalid_argument' && /ContainerSpec\.memoryBytes/.test(e.message))
+  assert.match((await rejects(h.createContainer({ image: IMAGE, ports: [{ containerPort: 70000 }], labels }), 'invalid_argument')).message, /PortMapping\.containerPort/)
+  assert.match((await rejects(h.createContainer({ image: IMAGE, memoryBytes: -1, labels }), 'invalid_argument')).message, /ContainerSpec\.memoryBytes/)
   assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
   const id = await h.createContainer({ image: IMAGE, command: ['sleep', '30'], labels })
   try {
     await h.startContainer(id)
-    assert.throws(() => h.stopContainer(id, -1), (e) => e.code === 'invalid_argument' && /argument `grace`/.test(e.message))
+    assert.match((await rejects(h.stopContainer(id, -1), 'invalid_argument')).message, /argument `grace`/)
     assert.equal((await h.inspectContainer(id)).state.running, true)
   } finally {
     await h.removeContainer(id, true)
   }
+})
+
+test('every function of the binding can be wrapped by dockfleet.js', () => {
+  // A non-writable one (napi's default for a static method) would escape dockfleet.js's codes.
+  const native = require('../index.js')
+  const fixed = []
+  for (const [name, v] of Object.entries(native)) {
+    if (typeof v !== 'function') continue
+    for (const [where, target] of [[`${name}.`, v], [`${name}.prototype.`, v.prototype || {}]]) {
+      for (const key of Object.getOwnPropertyNames(target)) {
+        const d = Object.getOwnPropertyDescriptor(target, key)
+        if (key !== 'constructor' && typeof d.value === 'function' && !d.writable) fixed.push(where + key)
+      }
+    }
+  }
+  assert.deepEqual(fixed, [])
+})
+
+test('a call that returns a Promise rejects on a bad argument, and never throws', async () => {
+  // napi converts arguments before the call starts, and throws when it cannot; dockfleet.js turns that
+  // throw into the rejection a Promise-returning function should give.
+  const h = fleet().host('df-1')
+  for (const [what, call] of [
+    ['an instance method', () => h.inspectContainer(42)],
+    ['a static factory', () => dockfleet.DockerHost.connect({ name: 1, address: 'unix:///nowhere' })],
+    ['a function', () => dockfleet.scale(fleet(), 'web', -1)],
+    ['a function with a class argument', () => dockfleet.Proxy.start(null, { routes: [] })],
+  ]) {
+    const p = call()
+    assert.ok(p instanceof Promise, what)
+    await rejects(p, 'invalid_argument')
+  }
+  // A synchronous call still throws.
+  assert.throws(() => dockfleet.specHash({ name: 1, image: 'img' }), (e) => e.code === 'invalid_argument')
+  assert.throws(() => new dockfleet.Balancer().release('a', true, -1), (e) => e.code === 'invalid_argument')
 })
 
 test('TLS faults reject with code tls', async () => {

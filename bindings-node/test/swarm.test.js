@@ -93,7 +93,7 @@ test('Swarm: init, join, nodes, labels; a service through rollout, scale, servic
     await swarm.removeSecret(pw)
     await swarm.removeConfig(conf)
     await rejects(swarm.removeConfig(conf), 'not_found')
-    assert.throws(() => dockfleet.scale({}, spec.name, 1), /Fleet|Swarm|class/i)
+    assert.match((await rejects(dockfleet.scale({}, spec.name, 1), 'invalid_argument')).message, /Fleet|Swarm|class/i)
   } finally {
     await swarm.dissolve()
   }
