@@ -7,4 +7,4 @@ export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
 echo "[bench] release builds (Rust, Python, Node)" >&2
 cargo build -q --release -p dockfleet-benches
 (cd bindings-python && maturin develop -q --release)
-(cd bindings-node && npx napi build --platform --release --manifest-path Cargo.toml >/dev/null 2>&1)
+(cd bindings-node && npx napi build --platform --release --manifest-path Cargo.toml >/dev/null 2>&1 && node dts-signal.js)

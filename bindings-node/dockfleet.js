@@ -46,13 +46,59 @@ function returnsPromise(key) {
   return promiseCalls.has(key)
 }
 
+// The native functions behind AbortSignal support (src/abort.rs), taken before they are wrapped.
+const { _armAbort, _disarmAbort, _abort, _forgetAbort } = native
+const ABORTED = 'aborted by its AbortSignal'
+
+// The error of a call aborted by `signal`: code `cancelled`, and the signal's reason as its cause.
+function cancelled(signal, e = new Error(`cancelled: ${ABORTED}`)) {
+  e.code = 'cancelled'
+  if (e.cause === undefined) e.cause = signal.reason
+  return e
+}
+
+// Calls `f` with `args` and a trailing AbortSignal: aborting the signal drops the call's work (as
+// dropping its future does in Rust and cancelling its task does in Python) and the Promise rejects with
+// the code `cancelled`. A signal already aborted rejects at once and starts nothing.
+function withSignal(f, self, args, signal) {
+  if (signal.aborted) return Promise.reject(cancelled(signal))
+  const id = _armAbort()
+  let p
+  try {
+    p = f.apply(self, args)
+  } catch (e) {
+    _forgetAbort(id)
+    return Promise.reject(dockfleetCode(e))
+  } finally {
+    _disarmAbort()
+  }
+  const onAbort = () => _abort(id)
+  signal.addEventListener('abort', onAbort, { once: true })
+  const settled = () => {
+    signal.removeEventListener('abort', onAbort)
+    _forgetAbort(id)
+  }
+  return p.then(
+    (v) => {
+      settled()
+      return v
+    },
+    (e) => {
+      settled()
+      throw e instanceof Error && e.code === 'cancelled' && signal.aborted ? cancelled(signal, e) : e
+    },
+  )
+}
+
 // `f` (known as `key` to returnsPromise), throwing argument errors with the code `invalid_argument` and
 // caught panics with `internal`. napi converts the arguments before the call starts any work, and
 // throws when it cannot, also for a call that returns a Promise: such a call rejects instead, as a
 // Promise-returning function should (`.catch()` sees the error). Rejections already carry dockfleet
-// codes.
+// codes. A call that returns a Promise also takes an AbortSignal as its last argument (withSignal).
 function checked(f, key) {
   const g = function (...args) {
+    const last = args[args.length - 1]
+    if (last instanceof AbortSignal && returnsPromise(key)) return withSignal(f, this, args.slice(0, -1), last)
     try {
       return f.apply(this, args)
     } catch (e) {

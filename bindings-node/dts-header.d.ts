@@ -8,7 +8,11 @@ export interface StatsStream extends AsyncIterable<Stats> {}
 export interface ByteStream extends AsyncIterable<Buffer> {}
 export interface CopyStream extends AsyncIterable<CopyProgress> {}
 export interface ReconcileStream extends AsyncIterable<Reconciliation> {}
-/** Errors thrown or rejected by dockfleet carry a stable `code` (see `errorCodes()`) and a `cause` chain. */
+/**
+ * Errors thrown or rejected by dockfleet carry a stable `code` (see `errorCodes()`) and a `cause` chain.
+ * Every call that returns a Promise takes an `AbortSignal` as its last argument: aborting it drops the
+ * call's work and rejects with the code `cancelled` (the signal's reason as `cause`).
+ */
 export interface DockfleetError extends Error {
   code: string
   cause?: Error

@@ -196,7 +196,7 @@ struct OnJsThread<T>(T);
 unsafe impl<T> Send for OnJsThread<T> {}
 
 /// Runs a core future as a Promise, its I/O on the JS thread (see the module docs); for calls that
-/// leave no task running when they return. Rejections and panics as in [`crate::call`].
+/// leave no task running when they return. Rejections, panics and aborts as in [`crate::call`].
 pub(crate) fn call_here<'env, T, J, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, J>>
 where
     F: Future<Output = dockfleet::Result<T>> + Send + 'static,
@@ -204,6 +204,7 @@ where
     J: ToNapiValue + 'static,
 {
     let Some(l) = local(env) else { return crate::call(env, fut) };
+    let fut = crate::abort::bind(fut);
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
     // SAFETY: called on the JS thread with its env.

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use napi::bindgen_prelude::*;
 
+mod abort;
 mod backend;
 mod balancer;
 mod discovery;
@@ -283,13 +284,15 @@ macro_rules! to_js {
 pub(crate) use to_js;
 
 /// Runs a core future on napi's tokio runtime as a Promise. Rejections are `Error`s with `.code` set
-/// to the dockfleet code (and `.cause` to the chain); panics reject with code `internal`.
+/// to the dockfleet code (and `.cause` to the chain); panics reject with code `internal`; an abort of
+/// the call's `AbortSignal` (see [`abort`]) rejects with `cancelled`.
 pub(crate) fn call<'env, T, J, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, J>>
 where
     F: std::future::Future<Output = dockfleet::Result<T>> + Send + 'static,
     T: Conv<J> + Send + 'static,
     J: ToNapiValue + 'static,
 {
+    let fut = abort::bind(fut);
     env.spawn_future_with_callback(async move { Ok(dockfleet::catch_panic(fut).await) }, |env, r| outcome(env, r))
 }
 
