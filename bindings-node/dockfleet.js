@@ -23,7 +23,8 @@ function dockfleetCode(e) {
 }
 
 // The calls that return a Promise, as `Class.method`, `Class.static method` and `function`, read from
-// index.d.ts (generated from the binding's signatures) the first time any call throws.
+// index.d.ts (generated from the binding's signatures) the first time any call throws or is given an
+// AbortSignal.
 let promiseCalls = null
 function returnsPromise(key) {
   if (promiseCalls === null) {
