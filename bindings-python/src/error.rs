@@ -83,7 +83,8 @@ pub(crate) fn to_py(e: dockfleet::Error) -> PyErr {
     err
 }
 
-/// A keyword argument of the wrong type, named as `Class.field`.
+/// A value a data class's field cannot take (a keyword argument or an attribute assignment), named as
+/// `Class.field`.
 pub(crate) fn field_type_error(class: &str, field: &str, cause: PyErr) -> PyErr {
     let err = InvalidArgumentError::new_err(format!("invalid {class}.{field}: {cause}"));
     Python::attach(|py| {

@@ -57,16 +57,16 @@ impl<A: Conv<B>, B> Conv<std::collections::BTreeMap<String, B>> for std::collect
 
 /// A duration: float seconds in Python, as in asyncio. Taking one refuses a negative, NaN or infinite
 /// number (or one beyond the longest `Duration`), where a plain float would have become 0 or "forever"
-/// without a word: a data class's constructor raises `InvalidArgumentError` naming the field, an
-/// attribute assignment `ValueError`, a duration argument (see [`seconds`]) `InvalidArgumentError`.
+/// without a word: a data class's constructor and an attribute assignment raise `InvalidArgumentError`
+/// naming the field, as a duration argument (see [`seconds`]) raises it naming the argument.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Seconds(pub std::time::Duration);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for Seconds {
     type Error = PyErr;
 
-    /// A `ValueError`, as for an int out of range (`OverflowError`); a data class's constructor
-    /// reports either as `InvalidArgumentError` naming the field.
+    /// A `ValueError`, as for an int out of range (`OverflowError`); a data class reports either as
+    /// `InvalidArgumentError` naming the field.
     fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         duration(obj.extract()?).map(Seconds).map_err(pyo3::exceptions::PyValueError::new_err)
     }
@@ -142,34 +142,56 @@ impl Conv<Seconds> for std::time::Duration {
 
 /// Declares a Python data class mirroring a core struct field by field: keyword-only constructor
 /// with the core type's defaults, attribute access, `==`, a readable `repr`, and conversions both ways.
+/// A value a field cannot take, passed to the constructor or assigned to the attribute, raises
+/// `InvalidArgumentError` naming `Class.field`.
 macro_rules! dto {
     ($(#[doc = $doc:literal])* $py:ident => $core:path { $($(#[doc = $fdoc:literal])* $f:ident : $t:ty),* $(,)? }) => {
         $(#[doc = $doc])*
-        #[pyclass(module = "dockfleet", get_all, set_all, from_py_object)]
+        #[pyclass(module = "dockfleet", get_all, from_py_object)]
         #[derive(Clone, Debug, PartialEq)]
         pub struct $py { $( $(#[doc = $fdoc])* pub $f: $t, )* }
+
+        impl $py {
+            /// Sets the field `key` from `v`; `Ok(false)` when there is no such field.
+            #[allow(unused_variables)]
+            fn assign(&mut self, key: &str, v: &pyo3::Bound<'_, pyo3::PyAny>) -> pyo3::PyResult<bool> {
+                match key {
+                    $( stringify!($f) => {
+                        self.$f = v.extract::<$t>().map_err(|e| crate::error::field_type_error(stringify!($py), key, pyo3::PyErr::from(e)))?;
+                        Ok(true)
+                    } )*
+                    _ => Ok(false),
+                }
+            }
+        }
 
         #[pymethods]
         impl $py {
             #[new]
             #[pyo3(signature = (**kwargs))]
             fn __new__(kwargs: Option<&pyo3::Bound<'_, pyo3::types::PyDict>>) -> pyo3::PyResult<Self> {
-                #[allow(unused_mut)]
                 let mut this: Self = crate::Conv::conv(<$core as Default>::default());
                 if let Some(kw) = kwargs {
                     for (k, v) in kw.iter() {
                         let key: String = k.extract()?;
-                        match key.as_str() {
-                            $( stringify!($f) => {
-                                this.$f = v.extract::<$t>().map_err(|e| crate::error::field_type_error(stringify!($py), &key, pyo3::PyErr::from(e)))?
-                            } )*
-                            _ => return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                        if !this.assign(&key, &v)? {
+                            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                                 "{}() got an unexpected keyword argument {:?}", stringify!($py), key
-                            ))),
+                            )));
                         }
                     }
                 }
                 Ok(this)
+            }
+
+            fn __setattr__(&mut self, name: &str, value: &pyo3::Bound<'_, pyo3::PyAny>) -> pyo3::PyResult<()> {
+                if self.assign(name, value)? {
+                    Ok(())
+                } else {
+                    Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+                        "'{}' object has no attribute '{}'", stringify!($py), name
+                    )))
+                }
             }
 
             fn __repr__(slf: &pyo3::Bound<'_, Self>) -> pyo3::PyResult<String> {

@@ -57,8 +57,17 @@ def test_bad_numbers_are_refused_naming_the_field():
         b.release("a", True, -1.0)
     assert [s.requests for s in b.stats()] == [0], "the refused call changed nothing"
     spec = dockfleet.ServiceSpec(name="web", image="img")
-    with pytest.raises(ValueError):
-        spec.stop_grace_period = float("inf")
+    # Assigning to an attribute is checked as the constructor checks (pyo3's own setters raised a bare
+    # ValueError or OverflowError with no code), and a refused value leaves the field as it was.
+    for field, value in [("stop_grace_period", float("inf")), ("replicas", -1), ("replicas", "3"), ("ports", [80])]:
+        with pytest.raises(dockfleet.InvalidArgumentError) as e:
+            setattr(spec, field, value)
+        assert e.value.code == "invalid_argument" and f"ServiceSpec.{field}" in str(e.value), str(e.value)
+    assert (spec.stop_grace_period, spec.replicas, spec.ports) == (dockfleet.ServiceSpec().stop_grace_period, 1, [])
+    spec.replicas, spec.stop_grace_period = 3, 2.5
+    assert (spec.replicas, spec.stop_grace_period) == (3, 2.5)
+    with pytest.raises(AttributeError, match="'ServiceSpec' object has no attribute 'replica'"):
+        spec.replica = 3
     # Count arguments out of range name themselves (pyo3 alone raised a bare OverflowError).
     for call, name in [
         (lambda: dockfleet.task_container(spec, -1), "slot"),
