@@ -33,7 +33,6 @@ test('aborting a call on the JS thread (waitContainer, exec) rejects with cancel
       assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`)
       assert.match(e.message, /aborted by its AbortSignal/)
       assert.equal(e.cause, reason, "the signal's reason is the cause")
-      assert.equal(getEventListeners(ac.signal, 'abort').length, 0, 'the listener is removed')
     }
     // As the README shows it: a deadline.
     const e = await rejects(h.waitContainer(id, AbortSignal.timeout(300)), 'cancelled')
@@ -60,7 +59,8 @@ test('an aborted signal starts nothing; a live one changes nothing; a bad argume
   const h = fleet().host('df-1')
   const labels = { 'dockfleet.test': unique('pre') }
   await rejects(h.createContainer({ image: IMAGE, labels }, AbortSignal.abort()), 'cancelled')
-  await rejects(dockfleet.deploy(fleet(), { name: 'web', image: IMAGE }, null, AbortSignal.abort()), 'cancelled')
+  // (Zero replicas of a unique service: were the signal ignored, the deploy would leave nothing behind.)
+  await rejects(dockfleet.deploy(fleet(), { name: unique('web'), image: IMAGE, replicas: 0 }, null, AbortSignal.abort()), 'cancelled')
   assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${labels['dockfleet.test']}`] }), [])
   const live = new AbortController()
   assert.ok((await h.ping(live.signal)).latency > 0)
