@@ -22,30 +22,10 @@ function dockfleetCode(e) {
   return e
 }
 
-// The calls that return a Promise, as `Class.method`, `Class.static method` and `function`, read from
-// index.d.ts (generated from the binding's signatures) the first time any call throws or is given an
-// AbortSignal.
-let promiseCalls = null
-function returnsPromise(key) {
-  if (promiseCalls === null) {
-    promiseCalls = new Set()
-    let dts = ''
-    try {
-      dts = require('fs').readFileSync(require('path').join(__dirname, 'index.d.ts'), 'utf8')
-    } catch {
-      // Without the declarations (a bundle that left them out) every such error stays a throw.
-    }
-    let cls = null
-    for (const line of dts.split('\n')) {
-      let m
-      if ((m = /^export declare class (\w+)/.exec(line))) cls = m[1]
-      else if (line.startsWith('}')) cls = null
-      else if ((m = /^export declare function (\w+)\(.*\): Promise</.exec(line))) promiseCalls.add(m[1])
-      else if (cls && (m = /^ {2}(static )?(\w+)\(.*\): Promise</.exec(line))) promiseCalls.add(`${cls}.${m[1] || ''}${m[2]}`)
-    }
-  }
-  return promiseCalls.has(key)
-}
+// The calls that return a Promise, as `Class.method`, `Class.static method` and `function`: written
+// by dts-signal.js from index.d.ts at build time.
+const PROMISE_CALLS = new Set(require('./promise-calls.json'))
+const returnsPromise = (key) => PROMISE_CALLS.has(key)
 
 // The native functions behind AbortSignal support (src/abort.rs), taken before they are wrapped.
 const { _armAbort, _disarmAbort, _abort, _forgetAbort } = native

@@ -67,7 +67,7 @@ export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
 (cd bindings-python && maturin develop -q)
 (cd bindings-node && npx napi build --platform --manifest-path Cargo.toml >/tmp/dockfleet-napi-build.log 2>&1 ||
   { cat /tmp/dockfleet-napi-build.log; exit 1; })
-node bindings-node/dts-signal.js   # declares the AbortSignal that every Promise-returning call takes
+node bindings-node/dts-signal.js   # declares the AbortSignal in index.d.ts, lists the Promise-returning calls
 
 step "python: stubtest, pytest (with the cross-language parity and README checks)"
 recheck_testbed
