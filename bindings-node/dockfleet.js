@@ -31,6 +31,14 @@ const returnsPromise = (key) => PROMISE_CALLS.has(key)
 const { _armAbort, _disarmAbort, _abort, _forgetAbort } = native
 const ABORTED = 'aborted by its AbortSignal'
 
+// Whether `x` is an AbortSignal. Recognised by its shape, as Node's own APIs (`fs`, `fetch`, `events`)
+// recognise one: an `instanceof` test would miss a signal of another realm (a `vm` context) or of a
+// polyfill, which would then reach napi as one argument too many and be ignored.
+function isAbortSignal(x) {
+  return typeof x === 'object' && x !== null && 'aborted' in x && typeof x.addEventListener === 'function' &&
+    typeof x.removeEventListener === 'function'
+}
+
 // The error of a call aborted by `signal`: code `cancelled`, and the signal's reason as its cause.
 function cancelled(signal, e = new Error(`cancelled: ${ABORTED}`)) {
   e.code = 'cancelled'
@@ -79,7 +87,7 @@ function withSignal(f, self, args, signal) {
 function checked(f, key) {
   const g = function (...args) {
     const last = args[args.length - 1]
-    if (last instanceof AbortSignal && returnsPromise(key)) return withSignal(f, this, args.slice(0, -1), last)
+    if (isAbortSignal(last) && returnsPromise(key)) return withSignal(f, this, args.slice(0, -1), last)
     try {
       return f.apply(this, args)
     } catch (e) {

@@ -73,6 +73,42 @@ test('an aborted signal starts nothing; a live one changes nothing; a bad argume
   assert.ok((await next).latency > 0)
 })
 
+// A signal as the `abort-controller` polyfill makes one: an EventTarget with `aborted` and `reason`,
+// not an instance of Node's AbortSignal.
+class PolyfillSignal extends EventTarget {
+  aborted = false
+  reason = undefined
+  abort(reason) {
+    this.aborted = true
+    this.reason = reason
+    this.dispatchEvent(new Event('abort'))
+  }
+}
+
+test("a signal that is not Node's own (a polyfill's) is honoured too", async () => {
+  const h = fleet().host('df-1')
+  await withSleeper(h, async (id) => {
+    const signal = new PolyfillSignal()
+    assert.ok(!(signal instanceof AbortSignal))
+    const reason = new Error('enough')
+    setTimeout(() => signal.abort(reason), 200)
+    const e = await rejects(h.waitContainer(id, signal), 'cancelled')
+    assert.equal(e.cause, reason)
+    const aborted = new PolyfillSignal()
+    aborted.abort(reason)
+    await rejects(h.ping(aborted), 'cancelled')
+    // A live one: the call completes, and its listener is gone afterwards.
+    const live = new PolyfillSignal()
+    let listeners = 0
+    const add = live.addEventListener.bind(live)
+    live.addEventListener = (...a) => (listeners++, add(...a))
+    const remove = live.removeEventListener.bind(live)
+    live.removeEventListener = (...a) => (listeners--, remove(...a))
+    assert.ok((await h.ping(live)).latency > 0)
+    assert.equal(listeners, 0)
+  })
+})
+
 test('index.d.ts declares the AbortSignal on every call that returns a Promise, and TypeScript accepts it', () => {
   const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
   const promised = dts.split('\n').filter((l) => /\): Promise</.test(l))
