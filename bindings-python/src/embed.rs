@@ -9,6 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -31,15 +32,67 @@ pub(crate) struct Local {
     timer_armed: Cell<bool>,
 }
 
+/// A thread's [`Local`] once made, with [`forks`](dockfleet::embed::forks) at the time; `None` inside
+/// where the runtime could not be made.
+struct Made(Option<(u64, Option<Rc<Local>>)>);
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        if self.0.as_ref().is_some_and(|(made, _)| *made != dockfleet::embed::forks()) {
+            // A forked child exiting with its parent's runtime: dropping it would unregister the
+            // parent's connections from the epoll instance they share.
+            std::mem::forget(self.0.take());
+        }
+    }
+}
+
 thread_local! {
-    /// None where the runtime could not be made (then calls take the shared runtime).
-    pub(crate) static LOCAL: Option<Local> = EmbeddedRuntime::new().ok().map(|rt| Local {
-        signal_check: RefCell::new(None),
-        rt,
-        watched: RefCell::new(None),
-        pending: Cell::new(0),
-        timer_armed: Cell::new(false),
-    });
+    static LOCAL: RefCell<Made> = const { RefCell::new(Made(None)) };
+}
+
+/// This thread's embedded runtime, made on first use, and made again in a forked child (`os.fork`,
+/// `multiprocessing`): the one the child inherits shares its epoll instance with the parent, and is
+/// forgotten there (see `dockfleet::embed::forks`). None where the runtime cannot be made (then calls
+/// take the shared runtime).
+pub(crate) fn local() -> Option<Rc<Local>> {
+    let forks = dockfleet::embed::forks();
+    LOCAL
+        .try_with(|cell| {
+            let mut cell = cell.borrow_mut();
+            match cell.0.take() {
+                Some((made, l)) if made == forks => {
+                    cell.0 = Some((made, l.clone()));
+                    return l;
+                }
+                Some(inherited) => std::mem::forget(inherited),
+                None => {}
+            }
+            let l = EmbeddedRuntime::new().ok().map(|rt| {
+                Rc::new(Local {
+                    signal_check: RefCell::new(None),
+                    rt,
+                    watched: RefCell::new(None),
+                    pending: Cell::new(0),
+                    timer_armed: Cell::new(false),
+                })
+            });
+            cell.0 = Some((forks, l.clone()));
+            l
+        })
+        .ok()
+        .flatten()
+}
+
+/// This thread's embedded runtime if it has been made (in this process), without making one.
+fn made() -> Option<Rc<Local>> {
+    let forks = dockfleet::embed::forks();
+    LOCAL
+        .try_with(|cell| match cell.try_borrow().ok()?.0.as_ref()? {
+            (made, l) if *made == forks => l.clone(),
+            _ => None,
+        })
+        .ok()
+        .flatten()
 }
 
 impl Local {
@@ -68,8 +121,8 @@ impl Local {
 /// (registering it with the loop on first use, and again when the thread runs a new loop). False when
 /// the loop cannot watch a descriptor.
 fn watched(py: Python<'_>, running: &Py<PyAny>) -> bool {
-    LOCAL.with(|local| {
-        let Some(l) = local else { return false };
+    let Some(l) = local() else { return false };
+    {
         if l.watched.borrow().as_ref().is_some_and(|w| w.is(running)) {
             return true;
         }
@@ -85,7 +138,7 @@ fn watched(py: Python<'_>, running: &Py<PyAny>) -> bool {
         *l.watched.borrow_mut() = Some(running.clone_ref(py));
         l.timer_armed.set(false);
         true
-    })
+    }
 }
 
 static TICK: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
@@ -104,24 +157,20 @@ fn callback<'a>(
 
 /// The reader callback: the runtime has events.
 fn tick(py: Python<'_>) {
-    LOCAL.with(|local| {
-        if let Some(l) = local {
-            // With the GIL held: a tick only runs what is ready and never waits, and releasing and
-            // taking the GIL back twice per call costs more than the tick itself.
-            l.rt.tick();
-            wake_finished(py);
-            arm_timer(py, l);
-        }
-    });
+    if let Some(l) = made() {
+        // With the GIL held: a tick only runs what is ready and never waits, and releasing and
+        // taking the GIL back twice per call costs more than the tick itself.
+        l.rt.tick();
+        wake_finished(py);
+        arm_timer(py, &l);
+    }
 }
 
 /// The timer callback.
 fn timer(py: Python<'_>) {
-    LOCAL.with(|local| {
-        if let Some(l) = local {
-            l.timer_armed.set(false);
-        }
-    });
+    if let Some(l) = made() {
+        l.timer_armed.set(false);
+    }
     tick(py);
 }
 
@@ -162,11 +211,9 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        let _ = LOCAL.try_with(|local| {
-            if let Some(l) = local {
-                l.pending.set(l.pending.get().saturating_sub(1));
-            }
-        });
+        if let Some(l) = made() {
+            l.pending.set(l.pending.get().saturating_sub(1));
+        }
     }
 }
 
@@ -263,9 +310,9 @@ impl Call {
         let future = event_loop.call_method0(py, pyo3::intern!(py, "create_future"))?;
         let slot = std::sync::Arc::new(Slot { finish: std::sync::Mutex::new(None), future: future.clone_ref(py) });
         let abort = if here {
-            LOCAL.with(|local| {
-                let l = local.as_ref().expect("watched() is true only where the runtime exists");
-                let pending = Pending::new(l);
+            {
+                let l = made().expect("watched() is true only where the runtime exists");
+                let pending = Pending::new(&l);
                 let done = slot.clone();
                 let rt = &l.rt;
                 // Spawned inside the runtime and ticked (with the GIL held, as in `tick`): the request
@@ -279,9 +326,9 @@ impl Call {
                     })
                 });
                 wake_finished(py);
-                arm_timer(py, l);
+                arm_timer(py, &l);
                 task.abort_handle()
-            })
+            }
         } else {
             let done = slot.clone();
             let event_loop = event_loop.clone_ref(py);

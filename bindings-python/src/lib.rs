@@ -221,22 +221,33 @@ macro_rules! dto {
 }
 pub(crate) use dto;
 
-/// dockfleet's tokio runtime, shared by every call from Python; shut down at interpreter exit.
-static RUNTIME: std::sync::Mutex<Option<tokio::runtime::Runtime>> = std::sync::Mutex::new(None);
+/// dockfleet's tokio runtime, shared by every call from Python, with `forks()` when it was made; shut
+/// down at interpreter exit.
+static RUNTIME: std::sync::Mutex<Option<(u64, tokio::runtime::Runtime)>> = std::sync::Mutex::new(None);
 
-/// A handle on dockfleet's tokio runtime (started on first use).
+/// A handle on dockfleet's tokio runtime (started on first use, and again in a forked child, where
+/// the parent's has no threads: that one is forgotten, see `dockfleet::embed::forks`).
 pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
-    static HANDLE: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("dockfleet")
-            .build()
-            .expect("dockfleet: cannot start the tokio runtime");
-        let handle = rt.handle().clone();
-        *RUNTIME.lock().unwrap_or_else(|p| p.into_inner()) = Some(rt);
-        handle
-    })
+    static HANDLE: std::sync::Mutex<Option<(u64, &'static tokio::runtime::Handle)>> = std::sync::Mutex::new(None);
+    let forks = dockfleet::embed::forks();
+    let mut current = HANDLE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((made, handle)) = *current {
+        if made == forks {
+            return handle;
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("dockfleet")
+        .build()
+        .expect("dockfleet: cannot start the tokio runtime");
+    // One handle per process (the first, and one in each forked child), kept for its lifetime.
+    let handle: &'static tokio::runtime::Handle = Box::leak(Box::new(rt.handle().clone()));
+    if let Some(inherited) = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).replace((forks, rt)) {
+        std::mem::forget(inherited);
+    }
+    *current = Some((forks, handle));
+    handle
 }
 
 /// Registered with `atexit`: stops the runtime's threads while the interpreter is still whole. A tokio
@@ -245,8 +256,14 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
 #[pyfunction]
 fn _shutdown_runtime(py: Python<'_>) {
     let rt = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(rt) = rt {
-        py.detach(|| rt.shutdown_timeout(std::time::Duration::from_secs(2)));
+    match rt {
+        Some((made, rt)) if made == dockfleet::embed::forks() => {
+            py.detach(|| rt.shutdown_timeout(std::time::Duration::from_secs(2)))
+        }
+        // A forked child exiting with its parent's runtime: shutting it down would unregister the
+        // parent's connections from the epoll instance they share (see `dockfleet::embed::forks`).
+        Some(inherited) => std::mem::forget(inherited),
+        None => {}
     }
 }
 
@@ -343,10 +360,10 @@ pub(crate) fn block<O: Send>(fut: impl std::future::Future<Output = O> + Send, o
             let on_shared =
                 |fut| runtime().block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut).await }).map_err(|_| ());
             match on {
-                On::ThisThread => embed::LOCAL.with(|l| match l {
+                On::ThisThread => match embed::local() {
                     Some(l) => l.block_slice(fut.as_mut(), SIGNAL_CHECK),
                     None => on_shared(fut.as_mut()),
-                }),
+                },
                 On::Shared => on_shared(fut.as_mut()),
             }
         });

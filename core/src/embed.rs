@@ -389,6 +389,34 @@ async fn keep_a_timer() {
     }
 }
 
+/// How many `fork()`s lie between this process and the one that first used dockfleet: 0 there, 1 in a
+/// child it forked (Python's `os.fork`, `multiprocessing`'s default start method on Linux), 2 in a
+/// grandchild, and so on. Counted from the first call, which registers a `pthread_atfork` handler.
+///
+/// A forked child inherits its parent's memory but none of its other threads, and shares its
+/// descriptors: a tokio runtime's epoll instance and the sockets of pooled connections are the
+/// parent's too. A child that used them would read the parent's answers (and the parent the child's),
+/// or wait on threads that do not exist. Whatever keeps runtimes or connections per process records
+/// this count when it makes them and, when it reads a different one, leaves them alone and makes new
+/// ones: dockfleet's transport does so for its connection pools, and the bindings for their runtimes.
+/// What was left behind is forgotten rather than dropped, because dropping a runtime or a connection
+/// unregisters descriptors from an epoll instance that the parent still uses.
+pub fn forks() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static FORKS: AtomicU64 = AtomicU64::new(0);
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forked() {
+        // In the child, right after fork(): only async-signal-safe work belongs here.
+        FORKS.fetch_add(1, Ordering::Relaxed);
+    }
+    #[cfg(unix)]
+    // SAFETY: the handler is a plain function that only increments an atomic.
+    REGISTER.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forked));
+    });
+    FORKS.load(Ordering::Relaxed)
+}
+
 /// How many tasks a scheduler round polls at most before it looks at the drivers.
 const EVENT_INTERVAL: u32 = 1024;
 

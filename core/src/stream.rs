@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio::sync::Mutex;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::host::ResultStream;
 
 /// A [`ResultStream`] behind a cloneable handle: [`SharedStream::next`] from any task,
@@ -14,7 +14,22 @@ use crate::host::ResultStream;
 /// [`SharedStream::follow`] to hand what is left to another consumer as a stream.
 /// An error ends the stream: the next call after it returns `Ok(None)`.
 pub struct SharedStream<T> {
-    inner: Arc<Mutex<Option<ResultStream<T>>>>,
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    /// [`forks`](crate::embed::forks) when the stream was opened: it belongs to that process.
+    forks: u64,
+    stream: Mutex<Option<ResultStream<T>>>,
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        if crate::embed::forks() != self.forks {
+            // Dropped in a forked child: what the stream holds is its parent's (see `forks`).
+            std::mem::forget(self.stream.get_mut().take());
+        }
+    }
 }
 
 impl<T> Clone for SharedStream<T> {
@@ -26,12 +41,21 @@ impl<T> Clone for SharedStream<T> {
 impl<T: Send + 'static> SharedStream<T> {
     /// Wraps a stream.
     pub fn new(stream: ResultStream<T>) -> Self {
-        SharedStream { inner: Arc::new(Mutex::new(Some(stream))) }
+        let stream = Mutex::new(Some(stream));
+        SharedStream { inner: Arc::new(Inner { forks: crate::embed::forks(), stream }) }
     }
 
-    /// The next item, `Ok(None)` at the end (or after an error or `close`).
+    /// The next item, `Ok(None)` at the end (or after an error or `close`). In a process forked after
+    /// the stream was opened, an `invalid_argument` error: its connection and the work behind it
+    /// stayed with the parent.
     pub async fn next(&self) -> Result<Option<T>> {
-        let mut guard = self.inner.lock().await;
+        if crate::embed::forks() != self.inner.forks {
+            return Err(Error::invalid(
+                "stream",
+                "it was opened before this process was forked, and stays with the parent; open it again here",
+            ));
+        }
+        let mut guard = self.inner.stream.lock().await;
         let item = match guard.as_mut() {
             Some(s) => s.next().await,
             None => return Ok(None),
@@ -51,7 +75,10 @@ impl<T: Send + 'static> SharedStream<T> {
 
     /// Stops the stream and drops what is behind it.
     pub async fn close(&self) {
-        self.inner.lock().await.take();
+        let stream = self.inner.stream.lock().await.take();
+        if crate::embed::forks() != self.inner.forks {
+            std::mem::forget(stream);
+        }
     }
 
     /// The rest of the items as a stream (for example an exported image handed to an import).

@@ -64,7 +64,24 @@ const RUNTIME_POOLS: usize = 64;
 /// pool: a request made on a current-thread runtime does all its I/O on the calling thread.
 pub(crate) struct Transport {
     connector: Connector,
-    pools: std::sync::Mutex<Vec<(Option<tokio::runtime::Id>, Pool)>>,
+    pools: std::sync::Mutex<Pools>,
+}
+
+/// A transport's pools, by runtime, the most recently used last.
+struct Pools {
+    /// [`forks`](crate::embed::forks) when these pools were made.
+    forks: u64,
+    by_runtime: Vec<(Option<tokio::runtime::Id>, Pool)>,
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        let pools = self.pools.get_mut().unwrap_or_else(|p| p.into_inner());
+        if pools.forks != crate::embed::forks() {
+            // Dropped in a forked child: the pools' connections are the parent's (see `forks`).
+            std::mem::forget(std::mem::take(&mut pools.by_runtime));
+        }
+    }
 }
 
 fn http_connector(connect_timeout: Duration) -> HttpConnector {
@@ -145,7 +162,8 @@ impl Transport {
     }
 
     fn new(connector: Connector) -> Self {
-        Transport { connector, pools: std::sync::Mutex::new(Vec::new()) }
+        let pools = Pools { forks: crate::embed::forks(), by_runtime: Vec::new() };
+        Transport { connector, pools: std::sync::Mutex::new(pools) }
     }
 
     /// The scheme bollard should put in request URIs for this transport.
@@ -160,7 +178,15 @@ impl Transport {
     /// The pool of the runtime this is called on, made on first use.
     fn pool(&self) -> Pool {
         let runtime = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
-        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let forks = crate::embed::forks();
+        if guard.forks != forks {
+            // A forked child of the process that made these pools: their connections are the parent's
+            // sockets, served by the parent's runtimes. Forgotten, not dropped (see `forks`).
+            std::mem::forget(std::mem::take(&mut guard.by_runtime));
+            guard.forks = forks;
+        }
+        let pools = &mut guard.by_runtime;
         // Kept in order of use, the most recent last: the usual lookup ends at the first comparison.
         if let Some(i) = pools.iter().rposition(|(id, _)| *id == runtime) {
             let used = pools.remove(i);

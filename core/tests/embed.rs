@@ -233,3 +233,22 @@ fn a_blocking_caller_that_keeps_waking_itself_still_lets_the_drivers_turn() {
     assert!(took >= Duration::from_millis(20), "{took:?}");
     assert!(polls > 1, "{polls}");
 }
+
+/// `forks()` in a forked child is one more than in its parent (the child does nothing but read it and
+/// exit: the test harness's other threads do not exist there).
+#[test]
+fn forks_counts_the_forks_since_the_first_use() {
+    let before = dockfleet::embed::forks();
+    // SAFETY: the child only reads an atomic and calls `_exit`.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let child = dockfleet::embed::forks();
+        unsafe { libc::_exit(if child == before + 1 { 0 } else { 1 }) };
+    }
+    assert!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child saw no fork: {status}");
+    assert_eq!(dockfleet::embed::forks(), before, "the parent's count is its own");
+}
