@@ -122,23 +122,21 @@ impl Local {
 /// the loop cannot watch a descriptor.
 fn watched(py: Python<'_>, running: &Py<PyAny>) -> bool {
     let Some(l) = local() else { return false };
-    {
-        if l.watched.borrow().as_ref().is_some_and(|w| w.is(running)) {
-            return true;
-        }
-        let fd = l.rt.fd();
-        if let Some(old) = l.watched.take() {
-            // A loop this thread ran before (closed by now, most likely).
-            let _ = old.call_method1(py, "remove_reader", (fd,));
-        }
-        let Ok(tick) = callback(py, &TICK, tick) else { return false };
-        if running.call_method1(py, "add_reader", (fd, tick)).is_err() {
-            return false;
-        }
-        *l.watched.borrow_mut() = Some(running.clone_ref(py));
-        l.timer_armed.set(false);
-        true
+    if l.watched.borrow().as_ref().is_some_and(|w| w.is(running)) {
+        return true;
     }
+    let fd = l.rt.fd();
+    if let Some(old) = l.watched.take() {
+        // A loop this thread ran before (closed by now, most likely).
+        let _ = old.call_method1(py, "remove_reader", (fd,));
+    }
+    let Ok(tick) = callback(py, &TICK, tick) else { return false };
+    if running.call_method1(py, "add_reader", (fd, tick)).is_err() {
+        return false;
+    }
+    *l.watched.borrow_mut() = Some(running.clone_ref(py));
+    l.timer_armed.set(false);
+    true
 }
 
 static TICK: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
@@ -310,25 +308,23 @@ impl Call {
         let future = event_loop.call_method0(py, pyo3::intern!(py, "create_future"))?;
         let slot = std::sync::Arc::new(Slot { finish: std::sync::Mutex::new(None), future: future.clone_ref(py) });
         let abort = if here {
-            {
-                let l = made().expect("watched() is true only where the runtime exists");
-                let pending = Pending::new(&l);
-                let done = slot.clone();
-                let rt = &l.rt;
-                // Spawned inside the runtime and ticked (with the GIL held, as in `tick`): the request
-                // goes out now.
-                let task = rt.tick_after(|| {
-                    rt.spawn(async move {
-                        let finish = fut.await;
-                        *done.finish.lock().unwrap_or_else(|p| p.into_inner()) = Some(finish);
-                        DONE.with(|d| d.borrow_mut().push(done));
-                        drop(pending);
-                    })
-                });
-                wake_finished(py);
-                arm_timer(py, &l);
-                task.abort_handle()
-            }
+            let l = made().expect("watched() is true only where the runtime exists");
+            let pending = Pending::new(&l);
+            let done = slot.clone();
+            let rt = &l.rt;
+            // Spawned inside the runtime and ticked (with the GIL held, as in `tick`): the request
+            // goes out now.
+            let task = rt.tick_after(|| {
+                rt.spawn(async move {
+                    let finish = fut.await;
+                    *done.finish.lock().unwrap_or_else(|p| p.into_inner()) = Some(finish);
+                    DONE.with(|d| d.borrow_mut().push(done));
+                    drop(pending);
+                })
+            });
+            wake_finished(py);
+            arm_timer(py, &l);
+            task.abort_handle()
         } else {
             let done = slot.clone();
             let event_loop = event_loop.clone_ref(py);
