@@ -110,7 +110,7 @@ def test_a_fork_pool_uses_a_host_its_parent_made() -> None:
 # runtimes it inherited, which unregistered the parent's sockets from the epoll instances both share:
 # the parent's next call on its pooled connection, and its stream, then waited forever.
 EXIT_SCRIPT = textwrap.dedent("""
-    import os, sys, time
+    import os, signal, sys, time
     import dockfleet
     from dockfleet import sync
 
@@ -125,6 +125,7 @@ EXIT_SCRIPT = textwrap.dedent("""
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
+            signal.alarm(60)  # a child that hangs does not outlive the test
             if uses_dockfleet:
                 assert h.ping().latency > 0
                 try:
@@ -154,6 +155,53 @@ def test_a_child_that_exits_normally_leaves_its_parent_working() -> None:
     label = unique("fork-exit")
     out = subprocess.run(
         [sys.executable, "-W", "ignore::DeprecationWarning", "-c", EXIT_SCRIPT, label, IMAGE],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0 and "parent ok" in out.stdout, out.stdout + out.stderr
+
+
+# What runs in the background stays with the process that started it: in a forked child, an etcd
+# Discovery and a Proxy of the parent's say so at once (they waited forever, or for the whole timeout),
+# a new Discovery works, and the child's exit leaves the parent's lease, registrations and proxy alone.
+BACKGROUND_SCRIPT = textwrap.dedent("""
+    import os, signal, socket, sys, time
+    import dockfleet
+    from dockfleet import sync
+
+    prefix = sys.argv[1]
+    config = dockfleet.EtcdConfig(endpoints=["http://127.0.0.1:23790"], prefix=prefix, request_timeout=3)
+    d = sync.Discovery.etcd(config)
+    d.register(dockfleet.Instance(service="api", id="a1", address="127.0.0.1", port=1, ttl=2.0))
+    local = sync.Discovery.embedded()
+    local.register(dockfleet.Instance(service="web", id="w1", address="127.0.0.1", port=9))
+    proxy = sync.Proxy.start(local, dockfleet.ProxyOptions(listen="127.0.0.1:0", routes=[dockfleet.Route(service="web")]))
+    proxy.wait_ready(5.0)
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(60)  # a child that hangs does not outlive the test
+        for call in (d.services, lambda: proxy.wait_ready(1.0)):
+            try:
+                call()
+                raise AssertionError("the parent's discovery or proxy answered in the child")
+            except dockfleet.InvalidArgumentError as e:
+                assert "forked" in str(e), e
+        proxy.shutdown(0.1)  # not the child's to stop: returns at once
+        assert sync.Discovery.etcd(config).services() == ["api"]
+        sys.exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0, f"child: {status}"
+    time.sleep(3)  # past the lease's TTL: the parent keeps it alive
+    assert [i.id for i in d.lookup("api")] == ["a1"]
+    socket.create_connection(("127.0.0.1", proxy.port()), timeout=2).close()
+    proxy.wait_ready(1.0)
+    proxy.shutdown(1.0)
+    print("parent ok")
+""")
+
+
+def test_a_child_leaves_its_parents_discovery_and_proxy_alone() -> None:
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", BACKGROUND_SCRIPT, "/" + unique("fork-bg")],
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0 and "parent ok" in out.stdout, out.stdout + out.stderr

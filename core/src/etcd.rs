@@ -81,6 +81,9 @@ pub struct EtcdDiscovery {
     leases: Arc<tokio::sync::Mutex<BTreeMap<i64, i64>>>,
     /// Liveness token: the keep-alive tasks stop when the last clone of this registrant is dropped.
     alive: Arc<()>,
+    /// [`forks`](crate::embed::forks) when the client connected: its channel is served by a task of
+    /// that process's runtime, and its leases are kept alive there.
+    forks: u64,
 }
 
 impl std::fmt::Debug for EtcdDiscovery {
@@ -127,7 +130,20 @@ impl EtcdDiscovery {
             config: Arc::new(config),
             leases: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
             alive: Arc::new(()),
+            forks: crate::embed::forks(),
         })
+    }
+
+    /// `Ok` in the process that connected; in a process forked from it, an `invalid_argument` error
+    /// instead of a request that would wait forever for the parent's channel task.
+    fn here(&self) -> Result<()> {
+        if crate::embed::forks() == self.forks {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "discovery",
+            "it connected to etcd before this process was forked, and stays with the parent; connect again here",
+        ))
     }
 
     fn err(&self, operation: &str) -> impl FnOnce(etcd_client::Error) -> Error + '_ {
@@ -204,6 +220,7 @@ impl Discovery for EtcdDiscovery {
     }
 
     async fn register(&self, instance: &Instance) -> Result<()> {
+        self.here()?;
         instance.validate()?;
         let lease = match instance.ttl {
             Some(ttl) => Some(self.lease(ttl).await?),
@@ -223,12 +240,14 @@ impl Discovery for EtcdDiscovery {
     }
 
     async fn deregister(&self, service: &str, id: &str) -> Result<bool> {
+        self.here()?;
         let mut client = self.client.clone();
         let resp = client.delete(self.key(service, id), None::<DeleteOptions>).await.map_err(self.err("delete"))?;
         Ok(resp.deleted() > 0)
     }
 
     async fn set_health(&self, service: &str, id: &str, health: &str) -> Result<()> {
+        self.here()?;
         let Some((mut i, lease)) = self.get_instance(service, id).await? else {
             return Err(Error::NotFound {
                 kind: "instance".into(),
@@ -250,10 +269,12 @@ impl Discovery for EtcdDiscovery {
     }
 
     async fn lookup(&self, service: &str, options: &LookupOptions) -> Result<Vec<Instance>> {
+        self.here()?;
         Ok(filter(self.snapshot(service).await?.0, options))
     }
 
     async fn services(&self) -> Result<Vec<String>> {
+        self.here()?;
         let prefix = format!("{}/services/", self.config.prefix);
         let mut client = self.client.clone();
         let resp = client
@@ -275,6 +296,7 @@ impl Discovery for EtcdDiscovery {
         let this = self.clone();
         let service = service.to_string();
         Box::pin(async_stream::try_stream! {
+            this.here()?;
             let (all, revision) = this.snapshot(&service).await?;
             yield DiscoveryEvent { kind: "snapshot".into(), service: service.clone(), instances: all };
             let mut next = revision + 1;
@@ -333,6 +355,7 @@ impl Discovery for EtcdDiscovery {
             config: self.config.clone(),
             leases: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
             alive: Arc::new(()),
+            forks: self.forks,
         })
     }
 }

@@ -541,6 +541,8 @@ pub struct Proxy {
     closing: Arc<Closing>,
     server: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     feeds: Vec<tokio::task::AbortHandle>,
+    /// [`forks`](crate::embed::forks) when it started: its tasks run on that process's runtime.
+    forks: u64,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -551,6 +553,9 @@ impl std::fmt::Debug for Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
+        if self.forked() {
+            return; // the proxy runs in the parent, which it is not this process's to stop
+        }
         self.closing.kill();
         for f in &self.feeds {
             f.abort();
@@ -605,7 +610,13 @@ impl Proxy {
         let closing = Arc::new(Closing::default());
         let server = tokio::spawn(serve(listener, state.clone(), closing.clone(), stop_rx));
         tracing::info!(%address, protocol = %state.options.protocol, "proxy listening");
-        Ok(Proxy { address, state, stop, closing, server: tokio::sync::Mutex::new(Some(server)), feeds })
+        let server = tokio::sync::Mutex::new(Some(server));
+        Ok(Proxy { address, state, stop, closing, server, feeds, forks: crate::embed::forks() })
+    }
+
+    /// Whether this is a process forked after the proxy started: the proxy runs in the parent.
+    fn forked(&self) -> bool {
+        crate::embed::forks() != self.forks
     }
 
     /// The address it listens on (`ip:port`; the port the system chose when `listen` asked for 0).
@@ -618,8 +629,12 @@ impl Proxy {
         self.address.port()
     }
 
-    /// Waits until every routed service has at least one endpoint (`timeout` error otherwise).
+    /// Waits until every routed service has at least one endpoint (`timeout` error otherwise;
+    /// `invalid_argument` in a process forked after the proxy started).
     pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        if self.forked() {
+            return Err(Error::invalid("proxy", "it started before this process was forked, and runs in the parent"));
+        }
         for u in &self.state.upstreams {
             let mut rx = u.endpoints.subscribe();
             let waited = tokio::time::timeout(timeout, rx.wait_for(|n| *n > 0)).await;
@@ -640,8 +655,13 @@ impl Proxy {
     }
 
     /// Stops accepting, lets work in flight finish for up to `grace`, then cuts what is left.
-    /// Returns when everything is closed; calling it again does nothing.
+    /// Returns when everything is closed; calling it again does nothing, and so does calling it in a
+    /// process forked after the proxy started (the proxy runs in the parent).
     pub async fn shutdown(&self, grace: Duration) {
+        if self.forked() {
+            tracing::warn!(address = %self.address, "proxy shutdown in a forked child: the proxy runs in the parent");
+            return;
+        }
         let handle = self.server.lock().await.take();
         if let Some(h) = handle {
             self.stop.send_replace(Some(grace));
