@@ -554,7 +554,7 @@ impl std::fmt::Debug for Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         if self.forked() {
-            return; // the proxy runs in the parent, which it is not this process's to stop
+            return; // the proxy runs in the parent, and is not this process's to stop
         }
         self.closing.kill();
         for f in &self.feeds {
