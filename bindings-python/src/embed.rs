@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use dockfleet::embed::EmbeddedRuntime;
+use dockfleet::embed::{EmbeddedRuntime, Origin};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyCFunction;
@@ -32,16 +32,15 @@ pub(crate) struct Local {
     timer_armed: Cell<bool>,
 }
 
-/// A thread's [`Local`] once made, with [`forks`](dockfleet::embed::forks) at the time; `None` inside
-/// where the runtime could not be made.
-struct Made(Option<(u64, Option<Rc<Local>>)>);
+/// A thread's [`Local`] once made, with the process it was made in; `None` inside where the runtime
+/// could not be made.
+struct Made(Option<(Origin, Option<Rc<Local>>)>);
 
 impl Drop for Made {
     fn drop(&mut self) {
-        if self.0.as_ref().is_some_and(|(made, _)| *made != dockfleet::embed::forks()) {
-            // A forked child exiting with its parent's runtime: dropping it would unregister the
-            // parent's connections from the epoll instance they share.
-            std::mem::forget(self.0.take());
+        // A forked child exiting with its parent's runtime forgets it (see `Origin::release`).
+        if let Some((origin, l)) = self.0.take() {
+            origin.release(l);
         }
     }
 }
@@ -55,16 +54,15 @@ thread_local! {
 /// forgotten there (see `dockfleet::embed::forks`). None where the runtime cannot be made (then calls
 /// take the shared runtime).
 pub(crate) fn local() -> Option<Rc<Local>> {
-    let forks = dockfleet::embed::forks();
     LOCAL
         .try_with(|cell| {
             let mut cell = cell.borrow_mut();
             match cell.0.take() {
-                Some((made, l)) if made == forks => {
-                    cell.0 = Some((made, l.clone()));
+                Some((origin, l)) if origin.is_here() => {
+                    cell.0 = Some((origin, l.clone()));
                     return l;
                 }
-                Some(inherited) => std::mem::forget(inherited),
+                Some((inherited, l)) => inherited.release(l),
                 None => {}
             }
             let l = EmbeddedRuntime::new().ok().map(|rt| {
@@ -76,7 +74,7 @@ pub(crate) fn local() -> Option<Rc<Local>> {
                     timer_armed: Cell::new(false),
                 })
             });
-            cell.0 = Some((forks, l.clone()));
+            cell.0 = Some((Origin::here(), l.clone()));
             l
         })
         .ok()
@@ -85,10 +83,9 @@ pub(crate) fn local() -> Option<Rc<Local>> {
 
 /// This thread's embedded runtime if it has been made (in this process), without making one.
 fn made() -> Option<Rc<Local>> {
-    let forks = dockfleet::embed::forks();
     LOCAL
         .try_with(|cell| match cell.try_borrow().ok()?.0.as_ref()? {
-            (made, l) if *made == forks => l.clone(),
+            (origin, l) if origin.is_here() => l.clone(),
             _ => None,
         })
         .ok()

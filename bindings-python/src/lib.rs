@@ -3,6 +3,7 @@
 //! One file per core module; this file holds the module table and the conversion plumbing every file
 //! shares. No dockfleet logic lives here: types are mirrored, errors mapped, futures handed to asyncio.
 
+use dockfleet::embed::Origin;
 use pyo3::prelude::*;
 
 mod backend;
@@ -221,18 +222,17 @@ macro_rules! dto {
 }
 pub(crate) use dto;
 
-/// dockfleet's tokio runtime, shared by every call from Python, with `forks()` when it was made; shut
+/// dockfleet's tokio runtime, shared by every call from Python, with the process it was made in; shut
 /// down at interpreter exit.
-static RUNTIME: std::sync::Mutex<Option<(u64, tokio::runtime::Runtime)>> = std::sync::Mutex::new(None);
+static RUNTIME: std::sync::Mutex<Option<(Origin, tokio::runtime::Runtime)>> = std::sync::Mutex::new(None);
 
 /// A handle on dockfleet's tokio runtime (started on first use, and again in a forked child, where
 /// the parent's has no threads: that one is forgotten, see `dockfleet::embed::forks`).
 pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
-    static HANDLE: std::sync::Mutex<Option<(u64, &'static tokio::runtime::Handle)>> = std::sync::Mutex::new(None);
-    let forks = dockfleet::embed::forks();
+    static HANDLE: std::sync::Mutex<Option<(Origin, &'static tokio::runtime::Handle)>> = std::sync::Mutex::new(None);
     let mut current = HANDLE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((made, handle)) = *current {
-        if made == forks {
+    if let Some((origin, handle)) = *current {
+        if origin.is_here() {
             return handle;
         }
     }
@@ -243,10 +243,10 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
         .expect("dockfleet: cannot start the tokio runtime");
     // One handle per process (the first, and one in each forked child), kept for its lifetime.
     let handle: &'static tokio::runtime::Handle = Box::leak(Box::new(rt.handle().clone()));
-    if let Some(inherited) = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).replace((forks, rt)) {
-        std::mem::forget(inherited);
+    if let Some((inherited, old)) = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).replace((Origin::here(), rt)) {
+        inherited.release(old);
     }
-    *current = Some((forks, handle));
+    *current = Some((Origin::here(), handle));
     handle
 }
 
@@ -257,12 +257,10 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
 fn _shutdown_runtime(py: Python<'_>) {
     let rt = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take();
     match rt {
-        Some((made, rt)) if made == dockfleet::embed::forks() => {
-            py.detach(|| rt.shutdown_timeout(std::time::Duration::from_secs(2)))
-        }
+        Some((origin, rt)) if origin.is_here() => py.detach(|| rt.shutdown_timeout(std::time::Duration::from_secs(2))),
         // A forked child exiting with its parent's runtime: shutting it down would unregister the
-        // parent's connections from the epoll instance they share (see `dockfleet::embed::forks`).
-        Some(inherited) => std::mem::forget(inherited),
+        // parent's connections from the epoll instance they share.
+        Some((inherited, rt)) => inherited.release(rt),
         None => {}
     }
 }

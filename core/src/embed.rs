@@ -397,7 +397,7 @@ async fn keep_a_timer() {
 /// descriptors: a tokio runtime's epoll instance and the sockets of pooled connections are the
 /// parent's too. A child that used them would read the parent's answers (and the parent the child's),
 /// or wait on threads that do not exist. Whatever keeps runtimes or connections per process records
-/// this count when it makes them and, when it reads a different one, leaves them alone and makes new
+/// where it made them (an [`Origin`]) and, in another process, leaves them alone and makes new
 /// ones: dockfleet's transport does so for its connection pools, and the bindings for their runtimes.
 /// What was left behind is forgotten rather than dropped, because dropping a runtime or a connection
 /// unregisters descriptors from an epoll instance that the parent still uses.
@@ -415,6 +415,33 @@ pub fn forks() -> u64 {
         libc::pthread_atfork(None, None, Some(forked));
     });
     FORKS.load(Ordering::Relaxed)
+}
+
+/// The process something was made in (a runtime, a connection pool, a stream), told apart from the
+/// processes forked after it: see [`forks`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin(u64);
+
+impl Origin {
+    /// This process.
+    pub fn here() -> Self {
+        Origin(forks())
+    }
+
+    /// Whether this is still the process it was made in.
+    pub fn is_here(self) -> bool {
+        self.0 == forks()
+    }
+
+    /// Drops `value` in the process it was made in; in a process forked after it, forgets it instead
+    /// (dropping it there would unregister the parent's descriptors, see [`forks`]).
+    pub fn release<T>(self, value: T) {
+        if self.is_here() {
+            drop(value);
+        } else {
+            std::mem::forget(value);
+        }
+    }
 }
 
 /// How many tasks a scheduler round polls at most before it looks at the drivers.

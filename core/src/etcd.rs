@@ -81,9 +81,9 @@ pub struct EtcdDiscovery {
     leases: Arc<tokio::sync::Mutex<BTreeMap<i64, i64>>>,
     /// Liveness token: the keep-alive tasks stop when the last clone of this registrant is dropped.
     alive: Arc<()>,
-    /// [`forks`](crate::embed::forks) when the client connected: its channel is served by a task of
-    /// that process's runtime, and its leases are kept alive there.
-    forks: u64,
+    /// Where the client connected: its channel is served by a task of that process's runtime, and its
+    /// leases are kept alive there.
+    origin: crate::embed::Origin,
 }
 
 impl std::fmt::Debug for EtcdDiscovery {
@@ -130,14 +130,14 @@ impl EtcdDiscovery {
             config: Arc::new(config),
             leases: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
             alive: Arc::new(()),
-            forks: crate::embed::forks(),
+            origin: crate::embed::Origin::here(),
         })
     }
 
     /// `Ok` in the process that connected; in a process forked from it, an `invalid_argument` error
     /// instead of a request that would wait forever for the parent's channel task.
     fn here(&self) -> Result<()> {
-        if crate::embed::forks() == self.forks {
+        if self.origin.is_here() {
             return Ok(());
         }
         Err(Error::invalid(
@@ -355,7 +355,7 @@ impl Discovery for EtcdDiscovery {
             config: self.config.clone(),
             leases: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
             alive: Arc::new(()),
-            forks: self.forks,
+            origin: self.origin,
         })
     }
 }

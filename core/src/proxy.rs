@@ -541,8 +541,8 @@ pub struct Proxy {
     closing: Arc<Closing>,
     server: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     feeds: Vec<tokio::task::AbortHandle>,
-    /// [`forks`](crate::embed::forks) when it started: its tasks run on that process's runtime.
-    forks: u64,
+    /// Where it started: its tasks run on that process's runtime.
+    origin: crate::embed::Origin,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -611,12 +611,12 @@ impl Proxy {
         let server = tokio::spawn(serve(listener, state.clone(), closing.clone(), stop_rx));
         tracing::info!(%address, protocol = %state.options.protocol, "proxy listening");
         let server = tokio::sync::Mutex::new(Some(server));
-        Ok(Proxy { address, state, stop, closing, server, feeds, forks: crate::embed::forks() })
+        Ok(Proxy { address, state, stop, closing, server, feeds, origin: crate::embed::Origin::here() })
     }
 
     /// Whether this is a process forked after the proxy started: the proxy runs in the parent.
     fn forked(&self) -> bool {
-        crate::embed::forks() != self.forks
+        !self.origin.is_here()
     }
 
     /// The address it listens on (`ip:port`; the port the system chose when `listen` asked for 0).

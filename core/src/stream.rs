@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio::sync::Mutex;
 
+use crate::embed::Origin;
 use crate::error::{Error, Result};
 use crate::host::ResultStream;
 
@@ -18,17 +19,15 @@ pub struct SharedStream<T> {
 }
 
 struct Inner<T> {
-    /// [`forks`](crate::embed::forks) when the stream was opened: it belongs to that process.
-    forks: u64,
+    /// Where the stream was opened: it belongs to that process.
+    origin: Origin,
     stream: Mutex<Option<ResultStream<T>>>,
 }
 
 impl<T> Drop for Inner<T> {
     fn drop(&mut self) {
-        if crate::embed::forks() != self.forks {
-            // Dropped in a forked child: what the stream holds is its parent's (see `forks`).
-            std::mem::forget(self.stream.get_mut().take());
-        }
+        // Dropped in a forked child, what the stream holds is its parent's: forgotten.
+        self.origin.release(self.stream.get_mut().take());
     }
 }
 
@@ -42,14 +41,14 @@ impl<T: Send + 'static> SharedStream<T> {
     /// Wraps a stream.
     pub fn new(stream: ResultStream<T>) -> Self {
         let stream = Mutex::new(Some(stream));
-        SharedStream { inner: Arc::new(Inner { forks: crate::embed::forks(), stream }) }
+        SharedStream { inner: Arc::new(Inner { origin: Origin::here(), stream }) }
     }
 
     /// The next item, `Ok(None)` at the end (or after an error or `close`). In a process forked after
     /// the stream was opened, an `invalid_argument` error: its connection and the work behind it
     /// stayed with the parent.
     pub async fn next(&self) -> Result<Option<T>> {
-        if crate::embed::forks() != self.inner.forks {
+        if !self.inner.origin.is_here() {
             return Err(Error::invalid(
                 "stream",
                 "it was opened before this process was forked, and stays with the parent; open it again here",
@@ -76,9 +75,7 @@ impl<T: Send + 'static> SharedStream<T> {
     /// Stops the stream and drops what is behind it.
     pub async fn close(&self) {
         let stream = self.inner.stream.lock().await.take();
-        if crate::embed::forks() != self.inner.forks {
-            std::mem::forget(stream);
-        }
+        self.inner.origin.release(stream);
     }
 
     /// The rest of the items as a stream (for example an exported image handed to an import).

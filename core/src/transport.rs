@@ -25,6 +25,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::docker::TlsConfig;
+use crate::embed::Origin;
 use crate::error::{Error, Result};
 
 /// bollard's request body type (crate-private there, the same type here).
@@ -69,18 +70,16 @@ pub(crate) struct Transport {
 
 /// A transport's pools, by runtime, the most recently used last.
 struct Pools {
-    /// [`forks`](crate::embed::forks) when these pools were made.
-    forks: u64,
+    /// Where these pools were made.
+    origin: Origin,
     by_runtime: Vec<(Option<tokio::runtime::Id>, Pool)>,
 }
 
 impl Drop for Transport {
     fn drop(&mut self) {
         let pools = self.pools.get_mut().unwrap_or_else(|p| p.into_inner());
-        if pools.forks != crate::embed::forks() {
-            // Dropped in a forked child: the pools' connections are the parent's (see `forks`).
-            std::mem::forget(std::mem::take(&mut pools.by_runtime));
-        }
+        // Dropped in a forked child, the pools' connections are the parent's: forgotten.
+        pools.origin.release(std::mem::take(&mut pools.by_runtime));
     }
 }
 
@@ -162,7 +161,7 @@ impl Transport {
     }
 
     fn new(connector: Connector) -> Self {
-        let pools = Pools { forks: crate::embed::forks(), by_runtime: Vec::new() };
+        let pools = Pools { origin: Origin::here(), by_runtime: Vec::new() };
         Transport { connector, pools: std::sync::Mutex::new(pools) }
     }
 
@@ -179,12 +178,11 @@ impl Transport {
     fn pool(&self) -> Pool {
         let runtime = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
         let mut guard = self.pools.lock().unwrap_or_else(|p| p.into_inner());
-        let forks = crate::embed::forks();
-        if guard.forks != forks {
+        if !guard.origin.is_here() {
             // A forked child of the process that made these pools: their connections are the parent's
-            // sockets, served by the parent's runtimes. Forgotten, not dropped (see `forks`).
-            std::mem::forget(std::mem::take(&mut guard.by_runtime));
-            guard.forks = forks;
+            // sockets, served by the parent's runtimes. Forgotten, not dropped.
+            guard.origin.release(std::mem::take(&mut guard.by_runtime));
+            guard.origin = Origin::here();
         }
         let pools = &mut guard.by_runtime;
         // Kept in order of use, the most recent last: the usual lookup ends at the first comparison.
