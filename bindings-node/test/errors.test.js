@@ -27,6 +27,24 @@ test('invalid specs and missing images create nothing', async () => {
   assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
 })
 
+test('references that would address another object are refused and touch nothing', async () => {
+  // Unescaped in the engine URL's path, `../containers/NAME` as an image was `DELETE /containers/NAME`.
+  const h = fleet().host('df-1')
+  const tag = unique('ref')
+  const id = await h.createContainer({ image: IMAGE, name: tag, labels: { 'dockfleet.test': tag } })
+  try {
+    const e = await rejects(h.removeImage(`../containers/${tag}`, true), 'invalid_argument')
+    assert.match(e.message, /reference/)
+    for (const bad of [`${tag}?force=1`, `../containers/${tag}`, '']) {
+      assert.match((await rejects(h.removeContainer(bad, true), 'invalid_argument')).message, /invalid id/)
+      await rejects(h.inspectContainer(bad), 'invalid_argument')
+    }
+    assert.equal((await h.inspectContainer(tag)).id, id)
+  } finally {
+    await h.removeContainer(id, true)
+  }
+})
+
 test('bad numbers are invalid_argument naming the field, instead of wrapping or clamping', async () => {
   const spec = (extra) => ({ name: 'web', image: 'img', ...extra })
   const hosts = [{ name: 'h0', available: true, cpus: 2, memoryBytes: 2 ** 30 }]

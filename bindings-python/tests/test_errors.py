@@ -119,6 +119,31 @@ def test_invalid_specs_and_missing_images_create_nothing(fleet):
     run(go())
 
 
+def test_references_that_would_address_another_object_are_refused(fleet):
+    # Unescaped in the engine URL's path, `../containers/NAME` as an image was `DELETE /containers/NAME`.
+    h = fleet.host("df-1")
+    tag = unique("ref")
+
+    async def go():
+        cid = await h.create_container(dockfleet.ContainerSpec(image=IMAGE, name=tag, labels={"dockfleet.test": tag}))
+        try:
+            with pytest.raises(dockfleet.InvalidArgumentError, match="reference") as e:
+                await h.remove_image(f"../containers/{tag}", force=True)
+            assert e.value.code == "invalid_argument"
+            for bad in [f"{tag}?force=1", f"../containers/{tag}", ""]:
+                with pytest.raises(dockfleet.InvalidArgumentError, match="invalid id"):
+                    await h.remove_container(bad, force=True)
+                with pytest.raises(dockfleet.InvalidArgumentError):
+                    await h.inspect_container(bad)
+            with pytest.raises(dockfleet.InvalidArgumentError, match="reference"):
+                await h.image_exists("a/../b")
+            assert (await h.inspect_container(tag)).id == cid
+        finally:
+            await h.remove_container(cid, force=True)
+
+    run(go())
+
+
 def test_tls_faults(fleet):
     def tls_host(ca, crt, key, address="tcp://10.250.0.60:2376"):
         return dockfleet.DockerHost(

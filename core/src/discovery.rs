@@ -94,15 +94,19 @@ impl Instance {
     }
 }
 
-/// Checks a service name or instance ID: 1-253 of `[A-Za-z0-9_.-:@]`; the error names `field`.
+/// Checks a service name or instance ID: 1-253 of `[A-Za-z0-9_.-:@]`, not `.` or `..`; the error names
+/// `field`.
 pub(crate) fn check_name(field: &str, value: &str) -> Result<()> {
+    // (`.` and `..` are refused: a Swarm service's name is part of the path of the engine's URL.)
     let ok = !value.is_empty()
         && value.len() <= 253
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-:@".contains(c));
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-:@".contains(c))
+        && value != "."
+        && value != "..";
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(field, format!("{value:?} must be 1-253 of [A-Za-z0-9_.-:@]")))
+        Err(Error::invalid(field, format!("{value:?} must be 1-253 of [A-Za-z0-9_.-:@], not `.` or `..`")))
     }
 }
 

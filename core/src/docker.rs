@@ -720,11 +720,13 @@ impl Host for DockerHost {
     }
 
     async fn start_container(&self, id: &str) -> Result<()> {
+        crate::host::validate_ref("id", id)?;
         let docker = self.client().await?;
         docker.start_container(id, None).await.map_err(|e| self.map_err(e, Subject::Container(id), "start container"))
     }
 
     async fn stop_container(&self, id: &str, grace: Option<Duration>) -> Result<()> {
+        crate::host::validate_ref("id", id)?;
         let docker = self.client().await?;
         let options =
             qp::StopContainerOptions { signal: None, t: grace.map(|g| g.as_secs().min(i32::MAX as u64) as i32) };
@@ -735,6 +737,7 @@ impl Host for DockerHost {
     }
 
     async fn kill_container(&self, id: &str, signal: Option<&str>) -> Result<()> {
+        crate::host::validate_ref("id", id)?;
         let docker = self.client().await?;
         let options = qp::KillContainerOptions { signal: signal.unwrap_or("SIGKILL").to_string() };
         docker
@@ -744,6 +747,7 @@ impl Host for DockerHost {
     }
 
     async fn rename_container(&self, id: &str, name: &str) -> Result<()> {
+        crate::host::validate_ref("id", id)?;
         crate::host::validate_name("name", name)?;
         let docker = self.client().await?;
         let options = qp::RenameContainerOptions { name: name.to_string() };
@@ -754,6 +758,7 @@ impl Host for DockerHost {
     }
 
     async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
+        crate::host::validate_ref("id", id)?;
         let docker = self.client().await?;
         let options = qp::RemoveContainerOptions { v: volumes, force, link: false };
         docker
@@ -763,6 +768,7 @@ impl Host for DockerHost {
     }
 
     async fn inspect_container(&self, id: &str) -> Result<ContainerDetails> {
+        crate::host::validate_ref("id", id)?;
         let docker = self.client().await?;
         let c = docker
             .inspect_container(id, None)
@@ -848,6 +854,7 @@ impl Host for DockerHost {
             tail: options.tail.map(|t| t.to_string()).unwrap_or_else(|| "all".into()),
         };
         Box::pin(async_stream::try_stream! {
+            crate::host::validate_ref("id", &id)?;
             let docker = this.client().await?;
             let s = docker.logs(&id, Some(q)).map_err(this.stream_err(Subject::Container(&id), "logs"));
             futures::pin_mut!(s);
@@ -858,6 +865,7 @@ impl Host for DockerHost {
     }
 
     async fn wait_container(&self, id: &str) -> Result<i64> {
+        crate::host::validate_ref("id", id)?;
         let docker = self.client().await?;
         let q = qp::WaitContainerOptions { condition: "not-running".into() };
         let mut s = docker.wait_container(id, Some(q));
@@ -874,6 +882,7 @@ impl Host for DockerHost {
     }
 
     async fn exec(&self, id: &str, command: &[String], options: &ExecOptions) -> Result<ExecOutput> {
+        crate::host::validate_ref("id", id)?;
         if command.is_empty() {
             return Err(Error::invalid("command", "must not be empty"));
         }
@@ -970,6 +979,7 @@ impl Host for DockerHost {
     }
 
     async fn inspect_image(&self, reference: &str) -> Result<ImageSummary> {
+        crate::host::validate_image_ref("reference", reference)?;
         let docker = self.client().await?;
         let i = docker
             .inspect_image(reference)
@@ -985,6 +995,7 @@ impl Host for DockerHost {
     }
 
     async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
+        crate::host::validate_image_ref("reference", reference)?;
         let docker = self.client().await?;
         let q = qp::RemoveImageOptions { force, noprune: false, platforms: None };
         docker
@@ -1021,6 +1032,7 @@ impl Host for DockerHost {
     }
 
     async fn remove_network(&self, name: &str) -> Result<()> {
+        crate::host::validate_ref("name", name)?;
         let docker = self.client().await?;
         docker.remove_network(name).await.map_err(|e| self.map_err(e, Subject::Network(name), "remove network"))
     }
@@ -1054,6 +1066,7 @@ impl Host for DockerHost {
     }
 
     async fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        crate::host::validate_ref("name", name)?;
         let docker = self.client().await?;
         docker
             .remove_volume(name, Some(qp::RemoveVolumeOptions { force }))
@@ -1145,6 +1158,7 @@ impl Host for DockerHost {
     }
 
     async fn stats(&self, id: &str) -> Result<Stats> {
+        crate::host::validate_ref("id", id)?;
         let docker = self.client().await?;
         let q = qp::StatsOptions { stream: false, one_shot: false };
         let mut s = docker.stats(id, Some(q));
@@ -1164,6 +1178,7 @@ impl Host for DockerHost {
         let this = self.clone();
         let id = id.to_string();
         Box::pin(async_stream::try_stream! {
+            crate::host::validate_ref("id", &id)?;
             let docker = this.client().await?;
             let q = qp::StatsOptions { stream: true, one_shot: false };
             let s = docker.stats(&id, Some(q)).map_err(this.stream_err(Subject::Container(&id), "stats"));

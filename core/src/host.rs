@@ -151,6 +151,34 @@ pub(crate) fn validate_name(field: &str, name: &str) -> Result<()> {
     }
 }
 
+/// Checks a reference to an existing container, network, volume, secret or config (its name, its ID
+/// or an ID's prefix; IDs are hex) as [`validate_name`] does. It becomes part of the path of the
+/// engine's URL, unescaped: a `/`, `?` or `#` there would address another object or endpoint
+/// (`removeImage("../containers/web")` would send `DELETE /containers/web`), and an empty one
+/// another endpoint.
+pub(crate) fn validate_ref(field: &str, reference: &str) -> Result<()> {
+    validate_name(field, reference)
+}
+
+/// Checks an image reference (`[registry/]name[:tag][@digest]`, or an image ID) before it becomes part
+/// of the path of the engine's URL: ASCII letters, digits and `._-:@/` only, and no path component
+/// empty, `.` or `..` (`../containers/web` would address a container). What remains is the engine's
+/// to judge (`invalid reference format`).
+pub(crate) fn validate_image_ref(field: &str, reference: &str) -> Result<()> {
+    let chars_ok = reference.chars().all(|c| c.is_ascii_alphanumeric() || "._-:@/".contains(c));
+    let parts_ok = reference.split('/').all(|p| !p.is_empty() && p != "." && p != "..");
+    if reference.is_empty() {
+        Err(Error::invalid(field, "must not be empty"))
+    } else if chars_ok && parts_ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("{reference:?} is not an image reference: [registry/]name[:tag][@digest] of [A-Za-z0-9._-:@/], no empty, `.` or `..` path component"),
+        ))
+    }
+}
+
 /// Checks environment variable names (non-empty, no `=`).
 pub(crate) fn validate_env(env: &BTreeMap<String, String>) -> Result<()> {
     for k in env.keys() {
@@ -715,5 +743,45 @@ mod tests {
         assert_eq!(c("Up 3 seconds").health(), None);
         assert_eq!(c("Exited (137) 2 seconds ago").exit_code(), Some(137));
         assert_eq!(c("Up 3 seconds").exit_code(), None);
+    }
+
+    #[test]
+    fn references_that_would_address_another_object_are_refused() {
+        for ok in ["web-1", "4f2a9c", "my_app.web.1"] {
+            assert!(validate_ref("id", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "../images/busybox", "web?force=1", "web#x", "/web", "a/b", "web 1", "%2e%2e"] {
+            let e = validate_ref("id", bad).unwrap_err();
+            assert_eq!((e.code(), e.to_string().contains("invalid id")), ("invalid_argument", true), "{bad}: {e}");
+        }
+        for ok in [
+            "busybox",
+            "dockfleet/busybox:latest",
+            "localhost:5000/team/app:1.2.3",
+            "app@sha256:0123abcd",
+            "sha256:9d45ad7bcfa0",
+            "Registry.Example:443/x_y/z-w",
+        ] {
+            assert!(validate_image_ref("reference", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "../containers/web",
+            "busybox/..",
+            "a//b",
+            "/busybox",
+            "busybox/",
+            "./busybox",
+            "busybox?x=1",
+            "busybox#x",
+            "busy box",
+            "busybox%2F..",
+            "busybox\\..",
+            "bus\nybox",
+        ] {
+            let e = validate_image_ref("reference", bad).unwrap_err();
+            assert_eq!(e.code(), "invalid_argument", "{bad:?}");
+            assert!(e.to_string().contains("invalid reference"), "{bad:?}: {e}");
+        }
     }
 }

@@ -772,6 +772,7 @@ impl Swarm {
             }
             return Ok(m.node_id);
         }
+        crate::host::validate_ref("host", host)?;
         let node = read!(self, |m, docker| {
             docker.inspect_node(host).await.map_err(|e| m.object_err(e, "swarm node", host, "inspect node"))
         })?;
@@ -1057,6 +1058,7 @@ impl Swarm {
     }
 
     async fn remove_file_object(&self, secret: bool, name: &str) -> Result<()> {
+        crate::host::validate_ref("name", name)?;
         let (m, docker) = self.client().await?;
         let r = if secret { docker.delete_secret(name).await } else { docker.delete_config(name).await };
         let kind = if secret { "secret" } else { "config" };

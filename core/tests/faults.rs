@@ -222,6 +222,37 @@ async fn missing_image_and_bad_specs_create_nothing() {
 }
 
 #[tokio::test]
+async fn references_that_would_address_another_object_are_refused_and_touch_nothing() {
+    let h = host("df-1");
+    let tag = unique("ref");
+    let mut s = ContainerSpec::new(IMAGE);
+    s.name = Some(tag.clone());
+    s.labels.insert("dockfleet.test".into(), tag.clone());
+    let id = h.create_container(&s).await.unwrap();
+    // Unescaped in the URL's path, `../containers/NAME` as an image would be `DELETE /containers/NAME`
+    // (it was: the container went), and `?`/`#` would end the path early.
+    let e = h.remove_image(&format!("../containers/{tag}"), true).await.unwrap_err();
+    assert_eq!(e.code(), "invalid_argument", "{e}");
+    assert!(e.to_string().contains("reference"), "names the argument: {e}");
+    assert_eq!(h.image_exists(&format!("../containers/{tag}")).await.unwrap_err().code(), "invalid_argument");
+    for bad in [format!("{tag}?force=1"), format!("{tag}/json#"), format!("../containers/{tag}"), String::new()] {
+        let e = h.remove_container(&bad, true, false).await.unwrap_err();
+        assert_eq!(e.code(), "invalid_argument", "{bad:?}: {e}");
+        assert!(e.to_string().contains("invalid id"), "names the argument: {e}");
+        assert_eq!(h.inspect_container(&bad).await.unwrap_err().code(), "invalid_argument", "{bad:?}");
+        assert_eq!(h.stop_container(&bad, None).await.unwrap_err().code(), "invalid_argument", "{bad:?}");
+        let e = h.logs(&bad, &LogOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+        assert_eq!(e.code(), "invalid_argument", "{bad:?}");
+    }
+    assert_eq!(h.remove_volume("../containers/x", true).await.unwrap_err().code(), "invalid_argument");
+    assert_eq!(h.remove_network("../containers/x").await.unwrap_err().code(), "invalid_argument");
+    // The container is still there, by its name and by its ID.
+    assert_eq!(h.inspect_container(&tag).await.unwrap().id, id);
+    assert_eq!(tagged(&h, &tag).await.len(), 1);
+    cleanup(&h, &tag).await;
+}
+
+#[tokio::test]
 async fn a_panic_becomes_an_internal_error() {
     let e = catch_panic(dockfleet::error::panic_for_tests("test-only panic".into())).await.unwrap_err();
     assert_eq!(e.code(), "internal");
