@@ -217,17 +217,18 @@ impl Conv<std::path::PathBuf> for String {
     }
 }
 
-/// Declares a plain JS object type mirroring a core struct.
+/// Declares a plain JS object type mirroring a core struct, converted both ways by its [`shape`].
 /// `out`: every field present (values coming from dockfleet).
 /// `in`: every field optional; a missing one takes the core type's default (options and specs).
 macro_rules! object {
     (out $(#[doc = $doc:tt])* $js:ident => $core:path { $($(#[doc = $fdoc:tt])* $f:ident : $t:ty),* $(,)? }) => {
         $(#[doc = $doc])*
-        #[napi_derive::napi(object, object_to_js = false)]
+        #[napi_derive::napi(object, object_to_js = false, object_from_js = false)]
         #[derive(Clone, Debug)]
         pub struct $js { $( $(#[doc = $fdoc])* pub $f: $t, )* }
 
-        crate::to_js!($js { $($f),* });
+        crate::shaped!($js { $($f),* });
+        crate::from_js!($js required { $($f: $t),* });
 
         impl crate::Conv<$js> for $core {
             fn conv(self) -> $js {
@@ -243,11 +244,12 @@ macro_rules! object {
     };
     (in $(#[doc = $doc:tt])* $js:ident => $core:path { $($(#[doc = $fdoc:tt])* $f:ident : $t:ty),* $(,)? }) => {
         $(#[doc = $doc])*
-        #[napi_derive::napi(object, object_to_js = false)]
+        #[napi_derive::napi(object, object_to_js = false, object_from_js = false)]
         #[derive(Clone, Debug, Default)]
         pub struct $js { $( $(#[doc = $fdoc])* pub $f: Option<$t>, )* }
 
-        crate::to_js!($js { $($f),* });
+        crate::shaped!($js { $($f),* });
+        crate::from_js!($js next { $($f: $t),* });
 
         impl crate::Conv<$js> for $core {
             fn conv(self) -> $js {
@@ -266,22 +268,48 @@ macro_rules! object {
 }
 pub(crate) use object;
 
-/// A `#[napi(object)]` type's conversion to JS through its shape's factory (see `shape`).
-macro_rules! to_js {
+/// A `#[napi(object)]` type's shape, and its conversion to JS through the shape's factory (see `shape`).
+macro_rules! shaped {
     ($js:ident { $($f:ident),* }) => {
+        impl crate::shape::Shaped for $js {
+            fn shape() -> &'static crate::shape::Shape {
+                static SHAPE: crate::shape::Shape = crate::shape::Shape::new(&[$(stringify!($f)),*]);
+                &SHAPE
+            }
+        }
+
         impl napi::bindgen_prelude::ToNapiValue for $js {
             unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> napi::Result<napi::sys::napi_value> {
-                static SHAPE: crate::shape::Shape = crate::shape::Shape(&[$(stringify!($f)),*]);
                 // SAFETY: on the JS thread with its env, as napi calls `to_napi_value`.
                 unsafe {
                     let values = [$( napi::bindgen_prelude::ToNapiValue::to_napi_value(env, val.$f)? ),*];
-                    SHAPE.make(env, &values)
+                    <$js as crate::shape::Shaped>::shape().make(env, &values)
                 }
             }
         }
     };
 }
-pub(crate) use to_js;
+pub(crate) use shaped;
+
+/// A `#[napi(object)]` type's conversion from JS: checked to be an object, then each field read, in
+/// declaration order, by `$read` (`next`: optional, `required`), a method of [`shape::Fields`].
+macro_rules! from_js {
+    ($js:ident $read:ident { $($f:ident : $t:ty),* }) => {
+        impl napi::bindgen_prelude::FromNapiValue for $js {
+            unsafe fn from_napi_value(env: napi::sys::napi_env, value: napi::sys::napi_value) -> napi::Result<Self> {
+                let shape = <$js as crate::shape::Shaped>::shape();
+                // SAFETY: on the JS thread with its env, as napi calls `from_napi_value`.
+                unsafe {
+                    #[allow(unused_variables, unused_mut)]
+                    shape.read(env, value, stringify!($js), |fields| Ok($js { $($f: fields.$read::<$t>()?),* }))
+                }
+            }
+        }
+
+        impl napi::bindgen_prelude::ValidateNapiValue for $js {}
+    };
+}
+pub(crate) use from_js;
 
 /// Runs a core future on napi's tokio runtime as a Promise. Rejections are `Error`s with `.code` set
 /// to the dockfleet code (and `.cause` to the chain); panics reject with code `internal`; an abort of

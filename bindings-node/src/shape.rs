@@ -1,19 +1,40 @@
-//! Output objects built by a JS function of their own shape, instead of property by property.
+//! The plain JS objects of the binding's `#[napi(object)]` types, both ways.
 //!
-//! napi defines an object's properties one call at a time, each naming its key as a C string that V8
-//! decodes and interns and each taking V8's slow path through the object's map transitions: for an
+//! Out: built by a JS function of their own shape, instead of property by property. napi defines an
+//! object's properties one call at a time, each naming its key as a C string that V8 decodes and
+//! interns and each taking V8's slow path through the object's map transitions: for an
 //! `inspectContainer` result that was most of what the binding cost beyond the engine call. A small
 //! JS function per type, `(a0, a1, …) => ({ id: a0, name: a1, … })`, compiled once per env, builds
 //! the same object from an object literal (V8's own fast path) in one napi call: the same keys in the
 //! same order, an absent `Option` as `null`, as napi-rs's conversion of these types gives.
+//!
+//! In: read field by field as napi-rs reads them (an `undefined` field is absent, an error names the
+//! field: `… on ContainerSpec.ports`), after checking that the value is an object at all. napi-rs
+//! reads the fields of whatever it is given, so a string or a number passed for an options object
+//! read as one with no field set (`DockerHost.connect('tcp://…')` connected to the local socket), and
+//! an array passed for a record of names to values read as one keyed `0`, `1`, … (`env: ['A=1']` set
+//! a variable named `0`). Both are now `invalid_argument` errors.
 
 use std::cell::RefCell;
+use std::ffi::CString;
 use std::ptr;
+use std::sync::OnceLock;
 
-use napi::sys;
+use napi::bindgen_prelude::{FromNapiValue, TypeName};
+use napi::{sys, Error, Status};
 
-/// A `#[napi(object)]` type's Rust field names, in declaration order.
-pub(crate) struct Shape(pub(crate) &'static [&'static str]);
+/// A `#[napi(object)]` type's Rust field names, in declaration order, and their JS names.
+pub(crate) struct Shape {
+    fields: &'static [&'static str],
+    /// The JS (camelCase) names, as C strings for napi: made on first read.
+    js_names: OnceLock<Vec<(String, CString)>>,
+}
+
+/// A `#[napi(object)]` type with its [`Shape`] (one `static` per type).
+pub(crate) trait Shaped {
+    /// The type's shape.
+    fn shape() -> &'static Shape;
+}
 
 /// This thread's env and the factories made in it, by shape.
 struct Factories {
@@ -54,6 +75,139 @@ fn source(fields: &[&str]) -> String {
     format!("(function ({}) {{ return {{ {} }} }})", args.join(", "), props.join(", "))
 }
 
+/// The JS type of `value`, as `typeof` names it (`null` and arrays by their own names).
+unsafe fn js_type(env: sys::napi_env, value: sys::napi_value) -> napi::Result<&'static str> {
+    // SAFETY: the caller's contract (the JS thread of `env`).
+    unsafe {
+        let mut t = 0;
+        napi::check_status!(sys::napi_typeof(env, value, &mut t))?;
+        Ok(match t {
+            sys::ValueType::napi_undefined => "undefined",
+            sys::ValueType::napi_null => "null",
+            sys::ValueType::napi_boolean => "boolean",
+            sys::ValueType::napi_number => "number",
+            sys::ValueType::napi_string => "string",
+            sys::ValueType::napi_symbol => "symbol",
+            sys::ValueType::napi_function => "function",
+            sys::ValueType::napi_bigint => "bigint",
+            sys::ValueType::napi_external => "external",
+            _ => {
+                let mut array = false;
+                napi::check_status!(sys::napi_is_array(env, value, &mut array))?;
+                if array {
+                    "array"
+                } else {
+                    "object"
+                }
+            }
+        })
+    }
+}
+
+/// An `invalid_argument` error (napi's `ObjectExpected`, which `dockfleet.js` codes so) for `got`.
+fn object_expected(what: &str, got: &str) -> Error {
+    Error::new(Status::ObjectExpected, format!("expected {what}, got {got}"))
+}
+
+impl Shape {
+    /// The shape of a type with these Rust field names, in declaration order.
+    pub(crate) const fn new(fields: &'static [&'static str]) -> Self {
+        Shape { fields, js_names: OnceLock::new() }
+    }
+
+    fn js_names(&self) -> &[(String, CString)] {
+        self.js_names.get_or_init(|| {
+            self.fields
+                .iter()
+                .map(|f| {
+                    let name = camel(f);
+                    let c = CString::new(name.clone()).expect("a Rust identifier has no NUL");
+                    (name, c)
+                })
+                .collect()
+        })
+    }
+
+    /// Reads a value of the type `ty` (its JS name, for errors): `read(fields)` reads its fields
+    /// through `fields`, in declaration order, after the value is checked to be an object (not a
+    /// primitive, `null`, `undefined` or an array).
+    ///
+    /// # Safety
+    /// On the JS thread of `env`, with a handle scope open.
+    pub(crate) unsafe fn read<T>(
+        &'static self,
+        env: sys::napi_env,
+        value: sys::napi_value,
+        ty: &'static str,
+        read: impl FnOnce(&mut Fields) -> napi::Result<T>,
+    ) -> napi::Result<T> {
+        // SAFETY: the caller's contract.
+        let got = unsafe { js_type(env, value)? };
+        if got != "object" {
+            return Err(object_expected(&format!("an object ({ty})"), got));
+        }
+        read(&mut Fields { env, obj: value, ty, names: self.js_names().iter(), last: "" })
+    }
+}
+
+/// The fields of one object being read, in declaration order: see [`Shape::read`].
+pub(crate) struct Fields {
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    ty: &'static str,
+    names: std::slice::Iter<'static, (String, CString)>,
+    /// The JS name of the field read last.
+    last: &'static str,
+}
+
+impl Fields {
+    /// The next field, `None` when it is `undefined` (absent), as napi-rs reads an optional field. A
+    /// record (`Record<string, …>`, a Rust map) must be an object and not an array, and an array one.
+    /// An error names the field.
+    pub(crate) fn next<T: FromNapiValue + TypeName>(&mut self) -> napi::Result<Option<T>> {
+        let (name, c_name) = self.names.next().expect("one name per field");
+        self.last = name;
+        let named = |mut e: Error| {
+            e.reason = format!("{} on {}.{}", e.reason, self.ty, name);
+            e
+        };
+        // SAFETY: made by `Shape::read`, whose caller is on the JS thread of `env` with a scope open.
+        unsafe {
+            let mut raw = ptr::null_mut();
+            napi::check_status!(sys::napi_get_named_property(self.env, self.obj, c_name.as_ptr(), &mut raw))?;
+            let got = js_type(self.env, raw)?;
+            match (got, T::type_name()) {
+                ("undefined", _) => Ok(None),
+                (_, "HashMap" | "BTreeMap") if got != "object" => {
+                    Err(named(object_expected("an object of names to values", got)))
+                }
+                (_, "Array<T>") if got != "array" => {
+                    Err(named(Error::new(Status::ArrayExpected, format!("expected an array, got {got}"))))
+                }
+                _ => T::from_napi_value(self.env, raw).map(Some).map_err(named),
+            }
+        }
+    }
+
+    /// The next field, required: `undefined` is an error unless `T` is an `Option` (as napi-rs reads
+    /// a required field).
+    pub(crate) fn required<T: FromNapiValue + TypeName>(&mut self) -> napi::Result<T> {
+        match self.next::<T>()? {
+            Some(v) => Ok(v),
+            None => {
+                // SAFETY: as in `next`.
+                unsafe {
+                    let mut undefined = ptr::null_mut();
+                    napi::check_status!(sys::napi_get_undefined(self.env, &mut undefined))?;
+                    T::from_napi_value(self.env, undefined).map_err(|_| {
+                        Error::new(Status::InvalidArg, format!("Missing field `{}` on {}", self.last, self.ty))
+                    })
+                }
+            }
+        }
+    }
+}
+
 impl Shape {
     /// The object of this shape with `values` (one per field, in order).
     ///
@@ -90,7 +244,7 @@ impl Shape {
                 napi::check_status!(sys::napi_get_reference_value(env, r, &mut value))?;
                 return Ok(value);
             }
-            let src = source(self.0);
+            let src = source(self.fields);
             let mut script = ptr::null_mut();
             napi::check_status!(sys::napi_create_string_utf8(
                 env,

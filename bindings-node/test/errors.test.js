@@ -27,6 +27,33 @@ test('invalid specs and missing images create nothing', async () => {
   assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
 })
 
+test('a value that is not an object where one is expected is invalid_argument naming the field', async () => {
+  // napi-rs read the fields of whatever it was given: a string passed for the HostConfig connected to
+  // the local socket, `env: ['A=1']` set a variable named `0`, a string of labels one label per letter.
+  const h = fleet().host('df-1')
+  const tag = unique('shape')
+  for (const [config, got] of [['tcp://10.250.0.11:2375', 'string'], [undefined, 'undefined'], [null, 'null'], [[], 'array']]) {
+    const e = await rejects(dockfleet.DockerHost.connect(config), 'invalid_argument')
+    assert.equal(e.message, `expected an object (HostConfig), got ${got}`)
+  }
+  const labels = { 'dockfleet.test': tag }
+  for (const [extra, message] of [
+    [{ env: ['A=1'] }, 'expected an object of names to values, got array on ContainerSpec.env'],
+    [{ labels: 'a=b' }, 'expected an object of names to values, got string on ContainerSpec.labels'],
+    [{ healthcheck: 'true' }, 'expected an object (Healthcheck), got string on ContainerSpec.healthcheck'],
+    [{ ports: [8080] }, 'expected an object (PortMapping), got number on ContainerSpec.ports'],
+    [{ command: 'sleep 1' }, 'expected an array, got string on ContainerSpec.command'],
+  ]) {
+    const e = await rejects(h.createContainer({ image: IMAGE, labels, ...extra }), 'invalid_argument')
+    assert.equal(e.message, message)
+  }
+  assert.throws(() => dockfleet.specHash('web'), (e) => e.code === 'invalid_argument' && /got string/.test(e.message))
+  // Absent fields still take their defaults, and `null` an optional one's.
+  const id = await h.createContainer({ image: IMAGE, labels, name: null, env: undefined })
+  await h.removeContainer(id, true)
+  assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
+})
+
 test('references that would address another object are refused and touch nothing', async () => {
   // Unescaped in the engine URL's path, `../containers/NAME` as an image was `DELETE /containers/NAME`.
   const h = fleet().host('df-1')
