@@ -10,6 +10,7 @@ use napi_derive::napi;
 
 use crate::docker::HostConfig;
 use crate::embed::call_here;
+use crate::shape::Record;
 use crate::{arg, call, object, stream_class, Conv, Number};
 
 object! { out
@@ -390,10 +391,10 @@ impl DockerHost {
         &self,
         env: &'env Env,
         name: String,
-        labels: Option<HashMap<String, String>>,
+        labels: Option<Record<String, String>>,
     ) -> Result<PromiseRaw<'env, String>> {
         let h = self.inner.clone();
-        let labels = labels.unwrap_or_default().into_iter().collect();
+        let labels = labels.map(|r| r.0).unwrap_or_default().into_iter().collect();
         call_here(env, async move { h.create_network(&name, &labels).await })
     }
 
@@ -421,10 +422,10 @@ impl DockerHost {
         &self,
         env: &'env Env,
         name: String,
-        labels: Option<HashMap<String, String>>,
+        labels: Option<Record<String, String>>,
     ) -> Result<PromiseRaw<'env, VolumeSummary>> {
         let h = self.inner.clone();
-        let labels = labels.unwrap_or_default().into_iter().collect();
+        let labels = labels.map(|r| r.0).unwrap_or_default().into_iter().collect();
         call_here(env, async move { h.create_volume(&name, &labels).await })
     }
 

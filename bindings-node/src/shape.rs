@@ -208,6 +208,36 @@ impl Fields {
     }
 }
 
+/// A record of names to values passed as an argument (`labels`): checked to be an object, as a
+/// record field of an object type is (see [`Fields::next`]); napi-rs reads an array as one keyed `0`,
+/// `1`, … and a string as one keyed by its letters. Named `Record` for `index.d.ts`, which writes it
+/// as `Record<K, V>`.
+pub struct Record<K, V>(pub(crate) std::collections::HashMap<K, V>);
+
+impl<V: FromNapiValue> FromNapiValue for Record<String, V> {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> napi::Result<Self> {
+        // SAFETY: napi calls `from_napi_value` on the JS thread with its env.
+        unsafe {
+            let got = js_type(env, value)?;
+            if got != "object" {
+                return Err(object_expected("an object of names to values", got));
+            }
+            std::collections::HashMap::from_napi_value(env, value).map(Record)
+        }
+    }
+}
+
+impl<K, V> TypeName for Record<K, V> {
+    fn type_name() -> &'static str {
+        "HashMap"
+    }
+    fn value_type() -> napi::ValueType {
+        napi::ValueType::Object
+    }
+}
+
+impl<V: FromNapiValue> napi::bindgen_prelude::ValidateNapiValue for Record<String, V> {}
+
 impl Shape {
     /// The object of this shape with `values` (one per field, in order).
     ///

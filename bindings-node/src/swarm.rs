@@ -9,6 +9,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::fleet::Fleet;
+use crate::shape::Record;
 use crate::{call, object, Conv, Number};
 
 object! { in
@@ -116,10 +117,10 @@ impl Swarm {
         &self,
         env: &'env Env,
         host: String,
-        labels: HashMap<String, String>,
+        labels: Record<String, String>,
     ) -> Result<PromiseRaw<'env, SwarmNode>> {
         let s = self.inner.clone();
-        let labels = labels.into_iter().collect();
+        let labels = labels.0.into_iter().collect();
         call(env, async move { s.set_node_labels(&host, labels).await })
     }
 
@@ -149,10 +150,10 @@ impl Swarm {
         env: &'env Env,
         name: String,
         data: Buffer,
-        labels: Option<HashMap<String, String>>,
+        labels: Option<Record<String, String>>,
     ) -> Result<PromiseRaw<'env, String>> {
         let s = self.inner.clone();
-        let (data, labels) = (data.to_vec(), labels.unwrap_or_default().into_iter().collect());
+        let (data, labels) = (data.to_vec(), labels.map(|r| r.0).unwrap_or_default().into_iter().collect());
         call(env, async move { s.create_secret(&name, &data, labels).await })
     }
 
@@ -170,10 +171,10 @@ impl Swarm {
         env: &'env Env,
         name: String,
         data: Buffer,
-        labels: Option<HashMap<String, String>>,
+        labels: Option<Record<String, String>>,
     ) -> Result<PromiseRaw<'env, String>> {
         let s = self.inner.clone();
-        let (data, labels) = (data.to_vec(), labels.unwrap_or_default().into_iter().collect());
+        let (data, labels) = (data.to_vec(), labels.map(|r| r.0).unwrap_or_default().into_iter().collect());
         call(env, async move { s.create_config(&name, &data, labels).await })
     }
 

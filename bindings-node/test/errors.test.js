@@ -48,6 +48,12 @@ test('a value that is not an object where one is expected is invalid_argument na
     assert.equal(e.message, message)
   }
   assert.throws(() => dockfleet.specHash('web'), (e) => e.code === 'invalid_argument' && /got string/.test(e.message))
+  // A record passed as an argument, likewise.
+  for (const labels of [['a=b'], 'a=b']) {
+    const e = await rejects(h.createVolume(tag, labels), 'invalid_argument')
+    assert.match(e.message, /^expected an object of names to values, got (array|string)$/)
+  }
+  assert.deepEqual((await h.listVolumes([])).filter((v) => v.name === tag), [])
   // Absent fields still take their defaults, and `null` an optional one's.
   const id = await h.createContainer({ image: IMAGE, labels, name: null, env: undefined })
   await h.removeContainer(id, true)
