@@ -130,7 +130,9 @@ impl Shape {
 
     /// Reads a value of the type `ty` (its JS name, for errors): `read(fields)` reads its fields
     /// through `fields`, in declaration order, after the value is checked to be an object (not a
-    /// primitive, `null`, `undefined` or an array).
+    /// primitive, `null`, `undefined` or an array). A key the type does not have is an error (as an
+    /// unknown keyword argument is in Python), unless its value is `undefined`: a misspelt option
+    /// (`requestTimeoutMs` for `requestTimeout`) would otherwise be dropped without a word.
     ///
     /// # Safety
     /// On the JS thread of `env`, with a handle scope open.
@@ -146,7 +148,44 @@ impl Shape {
         if got != "object" {
             return Err(object_expected(&format!("an object ({ty})"), got));
         }
-        read(&mut Fields { env, obj: value, ty, names: self.js_names().iter(), last: "" })
+        let out = read(&mut Fields { env, obj: value, ty, names: self.js_names().iter(), last: "" })?;
+        // SAFETY: the caller's contract.
+        unsafe { self.no_unknown_keys(env, value, ty)? };
+        Ok(out)
+    }
+
+    /// Fails on an enumerable key of `obj` that is none of this shape's fields and not `undefined`.
+    ///
+    /// # Safety
+    /// On the JS thread of `env`, with a handle scope open; `obj` an object.
+    unsafe fn no_unknown_keys(&'static self, env: sys::napi_env, obj: sys::napi_value, ty: &str) -> napi::Result<()> {
+        // SAFETY: the caller's contract; every napi call's status is checked.
+        unsafe {
+            let mut keys = ptr::null_mut();
+            napi::check_status!(sys::napi_get_property_names(env, obj, &mut keys))?;
+            let mut len = 0;
+            napi::check_status!(sys::napi_get_array_length(env, keys, &mut len))?;
+            for i in 0..len {
+                let mut key = ptr::null_mut();
+                napi::check_status!(sys::napi_get_element(env, keys, i, &mut key))?;
+                let key = String::from_napi_value(env, key)?;
+                if self.js_names().iter().any(|(n, _)| *n == key) {
+                    continue;
+                }
+                let c_key =
+                    CString::new(key.as_str()).map_err(|_| Error::new(Status::InvalidArg, "a key with a NUL"))?;
+                let mut v = ptr::null_mut();
+                napi::check_status!(sys::napi_get_named_property(env, obj, c_key.as_ptr(), &mut v))?;
+                if js_type(env, v)? != "undefined" {
+                    let known: Vec<&str> = self.js_names().iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(Error::new(
+                        Status::InvalidArg,
+                        format!("unknown field `{key}` on {ty} (its fields: {})", known.join(", ")),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -27,7 +27,7 @@ test('invalid specs and missing images create nothing', async () => {
   assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
 })
 
-test('a value that is not an object where one is expected is invalid_argument naming the field', async () => {
+test('a value that is not an object where one is expected, or a key its type lacks, is invalid_argument naming the field', async () => {
   // napi-rs read the fields of whatever it was given: a string passed for the HostConfig connected to
   // the local socket, `env: ['A=1']` set a variable named `0`, a string of labels one label per letter.
   const h = fleet().host('df-1')
@@ -54,8 +54,16 @@ test('a value that is not an object where one is expected is invalid_argument na
     assert.match(e.message, /^expected an object of names to values, got (array|string)$/)
   }
   assert.deepEqual((await h.listVolumes([])).filter((v) => v.name === tag), [])
-  // Absent fields still take their defaults, and `null` an optional one's.
-  const id = await h.createContainer({ image: IMAGE, labels, name: null, env: undefined })
+  // A key the type does not have is refused (as an unknown keyword is in Python), here or nested: a
+  // misspelt option was dropped without a word.
+  const address = 'tcp://10.250.0.11:2375'
+  const e = await rejects(dockfleet.DockerHost.connect({ name: 'x', address, insecure: true, requestTimeoutMs: 5 }), 'invalid_argument')
+  assert.match(e.message, /^unknown field `requestTimeoutMs` on HostConfig \(its fields: name, address, .*requestTimeout\)$/)
+  const nested = await rejects(h.createContainer({ image: IMAGE, labels, ports: [{ containerPort: 80, hostport: 8080 }] }), 'invalid_argument')
+  assert.match(nested.message, /^unknown field `hostport` on PortMapping .* on ContainerSpec\.ports$/)
+  // Absent fields still take their defaults, `null` an optional one's, and an unknown key set to
+  // `undefined` (`{ ...options, extra: undefined }`) is as good as absent.
+  const id = await h.createContainer({ image: IMAGE, labels, name: null, env: undefined, extra: undefined })
   await h.removeContainer(id, true)
   assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
 })
