@@ -381,6 +381,7 @@ labels = { role = "worker", zone = "b" }
                 "hosts[1].name",
                 "invalid_argument",
             ),
+            ("[[hosts]]\nname = \"a b/c\"\naddress = \"unix:///x\"\n", "hosts[0].name", "invalid_argument"),
             (
                 "[[hosts]]\nname = \"a\"\naddress = \"unix:///x\"\nconnect_timeout_ms = 0\n",
                 "hosts[0].connect_timeout_ms",
