@@ -54,6 +54,12 @@ test('render and sync configurations', async () => {
   assert.match(text, /server w1 127\.0\.0\.1:8001 weight 1/)
   assert.match(dockfleet.defaultTemplate('nginx', 'tcp'), /proxy_pass/)
   assert.throws(() => dockfleet.renderConfig({ kind: 'envoy', routes: [{ service: 'web' }] }, instances), (e) => e.code === 'invalid_argument')
+  // Nothing reaches the configuration that would change it beyond its values.
+  assert.throws(() => dockfleet.renderConfig({ routes: [{ service: 'web', pathPrefix: '/a;\n}' }] }, instances),
+    (e) => e.code === 'invalid_argument' && /routes\[0\]\.path_prefix/.test(e.message))
+  const bad = { service: 'web', id: 'w9', address: '127.0.0.1;\n}', port: 8009 }
+  assert.throws(() => dockfleet.renderConfig({ routes: [{ service: 'web' }] }, [...instances, bad]),
+    (e) => e.code === 'invalid_argument' && new RegExp(`instances\\[${instances.length}\\]\\.address`).test(e.message))
   const d = dockfleet.Discovery.embedded()
   for (const i of instances) await d.register(i)
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockfleet-')), 'web.conf')

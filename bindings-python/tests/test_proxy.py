@@ -96,6 +96,13 @@ def test_render_and_sync_config(tmp_path):
     with pytest.raises(dockfleet.InvalidArgumentError) as e:
         dockfleet.render_config(dockfleet.RenderOptions(kind="envoy", routes=[dockfleet.Route(service="web")]), instances)
     assert "kind" in str(e.value)
+    # Nothing reaches the configuration that would change it beyond its values: a path prefix or an
+    # address with a `;` or a line break would add directives.
+    with pytest.raises(dockfleet.InvalidArgumentError, match=r"routes\[0\]\.path_prefix"):
+        dockfleet.render_config(dockfleet.RenderOptions(routes=[dockfleet.Route(service="web", path_prefix="/a;\n}")]), instances)
+    bad = dockfleet.Instance(service="web", id="w9", address="127.0.0.1;\n}", port=8009)
+    with pytest.raises(dockfleet.InvalidArgumentError, match=r"instances\[2\]\.address"):
+        dockfleet.render_config(options, [*instances, bad])
     # Kept in step with discovery: written once, then unchanged when nothing that matters changes.
     d = sync.Discovery.embedded()
     for i in instances:

@@ -28,7 +28,7 @@ pub struct Instance {
     pub service: String,
     /// Instance ID, unique within the service.
     pub id: String,
-    /// Address clients connect to (IP or host name).
+    /// Address clients connect to: an IP address (IPv6 bare or in brackets) or a host name.
     pub address: String,
     /// Port clients connect to.
     pub port: u16,
@@ -69,8 +69,11 @@ impl Instance {
     pub fn validate(&self) -> Result<()> {
         check_name("service", &self.service)?;
         check_name("id", &self.id)?;
-        if self.address.trim().is_empty() || self.address.contains(char::is_whitespace) {
-            return Err(Error::invalid("address", format!("{:?} is not an address", self.address)));
+        if !is_address(&self.address) {
+            return Err(Error::invalid(
+                "address",
+                format!("{:?} is not an IP address (IPv6 bare or in brackets) or a host name", self.address),
+            ));
         }
         if self.port == 0 {
             return Err(Error::invalid("port", "must be 1-65535"));
@@ -92,6 +95,24 @@ impl Instance {
     pub(crate) fn weight(&self) -> u32 {
         self.metadata.get("weight").and_then(|w| w.parse().ok()).filter(|w| *w > 0).unwrap_or(1)
     }
+}
+
+/// Whether `a` is an IP address (IPv6 bare or in brackets) or a host name (labels of letters, digits,
+/// `-` and `_`, joined by dots). Nothing else: an address is written into the nginx and HAProxy
+/// configurations that `render` makes (`server {address}:{port};`), where a `;` or a line break would
+/// add directives of its own.
+pub(crate) fn is_address(a: &str) -> bool {
+    let bracketed = a.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    a.parse::<std::net::IpAddr>().is_ok()
+        || bracketed.is_some_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+        || (a.len() <= 253 && a.split('.').all(label))
 }
 
 /// Checks a service name or instance ID: 1-253 of `[A-Za-z0-9_.-:@]`, not `.` or `..`; the error names
@@ -430,6 +451,20 @@ mod tests {
 
     fn web(id: &str, port: u16) -> Instance {
         Instance::new("web", id, "10.0.0.1", port)
+    }
+
+    #[test]
+    fn addresses_are_ip_addresses_or_host_names() {
+        for ok in
+            ["10.0.0.1", "::1", "[::1]", "2606:2800:220:1:248:1893:25c8:1946", "web-1", "db_1.internal", "localhost"]
+        {
+            assert!(is_address(ok), "{ok}");
+        }
+        for bad in ["", "10.0.0.1;", "a b", "host\nserver", "[10.0.0.1]", "-web", "web-", "a..b", "a/b", "{x}", "a:80"]
+        {
+            assert!(!is_address(bad), "{bad:?}");
+            assert_eq!(Instance::new("web", "w", bad, 80).validate().unwrap_err().code(), "invalid_argument");
+        }
     }
 
     #[tokio::test]

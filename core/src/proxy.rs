@@ -67,7 +67,8 @@ pub struct Route {
     /// Host header to match (`api.example.com`, or `*.example.com` for any subdomain); `None`: any.
     /// HTTP only.
     pub host: Option<String>,
-    /// Path prefix to match (default `/`); the longest matching prefix wins. HTTP only.
+    /// Path prefix to match (default `/`); the longest matching prefix wins. HTTP only. Starts with
+    /// `/` and holds only letters, digits and `-._~/:@!+,=` (rendered configurations write it as is).
     pub path_prefix: String,
     /// Only instances carrying this tag.
     pub tag: Option<String>,
@@ -179,6 +180,14 @@ impl ProxyOptions {
             }
             if !r.path_prefix.starts_with('/') {
                 return Err(Error::invalid(f("path_prefix"), format!("{:?} must start with /", r.path_prefix)));
+            }
+            // Rendered configurations write the prefix as is (`location /api {`, `acl … path_beg /api`),
+            // where a `;`, a brace, a space or a line break would change the configuration itself.
+            if !r.path_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-._~/:@!+,=".contains(c)) {
+                return Err(Error::invalid(
+                    f("path_prefix"),
+                    format!("{:?} may hold only letters, digits and -._~/:@!+,=", r.path_prefix),
+                ));
             }
             if tcp && r.path_prefix != "/" {
                 return Err(Error::invalid(f("path_prefix"), "tcp routes cannot match a path"));

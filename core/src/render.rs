@@ -306,6 +306,11 @@ fn describe(e: &minijinja::Error) -> String {
 /// are used). Pure: no file or process is touched.
 pub fn render_config(options: &RenderOptions, instances: &[Instance]) -> Result<String> {
     options.validate()?;
+    // Each is checked where it is written (`register`), but a registry may hold what another writer put
+    // there: nothing unchecked reaches a configuration.
+    for (i, x) in instances.iter().enumerate() {
+        x.validate().map_err(|e| e.with_field_prefix(&format!("instances[{i}]")))?;
+    }
     // Most specific first, as the built-in proxy matches: exact hosts, wildcards, any host; longer
     // prefixes first.
     let mut ordered: Vec<(usize, &Route)> = options.routes.iter().enumerate().collect();
@@ -510,7 +515,19 @@ pub fn sync_config(discovery: Arc<dyn Discovery>, options: RenderOptions) -> Res
                         Ok(n) => n,
                         Err(_) => {
                             dirty = false;
-                            let all: Vec<Instance> = known.values().flat_map(|m| m.values().cloned()).collect();
+                            // An entry another writer put in the registry unchecked is left out, and
+                            // the others still rendered.
+                            let all: Vec<Instance> = known
+                                .values()
+                                .flat_map(|m| m.values().cloned())
+                                .filter(|i| match i.validate() {
+                                    Ok(()) => true,
+                                    Err(e) => {
+                                        tracing::warn!(service = %i.service, id = %i.id, "instance left out of {}: {e}", options.path.display());
+                                        false
+                                    }
+                                })
+                                .collect();
                             for e in apply(&options, &all).await {
                                 yield e;
                             }

@@ -191,10 +191,35 @@ fn rendering_maps_routes_strategies_and_refuses_what_cannot_map() {
             "routes[0].hash_header",
         ),
         (RenderOptions { listen: "nowhere".into(), ..options.clone() }, "listen"),
+        // Written into the configuration as is: a `;`, a brace, a space or a line break would add
+        // directives of its own (or, in HAProxy, a second path to match).
+        (
+            RenderOptions {
+                routes: vec![Route {
+                    path_prefix: "/a;\n}\nlocation /evil {\n return 200;".into(),
+                    ..Route::new("web")
+                }],
+                ..options.clone()
+            },
+            "routes[0].path_prefix",
+        ),
+        (
+            RenderOptions {
+                routes: vec![Route { path_prefix: "/a /b".into(), ..Route::new("web") }],
+                ..options.clone()
+            },
+            "routes[0].path_prefix",
+        ),
     ] {
         let e = render_config(&bad, &instances).unwrap_err();
         assert!(e.to_string().contains(field), "{field}: {e}");
     }
+    // An instance the registry holds unchecked (another writer's) is refused, naming it.
+    let mut injected = instances.clone();
+    injected.push(Instance::new("web", "w9", "127.0.0.1;\n}\nserver { listen 80", 8009));
+    let e = render_config(&options, &injected).unwrap_err();
+    assert_eq!(e.code(), "invalid_argument");
+    assert!(e.to_string().contains("instances[4].address"), "{e}");
     let e =
         render_config(&RenderOptions { template: Some("a\nb\n{% if %}".into()), ..options }, &instances).unwrap_err();
     assert!(e.to_string().contains("line 3"), "{e}");
