@@ -77,6 +77,42 @@ async fn registry_operations_watch_and_leases() {
 }
 
 #[tokio::test]
+async fn an_entry_another_writer_put_in_etcd_unchecked_stays_out_of_a_rendered_config() {
+    let _g = SERIAL.lock().await;
+    etcd("up");
+    let config = config();
+    let d: Arc<dyn Discovery> = Arc::new(EtcdDiscovery::connect(config.clone()).await.unwrap());
+    d.register(&Instance::new("web", "good", "10.0.0.1", 8001)).await.unwrap();
+    // What a client other than dockfleet could write: an address that would add nginx directives.
+    let mut raw = etcd_client::Client::connect(&config.endpoints, None).await.unwrap();
+    let evil = serde_json::json!({
+        "service": "web", "id": "evil", "address": "10.0.0.9:1;\n}\nserver {\n listen 81", "port": 8009,
+        "health": "passing", "tags": [], "metadata": {},
+    });
+    raw.put(format!("{}/services/web/evil", config.prefix), evil.to_string(), None).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("dockfleet-etcd-render-{}", unique("r")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("web.conf");
+    let options = RenderOptions {
+        routes: vec![Route::new("web")],
+        path: path.clone(),
+        debounce: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let mut events = sync_config(d.clone(), options);
+    let first = tokio::time::timeout(Duration::from_secs(10), events.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!((first.kind.as_str(), first.servers), ("written", 1), "{first:?}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("server 10.0.0.1:8001") && !text.contains("10.0.0.9"), "{text}");
+    // A lookup still returns it as the registry holds it: only what is rendered is checked.
+    let all = d.lookup("web", &LookupOptions::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    drop(events);
+    raw.delete(format!("{}/", config.prefix), Some(etcd_client::DeleteOptions::new().with_prefix())).await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn etcd_down_gives_clear_errors_and_watches_resume_without_gaps_or_repeats() {
     let _g = SERIAL.lock().await;
     etcd("up");
