@@ -377,10 +377,21 @@ fn string_list(field: &str, v: &Value) -> Result<Vec<String>> {
     }
 }
 
-/// `KEY=VALUE` lists and `KEY: VALUE` maps (environment, labels). A list item `KEY` without a value,
-/// or a map value `null`, takes the value from this process's environment, as compose does, and is
-/// left out when that is unset.
-fn list_or_dict(field: &str, v: &Value) -> Result<BTreeMap<String, String>> {
+/// `KEY=VALUE` lists and `KEY: VALUE` maps of environment variables and build arguments. A list item
+/// `KEY` without a value, or a map value `null`, takes the value from this process's environment, as
+/// compose does, and is left out when that is unset.
+fn env_list_or_dict(field: &str, v: &Value) -> Result<BTreeMap<String, String>> {
+    list_or_dict(field, v, |k| std::env::var(k).ok())
+}
+
+/// `KEY=VALUE` lists and `KEY: VALUE` maps of labels. A list item `KEY` without a value, or a map
+/// value `null`, is the label with an empty value, as compose has it (not one from the environment).
+fn label_list_or_dict(field: &str, v: &Value) -> Result<BTreeMap<String, String>> {
+    list_or_dict(field, v, |_| Some(String::new()))
+}
+
+/// A list or map of `KEY=VALUE`; `bare(KEY)` gives the value of a `KEY` without one (`None`: left out).
+fn list_or_dict(field: &str, v: &Value, bare: impl Fn(&str) -> Option<String>) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     match v {
         Value::Mapping(m) => {
@@ -388,7 +399,7 @@ fn list_or_dict(field: &str, v: &Value) -> Result<BTreeMap<String, String>> {
                 let k = scalar(field, k)?;
                 let path = format!("{field}.{k}");
                 if val.is_null() {
-                    if let Ok(v) = std::env::var(&k) {
+                    if let Some(v) = bare(&k) {
                         out.insert(k, v);
                     }
                 } else {
@@ -404,7 +415,7 @@ fn list_or_dict(field: &str, v: &Value) -> Result<BTreeMap<String, String>> {
                         out.insert(k.to_string(), v.to_string());
                     }
                     None => {
-                        if let Ok(v) = std::env::var(&item) {
+                        if let Some(v) = bare(&item) {
                             out.insert(item, v);
                         }
                     }
@@ -676,7 +687,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
                 match k.as_str() {
                     "context" => b.context = names.base_dir.join(scalar(&kf, v)?),
                     "dockerfile" => b.dockerfile = Some(scalar(&kf, v)?),
-                    "args" => b.args = list_or_dict(&kf, v)?,
+                    "args" => b.args = env_list_or_dict(&kf, v)?,
                     _ => return Err(Error::invalid(kf, "unknown key")),
                 }
             }
@@ -701,10 +712,10 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         }
     }
     if let Some(env) = &s.environment {
-        spec.env.extend(list_or_dict(&f("environment"), env)?);
+        spec.env.extend(env_list_or_dict(&f("environment"), env)?);
     }
     if let Some(labels) = &s.labels {
-        spec.labels = list_or_dict(&f("labels"), labels)?;
+        spec.labels = label_list_or_dict(&f("labels"), labels)?;
     }
     spec.labels.insert(LABEL_STACK.into(), names.stack.into());
     spec.ports = s.ports.iter().enumerate().map(|(i, p)| port(&f(&format!("ports[{i}]")), p)).collect::<Result<_>>()?;
@@ -875,7 +886,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
             }
         }
         if let Some(l) = &d.labels {
-            spec.labels.extend(list_or_dict(&df("labels"), l)?);
+            spec.labels.extend(label_list_or_dict(&df("labels"), l)?);
         }
     }
     for (i, v) in s.secrets.iter().enumerate() {
@@ -1053,7 +1064,7 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
                 }
             }
             if let Some(l) = &obj.labels {
-                list_or_dict(&format!("{field}.labels"), l)?;
+                label_list_or_dict(&format!("{field}.labels"), l)?;
             }
             let full = obj.name.clone().unwrap_or_else(|| format!("{name}_{key}"));
             crate::host::validate_name(&field, &full)?;
@@ -1541,6 +1552,20 @@ networks:
             s.services.iter().find(|x| x.name == "wordpress").unwrap().depends_on[0].condition,
             "service_healthy"
         );
+    }
+
+    #[test]
+    fn a_key_without_a_value_is_read_from_the_environment_for_variables_and_is_empty_for_labels() {
+        let text = "services:\n  web:\n    image: x\n    environment: [PATH, DOCKFLEET_SURELY_UNSET_VAR, A=1]\n    labels: [bare, k=v]\n    deploy:\n      labels: {also-bare: null}\n";
+        let s = parse(text).unwrap();
+        let spec = &s.services[0].spec;
+        assert_eq!(spec.env.get("PATH"), std::env::var("PATH").ok().as_ref());
+        assert!(!spec.env.contains_key("DOCKFLEET_SURELY_UNSET_VAR"), "an unset variable is left out");
+        assert_eq!(spec.env.get("A").map(String::as_str), Some("1"));
+        // As compose-go's Labels: a label named without a value is there, empty.
+        assert_eq!(spec.labels.get("bare").map(String::as_str), Some(""));
+        assert_eq!(spec.labels.get("also-bare").map(String::as_str), Some(""));
+        assert_eq!(spec.labels.get("k").map(String::as_str), Some("v"));
     }
 
     #[test]
