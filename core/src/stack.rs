@@ -9,6 +9,11 @@
 //! the stack's tasks per service; [`stack_down`] removes its services and networks, and its volumes
 //! only when asked.
 //!
+//! Variables are substituted from this process's environment as compose does (`$VAR`, `${VAR}`,
+//! `${VAR:-default}`, `${VAR-default}`, `${VAR:+replacement}`, `${VAR+replacement}`,
+//! `${VAR:?message}`, `$$`; defaults and replacements may nest); a bare `KEY` in `environment` takes
+//! its value from the environment, and a bare label is an empty one.
+//!
 //! Names follow Swarm: service `web` of stack `blog` runs as service `blog_web`, network `front` is
 //! `blog_front`, volume `data` is `blog_data`, and everything carries the label
 //! `com.docker.stack.namespace=blog`. Plain engines have no overlay network: a stack network (also one
@@ -922,9 +927,22 @@ fn update_from(field: &str, u: ComposeUpdate, dst: &mut UpdateConfig) -> Result<
 }
 
 /// Substitutes variables in one string as compose does: `$VAR`, `${VAR}`, `${VAR:-default}`
-/// (default when unset or empty), `${VAR-default}` (when unset), `${VAR:?message}` / `${VAR?message}`
-/// (error), and `$$` for a literal `$`. Unset variables become empty.
+/// (default when unset or empty), `${VAR-default}` (when unset), `${VAR:+replacement}` (when set and
+/// not empty), `${VAR+replacement}` (when set), `${VAR:?message}` / `${VAR?message}` (error), and
+/// `$$` for a literal `$`. A default or a replacement may hold variables of its own, nested at most
+/// [`MAX_NESTING`] deep. Unset variables become empty.
 fn interpolate(field: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+    interpolate_nested(field, text, env, 0)
+}
+
+/// How deep `${A:-${B:-…}}` may nest: each level is a call, and a file of `${A:-` repeated would
+/// otherwise overflow the stack (an abort, which no error handling catches).
+const MAX_NESTING: usize = 16;
+
+fn interpolate_nested(field: &str, text: &str, env: &dyn Fn(&str) -> Option<String>, depth: usize) -> Result<String> {
+    if depth > MAX_NESTING {
+        return Err(Error::invalid(field, format!("variables nested more than {MAX_NESTING} deep")));
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -934,7 +952,7 @@ fn interpolate(field: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
             out.push('$');
             rest = r;
         } else if let Some(r) = rest.strip_prefix('{') {
-            let end = r.find('}').ok_or_else(|| Error::invalid(field, format!("unterminated ${{ in {text:?}")))?;
+            let end = closing_brace(r).ok_or_else(|| Error::invalid(field, format!("unterminated ${{ in {text:?}")))?;
             let expr = &r[..end];
             rest = &r[end + 1..];
             let name_len = expr.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expr.len());
@@ -943,10 +961,26 @@ fn interpolate(field: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
                 return Err(Error::invalid(field, format!("bad variable ${{{expr}}}")));
             }
             let value = env(name);
+            // A default or replacement may itself hold variables (`${A:-${B}}`).
+            let word = |skip: usize| interpolate_nested(field, &op[skip..], env, depth + 1);
             let value = match op {
                 "" => value.unwrap_or_default(),
-                _ if op.starts_with(":-") => value.filter(|v| !v.is_empty()).unwrap_or_else(|| op[2..].to_string()),
-                _ if op.starts_with('-') => value.unwrap_or_else(|| op[1..].to_string()),
+                _ if op.starts_with(":-") => match value.filter(|v| !v.is_empty()) {
+                    Some(v) => v,
+                    None => word(2)?,
+                },
+                _ if op.starts_with('-') => match value {
+                    Some(v) => v,
+                    None => word(1)?,
+                },
+                _ if op.starts_with(":+") => match value.filter(|v| !v.is_empty()) {
+                    Some(_) => word(2)?,
+                    None => String::new(),
+                },
+                _ if op.starts_with('+') => match value {
+                    Some(_) => word(1)?,
+                    None => String::new(),
+                },
                 _ if op.starts_with(":?") || op.starts_with('?') => {
                     let unset =
                         if op.starts_with(':') { value.as_deref().is_none_or(str::is_empty) } else { value.is_none() };
@@ -971,6 +1005,21 @@ fn interpolate(field: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) ->
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Where the `}` closing a `${` ends in `r` (the text after the `${`), past any nested `${…}`.
+fn closing_brace(r: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let bytes = r.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'{' if i > 0 && bytes[i - 1] == b'$' => depth += 1,
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Interpolates every string value (not keys) of the document, naming the path of a bad one.
@@ -1676,6 +1725,15 @@ services:
         assert_eq!(i("app:$TAG-x").unwrap(), "app:2-x");
         assert_eq!(i("${NOPE:-def} ${EMPTY:-def} ${EMPTY-def} ${NOPE-d2}").unwrap(), "def def  d2");
         assert_eq!(i("cost $$5 and $").unwrap(), "cost $5 and $");
+        // Replacements: `:+` when set and not empty, `+` when set.
+        assert_eq!(i("[${TAG:+on}][${EMPTY:+on}][${NOPE:+on}][${EMPTY+on}][${NOPE+on}]").unwrap(), "[on][][][on][]");
+        // Nested in a default or a replacement.
+        assert_eq!(i("${NOPE:-${TAG}} ${NOPE:-a${NOPE:-b}c} ${TAG:+v${TAG}} ${TAG:-${NOPE}}").unwrap(), "2 abc v2 2");
+        assert!(i("${NOPE:-${TAG}").is_err(), "unterminated");
+        let deep = format!("{}x{}", "${NOPE:-".repeat(100_000), "}".repeat(100_000));
+        assert!(i(&deep).unwrap_err().to_string().contains("nested more than 16 deep"));
+        let ok = format!("{}x{}", "${NOPE:-".repeat(16), "}".repeat(16));
+        assert_eq!(i(&ok).unwrap(), "x");
         assert!(i("${NOPE:?set NOPE}").unwrap_err().to_string().contains("set NOPE"));
         assert!(i("${TAG").is_err());
     }
