@@ -1041,6 +1041,9 @@ export interface ServiceSpec {
   name?: string
   image?: string
   command?: Array<string>
+  entrypoint?: Array<string> | undefined | null
+  workingDir?: string | undefined | null
+  user?: string | undefined | null
   env?: Record<string, string>
   labels?: Record<string, string>
   ports?: Array<ServicePort>

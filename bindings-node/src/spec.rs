@@ -49,7 +49,8 @@ object! { in
 object! { in
     #[doc = "A replicated or global service."]
     ServiceSpec => df::ServiceSpec {
-        name: String, image: String, command: Vec<String>, env: HashMap<String, String>,
+        name: String, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>, working_dir: Option<String>,
+        user: Option<String>, env: HashMap<String, String>,
         labels: HashMap<String, String>, ports: Vec<ServicePort>, volumes: Vec<Mount>, mode: String, replicas: Number<u32>,
         placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,

@@ -46,6 +46,14 @@ test('a bad compose file names the field and throws with a code', () => {
   assert.throws(() => dockfleet.parseCompose('bad', 'services:\n  web: {image: x, deploy: {replicas: lots}}\n'),
     (e) => e.code === 'invalid_argument' && /services\.web\.deploy\.replicas/.test(e.message))
   assert.equal(dockfleet.LABEL_STACK, 'com.docker.stack.namespace')
+  assert.throws(() => dockfleet.parseCompose('bad', 'services:\n  web: {image: x, working_dir: srv}\n'),
+    (e) => e.code === 'invalid_argument' && /services\.web\.working_dir/.test(e.message))
+})
+
+test('entrypoint, working directory and user from a compose file', () => {
+  const text = "services:\n  web:\n    image: x\n    entrypoint: /bin/sh -c\n    command: [echo hi]\n    working_dir: /srv\n    user: '65534'\n"
+  const { spec } = dockfleet.parseCompose('app', text).services[0]
+  assert.deepEqual([spec.entrypoint, spec.command, spec.workingDir, spec.user], [['/bin/sh', '-c'], ['echo hi'], '/srv', '65534'])
 })
 
 test('networks and volumes on one host', async () => {

@@ -49,7 +49,8 @@ dto! {
 dto! {
     /// A replicated or global service.
     ServiceSpec => df::ServiceSpec {
-        name: String, image: String, command: Vec<String>, env: BTreeMap<String, String>,
+        name: String, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>, working_dir: Option<String>,
+        user: Option<String>, env: BTreeMap<String, String>,
         labels: BTreeMap<String, String>, ports: Vec<ServicePort>, volumes: Vec<Mount>, mode: String, replicas: u32,
         placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,

@@ -51,12 +51,21 @@ def test_bad_compose_names_the_field():
         ("services:\n  web: {image: x, deploy: {replicas: lots}}\n", "services.web.deploy.replicas"),
         ("services:\n  web: {image: x, volumes: ['/:/h']}\n", "services.web.volumes[0].source"),
         ("services:\n  web: {image: x, tty: true}\n", "services.web"),
+        ("services:\n  web: {image: x, working_dir: srv}\n", "services.web.working_dir"),
+        ("services:\n  web: {image: x, entrypoint: []}\n", "services.web.entrypoint"),
     ]:
         try:
             sync.parse_compose("bad", text)
             raise AssertionError(f"accepted: {text}")
         except sync.InvalidArgumentError as e:
             assert e.code == "invalid_argument" and field in str(e), str(e)
+
+
+def test_entrypoint_working_dir_and_user_from_compose():
+    text = "services:\n  web:\n    image: x\n    entrypoint: /bin/sh -c\n    command: [echo hi]\n    working_dir: /srv\n    user: '65534'\n"
+    spec = sync.parse_compose("app", text).services[0].spec
+    assert (spec.entrypoint, spec.command, spec.working_dir, spec.user) == (["/bin/sh", "-c"], ["echo hi"], "/srv", "65534")
+    assert dockfleet.ServiceSpec(name="web", image="x").entrypoint is None
 
 
 def test_sync_networks_and_volumes():

@@ -281,6 +281,7 @@ impl ContainerSpec {
         if self.image.chars().any(|c| c.is_whitespace()) {
             return Err(Error::invalid("image", format!("{:?} contains whitespace", self.image)));
         }
+        validate_image_ref("image", &self.image)?;
         validate_env(&self.env)?;
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {

@@ -194,6 +194,9 @@ pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap
         name: Some(format!("{}.{slot}.{:08x}", spec.name, nonce as u32)),
         image: spec.image.clone(),
         command: spec.command.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        working_dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
         env: spec.env.clone(),
         labels,
         ports: spec

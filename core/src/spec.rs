@@ -192,6 +192,15 @@ pub struct ServiceSpec {
     pub image: String,
     /// Command; the image's when empty.
     pub command: Vec<String>,
+    /// Entrypoint replacing the image's (`None`: the image's; compose's `entrypoint`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Working directory of the command, an absolute path (`None`: the image's; compose's `working_dir`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// User the command runs as, `name`, `uid` or `uid:gid` (`None`: the image's; compose's `user`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Environment.
     pub env: BTreeMap<String, String>,
     /// Labels on every task's container (the `dockfleet.*` prefix is reserved).
@@ -249,6 +258,9 @@ impl Default for ServiceSpec {
             name: String::new(),
             image: String::new(),
             command: Vec::new(),
+            entrypoint: None,
+            working_dir: None,
+            user: None,
             env: BTreeMap::new(),
             labels: BTreeMap::new(),
             ports: Vec::new(),
@@ -427,6 +439,16 @@ impl ServiceSpec {
         }
         if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
             return Err(Error::invalid("image", format!("{:?} is not an image reference", self.image)));
+        }
+        crate::host::validate_image_ref("image", &self.image)?;
+        if self.entrypoint.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::invalid("entrypoint", "must not be empty (leave it out to keep the image's)"));
+        }
+        if let Some(d) = self.working_dir.as_ref().filter(|d| !d.starts_with('/')) {
+            return Err(Error::invalid("working_dir", format!("{d:?} must be an absolute path")));
+        }
+        if let Some(u) = self.user.as_ref().filter(|u| u.is_empty() || u.chars().any(|c| c.is_whitespace())) {
+            return Err(Error::invalid("user", format!("{u:?} is not a user (name, uid or uid:gid)")));
         }
         check_replicas("replicas", self.replicas)?;
         crate::host::validate_env(&self.env)?;

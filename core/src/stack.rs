@@ -200,6 +200,9 @@ struct ComposeService {
     image: Option<String>,
     build: Option<Value>,
     command: Option<Value>,
+    entrypoint: Option<Value>,
+    working_dir: Option<String>,
+    user: Option<String>,
     environment: Option<Value>,
     env_file: Option<Value>,
     #[serde(default)]
@@ -705,12 +708,18 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         (None, Some(_)) => format!("{}:latest", spec.name),
         (None, None) => return Err(Error::invalid(f("image"), "is required (or a build section)")),
     };
+    let words = |field: &str, v: &Value| match v {
+        Value::String(line) => shell_words(&f(field), line),
+        other => string_list(&f(field), other),
+    };
     if let Some(c) = &s.command {
-        spec.command = match c {
-            Value::String(line) => shell_words(&f("command"), line)?,
-            other => string_list(&f("command"), other)?,
-        };
+        spec.command = words("command", c)?;
     }
+    if let Some(e) = &s.entrypoint {
+        spec.entrypoint = Some(words("entrypoint", e)?);
+    }
+    spec.working_dir = s.working_dir.clone();
+    spec.user = s.user.clone();
     if let Some(files) = &s.env_file {
         for (i, file) in string_list(&f("env_file"), files)?.iter().enumerate() {
             spec.env.extend(read_env_file(&f(&format!("env_file[{i}]")), &names.base_dir.join(file))?);
@@ -1524,6 +1533,9 @@ services:
     <<: *common
     image: dockfleet/busybox:latest
     command: httpd -f -p 80 -h /www
+    entrypoint: [/bin/busybox]
+    working_dir: /www
+    user: "65534:65534"
     x-dockfleet:
       shutdown_delay: 1500ms
     ports:
@@ -1577,6 +1589,8 @@ networks:
         let wp = &s.services.iter().find(|x| x.name == "wordpress").unwrap().spec;
         assert_eq!(wp.name, "blog_wordpress");
         assert_eq!(wp.command, ["httpd", "-f", "-p", "80", "-h", "/www"]);
+        assert_eq!(wp.entrypoint.as_deref(), Some(&["/bin/busybox".to_string()][..]));
+        assert_eq!((wp.working_dir.as_deref(), wp.user.as_deref()), (Some("/www"), Some("65534:65534")));
         assert_eq!(wp.ports, [ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }]);
         assert_eq!(wp.replicas, 3);
         assert_eq!(wp.stop_grace_period, Duration::from_secs(1), "merged from the x- anchor");
@@ -1620,7 +1634,8 @@ networks:
     #[test]
     fn bad_files_name_the_field() {
         let cases: &[(&str, &str)] = &[
-            ("services:\n  web:\n    image: x\n    entrypoint: sh\n", "services.web"),
+            ("services:\n  web:\n    image: x\n    entrypoint: []\n", "services.web.entrypoint"),
+            ("services:\n  web:\n    image: x\n    working_dir: tmp\n", "services.web.working_dir"),
             ("services:\n  web:\n    image: x\n    deploy:\n      replicas: many\n", "services.web.deploy.replicas"),
             ("services:\n  web:\n    image: x\n    deploy:\n      replicas: 100000000\n", "services.web.deploy.replicas"),
             ("services:\n  web:\n    image: x\n    deploy:\n      placment: {}\n", "services.web.deploy"),

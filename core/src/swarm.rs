@@ -390,7 +390,11 @@ pub(crate) fn to_swarm(
         configs: (!configs.is_empty()).then_some(configs),
         image: Some(spec.image.clone()),
         labels: Some(hashmap(&labels)),
+        // Swarm's `Command` is the entrypoint, its `Args` the command.
+        command: spec.entrypoint.clone(),
         args: (!spec.command.is_empty()).then(|| spec.command.clone()),
+        dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         mounts: Some(mounts),
         stop_grace_period: Some(nanos(spec.stop_grace_period)),
@@ -1783,6 +1787,22 @@ mod tests {
         let c = t.container_spec.as_ref().unwrap();
         assert_eq!(c.args.as_deref(), Some(&["httpd".to_string(), "-f".to_string()][..]));
         assert_eq!(c.command, None, "the command is the image's CMD, not its entrypoint");
+        assert_eq!((c.dir.as_deref(), c.user.as_deref()), (None, None));
+        let with = ServiceSpec {
+            entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
+            working_dir: Some("/srv".into()),
+            user: Some("65534".into()),
+            ..spec.clone()
+        };
+        let s2 = to_swarm(&with, &nodes(), "host", &none()).unwrap();
+        let c2 = s2.task_template.as_ref().unwrap().container_spec.as_ref().unwrap();
+        assert_eq!(
+            c2.command.as_deref(),
+            Some(&["/bin/sh".to_string(), "-c".to_string()][..]),
+            "Swarm's Command is the entrypoint"
+        );
+        assert_eq!(c2.args, c.args);
+        assert_eq!((c2.dir.as_deref(), c2.user.as_deref()), (Some("/srv"), Some("65534")));
         assert_eq!(c.env.as_deref(), Some(&["A=1".to_string()][..]));
         assert_eq!(c.labels.as_ref().unwrap()[LABEL_SPEC_HASH], spec_hash(&spec));
         assert_eq!(c.stop_grace_period, Some(2_000_000_000));

@@ -339,6 +339,38 @@ async fn service_logs_merge_every_task_with_where_it_runs() {
 }
 
 #[tokio::test]
+async fn entrypoint_working_dir_and_user_reach_every_task() {
+    let fleet = plain_fleet();
+    let name = unique("ep").replace('-', "_").to_lowercase();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.entrypoint = Some(vec!["/bin/sh".into(), "-c".into()]);
+    spec.command = vec!["echo dir=$(pwd) id=$(id -u):$(id -g); exec sleep 600".into()];
+    spec.working_dir = Some("/srv/work".into());
+    spec.user = Some("65534:65534".into());
+    spec.replicas = 2;
+    spec.stop_grace_period = Duration::from_secs(1);
+    let tasks = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().report.created;
+    assert_eq!(tasks.len(), 2);
+    let follow = LogOptions { follow: true, ..Default::default() };
+    let mut lines = service_logs(&fleet, &name, &follow);
+    let mut seen = BTreeMap::new();
+    while seen.len() < 2 {
+        use futures::StreamExt;
+        let l = tokio::time::timeout(Duration::from_secs(15), lines.next()).await.expect("a line").unwrap().unwrap();
+        seen.insert(l.id.clone(), l.message.trim().to_string());
+    }
+    drop(lines);
+    for t in &tasks {
+        assert_eq!(seen[&t.id], "dir=/srv/work id=65534:65534", "task {}", t.name);
+    }
+    // Unchanged specs keep their hash (the hash of their JSON): a field left unset is not written, so
+    // services deployed before these fields existed are not rolled.
+    let json = serde_json::to_string(&ServiceSpec::new("web", IMAGE)).unwrap();
+    assert!(!["entrypoint", "working_dir", "user"].iter().any(|f| json.contains(f)), "{json}");
+    remove_service(&fleet, &name).await.unwrap();
+}
+
+#[tokio::test]
 async fn service_stats_sample_every_running_task_where_it_runs() {
     let fleet = plain_fleet();
     let name = unique("stats").replace('-', "_").to_lowercase();

@@ -683,6 +683,9 @@ class ServiceSpec:
     name: str
     image: str
     command: list[str]
+    entrypoint: list[str] | None
+    working_dir: str | None
+    user: str | None
     env: dict[str, str]
     labels: dict[str, str]
     ports: list[ServicePort]
@@ -703,7 +706,7 @@ class ServiceSpec:
     allow_host_mounts: bool
     secrets: list[ServiceFile]
     configs: list[ServiceFile]
-    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., shutdown_delay: float = ..., networks: list[str] = ..., privileged: bool = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
+    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., working_dir: str | None = ..., user: str | None = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., shutdown_delay: float = ..., networks: list[str] = ..., privileged: bool = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
