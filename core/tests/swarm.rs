@@ -264,7 +264,11 @@ async fn swarm_backend_end_to_end() {
     step("service logs, stats and exec: every task's output, resource use and a command run in it");
     let logs_name = unique("sw-logs").replace('_', "-");
     let mut talker = ServiceSpec::new(&logs_name, IMAGE);
-    talker.command = ["sh", "-c", "echo hello from $(hostname); exec sleep 600"].map(String::from).to_vec();
+    // The entrypoint, working directory and user reach Swarm's tasks (as its Command, Dir and User).
+    talker.entrypoint = Some(vec!["sh".into(), "-c".into()]);
+    talker.command = vec!["echo hello from $(hostname) in $(pwd) as $(id -u); exec sleep 600".into()];
+    talker.working_dir = Some("/srv".into());
+    talker.user = Some("65534".into());
     talker.replicas = 2;
     talker.stop_grace_period = Duration::from_secs(1);
     assert_eq!(last(&collect(backend.rollout(talker.clone(), Default::default())).await).1, "completed");
@@ -279,7 +283,8 @@ async fn swarm_backend_end_to_end() {
         let l = &seen[&t.slot];
         assert_eq!((l.host.as_str(), l.id.as_str()), (t.host.as_str(), t.id.as_str()), "{l:?}");
         assert!(l.name.starts_with(&format!("{}.", t.name)), "the task's container, {l:?} of {t:?}");
-        assert_eq!((l.stream.as_str(), l.message.trim()), ("stdout", format!("hello from {}", &t.id[..12]).as_str()));
+        let hello = format!("hello from {} in /srv as 65534", &t.id[..12]);
+        assert_eq!((l.stream.as_str(), l.message.trim()), ("stdout", hello.as_str()));
     }
     let samples = backend.service_stats(&logs_name).await.unwrap();
     let mut want: Vec<(u32, &str, &str)> = st.tasks.iter().map(|t| (t.slot, t.host.as_str(), t.id.as_str())).collect();
