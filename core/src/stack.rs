@@ -526,7 +526,12 @@ fn port(field: &str, v: &Value) -> Result<ServicePort> {
         Value::Number(_) => Ok(ServicePort { target: num(field, v)?, published: Some(0), protocol: "tcp".into() }),
         Value::String(s) => {
             let (spec, protocol) = s.split_once('/').unwrap_or((s.as_str(), "tcp"));
-            if spec.contains('-') {
+            // `8000-8002:80-82` is a range; `-1:80` is only a bad port.
+            let is_range = |part: &str| {
+                part.split_once('-')
+                    .is_some_and(|(a, b)| !a.is_empty() && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit()))
+            };
+            if spec.split(':').any(is_range) {
                 return Err(bad("port ranges are not supported: list each port"));
             }
             let parts: Vec<&str> = spec.split(':').collect();
@@ -1671,6 +1676,11 @@ networks:
             assert_eq!(e.code(), "invalid_argument", "{text}");
             assert!(e.to_string().contains(field), "{e} should name {field} for:\n{text}");
         }
+        let port =
+            |p: &str| parse(&format!("services:\n  web: {{image: x, ports: ['{p}']}}\n")).unwrap_err().to_string();
+        assert!(port("-1:80").contains("\"-1\" is not a port"), "{}", port("-1:80"));
+        assert!(port("8000-8002:80-82").contains("port ranges are not supported"));
+        assert!(port("8000:80-82").contains("port ranges are not supported"));
     }
 
     #[test]
