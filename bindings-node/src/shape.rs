@@ -13,14 +13,15 @@
 //! reads the fields of whatever it is given, so a string or a number passed for an options object
 //! read as one with no field set (`DockerHost.connect('tcp://…')` connected to the local socket), and
 //! an array passed for a record of names to values read as one keyed `0`, `1`, … (`env: ['A=1']` set
-//! a variable named `0`). Both are now `invalid_argument` errors.
+//! a variable named `0`). Both are `invalid_argument` errors here, and so is a key the type does
+//! not have (unless it is `undefined`).
 
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::ptr;
 use std::sync::OnceLock;
 
-use napi::bindgen_prelude::{FromNapiValue, TypeName};
+use napi::bindgen_prelude::{FromNapiValue, TypeName, ValidateNapiValue};
 use napi::{sys, Error, Status};
 
 /// A `#[napi(object)]` type's Rust field names, in declaration order, and their JS names.
@@ -101,6 +102,18 @@ unsafe fn js_type(env: sys::napi_env, value: sys::napi_value) -> napi::Result<&'
                 }
             }
         })
+    }
+}
+
+/// What a value of the type napi-rs names `ty` is, for an error.
+fn expected(ty: &str) -> &str {
+    match ty {
+        "HashMap" | "BTreeMap" => "an object of names to values",
+        "Array<T>" => "an array",
+        "String" | "string" => "a string",
+        "bool" | "boolean" => "a boolean",
+        "number" | "f64" => "a number",
+        _ => "an object",
     }
 }
 
@@ -203,7 +216,7 @@ impl Fields {
     /// The next field, `None` when it is `undefined` (absent), as napi-rs reads an optional field. A
     /// record (`Record<string, …>`, a Rust map) must be an object and not an array, and an array one.
     /// An error names the field.
-    pub(crate) fn next<T: FromNapiValue + TypeName>(&mut self) -> napi::Result<Option<T>> {
+    pub(crate) fn next<T: FromNapiValue + ValidateNapiValue>(&mut self) -> napi::Result<Option<T>> {
         let (name, c_name) = self.names.next().expect("one name per field");
         self.last = name;
         let named = |mut e: Error| {
@@ -217,9 +230,15 @@ impl Fields {
             let got = js_type(self.env, raw)?;
             match (got, T::type_name()) {
                 ("undefined", _) => Ok(None),
-                (_, "HashMap" | "BTreeMap") if got != "object" => {
-                    Err(named(object_expected("an object of names to values", got)))
-                }
+                // An `Option` reads `null` as `None`; anything else refuses it, naming the field (napi-rs
+                // would throw V8's TypeError for a record, with no code).
+                ("null", ty) => match T::validate(self.env, raw) {
+                    Ok(_) => T::from_napi_value(self.env, raw).map(Some).map_err(named),
+                    Err(_) => {
+                        Err(named(Error::new(Status::InvalidArg, format!("expected {}, got null", expected(ty)))))
+                    }
+                },
+                (_, ty @ ("HashMap" | "BTreeMap")) if got != "object" => Err(named(object_expected(expected(ty), got))),
                 (_, "Array<T>") if got != "array" => {
                     Err(named(Error::new(Status::ArrayExpected, format!("expected an array, got {got}"))))
                 }
@@ -230,7 +249,7 @@ impl Fields {
 
     /// The next field, required: `undefined` is an error unless `T` is an `Option` (as napi-rs reads
     /// a required field).
-    pub(crate) fn required<T: FromNapiValue + TypeName>(&mut self) -> napi::Result<T> {
+    pub(crate) fn required<T: FromNapiValue + ValidateNapiValue>(&mut self) -> napi::Result<T> {
         match self.next::<T>()? {
             Some(v) => Ok(v),
             None => {
@@ -275,7 +294,7 @@ impl<K, V> TypeName for Record<K, V> {
     }
 }
 
-impl<V: FromNapiValue> napi::bindgen_prelude::ValidateNapiValue for Record<String, V> {}
+impl<V: FromNapiValue> ValidateNapiValue for Record<String, V> {}
 
 impl Shape {
     /// The object of this shape with `values` (one per field, in order).

@@ -43,6 +43,8 @@ test('a value that is not an object where one is expected, or a key its type lac
     [{ healthcheck: 'true' }, 'expected an object (Healthcheck), got string on ContainerSpec.healthcheck'],
     [{ ports: [8080] }, 'expected an object (PortMapping), got number on ContainerSpec.ports'],
     [{ command: 'sleep 1' }, 'expected an array, got string on ContainerSpec.command'],
+    // (`null` is an absent value only where the type allows it: `entrypoint`, not `env`.)
+    [{ env: null }, 'expected an object of names to values, got null on ContainerSpec.env'],
   ]) {
     const e = await rejects(h.createContainer({ image: IMAGE, labels, ...extra }), 'invalid_argument')
     assert.equal(e.message, message)
@@ -63,7 +65,7 @@ test('a value that is not an object where one is expected, or a key its type lac
   assert.match(nested.message, /^unknown field `hostport` on PortMapping .* on ContainerSpec\.ports$/)
   // Absent fields still take their defaults, `null` an optional one's, and an unknown key set to
   // `undefined` (`{ ...options, extra: undefined }`) is as good as absent.
-  const id = await h.createContainer({ image: IMAGE, labels, name: null, env: undefined, extra: undefined })
+  const id = await h.createContainer({ image: IMAGE, labels, name: null, entrypoint: null, env: undefined, extra: undefined })
   await h.removeContainer(id, true)
   assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
 })

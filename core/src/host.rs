@@ -154,7 +154,7 @@ pub(crate) fn validate_name(field: &str, name: &str) -> Result<()> {
 /// Checks a reference to an existing container, network, volume, secret or config (its name, its ID
 /// or an ID's prefix; IDs are hex) as [`validate_name`] does. It becomes part of the path of the
 /// engine's URL, unescaped: a `/`, `?` or `#` there would address another object or endpoint
-/// (`removeImage("../containers/web")` would send `DELETE /containers/web`), and an empty one
+/// (`remove_image("../containers/web")` would send `DELETE /containers/web`), and an empty one
 /// another endpoint.
 pub(crate) fn validate_ref(field: &str, reference: &str) -> Result<()> {
     validate_name(field, reference)
