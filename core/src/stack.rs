@@ -202,7 +202,8 @@ struct ComposeService {
     command: Option<Value>,
     entrypoint: Option<Value>,
     working_dir: Option<String>,
-    user: Option<String>,
+    /// A name or `uid[:gid]`: `user: 1000` (a YAML number) is as good as `user: "1000"`.
+    user: Option<Value>,
     environment: Option<Value>,
     env_file: Option<Value>,
     #[serde(default)]
@@ -724,7 +725,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         spec.entrypoint = Some(words("entrypoint", e)?);
     }
     spec.working_dir = s.working_dir.clone();
-    spec.user = s.user.clone();
+    spec.user = s.user.as_ref().map(|u| scalar(&f("user"), u)).transpose()?;
     if let Some(files) = &s.env_file {
         for (i, file) in string_list(&f("env_file"), files)?.iter().enumerate() {
             spec.env.extend(read_env_file(&f(&format!("env_file[{i}]")), &names.base_dir.join(file))?);
@@ -1596,6 +1597,8 @@ networks:
         assert_eq!(wp.command, ["httpd", "-f", "-p", "80", "-h", "/www"]);
         assert_eq!(wp.entrypoint.as_deref(), Some(&["/bin/busybox".to_string()][..]));
         assert_eq!((wp.working_dir.as_deref(), wp.user.as_deref()), (Some("/www"), Some("65534:65534")));
+        let numeric = parse("services:\n  web: {image: x, user: 1000}\n").unwrap();
+        assert_eq!(numeric.services[0].spec.user.as_deref(), Some("1000"));
         assert_eq!(wp.ports, [ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }]);
         assert_eq!(wp.replicas, 3);
         assert_eq!(wp.stop_grace_period, Duration::from_secs(1), "merged from the x- anchor");
