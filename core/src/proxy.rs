@@ -382,11 +382,20 @@ impl Upstream {
         self.pools.lock().expect("upstream lock").get(id).cloned()
     }
 
-    /// Makes the passing instances the endpoints; the others drain.
+    /// Makes the passing instances the endpoints; the others drain. An entry another writer put in the
+    /// registry unchecked (an address that is no IP address or host name, say) is left out, as
+    /// `sync_config` leaves it out of a rendered configuration.
     fn update(&self, known: &BTreeMap<String, Instance>) {
         let endpoints: Vec<Endpoint> = known
             .values()
             .filter(|i| i.serves(self.tag.as_ref()))
+            .filter(|i| match i.validate() {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(service = %i.service, id = %i.id, "instance left out of the proxy: {e}");
+                    false
+                }
+            })
             .map(|i| Endpoint { id: i.id.clone(), address: i.address.clone(), port: i.port, weight: i.weight() })
             .collect();
         let mut pools = self.pools.lock().expect("upstream lock");

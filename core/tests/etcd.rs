@@ -77,7 +77,7 @@ async fn registry_operations_watch_and_leases() {
 }
 
 #[tokio::test]
-async fn an_entry_another_writer_put_in_etcd_unchecked_stays_out_of_a_rendered_config() {
+async fn an_entry_another_writer_put_in_etcd_unchecked_stays_out_of_a_rendered_config_and_the_proxy() {
     let _g = SERIAL.lock().await;
     etcd("up");
     let config = config();
@@ -104,7 +104,14 @@ async fn an_entry_another_writer_put_in_etcd_unchecked_stays_out_of_a_rendered_c
     assert_eq!((first.kind.as_str(), first.servers), ("written", 1), "{first:?}");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("server 10.0.0.1:8001") && !text.contains("10.0.0.9"), "{text}");
-    // A lookup still returns it as the registry holds it: only what is rendered is checked.
+    // The built-in proxy leaves it out likewise.
+    let proxy =
+        Proxy::start(d.clone(), ProxyOptions { routes: vec![Route::new("web")], ..Default::default() }).await.unwrap();
+    proxy.wait_ready(Duration::from_secs(10)).await.unwrap();
+    let endpoints: Vec<String> = proxy.stats().into_iter().map(|s| s.endpoint.id).collect();
+    assert_eq!(endpoints, ["good"]);
+    proxy.shutdown(Duration::from_millis(100)).await;
+    // A lookup still returns it as the registry holds it: only what is rendered or proxied is checked.
     let all = d.lookup("web", &LookupOptions::default()).await.unwrap();
     assert_eq!(all.len(), 2);
     drop(events);
