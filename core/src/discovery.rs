@@ -86,6 +86,18 @@ impl Instance {
 }
 
 impl Instance {
+    /// Whether an entry read from a registry passes [`Instance::validate`]; one that does not (another
+    /// writer put it there unchecked) is logged as left out of `what`.
+    pub(crate) fn checked(&self, what: &dyn std::fmt::Display) -> bool {
+        match self.validate() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(service = %self.service, id = %self.id, "instance left out of {what}: {e}");
+                false
+            }
+        }
+    }
+
     /// Whether it gets traffic: passing, and carrying `tag` when one is asked for.
     pub(crate) fn serves(&self, tag: Option<&String>) -> bool {
         self.health == "passing" && tag.is_none_or(|t| self.tags.contains(t))

@@ -389,13 +389,7 @@ impl Upstream {
         let endpoints: Vec<Endpoint> = known
             .values()
             .filter(|i| i.serves(self.tag.as_ref()))
-            .filter(|i| match i.validate() {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::warn!(service = %i.service, id = %i.id, "instance left out of the proxy: {e}");
-                    false
-                }
-            })
+            .filter(|i| i.checked(&"the proxy"))
             .map(|i| Endpoint { id: i.id.clone(), address: i.address.clone(), port: i.port, weight: i.weight() })
             .collect();
         let mut pools = self.pools.lock().expect("upstream lock");

@@ -520,13 +520,7 @@ pub fn sync_config(discovery: Arc<dyn Discovery>, options: RenderOptions) -> Res
                             let all: Vec<Instance> = known
                                 .values()
                                 .flat_map(|m| m.values().cloned())
-                                .filter(|i| match i.validate() {
-                                    Ok(()) => true,
-                                    Err(e) => {
-                                        tracing::warn!(service = %i.service, id = %i.id, "instance left out of {}: {e}", options.path.display());
-                                        false
-                                    }
-                                })
+                                .filter(|i| i.checked(&options.path.display()))
                                 .collect();
                             for e in apply(&options, &all).await {
                                 yield e;
