@@ -39,8 +39,8 @@ pub struct TlsConfig {
 /// [`DockerHost::connect`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostConfig {
-    /// Name of the host in its fleet: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, as an engine names its objects (it
-    /// is part of the IDs of the instances a registrator finds on the host, and of labels).
+    /// Name of the host in its fleet: 1-253 of `[A-Za-z0-9_.-:@]`, not `.` or `..`, as instance IDs are
+    /// (it is part of the IDs of the instances a registrator finds on the host).
     pub name: String,
     /// `unix:///var/run/docker.sock`, `tcp://10.0.0.5:2376`, `https://…` (TLS), `http://…` (plain).
     pub address: String,
@@ -250,7 +250,7 @@ impl DockerHost {
         if config.name.trim().is_empty() {
             return Err(Error::invalid("name", "must not be empty"));
         }
-        crate::host::validate_name("name", &config.name)?;
+        crate::discovery::check_name("name", &config.name)?;
         if config.connect_timeout.is_zero() {
             return Err(Error::invalid("connect_timeout", "must be positive"));
         }
