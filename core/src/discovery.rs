@@ -109,12 +109,21 @@ impl Instance {
     }
 }
 
-/// Whether `a` is an IP address (IPv6 bare or in brackets) or a host name (labels of letters, digits,
+/// Whether `a` is an IP address (IPv6 bare or in brackets, with or without `%zone`) or a host name (labels of letters, digits,
 /// `-` and `_`, joined by dots). Nothing else: an address is written into the nginx and HAProxy
 /// configurations that `render` makes (`server {address}:{port};`), where a `;` or a line break would
 /// add directives of its own.
 pub(crate) fn is_address(a: &str) -> bool {
     let bracketed = a.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+    // An IPv6 address may name its interface (`fe80::1%eth0`).
+    let ipv6 = |s: &str| match s.split_once('%') {
+        Some((ip, zone)) => {
+            ip.parse::<std::net::Ipv6Addr>().is_ok()
+                && !zone.is_empty()
+                && zone.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        }
+        None => s.parse::<std::net::Ipv6Addr>().is_ok(),
+    };
     let label = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
@@ -122,8 +131,9 @@ pub(crate) fn is_address(a: &str) -> bool {
             && !l.ends_with('-')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
-    a.parse::<std::net::IpAddr>().is_ok()
-        || bracketed.is_some_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+    a.parse::<std::net::Ipv4Addr>().is_ok()
+        || ipv6(a)
+        || bracketed.is_some_and(ipv6)
         || (a.len() <= 253 && a.split('.').all(label))
 }
 
@@ -467,13 +477,35 @@ mod tests {
 
     #[test]
     fn addresses_are_ip_addresses_or_host_names() {
-        for ok in
-            ["10.0.0.1", "::1", "[::1]", "2606:2800:220:1:248:1893:25c8:1946", "web-1", "db_1.internal", "localhost"]
-        {
+        for ok in [
+            "10.0.0.1",
+            "::1",
+            "[::1]",
+            "fe80::1%eth0",
+            "[fe80::1%eth0]",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "web-1",
+            "db_1.internal",
+            "localhost",
+        ] {
             assert!(is_address(ok), "{ok}");
         }
-        for bad in ["", "10.0.0.1;", "a b", "host\nserver", "[10.0.0.1]", "-web", "web-", "a..b", "a/b", "{x}", "a:80"]
-        {
+        for bad in [
+            "",
+            "10.0.0.1;",
+            "a b",
+            "host\nserver",
+            "[10.0.0.1]",
+            "-web",
+            "web-",
+            "a..b",
+            "a/b",
+            "{x}",
+            "a:80",
+            "fe80::1%",
+            "::1%a;b",
+            "10.0.0.1%eth0",
+        ] {
             assert!(!is_address(bad), "{bad:?}");
             assert_eq!(Instance::new("web", "w", bad, 80).validate().unwrap_err().code(), "invalid_argument");
         }
