@@ -109,10 +109,10 @@ impl Instance {
     }
 }
 
-/// Whether `a` is an IP address (IPv6 bare or in brackets, with or without `%zone`) or a host name (labels of letters, digits,
-/// `-` and `_`, joined by dots). Nothing else: an address is written into the nginx and HAProxy
-/// configurations that `render` makes (`server {address}:{port};`), where a `;` or a line break would
-/// add directives of its own.
+/// Whether `a` is an IP address (IPv6 bare or in brackets, with or without `%zone`) or a host name
+/// (labels of letters, digits, `-` and `_`, joined by dots). Nothing else: an address is written into
+/// the nginx and HAProxy configurations that `render` makes (`server {address}:{port};`), where a `;`
+/// or a line break would add directives of its own.
 pub(crate) fn is_address(a: &str) -> bool {
     let bracketed = a.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
     // An IPv6 address may name its interface (`fe80::1%eth0`).
