@@ -424,6 +424,7 @@ export interface ContainerSpec {
   workingDir?: string | undefined | null
   user?: string | undefined | null
   stopTimeout?: number | undefined | null
+  stopSignal?: string | undefined | null
 }
 
 /** The state part of `ContainerDetails`. */
@@ -1044,6 +1045,7 @@ export interface ServiceSpec {
   entrypoint?: Array<string> | undefined | null
   workingDir?: string | undefined | null
   user?: string | undefined | null
+  stopSignal?: string | undefined | null
   env?: Record<string, string>
   labels?: Record<string, string>
   ports?: Array<ServicePort>

@@ -56,7 +56,7 @@ object! { in
         env: HashMap<String, String>, labels: HashMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<Number<u64>>,
         healthcheck: Option<Healthcheck>, network: Option<String>, hostname: Option<String>,
-        working_dir: Option<String>, user: Option<String>, stop_timeout: Option<Number<u32>>,
+        working_dir: Option<String>, user: Option<String>, stop_timeout: Option<Number<u32>>, stop_signal: Option<String>,
     }
 }
 

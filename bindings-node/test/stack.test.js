@@ -50,10 +50,10 @@ test('a bad compose file names the field and throws with a code', () => {
     (e) => e.code === 'invalid_argument' && /services\.web\.working_dir/.test(e.message))
 })
 
-test('entrypoint, working directory and user from a compose file', () => {
-  const text = "services:\n  web:\n    image: x\n    entrypoint: /bin/sh -c\n    command: [echo hi]\n    working_dir: /srv\n    user: '65534'\n"
+test('entrypoint, working directory, user and stop signal from a compose file', () => {
+  const text = "services:\n  web:\n    image: x\n    entrypoint: /bin/sh -c\n    command: [echo hi]\n    working_dir: /srv\n    user: '65534'\n    stop_signal: SIGQUIT\n"
   const { spec } = dockfleet.parseCompose('app', text).services[0]
-  assert.deepEqual([spec.entrypoint, spec.command, spec.workingDir, spec.user], [['/bin/sh', '-c'], ['echo hi'], '/srv', '65534'])
+  assert.deepEqual([spec.entrypoint, spec.command, spec.workingDir, spec.user, spec.stopSignal], [['/bin/sh', '-c'], ['echo hi'], '/srv', '65534', 'SIGQUIT'])
 })
 
 test('networks and volumes on one host', async () => {

@@ -55,7 +55,7 @@ dto! {
         env: BTreeMap<String, String>, labels: BTreeMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<u64>,
         healthcheck: Option<Healthcheck>, network: Option<String>, hostname: Option<String>,
-        working_dir: Option<String>, user: Option<String>, stop_timeout: Option<u32>,
+        working_dir: Option<String>, user: Option<String>, stop_timeout: Option<u32>, stop_signal: Option<String>,
     }
 }
 

@@ -61,10 +61,11 @@ def test_bad_compose_names_the_field():
             assert e.code == "invalid_argument" and field in str(e), str(e)
 
 
-def test_entrypoint_working_dir_and_user_from_compose():
-    text = "services:\n  web:\n    image: x\n    entrypoint: /bin/sh -c\n    command: [echo hi]\n    working_dir: /srv\n    user: '65534'\n"
+def test_entrypoint_working_dir_user_and_stop_signal_from_compose():
+    text = "services:\n  web:\n    image: x\n    entrypoint: /bin/sh -c\n    command: [echo hi]\n    working_dir: /srv\n    user: '65534'\n    stop_signal: SIGQUIT\n"
     spec = sync.parse_compose("app", text).services[0].spec
     assert (spec.entrypoint, spec.command, spec.working_dir, spec.user) == (["/bin/sh", "-c"], ["echo hi"], "/srv", "65534")
+    assert spec.stop_signal == "SIGQUIT"
     assert dockfleet.ServiceSpec(name="web", image="x").entrypoint is None
 
 

@@ -631,6 +631,7 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         working_dir: spec.working_dir.clone(),
         user: spec.user.clone(),
         stop_timeout: spec.stop_timeout.map(i64::from),
+        stop_signal: spec.stop_signal.clone(),
         host_config: Some(host_config),
         ..Default::default()
     }

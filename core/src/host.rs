@@ -179,6 +179,17 @@ pub(crate) fn validate_image_ref(field: &str, reference: &str) -> Result<()> {
     }
 }
 
+/// Checks a signal's name or number (`SIGQUIT`, `QUIT`, `3`, `SIGRTMIN+3`), if any: the engine refuses
+/// one it does not know, but only when it creates the container.
+pub(crate) fn validate_signal(field: &str, signal: Option<&str>) -> Result<()> {
+    match signal {
+        Some(s) if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-') => {
+            Err(Error::invalid(field, format!("{s:?} is not a signal (SIGQUIT, QUIT or 3)")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Checks environment variable names (non-empty, no `=`).
 pub(crate) fn validate_env(env: &BTreeMap<String, String>) -> Result<()> {
     for k in env.keys() {
@@ -262,6 +273,9 @@ pub struct ContainerSpec {
     pub user: Option<String>,
     /// Seconds the engine waits after the stop signal before killing (engine default 10).
     pub stop_timeout: Option<u32>,
+    /// Signal that stops the container (`SIGQUIT`, `QUIT`, `3`; `None`: the image's, else `SIGTERM`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
 }
 
 impl ContainerSpec {
@@ -282,6 +296,7 @@ impl ContainerSpec {
             return Err(Error::invalid("image", format!("{:?} contains whitespace", self.image)));
         }
         validate_image_ref("image", &self.image)?;
+        validate_signal("stop_signal", self.stop_signal.as_deref())?;
         validate_env(&self.env)?;
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {

@@ -215,6 +215,7 @@ pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap
         healthcheck: spec.healthcheck.clone(),
         network: spec.networks.first().cloned(),
         stop_timeout: Some(spec.stop_grace_period.as_secs().min(u32::MAX as u64) as u32),
+        stop_signal: spec.stop_signal.clone(),
         ..Default::default()
     }
 }

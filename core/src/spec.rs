@@ -201,6 +201,10 @@ pub struct ServiceSpec {
     /// User the command runs as, `name`, `uid` or `uid:gid` (`None`: the image's; compose's `user`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Signal that stops a task, before `stop_grace_period` runs out (`SIGQUIT` lets nginx finish its
+    /// requests; `None`: the image's, else `SIGTERM`; compose's `stop_signal`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
     /// Environment.
     pub env: BTreeMap<String, String>,
     /// Labels on every task's container (the `dockfleet.*` prefix is reserved).
@@ -261,6 +265,7 @@ impl Default for ServiceSpec {
             entrypoint: None,
             working_dir: None,
             user: None,
+            stop_signal: None,
             env: BTreeMap::new(),
             labels: BTreeMap::new(),
             ports: Vec::new(),
@@ -450,6 +455,7 @@ impl ServiceSpec {
         if let Some(u) = self.user.as_ref().filter(|u| u.is_empty() || u.chars().any(|c| c.is_whitespace())) {
             return Err(Error::invalid("user", format!("{u:?} is not a user (name, uid or uid:gid)")));
         }
+        crate::host::validate_signal("stop_signal", self.stop_signal.as_deref())?;
         check_replicas("replicas", self.replicas)?;
         crate::host::validate_env(&self.env)?;
         for k in self.labels.keys() {

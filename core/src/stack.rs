@@ -204,6 +204,7 @@ struct ComposeService {
     working_dir: Option<String>,
     /// A name or `uid[:gid]`: `user: 1000` (a YAML number) is as good as `user: "1000"`.
     user: Option<Value>,
+    stop_signal: Option<String>,
     environment: Option<Value>,
     env_file: Option<Value>,
     #[serde(default)]
@@ -726,6 +727,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     }
     spec.working_dir = s.working_dir.clone();
     spec.user = s.user.as_ref().map(|u| scalar(&f("user"), u)).transpose()?;
+    spec.stop_signal = s.stop_signal.clone();
     if let Some(files) = &s.env_file {
         for (i, file) in string_list(&f("env_file"), files)?.iter().enumerate() {
             spec.env.extend(read_env_file(&f(&format!("env_file[{i}]")), &names.base_dir.join(file))?);
@@ -1542,6 +1544,7 @@ services:
     entrypoint: [/bin/busybox]
     working_dir: /www
     user: "65534:65534"
+    stop_signal: SIGQUIT
     x-dockfleet:
       shutdown_delay: 1500ms
     ports:
@@ -1597,6 +1600,7 @@ networks:
         assert_eq!(wp.command, ["httpd", "-f", "-p", "80", "-h", "/www"]);
         assert_eq!(wp.entrypoint.as_deref(), Some(&["/bin/busybox".to_string()][..]));
         assert_eq!((wp.working_dir.as_deref(), wp.user.as_deref()), (Some("/www"), Some("65534:65534")));
+        assert_eq!(wp.stop_signal.as_deref(), Some("SIGQUIT"));
         let numeric = parse("services:\n  web: {image: x, user: 1000}\n").unwrap();
         assert_eq!(numeric.services[0].spec.user.as_deref(), Some("1000"));
         assert_eq!(wp.ports, [ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }]);
@@ -1644,6 +1648,7 @@ networks:
         let cases: &[(&str, &str)] = &[
             ("services:\n  web:\n    image: x\n    entrypoint: []\n", "services.web.entrypoint"),
             ("services:\n  web:\n    image: x\n    working_dir: tmp\n", "services.web.working_dir"),
+            ("services:\n  web:\n    image: x\n    stop_signal: SIG QUIT\n", "services.web.stop_signal"),
             ("services:\n  web:\n    image: x\n    deploy:\n      replicas: many\n", "services.web.deploy.replicas"),
             ("services:\n  web:\n    image: x\n    deploy:\n      replicas: 100000000\n", "services.web.deploy.replicas"),
             ("services:\n  web:\n    image: x\n    deploy:\n      placment: {}\n", "services.web.deploy"),

@@ -395,6 +395,7 @@ pub(crate) fn to_swarm(
         args: (!spec.command.is_empty()).then(|| spec.command.clone()),
         dir: spec.working_dir.clone(),
         user: spec.user.clone(),
+        stop_signal: spec.stop_signal.clone(),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         mounts: Some(mounts),
         stop_grace_period: Some(nanos(spec.stop_grace_period)),
@@ -1792,6 +1793,7 @@ mod tests {
             entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
             working_dir: Some("/srv".into()),
             user: Some("65534".into()),
+            stop_signal: Some("SIGQUIT".into()),
             ..spec.clone()
         };
         let s2 = to_swarm(&with, &nodes(), "host", &none()).unwrap();
@@ -1803,6 +1805,7 @@ mod tests {
         );
         assert_eq!(c2.args, c.args);
         assert_eq!((c2.dir.as_deref(), c2.user.as_deref()), (Some("/srv"), Some("65534")));
+        assert_eq!((c.stop_signal.as_deref(), c2.stop_signal.as_deref()), (None, Some("SIGQUIT")));
         assert_eq!(c.env.as_deref(), Some(&["A=1".to_string()][..]));
         assert_eq!(c.labels.as_ref().unwrap()[LABEL_SPEC_HASH], spec_hash(&spec));
         assert_eq!(c.stop_grace_period, Some(2_000_000_000));

@@ -366,7 +366,39 @@ async fn entrypoint_working_dir_and_user_reach_every_task() {
     // Unchanged specs keep their hash (the hash of their JSON): a field left unset is not written, so
     // services deployed before these fields existed are not rolled.
     let json = serde_json::to_string(&ServiceSpec::new("web", IMAGE)).unwrap();
-    assert!(!["entrypoint", "working_dir", "user"].iter().any(|f| json.contains(f)), "{json}");
+    assert!(!["entrypoint", "working_dir", "user", "stop_signal"].iter().any(|f| json.contains(f)), "{json}");
+    remove_service(&fleet, &name).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_task_is_stopped_with_its_stop_signal() {
+    let fleet = plain_fleet();
+    let name = unique("sig").replace('-', "_").to_lowercase();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    // Exits 42 on SIGUSR1 at once. SIGTERM, the default, a shell running as PID 1 ignores: it would be
+    // killed when the grace period ran out (137, after 5 s).
+    spec.command =
+        ["sh", "-c", "trap 'exit 42' USR1; echo ready; while :; do sleep 0.1; done"].map(String::from).to_vec();
+    spec.stop_signal = Some("SIGUSR1".into());
+    spec.stop_grace_period = Duration::from_secs(5);
+    let task = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().report.created.remove(0);
+    let host = fleet.host(&task.host).unwrap();
+    let started = std::time::Instant::now();
+    while !host
+        .logs(&task.id, &LogOptions::default())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .iter()
+        .any(|l| l.message.contains("ready"))
+    {
+        assert!(started.elapsed() < Duration::from_secs(15), "the task never got ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t0 = std::time::Instant::now();
+    host.stop_container(&task.id, None).await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(4), "stopped by the signal, not killed after the grace period");
+    assert_eq!(host.inspect_container(&task.id).await.unwrap().state.exit_code, 42);
     remove_service(&fleet, &name).await.unwrap();
 }
 
