@@ -289,12 +289,6 @@ impl ContainerSpec {
         if let Some(name) = &self.name {
             validate_name("name", name)?;
         }
-        if self.image.trim().is_empty() {
-            return Err(Error::invalid("image", "must not be empty"));
-        }
-        if self.image.chars().any(|c| c.is_whitespace()) {
-            return Err(Error::invalid("image", format!("{:?} contains whitespace", self.image)));
-        }
         validate_image_ref("image", &self.image)?;
         validate_signal("stop_signal", self.stop_signal.as_deref())?;
         validate_env(&self.env)?;

@@ -442,9 +442,6 @@ impl ServiceSpec {
                 format!("{n:?} must match [a-z0-9][a-z0-9_.-]* (at most 63 characters)"),
             ));
         }
-        if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
-            return Err(Error::invalid("image", format!("{:?} is not an image reference", self.image)));
-        }
         crate::host::validate_image_ref("image", &self.image)?;
         if self.entrypoint.as_ref().is_some_and(Vec::is_empty) {
             return Err(Error::invalid("entrypoint", "must not be empty (leave it out to keep the image's)"));
