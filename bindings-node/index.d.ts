@@ -403,6 +403,7 @@ export interface ContainerDetails {
   networks: Record<string, string>
   restartCount: number
   created: string
+  privileged: boolean
 }
 
 /** Everything needed to create one container. */
@@ -420,11 +421,14 @@ export interface ContainerSpec {
   memoryBytes?: number | undefined | null
   healthcheck?: Healthcheck | undefined | null
   network?: string | undefined | null
+  extraNetworks?: Array<string>
+  networkAliases?: Array<string>
   hostname?: string | undefined | null
   workingDir?: string | undefined | null
   user?: string | undefined | null
   stopTimeout?: number | undefined | null
   stopSignal?: string | undefined | null
+  privileged?: boolean
 }
 
 /** The state part of `ContainerDetails`. */
@@ -1061,6 +1065,7 @@ export interface ServiceSpec {
   stopGracePeriod?: number
   shutdownDelay?: number
   networks?: Array<string>
+  networkAliases?: Array<string>
   privileged?: boolean
   allowPrivileged?: boolean
   allowHostMounts?: boolean

@@ -55,8 +55,9 @@ object! { in
         name: Option<String>, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>,
         env: HashMap<String, String>, labels: HashMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<Number<u64>>,
-        healthcheck: Option<Healthcheck>, network: Option<String>, hostname: Option<String>,
-        working_dir: Option<String>, user: Option<String>, stop_timeout: Option<Number<u32>>, stop_signal: Option<String>,
+        healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
+        network_aliases: Vec<String>, hostname: Option<String>, working_dir: Option<String>, user: Option<String>,
+        stop_timeout: Option<Number<u32>>, stop_signal: Option<String>, privileged: bool,
     }
 }
 
@@ -86,7 +87,7 @@ object! { out
     ContainerDetails => df::ContainerDetails {
         id: String, name: String, image: String, image_id: String, state: ContainerState,
         labels: HashMap<String, String>, ports: Vec<PortMapping>, networks: HashMap<String, String>,
-        restart_count: Number<i64>, created: String,
+        restart_count: Number<i64>, created: String, privileged: bool,
     }
 }
 

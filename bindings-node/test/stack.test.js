@@ -71,6 +71,37 @@ test('networks and volumes on one host', async () => {
   assert.deepEqual(await host.listVolumes([`dockfleet.test=${name}`]), [])
 })
 
+test('a container joins further networks and answers to its aliases there', async () => {
+  const host = fleet().host('df-3')
+  const name = unique('jsalias')
+  const [front, back] = [`${name}-front`, `${name}-back`]
+  for (const n of [front, back]) await host.createNetwork(n, { 'dockfleet.test': name })
+  const ids = []
+  try {
+    const server = { image: 'dockfleet/busybox:latest', command: ['sleep', '600'], network: front, extraNetworks: [back], networkAliases: ['db'] }
+    const client = { image: 'dockfleet/busybox:latest', command: ['sleep', '600'], network: back }
+    for (const spec of [server, client]) {
+      ids.push(await host.createContainer(spec))
+      await host.startContainer(ids.at(-1))
+    }
+    const d = await host.inspectContainer(ids[0])
+    assert.deepEqual([Object.keys(d.networks).sort(), d.privileged], [[front, back].sort(), false])
+    const out = await host.exec(ids[1], ['nslookup', 'db'])
+    assert.ok(out.stdout.includes(d.networks[back]), out.stdout)
+  } finally {
+    for (const id of ids) await host.removeContainer(id, true)
+    for (const n of [front, back]) await host.removeNetwork(n)
+  }
+  await assert.rejects(host.createContainer({ image: 'x', networkAliases: ['db'] }),
+    (e) => e.code === 'invalid_argument' && e.message.includes('network_aliases[0]'))
+})
+
+test('compose services join all their networks and answer to their names', () => {
+  const text = 'services:\n  web: {image: x, networks: [a, b]}\nnetworks: {a: {}, b: {}}\n'
+  const { spec } = dockfleet.parseCompose('app', text).services[0]
+  assert.deepEqual([spec.networks, spec.networkAliases], [['app_a', 'app_b'], ['web']])
+})
+
 test('the Node stack example runs', () => {
   const { execFileSync } = require('node:child_process')
   const path = require('node:path')

@@ -54,8 +54,9 @@ dto! {
         name: Option<String>, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>,
         env: BTreeMap<String, String>, labels: BTreeMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<u64>,
-        healthcheck: Option<Healthcheck>, network: Option<String>, hostname: Option<String>,
-        working_dir: Option<String>, user: Option<String>, stop_timeout: Option<u32>, stop_signal: Option<String>,
+        healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
+        network_aliases: Vec<String>, hostname: Option<String>, working_dir: Option<String>, user: Option<String>,
+        stop_timeout: Option<u32>, stop_signal: Option<String>, privileged: bool,
     }
 }
 
@@ -85,7 +86,7 @@ dto! {
     ContainerDetails => df::ContainerDetails {
         id: String, name: String, image: String, image_id: String, state: ContainerState,
         labels: BTreeMap<String, String>, ports: Vec<PortMapping>, networks: BTreeMap<String, String>,
-        restart_count: i64, created: String,
+        restart_count: i64, created: String, privileged: bool,
     }
 }
 

@@ -88,6 +88,41 @@ def test_sync_networks_and_volumes():
     assert host.list_volumes([f"dockfleet.test={name}"]) == []
 
 
+def test_a_container_joins_further_networks_and_answers_to_its_aliases_there():
+    host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
+    name = unique("pyalias")
+    front, back = f"{name}-front", f"{name}-back"
+    for n in (front, back):
+        host.create_network(n, {"dockfleet.test": name})
+    ids = []
+    try:
+        server = dockfleet.ContainerSpec(image="dockfleet/busybox:latest", command=["sleep", "600"], network=front, extra_networks=[back], network_aliases=["db"])
+        client = dockfleet.ContainerSpec(image="dockfleet/busybox:latest", command=["sleep", "600"], network=back)
+        for spec in (server, client):
+            ids.append(host.create_container(spec))
+            host.start_container(ids[-1])
+        d = host.inspect_container(ids[0])
+        assert sorted(d.networks) == sorted([front, back]) and d.privileged is False
+        out = host.exec(ids[1], ["nslookup", "db"])
+        assert d.networks[back] in out.stdout, out
+    finally:
+        for i in ids:
+            host.remove_container(i, force=True)
+        for n in (front, back):
+            host.remove_network(n)
+    try:
+        host.create_container(dockfleet.ContainerSpec(image="x", network_aliases=["db"]))
+        raise AssertionError("an alias without a user-defined network was accepted")
+    except sync.InvalidArgumentError as e:
+        assert "network_aliases[0]" in str(e), str(e)
+
+
+def test_compose_services_join_all_their_networks_and_answer_to_their_names():
+    text = "services:\n  web: {image: x, networks: [a, b]}\nnetworks: {a: {}, b: {}}\n"
+    spec = sync.parse_compose("app", text).services[0].spec
+    assert (spec.networks, spec.network_aliases) == (["app_a", "app_b"], ["web"])
+
+
 def test_python_stack_example_runs():
     import subprocess
     import sys

@@ -396,6 +396,11 @@ impl DockerHost {
         let host = self.inner.config.name.clone();
         match e {
             BollardError::DockerResponseServerError { status_code, message } => match status_code {
+                // Starting a container whose network is gone: the network is what is missing.
+                404 if message.starts_with("network ") && message.ends_with(" not found") => {
+                    let id = message["network ".len()..message.len() - " not found".len()].to_string();
+                    Error::NotFound { kind: "network".into(), id, host, message }
+                }
                 404 => {
                     let (kind, id) = match subject {
                         Subject::Container(id) => ("container", id),
@@ -609,8 +614,16 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         nano_cpus: spec.cpus.map(|c| (c * 1e9).round() as i64),
         memory: spec.memory_bytes.map(|m| m.min(i64::MAX as u64) as i64),
         network_mode: spec.network.clone(),
+        privileged: spec.privileged.then_some(true),
         ..Default::default()
     };
+    // The engine (before API 1.44) takes one network's endpoint at create; further networks are
+    // joined by `create_container` before the start.
+    let networking_config = spec
+        .network
+        .as_ref()
+        .filter(|_| !spec.network_aliases.is_empty())
+        .map(|n| bm::NetworkingConfig { endpoints_config: Some(HashMap::from([(n.clone(), endpoint(spec))])) });
     let dur = |d: Option<Duration>| d.map(|d| d.as_nanos().min(i64::MAX as u128) as i64);
     bm::ContainerCreateBody {
         image: Some(spec.image.clone()),
@@ -633,6 +646,15 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         stop_timeout: spec.stop_timeout.map(i64::from),
         stop_signal: spec.stop_signal.clone(),
         host_config: Some(host_config),
+        networking_config,
+        ..Default::default()
+    }
+}
+
+/// The endpoint settings of each of a container's user-defined networks: its aliases.
+fn endpoint(spec: &ContainerSpec) -> bm::EndpointSettings {
+    bm::EndpointSettings {
+        aliases: (!spec.network_aliases.is_empty()).then(|| spec.network_aliases.clone()),
         ..Default::default()
     }
 }
@@ -719,6 +741,14 @@ impl Host for DockerHost {
         for w in &r.warnings {
             tracing::warn!(host = %self.name(), container = %r.id, "engine warning: {w}");
         }
+        for n in &spec.extra_networks {
+            let request = bm::NetworkConnectRequest { container: r.id.clone(), endpoint_config: Some(endpoint(spec)) };
+            if let Err(e) = docker.connect_network(n, request).await {
+                let e = self.map_err(e, Subject::Network(n), "connect network");
+                let _ = self.remove_container(&r.id, true, false).await;
+                return Err(e);
+            }
+        }
         Ok(r.id)
     }
 
@@ -780,6 +810,7 @@ impl Host for DockerHost {
         let st = c.state.unwrap_or_default();
         let config = c.config.unwrap_or_default();
         let net = c.network_settings.unwrap_or_default();
+        let privileged = c.host_config.and_then(|h| h.privileged).unwrap_or(false);
         Ok(ContainerDetails {
             id: c.id.unwrap_or_default(),
             name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
@@ -809,6 +840,7 @@ impl Host for DockerHost {
                 .collect(),
             restart_count: c.restart_count.unwrap_or(0),
             created: c.created.unwrap_or_default(),
+            privileged,
         })
     }
 

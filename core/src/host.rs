@@ -160,6 +160,49 @@ pub(crate) fn validate_ref(field: &str, reference: &str) -> Result<()> {
     validate_name(field, reference)
 }
 
+/// Whether `network` is a user-defined network rather than one of the engine's modes (`bridge`,
+/// `host`, `none`, `container:…`, `default`), on which aliases and further networks are refused.
+pub(crate) fn is_user_network(network: &str) -> bool {
+    !matches!(network, "bridge" | "host" | "none" | "default") && !network.starts_with("container:")
+}
+
+/// Checks a container's network, further networks and aliases (the fields of [`ContainerSpec`]).
+fn validate_networks(network: Option<&str>, extra: &[String], aliases: &[String]) -> Result<()> {
+    let user_network = network.is_some_and(is_user_network);
+    if let Some(n) = network.filter(|n| !n.starts_with("container:")) {
+        validate_ref("network", n)?;
+    }
+    for (i, n) in extra.iter().enumerate() {
+        let field = format!("extra_networks[{i}]");
+        validate_ref(&field, n)?;
+        if !is_user_network(n) {
+            return Err(Error::invalid(field, format!("{n:?} is not a user-defined network")));
+        }
+        if !user_network {
+            return Err(Error::invalid(field, "further networks need `network` to be a user-defined network"));
+        }
+    }
+    for (i, a) in aliases.iter().enumerate() {
+        validate_alias(&format!("network_aliases[{i}]"), a)?;
+        if !user_network {
+            return Err(Error::invalid(
+                format!("network_aliases[{i}]"),
+                "aliases need `network` to be a user-defined network (the engine's bridge, host and none have none)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a network alias: a DNS name of at most 253 of `[a-zA-Z0-9_.-]`, starting with a letter or digit.
+pub(crate) fn validate_alias(field: &str, alias: &str) -> Result<()> {
+    validate_name(field, alias)?;
+    if alias.len() > 253 {
+        return Err(Error::invalid(field, format!("{alias:?} is longer than a DNS name's 253 characters")));
+    }
+    Ok(())
+}
+
 /// Checks an image reference (`[registry/]name[:tag][@digest]`, or an image ID) before it becomes part
 /// of the path of the engine's URL: ASCII letters, digits and `._-:@/` only, and no path component
 /// empty, `.` or `..` (`../containers/web` would address a container). What remains is the engine's
@@ -265,6 +308,15 @@ pub struct ContainerSpec {
     pub healthcheck: Option<Healthcheck>,
     /// Network to attach to (`bridge`, `host`, `none` or a network name).
     pub network: Option<String>,
+    /// User-defined networks joined besides `network` (which must be one too), after the container
+    /// is created and before it starts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_networks: Vec<String>,
+    /// DNS names the container answers to on its user-defined networks, besides its own name: other
+    /// containers on those networks resolve them to it (several containers may share one, and a lookup
+    /// then returns them all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub network_aliases: Vec<String>,
     /// Hostname inside the container.
     pub hostname: Option<String>,
     /// Working directory.
@@ -276,6 +328,9 @@ pub struct ContainerSpec {
     /// Signal that stops the container (`SIGQUIT`, `QUIT`, `3`; `None`: the image's, else `SIGTERM`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// Run privileged: every device and capability, no confinement. The container controls its host.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
 }
 
 impl ContainerSpec {
@@ -292,6 +347,7 @@ impl ContainerSpec {
         validate_image_ref("image", &self.image)?;
         validate_signal("stop_signal", self.stop_signal.as_deref())?;
         validate_env(&self.env)?;
+        validate_networks(self.network.as_deref(), &self.extra_networks, &self.network_aliases)?;
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {
                 return Err(Error::invalid(format!("ports[{i}].container_port"), "must be 1-65535"));
@@ -455,6 +511,8 @@ pub struct ContainerDetails {
     pub restart_count: i64,
     /// Creation time (RFC 3339).
     pub created: String,
+    /// Runs privileged ([`ContainerSpec::privileged`]).
+    pub privileged: bool,
 }
 
 /// Which part of the logs [`Host::logs`] streams.
@@ -753,6 +811,37 @@ mod tests {
         assert_eq!(c("Up 3 seconds").health(), None);
         assert_eq!(c("Exited (137) 2 seconds ago").exit_code(), Some(137));
         assert_eq!(c("Up 3 seconds").exit_code(), None);
+    }
+
+    #[test]
+    fn networks_and_aliases_are_checked() {
+        let spec = |network: Option<&str>, extra: &[&str], aliases: &[&str]| ContainerSpec {
+            network: network.map(String::from),
+            extra_networks: extra.iter().map(|s| s.to_string()).collect(),
+            network_aliases: aliases.iter().map(|s| s.to_string()).collect(),
+            ..ContainerSpec::new("busybox")
+        };
+        for ok in [
+            spec(Some("front"), &["back"], &["db"]),
+            spec(Some("container:web"), &[], &[]),
+            spec(Some("host"), &[], &[]),
+            spec(None, &[], &[]),
+        ] {
+            ok.validate().unwrap();
+        }
+        for (bad, field) in [
+            (spec(Some("a/b"), &[], &[]), "network"),
+            (spec(Some("front"), &["../x"], &[]), "extra_networks[0]"),
+            (spec(Some("front"), &["host"], &[]), "extra_networks[0]"),
+            (spec(Some("bridge"), &["back"], &[]), "extra_networks[0]"),
+            (spec(None, &["back"], &[]), "extra_networks[0]"),
+            (spec(None, &[], &["db"]), "network_aliases[0]"),
+            (spec(Some("host"), &[], &["db"]), "network_aliases[0]"),
+            (spec(Some("front"), &[], &["db", "-x"]), "network_aliases[1]"),
+        ] {
+            let e = bad.validate().unwrap_err();
+            assert!(e.code() == "invalid_argument" && e.to_string().contains(field), "{e} should name {field}");
+        }
     }
 
     #[test]

@@ -214,6 +214,13 @@ pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap
         memory_bytes: spec.resources.memory_limit,
         healthcheck: spec.healthcheck.clone(),
         network: spec.networks.first().cloned(),
+        extra_networks: spec.networks.iter().skip(1).cloned().collect(),
+        network_aliases: if spec.networks.first().is_some_and(|n| crate::host::is_user_network(n)) {
+            std::iter::once(&spec.name).chain(&spec.network_aliases).cloned().collect()
+        } else {
+            Vec::new()
+        },
+        privileged: spec.privileged,
         stop_timeout: Some(spec.stop_grace_period.as_secs().min(u32::MAX as u64) as u32),
         stop_signal: spec.stop_signal.clone(),
         ..Default::default()

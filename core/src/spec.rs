@@ -240,8 +240,14 @@ pub struct ServiceSpec {
     /// reloaded) while it finishes those it has. Nomad's `shutdown_delay`; Swarm mode has none.
     #[serde(with = "crate::serde_ms", skip_serializing_if = "Duration::is_zero")]
     pub shutdown_delay: Duration,
-    /// Networks to attach.
+    /// Networks to attach. Several must all be user-defined networks. On those, other containers
+    /// reach every task by the service's name (and on plain engines, where a network is a bridge on
+    /// each host, the tasks on the same host).
     pub networks: Vec<String>,
+    /// DNS names the tasks also answer to on their networks (a compose stack's service is reached by
+    /// its name in the file, `db`, as well as by the service's, `shop_db`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub network_aliases: Vec<String>,
     /// Run the containers privileged. Refused unless `allow_privileged` is also set.
     pub privileged: bool,
     /// Opt-in for `privileged`.
@@ -281,6 +287,7 @@ impl Default for ServiceSpec {
             stop_grace_period: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
             networks: Vec::new(),
+            network_aliases: Vec::new(),
             privileged: false,
             allow_privileged: false,
             allow_host_mounts: false,
@@ -574,9 +581,23 @@ impl ServiceSpec {
             };
             probe.validate()?;
         }
+        let user_networks = self.networks.first().is_some_and(|n| crate::host::is_user_network(n));
         for (i, n) in self.networks.iter().enumerate() {
-            if n.trim().is_empty() {
-                return Err(Error::invalid(format!("networks[{i}]"), "must not be empty"));
+            crate::host::validate_ref(&format!("networks[{i}]"), n)?;
+            if i > 0 && !(user_networks && crate::host::is_user_network(n)) {
+                return Err(Error::invalid(
+                    format!("networks[{i}]"),
+                    "only user-defined networks can be joined together (not bridge, host or none)",
+                ));
+            }
+        }
+        for (i, a) in self.network_aliases.iter().enumerate() {
+            crate::host::validate_alias(&format!("network_aliases[{i}]"), a)?;
+            if !user_networks {
+                return Err(Error::invalid(
+                    format!("network_aliases[{i}]"),
+                    "aliases need a user-defined network in `networks`",
+                ));
             }
         }
         Ok(())
@@ -680,6 +701,14 @@ mod tests {
                 s.volumes = vec![Mount { source: "/var/run/docker.sock".into(), target: "/s".into(), read_only: false }]
             }),
             ("privileged", |s| s.privileged = true),
+            ("networks[0]", |s| s.networks = vec!["a/b".into()]),
+            ("networks[1]", |s| s.networks = vec!["front".into(), "host".into()]),
+            ("networks[1]", |s| s.networks = vec!["bridge".into(), "front".into()]),
+            ("network_aliases[0]", |s| s.network_aliases = vec!["db".into()]),
+            ("network_aliases[1]", |s| {
+                s.networks = vec!["front".into()];
+                s.network_aliases = vec!["db".into(), "no such".into()];
+            }),
             ("replicas", |s| s.replicas = 100_000_000),
             ("mode", |s| s.mode = "daemon".into()),
             ("placement.constraints[0]", |s| s.placement.constraints = vec!["role=manager".into()]),
@@ -710,7 +739,19 @@ mod tests {
         s.privileged = true;
         s.allow_privileged = true;
         s.replicas = MAX_REPLICAS;
+        s.networks = vec!["front".into(), "back".into()];
+        s.network_aliases = vec!["db".into()];
         s.validate().unwrap();
+        let c = crate::task_container(&s, 2);
+        assert_eq!((c.network.as_deref(), &c.extra_networks[..]), (Some("front"), &["back".to_string()][..]));
+        assert_eq!(c.network_aliases, [s.name.clone(), "db".into()], "the service's name and its aliases");
+        assert!(c.privileged);
+        c.validate().unwrap();
+        s.networks = vec!["bridge".into()];
+        s.network_aliases.clear();
+        let c = crate::task_container(&s, 2);
+        assert!(c.network_aliases.is_empty(), "the engine's bridge takes no aliases");
+        c.validate().unwrap();
     }
 
     #[test]

@@ -765,12 +765,6 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         }
         Some(other) => string_list(&f("networks"), other)?,
     };
-    if nets.len() > 1 {
-        return Err(Error::invalid(
-            f("networks"),
-            "a service joins one network on plain engines (containers attach to one bridge per host)",
-        ));
-    }
     for (i, n) in nets.iter().enumerate() {
         let full =
             names.networks.get(n).cloned().or_else(|| (n == "default").then(|| format!("{}_default", names.stack)));
@@ -782,6 +776,8 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         })?;
         spec.networks.push(full);
     }
+    // Compose's containers reach each other by the names in the file.
+    spec.network_aliases = vec![svc_name.to_string()];
     if let Some(h) = &s.healthcheck {
         let d = |k: &str, v: &Option<String>| -> Result<Option<Duration>> {
             v.as_deref().map(|t| parse_duration(&f(&format!("healthcheck.{k}")), t)).transpose()
@@ -1610,6 +1606,9 @@ networks:
         assert_eq!((wp.update_config.parallelism, wp.update_config.failure_action.as_str()), (2, "rollback"));
         assert_eq!(wp.labels.get(LABEL_STACK).map(String::as_str), Some("blog"));
         assert_eq!(wp.networks, ["blog_overlay"]);
+        assert_eq!(wp.network_aliases, ["wordpress"], "reached by its name in the file");
+        let two = "services:\n  web: {image: x, networks: [a, b]}\nnetworks: {a: {}, b: {}}\n";
+        assert_eq!(parse(two).unwrap().services[0].spec.networks, ["blog_a", "blog_b"]);
         let db = &s.services.iter().find(|x| x.name == "db").unwrap();
         assert_eq!(
             db.spec.volumes,

@@ -452,7 +452,11 @@ pub(crate) fn to_swarm(
     let networks: Vec<bm::NetworkAttachmentConfig> = spec
         .networks
         .iter()
-        .map(|n| bm::NetworkAttachmentConfig { target: Some(n.clone()), ..Default::default() })
+        .map(|n| bm::NetworkAttachmentConfig {
+            target: Some(n.clone()),
+            aliases: (!spec.network_aliases.is_empty()).then(|| spec.network_aliases.clone()),
+            ..Default::default()
+        })
         .collect();
     let (p, d, fa, m, ratio, order) = update_config("update_config", &spec.update_config, false)?;
     let update = bm::ServiceSpecUpdateConfig {
@@ -1806,6 +1810,14 @@ mod tests {
         assert_eq!(c2.args, c.args);
         assert_eq!((c2.dir.as_deref(), c2.user.as_deref()), (Some("/srv"), Some("65534")));
         assert_eq!((c.stop_signal.as_deref(), c2.stop_signal.as_deref()), (None, Some("SIGQUIT")));
+        let net = |s: &bm::ServiceSpec| s.task_template.as_ref().unwrap().networks.clone().unwrap();
+        assert_eq!(net(&s)[0].aliases, None);
+        let aliased = ServiceSpec { network_aliases: vec!["wordpress".into()], ..spec.clone() };
+        let n = net(&to_swarm(&aliased, &nodes(), "host", &none()).unwrap());
+        assert_eq!(
+            (n[0].target.as_deref(), n[0].aliases.as_deref()),
+            (Some("blog_default"), Some(&["wordpress".into()][..]))
+        );
         assert_eq!(c.env.as_deref(), Some(&["A=1".to_string()][..]));
         assert_eq!(c.labels.as_ref().unwrap()[LABEL_SPEC_HASH], spec_hash(&spec));
         assert_eq!(c.stop_grace_period, Some(2_000_000_000));

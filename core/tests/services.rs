@@ -520,3 +520,69 @@ async fn service_exec_runs_in_every_task_or_one_slot_at_the_parallelism_asked() 
     remove_service(&fleet, &name).await.unwrap();
     assert!(backend.service_exec(&name, &sh("true"), &ServiceExecOptions::default()).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn tasks_join_every_network_answer_to_their_names_there_and_are_privileged_when_asked() {
+    let fleet = plain_fleet();
+    let h = fleet.host("df-2").unwrap();
+    let name = unique("nets").replace('-', "_").to_lowercase();
+    let (front, back) = (format!("{name}-front"), format!("{name}-back"));
+    for n in [&front, &back] {
+        h.create_network(n, &BTreeMap::new()).await.unwrap();
+    }
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = ["sleep", "600"].map(String::from).to_vec();
+    spec.networks = vec![front.clone(), back.clone()];
+    spec.network_aliases = vec!["db".into()];
+    spec.placement.constraints = vec!["node.hostname==df-2".into()];
+    spec.stop_grace_period = Duration::from_secs(1);
+    let task = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().report.created.remove(0);
+    let details = h.inspect_container(&task.id).await.unwrap();
+    let mut nets: Vec<&String> = details.networks.keys().collect();
+    nets.sort();
+    let mut want = vec![&back, &front];
+    want.sort();
+    assert_eq!(nets, want, "the task is on both networks");
+    // A client on the second network finds the task by the alias and by the service's name.
+    let client = ContainerSpec {
+        name: Some(format!("{name}-client")),
+        command: ["sleep", "600"].map(String::from).to_vec(),
+        network: Some(back.clone()),
+        ..ContainerSpec::new(IMAGE)
+    };
+    let cid = h.create_container(&client).await.unwrap();
+    h.start_container(&cid).await.unwrap();
+    let run = |id: &str, cmd: &[&str]| {
+        let (h, id, cmd) = (h.clone(), id.to_string(), cmd.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        async move { h.exec(&id, &cmd, &ExecOptions::default()).await.unwrap() }
+    };
+    for dns_name in ["db", name.as_str()] {
+        let out = run(&cid, &["nslookup", dns_name]).await;
+        assert!(out.stdout.contains(&details.networks[&back]), "{dns_name} resolves to the task: {out:?}");
+    }
+    assert!(!h.inspect_container(&cid).await.unwrap().privileged);
+    h.remove_container(&cid, true, false).await.unwrap();
+    remove_service(&fleet, &name).await.unwrap();
+
+    // A privileged task's container is made privileged. (It cannot start here: the testbed's engines
+    // lack CAP_SYS_RESOURCE, which a privileged container is given.)
+    spec.privileged = true;
+    spec.allow_privileged = true;
+    let id = h.create_container(&task_container(&spec, 1)).await.unwrap();
+    assert!(h.inspect_container(&id).await.unwrap().privileged, "privileged reaches the engine");
+    h.remove_container(&id, true, false).await.unwrap();
+
+    // A network that cannot be joined fails the task's start (the engine checks networks then), and
+    // leaves no container behind.
+    spec.privileged = false;
+    spec.networks = vec![front.clone(), format!("{name}-missing")];
+    let e = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap_err();
+    assert_eq!(e.code(), "not_found");
+    assert!(e.to_string().starts_with(&format!("network \"{name}-missing\" not found on df-2")), "{e}");
+    let left =
+        ListContainersOptions { all: true, labels: vec![format!("dockfleet.service={name}")], ..Default::default() };
+    assert!(h.list_containers(&left).await.unwrap().is_empty(), "the half-made task was removed");
+    for n in [&front, &back] {
+        h.remove_network(n).await.unwrap();
+    }
+}

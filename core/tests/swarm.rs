@@ -386,6 +386,13 @@ async fn swarm_backend_end_to_end() {
     let db_task = &by_name[db.as_str()].tasks[0];
     let cat = ["cat".to_string(), "/run/secrets/db_password".into()];
     assert_eq!(df1.exec(&db_task.id, &cat, &ExecOptions::default()).await.unwrap().stdout, "s3cret");
+    // web finds db by its name in the file (the alias the stack sets) and by the service's name.
+    let web_task = by_name[web.as_str()].tasks.iter().find(|t| t.host == "df-1").unwrap();
+    for name in ["db", db.as_str()] {
+        let lookup = ["nslookup".to_string(), name.to_string()];
+        let out = df1.exec(&web_task.id, &lookup, &ExecOptions::default()).await.unwrap();
+        assert_eq!(out.exit_code, 0, "{name}: {out:?}");
+    }
     // The same files again: the secret is kept and no task is replaced. A changed file is refused by
     // field (Swarm cannot change a secret), before anything is touched.
     let again = collect(backend.stack_up(stack.clone(), StackOptions::default())).await;
