@@ -424,6 +424,11 @@ export interface ContainerSpec {
   extraNetworks?: Array<string>
   networkAliases?: Array<string>
   hostname?: string | undefined | null
+  extraHosts?: Array<string>
+  init?: boolean | undefined | null
+  readOnly?: boolean
+  capAdd?: Array<string>
+  capDrop?: Array<string>
   workingDir?: string | undefined | null
   user?: string | undefined | null
   stopTimeout?: number | undefined | null
@@ -1050,6 +1055,12 @@ export interface ServiceSpec {
   workingDir?: string | undefined | null
   user?: string | undefined | null
   stopSignal?: string | undefined | null
+  hostname?: string | undefined | null
+  extraHosts?: Array<string>
+  init?: boolean | undefined | null
+  readOnly?: boolean
+  capAdd?: Array<string>
+  capDrop?: Array<string>
   env?: Record<string, string>
   labels?: Record<string, string>
   ports?: Array<ServicePort>

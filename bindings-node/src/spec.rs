@@ -50,7 +50,8 @@ object! { in
     #[doc = "A replicated or global service."]
     ServiceSpec => df::ServiceSpec {
         name: String, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>, working_dir: Option<String>,
-        user: Option<String>, stop_signal: Option<String>, env: HashMap<String, String>,
+        user: Option<String>, stop_signal: Option<String>, hostname: Option<String>, extra_hosts: Vec<String>,
+        init: Option<bool>, read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, env: HashMap<String, String>,
         labels: HashMap<String, String>, ports: Vec<ServicePort>, volumes: Vec<Mount>, mode: String, replicas: Number<u32>,
         placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,

@@ -102,6 +102,31 @@ test('compose services join all their networks and answer to their names', () =>
   assert.deepEqual([spec.networks, spec.networkAliases], [['app_a', 'app_b'], ['web']])
 })
 
+test('hostname, extra hosts, init, a read-only root and capabilities', async () => {
+  const text = 'services:\n  web:\n    image: x\n    hostname: web-{{.Task.Slot}}\n    extra_hosts: [a=10.0.0.1]\n    init: true\n    read_only: true\n    cap_add: [NET_ADMIN]\n    cap_drop: [ALL]\n'
+  const { spec } = dockfleet.parseCompose('app', text).services[0]
+  assert.deepEqual([spec.hostname, spec.extraHosts, spec.init, spec.readOnly, spec.capAdd, spec.capDrop], ['web-{{.Task.Slot}}', ['a:10.0.0.1'], true, true, ['NET_ADMIN'], ['ALL']])
+  assert.equal(dockfleet.taskContainer(spec, 3).hostname, 'web-3')
+  for (const [bad, field] of [[{ capAdd: ['SYS_ADMIN'] }, 'cap_add[0]'], [{ hostname: '{{.Node.ID}}' }, 'hostname'], [{ extraHosts: ['a'] }, 'extra_hosts[0]']]) {
+    const events = dockfleet.rollout(fleet(), { ...spec, name: 'x', ...bad })
+    await assert.rejects(async () => { for await (const e of events) void e }, (e) => e.code === 'invalid_argument' && e.message.includes(field))
+  }
+  const host = fleet().host('df-3')
+  const id = await host.createContainer({
+    image: 'dockfleet/busybox:latest', command: ['sh', '-c', 'hostname; grep db /etc/hosts; cat /proc/1/comm; touch /x || true'],
+    hostname: 'js-host', extraHosts: ['db:10.1.2.3'], init: true, readOnly: true, capDrop: ['ALL'],
+  })
+  try {
+    await host.startContainer(id)
+    assert.equal(await host.waitContainer(id), 0)
+    let out = ''
+    for await (const line of host.logs(id)) out += line.message
+    assert.deepEqual(out.trim().split('\n'), ['js-host', '10.1.2.3\tdb', 'docker-init', 'touch: /x: Read-only file system'])
+  } finally {
+    await host.removeContainer(id, true)
+  }
+})
+
 test('the Node stack example runs', () => {
   const { execFileSync } = require('node:child_process')
   const path = require('node:path')

@@ -55,7 +55,8 @@ dto! {
         env: BTreeMap<String, String>, labels: BTreeMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<u64>,
         healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
-        network_aliases: Vec<String>, hostname: Option<String>, working_dir: Option<String>, user: Option<String>,
+        network_aliases: Vec<String>, hostname: Option<String>, extra_hosts: Vec<String>, init: Option<bool>,
+        read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, working_dir: Option<String>, user: Option<String>,
         stop_timeout: Option<u32>, stop_signal: Option<String>, privileged: bool,
     }
 }

@@ -123,6 +123,30 @@ def test_compose_services_join_all_their_networks_and_answer_to_their_names():
     assert (spec.networks, spec.network_aliases) == (["app_a", "app_b"], ["web"])
 
 
+def test_hostname_extra_hosts_init_read_only_and_capabilities():
+    text = "services:\n  web:\n    image: x\n    hostname: web-{{.Task.Slot}}\n    extra_hosts: [a=10.0.0.1]\n    init: true\n    read_only: true\n    cap_add: [NET_ADMIN]\n    cap_drop: [ALL]\n"
+    spec = sync.parse_compose("app", text).services[0].spec
+    assert (spec.hostname, spec.extra_hosts, spec.init, spec.read_only, spec.cap_add, spec.cap_drop) == ("web-{{.Task.Slot}}", ["a:10.0.0.1"], True, True, ["NET_ADMIN"], ["ALL"])
+    assert dockfleet.task_container(spec, 3).hostname == "web-3"
+    for bad, field in [(dict(cap_add=["SYS_ADMIN"]), "cap_add[0]"), (dict(hostname="{{.Node.ID}}"), "hostname"), (dict(extra_hosts=["a"]), "extra_hosts[0]")]:
+        try:
+            list(sync.rollout(plain_fleet(sync), dockfleet.ServiceSpec(name="x", image="x", **bad)))
+            raise AssertionError(f"{bad} was accepted")
+        except sync.InvalidArgumentError as e:
+            assert field in str(e), str(e)
+    host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
+    c = dockfleet.ContainerSpec(image="dockfleet/busybox:latest", command=["sh", "-c", "hostname; grep db /etc/hosts; cat /proc/1/comm; touch /x || true"],
+                                hostname="py-host", extra_hosts=["db:10.1.2.3"], init=True, read_only=True, cap_drop=["ALL"])
+    cid = host.create_container(c)
+    try:
+        host.start_container(cid)
+        assert host.wait_container(cid) == 0
+        out = "".join(line.message for line in host.logs(cid))
+        assert out.splitlines() == ["py-host", "10.1.2.3\tdb", "docker-init", "touch: /x: Read-only file system"], out
+    finally:
+        host.remove_container(cid, force=True)
+
+
 def test_python_stack_example_runs():
     import subprocess
     import sys

@@ -615,6 +615,11 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         memory: spec.memory_bytes.map(|m| m.min(i64::MAX as u64) as i64),
         network_mode: spec.network.clone(),
         privileged: spec.privileged.then_some(true),
+        extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
+        init: spec.init,
+        readonly_rootfs: spec.read_only.then_some(true),
+        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+        cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
         ..Default::default()
     };
     // The engine (before API 1.44) takes one network's endpoint at create; further networks are

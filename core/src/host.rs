@@ -233,6 +233,42 @@ pub(crate) fn validate_signal(field: &str, signal: Option<&str>) -> Result<()> {
     }
 }
 
+/// Checks a container's hostname: 1 to 64 (the kernel's limit) of `[a-zA-Z0-9_.-]`, starting with a
+/// letter or digit.
+pub(crate) fn validate_hostname(field: &str, hostname: &str) -> Result<()> {
+    validate_name(field, hostname)?;
+    if hostname.len() > 64 {
+        return Err(Error::invalid(field, format!("{hostname:?} is longer than the kernel's 64 characters")));
+    }
+    Ok(())
+}
+
+/// Checks `/etc/hosts` entries, `name:address`: a host name and an IP address, or `host-gateway`
+/// (the engine's address on the container's network).
+pub(crate) fn validate_extra_hosts(field: &str, entries: &[String]) -> Result<()> {
+    for (i, e) in entries.iter().enumerate() {
+        let field = format!("{field}[{i}]");
+        let (name, address) = e
+            .split_once(':')
+            .ok_or_else(|| Error::invalid(&field, format!("{e:?} is not name:address (db.internal:10.0.0.5)")))?;
+        validate_alias(&field, name)?;
+        if address != "host-gateway" && address.parse::<std::net::IpAddr>().is_err() {
+            return Err(Error::invalid(&field, format!("{address:?} is not an IP address or host-gateway")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks capability names (`NET_ADMIN`, `CAP_NET_ADMIN`, `ALL`; the engine takes either case).
+pub(crate) fn validate_caps(field: &str, caps: &[String]) -> Result<()> {
+    for (i, c) in caps.iter().enumerate() {
+        if c.is_empty() || !c.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::invalid(format!("{field}[{i}]"), format!("{c:?} is not a capability (NET_ADMIN)")));
+        }
+    }
+    Ok(())
+}
+
 /// Checks environment variable names (non-empty, no `=`).
 pub(crate) fn validate_env(env: &BTreeMap<String, String>) -> Result<()> {
     for k in env.keys() {
@@ -317,8 +353,25 @@ pub struct ContainerSpec {
     /// then returns them all).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub network_aliases: Vec<String>,
-    /// Hostname inside the container.
+    /// Hostname inside the container (the engine's default: the ID's first 12 characters).
     pub hostname: Option<String>,
+    /// Entries added to `/etc/hosts`, `name:address` (`db.internal:10.0.0.5`); the address may be
+    /// `host-gateway`, the engine's address on the container's network.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    /// Run an init process (the engine's `docker-init`) as PID 1, which reaps zombies and forwards
+    /// signals (`None`: the engine's default, off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+    /// Mount the container's root filesystem read-only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// Capabilities added to the engine's default set (`NET_ADMIN`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// Capabilities taken from it (`ALL` drops every one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
     /// Working directory.
     pub working_dir: Option<String>,
     /// User (`uid[:gid]` or name).
@@ -348,6 +401,12 @@ impl ContainerSpec {
         validate_signal("stop_signal", self.stop_signal.as_deref())?;
         validate_env(&self.env)?;
         validate_networks(self.network.as_deref(), &self.extra_networks, &self.network_aliases)?;
+        if let Some(h) = &self.hostname {
+            validate_hostname("hostname", h)?;
+        }
+        validate_extra_hosts("extra_hosts", &self.extra_hosts)?;
+        validate_caps("cap_add", &self.cap_add)?;
+        validate_caps("cap_drop", &self.cap_drop)?;
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {
                 return Err(Error::invalid(format!("ports[{i}].container_port"), "must be 1-65535"));

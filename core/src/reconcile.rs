@@ -221,6 +221,16 @@ pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap
             Vec::new()
         },
         privileged: spec.privileged,
+        // Validated with the spec; left as it is otherwise, for the container's check to refuse.
+        hostname: spec
+            .hostname
+            .as_ref()
+            .map(|h| crate::spec::expand_hostname(h, &spec.name, slot).unwrap_or(h.clone())),
+        extra_hosts: spec.extra_hosts.clone(),
+        init: spec.init,
+        read_only: spec.read_only,
+        cap_add: spec.cap_add.clone(),
+        cap_drop: spec.cap_drop.clone(),
         stop_timeout: Some(spec.stop_grace_period.as_secs().min(u32::MAX as u64) as u32),
         stop_signal: spec.stop_signal.clone(),
         ..Default::default()

@@ -205,6 +205,29 @@ pub struct ServiceSpec {
     /// requests; `None`: the image's, else `SIGTERM`; compose's `stop_signal`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// Hostname of every task (`None`: the engine's, the container ID's first 12 characters). May
+    /// hold Swarm's placeholders `{{.Service.Name}}` and `{{.Task.Slot}}` (`web-{{.Task.Slot}}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Entries added to each task's `/etc/hosts`, `name:address`; the address may be `host-gateway`,
+    /// the engine's address on the task's network (compose's `extra_hosts`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    /// Run an init process as PID 1 of each task, which reaps zombies and forwards signals (`None`:
+    /// the engine's default, off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+    /// Mount each task's root filesystem read-only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// Capabilities added to the engine's default set (`NET_ADMIN`). Those that hand a container its
+    /// host (`ALL`, `SYS_ADMIN`, `SYS_MODULE`, `SYS_RAWIO`, `SYS_PTRACE`, `DAC_READ_SEARCH`, `BPF`) are
+    /// refused unless `allow_privileged` is set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// Capabilities taken from the default set (`ALL` drops every one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
     /// Environment.
     pub env: BTreeMap<String, String>,
     /// Labels on every task's container (the `dockfleet.*` prefix is reserved).
@@ -272,6 +295,12 @@ impl Default for ServiceSpec {
             working_dir: None,
             user: None,
             stop_signal: None,
+            hostname: None,
+            extra_hosts: Vec::new(),
+            init: None,
+            read_only: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
             env: BTreeMap::new(),
             labels: BTreeMap::new(),
             ports: Vec::new(),
@@ -408,6 +437,40 @@ fn check_start_first(field: &str, u: &UpdateConfig, ports: &[ServicePort]) -> Re
 }
 
 /// Paths whose bind mount hands a container the host.
+/// Capabilities that let a container take over its host (load modules, mount, read any file,
+/// trace host processes, …), refused in `cap_add` without `allow_privileged`.
+const HOST_TAKEOVER_CAPS: &[&str] =
+    &["ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "SYS_PTRACE", "DAC_READ_SEARCH", "BPF"];
+
+/// A task's hostname from its service's: Swarm's placeholders `{{.Service.Name}}` and `{{.Task.Slot}}`
+/// (spaces inside the braces allowed) replaced; any other placeholder is an error.
+pub(crate) fn expand_hostname(template: &str, service: &str, slot: u32) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| Error::invalid("hostname", format!("{template:?} has a `{{{{` without its `}}}}`")))?;
+        match after[..end].trim() {
+            ".Service.Name" => out.push_str(service),
+            ".Task.Slot" => out.push_str(&slot.to_string()),
+            other => {
+                return Err(Error::invalid(
+                    "hostname",
+                    format!(
+                    "{{{{{other}}}}} is not a placeholder dockfleet fills ({{{{.Service.Name}}}}, {{{{.Task.Slot}}}})"
+                ),
+                ))
+            }
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 const HOST_TAKEOVER_PATHS: &[&str] = &["/", "/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run"];
 
 impl ServiceSpec {
@@ -460,6 +523,21 @@ impl ServiceSpec {
             return Err(Error::invalid("user", format!("{u:?} is not a user (name, uid or uid:gid)")));
         }
         crate::host::validate_signal("stop_signal", self.stop_signal.as_deref())?;
+        if let Some(h) = &self.hostname {
+            crate::host::validate_hostname("hostname", &expand_hostname(h, &self.name, 1)?)?;
+        }
+        crate::host::validate_extra_hosts("extra_hosts", &self.extra_hosts)?;
+        crate::host::validate_caps("cap_add", &self.cap_add)?;
+        crate::host::validate_caps("cap_drop", &self.cap_drop)?;
+        for (i, c) in self.cap_add.iter().enumerate() {
+            let name = c.to_ascii_uppercase();
+            if HOST_TAKEOVER_CAPS.contains(&name.trim_start_matches("CAP_")) && !self.allow_privileged {
+                return Err(Error::invalid(
+                    format!("cap_add[{i}]"),
+                    format!("{c} gives the container control of the host; set allow_privileged to accept that"),
+                ));
+            }
+        }
         check_replicas("replicas", self.replicas)?;
         crate::host::validate_env(&self.env)?;
         for k in self.labels.keys() {
@@ -701,6 +779,17 @@ mod tests {
                 s.volumes = vec![Mount { source: "/var/run/docker.sock".into(), target: "/s".into(), read_only: false }]
             }),
             ("privileged", |s| s.privileged = true),
+            ("hostname", |s| s.hostname = Some("web-{{.Node.Hostname}}".into())),
+            ("hostname", |s| s.hostname = Some("web-{{.Task.Slot}".into())),
+            ("hostname", |s| s.hostname = Some("a b".into())),
+            ("hostname", |s| s.hostname = Some("x".repeat(65))),
+            ("extra_hosts[0]", |s| s.extra_hosts = vec!["db.internal".into()]),
+            ("extra_hosts[1]", |s| s.extra_hosts = vec!["a:::1".into(), "db:10.0.0.300".into()]),
+            ("extra_hosts[0]", |s| s.extra_hosts = vec!["a b:10.0.0.1".into()]),
+            ("cap_add[0]", |s| s.cap_add = vec!["NET ADMIN".into()]),
+            ("cap_add[1]", |s| s.cap_add = vec!["NET_ADMIN".into(), "cap_sys_admin".into()]),
+            ("cap_add[0]", |s| s.cap_add = vec!["ALL".into()]),
+            ("cap_drop[0]", |s| s.cap_drop = vec!["".into()]),
             ("networks[0]", |s| s.networks = vec!["a/b".into()]),
             ("networks[1]", |s| s.networks = vec!["front".into(), "host".into()]),
             ("networks[1]", |s| s.networks = vec!["bridge".into(), "front".into()]),
@@ -741,8 +830,14 @@ mod tests {
         s.replicas = MAX_REPLICAS;
         s.networks = vec!["front".into(), "back".into()];
         s.network_aliases = vec!["db".into()];
+        s.hostname = Some("{{.Service.Name}}-{{ .Task.Slot }}.local".into());
+        s.extra_hosts = vec!["db.internal:10.0.0.5".into(), "v6:::1".into(), "gw:host-gateway".into()];
+        s.cap_add = vec!["NET_ADMIN".into(), "SYS_ADMIN".into()];
+        s.cap_drop = vec!["ALL".into()];
         s.validate().unwrap();
         let c = crate::task_container(&s, 2);
+        assert_eq!(c.hostname, Some(format!("{}-2.local", s.name)), "placeholders filled per task");
+        assert_eq!((&c.extra_hosts, &c.cap_add, &c.cap_drop), (&s.extra_hosts, &s.cap_add, &s.cap_drop));
         assert_eq!((c.network.as_deref(), &c.extra_networks[..]), (Some("front"), &["back".to_string()][..]));
         assert_eq!(c.network_aliases, [s.name.clone(), "db".into()], "the service's name and its aliases");
         assert!(c.privileged);

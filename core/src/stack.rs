@@ -205,6 +205,13 @@ struct ComposeService {
     /// A name or `uid[:gid]`: `user: 1000` (a YAML number) is as good as `user: "1000"`.
     user: Option<Value>,
     stop_signal: Option<String>,
+    hostname: Option<String>,
+    extra_hosts: Option<Value>,
+    init: Option<bool>,
+    read_only: Option<bool>,
+    privileged: Option<bool>,
+    cap_add: Option<Value>,
+    cap_drop: Option<Value>,
     environment: Option<Value>,
     env_file: Option<Value>,
     #[serde(default)]
@@ -233,6 +240,10 @@ struct ComposeService {
 struct ComposeDockfleet {
     /// [`ServiceSpec::shutdown_delay`], e.g. `5s`.
     shutdown_delay: Option<String>,
+    /// [`ServiceSpec::allow_privileged`]: accept `privileged` and the `cap_add`s that hand a container its host.
+    allow_privileged: Option<bool>,
+    /// [`ServiceSpec::allow_host_mounts`]: accept binding the host's `/` or the Docker socket.
+    allow_host_mounts: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -492,6 +503,40 @@ fn shell_words(field: &str, text: &str) -> Result<Vec<String>> {
         words.push(cur);
     }
     Ok(words)
+}
+
+/// Compose's `extra_hosts` as `name:address` entries: a list of `name:address` or `name=address`
+/// (an IPv6 address may be in brackets), or a map of names to an address or a list of them.
+fn extra_hosts(field: &str, v: &Value) -> Result<Vec<String>> {
+    let entry = |name: &str, address: &str| {
+        let address = address.trim();
+        let address = address.strip_prefix('[').and_then(|a| a.strip_suffix(']')).unwrap_or(address);
+        format!("{}:{address}", name.trim())
+    };
+    let mut out = Vec::new();
+    match v {
+        Value::Mapping(m) => {
+            for (k, v) in m {
+                let name = scalar(field, k)?;
+                let f = format!("{field}.{name}");
+                let addresses = match v {
+                    Value::Sequence(_) => string_list(&f, v)?,
+                    other => vec![scalar(&f, other)?],
+                };
+                out.extend(addresses.iter().map(|a| entry(&name, a)));
+            }
+        }
+        other => {
+            for (i, e) in string_list(field, other)?.iter().enumerate() {
+                let (name, address) = e
+                    .split_once('=')
+                    .or_else(|| e.split_once(':'))
+                    .ok_or_else(|| Error::invalid(format!("{field}[{i}]"), format!("{e:?} is not name:address")))?;
+                out.push(entry(name, address));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn read_env_file(field: &str, path: &Path) -> Result<BTreeMap<String, String>> {
@@ -776,6 +821,18 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         })?;
         spec.networks.push(full);
     }
+    spec.hostname = s.hostname.clone();
+    if let Some(v) = &s.extra_hosts {
+        spec.extra_hosts = extra_hosts(&f("extra_hosts"), v)?;
+    }
+    spec.init = s.init;
+    spec.read_only = s.read_only.unwrap_or(false);
+    if let Some(v) = &s.cap_add {
+        spec.cap_add = string_list(&f("cap_add"), v)?;
+    }
+    if let Some(v) = &s.cap_drop {
+        spec.cap_drop = string_list(&f("cap_drop"), v)?;
+    }
     // Compose's containers reach each other by the names in the file.
     spec.network_aliases = vec![svc_name.to_string()];
     if let Some(h) = &s.healthcheck {
@@ -801,6 +858,11 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     }
     if let Some(g) = &s.stop_grace_period {
         spec.stop_grace_period = parse_duration(&f("stop_grace_period"), g)?;
+    }
+    spec.privileged = s.privileged.unwrap_or(false);
+    if let Some(x) = &s.x_dockfleet {
+        spec.allow_privileged = x.allow_privileged.unwrap_or(false);
+        spec.allow_host_mounts = x.allow_host_mounts.unwrap_or(false);
     }
     if let Some(d) = s.x_dockfleet.as_ref().and_then(|x| x.shutdown_delay.as_deref()) {
         let field = f("x-dockfleet.shutdown_delay");
@@ -1607,6 +1669,16 @@ networks:
         assert_eq!(wp.labels.get(LABEL_STACK).map(String::as_str), Some("blog"));
         assert_eq!(wp.networks, ["blog_overlay"]);
         assert_eq!(wp.network_aliases, ["wordpress"], "reached by its name in the file");
+        let more = "services:\n  web:\n    image: x\n    hostname: web-{{.Task.Slot}}\n    init: true\n    read_only: true\n    cap_add: [NET_ADMIN]\n    cap_drop: [ALL]\n    extra_hosts: ['a:10.0.0.1', 'b=10.0.0.2', 'c:[::1]', 'gw:host-gateway']\n";
+        let web = parse(more).unwrap().services.remove(0).spec;
+        assert_eq!((web.hostname.as_deref(), web.init, web.read_only), (Some("web-{{.Task.Slot}}"), Some(true), true));
+        assert_eq!((&web.cap_add[..], &web.cap_drop[..]), (&["NET_ADMIN".to_string()][..], &["ALL".to_string()][..]));
+        assert_eq!(web.extra_hosts, ["a:10.0.0.1", "b:10.0.0.2", "c:::1", "gw:host-gateway"]);
+        let opted = "services:\n  web:\n    image: x\n    privileged: true\n    cap_add: [SYS_ADMIN]\n    volumes: ['/:/host']\n    x-dockfleet: {allow_privileged: true, allow_host_mounts: true}\n";
+        let web = parse(opted).unwrap().services.remove(0).spec;
+        assert!(web.privileged && web.allow_privileged && web.allow_host_mounts);
+        let map = parse("services:\n  web: {image: x, extra_hosts: {a: 10.0.0.1, b: ['::1', 10.0.0.2]}}\n").unwrap();
+        assert_eq!(map.services[0].spec.extra_hosts, ["a:10.0.0.1", "b:::1", "b:10.0.0.2"]);
         let two = "services:\n  web: {image: x, networks: [a, b]}\nnetworks: {a: {}, b: {}}\n";
         assert_eq!(parse(two).unwrap().services[0].spec.networks, ["blog_a", "blog_b"]);
         let db = &s.services.iter().find(|x| x.name == "db").unwrap();
@@ -1675,7 +1747,9 @@ networks:
                 "services.web.secrets[0].uid",
             ),
             ("configs:\n  c: {external: true}\nservices:\n  web: {image: x, configs: [{source: c, target: rel}]}\n", "services.web.configs[0].target"),
-            ("services:\n  web: {image: x, privileged: true}\n", "services.web"),
+            ("services:\n  web: {image: x, privileged: true}\n", "services.web.privileged"),
+            ("services:\n  web: {image: x, cap_add: [SYS_ADMIN]}\n", "services.web.cap_add[0]"),
+            ("services:\n  web: {image: x, volumes: ['/:/host']}\n", "services.web.volumes[0].source"),
             ("servics: {}\n", "servics"),
         ];
         for (text, field) in cases {

@@ -385,6 +385,13 @@ pub(crate) fn to_swarm(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    // Swarm takes `address name`, as /etc/hosts lines are written (`host-gateway` too: the engine
+    // running the task fills it).
+    let hosts: Vec<String> = spec
+        .extra_hosts
+        .iter()
+        .map(|e| e.split_once(':').map(|(name, address)| format!("{address} {name}")).unwrap_or(e.clone()))
+        .collect();
     let container_spec = bm::TaskSpecContainerSpec {
         secrets: (!secrets.is_empty()).then_some(secrets),
         configs: (!configs.is_empty()).then_some(configs),
@@ -396,6 +403,13 @@ pub(crate) fn to_swarm(
         dir: spec.working_dir.clone(),
         user: spec.user.clone(),
         stop_signal: spec.stop_signal.clone(),
+        // Swarm fills the same placeholders itself.
+        hostname: spec.hostname.clone(),
+        hosts: (!hosts.is_empty()).then_some(hosts),
+        init: spec.init,
+        read_only: spec.read_only.then_some(true),
+        capability_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+        capability_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         mounts: Some(mounts),
         stop_grace_period: Some(nanos(spec.stop_grace_period)),
@@ -1812,6 +1826,25 @@ mod tests {
         assert_eq!((c.stop_signal.as_deref(), c2.stop_signal.as_deref()), (None, Some("SIGQUIT")));
         let net = |s: &bm::ServiceSpec| s.task_template.as_ref().unwrap().networks.clone().unwrap();
         assert_eq!(net(&s)[0].aliases, None);
+        let more = ServiceSpec {
+            hostname: Some("{{.Service.Name}}-{{.Task.Slot}}".into()),
+            extra_hosts: vec!["db.internal:10.0.0.5".into(), "v6:::1".into(), "gw:host-gateway".into()],
+            init: Some(true),
+            read_only: true,
+            cap_add: vec!["NET_ADMIN".into()],
+            cap_drop: vec!["ALL".into()],
+            ..spec.clone()
+        };
+        let s3 = to_swarm(&more, &nodes(), "host", &none()).unwrap();
+        let c3 = s3.task_template.as_ref().unwrap().container_spec.as_ref().unwrap();
+        assert_eq!(c3.hostname.as_deref(), Some("{{.Service.Name}}-{{.Task.Slot}}"), "Swarm fills them");
+        assert_eq!(c3.hosts.as_deref().unwrap(), ["10.0.0.5 db.internal", "::1 v6", "host-gateway gw"]);
+        assert_eq!((c3.init, c3.read_only), (Some(true), Some(true)));
+        assert_eq!(
+            (c3.capability_add.as_deref(), c3.capability_drop.as_deref()),
+            (Some(&more.cap_add[..]), Some(&more.cap_drop[..]))
+        );
+        assert_eq!((c.hosts.as_ref(), c.init, c.read_only, c.capability_add.as_ref()), (None, None, None, None));
         let aliased = ServiceSpec { network_aliases: vec!["wordpress".into()], ..spec.clone() };
         let n = net(&to_swarm(&aliased, &nodes(), "host", &none()).unwrap());
         assert_eq!(

@@ -586,3 +586,37 @@ async fn tasks_join_every_network_answer_to_their_names_there_and_are_privileged
         h.remove_network(n).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn hostname_extra_hosts_init_read_only_and_capabilities_reach_every_task() {
+    let fleet = plain_fleet();
+    let name = unique("hn").replace('-', "_").to_lowercase();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = ["sleep", "600"].map(String::from).to_vec();
+    spec.replicas = 2;
+    spec.hostname = Some("{{.Service.Name}}-{{.Task.Slot}}".into());
+    spec.extra_hosts = vec!["db.internal:10.1.2.3".into(), "gw:host-gateway".into()];
+    spec.init = Some(true);
+    spec.read_only = true;
+    spec.cap_add = vec!["NET_ADMIN".into()];
+    spec.cap_drop = vec!["CHOWN".into()];
+    spec.stop_grace_period = Duration::from_secs(1);
+    let tasks = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().report.created;
+    assert_eq!(tasks.len(), 2);
+    let script = "hostname; grep -E 'db.internal|gw' /etc/hosts; cat /proc/1/comm; grep CapEff /proc/self/status; \
+                  touch /x 2>/dev/null && echo writable || echo read-only";
+    for t in &tasks {
+        let h = fleet.host(&t.host).unwrap();
+        let cmd = ["sh".to_string(), "-c".into(), script.into()];
+        let out = h.exec(&t.id, &cmd, &ExecOptions::default()).await.unwrap();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines[0], format!("{name}-{}", t.slot), "{out:?}");
+        assert_eq!(lines[1], "10.1.2.3\tdb.internal", "{out:?}");
+        assert!(lines[2].ends_with("\tgw") && !lines[2].starts_with("host-gateway"), "the engine's address: {out:?}");
+        assert_eq!(lines[3], "docker-init", "{out:?}");
+        let caps = u64::from_str_radix(lines[4].trim_start_matches("CapEff:").trim(), 16).unwrap();
+        assert_eq!((caps >> 12 & 1, caps & 1), (1, 0), "NET_ADMIN (12) added, CHOWN (0) dropped: {out:?}");
+        assert_eq!(lines[5], "read-only", "{out:?}");
+    }
+    remove_service(&fleet, &name).await.unwrap();
+}

@@ -108,6 +108,12 @@ async fn a_wordpress_shaped_stack_up_ps_down() {
     let web1 = web_tasks.iter().find(|t| t.host == "df-1").unwrap();
     let env = df1.exec(&web1.id, &["env".into()], &ExecOptions::default()).await.unwrap().stdout;
     assert!(env.contains("GREETING=hello") && env.contains("DB_HOST=db"), "{env}");
+    // On the host they share, web reaches db by its name in the file, as under compose.
+    let db_task = &by_name[db.as_str()].tasks[0];
+    assert_eq!(db_task.host, "df-1");
+    let db_ip = df1.inspect_container(&db_task.id).await.unwrap().networks[&format!("{name}_default")].clone();
+    let lookup = df1.exec(&web1.id, &["nslookup".into(), "db".into()], &ExecOptions::default()).await.unwrap();
+    assert!(lookup.stdout.contains(&db_ip), "db is {db_ip}: {lookup:?}");
     // Networks and the volume carry the stack's label.
     let label = [format!("{LABEL_STACK}={name}")];
     for h in fleet.hosts() {
@@ -156,7 +162,8 @@ async fn malformed_compose_files_reach_no_engine() {
     let dir = std::env::temp_dir().join(unique("badcompose"));
     std::fs::create_dir_all(&dir).unwrap();
     let cases: &[(&str, &str)] = &[
-        ("services:\n  web:\n    image: x\n    hostname: h\n", "services.web"),
+        ("services:\n  web:\n    image: x\n    hostnam: h\n", "services.web"),
+        ("services:\n  web:\n    image: x\n    hostname: '{{.Node.ID}}'\n", "services.web.hostname"),
         ("services:\n  web:\n    image: x\n    deploy: {replicas: -1}\n", "services.web.deploy.replicas"),
         ("services:\n  web:\n    image: x\n    volumes: ['/:/host']\n", "services.web.volumes[0].source"),
         ("services:\n  web:\n    image: x\n    volumes: ['/var/run/docker.sock:/s']\n", "services.web.volumes[0].source"),

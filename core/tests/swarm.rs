@@ -269,6 +269,11 @@ async fn swarm_backend_end_to_end() {
     talker.command = vec!["echo hello from $(hostname) in $(pwd) as $(id -u); exec sleep 600".into()];
     talker.working_dir = Some("/srv".into());
     talker.user = Some("65534".into());
+    // So do the hostname (Swarm fills the placeholders), /etc/hosts entries, init and a read-only root.
+    talker.hostname = Some("{{.Service.Name}}-{{.Task.Slot}}".into());
+    talker.extra_hosts = vec!["db.internal:10.1.2.3".into()];
+    talker.init = Some(true);
+    talker.read_only = true;
     talker.replicas = 2;
     talker.stop_grace_period = Duration::from_secs(1);
     assert_eq!(last(&collect(backend.rollout(talker.clone(), Default::default())).await).1, "completed");
@@ -283,7 +288,7 @@ async fn swarm_backend_end_to_end() {
         let l = &seen[&t.slot];
         assert_eq!((l.host.as_str(), l.id.as_str()), (t.host.as_str(), t.id.as_str()), "{l:?}");
         assert!(l.name.starts_with(&format!("{}.", t.name)), "the task's container, {l:?} of {t:?}");
-        let hello = format!("hello from {} in /srv as 65534", &t.id[..12]);
+        let hello = format!("hello from {logs_name}-{} in /srv as 65534", t.slot);
         assert_eq!((l.stream.as_str(), l.message.trim()), ("stdout", hello.as_str()));
     }
     let samples = backend.service_stats(&logs_name).await.unwrap();
@@ -292,11 +297,18 @@ async fn swarm_backend_end_to_end() {
     let got: Vec<(u32, &str, &str)> = samples.iter().map(|s| (s.slot, s.host.as_str(), s.stats.id.as_str())).collect();
     assert_eq!(got, want, "a sample of each task, on its node");
     assert!(samples.iter().all(|s| s.stats.pids >= 1 && s.stats.memory_bytes > 0), "{samples:?}");
-    let hostname = ["hostname".to_string()];
+    // (The user, 65534, could not write to / anyway: the error tells which refusal it met.)
+    let script = "grep db.internal /etc/hosts; cat /proc/1/comm; touch /x 2>&1 | grep -o 'Read-only file system'";
+    let hostname = ["sh".to_string(), "-c".into(), format!("hostname; {script}")];
     let runs = backend.service_exec(&logs_name, &hostname, &ServiceExecOptions::default()).await.unwrap();
     let got: Vec<(u32, &str, String)> =
         runs.iter().map(|r| (r.slot, r.host.as_str(), r.stdout.trim().into())).collect();
-    let want: Vec<(u32, &str, String)> = want.iter().map(|(s, h, id)| (*s, *h, id[..12].to_string())).collect();
+    let want: Vec<(u32, &str, String)> = want
+        .iter()
+        .map(|(s, h, _)| {
+            (*s, *h, format!("{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system"))
+        })
+        .collect();
     assert_eq!(got, want, "run in each task, on its node: {runs:?}");
     let tail = LogOptions { tail: Some(1), ..Default::default() };
     let all: Vec<ServiceLogLine> = backend.service_logs(&logs_name, &tail).try_collect().await.unwrap();
