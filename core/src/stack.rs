@@ -833,8 +833,11 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     if let Some(v) = &s.cap_drop {
         spec.cap_drop = string_list(&f("cap_drop"), v)?;
     }
-    // Compose's containers reach each other by the names in the file.
-    spec.network_aliases = vec![svc_name.to_string()];
+    // Compose's containers reach each other by the names in the file (on networks; `networks: []`
+    // leaves a service on the engine's bridge, which has no aliases).
+    if !spec.networks.is_empty() {
+        spec.network_aliases = vec![svc_name.to_string()];
+    }
     if let Some(h) = &s.healthcheck {
         let d = |k: &str, v: &Option<String>| -> Result<Option<Duration>> {
             v.as_deref().map(|t| parse_duration(&f(&format!("healthcheck.{k}")), t)).transpose()
@@ -1679,6 +1682,8 @@ networks:
         assert!(web.privileged && web.allow_privileged && web.allow_host_mounts);
         let map = parse("services:\n  web: {image: x, extra_hosts: {a: 10.0.0.1, b: ['::1', 10.0.0.2]}}\n").unwrap();
         assert_eq!(map.services[0].spec.extra_hosts, ["a:10.0.0.1", "b:::1", "b:10.0.0.2"]);
+        let none = parse("services:\n  web: {image: x, networks: []}\n").unwrap().services.remove(0).spec;
+        assert!(none.networks.is_empty() && none.network_aliases.is_empty());
         let two = "services:\n  web: {image: x, networks: [a, b]}\nnetworks: {a: {}, b: {}}\n";
         assert_eq!(parse(two).unwrap().services[0].spec.networks, ["blog_a", "blog_b"]);
         let db = &s.services.iter().find(|x| x.name == "db").unwrap();
