@@ -429,6 +429,10 @@ export interface ContainerSpec {
   readOnly?: boolean
   capAdd?: Array<string>
   capDrop?: Array<string>
+  logging?: LogConfig | undefined | null
+  ulimits?: Array<Ulimit>
+  sysctls?: Record<string, string>
+  tmpfs?: Array<string>
   workingDir?: string | undefined | null
   user?: string | undefined | null
   stopTimeout?: number | undefined | null
@@ -711,6 +715,12 @@ export interface ListContainersOptions {
 
 /** Reads and parses a compose file into the stack `name`. */
 export declare function loadCompose(name: string, path: string): Stack
+
+/** A log driver and its options (`json-file` with `max-size`, `max-file`); an empty driver is the engine's default. */
+export interface LogConfig {
+  driver?: string
+  options?: Record<string, string>
+}
 
 /** One chunk of container output; `stream` is `stdout`, `stderr` or `console`. */
 export interface LogLine {
@@ -1061,6 +1071,10 @@ export interface ServiceSpec {
   readOnly?: boolean
   capAdd?: Array<string>
   capDrop?: Array<string>
+  logging?: LogConfig | undefined | null
+  ulimits?: Array<Ulimit>
+  sysctls?: Record<string, string>
+  tmpfs?: Array<string>
   env?: Record<string, string>
   labels?: Record<string, string>
   ports?: Array<ServicePort>
@@ -1267,6 +1281,13 @@ export interface TlsConfig {
   ca?: string
   cert?: string
   key?: string
+}
+
+/** A resource limit of a container's processes (`nofile`); `-1` is unlimited. */
+export interface Ulimit {
+  name?: string
+  soft?: number
+  hard?: number
 }
 
 /** How updates and rollbacks replace tasks; `delay` and `monitor` in milliseconds. */

@@ -43,6 +43,16 @@ object! { in
 }
 
 object! { in
+    #[doc = "A log driver and its options (`json-file` with `max-size`, `max-file`); an empty driver is the engine's default."]
+    LogConfig => df::LogConfig { driver: String, options: HashMap<String, String> }
+}
+
+object! { in
+    #[doc = "A resource limit of a container's processes (`nofile`); `-1` is unlimited."]
+    Ulimit => df::Ulimit { name: String, soft: Number<i64>, hard: Number<i64> }
+}
+
+object! { in
     #[doc = "A Docker HEALTHCHECK; durations in milliseconds."]
     Healthcheck => df::Healthcheck {
         test: Vec<String>, interval: Option<Number<Duration>>, timeout: Option<Number<Duration>>, retries: Option<Number<u32>>, start_period: Option<Number<Duration>>,
@@ -57,7 +67,8 @@ object! { in
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<Number<u64>>,
         healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
         network_aliases: Vec<String>, hostname: Option<String>, extra_hosts: Vec<String>, init: Option<bool>,
-        read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, working_dir: Option<String>, user: Option<String>,
+        read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>, ulimits: Vec<Ulimit>,
+        sysctls: HashMap<String, String>, tmpfs: Vec<String>, working_dir: Option<String>, user: Option<String>,
         stop_timeout: Option<Number<u32>>, stop_signal: Option<String>, privileged: bool,
     }
 }

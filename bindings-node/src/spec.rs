@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use dockfleet as df;
 
-use crate::host::{Healthcheck, Mount};
+use crate::host::{Healthcheck, LogConfig, Mount, Ulimit};
 use crate::object;
 use crate::Number;
 
@@ -51,7 +51,8 @@ object! { in
     ServiceSpec => df::ServiceSpec {
         name: String, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>, working_dir: Option<String>,
         user: Option<String>, stop_signal: Option<String>, hostname: Option<String>, extra_hosts: Vec<String>,
-        init: Option<bool>, read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, env: HashMap<String, String>,
+        init: Option<bool>, read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>,
+        ulimits: Vec<Ulimit>, sysctls: HashMap<String, String>, tmpfs: Vec<String>, env: HashMap<String, String>,
         labels: HashMap<String, String>, ports: Vec<ServicePort>, volumes: Vec<Mount>, mode: String, replicas: Number<u32>,
         placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,

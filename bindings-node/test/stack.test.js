@@ -100,6 +100,9 @@ test('compose services join all their networks and answer to their names', () =>
   const text = 'services:\n  web: {image: x, networks: [a, b]}\nnetworks: {a: {}, b: {}}\n'
   const { spec } = dockfleet.parseCompose('app', text).services[0]
   assert.deepEqual([spec.networks, spec.networkAliases], [['app_a', 'app_b'], ['web']])
+  const more = 'services:\n  web: {image: x, expose: [3000], networks: {a: {aliases: [api]}}}\nnetworks: {a: {}}\n'
+  const { spec: exposing } = dockfleet.parseCompose('app', more).services[0]
+  assert.deepEqual([exposing.networkAliases, exposing.ports.map((p) => [p.target, p.published])], [['web', 'api'], [[3000, null]]])
 })
 
 test('hostname, extra hosts, init, a read-only root and capabilities', async () => {
@@ -122,6 +125,30 @@ test('hostname, extra hosts, init, a read-only root and capabilities', async () 
     let out = ''
     for await (const line of host.logs(id)) out += line.message
     assert.deepEqual(out.trim().split('\n'), ['js-host', '10.1.2.3\tdb', 'docker-init', 'touch: /x: Read-only file system'])
+  } finally {
+    await host.removeContainer(id, true)
+  }
+})
+
+test('logging, ulimits, sysctls and tmpfs', async () => {
+  const text = 'services:\n  web:\n    image: x\n    logging: {driver: local, options: {max-size: 1m}}\n    ulimits: {nofile: {soft: 1000, hard: 2000}}\n    sysctls: {net.core.somaxconn: 77}\n    tmpfs: [/scratch]\n'
+  const { spec } = dockfleet.parseCompose('app', text).services[0]
+  assert.deepEqual([spec.logging, spec.ulimits, spec.sysctls, spec.tmpfs],
+    [{ driver: 'local', options: { 'max-size': '1m' } }, [{ name: 'nofile', soft: 1000, hard: 2000 }], { 'net.core.somaxconn': '77' }, ['/scratch']])
+  const events = dockfleet.rollout(fleet(), { ...spec, name: 'x', ulimits: [{ name: 'nofile', soft: 2, hard: 1 }] })
+  await assert.rejects(async () => { for await (const e of events) void e }, (e) => e.code === 'invalid_argument' && e.message.includes('ulimits[0]'))
+  const host = fleet().host('df-3')
+  const id = await host.createContainer({
+    image: 'dockfleet/busybox:latest', command: ['sh', '-c', 'ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /scratch | tail -1'],
+    ulimits: spec.ulimits, sysctls: spec.sysctls, tmpfs: ['/scratch:size=1m'], logging: { driver: 'json-file', options: {} },
+  })
+  try {
+    await host.startContainer(id)
+    assert.equal(await host.waitContainer(id), 0)
+    let out = ''
+    for await (const line of host.logs(id)) out += line.message
+    const lines = out.trim().split('\n')
+    assert.deepEqual([lines[0], lines[1], lines[2].split(/\s+/).slice(0, 2)], ['1000', '77', ['tmpfs', '1024']])
   } finally {
     await host.removeContainer(id, true)
   }

@@ -42,6 +42,16 @@ dto! {
 }
 
 dto! {
+    /// A log driver and its options (`json-file` with `max-size`, `max-file`); an empty driver is the engine's default.
+    LogConfig => df::LogConfig { driver: String, options: BTreeMap<String, String> }
+}
+
+dto! {
+    /// A resource limit of a container's processes (`nofile`); `-1` is unlimited.
+    Ulimit => df::Ulimit { name: String, soft: i64, hard: i64 }
+}
+
+dto! {
     /// A Docker HEALTHCHECK; durations in seconds.
     Healthcheck => df::Healthcheck {
         test: Vec<String>, interval: Option<Seconds>, timeout: Option<Seconds>, retries: Option<u32>, start_period: Option<Seconds>,
@@ -56,7 +66,8 @@ dto! {
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<u64>,
         healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
         network_aliases: Vec<String>, hostname: Option<String>, extra_hosts: Vec<String>, init: Option<bool>,
-        read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, working_dir: Option<String>, user: Option<String>,
+        read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>, ulimits: Vec<Ulimit>,
+        sysctls: BTreeMap<String, String>, tmpfs: Vec<String>, working_dir: Option<String>, user: Option<String>,
         stop_timeout: Option<u32>, stop_signal: Option<String>, privileged: bool,
     }
 }
@@ -433,6 +444,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Mount>()?;
     m.add_class::<RestartPolicy>()?;
     m.add_class::<Healthcheck>()?;
+    m.add_class::<LogConfig>()?;
+    m.add_class::<Ulimit>()?;
     m.add_class::<ContainerSpec>()?;
     m.add_class::<ListContainersOptions>()?;
     m.add_class::<ContainerSummary>()?;

@@ -6,7 +6,7 @@ use dockfleet as df;
 use pyo3::prelude::*;
 
 use crate::dto;
-use crate::host::{Healthcheck, Mount};
+use crate::host::{Healthcheck, LogConfig, Mount, Ulimit};
 use crate::Seconds;
 
 dto! {
@@ -51,7 +51,8 @@ dto! {
     ServiceSpec => df::ServiceSpec {
         name: String, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>, working_dir: Option<String>,
         user: Option<String>, stop_signal: Option<String>, hostname: Option<String>, extra_hosts: Vec<String>,
-        init: Option<bool>, read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, env: BTreeMap<String, String>,
+        init: Option<bool>, read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>,
+        ulimits: Vec<Ulimit>, sysctls: BTreeMap<String, String>, tmpfs: Vec<String>, env: BTreeMap<String, String>,
         labels: BTreeMap<String, String>, ports: Vec<ServicePort>, volumes: Vec<Mount>, mode: String, replicas: u32,
         placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,

@@ -121,6 +121,10 @@ def test_compose_services_join_all_their_networks_and_answer_to_their_names():
     text = "services:\n  web: {image: x, networks: [a, b]}\nnetworks: {a: {}, b: {}}\n"
     spec = sync.parse_compose("app", text).services[0].spec
     assert (spec.networks, spec.network_aliases) == (["app_a", "app_b"], ["web"])
+    text = "services:\n  web: {image: x, expose: [3000], networks: {a: {aliases: [api]}}}\nnetworks: {a: {}}\n"
+    spec = sync.parse_compose("app", text).services[0].spec
+    assert spec.network_aliases == ["web", "api"]
+    assert [(p.target, p.published) for p in spec.ports] == [(3000, None)]
 
 
 def test_hostname_extra_hosts_init_read_only_and_capabilities():
@@ -143,6 +147,29 @@ def test_hostname_extra_hosts_init_read_only_and_capabilities():
         assert host.wait_container(cid) == 0
         out = "".join(line.message for line in host.logs(cid))
         assert out.splitlines() == ["py-host", "10.1.2.3\tdb", "docker-init", "touch: /x: Read-only file system"], out
+    finally:
+        host.remove_container(cid, force=True)
+
+
+def test_logging_ulimits_sysctls_and_tmpfs():
+    text = "services:\n  web:\n    image: x\n    logging: {driver: local, options: {max-size: 1m}}\n    ulimits: {nofile: {soft: 1000, hard: 2000}}\n    sysctls: {net.core.somaxconn: 77}\n    tmpfs: [/scratch]\n"
+    spec = sync.parse_compose("app", text).services[0].spec
+    assert (spec.logging, spec.ulimits) == (dockfleet.LogConfig(driver="local", options={"max-size": "1m"}), [dockfleet.Ulimit(name="nofile", soft=1000, hard=2000)])
+    assert (spec.sysctls, spec.tmpfs) == ({"net.core.somaxconn": "77"}, ["/scratch"])
+    try:
+        list(sync.rollout(plain_fleet(sync), dockfleet.ServiceSpec(name="x", image="x", ulimits=[dockfleet.Ulimit(name="nofile", soft=2, hard=1)])))
+        raise AssertionError("a soft limit over the hard one was accepted")
+    except sync.InvalidArgumentError as e:
+        assert "ulimits[0]" in str(e), str(e)
+    host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
+    c = dockfleet.ContainerSpec(image="dockfleet/busybox:latest", command=["sh", "-c", "ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /scratch | tail -1"],
+                                ulimits=spec.ulimits, sysctls=spec.sysctls, tmpfs=["/scratch:size=1m"], logging=dockfleet.LogConfig(driver="json-file"))
+    cid = host.create_container(c)
+    try:
+        host.start_container(cid)
+        assert host.wait_container(cid) == 0
+        out = "".join(line.message for line in host.logs(cid)).splitlines()
+        assert out[:2] == ["1000", "77"] and out[2].split()[:2] == ["tmpfs", "1024"], out
     finally:
         host.remove_container(cid, force=True)
 

@@ -620,6 +620,15 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         readonly_rootfs: spec.read_only.then_some(true),
         cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
         cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
+        log_config: spec.logging.as_ref().map(|l| bm::HostConfigLogConfig {
+            typ: (!l.driver.is_empty()).then(|| l.driver.clone()),
+            config: (!l.options.is_empty()).then(|| l.options.clone().into_iter().collect()),
+        }),
+        ulimits: (!spec.ulimits.is_empty()).then(|| spec.ulimits.iter().map(ulimit).collect()),
+        sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
+        tmpfs: (!spec.tmpfs.is_empty()).then(|| {
+            spec.tmpfs.iter().map(|t| t.split_once(':').unwrap_or((t, ""))).map(|(p, o)| (p.into(), o.into())).collect()
+        }),
         ..Default::default()
     };
     // The engine (before API 1.44) takes one network's endpoint at create; further networks are
@@ -654,6 +663,11 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         networking_config,
         ..Default::default()
     }
+}
+
+/// The engine's form of a ulimit (Swarm's too).
+pub(crate) fn ulimit(u: &crate::host::Ulimit) -> bm::ResourcesUlimits {
+    bm::ResourcesUlimits { name: Some(u.name.clone()), soft: Some(u.soft), hard: Some(u.hard) }
 }
 
 /// The endpoint settings of each of a container's user-defined networks: its aliases.

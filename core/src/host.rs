@@ -269,6 +269,108 @@ pub(crate) fn validate_caps(field: &str, caps: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// A log driver and its options ([`ContainerSpec::logging`], compose's `logging`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// The driver: `json-file` (the engine's usual default), `local`, `journald`, `syslog`, `none`, …,
+    /// or empty for the engine's default (not on Swarm, which needs it named). [`Host::logs`] and the
+    /// service log calls read only what `json-file`, `local` and `journald` keep.
+    pub driver: String,
+    /// The driver's options (`json-file`: `max-size: 10m`, `max-file: 3`).
+    pub options: BTreeMap<String, String>,
+}
+
+/// A resource limit of a container's processes ([`ContainerSpec::ulimits`], compose's `ulimits`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Ulimit {
+    /// The limit: `nofile`, `nproc`, `memlock`, `core`, `stack`, …
+    pub name: String,
+    /// The soft limit (`-1`: unlimited).
+    pub soft: i64,
+    /// The hard limit (`-1`: unlimited), at least the soft one.
+    pub hard: i64,
+}
+
+/// The limits `setrlimit` knows, by the names the engine takes.
+const ULIMITS: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// Checks the logging, ulimits, sysctls and tmpfs fields shared by [`ContainerSpec`] and services.
+pub(crate) fn validate_runtime(
+    logging: Option<&LogConfig>,
+    ulimits: &[Ulimit],
+    sysctls: &BTreeMap<String, String>,
+    tmpfs: &[String],
+) -> Result<()> {
+    if let Some(l) = logging {
+        let ok = l.driver.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/:".contains(c));
+        if !ok {
+            return Err(Error::invalid("logging.driver", format!("{:?} is not a log driver (json-file)", l.driver)));
+        }
+        if l.options.keys().any(|k| k.is_empty()) {
+            return Err(Error::invalid("logging.options", "option names must not be empty"));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, u) in ulimits.iter().enumerate() {
+        let field = format!("ulimits[{i}]");
+        if !ULIMITS.contains(&u.name.as_str()) {
+            return Err(Error::invalid(
+                format!("{field}.name"),
+                format!("{:?} is not one of {}", u.name, ULIMITS.join(", ")),
+            ));
+        }
+        if !seen.insert(&u.name) {
+            return Err(Error::invalid(format!("{field}.name"), format!("{} is limited twice", u.name)));
+        }
+        let valid = |v: i64| v >= -1;
+        if !valid(u.soft) || !valid(u.hard) || (u.hard != -1 && (u.soft == -1 || u.soft > u.hard)) {
+            return Err(Error::invalid(
+                field,
+                format!("soft {} and hard {} must be -1 (unlimited) or more, soft at most hard", u.soft, u.hard),
+            ));
+        }
+    }
+    for k in sysctls.keys() {
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c)) {
+            return Err(Error::invalid(format!("sysctls.{k}"), "is not a kernel parameter (net.core.somaxconn)"));
+        }
+    }
+    for (i, t) in tmpfs.iter().enumerate() {
+        let (path, options) = t.split_once(':').unwrap_or((t, ""));
+        let options_ok = options.split(',').filter(|o| !o.is_empty()).all(|o| {
+            let (k, v) = o.split_once('=').unwrap_or((o, "x"));
+            !k.is_empty()
+                && !v.is_empty()
+                && k.chars().chain(v.chars()).all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        });
+        if !path.starts_with('/') || path.contains("..") || !options_ok {
+            return Err(Error::invalid(
+                format!("tmpfs[{i}]"),
+                format!("{t:?} is not an absolute path with options (/run:size=64m,mode=1777)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks environment variable names (non-empty, no `=`).
 pub(crate) fn validate_env(env: &BTreeMap<String, String>) -> Result<()> {
     for k in env.keys() {
@@ -372,6 +474,18 @@ pub struct ContainerSpec {
     /// Capabilities taken from it (`ALL` drops every one).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
+    /// Log driver and options (`None`: the engine's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging: Option<LogConfig>,
+    /// Resource limits of the container's processes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<Ulimit>,
+    /// Namespaced kernel parameters (`net.core.somaxconn`); the engine refuses those not namespaced.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    /// In-memory filesystems mounted at these paths, `path[:options]` (`/run:size=64m,mode=1777`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<String>,
     /// Working directory.
     pub working_dir: Option<String>,
     /// User (`uid[:gid]` or name).
@@ -407,6 +521,7 @@ impl ContainerSpec {
         validate_extra_hosts("extra_hosts", &self.extra_hosts)?;
         validate_caps("cap_add", &self.cap_add)?;
         validate_caps("cap_drop", &self.cap_drop)?;
+        validate_runtime(self.logging.as_ref(), &self.ulimits, &self.sysctls, &self.tmpfs)?;
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {
                 return Err(Error::invalid(format!("ports[{i}].container_port"), "must be 1-65535"));

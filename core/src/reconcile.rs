@@ -231,6 +231,10 @@ pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap
         read_only: spec.read_only,
         cap_add: spec.cap_add.clone(),
         cap_drop: spec.cap_drop.clone(),
+        logging: spec.logging.clone(),
+        ulimits: spec.ulimits.clone(),
+        sysctls: spec.sysctls.clone(),
+        tmpfs: spec.tmpfs.clone(),
         stop_timeout: Some(spec.stop_grace_period.as_secs().min(u32::MAX as u64) as u32),
         stop_signal: spec.stop_signal.clone(),
         ..Default::default()

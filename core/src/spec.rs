@@ -228,6 +228,19 @@ pub struct ServiceSpec {
     /// Capabilities taken from the default set (`ALL` drops every one).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
+    /// Log driver and options of every task (`None`: the engine's default; compose's `logging`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging: Option<crate::host::LogConfig>,
+    /// Resource limits of each task's processes (compose's `ulimits`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<crate::host::Ulimit>,
+    /// Namespaced kernel parameters of each task (`net.core.somaxconn`; compose's `sysctls`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    /// In-memory filesystems, `path[:options]` (`/run:size=64m,mode=1777`); on Swarm only the `size`
+    /// and `mode` options (compose's `tmpfs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<String>,
     /// Environment.
     pub env: BTreeMap<String, String>,
     /// Labels on every task's container (the `dockfleet.*` prefix is reserved).
@@ -301,6 +314,10 @@ impl Default for ServiceSpec {
             read_only: false,
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
+            logging: None,
+            ulimits: Vec::new(),
+            sysctls: BTreeMap::new(),
+            tmpfs: Vec::new(),
             env: BTreeMap::new(),
             labels: BTreeMap::new(),
             ports: Vec::new(),
@@ -529,6 +546,7 @@ impl ServiceSpec {
         crate::host::validate_extra_hosts("extra_hosts", &self.extra_hosts)?;
         crate::host::validate_caps("cap_add", &self.cap_add)?;
         crate::host::validate_caps("cap_drop", &self.cap_drop)?;
+        crate::host::validate_runtime(self.logging.as_ref(), &self.ulimits, &self.sysctls, &self.tmpfs)?;
         for (i, c) in self.cap_add.iter().enumerate() {
             let name = c.to_ascii_uppercase();
             if HOST_TAKEOVER_CAPS.contains(&name.trim_start_matches("CAP_")) && !self.allow_privileged {
@@ -704,6 +722,7 @@ impl ServiceSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::{LogConfig, Ulimit};
 
     fn spec() -> ServiceSpec {
         ServiceSpec::new("web", "dockfleet/busybox:latest")
@@ -790,6 +809,14 @@ mod tests {
             ("cap_add[1]", |s| s.cap_add = vec!["NET_ADMIN".into(), "cap_sys_admin".into()]),
             ("cap_add[0]", |s| s.cap_add = vec!["ALL".into()]),
             ("cap_drop[0]", |s| s.cap_drop = vec!["".into()]),
+            ("logging.driver", |s| s.logging = Some(LogConfig { driver: "json file".into(), ..Default::default() })),
+            ("ulimits[0].name", |s| s.ulimits = vec![Ulimit { name: "files".into(), soft: 1, hard: 1 }]),
+            ("ulimits[0]", |s| s.ulimits = vec![Ulimit { name: "nofile".into(), soft: 2, hard: 1 }]),
+            ("ulimits[0]", |s| s.ulimits = vec![Ulimit { name: "nofile".into(), soft: -2, hard: -1 }]),
+            ("ulimits[1].name", |s| s.ulimits = vec![Ulimit { name: "nofile".into(), soft: 1, hard: 1 }; 2]),
+            ("sysctls.net core", |s| s.sysctls = BTreeMap::from([("net core".into(), "1".into())])),
+            ("tmpfs[0]", |s| s.tmpfs = vec!["run".into()]),
+            ("tmpfs[1]", |s| s.tmpfs = vec!["/run".into(), "/tmp:size=1m;rm -rf".into()]),
             ("networks[0]", |s| s.networks = vec!["a/b".into()]),
             ("networks[1]", |s| s.networks = vec!["front".into(), "host".into()]),
             ("networks[1]", |s| s.networks = vec!["bridge".into(), "front".into()]),
@@ -834,10 +861,21 @@ mod tests {
         s.extra_hosts = vec!["db.internal:10.0.0.5".into(), "v6:::1".into(), "gw:host-gateway".into()];
         s.cap_add = vec!["NET_ADMIN".into(), "SYS_ADMIN".into()];
         s.cap_drop = vec!["ALL".into()];
+        s.logging = Some(LogConfig {
+            driver: "json-file".into(),
+            options: BTreeMap::from([("max-size".into(), "10m".into())]),
+        });
+        s.ulimits = vec![
+            Ulimit { name: "nofile".into(), soft: 1024, hard: 4096 },
+            Ulimit { name: "core".into(), soft: -1, hard: -1 },
+        ];
+        s.sysctls = BTreeMap::from([("net.core.somaxconn".into(), "1024".into())]);
+        s.tmpfs = vec!["/run".into(), "/tmp:size=64m,mode=1777,noexec".into()];
         s.validate().unwrap();
         let c = crate::task_container(&s, 2);
         assert_eq!(c.hostname, Some(format!("{}-2.local", s.name)), "placeholders filled per task");
         assert_eq!((&c.extra_hosts, &c.cap_add, &c.cap_drop), (&s.extra_hosts, &s.cap_add, &s.cap_drop));
+        assert_eq!((&c.logging, &c.ulimits, &c.sysctls, &c.tmpfs), (&s.logging, &s.ulimits, &s.sysctls, &s.tmpfs));
         assert_eq!((c.network.as_deref(), &c.extra_networks[..]), (Some("front"), &["back".to_string()][..]));
         assert_eq!(c.network_aliases, [s.name.clone(), "db".into()], "the service's name and its aliases");
         assert!(c.privileged);

@@ -212,10 +212,17 @@ struct ComposeService {
     privileged: Option<bool>,
     cap_add: Option<Value>,
     cap_drop: Option<Value>,
+    logging: Option<ComposeLogging>,
+    ulimits: Option<BTreeMap<String, Value>>,
+    sysctls: Option<Value>,
+    tmpfs: Option<Value>,
     environment: Option<Value>,
     env_file: Option<Value>,
     #[serde(default)]
     ports: Vec<Value>,
+    /// Container ports other containers reach on the service's networks, not published.
+    #[serde(default)]
+    expose: Vec<Value>,
     #[serde(default)]
     volumes: Vec<Value>,
     networks: Option<Value>,
@@ -232,6 +239,13 @@ struct ComposeService {
     /// Settings compose has no key for.
     #[serde(rename = "x-dockfleet")]
     x_dockfleet: Option<ComposeDockfleet>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComposeLogging {
+    driver: Option<String>,
+    options: Option<BTreeMap<String, Value>>,
 }
 
 /// A service's `x-dockfleet:` extension: dockfleet's own settings that compose has no key for.
@@ -560,6 +574,15 @@ fn read_env_file(field: &str, path: &Path) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// An `expose` entry (`3000`, `"8000/udp"`): a container port, not published.
+fn exposed(field: &str, v: &Value) -> Result<ServicePort> {
+    let p = port(field, v)?;
+    if v.is_mapping() || p.published != Some(0) {
+        return Err(Error::invalid(field, "expose takes a container port (3000 or 3000/udp), not a mapping"));
+    }
+    Ok(ServicePort { published: None, ..p })
+}
+
 fn port(field: &str, v: &Value) -> Result<ServicePort> {
     let bad = |why: &str| Error::invalid(field, why.to_string());
     let num = |f: &str, v: &Value| -> Result<u16> {
@@ -786,23 +809,49 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     }
     spec.labels.insert(LABEL_STACK.into(), names.stack.into());
     spec.ports = s.ports.iter().enumerate().map(|(i, p)| port(&f(&format!("ports[{i}]")), p)).collect::<Result<_>>()?;
+    for (i, e) in s.expose.iter().enumerate() {
+        let p = exposed(&f(&format!("expose[{i}]")), e)?;
+        if !spec.ports.iter().any(|q| (q.target, &q.protocol) == (p.target, &p.protocol)) {
+            spec.ports.push(p);
+        }
+    }
     spec.volumes = s
         .volumes
         .iter()
         .enumerate()
         .map(|(i, v)| volume(&f(&format!("volumes[{i}]")), v, names))
         .collect::<Result<_>>()?;
+    let mut aliases = vec![svc_name.to_string()];
     let nets: Vec<String> = match &s.networks {
         None => vec!["default".into()],
         Some(Value::Mapping(m)) => {
             let mut out = Vec::new();
             for (k, v) in m {
                 let k = scalar(&f("networks"), k)?;
-                if !v.is_null() && v.as_mapping().is_none_or(|m| !m.is_empty()) {
-                    return Err(Error::invalid(
-                        f(&format!("networks.{k}")),
-                        "per-service network options are not supported",
-                    ));
+                let nf = f(&format!("networks.{k}"));
+                match v {
+                    Value::Null => {}
+                    Value::Mapping(options) => {
+                        for (o, ov) in options {
+                            match scalar(&nf, o)?.as_str() {
+                                // On every network of the service: a task has one set of aliases.
+                                "aliases" => {
+                                    let af = format!("{nf}.aliases");
+                                    for (j, a) in string_list(&af, ov)?.into_iter().enumerate() {
+                                        crate::host::validate_alias(&format!("{af}[{j}]"), &a)?;
+                                        aliases.push(a);
+                                    }
+                                }
+                                other => {
+                                    return Err(Error::invalid(
+                                        format!("{nf}.{other}"),
+                                        "per-service network options other than aliases are not supported",
+                                    ))
+                                }
+                            }
+                        }
+                    }
+                    _ => return Err(Error::invalid(nf, "must be a map of options (aliases) or empty")),
                 }
                 out.push(k);
             }
@@ -833,10 +882,50 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     if let Some(v) = &s.cap_drop {
         spec.cap_drop = string_list(&f("cap_drop"), v)?;
     }
+    if let Some(l) = &s.logging {
+        let mut options = BTreeMap::new();
+        for (k, v) in l.options.iter().flatten() {
+            options.insert(k.clone(), scalar(&f(&format!("logging.options.{k}")), v)?);
+        }
+        spec.logging = Some(crate::host::LogConfig { driver: l.driver.clone().unwrap_or_default(), options });
+    }
+    for (name, v) in s.ulimits.iter().flatten() {
+        let uf = f(&format!("ulimits.{name}"));
+        let int = |field: &str, v: &Value| {
+            v.as_i64().ok_or_else(|| Error::invalid(field, "must be a whole number (-1: unlimited)"))
+        };
+        let (soft, hard) = match v {
+            Value::Mapping(m) => {
+                let (mut soft, mut hard) = (None, None);
+                for (k, v) in m {
+                    match scalar(&uf, k)?.as_str() {
+                        "soft" => soft = Some(int(&format!("{uf}.soft"), v)?),
+                        "hard" => hard = Some(int(&format!("{uf}.hard"), v)?),
+                        other => return Err(Error::invalid(format!("{uf}.{other}"), "unknown key (soft, hard)")),
+                    }
+                }
+                (soft, hard)
+            }
+            other => {
+                let n = int(&uf, other)?;
+                (Some(n), Some(n))
+            }
+        };
+        let (soft, hard) = soft.zip(hard).ok_or_else(|| Error::invalid(&uf, "needs both soft and hard"))?;
+        spec.ulimits.push(crate::host::Ulimit { name: name.clone(), soft, hard });
+    }
+    if let Some(v) = &s.sysctls {
+        spec.sysctls = label_list_or_dict(&f("sysctls"), v)?;
+    }
+    if let Some(v) = &s.tmpfs {
+        spec.tmpfs = string_list(&f("tmpfs"), v)?;
+    }
     // Compose's containers reach each other by the names in the file (on networks; `networks: []`
     // leaves a service on the engine's bridge, which has no aliases).
     if !spec.networks.is_empty() {
-        spec.network_aliases = vec![svc_name.to_string()];
+        let mut seen = std::collections::BTreeSet::new();
+        aliases.retain(|a| seen.insert(a.clone()));
+        spec.network_aliases = aliases;
     }
     if let Some(h) = &s.healthcheck {
         let d = |k: &str, v: &Option<String>| -> Result<Option<Duration>> {
@@ -1682,6 +1771,22 @@ networks:
         assert!(web.privileged && web.allow_privileged && web.allow_host_mounts);
         let map = parse("services:\n  web: {image: x, extra_hosts: {a: 10.0.0.1, b: ['::1', 10.0.0.2]}}\n").unwrap();
         assert_eq!(map.services[0].spec.extra_hosts, ["a:10.0.0.1", "b:::1", "b:10.0.0.2"]);
+        let exposing = "services:\n  web:\n    image: x\n    ports: ['8080:80']\n    expose: [80, '3000', 53/udp]\n    networks:\n      a: {aliases: [api, web]}\n      b:\nnetworks: {a: {}, b: {}}\n";
+        let web = parse(exposing).unwrap().services.remove(0).spec;
+        let ports: Vec<(u16, Option<u16>, &str)> =
+            web.ports.iter().map(|p| (p.target, p.published, p.protocol.as_str())).collect();
+        assert_eq!(ports, [(80, Some(8080), "tcp"), (3000, None, "tcp"), (53, None, "udp")], "exposed, not published");
+        assert_eq!(web.network_aliases, ["web", "api"], "its name first, each alias once");
+        let runtime = "services:\n  web:\n    image: x\n    logging: {driver: json-file, options: {max-size: 10m, max-file: 3}}\n    ulimits: {nproc: 512, nofile: {soft: 1024, hard: 4096}}\n    sysctls: [net.core.somaxconn=1024]\n    tmpfs: /run\n";
+        let web = parse(runtime).unwrap().services.remove(0).spec;
+        let l = web.logging.unwrap();
+        assert_eq!(
+            (l.driver.as_str(), l.options["max-size"].as_str(), l.options["max-file"].as_str()),
+            ("json-file", "10m", "3")
+        );
+        let u: Vec<(&str, i64, i64)> = web.ulimits.iter().map(|u| (u.name.as_str(), u.soft, u.hard)).collect();
+        assert_eq!(u, [("nofile", 1024, 4096), ("nproc", 512, 512)]);
+        assert_eq!((web.sysctls["net.core.somaxconn"].as_str(), &web.tmpfs[..]), ("1024", &["/run".to_string()][..]));
         let none = parse("services:\n  web: {image: x, networks: []}\n").unwrap().services.remove(0).spec;
         assert!(none.networks.is_empty() && none.network_aliases.is_empty());
         let two = "services:\n  web: {image: x, networks: [a, b]}\nnetworks: {a: {}, b: {}}\n";
@@ -1755,6 +1860,15 @@ networks:
             ("services:\n  web: {image: x, privileged: true}\n", "services.web.privileged"),
             ("services:\n  web: {image: x, cap_add: [SYS_ADMIN]}\n", "services.web.cap_add[0]"),
             ("services:\n  web: {image: x, volumes: ['/:/host']}\n", "services.web.volumes[0].source"),
+            ("services:\n  web: {image: x, expose: ['8080:80']}\n", "services.web.expose[0]"),
+            ("services:\n  web: {image: x, expose: ['3000-3005']}\n", "services.web.expose[0]"),
+            ("services:\n  web: {image: x, networks: {a: {ipv4_address: 10.0.0.2}}}\nnetworks: {a: {}}\n", "services.web.networks.a.ipv4_address"),
+            ("services:\n  web: {image: x, networks: {a: {aliases: ['bad alias']}}}\nnetworks: {a: {}}\n", "services.web.networks.a.aliases[0]"),
+            ("services:\n  web: {image: x, ulimits: {nofile: {soft: 1}}}\n", "services.web.ulimits.nofile"),
+            ("services:\n  web: {image: x, ulimits: {nofile: many}}\n", "services.web.ulimits.nofile"),
+            ("services:\n  web: {image: x, ulimits: {files: 1}}\n", "services.web.ulimits[0].name"),
+            ("services:\n  web: {image: x, logging: {driver: x, opts: {}}}\n", "services.web"),
+            ("services:\n  web: {image: x, tmpfs: [run]}\n", "services.web.tmpfs[0]"),
             ("servics: {}\n", "servics"),
         ];
         for (text, field) in cases {

@@ -287,6 +287,29 @@ fn content_hash(data: &[u8]) -> String {
     format!("{:016x}", crate::reconcile::fnv1a(data))
 }
 
+/// A `tmpfs` entry as a Swarm mount: Swarm (API 1.41) takes a size and a mode, no other option.
+fn tmpfs_mount(field: &str, entry: &str) -> Result<bm::Mount> {
+    let (path, options) = entry.split_once(':').unwrap_or((entry, ""));
+    let mut tmpfs = bm::MountTmpfsOptions::default();
+    for o in options.split(',').filter(|o| !o.is_empty()) {
+        let bad = || Error::invalid(field, format!("{o:?}: Swarm's tmpfs takes size=BYTES and mode=OCTAL only"));
+        match o.split_once('=').ok_or_else(bad)? {
+            ("size", v) => {
+                let bytes = crate::stack::parse_bytes(field, &serde_yaml_ng::Value::String(v.into()))?;
+                tmpfs.size_bytes = Some(bytes.min(i64::MAX as u64) as i64);
+            }
+            ("mode", v) => tmpfs.mode = Some(i64::from_str_radix(v, 8).map_err(|_| bad())?),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(bm::Mount {
+        target: Some(path.to_string()),
+        typ: Some(bm::MountType::TMPFS),
+        tmpfs_options: Some(tmpfs),
+        ..Default::default()
+    })
+}
+
 /// Maps a validated [`ServiceSpec`] to a Swarm service spec; refuses what Swarm mode cannot express,
 /// naming the field. `node_ids` maps fleet host names to node IDs (for hostname constraints).
 pub(crate) fn to_swarm(
@@ -321,7 +344,7 @@ pub(crate) fn to_swarm(
     );
     let stack_labels: HashMap<String, String> =
         spec.labels.get(LABEL_STACK).map(|s| HashMap::from([(LABEL_STACK.to_string(), s.clone())])).unwrap_or_default();
-    let mounts = spec
+    let mut mounts: Vec<bm::Mount> = spec
         .volumes
         .iter()
         .map(|m| {
@@ -337,6 +360,12 @@ pub(crate) fn to_swarm(
             }
         })
         .collect();
+    for (i, t) in spec.tmpfs.iter().enumerate() {
+        mounts.push(tmpfs_mount(&format!("tmpfs[{i}]"), t)?);
+    }
+    if spec.logging.as_ref().is_some_and(|l| l.driver.is_empty()) {
+        return Err(Error::invalid("logging.driver", "Swarm needs the log driver named (json-file)"));
+    }
     let health_check = spec.healthcheck.as_ref().map(|h| bm::HealthConfig {
         test: Some(h.test.clone()),
         interval: h.interval.map(nanos),
@@ -410,6 +439,8 @@ pub(crate) fn to_swarm(
         read_only: spec.read_only.then_some(true),
         capability_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
         capability_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
+        ulimits: (!spec.ulimits.is_empty()).then(|| spec.ulimits.iter().map(crate::docker::ulimit).collect()),
+        sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         mounts: Some(mounts),
         stop_grace_period: Some(nanos(spec.stop_grace_period)),
@@ -543,6 +574,10 @@ pub(crate) fn to_swarm(
             restart_policy: Some(restart_policy),
             placement: Some(placement),
             networks: Some(networks),
+            log_driver: spec.logging.as_ref().map(|l| bm::TaskSpecLogDriver {
+                name: Some(l.driver.clone()),
+                options: (!l.options.is_empty()).then(|| l.options.clone().into_iter().collect()),
+            }),
             ..Default::default()
         }),
         mode: Some(mode),
@@ -1734,7 +1769,7 @@ impl Wait {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::{Healthcheck, Mount};
+    use crate::host::{Healthcheck, LogConfig, Mount, Ulimit};
     use crate::spec::{ServiceFile, ServicePort};
 
     fn none() -> SwarmObjects {
@@ -1845,6 +1880,35 @@ mod tests {
             (Some(&more.cap_add[..]), Some(&more.cap_drop[..]))
         );
         assert_eq!((c.hosts.as_ref(), c.init, c.read_only, c.capability_add.as_ref()), (None, None, None, None));
+        let runtime = ServiceSpec {
+            logging: Some(LogConfig {
+                driver: "local".into(),
+                options: BTreeMap::from([("max-size".into(), "1m".into())]),
+            }),
+            ulimits: vec![Ulimit { name: "nofile".into(), soft: 1024, hard: 4096 }],
+            sysctls: BTreeMap::from([("net.core.somaxconn".into(), "1024".into())]),
+            tmpfs: vec!["/run".into(), "/tmp:size=64m,mode=1777".into()],
+            ..spec.clone()
+        };
+        let s4 = to_swarm(&runtime, &nodes(), "host", &none()).unwrap();
+        let t4 = s4.task_template.as_ref().unwrap();
+        let d = t4.log_driver.as_ref().unwrap();
+        assert_eq!((d.name.as_deref(), d.options.as_ref().unwrap()["max-size"].as_str()), (Some("local"), "1m"));
+        let c4 = t4.container_spec.as_ref().unwrap();
+        assert_eq!(c4.ulimits.as_ref().unwrap()[0].hard, Some(4096));
+        assert_eq!(c4.sysctls.as_ref().unwrap()["net.core.somaxconn"], "1024");
+        let tmpfs: Vec<_> =
+            c4.mounts.as_ref().unwrap().iter().filter(|m| m.typ == Some(bm::MountType::TMPFS)).collect();
+        assert_eq!((tmpfs[0].target.as_deref(), tmpfs[1].target.as_deref()), (Some("/run"), Some("/tmp")));
+        let o = tmpfs[1].tmpfs_options.as_ref().unwrap();
+        assert_eq!((o.size_bytes, o.mode), (Some(64 << 20), Some(0o1777)));
+        for (bad, field) in [
+            (ServiceSpec { tmpfs: vec!["/tmp:noexec".into()], ..spec.clone() }, "tmpfs[0]"),
+            (ServiceSpec { logging: Some(LogConfig::default()), ..spec.clone() }, "logging.driver"),
+        ] {
+            let e = to_swarm(&bad, &nodes(), "host", &none()).unwrap_err();
+            assert!(e.to_string().contains(field), "{e}");
+        }
         let aliased = ServiceSpec { network_aliases: vec!["wordpress".into()], ..spec.clone() };
         let n = net(&to_swarm(&aliased, &nodes(), "host", &none()).unwrap());
         assert_eq!(

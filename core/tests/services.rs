@@ -620,3 +620,36 @@ async fn hostname_extra_hosts_init_read_only_and_capabilities_reach_every_task()
     }
     remove_service(&fleet, &name).await.unwrap();
 }
+
+#[tokio::test]
+async fn logging_ulimits_sysctls_and_tmpfs_reach_every_task() {
+    let fleet = plain_fleet();
+    let name = unique("rt").replace('-', "_").to_lowercase();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = ["sh", "-c", "echo started; exec sleep 600"].map(String::from).to_vec();
+    spec.logging = Some(LogConfig {
+        driver: "json-file".into(),
+        options: BTreeMap::from([("max-size".into(), "1k".into()), ("max-file".into(), "2".into())]),
+    });
+    spec.ulimits = vec![Ulimit { name: "nofile".into(), soft: 1000, hard: 2000 }];
+    spec.sysctls = BTreeMap::from([("net.core.somaxconn".into(), "77".into())]);
+    spec.read_only = true;
+    spec.tmpfs = vec!["/scratch:size=1m".into()];
+    spec.stop_grace_period = Duration::from_secs(1);
+    let task = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().report.created.remove(0);
+    let h = fleet.host(&task.host).unwrap();
+    let script = "ulimit -Sn; ulimit -Hn; cat /proc/sys/net/core/somaxconn; \
+                  echo hi > /scratch/f && cat /scratch/f; df -k /scratch | tail -1";
+    let cmd = ["sh".to_string(), "-c".into(), script.into()];
+    let out = h.exec(&task.id, &cmd, &ExecOptions::default()).await.unwrap();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[..4], ["1000", "2000", "77", "hi"], "{out:?}");
+    assert!(lines[4].starts_with("tmpfs") && lines[4].split_whitespace().nth(1) == Some("1024"), "1 MiB: {out:?}");
+    // The log driver keeps at most 2 files of 1 KiB: 10 KiB of output leave about 2 KiB behind.
+    let noisy = ["sh".to_string(), "-c".into(), "for i in $(seq 100); do echo 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 > /proc/1/fd/1; done".into()];
+    h.exec(&task.id, &noisy, &ExecOptions::default()).await.unwrap();
+    let logs: Vec<LogLine> = h.logs(&task.id, &LogOptions::default()).try_collect().await.unwrap();
+    let bytes: usize = logs.iter().map(|l| l.message.len()).sum();
+    assert!(bytes < 4096 && !logs.iter().any(|l| l.message.contains("started")), "rotated: {bytes} bytes kept");
+    remove_service(&fleet, &name).await.unwrap();
+}

@@ -274,6 +274,12 @@ async fn swarm_backend_end_to_end() {
     talker.extra_hosts = vec!["db.internal:10.1.2.3".into()];
     talker.init = Some(true);
     talker.read_only = true;
+    // And the log driver, ulimits, sysctls and tmpfs.
+    talker.logging =
+        Some(LogConfig { driver: "json-file".into(), options: BTreeMap::from([("max-size".into(), "1m".into())]) });
+    talker.ulimits = vec![Ulimit { name: "nofile".into(), soft: 1000, hard: 2000 }];
+    talker.sysctls = BTreeMap::from([("net.core.somaxconn".into(), "77".into())]);
+    talker.tmpfs = vec!["/scratch:size=1m".into()];
     talker.replicas = 2;
     talker.stop_grace_period = Duration::from_secs(1);
     assert_eq!(last(&collect(backend.rollout(talker.clone(), Default::default())).await).1, "completed");
@@ -298,7 +304,8 @@ async fn swarm_backend_end_to_end() {
     assert_eq!(got, want, "a sample of each task, on its node");
     assert!(samples.iter().all(|s| s.stats.pids >= 1 && s.stats.memory_bytes > 0), "{samples:?}");
     // (The user, 65534, could not write to / anyway: the error tells which refusal it met.)
-    let script = "grep db.internal /etc/hosts; cat /proc/1/comm; touch /x 2>&1 | grep -o 'Read-only file system'";
+    let script = "grep db.internal /etc/hosts; cat /proc/1/comm; touch /x 2>&1 | grep -o 'Read-only file system'; \
+                  ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /scratch | awk 'NR==2{print $1, $2}'";
     let hostname = ["sh".to_string(), "-c".into(), format!("hostname; {script}")];
     let runs = backend.service_exec(&logs_name, &hostname, &ServiceExecOptions::default()).await.unwrap();
     let got: Vec<(u32, &str, String)> =
@@ -306,7 +313,13 @@ async fn swarm_backend_end_to_end() {
     let want: Vec<(u32, &str, String)> = want
         .iter()
         .map(|(s, h, _)| {
-            (*s, *h, format!("{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system"))
+            (
+                *s,
+                *h,
+                format!(
+                    "{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system\n1000\n77\ntmpfs 1024"
+                ),
+            )
         })
         .collect();
     assert_eq!(got, want, "run in each task, on its node: {runs:?}");

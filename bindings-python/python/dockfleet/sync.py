@@ -117,6 +117,8 @@ from ._native import (
     Mount as Mount,
     RestartPolicy as RestartPolicy,
     Healthcheck as Healthcheck,
+    LogConfig as LogConfig,
+    Ulimit as Ulimit,
     ContainerSpec as ContainerSpec,
     ListContainersOptions as ListContainersOptions,
     ContainerSummary as ContainerSummary,
