@@ -1229,6 +1229,29 @@ fn strip_extensions(doc: &mut Value) {
     }
 }
 
+/// Why a compose service key dockfleet does not read is left out, for the error that names it.
+fn unsupported_service_key(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "container_name" => {
+            "tasks are named <service>.<slot>.<id>; other containers reach them by the service's name in the file"
+        }
+        "links" | "external_links" => "services reach each other by their names in the file on their networks",
+        "network_mode" | "pid" | "ipc" | "userns_mode" | "cgroup_parent" => {
+            "a task has its own namespaces and joins its service's networks"
+        }
+        "mem_limit" | "memswap_limit" | "mem_reservation" | "cpus" | "cpu_shares" | "cpu_quota" | "cpu_period"
+        | "cpuset" => "set deploy.resources.limits and reservations",
+        "scale" => "set deploy.replicas",
+        "profiles" => "every service of the file is deployed",
+        "platform" | "pull_policy" => {
+            "images come from the fleet: built by the stack or copied from a host that has them"
+        }
+        "devices" | "device_cgroup_rules" => "devices belong to one host; a task may run on any",
+        "tty" | "stdin_open" => "tasks run without a terminal or input",
+        _ => return None,
+    })
+}
+
 pub(crate) fn check_stack_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 40
@@ -1263,7 +1286,12 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
     interpolate_all(&mut doc, "")?;
     let file: ComposeFile = serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
-        Error::invalid(if path == "." { "compose".into() } else { path }, e.inner().to_string())
+        let key = path.strip_prefix("services.").and_then(|p| p.split_once('.')).map(|(_, k)| k);
+        let message = match key.and_then(unsupported_service_key) {
+            Some(why) if e.inner().to_string().starts_with("unknown field") => format!("not supported: {why}"),
+            _ => e.inner().to_string(),
+        };
+        Error::invalid(if path == "." { "compose".into() } else { path }, message)
     })?;
     let objects = |section: &str, items: BTreeMap<String, Option<ComposeObject>>, allowed_driver: &[&str]| {
         let mut all = BTreeMap::new();
@@ -1869,6 +1897,8 @@ networks:
             ("services:\n  web: {image: x, ulimits: {files: 1}}\n", "services.web.ulimits[0].name"),
             ("services:\n  web: {image: x, logging: {driver: x, opts: {}}}\n", "services.web"),
             ("services:\n  web: {image: x, tmpfs: [run]}\n", "services.web.tmpfs[0]"),
+            ("services:\n  web: {image: x, container_name: web1}\n", "services.web.container_name: not supported: tasks are named"),
+            ("services:\n  web: {image: x, mem_limit: 1g}\n", "set deploy.resources"),
             ("servics: {}\n", "servics"),
         ];
         for (text, field) in cases {
