@@ -110,6 +110,7 @@ test('hostname, extra hosts, init, a read-only root and capabilities', async () 
   const { spec } = dockfleet.parseCompose('app', text).services[0]
   assert.deepEqual([spec.hostname, spec.extraHosts, spec.init, spec.readOnly, spec.capAdd, spec.capDrop], ['web-{{.Task.Slot}}', ['a:10.0.0.1'], true, true, ['NET_ADMIN'], ['ALL']])
   assert.equal(dockfleet.taskContainer(spec, 3).hostname, 'web-3')
+  assert.deepEqual(dockfleet.taskContainer({ ...spec, env: { SLOT: '{{ .Task.Slot }} of {{.Service.Name}}' } }, 3).env, { SLOT: '3 of app_web' })
   for (const [bad, field] of [[{ capAdd: ['SYS_ADMIN'] }, 'cap_add[0]'], [{ hostname: '{{.Node.ID}}' }, 'hostname'], [{ extraHosts: ['a'] }, 'extra_hosts[0]']]) {
     const events = dockfleet.rollout(fleet(), { ...spec, name: 'x', ...bad })
     await assert.rejects(async () => { for await (const e of events) void e }, (e) => e.code === 'invalid_argument' && e.message.includes(field))

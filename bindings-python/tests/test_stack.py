@@ -132,6 +132,8 @@ def test_hostname_extra_hosts_init_read_only_and_capabilities():
     spec = sync.parse_compose("app", text).services[0].spec
     assert (spec.hostname, spec.extra_hosts, spec.init, spec.read_only, spec.cap_add, spec.cap_drop) == ("web-{{.Task.Slot}}", ["a:10.0.0.1"], True, True, ["NET_ADMIN"], ["ALL"])
     assert dockfleet.task_container(spec, 3).hostname == "web-3"
+    spec.env = {"SLOT": "{{ .Task.Slot }} of {{.Service.Name}}"}
+    assert dockfleet.task_container(spec, 3).env == {"SLOT": "3 of app_web"}
     for bad, field in [(dict(cap_add=["SYS_ADMIN"]), "cap_add[0]"), (dict(hostname="{{.Node.ID}}"), "hostname"), (dict(extra_hosts=["a"]), "extra_hosts[0]")]:
         try:
             list(sync.rollout(plain_fleet(sync), dockfleet.ServiceSpec(name="x", image="x", **bad)))

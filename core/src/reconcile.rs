@@ -166,13 +166,20 @@ pub fn spec_hash(spec: &ServiceSpec) -> String {
     format!("{:016x}", fnv1a(&json))
 }
 
-/// The container a task of `spec` in `slot` runs as.
+/// The container a task of `spec` in `slot` runs as. A `{{.Node.Hostname}}` in its hostname or
+/// environment is left for the host that places the task to fill.
 pub fn task_container(spec: &ServiceSpec, slot: u32) -> ContainerSpec {
-    task_container_with(spec, slot, BTreeMap::new())
+    task_container_with(spec, None, slot, BTreeMap::new())
 }
 
-/// [`task_container`] with extra `dockfleet.*` labels (restart count, previous spec).
-pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap<String, String>) -> ContainerSpec {
+/// [`task_container`] on `host` (which fills `{{.Node.Hostname}}`), with extra `dockfleet.*` labels
+/// (restart count, previous spec).
+pub(crate) fn task_container_with(
+    spec: &ServiceSpec,
+    host: Option<&str>,
+    slot: u32,
+    extra: BTreeMap<String, String>,
+) -> ContainerSpec {
     static NONCE: AtomicU64 = AtomicU64::new(0);
     let nonce = fnv1a(
         format!("{}-{}-{:?}", std::process::id(), NONCE.fetch_add(1, Ordering::Relaxed), std::time::SystemTime::now())
@@ -190,6 +197,11 @@ pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap
         labels.insert(LABEL_MEMORY_RESERVATION.into(), m.to_string());
     }
     labels.extend(extra);
+    // Validated with the spec; left as it is otherwise, for the container's check to refuse.
+    let placeholders = crate::spec::Placeholders { service: &spec.name, slot, host };
+    let fill = |field: &str, text: &String| {
+        crate::spec::fill_placeholders(field, text, &placeholders).unwrap_or_else(|_| text.clone())
+    };
     ContainerSpec {
         name: Some(format!("{}.{slot}.{:08x}", spec.name, nonce as u32)),
         image: spec.image.clone(),
@@ -197,7 +209,7 @@ pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap
         entrypoint: spec.entrypoint.clone(),
         working_dir: spec.working_dir.clone(),
         user: spec.user.clone(),
-        env: spec.env.clone(),
+        env: spec.env.iter().map(|(k, v)| (k.clone(), fill("env", v))).collect(),
         labels,
         ports: spec
             .ports
@@ -221,11 +233,7 @@ pub(crate) fn task_container_with(spec: &ServiceSpec, slot: u32, extra: BTreeMap
             Vec::new()
         },
         privileged: spec.privileged,
-        // Validated with the spec; left as it is otherwise, for the container's check to refuse.
-        hostname: spec
-            .hostname
-            .as_ref()
-            .map(|h| crate::spec::expand_hostname(h, &spec.name, slot).unwrap_or(h.clone())),
+        hostname: spec.hostname.as_ref().map(|h| fill("hostname", h)),
         extra_hosts: spec.extra_hosts.clone(),
         init: spec.init,
         read_only: spec.read_only,
@@ -686,7 +694,7 @@ pub(crate) async fn start_task(
 ) -> Result<Task> {
     let h = fleet.host(host)?;
     let previous_spec_hash = extra.get(LABEL_PREVIOUS_SPEC_HASH).cloned().unwrap_or_default();
-    let c = task_container_with(spec, slot, extra);
+    let c = task_container_with(spec, Some(host), slot, extra);
     let id = h.create_container(&c).await?;
     if let Err(e) = h.start_container(&id).await {
         let _ = h.remove_container(&id, true, false).await;

@@ -206,7 +206,8 @@ pub struct ServiceSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
     /// Hostname of every task (`None`: the engine's, the container ID's first 12 characters). May
-    /// hold Swarm's placeholders `{{.Service.Name}}` and `{{.Task.Slot}}` (`web-{{.Task.Slot}}`).
+    /// hold Swarm's placeholders `{{.Service.Name}}`, `{{.Task.Slot}}` and `{{.Node.Hostname}}`
+    /// (`web-{{.Task.Slot}}`), as `env` values may; on plain engines the host is the fleet's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// Entries added to each task's `/etc/hosts`, `name:address`; the address may be `host-gateway`,
@@ -241,7 +242,7 @@ pub struct ServiceSpec {
     /// and `mode` options (compose's `tmpfs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<String>,
-    /// Environment.
+    /// Environment. Values may hold Swarm's placeholders (`SLOT={{.Task.Slot}}`; see `hostname`).
     pub env: BTreeMap<String, String>,
     /// Labels on every task's container (the `dockfleet.*` prefix is reserved).
     pub labels: BTreeMap<String, String>,
@@ -459,26 +460,44 @@ fn check_start_first(field: &str, u: &UpdateConfig, ports: &[ServicePort]) -> Re
 const HOST_TAKEOVER_CAPS: &[&str] =
     &["ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "SYS_PTRACE", "DAC_READ_SEARCH", "BPF"];
 
-/// A task's hostname from its service's: Swarm's placeholders `{{.Service.Name}}` and `{{.Task.Slot}}`
-/// (spaces inside the braces allowed) replaced; any other placeholder is an error.
-pub(crate) fn expand_hostname(template: &str, service: &str, slot: u32) -> Result<String> {
+/// What Swarm's placeholders stand for in one task.
+pub(crate) struct Placeholders<'a> {
+    /// `{{.Service.Name}}`.
+    pub service: &'a str,
+    /// `{{.Task.Slot}}`.
+    pub slot: u32,
+    /// `{{.Node.Hostname}}`: the fleet's name of the host placing the task; left as it is without one.
+    pub host: Option<&'a str>,
+}
+
+/// Fills Swarm's placeholders `{{.Service.Name}}`, `{{.Task.Slot}}` and `{{.Node.Hostname}}` (spaces
+/// inside the braces allowed) in a hostname or an environment value, as Swarm does. Any other `{{.…}}`
+/// is an error naming `field`, as Swarm fails such a task; a `{{` not followed by `.` is text.
+pub(crate) fn fill_placeholders(field: &str, text: &str, p: &Placeholders<'_>) -> Result<String> {
     let mut out = String::new();
-    let mut rest = template;
+    let mut rest = text;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
+        if !after.trim_start().starts_with('.') {
+            out.push_str("{{");
+            rest = after;
+            continue;
+        }
         let end = after
             .find("}}")
-            .ok_or_else(|| Error::invalid("hostname", format!("{template:?} has a `{{{{` without its `}}}}`")))?;
+            .ok_or_else(|| Error::invalid(field, format!("{text:?} has a `{{{{.` without its `}}}}`")))?;
         match after[..end].trim() {
-            ".Service.Name" => out.push_str(service),
-            ".Task.Slot" => out.push_str(&slot.to_string()),
+            ".Service.Name" => out.push_str(p.service),
+            ".Task.Slot" => out.push_str(&p.slot.to_string()),
+            ".Node.Hostname" => out.push_str(p.host.unwrap_or("{{.Node.Hostname}}")),
             other => {
                 return Err(Error::invalid(
-                    "hostname",
+                    field,
                     format!(
-                    "{{{{{other}}}}} is not a placeholder dockfleet fills ({{{{.Service.Name}}}}, {{{{.Task.Slot}}}})"
-                ),
+                        "{{{{{other}}}}} is not a placeholder dockfleet fills \
+                         ({{{{.Service.Name}}}}, {{{{.Task.Slot}}}}, {{{{.Node.Hostname}}}})"
+                    ),
                 ))
             }
         }
@@ -540,8 +559,12 @@ impl ServiceSpec {
             return Err(Error::invalid("user", format!("{u:?} is not a user (name, uid or uid:gid)")));
         }
         crate::host::validate_signal("stop_signal", self.stop_signal.as_deref())?;
+        let sample = Placeholders { service: &self.name, slot: 1, host: Some("host") };
         if let Some(h) = &self.hostname {
-            crate::host::validate_hostname("hostname", &expand_hostname(h, &self.name, 1)?)?;
+            crate::host::validate_hostname("hostname", &fill_placeholders("hostname", h, &sample)?)?;
+        }
+        for (k, v) in &self.env {
+            fill_placeholders(&format!("env.{k}"), v, &sample)?;
         }
         crate::host::validate_extra_hosts("extra_hosts", &self.extra_hosts)?;
         crate::host::validate_caps("cap_add", &self.cap_add)?;
@@ -798,7 +821,9 @@ mod tests {
                 s.volumes = vec![Mount { source: "/var/run/docker.sock".into(), target: "/s".into(), read_only: false }]
             }),
             ("privileged", |s| s.privileged = true),
-            ("hostname", |s| s.hostname = Some("web-{{.Node.Hostname}}".into())),
+            ("hostname", |s| s.hostname = Some("web-{{.Node.ID}}".into())),
+            ("env.SLOT", |s| s.env = BTreeMap::from([("SLOT".into(), "{{ .Task.ID }}".into())])),
+            ("env.SLOT", |s| s.env = BTreeMap::from([("SLOT".into(), "{{.Task.Slot".into())])),
             ("hostname", |s| s.hostname = Some("web-{{.Task.Slot}".into())),
             ("hostname", |s| s.hostname = Some("a b".into())),
             ("hostname", |s| s.hostname = Some("x".repeat(65))),
@@ -874,6 +899,19 @@ mod tests {
         s.validate().unwrap();
         let c = crate::task_container(&s, 2);
         assert_eq!(c.hostname, Some(format!("{}-2.local", s.name)), "placeholders filled per task");
+        let mut t = s.clone();
+        t.hostname = Some("{{.Node.Hostname}}-{{.Task.Slot}}".into());
+        t.env = BTreeMap::from([
+            ("AT".into(), "{{.Service.Name}} {{.Task.Slot}} on {{ .Node.Hostname }}".into()),
+            ("TEMPLATE".into(), "{{ user }} {{}}".into()),
+        ]);
+        t.validate().unwrap();
+        let c2 = crate::reconcile::task_container_with(&t, Some("df-2"), 3, BTreeMap::new());
+        assert_eq!(c2.hostname.as_deref(), Some("df-2-3"));
+        assert_eq!(c2.env["AT"], format!("{} 3 on df-2", t.name));
+        assert_eq!(c2.env["TEMPLATE"], "{{ user }} {{}}", "not a placeholder: text");
+        let c3 = crate::task_container(&t, 3);
+        assert_eq!(c3.env["AT"], format!("{} 3 on {{{{.Node.Hostname}}}}", t.name), "left for the placing host");
         assert_eq!((&c.extra_hosts, &c.cap_add, &c.cap_drop), (&s.extra_hosts, &s.cap_add, &s.cap_drop));
         assert_eq!((&c.logging, &c.ulimits, &c.sysctls, &c.tmpfs), (&s.logging, &s.ulimits, &s.sysctls, &s.tmpfs));
         assert_eq!((c.network.as_deref(), &c.extra_networks[..]), (Some("front"), &["back".to_string()][..]));

@@ -588,13 +588,14 @@ async fn tasks_join_every_network_answer_to_their_names_there_and_are_privileged
 }
 
 #[tokio::test]
-async fn hostname_extra_hosts_init_read_only_and_capabilities_reach_every_task() {
+async fn hostname_placeholders_extra_hosts_init_read_only_and_capabilities_reach_every_task() {
     let fleet = plain_fleet();
     let name = unique("hn").replace('-', "_").to_lowercase();
     let mut spec = ServiceSpec::new(&name, IMAGE);
     spec.command = ["sleep", "600"].map(String::from).to_vec();
     spec.replicas = 2;
     spec.hostname = Some("{{.Service.Name}}-{{.Task.Slot}}".into());
+    spec.env = BTreeMap::from([("AT".into(), "{{.Task.Slot}} on {{ .Node.Hostname }}".into())]);
     spec.extra_hosts = vec!["db.internal:10.1.2.3".into(), "gw:host-gateway".into()];
     spec.init = Some(true);
     spec.read_only = true;
@@ -604,7 +605,7 @@ async fn hostname_extra_hosts_init_read_only_and_capabilities_reach_every_task()
     let tasks = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().report.created;
     assert_eq!(tasks.len(), 2);
     let script = "hostname; grep -E 'db.internal|gw' /etc/hosts; cat /proc/1/comm; grep CapEff /proc/self/status; \
-                  touch /x 2>/dev/null && echo writable || echo read-only";
+                  touch /x 2>/dev/null && echo writable || echo read-only; echo $AT";
     for t in &tasks {
         let h = fleet.host(&t.host).unwrap();
         let cmd = ["sh".to_string(), "-c".into(), script.into()];
@@ -617,6 +618,7 @@ async fn hostname_extra_hosts_init_read_only_and_capabilities_reach_every_task()
         let caps = u64::from_str_radix(lines[4].trim_start_matches("CapEff:").trim(), 16).unwrap();
         assert_eq!((caps >> 12 & 1, caps & 1), (1, 0), "NET_ADMIN (12) added, CHOWN (0) dropped: {out:?}");
         assert_eq!(lines[5], "read-only", "{out:?}");
+        assert_eq!(lines[6], format!("{} on {}", t.slot, t.host), "placeholders in the environment: {out:?}");
     }
     remove_service(&fleet, &name).await.unwrap();
 }

@@ -271,6 +271,7 @@ async fn swarm_backend_end_to_end() {
     talker.user = Some("65534".into());
     // So do the hostname (Swarm fills the placeholders), /etc/hosts entries, init and a read-only root.
     talker.hostname = Some("{{.Service.Name}}-{{.Task.Slot}}".into());
+    talker.env = BTreeMap::from([("SLOT".into(), "slot {{ .Task.Slot }}".into())]);
     talker.extra_hosts = vec!["db.internal:10.1.2.3".into()];
     talker.init = Some(true);
     talker.read_only = true;
@@ -305,7 +306,7 @@ async fn swarm_backend_end_to_end() {
     assert!(samples.iter().all(|s| s.stats.pids >= 1 && s.stats.memory_bytes > 0), "{samples:?}");
     // (The user, 65534, could not write to / anyway: the error tells which refusal it met.)
     let script = "grep db.internal /etc/hosts; cat /proc/1/comm; touch /x 2>&1 | grep -o 'Read-only file system'; \
-                  ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /scratch | awk 'NR==2{print $1, $2}'";
+                  ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /scratch | awk 'NR==2{print $1, $2}'; echo $SLOT";
     let hostname = ["sh".to_string(), "-c".into(), format!("hostname; {script}")];
     let runs = backend.service_exec(&logs_name, &hostname, &ServiceExecOptions::default()).await.unwrap();
     let got: Vec<(u32, &str, String)> =
@@ -317,7 +318,7 @@ async fn swarm_backend_end_to_end() {
                 *s,
                 *h,
                 format!(
-                    "{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system\n1000\n77\ntmpfs 1024"
+                    "{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system\n1000\n77\ntmpfs 1024\nslot {s}"
                 ),
             )
         })
