@@ -207,7 +207,8 @@ pub struct ServiceSpec {
     pub stop_signal: Option<String>,
     /// Hostname of every task (`None`: the engine's, the container ID's first 12 characters). May
     /// hold Swarm's placeholders `{{.Service.Name}}`, `{{.Task.Slot}}` and `{{.Node.Hostname}}`
-    /// (`web-{{.Task.Slot}}`), as `env` values may; on plain engines the host is the fleet's name.
+    /// (`web-{{.Task.Slot}}`), as `env` values may. The host is the fleet's name of it on plain
+    /// engines, and on Swarm, which fills them itself, the node's hostname (the machine's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// Entries added to each task's `/etc/hosts`, `name:address`; the address may be `host-gateway`,

@@ -2,8 +2,9 @@
 //!
 //! The same [`ServiceSpec`] and compose [`Stack`] that [`crate::Fleet`] deploys with dockfleet's own
 //! scheduler become Swarm services here: constraints, spread preferences, max replicas per node,
-//! resources, restart policy, update and rollback configs, healthcheck, published ports and networks
-//! map one to one. What Swarm mode cannot express (the `binpack` and `random` strategies, privileged
+//! resources, restart policy, update and rollback configs, healthcheck, published ports, networks and
+//! their aliases, and the container's settings (entrypoint, user, hostname, extra hosts, init,
+//! read-only root, capabilities, ulimits, sysctls, tmpfs, log driver, stop signal) map one to one. What Swarm mode cannot express (the `binpack` and `random` strategies, privileged
 //! containers, a rollback config whose failure action is `rollback`, a shutdown delay) is refused with the field named,
 //! before any engine call, instead of being silently dropped.
 //!
