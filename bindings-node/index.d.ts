@@ -433,6 +433,9 @@ export interface ContainerSpec {
   ulimits?: Array<Ulimit>
   sysctls?: Record<string, string>
   tmpfs?: Array<string>
+  dns?: Array<string>
+  dnsSearch?: Array<string>
+  dnsOpt?: Array<string>
   workingDir?: string | undefined | null
   user?: string | undefined | null
   stopTimeout?: number | undefined | null
@@ -1075,6 +1078,9 @@ export interface ServiceSpec {
   ulimits?: Array<Ulimit>
   sysctls?: Record<string, string>
   tmpfs?: Array<string>
+  dns?: Array<string>
+  dnsSearch?: Array<string>
+  dnsOpt?: Array<string>
   env?: Record<string, string>
   labels?: Record<string, string>
   ports?: Array<ServicePort>

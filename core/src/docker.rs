@@ -626,6 +626,9 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         }),
         ulimits: (!spec.ulimits.is_empty()).then(|| spec.ulimits.iter().map(ulimit).collect()),
         sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
+        dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
+        dns_search: (!spec.dns_search.is_empty()).then(|| spec.dns_search.clone()),
+        dns_options: (!spec.dns_opt.is_empty()).then(|| spec.dns_opt.clone()),
         tmpfs: (!spec.tmpfs.is_empty()).then(|| {
             spec.tmpfs.iter().map(|t| t.split_once(':').unwrap_or((t, ""))).map(|(p, o)| (p.into(), o.into())).collect()
         }),

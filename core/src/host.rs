@@ -371,6 +371,24 @@ pub(crate) fn validate_runtime(
     Ok(())
 }
 
+/// Checks DNS servers (IP addresses), search domains (DNS names) and resolver options.
+pub(crate) fn validate_dns(dns: &[String], search: &[String], options: &[String]) -> Result<()> {
+    for (i, d) in dns.iter().enumerate() {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(Error::invalid(format!("dns[{i}]"), format!("{d:?} is not an IP address")));
+        }
+    }
+    for (i, d) in search.iter().enumerate() {
+        validate_alias(&format!("dns_search[{i}]"), d)?;
+    }
+    for (i, o) in options.iter().enumerate() {
+        if o.is_empty() || !o.chars().all(|c| c.is_ascii_alphanumeric() || "_-:.".contains(c)) {
+            return Err(Error::invalid(format!("dns_opt[{i}]"), format!("{o:?} is not a resolver option (ndots:2)")));
+        }
+    }
+    Ok(())
+}
+
 /// Checks environment variable names (non-empty, no `=`).
 pub(crate) fn validate_env(env: &BTreeMap<String, String>) -> Result<()> {
     for k in env.keys() {
@@ -486,6 +504,15 @@ pub struct ContainerSpec {
     /// In-memory filesystems mounted at these paths, `path[:options]` (`/run:size=64m,mode=1777`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<String>,
+    /// DNS servers, IP addresses (on a user-defined network the engine's resolver forwards to them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// DNS search domains.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// Resolver options (`ndots:2`, `timeout:1`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
     /// Working directory.
     pub working_dir: Option<String>,
     /// User (`uid[:gid]` or name).
@@ -522,6 +549,7 @@ impl ContainerSpec {
         validate_caps("cap_add", &self.cap_add)?;
         validate_caps("cap_drop", &self.cap_drop)?;
         validate_runtime(self.logging.as_ref(), &self.ulimits, &self.sysctls, &self.tmpfs)?;
+        validate_dns(&self.dns, &self.dns_search, &self.dns_opt)?;
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {
                 return Err(Error::invalid(format!("ports[{i}].container_port"), "must be 1-65535"));

@@ -243,6 +243,9 @@ pub(crate) fn task_container_with(
         ulimits: spec.ulimits.clone(),
         sysctls: spec.sysctls.clone(),
         tmpfs: spec.tmpfs.clone(),
+        dns: spec.dns.clone(),
+        dns_search: spec.dns_search.clone(),
+        dns_opt: spec.dns_opt.clone(),
         stop_timeout: Some(spec.stop_grace_period.as_secs().min(u32::MAX as u64) as u32),
         stop_signal: spec.stop_signal.clone(),
         ..Default::default()

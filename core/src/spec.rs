@@ -243,6 +243,15 @@ pub struct ServiceSpec {
     /// and `mode` options (compose's `tmpfs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<String>,
+    /// DNS servers of each task, IP addresses (compose's `dns`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// DNS search domains (compose's `dns_search`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// Resolver options, `ndots:2` (compose's `dns_opt`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
     /// Environment. Values may hold Swarm's placeholders (`SLOT={{.Task.Slot}}`; see `hostname`).
     pub env: BTreeMap<String, String>,
     /// Labels on every task's container (the `dockfleet.*` prefix is reserved).
@@ -320,6 +329,9 @@ impl Default for ServiceSpec {
             ulimits: Vec::new(),
             sysctls: BTreeMap::new(),
             tmpfs: Vec::new(),
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_opt: Vec::new(),
             env: BTreeMap::new(),
             labels: BTreeMap::new(),
             ports: Vec::new(),
@@ -571,6 +583,7 @@ impl ServiceSpec {
         crate::host::validate_caps("cap_add", &self.cap_add)?;
         crate::host::validate_caps("cap_drop", &self.cap_drop)?;
         crate::host::validate_runtime(self.logging.as_ref(), &self.ulimits, &self.sysctls, &self.tmpfs)?;
+        crate::host::validate_dns(&self.dns, &self.dns_search, &self.dns_opt)?;
         for (i, c) in self.cap_add.iter().enumerate() {
             let name = c.to_ascii_uppercase();
             if HOST_TAKEOVER_CAPS.contains(&name.trim_start_matches("CAP_")) && !self.allow_privileged {
@@ -842,6 +855,9 @@ mod tests {
             ("ulimits[1].name", |s| s.ulimits = vec![Ulimit { name: "nofile".into(), soft: 1, hard: 1 }; 2]),
             ("sysctls.net core", |s| s.sysctls = BTreeMap::from([("net core".into(), "1".into())])),
             ("tmpfs[0]", |s| s.tmpfs = vec!["run".into()]),
+            ("dns[0]", |s| s.dns = vec!["ns1.example".into()]),
+            ("dns_search[0]", |s| s.dns_search = vec!["a b".into()]),
+            ("dns_opt[0]", |s| s.dns_opt = vec!["ndots 2".into()]),
             ("tmpfs[1]", |s| s.tmpfs = vec!["/run".into(), "/tmp:size=1m;rm -rf".into()]),
             ("networks[0]", |s| s.networks = vec!["a/b".into()]),
             ("networks[1]", |s| s.networks = vec!["front".into(), "host".into()]),
@@ -897,6 +913,9 @@ mod tests {
         ];
         s.sysctls = BTreeMap::from([("net.core.somaxconn".into(), "1024".into())]);
         s.tmpfs = vec!["/run".into(), "/tmp:size=64m,mode=1777,noexec".into()];
+        s.dns = vec!["10.0.0.2".into(), "fd00::2".into()];
+        s.dns_search = vec!["example.internal".into()];
+        s.dns_opt = vec!["ndots:2".into(), "rotate".into()];
         s.validate().unwrap();
         let c = crate::task_container(&s, 2);
         assert_eq!(c.hostname, Some(format!("{}-2.local", s.name)), "placeholders filled per task");
@@ -915,6 +934,7 @@ mod tests {
         assert_eq!(c3.env["AT"], format!("{} 3 on {{{{.Node.Hostname}}}}", t.name), "left for the placing host");
         assert_eq!((&c.extra_hosts, &c.cap_add, &c.cap_drop), (&s.extra_hosts, &s.cap_add, &s.cap_drop));
         assert_eq!((&c.logging, &c.ulimits, &c.sysctls, &c.tmpfs), (&s.logging, &s.ulimits, &s.sysctls, &s.tmpfs));
+        assert_eq!((&c.dns, &c.dns_search, &c.dns_opt), (&s.dns, &s.dns_search, &s.dns_opt));
         assert_eq!((c.network.as_deref(), &c.extra_networks[..]), (Some("front"), &["back".to_string()][..]));
         assert_eq!(c.network_aliases, [s.name.clone(), "db".into()], "the service's name and its aliases");
         assert!(c.privileged);

@@ -216,6 +216,9 @@ struct ComposeService {
     ulimits: Option<BTreeMap<String, Value>>,
     sysctls: Option<Value>,
     tmpfs: Option<Value>,
+    dns: Option<Value>,
+    dns_search: Option<Value>,
+    dns_opt: Option<Value>,
     environment: Option<Value>,
     env_file: Option<Value>,
     #[serde(default)]
@@ -919,6 +922,15 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     }
     if let Some(v) = &s.tmpfs {
         spec.tmpfs = string_list(&f("tmpfs"), v)?;
+    }
+    for (key, src, dst) in [
+        ("dns", &s.dns, &mut spec.dns),
+        ("dns_search", &s.dns_search, &mut spec.dns_search),
+        ("dns_opt", &s.dns_opt, &mut spec.dns_opt),
+    ] {
+        if let Some(v) = src {
+            *dst = string_list(&f(key), v)?;
+        }
     }
     // Compose's containers reach each other by the names in the file (on networks; `networks: []`
     // leaves a service on the engine's bridge, which has no aliases).
@@ -1805,6 +1817,13 @@ networks:
             web.ports.iter().map(|p| (p.target, p.published, p.protocol.as_str())).collect();
         assert_eq!(ports, [(80, Some(8080), "tcp"), (3000, None, "tcp"), (53, None, "udp")], "exposed, not published");
         assert_eq!(web.network_aliases, ["web", "api"], "its name first, each alias once");
+        let dns = parse("services:\n  web: {image: x, dns: 10.0.0.2, dns_search: [a.internal], dns_opt: [ndots:2]}\n")
+            .unwrap();
+        let web = &dns.services[0].spec;
+        assert_eq!(
+            (&web.dns[..], &web.dns_search[..], &web.dns_opt[..]),
+            (&["10.0.0.2".to_string()][..], &["a.internal".to_string()][..], &["ndots:2".to_string()][..])
+        );
         let runtime = "services:\n  web:\n    image: x\n    logging: {driver: json-file, options: {max-size: 10m, max-file: 3}}\n    ulimits: {nproc: 512, nofile: {soft: 1024, hard: 4096}}\n    sysctls: [net.core.somaxconn=1024]\n    tmpfs: /run\n";
         let web = parse(runtime).unwrap().services.remove(0).spec;
         let l = web.logging.unwrap();

@@ -442,6 +442,13 @@ pub(crate) fn to_swarm(
         capability_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
         ulimits: (!spec.ulimits.is_empty()).then(|| spec.ulimits.iter().map(crate::docker::ulimit).collect()),
         sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
+        dns_config: (!(spec.dns.is_empty() && spec.dns_search.is_empty() && spec.dns_opt.is_empty())).then(|| {
+            bm::TaskSpecContainerSpecDnsConfig {
+                nameservers: Some(spec.dns.clone()),
+                search: Some(spec.dns_search.clone()),
+                options: Some(spec.dns_opt.clone()),
+            }
+        }),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         mounts: Some(mounts),
         stop_grace_period: Some(nanos(spec.stop_grace_period)),
@@ -1893,6 +1900,14 @@ mod tests {
         };
         let s4 = to_swarm(&runtime, &nodes(), "host", &none()).unwrap();
         let t4 = s4.task_template.as_ref().unwrap();
+        assert_eq!(t4.container_spec.as_ref().unwrap().dns_config, None);
+        let resolving = ServiceSpec { dns: vec!["10.0.0.2".into()], dns_opt: vec!["ndots:2".into()], ..spec.clone() };
+        let s5 = to_swarm(&resolving, &nodes(), "host", &none()).unwrap();
+        let dc = s5.task_template.unwrap().container_spec.unwrap().dns_config.unwrap();
+        assert_eq!(
+            (dc.nameservers.unwrap(), dc.search.unwrap(), dc.options.unwrap()),
+            (resolving.dns.clone(), vec![], resolving.dns_opt.clone())
+        );
         let d = t4.log_driver.as_ref().unwrap();
         assert_eq!((d.name.as_deref(), d.options.as_ref().unwrap()["max-size"].as_str()), (Some("local"), "1m"));
         let c4 = t4.container_spec.as_ref().unwrap();

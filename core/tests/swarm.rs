@@ -281,6 +281,8 @@ async fn swarm_backend_end_to_end() {
     talker.ulimits = vec![Ulimit { name: "nofile".into(), soft: 1000, hard: 2000 }];
     talker.sysctls = BTreeMap::from([("net.core.somaxconn".into(), "77".into())]);
     talker.tmpfs = vec!["/scratch:size=1m".into()];
+    talker.dns_search = vec!["example.internal".into()];
+    talker.dns_opt = vec!["ndots:2".into()];
     talker.replicas = 2;
     talker.stop_grace_period = Duration::from_secs(1);
     assert_eq!(last(&collect(backend.rollout(talker.clone(), Default::default())).await).1, "completed");
@@ -306,7 +308,8 @@ async fn swarm_backend_end_to_end() {
     assert!(samples.iter().all(|s| s.stats.pids >= 1 && s.stats.memory_bytes > 0), "{samples:?}");
     // (The user, 65534, could not write to / anyway: the error tells which refusal it met.)
     let script = "grep db.internal /etc/hosts; cat /proc/1/comm; touch /x 2>&1 | grep -o 'Read-only file system'; \
-                  ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /scratch | awk 'NR==2{print $1, $2}'; echo $SLOT";
+                  awk '/Max open files/{print $4}' /proc/1/limits; cat /proc/sys/net/core/somaxconn; df -k /scratch | awk 'NR==2{print $1, $2}'; echo $SLOT; \
+                  grep -o 'search example.internal\\|ndots:2' /etc/resolv.conf | sort -u";
     let hostname = ["sh".to_string(), "-c".into(), format!("hostname; {script}")];
     let runs = backend.service_exec(&logs_name, &hostname, &ServiceExecOptions::default()).await.unwrap();
     let got: Vec<(u32, &str, String)> =
@@ -318,7 +321,7 @@ async fn swarm_backend_end_to_end() {
                 *s,
                 *h,
                 format!(
-                    "{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system\n1000\n77\ntmpfs 1024\nslot {s}"
+                    "{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system\n1000\n77\ntmpfs 1024\nslot {s}\nndots:2\nsearch example.internal"
                 ),
             )
         })
