@@ -433,6 +433,7 @@ export interface ContainerSpec {
   ulimits?: Array<Ulimit>
   sysctls?: Record<string, string>
   tmpfs?: Array<string>
+  shmSize?: number | undefined | null
   dns?: Array<string>
   dnsSearch?: Array<string>
   dnsOpt?: Array<string>
@@ -1078,6 +1079,7 @@ export interface ServiceSpec {
   ulimits?: Array<Ulimit>
   sysctls?: Record<string, string>
   tmpfs?: Array<string>
+  shmSize?: number | undefined | null
   dns?: Array<string>
   dnsSearch?: Array<string>
   dnsOpt?: Array<string>

@@ -136,8 +136,8 @@ test('logging, ulimits, sysctls and tmpfs', async () => {
   const { spec } = dockfleet.parseCompose('app', text).services[0]
   assert.deepEqual([spec.logging, spec.ulimits, spec.sysctls, spec.tmpfs],
     [{ driver: 'local', options: { 'max-size': '1m' } }, [{ name: 'nofile', soft: 1000, hard: 2000 }], { 'net.core.somaxconn': '77' }, ['/scratch']])
-  const { spec: resolving } = dockfleet.parseCompose('app', 'services:\n  web: {image: x, dns: 10.0.0.2, dns_search: a.internal, dns_opt: [ndots:2]}\n').services[0]
-  assert.deepEqual([resolving.dns, resolving.dnsSearch, resolving.dnsOpt], [['10.0.0.2'], ['a.internal'], ['ndots:2']])
+  const { spec: resolving } = dockfleet.parseCompose('app', 'services:\n  web: {image: x, dns: 10.0.0.2, dns_search: a.internal, dns_opt: [ndots:2], shm_size: 1m}\n').services[0]
+  assert.deepEqual([resolving.dns, resolving.dnsSearch, resolving.dnsOpt, resolving.shmSize], [['10.0.0.2'], ['a.internal'], ['ndots:2'], 1048576])
   const events = dockfleet.rollout(fleet(), { ...spec, name: 'x', ulimits: [{ name: 'nofile', soft: 2, hard: 1 }] })
   await assert.rejects(async () => { for await (const e of events) void e }, (e) => e.code === 'invalid_argument' && e.message.includes('ulimits[0]'))
   const host = fleet().host('df-3')

@@ -67,7 +67,7 @@ dto! {
         healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
         network_aliases: Vec<String>, hostname: Option<String>, extra_hosts: Vec<String>, init: Option<bool>,
         read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>, ulimits: Vec<Ulimit>,
-        sysctls: BTreeMap<String, String>, tmpfs: Vec<String>, dns: Vec<String>,
+        sysctls: BTreeMap<String, String>, tmpfs: Vec<String>, shm_size: Option<u64>, dns: Vec<String>,
         dns_search: Vec<String>, dns_opt: Vec<String>, working_dir: Option<String>, user: Option<String>,
         stop_timeout: Option<u32>, stop_signal: Option<String>, privileged: bool,
     }

@@ -52,7 +52,7 @@ dto! {
         name: String, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>, working_dir: Option<String>,
         user: Option<String>, stop_signal: Option<String>, hostname: Option<String>, extra_hosts: Vec<String>,
         init: Option<bool>, read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>,
-        ulimits: Vec<Ulimit>, sysctls: BTreeMap<String, String>, tmpfs: Vec<String>, dns: Vec<String>,
+        ulimits: Vec<Ulimit>, sysctls: BTreeMap<String, String>, tmpfs: Vec<String>, shm_size: Option<u64>, dns: Vec<String>,
         dns_search: Vec<String>, dns_opt: Vec<String>, env: BTreeMap<String, String>,
         labels: BTreeMap<String, String>, ports: Vec<ServicePort>, volumes: Vec<Mount>, mode: String, replicas: u32,
         placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,

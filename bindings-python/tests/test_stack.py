@@ -158,8 +158,8 @@ def test_logging_ulimits_sysctls_and_tmpfs():
     spec = sync.parse_compose("app", text).services[0].spec
     assert (spec.logging, spec.ulimits) == (dockfleet.LogConfig(driver="local", options={"max-size": "1m"}), [dockfleet.Ulimit(name="nofile", soft=1000, hard=2000)])
     assert (spec.sysctls, spec.tmpfs) == ({"net.core.somaxconn": "77"}, ["/scratch"])
-    resolving = sync.parse_compose("app", "services:\n  web: {image: x, dns: 10.0.0.2, dns_search: a.internal, dns_opt: [ndots:2]}\n").services[0].spec
-    assert (resolving.dns, resolving.dns_search, resolving.dns_opt) == (["10.0.0.2"], ["a.internal"], ["ndots:2"])
+    resolving = sync.parse_compose("app", "services:\n  web: {image: x, dns: 10.0.0.2, dns_search: a.internal, dns_opt: [ndots:2], shm_size: 1m}\n").services[0].spec
+    assert (resolving.dns, resolving.dns_search, resolving.dns_opt, resolving.shm_size) == (["10.0.0.2"], ["a.internal"], ["ndots:2"], 1 << 20)
     try:
         list(sync.rollout(plain_fleet(sync), dockfleet.ServiceSpec(name="x", image="x", ulimits=[dockfleet.Ulimit(name="nofile", soft=2, hard=1)])))
         raise AssertionError("a soft limit over the hard one was accepted")

@@ -626,6 +626,7 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         }),
         ulimits: (!spec.ulimits.is_empty()).then(|| spec.ulimits.iter().map(ulimit).collect()),
         sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
+        shm_size: spec.shm_size.map(|s| s as i64),
         dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
         dns_search: (!spec.dns_search.is_empty()).then(|| spec.dns_search.clone()),
         dns_options: (!spec.dns_opt.is_empty()).then(|| spec.dns_opt.clone()),

@@ -371,6 +371,18 @@ pub(crate) fn validate_runtime(
     Ok(())
 }
 
+/// Checks a `/dev/shm` size: at least 1 byte, and not with a tmpfs of its own at `/dev/shm`.
+pub(crate) fn validate_shm_size(shm_size: Option<u64>, tmpfs: &[String]) -> Result<()> {
+    match shm_size {
+        Some(0) => Err(Error::invalid("shm_size", "must be at least 1 byte (leave it out for the engine's 64 MiB)")),
+        Some(_) if tmpfs.iter().any(|t| t.split(':').next().map(|p| p.trim_end_matches('/')) == Some("/dev/shm")) => {
+            Err(Error::invalid("shm_size", "/dev/shm is also in tmpfs: size it there"))
+        }
+        Some(s) if s > i64::MAX as u64 => Err(Error::invalid("shm_size", format!("{s} is too large"))),
+        _ => Ok(()),
+    }
+}
+
 /// Checks DNS servers (IP addresses), search domains (DNS names) and resolver options.
 pub(crate) fn validate_dns(dns: &[String], search: &[String], options: &[String]) -> Result<()> {
     for (i, d) in dns.iter().enumerate() {
@@ -504,6 +516,9 @@ pub struct ContainerSpec {
     /// In-memory filesystems mounted at these paths, `path[:options]` (`/run:size=64m,mode=1777`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<String>,
+    /// Size of `/dev/shm` in bytes (`None`: the engine's 64 MiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
     /// DNS servers, IP addresses (on a user-defined network the engine's resolver forwards to them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
@@ -550,6 +565,7 @@ impl ContainerSpec {
         validate_caps("cap_drop", &self.cap_drop)?;
         validate_runtime(self.logging.as_ref(), &self.ulimits, &self.sysctls, &self.tmpfs)?;
         validate_dns(&self.dns, &self.dns_search, &self.dns_opt)?;
+        validate_shm_size(self.shm_size, &self.tmpfs)?;
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {
                 return Err(Error::invalid(format!("ports[{i}].container_port"), "must be 1-65535"));

@@ -243,6 +243,7 @@ pub(crate) fn task_container_with(
         ulimits: spec.ulimits.clone(),
         sysctls: spec.sysctls.clone(),
         tmpfs: spec.tmpfs.clone(),
+        shm_size: spec.shm_size,
         dns: spec.dns.clone(),
         dns_search: spec.dns_search.clone(),
         dns_opt: spec.dns_opt.clone(),

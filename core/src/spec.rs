@@ -243,6 +243,10 @@ pub struct ServiceSpec {
     /// and `mode` options (compose's `tmpfs`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<String>,
+    /// Size of each task's `/dev/shm` in bytes (`None`: the engine's 64 MiB; compose's `shm_size`). On
+    /// Swarm, which has no such setting, a tmpfs of that size at `/dev/shm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
     /// DNS servers of each task, IP addresses (compose's `dns`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
@@ -329,6 +333,7 @@ impl Default for ServiceSpec {
             ulimits: Vec::new(),
             sysctls: BTreeMap::new(),
             tmpfs: Vec::new(),
+            shm_size: None,
             dns: Vec::new(),
             dns_search: Vec::new(),
             dns_opt: Vec::new(),
@@ -584,6 +589,7 @@ impl ServiceSpec {
         crate::host::validate_caps("cap_drop", &self.cap_drop)?;
         crate::host::validate_runtime(self.logging.as_ref(), &self.ulimits, &self.sysctls, &self.tmpfs)?;
         crate::host::validate_dns(&self.dns, &self.dns_search, &self.dns_opt)?;
+        crate::host::validate_shm_size(self.shm_size, &self.tmpfs)?;
         for (i, c) in self.cap_add.iter().enumerate() {
             let name = c.to_ascii_uppercase();
             if HOST_TAKEOVER_CAPS.contains(&name.trim_start_matches("CAP_")) && !self.allow_privileged {
@@ -856,6 +862,11 @@ mod tests {
             ("sysctls.net core", |s| s.sysctls = BTreeMap::from([("net core".into(), "1".into())])),
             ("tmpfs[0]", |s| s.tmpfs = vec!["run".into()]),
             ("dns[0]", |s| s.dns = vec!["ns1.example".into()]),
+            ("shm_size", |s| s.shm_size = Some(0)),
+            ("shm_size", |s| {
+                s.shm_size = Some(1 << 20);
+                s.tmpfs = vec!["/dev/shm/:size=1m".into()];
+            }),
             ("dns_search[0]", |s| s.dns_search = vec!["a b".into()]),
             ("dns_opt[0]", |s| s.dns_opt = vec!["ndots 2".into()]),
             ("tmpfs[1]", |s| s.tmpfs = vec!["/run".into(), "/tmp:size=1m;rm -rf".into()]),
@@ -914,6 +925,7 @@ mod tests {
         s.sysctls = BTreeMap::from([("net.core.somaxconn".into(), "1024".into())]);
         s.tmpfs = vec!["/run".into(), "/tmp:size=64m,mode=1777,noexec".into()];
         s.dns = vec!["10.0.0.2".into(), "fd00::2".into()];
+        s.shm_size = Some(256 << 20);
         s.dns_search = vec!["example.internal".into()];
         s.dns_opt = vec!["ndots:2".into(), "rotate".into()];
         s.validate().unwrap();
@@ -935,6 +947,7 @@ mod tests {
         assert_eq!((&c.extra_hosts, &c.cap_add, &c.cap_drop), (&s.extra_hosts, &s.cap_add, &s.cap_drop));
         assert_eq!((&c.logging, &c.ulimits, &c.sysctls, &c.tmpfs), (&s.logging, &s.ulimits, &s.sysctls, &s.tmpfs));
         assert_eq!((&c.dns, &c.dns_search, &c.dns_opt), (&s.dns, &s.dns_search, &s.dns_opt));
+        assert_eq!(c.shm_size, Some(256 << 20));
         assert_eq!((c.network.as_deref(), &c.extra_networks[..]), (Some("front"), &["back".to_string()][..]));
         assert_eq!(c.network_aliases, [s.name.clone(), "db".into()], "the service's name and its aliases");
         assert!(c.privileged);

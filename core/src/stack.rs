@@ -216,6 +216,7 @@ struct ComposeService {
     ulimits: Option<BTreeMap<String, Value>>,
     sysctls: Option<Value>,
     tmpfs: Option<Value>,
+    shm_size: Option<Value>,
     dns: Option<Value>,
     dns_search: Option<Value>,
     dns_opt: Option<Value>,
@@ -922,6 +923,9 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     }
     if let Some(v) = &s.tmpfs {
         spec.tmpfs = string_list(&f("tmpfs"), v)?;
+    }
+    if let Some(v) = &s.shm_size {
+        spec.shm_size = Some(parse_bytes(&f("shm_size"), v)?);
     }
     for (key, src, dst) in [
         ("dns", &s.dns, &mut spec.dns),
@@ -1817,6 +1821,8 @@ networks:
             web.ports.iter().map(|p| (p.target, p.published, p.protocol.as_str())).collect();
         assert_eq!(ports, [(80, Some(8080), "tcp"), (3000, None, "tcp"), (53, None, "udp")], "exposed, not published");
         assert_eq!(web.network_aliases, ["web", "api"], "its name first, each alias once");
+        let shm = parse("services:\n  web: {image: x, shm_size: 256m}\n").unwrap();
+        assert_eq!(shm.services[0].spec.shm_size, Some(256 << 20));
         let dns = parse("services:\n  web: {image: x, dns: 10.0.0.2, dns_search: [a.internal], dns_opt: [ndots:2]}\n")
             .unwrap();
         let web = &dns.services[0].spec;

@@ -364,6 +364,9 @@ pub(crate) fn to_swarm(
     for (i, t) in spec.tmpfs.iter().enumerate() {
         mounts.push(tmpfs_mount(&format!("tmpfs[{i}]"), t)?);
     }
+    if let Some(size) = spec.shm_size {
+        mounts.push(tmpfs_mount("shm_size", &format!("/dev/shm:size={size}"))?);
+    }
     if spec.logging.as_ref().is_some_and(|l| l.driver.is_empty()) {
         return Err(Error::invalid("logging.driver", "Swarm needs the log driver named (json-file)"));
     }
@@ -1901,6 +1904,14 @@ mod tests {
         let s4 = to_swarm(&runtime, &nodes(), "host", &none()).unwrap();
         let t4 = s4.task_template.as_ref().unwrap();
         assert_eq!(t4.container_spec.as_ref().unwrap().dns_config, None);
+        let shm = ServiceSpec { shm_size: Some(256 << 20), ..spec.clone() };
+        let s6 = to_swarm(&shm, &nodes(), "host", &none()).unwrap();
+        let m = s6.task_template.unwrap().container_spec.unwrap().mounts.unwrap();
+        let dev_shm = m.iter().find(|m| m.target.as_deref() == Some("/dev/shm")).expect("a tmpfs at /dev/shm");
+        assert_eq!(
+            (dev_shm.typ, dev_shm.tmpfs_options.as_ref().unwrap().size_bytes),
+            (Some(bm::MountType::TMPFS), Some(256 << 20))
+        );
         let resolving = ServiceSpec { dns: vec!["10.0.0.2".into()], dns_opt: vec!["ndots:2".into()], ..spec.clone() };
         let s5 = to_swarm(&resolving, &nodes(), "host", &none()).unwrap();
         let dc = s5.task_template.unwrap().container_spec.unwrap().dns_config.unwrap();

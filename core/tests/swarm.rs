@@ -283,6 +283,7 @@ async fn swarm_backend_end_to_end() {
     talker.tmpfs = vec!["/scratch:size=1m".into()];
     talker.dns_search = vec!["example.internal".into()];
     talker.dns_opt = vec!["ndots:2".into()];
+    talker.shm_size = Some(2 << 20);
     talker.replicas = 2;
     talker.stop_grace_period = Duration::from_secs(1);
     assert_eq!(last(&collect(backend.rollout(talker.clone(), Default::default())).await).1, "completed");
@@ -309,7 +310,8 @@ async fn swarm_backend_end_to_end() {
     // (The user, 65534, could not write to / anyway: the error tells which refusal it met.)
     let script = "grep db.internal /etc/hosts; cat /proc/1/comm; touch /x 2>&1 | grep -o 'Read-only file system'; \
                   awk '/Max open files/{print $4}' /proc/1/limits; cat /proc/sys/net/core/somaxconn; df -k /scratch | awk 'NR==2{print $1, $2}'; echo $SLOT; \
-                  grep -o 'search example.internal\\|ndots:2' /etc/resolv.conf | sort -u";
+                  grep -o 'search example.internal\\|ndots:2' /etc/resolv.conf | sort -u; \
+                  df -k /dev/shm | awk 'NR==2{print $2}'";
     let hostname = ["sh".to_string(), "-c".into(), format!("hostname; {script}")];
     let runs = backend.service_exec(&logs_name, &hostname, &ServiceExecOptions::default()).await.unwrap();
     let got: Vec<(u32, &str, String)> =
@@ -321,7 +323,7 @@ async fn swarm_backend_end_to_end() {
                 *s,
                 *h,
                 format!(
-                    "{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system\n1000\n77\ntmpfs 1024\nslot {s}\nndots:2\nsearch example.internal"
+                    "{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system\n1000\n77\ntmpfs 1024\nslot {s}\nndots:2\nsearch example.internal\n2048"
                 ),
             )
         })
