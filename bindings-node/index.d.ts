@@ -404,6 +404,7 @@ export interface ContainerDetails {
   restartCount: number
   created: string
   privileged: boolean
+  securityOpt: Array<string>
 }
 
 /** Everything needed to create one container. */
@@ -442,6 +443,7 @@ export interface ContainerSpec {
   stopTimeout?: number | undefined | null
   stopSignal?: string | undefined | null
   privileged?: boolean
+  securityOpt?: Array<string>
 }
 
 /** The state part of `ContainerDetails`. */
@@ -1100,6 +1102,7 @@ export interface ServiceSpec {
   networks?: Array<string>
   networkAliases?: Array<string>
   privileged?: boolean
+  securityOpt?: Array<string>
   allowPrivileged?: boolean
   allowHostMounts?: boolean
   secrets?: Array<ServiceFile>

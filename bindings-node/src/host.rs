@@ -71,6 +71,7 @@ object! { in
         sysctls: HashMap<String, String>, tmpfs: Vec<String>, shm_size: Option<Number<u64>>, dns: Vec<String>,
         dns_search: Vec<String>, dns_opt: Vec<String>, working_dir: Option<String>, user: Option<String>,
         stop_timeout: Option<Number<u32>>, stop_signal: Option<String>, privileged: bool,
+        security_opt: Vec<String>,
     }
 }
 
@@ -100,7 +101,7 @@ object! { out
     ContainerDetails => df::ContainerDetails {
         id: String, name: String, image: String, image_id: String, state: ContainerState,
         labels: HashMap<String, String>, ports: Vec<PortMapping>, networks: HashMap<String, String>,
-        restart_count: Number<i64>, created: String, privileged: bool,
+        restart_count: Number<i64>, created: String, privileged: bool, security_opt: Vec<String>,
     }
 }
 

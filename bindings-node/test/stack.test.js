@@ -157,6 +157,32 @@ test('logging, ulimits, sysctls and tmpfs', async () => {
   }
 })
 
+test('security options', async () => {
+  const text = "services:\n  web: {image: x, security_opt: ['no-new-privileges:true', 'seccomp:unconfined'], x-dockfleet: {allow_privileged: true}}\n"
+  const { spec } = dockfleet.parseCompose('app', text).services[0]
+  assert.deepEqual([spec.securityOpt, spec.allowPrivileged], [['no-new-privileges:true', 'seccomp:unconfined'], true])
+  assert.deepEqual(dockfleet.taskContainer(spec, 1).securityOpt, spec.securityOpt)
+  for (const [bad, field] of [[['apparmor=unconfined'], 'security_opt[0]'], [['no-new-privileges', 'seccomp=/etc/p.json'], 'security_opt[1]']]) {
+    const events = dockfleet.rollout(fleet(), { name: 'x', image: 'x', securityOpt: bad })
+    await assert.rejects(async () => { for await (const e of events) void e }, (e) => e.code === 'invalid_argument' && e.message.includes(field))
+  }
+  const host = fleet().host('df-3')
+  const id = await host.createContainer({
+    image: 'dockfleet/busybox:latest', command: ['grep', '-E', '^(NoNewPrivs|Seccomp):', '/proc/self/status'],
+    securityOpt: ['no-new-privileges', 'seccomp=unconfined'],
+  })
+  try {
+    assert.deepEqual((await host.inspectContainer(id)).securityOpt, ['no-new-privileges=true', 'seccomp=unconfined'])
+    await host.startContainer(id)
+    assert.equal(await host.waitContainer(id), 0)
+    let out = ''
+    for await (const line of host.logs(id)) out += line.message
+    assert.deepEqual(out.trim().split(/\s+/), ['NoNewPrivs:', '1', 'Seccomp:', '0'])
+  } finally {
+    await host.removeContainer(id, true)
+  }
+})
+
 test('the Node stack example runs', () => {
   const { execFileSync } = require('node:child_process')
   const path = require('node:path')

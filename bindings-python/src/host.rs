@@ -70,6 +70,7 @@ dto! {
         sysctls: BTreeMap<String, String>, tmpfs: Vec<String>, shm_size: Option<u64>, dns: Vec<String>,
         dns_search: Vec<String>, dns_opt: Vec<String>, working_dir: Option<String>, user: Option<String>,
         stop_timeout: Option<u32>, stop_signal: Option<String>, privileged: bool,
+        security_opt: Vec<String>,
     }
 }
 
@@ -99,7 +100,7 @@ dto! {
     ContainerDetails => df::ContainerDetails {
         id: String, name: String, image: String, image_id: String, state: ContainerState,
         labels: BTreeMap<String, String>, ports: Vec<PortMapping>, networks: BTreeMap<String, String>,
-        restart_count: i64, created: String, privileged: bool,
+        restart_count: i64, created: String, privileged: bool, security_opt: Vec<String>,
     }
 }
 

@@ -178,6 +178,31 @@ def test_logging_ulimits_sysctls_and_tmpfs():
         host.remove_container(cid, force=True)
 
 
+def test_security_options():
+    text = "services:\n  web: {image: x, security_opt: ['no-new-privileges:true', 'seccomp:unconfined'], x-dockfleet: {allow_privileged: true}}\n"
+    spec = sync.parse_compose("app", text).services[0].spec
+    assert (spec.security_opt, spec.allow_privileged) == (["no-new-privileges:true", "seccomp:unconfined"], True)
+    assert dockfleet.task_container(spec, 1).security_opt == spec.security_opt
+    for bad, field in [(["apparmor=unconfined"], "security_opt[0]"), (["no-new-privileges", "seccomp=/etc/p.json"], "security_opt[1]")]:
+        try:
+            list(sync.rollout(plain_fleet(sync), dockfleet.ServiceSpec(name="x", image="x", security_opt=bad)))
+            raise AssertionError(f"{bad} was accepted")
+        except sync.InvalidArgumentError as e:
+            assert field in str(e), str(e)
+    host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
+    c = dockfleet.ContainerSpec(image="dockfleet/busybox:latest", command=["grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status"],
+                                security_opt=["no-new-privileges", "seccomp=unconfined"])
+    cid = host.create_container(c)
+    try:
+        assert host.inspect_container(cid).security_opt == ["no-new-privileges=true", "seccomp=unconfined"]
+        host.start_container(cid)
+        assert host.wait_container(cid) == 0
+        out = "".join(line.message for line in host.logs(cid)).split()
+        assert out == ["NoNewPrivs:", "1", "Seccomp:", "0"], out
+    finally:
+        host.remove_container(cid, force=True)
+
+
 def test_python_stack_example_runs():
     import subprocess
     import sys

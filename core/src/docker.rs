@@ -607,6 +607,11 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         }),
         maximum_retry_count: r.max_retries.map(i64::from),
     });
+    // Validated before: every entry reads. `systempaths=unconfined` is no engine option but empty
+    // masked and read-only path lists, as the docker CLI sends it.
+    let opts = spec.security_opt.iter().filter_map(|o| crate::host::SecurityOpt::parse("security_opt", o).ok());
+    let system_paths = opts.clone().any(|o| o == crate::host::SecurityOpt::SystemPaths);
+    let security_opt: Vec<String> = opts.filter_map(|o| o.for_engine()).collect();
     let host_config = bm::HostConfig {
         binds: (!binds.is_empty()).then_some(binds),
         port_bindings: (!bindings.is_empty()).then_some(bindings),
@@ -618,6 +623,9 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
         init: spec.init,
         readonly_rootfs: spec.read_only.then_some(true),
+        security_opt: (!security_opt.is_empty()).then_some(security_opt),
+        masked_paths: system_paths.then(Vec::new),
+        readonly_paths: system_paths.then(Vec::new),
         cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
         cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
         log_config: spec.logging.as_ref().map(|l| bm::HostConfigLogConfig {
@@ -833,7 +841,8 @@ impl Host for DockerHost {
         let st = c.state.unwrap_or_default();
         let config = c.config.unwrap_or_default();
         let net = c.network_settings.unwrap_or_default();
-        let privileged = c.host_config.and_then(|h| h.privileged).unwrap_or(false);
+        let host_config = c.host_config.unwrap_or_default();
+        let privileged = host_config.privileged.unwrap_or(false);
         Ok(ContainerDetails {
             id: c.id.unwrap_or_default(),
             name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
@@ -864,6 +873,7 @@ impl Host for DockerHost {
             restart_count: c.restart_count.unwrap_or(0),
             created: c.created.unwrap_or_default(),
             privileged,
+            security_opt: host_config.security_opt.unwrap_or_default(),
         })
     }
 
@@ -1354,6 +1364,21 @@ mod tests {
         assert_eq!(c.tls.unwrap().key, PathBuf::from("/home/u/.docker/key.pem"));
         let c = HostConfig::from_vars("e", vars(&[("DOCKER_TLS_VERIFY", "0")])).unwrap();
         assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn security_options_reach_the_engine_in_its_form() {
+        let spec = |opts: &[&str]| ContainerSpec {
+            security_opt: opts.iter().map(|o| o.to_string()).collect(),
+            ..ContainerSpec::new("busybox")
+        };
+        let h =
+            create_body(&spec(&["no-new-privileges:true", "seccomp:unconfined", "label:disable"])).host_config.unwrap();
+        assert_eq!(h.security_opt.unwrap(), ["no-new-privileges=true", "seccomp=unconfined", "label=disable"]);
+        assert_eq!((h.masked_paths, h.readonly_paths), (None, None), "the engine's paths stay masked");
+        let h = create_body(&spec(&["systempaths=unconfined"])).host_config.unwrap();
+        assert_eq!((h.security_opt, h.masked_paths, h.readonly_paths), (None, Some(vec![]), Some(vec![])));
+        assert_eq!(create_body(&spec(&[])).host_config.unwrap().security_opt, None);
     }
 
     #[test]

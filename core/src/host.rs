@@ -269,6 +269,135 @@ pub(crate) fn validate_caps(field: &str, caps: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// One `security_opt` entry, read: the engine's `key=value` (`key:value` is read too, as compose
+/// writes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecurityOpt<'a> {
+    /// `no-new-privileges[=bool]`: the no_new_privs bit (setuid binaries gain nothing).
+    NoNewPrivileges(bool),
+    /// `seccomp=unconfined`, or a profile's JSON text; `permissive` when it is unconfined or its
+    /// default action allows (or only logs) every call it does not name.
+    Seccomp { profile: &'a str, permissive: bool },
+    /// `apparmor=unconfined`, or the name of a profile loaded on the host.
+    AppArmor(&'a str),
+    /// `label=disable`, or `user:`, `role:`, `type:` or `level:` and the SELinux value.
+    Label(&'a str),
+    /// `systempaths=unconfined`: no masked or read-only paths under `/proc` and `/sys`.
+    SystemPaths,
+}
+
+/// Largest seccomp profile taken (the engine's default profile is about 20 KB of JSON).
+const MAX_SECCOMP_PROFILE: usize = 256 * 1024;
+
+impl<'a> SecurityOpt<'a> {
+    /// Reads one entry; the error names `field`.
+    pub(crate) fn parse(field: &str, opt: &'a str) -> Result<Self> {
+        let bad = |why: String| Error::invalid(field, why);
+        // The key is a plain word, so the first `=` or `:` ends it (a JSON profile holds both).
+        let (key, value) = match opt.find(['=', ':']) {
+            Some(i) => (&opt[..i], Some(&opt[i + 1..])),
+            None => (opt, None),
+        };
+        let value_of = |what: &str| {
+            value.filter(|v| !v.is_empty()).ok_or_else(|| bad(format!("{key} needs a value ({key}={what})")))
+        };
+        match key {
+            "no-new-privileges" => match value.unwrap_or("true") {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(SecurityOpt::NoNewPrivileges(true)),
+                "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(SecurityOpt::NoNewPrivileges(false)),
+                v => Err(bad(format!("no-new-privileges takes true or false, not {v:?}"))),
+            },
+            "seccomp" => {
+                let v = value_of("unconfined")?;
+                if v == "unconfined" {
+                    return Ok(SecurityOpt::Seccomp { profile: v, permissive: true });
+                }
+                if !v.trim_start().starts_with('{') {
+                    return Err(bad(format!(
+                        "seccomp takes unconfined or a profile's JSON text, not {v:?} \
+                         (a compose file may name a profile's file)"
+                    )));
+                }
+                if v.len() > MAX_SECCOMP_PROFILE {
+                    return Err(bad(format!("the seccomp profile is over {MAX_SECCOMP_PROFILE} bytes")));
+                }
+                let profile: serde_json::Value =
+                    serde_json::from_str(v).map_err(|e| bad(format!("the seccomp profile is not JSON: {e}")))?;
+                match profile.get("defaultAction").and_then(|a| a.as_str()) {
+                    Some(a) => Ok(SecurityOpt::Seccomp {
+                        profile: v,
+                        permissive: matches!(a, "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG"),
+                    }),
+                    None => Err(bad("the seccomp profile has no defaultAction".into())),
+                }
+            }
+            "apparmor" => {
+                let v = value_of("unconfined")?;
+                if v.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c)) {
+                    Ok(SecurityOpt::AppArmor(v))
+                } else {
+                    Err(bad(format!("{v:?} is not an AppArmor profile name")))
+                }
+            }
+            "label" => {
+                let v = value_of("disable")?;
+                let ok = v == "disable"
+                    || v.split_once(':').is_some_and(|(k, x)| {
+                        ["user", "role", "type", "level"].contains(&k)
+                            && !x.is_empty()
+                            && !x.chars().any(|c| c.is_whitespace() || c.is_control())
+                    });
+                if ok {
+                    Ok(SecurityOpt::Label(v))
+                } else {
+                    Err(bad(format!("label takes disable, or user:, role:, type: or level: and a value, not {v:?}")))
+                }
+            }
+            "systempaths" => match value {
+                Some("unconfined") => Ok(SecurityOpt::SystemPaths),
+                _ => Err(bad("systempaths takes only unconfined".into())),
+            },
+            _ => Err(bad(format!(
+                "{opt:?} is not a security option: no-new-privileges, seccomp=…, apparmor=…, label=… or \
+                 systempaths=unconfined"
+            ))),
+        }
+    }
+
+    /// Whether it takes away some of the engine's confinement, which hands a container more of its
+    /// host: unconfined seccomp, AppArmor or system paths, SELinux labels disabled, or a seccomp
+    /// profile that allows (or only logs) every call it does not name.
+    pub(crate) fn loosens(&self) -> bool {
+        match self {
+            SecurityOpt::NoNewPrivileges(_) => false,
+            SecurityOpt::Seccomp { permissive, .. } => *permissive,
+            SecurityOpt::AppArmor(v) => *v == "unconfined",
+            SecurityOpt::Label(v) => *v == "disable",
+            SecurityOpt::SystemPaths => true,
+        }
+    }
+
+    /// The entry as the engine takes it in `HostConfig.SecurityOpt` (`None` for `systempaths`, which
+    /// the engine takes as empty masked and read-only path lists instead).
+    pub(crate) fn for_engine(&self) -> Option<String> {
+        match self {
+            SecurityOpt::NoNewPrivileges(b) => Some(format!("no-new-privileges={b}")),
+            SecurityOpt::Seccomp { profile, .. } => Some(format!("seccomp={profile}")),
+            SecurityOpt::AppArmor(v) => Some(format!("apparmor={v}")),
+            SecurityOpt::Label(v) => Some(format!("label={v}")),
+            SecurityOpt::SystemPaths => None,
+        }
+    }
+}
+
+/// Checks `security_opt` entries, each read by [`SecurityOpt::parse`].
+pub(crate) fn validate_security_opt(field: &str, opts: &[String]) -> Result<()> {
+    for (i, o) in opts.iter().enumerate() {
+        SecurityOpt::parse(&format!("{field}[{i}]"), o)?;
+    }
+    Ok(())
+}
+
 /// A log driver and its options ([`ContainerSpec::logging`], compose's `logging`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -540,6 +669,12 @@ pub struct ContainerSpec {
     /// Run privileged: every device and capability, no confinement. The container controls its host.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub privileged: bool,
+    /// Security options, as `docker run --security-opt` takes them: `no-new-privileges`,
+    /// `seccomp=unconfined` or a seccomp profile's JSON text, `apparmor=<profile>` or `unconfined`,
+    /// `label=disable` or `label=<user|role|type|level>:<value>`, `systempaths=unconfined`
+    /// (`key:value` is read too).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
 }
 
 impl ContainerSpec {
@@ -566,6 +701,7 @@ impl ContainerSpec {
         validate_runtime(self.logging.as_ref(), &self.ulimits, &self.sysctls, &self.tmpfs)?;
         validate_dns(&self.dns, &self.dns_search, &self.dns_opt)?;
         validate_shm_size(self.shm_size, &self.tmpfs)?;
+        validate_security_opt("security_opt", &self.security_opt)?;
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {
                 return Err(Error::invalid(format!("ports[{i}].container_port"), "must be 1-65535"));
@@ -731,6 +867,8 @@ pub struct ContainerDetails {
     pub created: String,
     /// Runs privileged ([`ContainerSpec::privileged`]).
     pub privileged: bool,
+    /// Its security options as the engine keeps them ([`ContainerSpec::security_opt`]).
+    pub security_opt: Vec<String>,
 }
 
 /// Which part of the logs [`Host::logs`] streams.
@@ -1060,6 +1198,64 @@ mod tests {
             let e = bad.validate().unwrap_err();
             assert!(e.code() == "invalid_argument" && e.to_string().contains(field), "{e} should name {field}");
         }
+    }
+
+    #[test]
+    fn security_options_read_both_separators_and_say_what_loosens() {
+        fn read(o: &str) -> SecurityOpt<'_> {
+            SecurityOpt::parse("security_opt[0]", o).unwrap()
+        }
+        let profile =
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#;
+        let allowing =
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#;
+        for (opt, engine, loosens) in [
+            ("no-new-privileges", Some("no-new-privileges=true"), false),
+            ("no-new-privileges:true", Some("no-new-privileges=true"), false),
+            ("no-new-privileges=false", Some("no-new-privileges=false"), false),
+            ("seccomp:unconfined", Some("seccomp=unconfined"), true),
+            ("apparmor=docker-default", Some("apparmor=docker-default"), false),
+            ("apparmor:unconfined", Some("apparmor=unconfined"), true),
+            ("label:disable", Some("label=disable"), true),
+            ("label=level:s0:c100,c200", Some("label=level:s0:c100,c200"), false),
+            ("label:type:svirt_apache_t", Some("label=type:svirt_apache_t"), false),
+            ("systempaths=unconfined", None, true),
+        ] {
+            let o = read(opt);
+            assert_eq!((o.for_engine().as_deref(), o.loosens()), (engine, loosens), "{opt}");
+        }
+        // A JSON profile holds `:` and `=`: the key ends at the first of them.
+        let written = format!("seccomp:{profile}");
+        let o = read(&written);
+        assert_eq!((o.for_engine(), o.loosens()), (Some(format!("seccomp={profile}")), false));
+        assert!(read(&format!("seccomp={allowing}")).loosens(), "allows every call it does not name");
+        for bad in [
+            "",
+            "no-new-privileges=maybe",
+            "seccomp",
+            "seccomp=",
+            "seccomp=/etc/profile.json",
+            "seccomp={not json",
+            r#"seccomp={"syscalls": []}"#,
+            "apparmor=a b",
+            "label=user",
+            "label=user:",
+            "label=user:a b",
+            "label=nested",
+            "systempaths=masked",
+            "privileged",
+            "unconfined",
+        ] {
+            let e = SecurityOpt::parse("security_opt[3]", bad).unwrap_err();
+            assert!(e.code() == "invalid_argument" && e.to_string().contains("security_opt[3]"), "{bad:?}: {e}");
+        }
+        let big = format!(r#"seccomp={{"defaultAction":"SCMP_ACT_ERRNO","x":"{}"}}"#, "a".repeat(MAX_SECCOMP_PROFILE));
+        assert!(SecurityOpt::parse("f", &big).unwrap_err().to_string().contains("over"));
+        let spec = ContainerSpec {
+            security_opt: vec!["no-new-privileges".into(), "label=x".into()],
+            ..ContainerSpec::new("busybox")
+        };
+        assert!(spec.validate().unwrap_err().to_string().contains("security_opt[1]"));
     }
 
     #[test]

@@ -233,6 +233,7 @@ pub(crate) fn task_container_with(
             Vec::new()
         },
         privileged: spec.privileged,
+        security_opt: spec.security_opt.clone(),
         hostname: spec.hostname.as_ref().map(|h| fill("hostname", h)),
         extra_hosts: spec.extra_hosts.clone(),
         init: spec.init,

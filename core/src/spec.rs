@@ -301,7 +301,15 @@ pub struct ServiceSpec {
     pub network_aliases: Vec<String>,
     /// Run the containers privileged. Refused unless `allow_privileged` is also set.
     pub privileged: bool,
-    /// Opt-in for `privileged`.
+    /// Security options of every task (compose's `security_opt`): `no-new-privileges`,
+    /// `seccomp=unconfined` or a seccomp profile's JSON text, `apparmor=<profile>` or `unconfined`,
+    /// `label=disable` or `label=<user|role|type|level>:<value>`, `systempaths=unconfined`
+    /// (`key:value` is read too). Those that lift the engine's confinement (`unconfined`,
+    /// `label=disable`, a seccomp profile whose default action allows) need `allow_privileged`. Swarm
+    /// mode (API 1.41) takes only the `label` ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    /// Opt-in for `privileged`, for the `cap_add`s and `security_opt`s that hand a container its host.
     pub allow_privileged: bool,
     /// Opt-in for binding the host's `/` or the Docker socket, which hand the container the host.
     pub allow_host_mounts: bool,
@@ -354,6 +362,7 @@ impl Default for ServiceSpec {
             networks: Vec::new(),
             network_aliases: Vec::new(),
             privileged: false,
+            security_opt: Vec::new(),
             allow_privileged: false,
             allow_host_mounts: false,
             secrets: Vec::new(),
@@ -596,6 +605,15 @@ impl ServiceSpec {
                 return Err(Error::invalid(
                     format!("cap_add[{i}]"),
                     format!("{c} gives the container control of the host; set allow_privileged to accept that"),
+                ));
+            }
+        }
+        for (i, o) in self.security_opt.iter().enumerate() {
+            let field = format!("security_opt[{i}]");
+            if crate::host::SecurityOpt::parse(&field, o)?.loosens() && !self.allow_privileged {
+                return Err(Error::invalid(
+                    field,
+                    "lifts the engine's confinement of the container; set allow_privileged to accept that",
                 ));
             }
         }
@@ -867,6 +885,12 @@ mod tests {
                 s.shm_size = Some(1 << 20);
                 s.tmpfs = vec!["/dev/shm/:size=1m".into()];
             }),
+            ("security_opt[0]", |s| s.security_opt = vec!["seccomp=/etc/p.json".into()]),
+            ("security_opt[1]", |s| s.security_opt = vec!["no-new-privileges".into(), "seccomp:unconfined".into()]),
+            ("security_opt[0]", |s| s.security_opt = vec!["apparmor=unconfined".into()]),
+            ("security_opt[0]", |s| s.security_opt = vec!["label:disable".into()]),
+            ("security_opt[0]", |s| s.security_opt = vec!["systempaths=unconfined".into()]),
+            ("security_opt[0]", |s| s.security_opt = vec![r#"seccomp={"defaultAction":"SCMP_ACT_LOG"}"#.into()]),
             ("dns_search[0]", |s| s.dns_search = vec!["a b".into()]),
             ("dns_opt[0]", |s| s.dns_opt = vec!["ndots 2".into()]),
             ("tmpfs[1]", |s| s.tmpfs = vec!["/run".into(), "/tmp:size=1m;rm -rf".into()]),
@@ -928,6 +952,7 @@ mod tests {
         s.shm_size = Some(256 << 20);
         s.dns_search = vec!["example.internal".into()];
         s.dns_opt = vec!["ndots:2".into(), "rotate".into()];
+        s.security_opt = vec!["no-new-privileges:true".into(), "seccomp=unconfined".into()];
         s.validate().unwrap();
         let c = crate::task_container(&s, 2);
         assert_eq!(c.hostname, Some(format!("{}-2.local", s.name)), "placeholders filled per task");
@@ -948,6 +973,7 @@ mod tests {
         assert_eq!((&c.logging, &c.ulimits, &c.sysctls, &c.tmpfs), (&s.logging, &s.ulimits, &s.sysctls, &s.tmpfs));
         assert_eq!((&c.dns, &c.dns_search, &c.dns_opt), (&s.dns, &s.dns_search, &s.dns_opt));
         assert_eq!(c.shm_size, Some(256 << 20));
+        assert_eq!(c.security_opt, s.security_opt);
         assert_eq!((c.network.as_deref(), &c.extra_networks[..]), (Some("front"), &["back".to_string()][..]));
         assert_eq!(c.network_aliases, [s.name.clone(), "db".into()], "the service's name and its aliases");
         assert!(c.privileged);

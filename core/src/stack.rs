@@ -217,6 +217,7 @@ struct ComposeService {
     sysctls: Option<Value>,
     tmpfs: Option<Value>,
     shm_size: Option<Value>,
+    security_opt: Option<Value>,
     dns: Option<Value>,
     dns_search: Option<Value>,
     dns_opt: Option<Value>,
@@ -258,7 +259,8 @@ struct ComposeLogging {
 struct ComposeDockfleet {
     /// [`ServiceSpec::shutdown_delay`], e.g. `5s`.
     shutdown_delay: Option<String>,
-    /// [`ServiceSpec::allow_privileged`]: accept `privileged` and the `cap_add`s that hand a container its host.
+    /// [`ServiceSpec::allow_privileged`]: accept `privileged`, and the `cap_add`s and `security_opt`s that
+    /// hand a container its host.
     allow_privileged: Option<bool>,
     /// [`ServiceSpec::allow_host_mounts`]: accept binding the host's `/` or the Docker socket.
     allow_host_mounts: Option<bool>,
@@ -555,6 +557,26 @@ fn extra_hosts(field: &str, v: &Value) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// A `seccomp` security option naming a profile's file (neither `unconfined` nor JSON text) becomes
+/// `seccomp=` and the file's text, as compose and the docker CLI send it; the path is relative to the
+/// compose file's directory. Other entries are kept as written.
+fn seccomp_profile_file(field: &str, opt: String, base_dir: &Path) -> Result<String> {
+    let Some(path) = opt.strip_prefix("seccomp").and_then(|r| r.strip_prefix(['=', ':'])) else {
+        return Ok(opt);
+    };
+    if path == "unconfined" || path.trim_start().starts_with('{') || path.is_empty() {
+        return Ok(opt);
+    }
+    let file = base_dir.join(path);
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    if size > 1 << 20 {
+        return Err(Error::invalid(field, format!("seccomp profile {} is {size} bytes", file.display())));
+    }
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| Error::invalid(field, format!("cannot read seccomp profile {}: {e}", file.display())))?;
+    Ok(format!("seccomp={}", text.trim()))
 }
 
 fn read_env_file(field: &str, path: &Path) -> Result<BTreeMap<String, String>> {
@@ -926,6 +948,14 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     }
     if let Some(v) = &s.shm_size {
         spec.shm_size = Some(parse_bytes(&f("shm_size"), v)?);
+    }
+    if let Some(v) = &s.security_opt {
+        let field = f("security_opt");
+        spec.security_opt = string_list(&field, v)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| seccomp_profile_file(&format!("{field}[{i}]"), o, names.base_dir))
+            .collect::<Result<_>>()?;
     }
     for (key, src, dst) in [
         ("dns", &s.dns, &mut spec.dns),
@@ -1936,6 +1966,40 @@ networks:
         assert!(port("-1:80").contains("\"-1\" is not a port"), "{}", port("-1:80"));
         assert!(port("8000-8002:80-82").contains("port ranges are not supported"));
         assert!(port("8000:80-82").contains("port ranges are not supported"));
+    }
+
+    #[test]
+    fn security_options_as_written_and_seccomp_profiles_from_files() {
+        let stack =
+            parse("services:\n  web: {image: x, security_opt: ['no-new-privileges:true', 'label:type:web_t']}\n")
+                .unwrap();
+        assert_eq!(stack.services[0].spec.security_opt, ["no-new-privileges:true", "label:type:web_t"]);
+        let dir = std::env::temp_dir().join(format!("dockfleet-seccomp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let profile =
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#;
+        std::fs::write(dir.join("profile.json"), format!("{profile}\n")).unwrap();
+        std::fs::write(dir.join("allow.json"), r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#).unwrap();
+        std::fs::write(dir.join("broken.json"), "{defaultAction").unwrap();
+        let with = |opts: &str| {
+            parse_compose("blog", &format!("services:\n  web: {{image: x, security_opt: [{opts}]}}\n"), &dir)
+        };
+        let stack = with("'seccomp:./profile.json', 'seccomp=unconfined'").map(|_| ()).unwrap_err();
+        assert!(stack.to_string().contains("services.web.security_opt[1]"), "unconfined needs the opt-in: {stack}");
+        let spec = with("'seccomp:./profile.json'").unwrap().services.remove(0).spec;
+        assert_eq!(spec.security_opt, [format!("seccomp={profile}")], "the file's text, as compose sends it");
+        for (opts, why) in [
+            ("'no-new-privileges', 'seccomp=missing.json'", "cannot read seccomp profile"),
+            ("'seccomp=broken.json'", "not JSON"),
+            ("'seccomp=allow.json'", "allow_privileged"),
+        ] {
+            let e = with(opts).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains("services.web.security_opt[") && e.contains(why), "{opts}: {e}");
+        }
+        let opted =
+            "services:\n  web: {image: x, security_opt: [seccomp=allow.json], x-dockfleet: {allow_privileged: true}}\n";
+        parse_compose("blog", opted, &dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! scheduler become Swarm services here: constraints, spread preferences, max replicas per node,
 //! resources, restart policy, update and rollback configs, healthcheck, published ports, networks and
 //! their aliases, and the container's settings (entrypoint, user, hostname, extra hosts, init,
-//! read-only root, capabilities, ulimits, sysctls, tmpfs, log driver, stop signal) map one to one. What Swarm mode cannot express (the `binpack` and `random` strategies, privileged
-//! containers, a rollback config whose failure action is `rollback`, a shutdown delay) is refused with the field named,
+//! read-only root, capabilities, ulimits, sysctls, tmpfs, log driver, stop signal, SELinux labels) map
+//! one to one. What Swarm mode cannot express (the `binpack` and `random` strategies, privileged
+//! containers, security options other than SELinux labels on API 1.41, a rollback config whose failure
+//! action is `rollback`, a shutdown delay) is refused with the field named,
 //! before any engine call, instead of being silently dropped.
 //!
 //! A `Swarm` is built over a [`Fleet`] of the engines that are (or will be) its nodes. Fleet host
@@ -425,6 +427,31 @@ pub(crate) fn to_swarm(
         .iter()
         .map(|e| e.split_once(':').map(|(name, address)| format!("{address} {name}")).unwrap_or(e.clone()))
         .collect();
+    // Swarm (API 1.41) takes the SELinux labels; its seccomp, AppArmor and no-new-privileges
+    // settings came with API 1.44.
+    let mut selinux: Option<bm::TaskSpecContainerSpecPrivilegesSeLinuxContext> = None;
+    for (i, o) in spec.security_opt.iter().enumerate() {
+        let field = format!("security_opt[{i}]");
+        match crate::host::SecurityOpt::parse(&field, o)? {
+            crate::host::SecurityOpt::Label(v) => {
+                let ctx = selinux.get_or_insert_with(Default::default);
+                match v.split_once(':') {
+                    Some(("user", x)) => ctx.user = Some(x.into()),
+                    Some(("role", x)) => ctx.role = Some(x.into()),
+                    Some(("type", x)) => ctx.typ = Some(x.into()),
+                    Some((_, x)) => ctx.level = Some(x.into()),
+                    None => ctx.disable = Some(true),
+                }
+            }
+            _ => {
+                return Err(Error::invalid(
+                    field,
+                    "Swarm mode (API 1.41) takes only label=… security options; no-new-privileges, seccomp, \
+                     apparmor and systempaths need the fleet backend",
+                ))
+            }
+        }
+    }
     let container_spec = bm::TaskSpecContainerSpec {
         secrets: (!secrets.is_empty()).then_some(secrets),
         configs: (!configs.is_empty()).then_some(configs),
@@ -436,6 +463,8 @@ pub(crate) fn to_swarm(
         dir: spec.working_dir.clone(),
         user: spec.user.clone(),
         stop_signal: spec.stop_signal.clone(),
+        privileges: selinux
+            .map(|c| bm::TaskSpecContainerSpecPrivileges { se_linux_context: Some(c), ..Default::default() }),
         // Swarm fills the same placeholders itself.
         hostname: spec.hostname.clone(),
         hosts: (!hosts.is_empty()).then_some(hosts),
@@ -1904,6 +1933,31 @@ mod tests {
         let s4 = to_swarm(&runtime, &nodes(), "host", &none()).unwrap();
         let t4 = s4.task_template.as_ref().unwrap();
         assert_eq!(t4.container_spec.as_ref().unwrap().dns_config, None);
+        let labelled = ServiceSpec {
+            security_opt: vec!["label:user:system_u".into(), "label=level:s0:c1,c2".into(), "label=type:t".into()],
+            ..spec.clone()
+        };
+        let p = to_swarm(&labelled, &nodes(), "host", &none()).unwrap();
+        let ctx = p.task_template.unwrap().container_spec.unwrap().privileges.unwrap().se_linux_context.unwrap();
+        assert_eq!(
+            (ctx.disable, ctx.user.as_deref(), ctx.role, ctx.typ.as_deref(), ctx.level.as_deref()),
+            (None, Some("system_u"), None, Some("t"), Some("s0:c1,c2"))
+        );
+        let unlabelled =
+            ServiceSpec { security_opt: vec!["label=disable".into()], allow_privileged: true, ..spec.clone() };
+        let p = to_swarm(&unlabelled, &nodes(), "host", &none()).unwrap();
+        let ctx = p.task_template.unwrap().container_spec.unwrap().privileges.unwrap().se_linux_context.unwrap();
+        assert_eq!(ctx.disable, Some(true));
+        assert_eq!(
+            to_swarm(&spec, &nodes(), "host", &none())
+                .unwrap()
+                .task_template
+                .unwrap()
+                .container_spec
+                .unwrap()
+                .privileges,
+            None
+        );
         let shm = ServiceSpec { shm_size: Some(256 << 20), ..spec.clone() };
         let s6 = to_swarm(&shm, &nodes(), "host", &none()).unwrap();
         let m = s6.task_template.unwrap().container_spec.unwrap().mounts.unwrap();
@@ -2059,6 +2113,15 @@ mod tests {
         assert!(e.to_string().contains("placement.strategy"), "{e}");
         let s = ServiceSpec { privileged: true, allow_privileged: true, ..base.clone() };
         assert!(to_swarm(&s, &nodes(), "host", &none()).unwrap_err().to_string().contains("privileged"));
+        for opt in ["no-new-privileges", "seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"] {
+            let s = ServiceSpec {
+                security_opt: vec!["label=level:s0:c1,c2".into(), opt.into()],
+                allow_privileged: true,
+                ..base.clone()
+            };
+            let e = to_swarm(&s, &nodes(), "host", &none()).unwrap_err();
+            assert!(e.to_string().contains("security_opt[1]") && e.to_string().contains("API 1.41"), "{opt}: {e}");
+        }
         let mut s = base.clone();
         s.rollback_config.failure_action = "rollback".into();
         assert!(to_swarm(&s, &nodes(), "host", &none())

@@ -664,3 +664,53 @@ async fn logging_ulimits_sysctls_tmpfs_dns_and_shm_size_reach_every_task() {
     assert!(bytes < 4096 && !logs.iter().any(|l| l.message.contains("started")), "rotated: {bytes} bytes kept");
     remove_service(&fleet, &name).await.unwrap();
 }
+
+#[tokio::test]
+async fn security_options_reach_every_task() {
+    let fleet = plain_fleet();
+    let base = unique("so").replace('-', "_").to_lowercase();
+    let service = |suffix: &str, opts: Vec<String>| {
+        let mut spec = ServiceSpec::new(format!("{base}_{suffix}"), IMAGE);
+        spec.command = ["sleep", "600"].map(String::from).to_vec();
+        spec.security_opt = opts;
+        spec.allow_privileged = true;
+        spec.stop_grace_period = Duration::from_secs(1);
+        spec
+    };
+    let loose = service(
+        "loose",
+        ["no-new-privileges:true", "seccomp:unconfined", "systempaths=unconfined", "label=type:web_t"]
+            .map(String::from)
+            .to_vec(),
+    );
+    // Allows every call but mkdir, which fails with EPERM.
+    let profile =
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#;
+    let filtered = service("filtered", vec![format!("seccomp={profile}")]);
+    let script = "grep -E '^(NoNewPrivs|Seccomp):' /proc/1/status | tr -d '\\t '; \
+                  grep -cE ' /proc/(sys|keys) ' /proc/self/mountinfo; mkdir /tmp/d 2>&1 && echo made";
+    let mut seen = Vec::new();
+    for spec in [&loose, &filtered] {
+        let task = deploy(&fleet, spec, &PlanOptions::default()).await.unwrap().report.created.remove(0);
+        let h = fleet.host(&task.host).unwrap();
+        let cmd = ["sh".to_string(), "-c".into(), script.into()];
+        let out = h.exec(&task.id, &cmd, &ExecOptions::default()).await.unwrap();
+        seen.push((out.stdout.lines().take(3).collect::<Vec<_>>().join(" "), out.stdout.contains("made")));
+        seen.push((h.inspect_container(&task.id).await.unwrap().security_opt.join(" "), false));
+    }
+    assert_eq!(
+        seen,
+        [
+            // no_new_privs set, no seccomp filter, /proc/sys writable and /proc/keys unmasked; mkdir works.
+            ("NoNewPrivs:1 Seccomp:0 0".into(), true),
+            ("no-new-privileges=true seccomp=unconfined label=type:web_t".into(), false),
+            // The engine's defaults but the profile: a filter, /proc/sys read-only and /proc/keys
+            // masked; mkdir refused.
+            ("NoNewPrivs:0 Seccomp:2 2".into(), false),
+            (format!("seccomp={profile}"), false),
+        ]
+    );
+    for spec in [&loose, &filtered] {
+        remove_service(&fleet, &spec.name).await.unwrap();
+    }
+}

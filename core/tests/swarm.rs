@@ -286,6 +286,13 @@ async fn swarm_backend_end_to_end() {
     talker.shm_size = Some(2 << 20);
     talker.replicas = 2;
     talker.stop_grace_period = Duration::from_secs(1);
+    // SELinux labels reach the tasks; the other security options are refused before any engine call
+    // (Swarm takes them from API 1.44), and nothing is created.
+    let unswarmable = ServiceSpec { security_opt: vec!["no-new-privileges".into()], ..talker.clone() };
+    let e = backend.rollout(unswarmable, Default::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.code() == "invalid_argument" && e.to_string().contains("security_opt[0]"), "{e}");
+    assert_eq!(backend.service_status(&logs_name).await.unwrap_err().code(), "not_found");
+    talker.security_opt = vec!["label=level:s0:c1,c2".into()];
     assert_eq!(last(&collect(backend.rollout(talker.clone(), Default::default())).await).1, "completed");
     let mut lines = backend.service_logs(&logs_name, &LogOptions { follow: true, ..Default::default() });
     let mut seen: BTreeMap<u32, ServiceLogLine> = BTreeMap::new();
@@ -307,6 +314,10 @@ async fn swarm_backend_end_to_end() {
     let got: Vec<(u32, &str, &str)> = samples.iter().map(|s| (s.slot, s.host.as_str(), s.stats.id.as_str())).collect();
     assert_eq!(got, want, "a sample of each task, on its node");
     assert!(samples.iter().all(|s| s.stats.pids >= 1 && s.stats.memory_bytes > 0), "{samples:?}");
+    for t in &st.tasks {
+        let details = fleet.host(&t.host).unwrap().inspect_container(&t.id).await.unwrap();
+        assert_eq!(details.security_opt, ["label=level:s0:c1,c2"], "{t:?}");
+    }
     // (The user, 65534, could not write to / anyway: the error tells which refusal it met.)
     let script = "grep db.internal /etc/hosts; cat /proc/1/comm; touch /x 2>&1 | grep -o 'Read-only file system'; \
                   awk '/Max open files/{print $4}' /proc/1/limits; cat /proc/sys/net/core/somaxconn; df -k /scratch | awk 'NR==2{print $1, $2}'; echo $SLOT; \

@@ -352,7 +352,8 @@ class ContainerSpec:
     stop_timeout: int | None
     stop_signal: str | None
     privileged: bool
-    def __new__(cls, *, name: str | None = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., mounts: list[Mount] = ..., restart_policy: RestartPolicy | None = ..., cpus: float | None = ..., memory_bytes: int | None = ..., healthcheck: Healthcheck | None = ..., network: str | None = ..., extra_networks: list[str] = ..., network_aliases: list[str] = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., working_dir: str | None = ..., user: str | None = ..., stop_timeout: int | None = ..., stop_signal: str | None = ..., privileged: bool = ...) -> Self: ...
+    security_opt: list[str]
+    def __new__(cls, *, name: str | None = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., mounts: list[Mount] = ..., restart_policy: RestartPolicy | None = ..., cpus: float | None = ..., memory_bytes: int | None = ..., healthcheck: Healthcheck | None = ..., network: str | None = ..., extra_networks: list[str] = ..., network_aliases: list[str] = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., working_dir: str | None = ..., user: str | None = ..., stop_timeout: int | None = ..., stop_signal: str | None = ..., privileged: bool = ..., security_opt: list[str] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -410,7 +411,8 @@ class ContainerDetails:
     restart_count: int
     created: str
     privileged: bool
-    def __new__(cls, *, id: str = ..., name: str = ..., image: str = ..., image_id: str = ..., state: ContainerState = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., networks: dict[str, str] = ..., restart_count: int = ..., created: str = ..., privileged: bool = ...) -> Self: ...
+    security_opt: list[str]
+    def __new__(cls, *, id: str = ..., name: str = ..., image: str = ..., image_id: str = ..., state: ContainerState = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., networks: dict[str, str] = ..., restart_count: int = ..., created: str = ..., privileged: bool = ..., security_opt: list[str] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -757,11 +759,12 @@ class ServiceSpec:
     networks: list[str]
     network_aliases: list[str]
     privileged: bool
+    security_opt: list[str]
     allow_privileged: bool
     allow_host_mounts: bool
     secrets: list[ServiceFile]
     configs: list[ServiceFile]
-    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., working_dir: str | None = ..., user: str | None = ..., stop_signal: str | None = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., shutdown_delay: float = ..., networks: list[str] = ..., network_aliases: list[str] = ..., privileged: bool = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
+    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., working_dir: str | None = ..., user: str | None = ..., stop_signal: str | None = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., shutdown_delay: float = ..., networks: list[str] = ..., network_aliases: list[str] = ..., privileged: bool = ..., security_opt: list[str] = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
