@@ -1101,6 +1101,7 @@ export interface ServiceSpec {
   shutdownDelay?: number
   networks?: Array<string>
   networkAliases?: Array<string>
+  endpointMode?: string | undefined | null
   privileged?: boolean
   securityOpt?: Array<string>
   allowPrivileged?: boolean

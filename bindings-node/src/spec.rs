@@ -57,8 +57,8 @@ object! { in
         labels: HashMap<String, String>, ports: Vec<ServicePort>, volumes: Vec<Mount>, mode: String, replicas: Number<u32>,
         placement: Placement, resources: Resources, restart_policy: ServiceRestartPolicy,
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,
-        stop_grace_period: Number<Duration>, shutdown_delay: Number<Duration>, networks: Vec<String>, network_aliases: Vec<String>, privileged: bool,
-        security_opt: Vec<String>, allow_privileged: bool,
+        stop_grace_period: Number<Duration>, shutdown_delay: Number<Duration>, networks: Vec<String>, network_aliases: Vec<String>,
+        endpoint_mode: Option<String>, privileged: bool, security_opt: Vec<String>, allow_privileged: bool,
         allow_host_mounts: bool, secrets: Vec<ServiceFile>, configs: Vec<ServiceFile>,
     }
 }

@@ -103,6 +103,9 @@ test('compose services join all their networks and answer to their names', () =>
   const more = 'services:\n  web: {image: x, expose: [3000], networks: {a: {aliases: [api]}}}\nnetworks: {a: {}}\n'
   const { spec: exposing } = dockfleet.parseCompose('app', more).services[0]
   assert.deepEqual([exposing.networkAliases, exposing.ports.map((p) => [p.target, p.published])], [['web', 'api'], [[3000, null]]])
+  assert.equal(dockfleet.parseCompose('app', 'services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n').services[0].spec.endpointMode, 'dnsrr')
+  assert.throws(() => dockfleet.parseCompose('app', 'services:\n  web: {image: x, deploy: {endpoint_mode: rr}}\n'),
+    (e) => e.code === 'invalid_argument' && e.message.includes('services.web.deploy.endpoint_mode'))
 })
 
 test('hostname, extra hosts, init, a read-only root and capabilities', async () => {

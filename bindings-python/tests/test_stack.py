@@ -125,6 +125,12 @@ def test_compose_services_join_all_their_networks_and_answer_to_their_names():
     spec = sync.parse_compose("app", text).services[0].spec
     assert spec.network_aliases == ["web", "api"]
     assert [(p.target, p.published) for p in spec.ports] == [(3000, None)]
+    assert sync.parse_compose("app", "services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n").services[0].spec.endpoint_mode == "dnsrr"
+    try:
+        sync.parse_compose("app", "services:\n  web: {image: x, deploy: {endpoint_mode: rr}}\n")
+        raise AssertionError("endpoint_mode rr was accepted")
+    except sync.InvalidArgumentError as e:
+        assert "services.web.deploy.endpoint_mode" in str(e), str(e)
 
 
 def test_hostname_extra_hosts_init_read_only_and_capabilities():

@@ -299,6 +299,13 @@ pub struct ServiceSpec {
     /// its name in the file, `db`, as well as by the service's, `shop_db`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub network_aliases: Vec<String>,
+    /// How the service's name resolves on its networks under Swarm mode (compose's
+    /// `deploy.endpoint_mode`): `vip`, one virtual address that Swarm balances over the tasks (Swarm's
+    /// default), or `dnsrr`, each task's own address. Plain engines have no virtual address: there the
+    /// name resolves to each task's address (on each host's network) whichever is set, and the proxy
+    /// or a rendered nginx or HAProxy balances.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_mode: Option<String>,
     /// Run the containers privileged. Refused unless `allow_privileged` is also set.
     pub privileged: bool,
     /// Security options of every task (compose's `security_opt`): `no-new-privileges`,
@@ -363,6 +370,7 @@ impl Default for ServiceSpec {
             network_aliases: Vec::new(),
             privileged: false,
             security_opt: Vec::new(),
+            endpoint_mode: None,
             allow_privileged: false,
             allow_host_mounts: false,
             secrets: Vec::new(),
@@ -444,7 +452,7 @@ pub fn parse_preference(field: &str, text: &str) -> Result<String> {
     Ok(t.to_string())
 }
 
-fn check_choice(field: &str, value: &str, allowed: &[&str]) -> Result<()> {
+pub(crate) fn check_choice(field: &str, value: &str, allowed: &[&str]) -> Result<()> {
     if allowed.contains(&value) {
         Ok(())
     } else {
@@ -656,6 +664,9 @@ impl ServiceSpec {
             }
         }
         check_choice("mode", &self.mode, &["replicated", "global"])?;
+        if let Some(m) = &self.endpoint_mode {
+            check_choice("endpoint_mode", m, &["vip", "dnsrr"])?;
+        }
         if self.shutdown_delay > MAX_SHUTDOWN_DELAY {
             return Err(Error::invalid("shutdown_delay", "must be at most an hour"));
         }
@@ -904,6 +915,7 @@ mod tests {
             }),
             ("replicas", |s| s.replicas = 100_000_000),
             ("mode", |s| s.mode = "daemon".into()),
+            ("endpoint_mode", |s| s.endpoint_mode = Some("rr".into())),
             ("placement.constraints[0]", |s| s.placement.constraints = vec!["role=manager".into()]),
             ("placement.strategy", |s| s.placement.strategy = "pack".into()),
             ("placement.max_replicas_per_host", |s| s.placement.max_replicas_per_host = Some(0)),

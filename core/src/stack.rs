@@ -289,6 +289,7 @@ struct ComposeDeploy {
     update_config: Option<ComposeUpdate>,
     rollback_config: Option<ComposeUpdate>,
     labels: Option<Value>,
+    endpoint_mode: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1106,6 +1107,10 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         if let Some(l) = &d.labels {
             spec.labels.extend(label_list_or_dict(&df("labels"), l)?);
         }
+        if let Some(m) = d.endpoint_mode {
+            crate::spec::check_choice(&df("endpoint_mode"), &m, &["vip", "dnsrr"])?;
+            spec.endpoint_mode = Some(m);
+        }
     }
     for (i, v) in s.secrets.iter().enumerate() {
         spec.secrets.push(service_file(&f(&format!("secrets[{i}]")), v, names.secrets, true)?);
@@ -1851,6 +1856,10 @@ networks:
             web.ports.iter().map(|p| (p.target, p.published, p.protocol.as_str())).collect();
         assert_eq!(ports, [(80, Some(8080), "tcp"), (3000, None, "tcp"), (53, None, "udp")], "exposed, not published");
         assert_eq!(web.network_aliases, ["web", "api"], "its name first, each alias once");
+        let rr = parse("services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n").unwrap();
+        assert_eq!(rr.services[0].spec.endpoint_mode.as_deref(), Some("dnsrr"));
+        let e = parse("services:\n  web: {image: x, deploy: {endpoint_mode: rr}}\n").unwrap_err();
+        assert!(e.to_string().contains("services.web.deploy.endpoint_mode"), "{e}");
         let shm = parse("services:\n  web: {image: x, shm_size: 256m}\n").unwrap();
         assert_eq!(shm.services[0].spec.shm_size, Some(256 << 20));
         let dns = parse("services:\n  web: {image: x, dns: 10.0.0.2, dns_search: [a.internal], dns_opt: [ndots:2]}\n")

@@ -2,13 +2,13 @@
 //!
 //! The same [`ServiceSpec`] and compose [`Stack`] that [`crate::Fleet`] deploys with dockfleet's own
 //! scheduler become Swarm services here: constraints, spread preferences, max replicas per node,
-//! resources, restart policy, update and rollback configs, healthcheck, published ports, networks and
-//! their aliases, and the container's settings (entrypoint, user, hostname, extra hosts, init,
-//! read-only root, capabilities, ulimits, sysctls, tmpfs, log driver, stop signal, SELinux labels) map
-//! one to one. What Swarm mode cannot express (the `binpack` and `random` strategies, privileged
-//! containers, security options other than SELinux labels on API 1.41, a rollback config whose failure
-//! action is `rollback`, a shutdown delay) is refused with the field named,
-//! before any engine call, instead of being silently dropped.
+//! resources, restart policy, update and rollback configs, healthcheck, published ports, endpoint mode,
+//! networks and their aliases, and the container's settings (entrypoint, user, hostname, extra hosts,
+//! init, read-only root, capabilities, ulimits, sysctls, tmpfs, log driver, stop signal, SELinux
+//! labels) map one to one. What Swarm mode cannot express (the `binpack` and `random` strategies,
+//! privileged containers, security options other than SELinux labels on API 1.41, a rollback config
+//! whose failure action is `rollback`, a shutdown delay) is refused with the field named, before any
+//! engine call, instead of being silently dropped.
 //!
 //! A `Swarm` is built over a [`Fleet`] of the engines that are (or will be) its nodes. Fleet host
 //! names name the nodes: `node.hostname==df-2` pins a task to the engine called `df-2` in the
@@ -585,7 +585,7 @@ pub(crate) fn to_swarm(
             ..Default::default()
         }
     };
-    let ports = spec
+    let ports: Vec<bm::EndpointPortConfig> = spec
         .ports
         .iter()
         .filter(|p| p.published.is_some())
@@ -605,6 +605,17 @@ pub(crate) fn to_swarm(
             ..Default::default()
         })
         .collect();
+    let endpoint_mode = match spec.endpoint_mode.as_deref() {
+        Some("dnsrr") if publish_mode == "ingress" && !ports.is_empty() => {
+            return Err(Error::invalid(
+                "endpoint_mode",
+                "dnsrr has no virtual address for the routing mesh to publish ports on (publish them in host mode)",
+            ))
+        }
+        Some("dnsrr") => Some(bm::EndpointSpecModeEnum::DNSRR),
+        Some(_) => Some(bm::EndpointSpecModeEnum::VIP),
+        None => None,
+    };
     Ok(bm::ServiceSpec {
         name: Some(spec.name.clone()),
         labels: Some(hashmap(&service_labels)),
@@ -623,7 +634,7 @@ pub(crate) fn to_swarm(
         mode: Some(mode),
         update_config: Some(update),
         rollback_config: Some(rollback),
-        endpoint_spec: Some(bm::EndpointSpec { ports: Some(ports), ..Default::default() }),
+        endpoint_spec: Some(bm::EndpointSpec { mode: endpoint_mode, ports: Some(ports) }),
         ..Default::default()
     })
 }
@@ -2040,8 +2051,22 @@ mod tests {
         let s = to_swarm(&spec, &nodes(), "ingress", &none()).unwrap();
         let t = s.task_template.unwrap();
         assert_eq!(t.placement.unwrap().constraints.unwrap(), vec!["node.hostname!=elsewhere".to_string()]);
-        let ports = s.endpoint_spec.unwrap().ports.unwrap();
+        let endpoint = s.endpoint_spec.unwrap();
+        assert_eq!(endpoint.mode, None, "Swarm's default, vip");
+        let ports = endpoint.ports.unwrap();
         assert_eq!(ports[0].publish_mode, Some(bm::EndpointPortConfigPublishModeEnum::INGRESS));
+        // dnsrr: each task's own address, which the routing mesh cannot publish on.
+        let mode = |m: &str, publish: &str| {
+            let s = ServiceSpec { endpoint_mode: Some(m.into()), ..spec.clone() };
+            to_swarm(&s, &nodes(), publish, &none()).map(|s| s.endpoint_spec.unwrap().mode)
+        };
+        assert_eq!(mode("dnsrr", "host").unwrap(), Some(bm::EndpointSpecModeEnum::DNSRR));
+        assert_eq!(mode("vip", "ingress").unwrap(), Some(bm::EndpointSpecModeEnum::VIP));
+        assert!(mode("dnsrr", "ingress").unwrap_err().to_string().contains("endpoint_mode"));
+        assert!(mode("rr", "host").unwrap_err().to_string().contains("endpoint_mode"));
+        let unpublished = ServiceSpec { endpoint_mode: Some("dnsrr".into()), ports: vec![], ..spec.clone() };
+        let s = to_swarm(&unpublished, &nodes(), "ingress", &none()).unwrap();
+        assert_eq!(s.endpoint_spec.unwrap().mode, Some(bm::EndpointSpecModeEnum::DNSRR));
         // Secrets and configs by name: the IDs come from the swarm; one it lacks is refused by field.
         spec.secrets = vec![
             ServiceFile::new("db_pw"),

@@ -104,6 +104,7 @@ services:
       interval: 300ms
       retries: 10
     deploy:
+      endpoint_mode: dnsrr
       placement:
         constraints: [node.role == manager]
 volumes:
@@ -430,11 +431,36 @@ async fn swarm_backend_end_to_end() {
     assert_eq!(df1.exec(&db_task.id, &cat, &ExecOptions::default()).await.unwrap().stdout, "s3cret");
     // web finds db by its name in the file (the alias the stack sets) and by the service's name.
     let web_task = by_name[web.as_str()].tasks.iter().find(|t| t.host == "df-1").unwrap();
+    // db is dnsrr: its names resolve to its task's own address; web is vip: its name resolves to one
+    // virtual address, none of its tasks'.
+    let network = format!("{stack_name}_default");
+    let address_of = |id: String| {
+        let h = df1.clone();
+        let network = network.clone();
+        async move { h.inspect_container(&id).await.unwrap().networks[&network].clone() }
+    };
+    let db_address = address_of(db_task.id.clone()).await;
+    let resolve = |name: String| {
+        let h = df1.clone();
+        let id = web_task.id.clone();
+        async move {
+            let lookup = ["nslookup".to_string(), name.clone()];
+            let out = h.exec(&id, &lookup, &ExecOptions::default()).await.unwrap();
+            assert_eq!(out.exit_code, 0, "{name}: {out:?}");
+            let answer = out.stdout.split_once("Name:").map(|(_, a)| a).unwrap_or("");
+            answer.lines().filter_map(|l| l.strip_prefix("Address:")).map(|a| a.trim().to_string()).collect::<Vec<_>>()
+        }
+    };
     for name in ["db", db.as_str()] {
-        let lookup = ["nslookup".to_string(), name.to_string()];
-        let out = df1.exec(&web_task.id, &lookup, &ExecOptions::default()).await.unwrap();
-        assert_eq!(out.exit_code, 0, "{name}: {out:?}");
+        assert_eq!(resolve(name.to_string()).await, std::slice::from_ref(&db_address), "{name}");
     }
+    let vip = resolve(web.clone()).await;
+    let mut web_addresses = Vec::new();
+    for t in by_name[web.as_str()].tasks.iter() {
+        let h = fleet.host(&t.host).unwrap();
+        web_addresses.push(h.inspect_container(&t.id).await.unwrap().networks[&network].clone());
+    }
+    assert!(vip.len() == 1 && !web_addresses.contains(&vip[0]), "{vip:?}, tasks at {web_addresses:?}");
     // The same files again: the secret is kept and no task is replaced. A changed file is refused by
     // field (Swarm cannot change a secret), before anything is touched.
     let again = collect(backend.stack_up(stack.clone(), StackOptions::default())).await;

@@ -758,13 +758,14 @@ class ServiceSpec:
     shutdown_delay: float
     networks: list[str]
     network_aliases: list[str]
+    endpoint_mode: str | None
     privileged: bool
     security_opt: list[str]
     allow_privileged: bool
     allow_host_mounts: bool
     secrets: list[ServiceFile]
     configs: list[ServiceFile]
-    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., working_dir: str | None = ..., user: str | None = ..., stop_signal: str | None = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., shutdown_delay: float = ..., networks: list[str] = ..., network_aliases: list[str] = ..., privileged: bool = ..., security_opt: list[str] = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
+    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., working_dir: str | None = ..., user: str | None = ..., stop_signal: str | None = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., shutdown_delay: float = ..., networks: list[str] = ..., network_aliases: list[str] = ..., endpoint_mode: str | None = ..., privileged: bool = ..., security_opt: list[str] = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
