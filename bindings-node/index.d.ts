@@ -420,6 +420,7 @@ export interface ContainerSpec {
   restartPolicy?: RestartPolicy | undefined | null
   cpus?: number | undefined | null
   memoryBytes?: number | undefined | null
+  pidsLimit?: number | undefined | null
   healthcheck?: Healthcheck | undefined | null
   network?: string | undefined | null
   extraNetworks?: Array<string>
@@ -440,6 +441,7 @@ export interface ContainerSpec {
   dnsOpt?: Array<string>
   workingDir?: string | undefined | null
   user?: string | undefined | null
+  groupAdd?: Array<string>
   stopTimeout?: number | undefined | null
   stopSignal?: string | undefined | null
   privileged?: boolean
@@ -933,6 +935,7 @@ export interface Resources {
   cpuLimit?: number | undefined | null
   memoryReservation?: number | undefined | null
   memoryLimit?: number | undefined | null
+  pidsLimit?: number | undefined | null
 }
 
 /** `no`, `always`, `unless-stopped` or `on-failure` (with `maxRetries`). */
@@ -1070,6 +1073,7 @@ export interface ServiceSpec {
   entrypoint?: Array<string> | undefined | null
   workingDir?: string | undefined | null
   user?: string | undefined | null
+  groupAdd?: Array<string>
   stopSignal?: string | undefined | null
   hostname?: string | undefined | null
   extraHosts?: Array<string>

@@ -64,12 +64,12 @@ object! { in
     ContainerSpec => df::ContainerSpec {
         name: Option<String>, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>,
         env: HashMap<String, String>, labels: HashMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
-        restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<Number<u64>>,
+        restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<Number<u64>>, pids_limit: Option<Number<i64>>,
         healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
         network_aliases: Vec<String>, hostname: Option<String>, extra_hosts: Vec<String>, init: Option<bool>,
         read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>, ulimits: Vec<Ulimit>,
         sysctls: HashMap<String, String>, tmpfs: Vec<String>, shm_size: Option<Number<u64>>, dns: Vec<String>,
-        dns_search: Vec<String>, dns_opt: Vec<String>, working_dir: Option<String>, user: Option<String>,
+        dns_search: Vec<String>, dns_opt: Vec<String>, working_dir: Option<String>, user: Option<String>, group_add: Vec<String>,
         stop_timeout: Option<Number<u32>>, stop_signal: Option<String>, privileged: bool,
         security_opt: Vec<String>,
     }

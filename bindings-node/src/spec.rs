@@ -25,6 +25,7 @@ object! { in
     #[doc = "CPU and memory reservations and limits per task."]
     Resources => df::Resources {
         cpu_reservation: Option<f64>, cpu_limit: Option<f64>, memory_reservation: Option<Number<u64>>, memory_limit: Option<Number<u64>>,
+        pids_limit: Option<Number<i64>>,
     }
 }
 
@@ -50,7 +51,7 @@ object! { in
     #[doc = "A replicated or global service."]
     ServiceSpec => df::ServiceSpec {
         name: String, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>, working_dir: Option<String>,
-        user: Option<String>, stop_signal: Option<String>, hostname: Option<String>, extra_hosts: Vec<String>,
+        user: Option<String>, group_add: Vec<String>, stop_signal: Option<String>, hostname: Option<String>, extra_hosts: Vec<String>,
         init: Option<bool>, read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>,
         ulimits: Vec<Ulimit>, sysctls: HashMap<String, String>, tmpfs: Vec<String>, shm_size: Option<Number<u64>>, dns: Vec<String>,
         dns_search: Vec<String>, dns_opt: Vec<String>, env: HashMap<String, String>,

@@ -134,19 +134,22 @@ test('hostname, extra hosts, init, a read-only root and capabilities', async () 
   }
 })
 
-test('logging, ulimits, sysctls and tmpfs', async () => {
+test('logging, ulimits, sysctls, tmpfs, a process limit and groups', async () => {
   const text = 'services:\n  web:\n    image: x\n    logging: {driver: local, options: {max-size: 1m}}\n    ulimits: {nofile: {soft: 1000, hard: 2000}}\n    sysctls: {net.core.somaxconn: 77}\n    tmpfs: [/scratch]\n'
   const { spec } = dockfleet.parseCompose('app', text).services[0]
   assert.deepEqual([spec.logging, spec.ulimits, spec.sysctls, spec.tmpfs],
     [{ driver: 'local', options: { 'max-size': '1m' } }, [{ name: 'nofile', soft: 1000, hard: 2000 }], { 'net.core.somaxconn': '77' }, ['/scratch']])
   const { spec: resolving } = dockfleet.parseCompose('app', 'services:\n  web: {image: x, dns: 10.0.0.2, dns_search: a.internal, dns_opt: [ndots:2], shm_size: 1m}\n').services[0]
   assert.deepEqual([resolving.dns, resolving.dnsSearch, resolving.dnsOpt, resolving.shmSize], [['10.0.0.2'], ['a.internal'], ['ndots:2'], 1048576])
+  const { spec: limited } = dockfleet.parseCompose('app', 'services:\n  web: {image: x, pids_limit: 64, group_add: [1234]}\n').services[0]
+  assert.deepEqual([limited.resources.pidsLimit, limited.groupAdd], [64, ['1234']])
   const events = dockfleet.rollout(fleet(), { ...spec, name: 'x', ulimits: [{ name: 'nofile', soft: 2, hard: 1 }] })
   await assert.rejects(async () => { for await (const e of events) void e }, (e) => e.code === 'invalid_argument' && e.message.includes('ulimits[0]'))
   const host = fleet().host('df-3')
   const id = await host.createContainer({
-    image: 'dockfleet/busybox:latest', command: ['sh', '-c', 'ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /scratch | tail -1'],
+    image: 'dockfleet/busybox:latest', command: ['sh', '-c', 'ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /scratch | tail -1; cat /sys/fs/cgroup/pids/pids.max; id -G'],
     ulimits: spec.ulimits, sysctls: spec.sysctls, tmpfs: ['/scratch:size=1m'], logging: { driver: 'json-file', options: {} },
+    pidsLimit: 64, groupAdd: ['1234'],
   })
   try {
     await host.startContainer(id)
@@ -154,7 +157,7 @@ test('logging, ulimits, sysctls and tmpfs', async () => {
     let out = ''
     for await (const line of host.logs(id)) out += line.message
     const lines = out.trim().split('\n')
-    assert.deepEqual([lines[0], lines[1], lines[2].split(/\s+/).slice(0, 2)], ['1000', '77', ['tmpfs', '1024']])
+    assert.deepEqual([lines[0], lines[1], lines[2].split(/\s+/).slice(0, 2), ...lines.slice(3)], ['1000', '77', ['tmpfs', '1024'], '64', '0 1234'])
   } finally {
     await host.removeContainer(id, true)
   }

@@ -159,7 +159,7 @@ def test_hostname_extra_hosts_init_read_only_and_capabilities():
         host.remove_container(cid, force=True)
 
 
-def test_logging_ulimits_sysctls_and_tmpfs():
+def test_logging_ulimits_sysctls_tmpfs_pids_limit_and_groups():
     text = "services:\n  web:\n    image: x\n    logging: {driver: local, options: {max-size: 1m}}\n    ulimits: {nofile: {soft: 1000, hard: 2000}}\n    sysctls: {net.core.somaxconn: 77}\n    tmpfs: [/scratch]\n"
     spec = sync.parse_compose("app", text).services[0].spec
     assert (spec.logging, spec.ulimits) == (dockfleet.LogConfig(driver="local", options={"max-size": "1m"}), [dockfleet.Ulimit(name="nofile", soft=1000, hard=2000)])
@@ -172,14 +172,17 @@ def test_logging_ulimits_sysctls_and_tmpfs():
     except sync.InvalidArgumentError as e:
         assert "ulimits[0]" in str(e), str(e)
     host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
-    c = dockfleet.ContainerSpec(image="dockfleet/busybox:latest", command=["sh", "-c", "ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /scratch | tail -1"],
-                                ulimits=spec.ulimits, sysctls=spec.sysctls, tmpfs=["/scratch:size=1m"], logging=dockfleet.LogConfig(driver="json-file"))
+    limited = sync.parse_compose("app", "services:\n  web: {image: x, pids_limit: 64, group_add: [1234]}\n").services[0].spec
+    assert (limited.resources.pids_limit, limited.group_add) == (64, ["1234"])
+    c = dockfleet.ContainerSpec(image="dockfleet/busybox:latest", command=["sh", "-c", "ulimit -n; cat /proc/sys/net/core/somaxconn; df -k /scratch | tail -1; cat /sys/fs/cgroup/pids/pids.max; id -G"],
+                                ulimits=spec.ulimits, sysctls=spec.sysctls, tmpfs=["/scratch:size=1m"], logging=dockfleet.LogConfig(driver="json-file"),
+                                pids_limit=64, group_add=["1234"])
     cid = host.create_container(c)
     try:
         host.start_container(cid)
         assert host.wait_container(cid) == 0
         out = "".join(line.message for line in host.logs(cid)).splitlines()
-        assert out[:2] == ["1000", "77"] and out[2].split()[:2] == ["tmpfs", "1024"], out
+        assert out[:2] == ["1000", "77"] and out[2].split()[:2] == ["tmpfs", "1024"] and out[3:] == ["64", "0 1234"], out
     finally:
         host.remove_container(cid, force=True)
 

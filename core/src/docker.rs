@@ -618,6 +618,8 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         restart_policy,
         nano_cpus: spec.cpus.map(|c| (c * 1e9).round() as i64),
         memory: spec.memory_bytes.map(|m| m.min(i64::MAX as u64) as i64),
+        pids_limit: spec.pids_limit,
+        group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
         network_mode: spec.network.clone(),
         privileged: spec.privileged.then_some(true),
         extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
@@ -1367,7 +1369,7 @@ mod tests {
     }
 
     #[test]
-    fn security_options_reach_the_engine_in_its_form() {
+    fn security_options_process_limits_and_groups_reach_the_engine_in_its_form() {
         let spec = |opts: &[&str]| ContainerSpec {
             security_opt: opts.iter().map(|o| o.to_string()).collect(),
             ..ContainerSpec::new("busybox")
@@ -1379,6 +1381,11 @@ mod tests {
         let h = create_body(&spec(&["systempaths=unconfined"])).host_config.unwrap();
         assert_eq!((h.security_opt, h.masked_paths, h.readonly_paths), (None, Some(vec![]), Some(vec![])));
         assert_eq!(create_body(&spec(&[])).host_config.unwrap().security_opt, None);
+        let limited = ContainerSpec { pids_limit: Some(64), group_add: vec!["1234".into()], ..spec(&[]) };
+        let h = create_body(&limited).host_config.unwrap();
+        assert_eq!((h.pids_limit, h.group_add), (Some(64), Some(vec!["1234".to_string()])));
+        let h = create_body(&spec(&[])).host_config.unwrap();
+        assert_eq!((h.pids_limit, h.group_add), (None, None), "the engine's defaults");
     }
 
     #[test]

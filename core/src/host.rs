@@ -398,6 +398,30 @@ pub(crate) fn validate_security_opt(field: &str, opts: &[String]) -> Result<()> 
     Ok(())
 }
 
+/// Checks a process limit: at least 1, or -1 for none.
+pub(crate) fn validate_pids_limit(field: &str, limit: Option<i64>) -> Result<()> {
+    match limit {
+        Some(n) if n < 1 && n != -1 => {
+            Err(Error::invalid(field, format!("{n} must be at least 1 (-1, or leaving it out: unlimited)")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks supplementary groups: group names or GIDs.
+pub(crate) fn validate_groups(field: &str, groups: &[String]) -> Result<()> {
+    for (i, g) in groups.iter().enumerate() {
+        let ok = !g.is_empty()
+            && g.len() <= 32
+            && g.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            && !g.starts_with('-');
+        if !ok {
+            return Err(Error::invalid(format!("{field}[{i}]"), format!("{g:?} is not a group name or GID")));
+        }
+    }
+    Ok(())
+}
+
 /// A log driver and its options ([`ContainerSpec::logging`], compose's `logging`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -601,6 +625,10 @@ pub struct ContainerSpec {
     pub cpus: Option<f64>,
     /// Memory limit in bytes.
     pub memory_bytes: Option<u64>,
+    /// Most processes (and threads) the container may run at once (`-1`: unlimited; `None`: the
+    /// engine's default, unlimited). A fork bomb in a container then fails there, not on its host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
     /// Healthcheck; the image's when `None`.
     pub healthcheck: Option<Healthcheck>,
     /// Network to attach to (`bridge`, `host`, `none` or a network name).
@@ -661,6 +689,10 @@ pub struct ContainerSpec {
     pub working_dir: Option<String>,
     /// User (`uid[:gid]` or name).
     pub user: Option<String>,
+    /// Supplementary groups of the container's processes, names from the image's `/etc/group` or
+    /// GIDs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
     /// Seconds the engine waits after the stop signal before killing (engine default 10).
     pub stop_timeout: Option<u32>,
     /// Signal that stops the container (`SIGQUIT`, `QUIT`, `3`; `None`: the image's, else `SIGTERM`).
@@ -702,6 +734,8 @@ impl ContainerSpec {
         validate_dns(&self.dns, &self.dns_search, &self.dns_opt)?;
         validate_shm_size(self.shm_size, &self.tmpfs)?;
         validate_security_opt("security_opt", &self.security_opt)?;
+        validate_pids_limit("pids_limit", self.pids_limit)?;
+        validate_groups("group_add", &self.group_add)?;
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {
                 return Err(Error::invalid(format!("ports[{i}].container_port"), "must be 1-65535"));
@@ -1251,6 +1285,22 @@ mod tests {
         }
         let big = format!(r#"seccomp={{"defaultAction":"SCMP_ACT_ERRNO","x":"{}"}}"#, "a".repeat(MAX_SECCOMP_PROFILE));
         assert!(SecurityOpt::parse("f", &big).unwrap_err().to_string().contains("over"));
+        for (bad, field) in [
+            (ContainerSpec { pids_limit: Some(-2), ..ContainerSpec::new("busybox") }, "pids_limit"),
+            (ContainerSpec { pids_limit: Some(0), ..ContainerSpec::new("busybox") }, "pids_limit"),
+            (ContainerSpec { group_add: vec!["".into()], ..ContainerSpec::new("busybox") }, "group_add[0]"),
+            (ContainerSpec { group_add: vec!["a:b".into()], ..ContainerSpec::new("busybox") }, "group_add[0]"),
+        ] {
+            let e = bad.validate().unwrap_err();
+            assert!(e.to_string().contains(field), "{e} should name {field}");
+        }
+        ContainerSpec {
+            pids_limit: Some(-1),
+            group_add: vec!["0".into(), "wheel".into()],
+            ..ContainerSpec::new("busybox")
+        }
+        .validate()
+        .unwrap();
         let spec = ContainerSpec {
             security_opt: vec!["no-new-privileges".into(), "label=x".into()],
             ..ContainerSpec::new("busybox")

@@ -102,6 +102,10 @@ pub struct Resources {
     pub memory_reservation: Option<u64>,
     /// Memory limit per task, bytes.
     pub memory_limit: Option<u64>,
+    /// Most processes (and threads) per task (`-1`: unlimited; compose's `pids_limit` or
+    /// `deploy.resources.limits.pids`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
 }
 
 /// When a task that stopped is replaced (Swarm's `restart_policy`).
@@ -201,6 +205,10 @@ pub struct ServiceSpec {
     /// User the command runs as, `name`, `uid` or `uid:gid` (`None`: the image's; compose's `user`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Supplementary groups of each task's processes, names from the image's `/etc/group` or GIDs
+    /// (compose's `group_add`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
     /// Signal that stops a task, before `stop_grace_period` runs out (`SIGQUIT` lets nginx finish its
     /// requests; `None`: the image's, else `SIGTERM`; compose's `stop_signal`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -337,6 +345,7 @@ impl Default for ServiceSpec {
             entrypoint: None,
             working_dir: None,
             user: None,
+            group_add: Vec::new(),
             stop_signal: None,
             hostname: None,
             extra_hosts: Vec::new(),
@@ -736,6 +745,8 @@ impl ServiceSpec {
                 return Err(Error::invalid("resources.memory_reservation", "is above resources.memory_limit"));
             }
         }
+        crate::host::validate_pids_limit("resources.pids_limit", r.pids_limit)?;
+        crate::host::validate_groups("group_add", &self.group_add)?;
         check_choice("restart_policy.condition", &self.restart_policy.condition, &["any", "on-failure", "none"])?;
         check_update("update_config", &self.update_config)?;
         check_update("rollback_config", &self.rollback_config)?;
@@ -916,6 +927,8 @@ mod tests {
             ("replicas", |s| s.replicas = 100_000_000),
             ("mode", |s| s.mode = "daemon".into()),
             ("endpoint_mode", |s| s.endpoint_mode = Some("rr".into())),
+            ("resources.pids_limit", |s| s.resources.pids_limit = Some(0)),
+            ("group_add[1]", |s| s.group_add = vec!["1234".into(), "wheel users".into()]),
             ("placement.constraints[0]", |s| s.placement.constraints = vec!["role=manager".into()]),
             ("placement.strategy", |s| s.placement.strategy = "pack".into()),
             ("placement.max_replicas_per_host", |s| s.placement.max_replicas_per_host = Some(0)),
@@ -965,6 +978,8 @@ mod tests {
         s.dns_search = vec!["example.internal".into()];
         s.dns_opt = vec!["ndots:2".into(), "rotate".into()];
         s.security_opt = vec!["no-new-privileges:true".into(), "seccomp=unconfined".into()];
+        s.resources.pids_limit = Some(100);
+        s.group_add = vec!["wheel".into(), "1234".into()];
         s.validate().unwrap();
         let c = crate::task_container(&s, 2);
         assert_eq!(c.hostname, Some(format!("{}-2.local", s.name)), "placeholders filled per task");
@@ -986,6 +1001,7 @@ mod tests {
         assert_eq!((&c.dns, &c.dns_search, &c.dns_opt), (&s.dns, &s.dns_search, &s.dns_opt));
         assert_eq!(c.shm_size, Some(256 << 20));
         assert_eq!(c.security_opt, s.security_opt);
+        assert_eq!((c.pids_limit, &c.group_add), (Some(100), &s.group_add));
         assert_eq!((c.network.as_deref(), &c.extra_networks[..]), (Some("front"), &["back".to_string()][..]));
         assert_eq!(c.network_aliases, [s.name.clone(), "db".into()], "the service's name and its aliases");
         assert!(c.privileged);

@@ -218,6 +218,8 @@ struct ComposeService {
     tmpfs: Option<Value>,
     shm_size: Option<Value>,
     security_opt: Option<Value>,
+    pids_limit: Option<i64>,
+    group_add: Option<Value>,
     dns: Option<Value>,
     dns_search: Option<Value>,
     dns_opt: Option<Value>,
@@ -320,6 +322,7 @@ struct ComposeResources {
 struct ComposeResource {
     cpus: Option<Value>,
     memory: Option<Value>,
+    pids: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -950,6 +953,11 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     if let Some(v) = &s.shm_size {
         spec.shm_size = Some(parse_bytes(&f("shm_size"), v)?);
     }
+    crate::host::validate_pids_limit(&f("pids_limit"), s.pids_limit)?;
+    spec.resources.pids_limit = s.pids_limit;
+    if let Some(v) = &s.group_add {
+        spec.group_add = string_list(&f("group_add"), v)?;
+    }
     if let Some(v) = &s.security_opt {
         let field = f("security_opt");
         spec.security_opt = string_list(&field, v)?
@@ -1080,6 +1088,19 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
             spec.resources.memory_limit = mem("resources.limits.memory", &l.memory)?;
             spec.resources.cpu_reservation = cpus("resources.reservations.cpus", &r.cpus)?;
             spec.resources.memory_reservation = mem("resources.reservations.memory", &r.memory)?;
+            crate::host::validate_pids_limit(&df("resources.limits.pids"), l.pids)?;
+            if r.pids.is_some() {
+                return Err(Error::invalid(df("resources.reservations.pids"), "only limits take pids"));
+            }
+            match (s.pids_limit, l.pids) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(Error::invalid(
+                        df("resources.limits.pids"),
+                        format!("{b} differs from the service's pids_limit, {a}"),
+                    ))
+                }
+                (a, b) => spec.resources.pids_limit = b.or(a),
+            }
         }
         if let Some(r) = d.restart_policy {
             let rp = &mut spec.restart_policy;
@@ -1856,6 +1877,24 @@ networks:
             web.ports.iter().map(|p| (p.target, p.published, p.protocol.as_str())).collect();
         assert_eq!(ports, [(80, Some(8080), "tcp"), (3000, None, "tcp"), (53, None, "udp")], "exposed, not published");
         assert_eq!(web.network_aliases, ["web", "api"], "its name first, each alias once");
+        let pids = |t: &str| {
+            parse(&format!("services:\n  web: {{image: x, {t}}}\n")).map(|s| s.services[0].spec.resources.pids_limit)
+        };
+        assert_eq!(pids("pids_limit: 100").unwrap(), Some(100));
+        assert_eq!(pids("deploy: {resources: {limits: {pids: 50}}}").unwrap(), Some(50));
+        assert_eq!(pids("pids_limit: 50, deploy: {resources: {limits: {pids: 50}}}").unwrap(), Some(50));
+        for (t, field) in [
+            ("pids_limit: 100, deploy: {resources: {limits: {pids: 50}}}", "services.web.deploy.resources.limits.pids"),
+            ("deploy: {resources: {reservations: {pids: 50}}}", "services.web.deploy.resources.reservations.pids"),
+            ("pids_limit: 0", "services.web.pids_limit"),
+            ("deploy: {resources: {limits: {pids: -5}}}", "services.web.deploy.resources.limits.pids"),
+            ("group_add: [wheel, 'a b']", "services.web.group_add[1]"),
+        ] {
+            let e = pids(t).unwrap_err().to_string();
+            assert!(e.contains(field), "{t}: {e}");
+        }
+        let groups = parse("services:\n  web: {image: x, group_add: [wheel, 1234]}\n").unwrap();
+        assert_eq!(groups.services[0].spec.group_add, ["wheel", "1234"]);
         let rr = parse("services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n").unwrap();
         assert_eq!(rr.services[0].spec.endpoint_mode.as_deref(), Some("dnsrr"));
         let e = parse("services:\n  web: {image: x, deploy: {endpoint_mode: rr}}\n").unwrap_err();

@@ -2,13 +2,13 @@
 //!
 //! The same [`ServiceSpec`] and compose [`Stack`] that [`crate::Fleet`] deploys with dockfleet's own
 //! scheduler become Swarm services here: constraints, spread preferences, max replicas per node,
-//! resources, restart policy, update and rollback configs, healthcheck, published ports, endpoint mode,
-//! networks and their aliases, and the container's settings (entrypoint, user, hostname, extra hosts,
-//! init, read-only root, capabilities, ulimits, sysctls, tmpfs, log driver, stop signal, SELinux
-//! labels) map one to one. What Swarm mode cannot express (the `binpack` and `random` strategies,
-//! privileged containers, security options other than SELinux labels on API 1.41, a rollback config
-//! whose failure action is `rollback`, a shutdown delay) is refused with the field named, before any
-//! engine call, instead of being silently dropped.
+//! resources (the process limit too), restart policy, update and rollback configs, healthcheck,
+//! published ports, endpoint mode, networks and their aliases, and the container's settings
+//! (entrypoint, user and groups, hostname, extra hosts, init, read-only root, capabilities, ulimits,
+//! sysctls, tmpfs, log driver, stop signal, SELinux labels) map one to one. What Swarm mode cannot
+//! express (the `binpack` and `random` strategies, privileged containers, security options other than
+//! SELinux labels on API 1.41, a rollback config whose failure action is `rollback`, a shutdown delay)
+//! is refused with the field named, before any engine call, instead of being silently dropped.
 //!
 //! A `Swarm` is built over a [`Fleet`] of the engines that are (or will be) its nodes. Fleet host
 //! names name the nodes: `node.hostname==df-2` pins a task to the engine called `df-2` in the
@@ -462,6 +462,7 @@ pub(crate) fn to_swarm(
         args: (!spec.command.is_empty()).then(|| spec.command.clone()),
         dir: spec.working_dir.clone(),
         user: spec.user.clone(),
+        groups: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
         stop_signal: spec.stop_signal.clone(),
         privileges: selinux
             .map(|c| bm::TaskSpecContainerSpecPrivileges { se_linux_context: Some(c), ..Default::default() }),
@@ -494,7 +495,8 @@ pub(crate) fn to_swarm(
         limits: Some(bm::Limit {
             nano_cpus: cpu(r.cpu_limit),
             memory_bytes: mem(r.memory_limit),
-            ..Default::default()
+            // Swarm's "unlimited" is 0.
+            pids: r.pids_limit.map(|n| n.max(0)),
         }),
         reservations: Some(bm::ResourceObject {
             nano_cpus: cpu(r.cpu_reservation),
@@ -2029,6 +2031,21 @@ mod tests {
         let r = t.resources.as_ref().unwrap();
         assert_eq!(r.limits.as_ref().unwrap().nano_cpus, Some(500_000_000));
         assert_eq!(r.reservations.as_ref().unwrap().memory_bytes, Some(64 << 20));
+        assert_eq!(r.limits.as_ref().unwrap().pids, None, "unset: Swarm's default");
+        let limited = ServiceSpec {
+            resources: crate::spec::Resources { pids_limit: Some(100), ..spec.resources.clone() },
+            group_add: vec!["1234".into()],
+            ..spec.clone()
+        };
+        let l = to_swarm(&limited, &nodes(), "host", &none()).unwrap().task_template.unwrap();
+        assert_eq!(l.resources.unwrap().limits.unwrap().pids, Some(100));
+        assert_eq!(l.container_spec.unwrap().groups, Some(vec!["1234".to_string()]));
+        let unlimited = ServiceSpec {
+            resources: crate::spec::Resources { pids_limit: Some(-1), ..Default::default() },
+            ..spec.clone()
+        };
+        let u = to_swarm(&unlimited, &nodes(), "host", &none()).unwrap().task_template.unwrap();
+        assert_eq!(u.resources.unwrap().limits.unwrap().pids, Some(0), "Swarm's unlimited");
         let rp = t.restart_policy.as_ref().unwrap();
         assert_eq!(rp.condition, Some(bm::TaskSpecRestartPolicyConditionEnum::ON_FAILURE));
         assert_eq!(rp.max_attempts, Some(3));

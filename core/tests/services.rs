@@ -624,7 +624,7 @@ async fn hostname_placeholders_extra_hosts_init_read_only_and_capabilities_reach
 }
 
 #[tokio::test]
-async fn logging_ulimits_sysctls_tmpfs_dns_and_shm_size_reach_every_task() {
+async fn logging_ulimits_sysctls_tmpfs_dns_shm_size_pids_limit_and_groups_reach_every_task() {
     let fleet = plain_fleet();
     let name = unique("rt").replace('-', "_").to_lowercase();
     let mut spec = ServiceSpec::new(&name, IMAGE);
@@ -642,13 +642,16 @@ async fn logging_ulimits_sysctls_tmpfs_dns_and_shm_size_reach_every_task() {
     spec.dns_search = vec!["example.internal".into()];
     spec.dns_opt = vec!["ndots:2".into()];
     spec.shm_size = Some(2 << 20);
+    spec.resources.pids_limit = Some(64);
+    spec.group_add = vec!["1234".into()];
     spec.stop_grace_period = Duration::from_secs(1);
     let task = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap().report.created.remove(0);
     let h = fleet.host(&task.host).unwrap();
     // The limits of the task's own process: an exec'd shell's are not the container's on every engine.
     let script = "awk '/Max open files/{print $4; print $5}' /proc/1/limits; cat /proc/sys/net/core/somaxconn; \
                   echo hi > /scratch/f && cat /scratch/f; df -k /scratch | tail -1; \
-                  grep -E '^(nameserver|search|options)' /etc/resolv.conf | sort; df -k /dev/shm | awk 'NR==2{print $2}'";
+                  grep -E '^(nameserver|search|options)' /etc/resolv.conf | sort; df -k /dev/shm | awk 'NR==2{print $2}'; \
+                  cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; id -G";
     let cmd = ["sh".to_string(), "-c".into(), script.into()];
     let out = h.exec(&task.id, &cmd, &ExecOptions::default()).await.unwrap();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -656,6 +659,7 @@ async fn logging_ulimits_sysctls_tmpfs_dns_and_shm_size_reach_every_task() {
     assert!(lines[4].starts_with("tmpfs") && lines[4].split_whitespace().nth(1) == Some("1024"), "1 MiB: {out:?}");
     assert_eq!(lines[5..8], ["nameserver 10.250.0.11", "options ndots:2", "search example.internal"], "{out:?}");
     assert_eq!(lines[8], "2048", "a 2 MiB /dev/shm: {out:?}");
+    assert_eq!(lines[9..11], ["64", "0 1234"], "the process limit and the added group: {out:?}");
     // The log driver keeps at most 2 files of 1 KiB: 10 KiB of output leave about 2 KiB behind.
     let noisy = ["sh".to_string(), "-c".into(), "for i in $(seq 100); do echo 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 > /proc/1/fd/1; done".into()];
     h.exec(&task.id, &noisy, &ExecOptions::default()).await.unwrap();

@@ -285,6 +285,8 @@ async fn swarm_backend_end_to_end() {
     talker.dns_search = vec!["example.internal".into()];
     talker.dns_opt = vec!["ndots:2".into()];
     talker.shm_size = Some(2 << 20);
+    talker.resources.pids_limit = Some(64);
+    talker.group_add = vec!["1234".into()];
     talker.replicas = 2;
     talker.stop_grace_period = Duration::from_secs(1);
     // SELinux labels reach the tasks; the other security options are refused before any engine call
@@ -323,7 +325,7 @@ async fn swarm_backend_end_to_end() {
     let script = "grep db.internal /etc/hosts; cat /proc/1/comm; touch /x 2>&1 | grep -o 'Read-only file system'; \
                   awk '/Max open files/{print $4}' /proc/1/limits; cat /proc/sys/net/core/somaxconn; df -k /scratch | awk 'NR==2{print $1, $2}'; echo $SLOT; \
                   grep -o 'search example.internal\\|ndots:2' /etc/resolv.conf | sort -u; \
-                  df -k /dev/shm | awk 'NR==2{print $2}'";
+                  df -k /dev/shm | awk 'NR==2{print $2}'; cat /sys/fs/cgroup/pids/pids.max; id -G";
     let hostname = ["sh".to_string(), "-c".into(), format!("hostname; {script}")];
     let runs = backend.service_exec(&logs_name, &hostname, &ServiceExecOptions::default()).await.unwrap();
     let got: Vec<(u32, &str, String)> =
@@ -335,7 +337,7 @@ async fn swarm_backend_end_to_end() {
                 *s,
                 *h,
                 format!(
-                    "{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system\n1000\n77\ntmpfs 1024\nslot {s}\nndots:2\nsearch example.internal\n2048"
+                    "{logs_name}-{s}\n10.1.2.3\tdb.internal\ndocker-init\nRead-only file system\n1000\n77\ntmpfs 1024\nslot {s}\nndots:2\nsearch example.internal\n2048\n64\n0 1234"
                 ),
             )
         })
