@@ -69,7 +69,7 @@ test('container lifecycle end to end', async () => {
   const d = await h.inspectContainer(id)
   assert.ok(d.state.running)
   // Plain objects, every field present in declaration order (what index.d.ts declares).
-  assert.deepEqual(Object.keys(d), ['id', 'name', 'image', 'imageId', 'state', 'labels', 'ports', 'networks', 'restartCount', 'created', 'privileged'])
+  assert.deepEqual(Object.keys(d), ['id', 'name', 'image', 'imageId', 'state', 'labels', 'ports', 'networks', 'restartCount', 'created', 'privileged', 'securityOpt'])
   assert.deepEqual(Object.keys(d.ports[0]), ['containerPort', 'hostPort', 'protocol', 'hostIp'])
   assert.equal(Object.getPrototypeOf(d.state), Object.prototype)
   assert.equal(d.name, tag)
