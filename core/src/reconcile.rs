@@ -541,6 +541,21 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
     }
     out.unplaced = placed.unplaced;
     out.reasons = placed.reasons;
+    // The validated spec was checked with a sample host and slot: a hostname is checked again as each
+    // task will have it, filled with its host's name (a fleet may name a host `10.0.0.5:2376`) and its
+    // slot, so that a plan never creates some tasks and then fails on the next.
+    if let Some(hostname) = &spec.hostname {
+        for a in out.actions.iter().filter(|a| a.kind != "remove") {
+            let p = crate::spec::Placeholders { service: &spec.name, slot: a.slot, host: Some(&a.host) };
+            let filled = crate::spec::fill_placeholders("hostname", hostname, &p)?;
+            crate::host::validate_hostname("hostname", &filled).map_err(|e| match e {
+                Error::InvalidArgument { field, message } => {
+                    Error::invalid(field, format!("on host {} (slot {}): {message}", a.host, a.slot))
+                }
+                other => other,
+            })?;
+        }
+    }
     Ok(out)
 }
 
@@ -1292,6 +1307,30 @@ mod tests {
         let p =
             plan(&spec, &Observed { hosts: hosts(), tasks, ..Default::default() }, &PlanOptions::default()).unwrap();
         assert!(p.actions.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn a_hostname_filled_with_a_host_name_is_checked_on_every_host_before_anything_is_planned() {
+        let spec = ServiceSpec {
+            replicas: 3,
+            hostname: Some("{{.Node.Hostname}}-{{.Task.Slot}}".into()),
+            ..ServiceSpec::new("web", "img")
+        };
+        let observed = |names: &[&str]| Observed {
+            hosts: hosts().into_iter().zip(names).map(|(h, n)| HostState { name: n.to_string(), ..h }).collect(),
+            ..Default::default()
+        };
+        let p = plan(&spec, &observed(&["h1", "h2", "h3"]), &PlanOptions::default()).unwrap();
+        assert_eq!(p.actions.len(), 3);
+        // A fleet may name a host by its address: the name then cannot fill a hostname.
+        let e = plan(&spec, &observed(&["h1", "h2", "10.0.0.5:2376"]), &PlanOptions::default()).unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        assert!(e.to_string().contains("hostname") && e.to_string().contains("on host 10.0.0.5:2376"), "{e}");
+        let long = ServiceSpec { hostname: Some(format!("{}-{{{{.Node.Hostname}}}}", "x".repeat(58))), ..spec.clone() };
+        long.validate().unwrap();
+        plan(&long, &observed(&["h1", "h2", "h3"]), &PlanOptions::default()).unwrap();
+        let e = plan(&long, &observed(&["h1", "h2", "engine-three"]), &PlanOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("64") && e.to_string().contains("on host engine-three"), "71 characters: {e}");
     }
 
     #[test]

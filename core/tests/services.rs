@@ -3,6 +3,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -127,6 +128,19 @@ async fn constraints_pin_and_bad_specs_change_nothing() {
     assert!(e.to_string().contains("volumes[0].source"));
     let again = observe(&fleet, &name).await.unwrap();
     assert_eq!(again.tasks, o.tasks);
+
+    // A hostname filled with a host's name that is no hostname (a fleet may name a host by its
+    // address): refused for the plan as a whole, before the tasks on the other hosts are created.
+    let mut hosts: Vec<Arc<dyn Host>> = fleet.hosts().iter().filter(|h| h.name() != "df-3").cloned().collect();
+    let df3 = HostConfig { insecure: true, ..HostConfig::new("df-3:2375", "tcp://10.250.0.13:2375") };
+    hosts.push(Arc::new(DockerHost::new(df3).unwrap()));
+    let renamed = Fleet::from_hosts(hosts).unwrap();
+    let mut named = ServiceSpec::new(format!("{name}_named"), IMAGE);
+    named.replicas = 3;
+    named.hostname = Some("{{.Node.Hostname}}".into());
+    let e = deploy(&renamed, &named, &PlanOptions::default()).await.unwrap_err();
+    assert!(e.code() == "invalid_argument" && e.to_string().contains("on host df-3:2375"), "{e}");
+    assert!(observe(&renamed, &named.name).await.unwrap().tasks.is_empty(), "nothing created");
 
     // Unplaceable: more tasks than hosts with a published port, each host explained.
     let mut ported = spec.clone();
