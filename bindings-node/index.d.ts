@@ -389,6 +389,7 @@ export interface BuildOptions {
   buildArgs?: Record<string, string>
   labels?: Record<string, string>
   noCache?: boolean
+  target?: string | undefined | null
 }
 
 /** What `inspectContainer` reports. */
@@ -1055,6 +1056,7 @@ export interface ServicePort {
   target?: number
   published?: number | undefined | null
   protocol?: string
+  mode?: string | undefined | null
 }
 
 /** When a stopped task is replaced; `delay` and `window` in milliseconds. */
@@ -1149,6 +1151,9 @@ export interface StackBuild {
   context: string
   dockerfile?: string
   args: Record<string, string>
+  target?: string
+  labels: Record<string, string>
+  noCache: boolean
 }
 
 /** Removes the stack's services and networks, and its volumes when `removeVolumes` is set. */

@@ -20,7 +20,7 @@ async fn main() -> dockfleet::Result<()> {
     spec.command = ["httpd", "-f", "-p", "80", "-h", "/www"].map(String::from).to_vec();
     spec.replicas = 3;
     spec.stop_grace_period = Duration::from_secs(1);
-    spec.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into() }];
+    spec.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into(), mode: None }];
     // README-SNIPPET-START
     dockfleet::deploy(&fleet, &spec, &PlanOptions::default()).await?;
     let registry = EmbeddedDiscovery::new();

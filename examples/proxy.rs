@@ -31,7 +31,7 @@ async fn main() -> dockfleet::Result<()> {
     spec.command = ["sh", "-c", "hostname > /www/index.html; exec httpd -f -p 80 -h /www"].map(String::from).to_vec();
     spec.replicas = 3;
     spec.stop_grace_period = Duration::from_secs(1);
-    spec.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into() }];
+    spec.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into(), mode: None }];
     // README-SNIPPET-START
     dockfleet::deploy(&fleet, &spec, &PlanOptions::default()).await?;
     let registry: Arc<dyn Discovery> = Arc::new(EmbeddedDiscovery::new());

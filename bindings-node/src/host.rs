@@ -129,7 +129,7 @@ object! { in
     #[doc = "Options of `buildImage`."]
     BuildOptions => df::BuildOptions {
         tag: String, dockerfile: Option<String>, build_args: HashMap<String, String>, labels: HashMap<String, String>,
-        no_cache: bool,
+        no_cache: bool, target: Option<String>,
     }
 }
 

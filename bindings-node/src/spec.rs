@@ -11,7 +11,7 @@ use crate::Number;
 
 object! { in
     #[doc = "A port of a service: `target` in the container, optionally `published` on each host."]
-    ServicePort => df::ServicePort { target: Number<u16>, published: Option<Number<u16>>, protocol: String }
+    ServicePort => df::ServicePort { target: Number<u16>, published: Option<Number<u16>>, protocol: String, mode: Option<String> }
 }
 
 object! { in

@@ -22,7 +22,9 @@ object! { out
 
 object! { out
     #[doc = "How a stack service's image is built (compose's `build:`)."]
-    StackBuild => df::StackBuild { context: String, dockerfile: Option<String>, args: HashMap<String, String> }
+    StackBuild => df::StackBuild { context: String, dockerfile: Option<String>, args: HashMap<String, String>,
+        target: Option<String>, labels: HashMap<String, String>, no_cache: bool,
+    }
 }
 
 object! { out

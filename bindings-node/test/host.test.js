@@ -121,10 +121,12 @@ test('build, copy with progress, export and import', async () => {
   const [src, dst] = [f.host('df-1'), f.host('df-3')]
   const tag = `dockfleet/js-copy:${unique('c')}`
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockfleet-js-'))
-  fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}\nRUN echo ${tag} > /marker\n`)
+  // The stage after the target fails: the build stops before it.
+  fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE} AS base\nRUN echo ${tag} > /marker\nFROM base AS broken\nRUN false\n`)
   const events = []
-  for await (const e of src.buildImage(dir, { tag })) events.push(e)
+  for await (const e of src.buildImage(dir, { tag, target: 'base', labels: { team: 'js' } })) events.push(e)
   assert.equal(events.at(-1).kind, 'done')
+  assert.equal((await src.inspectImage(tag)).labels.team, 'js')
   assert.ok(events.at(-1).imageId.startsWith('sha256:'))
   const progress = []
   for await (const p of dockfleet.copyImage(src, dst, tag)) progress.push(p)

@@ -128,7 +128,7 @@ dto! {
     /// Options of `build_image`.
     BuildOptions => df::BuildOptions {
         tag: String, dockerfile: Option<String>, build_args: BTreeMap<String, String>, labels: BTreeMap<String, String>,
-        no_cache: bool,
+        no_cache: bool, target: Option<String>,
     }
 }
 

@@ -11,7 +11,7 @@ use crate::Seconds;
 
 dto! {
     /// A port of a service: `target` in the container, optionally `published` on each host.
-    ServicePort => df::ServicePort { target: u16, published: Option<u16>, protocol: String }
+    ServicePort => df::ServicePort { target: u16, published: Option<u16>, protocol: String, mode: Option<String> }
 }
 
 dto! {

@@ -21,7 +21,9 @@ dto! {
 
 dto! {
     /// How a stack service's image is built (compose's `build:`).
-    StackBuild => df::StackBuild { context: PathBuf, dockerfile: Option<String>, args: BTreeMap<String, String> }
+    StackBuild => df::StackBuild { context: PathBuf, dockerfile: Option<String>, args: BTreeMap<String, String>,
+        target: Option<String>, labels: BTreeMap<String, String>, no_cache: bool,
+    }
 }
 
 dto! {

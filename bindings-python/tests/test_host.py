@@ -137,11 +137,13 @@ def test_events_resume_from_timestamp(fleet):
 def test_build_and_copy_with_progress(fleet, tmp_path: Path):
     src, dst = fleet.host("df-1"), fleet.host("df-3")
     tag = f"dockfleet/py-copy:{unique('c')}"
-    (tmp_path / "Dockerfile").write_text(f"FROM {IMAGE}\nRUN echo {tag} > /marker\n")
+    # The stage after the target fails: the build stops before it.
+    (tmp_path / "Dockerfile").write_text(f"FROM {IMAGE} AS base\nRUN echo {tag} > /marker\nFROM base AS broken\nRUN false\n")
 
     async def go():
-        events = [e async for e in src.build_image(tmp_path, dockfleet.BuildOptions(tag=tag))]
+        events = [e async for e in src.build_image(tmp_path, dockfleet.BuildOptions(tag=tag, target="base", labels={"team": "py"}))]
         assert events[-1].kind == "done" and events[-1].image_id.startswith("sha256:")
+        assert (await src.inspect_image(tag)).labels["team"] == "py"
         assert any(e.kind == "step" for e in events)
         progress = [p async for p in dockfleet.copy_image(src, dst, tag)]
         assert progress[0].bytes == 0 and progress[-1].done and progress[-1].bytes > 1_000_000

@@ -993,6 +993,9 @@ impl Host for DockerHost {
             if options.tag.trim().is_empty() {
                 Err(Error::invalid("tag", "must not be empty"))?;
             }
+            if let Some(t) = &options.target {
+                crate::host::validate_name("target", t)?;
+            }
             let tar = tokio::task::spawn_blocking(move || tar_directory(&dir))
                 .await
                 .map_err(|e| Error::Internal(format!("tar task: {e}")))??;
@@ -1004,6 +1007,7 @@ impl Host for DockerHost {
                 buildargs: Some(options.build_args.clone().into_iter().collect()),
                 labels: Some(options.labels.clone().into_iter().collect()),
                 nocache: options.no_cache,
+                target: options.target.clone().unwrap_or_default(),
                 rm: true,
                 forcerm: true,
                 ..Default::default()

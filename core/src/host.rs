@@ -975,6 +975,8 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// Do not use the build cache.
     pub no_cache: bool,
+    /// Stage of a multi-stage Dockerfile to stop at (`None`: the last).
+    pub target: Option<String>,
 }
 
 /// One progress event of an image build.

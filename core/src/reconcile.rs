@@ -1410,7 +1410,8 @@ mod tests {
     #[test]
     fn a_new_placement_moves_tasks_that_no_longer_fit() {
         let mut spec = ServiceSpec { replicas: 3, ..ServiceSpec::new("web", "img") };
-        spec.ports = vec![crate::spec::ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
+        spec.ports =
+            vec![crate::spec::ServicePort { target: 80, published: Some(8080), protocol: "tcp".into(), mode: None }];
         let tasks =
             vec![task("h1", 1, "old", "running"), task("h1", 2, "old", "running"), task("h2", 3, "old", "running")];
         let p =

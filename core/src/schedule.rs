@@ -451,7 +451,7 @@ mod tests {
     #[test]
     fn limits_ports_and_resources_leave_tasks_unplaced_with_a_reason_per_host() {
         let mut spec = ServiceSpec::new("web", "img");
-        spec.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
+        spec.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into(), mode: None }];
         let mut hosts = fleet();
         hosts[3].used_ports.insert("8080/tcp".into());
         hosts[2].available = false;
@@ -496,7 +496,7 @@ mod tests {
         hosts[0].used_ports.insert("8080/tcp".into());
         for strategy in ["spread", "binpack", "random"] {
             let mut spec = ServiceSpec::new("web", "img");
-            spec.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
+            spec.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into(), mode: None }];
             spec.placement.preferences = vec!["spread=node.labels.zone".into()];
             spec.placement.strategy = strategy.into();
             let s = schedule(&spec, &hosts, &slots(3), &ScheduleOptions::default()).unwrap();

@@ -26,6 +26,11 @@ pub struct ServicePort {
     /// `tcp` (default) or `udp`.
     #[serde(default = "tcp")]
     pub protocol: String,
+    /// How Swarm mode publishes it: `host` (on the node running each task) or `ingress` (the routing
+    /// mesh, on every node); `None`: [`crate::SwarmOptions::publish_mode`]. Plain engines publish on
+    /// the host running each task whichever is set (compose's long-syntax `mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 fn tcp() -> String {
@@ -34,7 +39,7 @@ fn tcp() -> String {
 
 impl Default for ServicePort {
     fn default() -> Self {
-        ServicePort { target: 0, published: None, protocol: tcp() }
+        ServicePort { target: 0, published: None, protocol: tcp(), mode: None }
     }
 }
 
@@ -650,6 +655,9 @@ impl ServiceSpec {
                 return Err(Error::invalid(format!("ports[{i}].target"), "must be 1-65535"));
             }
             check_choice(&format!("ports[{i}].protocol"), &p.protocol, &["tcp", "udp"])?;
+            if let Some(m) = &p.mode {
+                check_choice(&format!("ports[{i}].mode"), m, &["host", "ingress"])?;
+            }
             if let Some(pp) = p.published.filter(|pp| *pp != 0) {
                 if !published.insert((pp, p.protocol.clone())) {
                     return Err(Error::invalid(
@@ -871,7 +879,7 @@ mod tests {
             }),
             ("ports[0].target", |s| s.ports = vec![ServicePort::default()]),
             ("ports[1].published", |s| {
-                let p = ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() };
+                let p = ServicePort { target: 80, published: Some(8080), protocol: "tcp".into(), mode: None };
                 s.ports = vec![p.clone(), p];
             }),
             ("volumes[0].source", |s| {
@@ -927,6 +935,9 @@ mod tests {
             ("replicas", |s| s.replicas = 100_000_000),
             ("mode", |s| s.mode = "daemon".into()),
             ("endpoint_mode", |s| s.endpoint_mode = Some("rr".into())),
+            ("ports[0].mode", |s| {
+                s.ports = vec![ServicePort { target: 80, mode: Some("mesh".into()), ..Default::default() }]
+            }),
             ("resources.pids_limit", |s| s.resources.pids_limit = Some(0)),
             ("group_add[1]", |s| s.group_add = vec!["1234".into(), "wheel users".into()]),
             ("placement.constraints[0]", |s| s.placement.constraints = vec!["role=manager".into()]),
@@ -940,7 +951,7 @@ mod tests {
             ("update_config.order", |s| s.update_config.order = "first".into()),
             ("rollback_config.max_failure_ratio", |s| s.rollback_config.max_failure_ratio = 2.0),
             ("update_config.order", |s| {
-                s.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
+                s.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into(), mode: None }];
                 s.update_config.order = "start-first".into();
             }),
         ];
@@ -1019,11 +1030,11 @@ mod tests {
         assert_eq!(s.per_host_limit(), None);
         s.placement.max_replicas_per_host = Some(3);
         assert_eq!(s.per_host_limit(), Some(3));
-        s.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into() }];
+        s.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into(), mode: None }];
         assert_eq!(s.per_host_limit(), Some(3), "an engine-chosen port does not limit");
         s.update_config.order = "start-first".into();
         s.validate().unwrap();
-        s.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }];
+        s.ports = vec![ServicePort { target: 80, published: Some(8080), protocol: "tcp".into(), mode: None }];
         assert_eq!(s.per_host_limit(), Some(1));
     }
 }

@@ -62,6 +62,12 @@ pub struct StackBuild {
     pub dockerfile: Option<String>,
     /// Build arguments.
     pub args: BTreeMap<String, String>,
+    /// Stage of a multi-stage Dockerfile to stop at.
+    pub target: Option<String>,
+    /// Labels on the image (besides the stack's).
+    pub labels: BTreeMap<String, String>,
+    /// Build without the engine's cache.
+    pub no_cache: bool,
 }
 
 /// One service of a stack.
@@ -623,7 +629,7 @@ fn port(field: &str, v: &Value) -> Result<ServicePort> {
             .ok_or_else(|| Error::invalid(f, format!("{s:?} is not a port 1-65535")))
     };
     match v {
-        Value::Number(_) => Ok(ServicePort { target: num(field, v)?, published: Some(0), protocol: "tcp".into() }),
+        Value::Number(_) => Ok(ServicePort { target: num(field, v)?, published: Some(0), ..Default::default() }),
         Value::String(s) => {
             let (spec, protocol) = s.split_once('/').unwrap_or((s.as_str(), "tcp"));
             // `8000-8002:80-82` is a range; `-1:80` is only a bad port.
@@ -637,13 +643,17 @@ fn port(field: &str, v: &Value) -> Result<ServicePort> {
             let parts: Vec<&str> = spec.split(':').collect();
             let p = |t: &str| Value::String(t.to_string());
             match parts[..] {
-                [target] => {
-                    Ok(ServicePort { target: num(field, &p(target))?, published: Some(0), protocol: protocol.into() })
-                }
+                [target] => Ok(ServicePort {
+                    target: num(field, &p(target))?,
+                    published: Some(0),
+                    protocol: protocol.into(),
+                    mode: None,
+                }),
                 [published, target] => Ok(ServicePort {
                     target: num(field, &p(target))?,
                     published: Some(num(field, &p(published))?),
                     protocol: protocol.into(),
+                    mode: None,
                 }),
                 _ => Err(bad("binding a published port to one host address is not supported: use PUBLISHED:TARGET")),
             }
@@ -662,6 +672,11 @@ fn port(field: &str, v: &Value) -> Result<ServicePort> {
                         if mode != "host" && mode != "ingress" {
                             return Err(Error::invalid(f, format!("{mode:?} is not host or ingress")));
                         }
+                        out.mode = Some(mode);
+                    }
+                    // Descriptions of the port for tools; the engine takes neither.
+                    "name" | "app_protocol" => {
+                        scalar(&f, val)?;
                     }
                     _ => return Err(Error::invalid(f, "unknown key")),
                 }
@@ -801,6 +816,37 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
                     "context" => b.context = names.base_dir.join(scalar(&kf, v)?),
                     "dockerfile" => b.dockerfile = Some(scalar(&kf, v)?),
                     "args" => b.args = env_list_or_dict(&kf, v)?,
+                    "target" => {
+                        let t = scalar(&kf, v)?;
+                        crate::host::validate_name(&kf, &t)?;
+                        b.target = Some(t);
+                    }
+                    "labels" => b.labels = label_list_or_dict(&kf, v)?,
+                    "no_cache" => {
+                        b.no_cache = v.as_bool().ok_or_else(|| Error::invalid(&kf, "must be true or false"))?
+                    }
+                    "cache_from"
+                    | "cache_to"
+                    | "network"
+                    | "pull"
+                    | "platforms"
+                    | "secrets"
+                    | "ssh"
+                    | "shm_size"
+                    | "extra_hosts"
+                    | "isolation"
+                    | "privileged"
+                    | "tags"
+                    | "additional_contexts"
+                    | "ulimits"
+                    | "dockerfile_inline"
+                    | "entitlements" => {
+                        return Err(Error::invalid(
+                            kf,
+                            "not supported: dockfleet builds with the engine's own builder from context, \
+                             dockerfile, args, target, labels and no_cache",
+                        ))
+                    }
                     _ => return Err(Error::invalid(kf, "unknown key")),
                 }
             }
@@ -827,8 +873,36 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     spec.user = s.user.as_ref().map(|u| scalar(&f("user"), u)).transpose()?;
     spec.stop_signal = s.stop_signal.clone();
     if let Some(files) = &s.env_file {
-        for (i, file) in string_list(&f("env_file"), files)?.iter().enumerate() {
-            spec.env.extend(read_env_file(&f(&format!("env_file[{i}]")), &names.base_dir.join(file))?);
+        // Each entry a path, or (compose 2.24) {path, required}: a file not required may be missing.
+        let items = match files {
+            Value::Sequence(items) => items.clone(),
+            one => vec![one.clone()],
+        };
+        for (i, item) in items.iter().enumerate() {
+            let ef = f(&format!("env_file[{i}]"));
+            let (file, required) = match item {
+                Value::Mapping(m) => {
+                    let (mut path, mut required) = (None, true);
+                    for (k, v) in m {
+                        let k = scalar(&ef, k)?;
+                        let kf = format!("{ef}.{k}");
+                        match k.as_str() {
+                            "path" => path = Some(scalar(&kf, v)?),
+                            "required" => {
+                                required = v.as_bool().ok_or_else(|| Error::invalid(&kf, "must be true or false"))?
+                            }
+                            _ => return Err(Error::invalid(kf, "unknown key")),
+                        }
+                    }
+                    (path.ok_or_else(|| Error::invalid(format!("{ef}.path"), "is required"))?, required)
+                }
+                other => (scalar(&ef, other)?, true),
+            };
+            let path = names.base_dir.join(&file);
+            if !required && !path.exists() {
+                continue;
+            }
+            spec.env.extend(read_env_file(&ef, &path)?);
         }
     }
     if let Some(env) = &s.environment {
@@ -1062,6 +1136,13 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     if let Some(d) = s.deploy {
         let df = |k: &str| f(&format!("deploy.{k}"));
         if let Some(m) = d.mode {
+            if m.ends_with("-job") {
+                return Err(Error::invalid(
+                    df("mode"),
+                    format!("{m:?}: jobs are not supported (replicated or global)"),
+                ));
+            }
+            crate::spec::check_choice(&df("mode"), &m, &["replicated", "global"])?;
             spec.mode = m;
         }
         if let Some(r) = d.replicas {
@@ -1320,6 +1401,14 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         }
         "devices" | "device_cgroup_rules" => "devices belong to one host; a task may run on any",
         "tty" | "stdin_open" => "tasks run without a terminal or input",
+        "extends" => "write the shared keys once under an x- key and merge them with <<: *anchor",
+        "develop" | "attach" => "they drive compose's development loop; dockfleet deploys (service_logs reads output)",
+        "volumes_from" => "a task may run on any host: share a named volume instead",
+        "uts" | "cgroup" => "a task has its own namespaces",
+        "runtime" | "isolation" | "storage_opt" | "blkio_config" | "oom_score_adj" | "oom_kill_disable"
+        | "mac_address" | "domainname" | "cpu_rt_runtime" | "cpu_rt_period" | "cpu_count" | "cpu_percent"
+        | "mem_swappiness" => "dockfleet does not set it on tasks",
+        "label_file" | "annotations" => "set labels",
         _ => return None,
     })
 }
@@ -1612,16 +1701,18 @@ pub(crate) async fn build_images(
     host: &dyn crate::host::Host,
     tx: &tokio::sync::mpsc::UnboundedSender<RolloutEvent>,
 ) -> Result<()> {
-    let labels = BTreeMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
     for s in stack.services.iter().filter(|s| s.build.is_some()) {
         let b = s.build.as_ref().expect("filtered");
+        let mut labels = b.labels.clone();
+        labels.insert(LABEL_STACK.to_string(), stack.name.clone());
         stack_event(tx, &stack.name, "build", format!("building {} on {}", s.spec.image, host.name()));
         let opts = BuildOptions {
             tag: s.spec.image.clone(),
             dockerfile: b.dockerfile.clone(),
             build_args: b.args.clone(),
-            labels: labels.clone(),
-            no_cache: false,
+            labels,
+            no_cache: b.no_cache,
+            target: b.target.clone(),
         };
         let mut events = host.build_image(&b.context, &opts);
         while let Some(e) = events.next().await {
@@ -1853,7 +1944,7 @@ networks:
         assert_eq!(wp.stop_signal.as_deref(), Some("SIGQUIT"));
         let numeric = parse("services:\n  web: {image: x, user: 1000}\n").unwrap();
         assert_eq!(numeric.services[0].spec.user.as_deref(), Some("1000"));
-        assert_eq!(wp.ports, [ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() }]);
+        assert_eq!(wp.ports, [ServicePort { target: 80, published: Some(8080), protocol: "tcp".into(), mode: None }]);
         assert_eq!(wp.replicas, 3);
         assert_eq!(wp.stop_grace_period, Duration::from_secs(1), "merged from the x- anchor");
         assert_eq!(wp.shutdown_delay, Duration::from_millis(1500), "from x-dockfleet");
@@ -1895,6 +1986,12 @@ networks:
         }
         let groups = parse("services:\n  web: {image: x, group_add: [wheel, 1234]}\n").unwrap();
         assert_eq!(groups.services[0].spec.group_add, ["wheel", "1234"]);
+        let long = "services:\n  web:\n    image: x\n    ports:\n      - {target: 80, published: 8080, mode: host, name: web, app_protocol: http}\n      - {target: 443, published: 8443}\n";
+        let ports = parse(long).unwrap().services.remove(0).spec.ports;
+        assert_eq!(
+            ports.iter().map(|p| (p.target, p.mode.as_deref())).collect::<Vec<_>>(),
+            [(80, Some("host")), (443, None)]
+        );
         let rr = parse("services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n").unwrap();
         assert_eq!(rr.services[0].spec.endpoint_mode.as_deref(), Some("dnsrr"));
         let e = parse("services:\n  web: {image: x, deploy: {endpoint_mode: rr}}\n").unwrap_err();
@@ -1968,7 +2065,9 @@ networks:
             ("services:\n  web:\n    image: x\n    volumes: ['data:/d']\n", "services.web.volumes[0]"),
             ("services:\n  web:\n    image: x\n    ports: ['1.2.3.4:80:80']\n", "services.web.ports[0]"),
             ("services:\n  web:\n    image: x\n    depends_on: [db]\n", "services.web.depends_on.db"),
-            ("services:\n  web:\n    build: {context: ., target: prod}\n", "services.web.build.target"),
+            ("services:\n  web:\n    build: {context: ., cache_from: [x]}\n", "services.web.build.cache_from: not supported"),
+            ("services:\n  web:\n    build: {context: ., target: 'a b'}\n", "services.web.build.target"),
+            ("services:\n  web:\n    build: {context: ., tagret: prod}\n", "services.web.build.tagret: unknown key"),
             ("services:\n  web:\n    image: x\n    stop_grace_period: soon\n", "services.web.stop_grace_period"),
             ("services:\n  web: {image: x, x-dockfleet: {shutdown_delay: soon}}\n", "services.web.x-dockfleet.shutdown_delay"),
             ("services:\n  web: {image: x, x-dockfleet: {shutdown_delay: 2h}}\n", "services.web.x-dockfleet.shutdown_delay"),
@@ -2002,6 +2101,10 @@ networks:
             ("services:\n  web: {image: x, tmpfs: [run]}\n", "services.web.tmpfs[0]"),
             ("services:\n  web: {image: x, container_name: web1}\n", "services.web.container_name: not supported: tasks are named"),
             ("services:\n  web: {image: x, mem_limit: 1g}\n", "set deploy.resources"),
+            ("services:\n  a: {image: x}\n  web: {extends: a}\n", "services.web.extends: not supported: write the shared keys"),
+            ("services:\n  web: {image: x, runtime: runc}\n", "services.web.runtime: not supported"),
+            ("services:\n  web: {image: x, deploy: {mode: replicated-job}}\n", "services.web.deploy.mode"),
+            ("services:\n  web: {image: x, deploy: {mode: daemon}}\n", "services.web.deploy.mode"),
             ("servics: {}\n", "servics"),
         ];
         for (text, field) in cases {
@@ -2014,6 +2117,50 @@ networks:
         assert!(port("-1:80").contains("\"-1\" is not a port"), "{}", port("-1:80"));
         assert!(port("8000-8002:80-82").contains("port ranges are not supported"));
         assert!(port("8000:80-82").contains("port ranges are not supported"));
+    }
+
+    #[test]
+    fn env_files_as_paths_or_with_required() {
+        let dir = std::env::temp_dir().join(format!("dockfleet-envfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.env"), "A=1\nB=2\n").unwrap();
+        std::fs::write(dir.join("b.env"), "B=3\n").unwrap();
+        let with = |files: &str| {
+            parse_compose("blog", &format!("services:\n  web: {{image: x, env_file: {files}}}\n"), &dir)
+                .map(|mut s| s.services.remove(0).spec.env)
+        };
+        let want = BTreeMap::from([("A".to_string(), "1".to_string()), ("B".to_string(), "3".to_string())]);
+        assert_eq!(with("[a.env, b.env]").unwrap(), want, "later files win");
+        assert_eq!(with("[a.env, {path: b.env}, {path: missing.env, required: false}]").unwrap(), want);
+        assert_eq!(with("a.env").unwrap().len(), 2);
+        for (files, field) in [
+            ("[a.env, {path: missing.env}]", "services.web.env_file[1]"),
+            ("[{required: false}]", "services.web.env_file[0].path"),
+            ("[{path: a.env, format: raw}]", "services.web.env_file[0].format"),
+            ("[{path: a.env, required: maybe}]", "services.web.env_file[0].required"),
+        ] {
+            let e = with(files).unwrap_err().to_string();
+            assert!(e.contains(field), "{files}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_build_section_reads_its_context_dockerfile_args_target_labels_and_no_cache() {
+        let text = "services:\n  web:\n    build:\n      context: ./app\n      dockerfile: Dockerfile.prod\n      \
+                    args: [GREETING=hi]\n      target: base\n      labels: {team: shop}\n      no_cache: true\n";
+        let b = parse(text).unwrap().services.remove(0).build.unwrap();
+        assert_eq!(
+            b,
+            StackBuild {
+                context: PathBuf::from("/srv/blog/./app"),
+                dockerfile: Some("Dockerfile.prod".into()),
+                args: BTreeMap::from([("GREETING".into(), "hi".into())]),
+                target: Some("base".into()),
+                labels: BTreeMap::from([("team".into(), "shop".into())]),
+                no_cache: true,
+            }
+        );
     }
 
     #[test]
@@ -2138,8 +2285,8 @@ services:
         .unwrap();
         let web = &s.services[0].spec;
         assert_eq!(web.command, ["sh", "-c", "echo \"hi there\"; sleep 1"]);
-        assert_eq!(web.ports[0], ServicePort { target: 80, published: Some(0), protocol: "tcp".into() });
-        assert_eq!(web.ports[1], ServicePort { target: 53, published: Some(53), protocol: "udp".into() });
+        assert_eq!(web.ports[0], ServicePort { target: 80, published: Some(0), protocol: "tcp".into(), mode: None });
+        assert_eq!(web.ports[1], ServicePort { target: 53, published: Some(53), protocol: "udp".into(), mode: None });
         assert_eq!(web.ports[2].published, Some(8443));
         assert_eq!(web.labels.get("a").map(String::as_str), Some("1"));
         assert_eq!(web.restart_policy.condition, "any");

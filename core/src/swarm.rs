@@ -20,7 +20,7 @@
 //! Ports are published in Swarm's `host` mode by default: each task binds its own port on its node, as
 //! tasks do on a fleet, so the registrator registers every task at its node's address and port and the
 //! proxy balances over them with their health; [`SwarmOptions::publish_mode`] `ingress` uses the
-//! routing mesh instead.
+//! routing mesh instead, and a port's own [`crate::ServicePort::mode`] overrides either for that port.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -599,7 +599,7 @@ pub(crate) fn to_swarm(
             }),
             target_port: Some(i64::from(p.target)),
             published_port: p.published.filter(|n| *n != 0).map(i64::from),
-            publish_mode: Some(if publish_mode == "ingress" {
+            publish_mode: Some(if p.mode.as_deref().unwrap_or(publish_mode) == "ingress" {
                 bm::EndpointPortConfigPublishModeEnum::INGRESS
             } else {
                 bm::EndpointPortConfigPublishModeEnum::HOST
@@ -608,7 +608,9 @@ pub(crate) fn to_swarm(
         })
         .collect();
     let endpoint_mode = match spec.endpoint_mode.as_deref() {
-        Some("dnsrr") if publish_mode == "ingress" && !ports.is_empty() => {
+        Some("dnsrr")
+            if ports.iter().any(|p| p.publish_mode == Some(bm::EndpointPortConfigPublishModeEnum::INGRESS)) =>
+        {
             return Err(Error::invalid(
                 "endpoint_mode",
                 "dnsrr has no virtual address for the routing mesh to publish ports on (publish them in host mode)",
@@ -1863,9 +1865,9 @@ mod tests {
         spec.env.insert("A".into(), "1".into());
         spec.labels.insert(LABEL_STACK.into(), "blog".into());
         spec.ports = vec![
-            ServicePort { target: 80, published: Some(8080), protocol: "tcp".into() },
-            ServicePort { target: 81, published: Some(0), protocol: "udp".into() },
-            ServicePort { target: 82, published: None, protocol: "tcp".into() },
+            ServicePort { target: 80, published: Some(8080), protocol: "tcp".into(), mode: None },
+            ServicePort { target: 81, published: Some(0), protocol: "udp".into(), mode: None },
+            ServicePort { target: 82, published: None, protocol: "tcp".into(), mode: None },
         ];
         spec.volumes = vec![
             Mount { source: "data".into(), target: "/data".into(), read_only: false },
@@ -2081,6 +2083,25 @@ mod tests {
         assert_eq!(mode("vip", "ingress").unwrap(), Some(bm::EndpointSpecModeEnum::VIP));
         assert!(mode("dnsrr", "ingress").unwrap_err().to_string().contains("endpoint_mode"));
         assert!(mode("rr", "host").unwrap_err().to_string().contains("endpoint_mode"));
+        // A port's own mode overrides the swarm's.
+        let port = |mode: Option<&str>| ServicePort {
+            target: 80,
+            published: Some(8080),
+            mode: mode.map(String::from),
+            ..Default::default()
+        };
+        let modes = |ports: Vec<ServicePort>, publish: &str, endpoint: Option<&str>| {
+            let s = ServiceSpec { ports, endpoint_mode: endpoint.map(String::from), ..spec.clone() };
+            to_swarm(&s, &nodes(), publish, &none()).map(|s| {
+                s.endpoint_spec.unwrap().ports.unwrap().into_iter().map(|p| p.publish_mode).collect::<Vec<_>>()
+            })
+        };
+        use bm::EndpointPortConfigPublishModeEnum::{HOST, INGRESS};
+        let mixed = vec![port(Some("ingress")), ServicePort { published: Some(8081), ..port(None) }];
+        assert_eq!(modes(mixed.clone(), "host", None).unwrap(), [Some(INGRESS), Some(HOST)]);
+        assert_eq!(modes(vec![port(Some("host"))], "ingress", None).unwrap(), [Some(HOST)]);
+        assert!(modes(mixed, "host", Some("dnsrr")).unwrap_err().to_string().contains("endpoint_mode"));
+        assert_eq!(modes(vec![port(Some("host"))], "ingress", Some("dnsrr")).unwrap(), [Some(HOST)]);
         let unpublished = ServiceSpec { endpoint_mode: Some("dnsrr".into()), ports: vec![], ..spec.clone() };
         let s = to_swarm(&unpublished, &nodes(), "ingress", &none()).unwrap();
         assert_eq!(s.endpoint_spec.unwrap().mode, Some(bm::EndpointSpecModeEnum::DNSRR));

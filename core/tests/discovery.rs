@@ -27,7 +27,7 @@ async fn the_registrator_follows_services_deaths_and_health() {
     spec.command = vec!["sh".into(), "-c".into(), "httpd -p 80 -h /www; exec sleep 600".into()];
     spec.replicas = 3;
     spec.stop_grace_period = Duration::from_secs(1);
-    spec.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into() }];
+    spec.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into(), mode: None }];
     deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
 
     let checks = BTreeMap::from([(

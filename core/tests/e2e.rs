@@ -97,7 +97,7 @@ async fn rolling_updates_through_the_proxy_drop_nothing_and_a_kill_fails_only_wh
     spec.command = ["sh", "-c", "hostname > /www/index.html; exec httpd -f -p 80 -h /www"].map(String::from).to_vec();
     spec.replicas = 3;
     spec.stop_grace_period = Duration::from_secs(1);
-    spec.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into() }];
+    spec.ports = vec![ServicePort { target: 80, published: Some(0), protocol: "tcp".into(), mode: None }];
     spec.update_config.order = "start-first".into();
     spec.update_config.monitor = Duration::from_millis(300);
     deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();

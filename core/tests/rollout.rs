@@ -221,7 +221,7 @@ async fn an_interrupted_rollout_resumes_without_restarting_updated_tasks() {
 #[tokio::test]
 async fn bad_input_fails_before_any_engine_call() {
     let mut spec = ServiceSpec::new("bad", IMAGE);
-    spec.ports = vec![ServicePort { target: 80, published: Some(18080), protocol: "tcp".into() }];
+    spec.ports = vec![ServicePort { target: 80, published: Some(18080), protocol: "tcp".into(), mode: None }];
     spec.update_config.order = "start-first".into();
     let e = rollout(plain_fleet(), spec, options()).try_next().await.unwrap_err();
     assert_eq!(e.code(), "invalid_argument");

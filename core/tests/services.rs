@@ -145,7 +145,7 @@ async fn constraints_pin_and_bad_specs_change_nothing() {
     // Unplaceable: more tasks than hosts with a published port, each host explained.
     let mut ported = spec.clone();
     ported.placement.constraints.clear();
-    ported.ports = vec![ServicePort { target: 80, published: Some(18555), protocol: "tcp".into() }];
+    ported.ports = vec![ServicePort { target: 80, published: Some(18555), protocol: "tcp".into(), mode: None }];
     ported.replicas = 5;
     let p = plan(&ported, &observe(&fleet, &name).await.unwrap(), &PlanOptions::default()).unwrap();
     assert_eq!(p.unplaced.len(), 2, "{p:?}");

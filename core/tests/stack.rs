@@ -194,12 +194,17 @@ async fn a_service_with_a_build_section_is_built_once_and_carried_to_the_hosts()
     let name = unique("built").replace('_', "-");
     let dir = std::env::temp_dir().join(&name);
     std::fs::create_dir_all(dir.join("app")).unwrap();
+    // Two stages: the target stops at the first, which reads the build argument.
     std::fs::write(
         dir.join("app/Dockerfile"),
-        format!("FROM {IMAGE}\nRUN echo built > /built\nCMD [\"sleep\", \"600\"]\n"),
+        format!(
+            "FROM {IMAGE} AS base\nARG GREETING\nRUN echo built $GREETING > /built\nCMD [\"sleep\", \"600\"]\n\
+             FROM base AS debug\nRUN echo debug > /built\n"
+        ),
     )
     .unwrap();
-    let compose = "services:\n  app:\n    build: ./app\n    stop_grace_period: 1s\n    deploy: {replicas: 3}\n";
+    let compose = "services:\n  app:\n    build: {context: ./app, target: base, args: {GREETING: hi}, labels: {team: shop}}\n    \
+                   stop_grace_period: 1s\n    deploy: {replicas: 3}\n";
     let stack = parse_compose(&name, compose, &dir).unwrap();
     assert_eq!(stack.services[0].spec.image, format!("{name}_app:latest"));
     let events: Vec<RolloutEvent> =
@@ -210,7 +215,9 @@ async fn a_service_with_a_build_section_is_built_once_and_carried_to_the_hosts()
     for t in &ps[0].tasks {
         let h = fleet.host(&t.host).unwrap();
         let out = h.exec(&t.id, &["cat".into(), "/built".into()], &ExecOptions::default()).await.unwrap();
-        assert_eq!(out.stdout.trim(), "built", "on {}", t.host);
+        assert_eq!(out.stdout.trim(), "built hi", "the base stage, on {}", t.host);
+        let image = h.inspect_image(&format!("{name}_app:latest")).await.unwrap();
+        assert_eq!((image.labels["team"].as_str(), image.labels[LABEL_STACK].as_str()), ("shop", name.as_str()));
     }
     stack_down(&fleet, &name, true).await.unwrap();
     for h in fleet.hosts() {

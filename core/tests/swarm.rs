@@ -256,6 +256,29 @@ async fn swarm_backend_end_to_end() {
     let st = backend.service_status(&pinned.name).await.unwrap();
     assert!(st.running == 2 && st.tasks.iter().all(|t| t.host == "df-3"), "{st:?}");
     assert_eq!(backend.remove_service(&pinned.name).await.unwrap(), 2);
+    // A port's own mode overrides the swarm's (host here): Swarm publishes that one through the
+    // routing mesh, the other in host mode.
+    let mut meshed = web_service("sw-mesh", 1);
+    let mesh_port = 18900 + (std::process::id() % 90) as u16;
+    meshed.ports.push(ServicePort {
+        target: 80,
+        published: Some(mesh_port),
+        mode: Some("ingress".into()),
+        ..Default::default()
+    });
+    assert_eq!(last(&collect(backend.rollout(meshed.clone(), Default::default())).await).1, "completed");
+    let manager = fleet.host("df-1").unwrap();
+    let d = manager.as_docker().unwrap().bollard().await.unwrap();
+    let inspected = d.inspect_service(&meshed.name, None::<bollard::query_parameters::InspectServiceOptions>).await;
+    let ports = inspected.unwrap().endpoint.unwrap().ports.unwrap();
+    let modes: Vec<(Option<i64>, String)> = ports
+        .iter()
+        .map(|p| (p.published_port.filter(|p| *p == i64::from(mesh_port)), p.publish_mode.unwrap().to_string()))
+        .collect();
+    assert_eq!(modes.len(), 2, "{ports:?}");
+    assert!(modes.contains(&(Some(i64::from(mesh_port)), "ingress".into())), "{ports:?}");
+    assert!(modes.contains(&(None, "host".into())), "{ports:?}");
+    backend.remove_service(&meshed.name).await.unwrap();
     let mut ssd = web_service("sw-ssd", 1);
     ssd.placement.constraints = vec!["disk==ssd".into()];
     collect(backend.rollout(ssd.clone(), Default::default())).await;

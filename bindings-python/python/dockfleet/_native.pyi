@@ -468,7 +468,8 @@ class BuildOptions:
     build_args: dict[str, str]
     labels: dict[str, str]
     no_cache: bool
-    def __new__(cls, *, tag: str = ..., dockerfile: str | None = ..., build_args: dict[str, str] = ..., labels: dict[str, str] = ..., no_cache: bool = ...) -> Self: ...
+    target: str | None
+    def __new__(cls, *, tag: str = ..., dockerfile: str | None = ..., build_args: dict[str, str] = ..., labels: dict[str, str] = ..., no_cache: bool = ..., target: str | None = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -670,7 +671,8 @@ class ServicePort:
     target: int
     published: int | None
     protocol: str
-    def __new__(cls, *, target: int = ..., published: int | None = ..., protocol: str = ...) -> Self: ...
+    mode: str | None
+    def __new__(cls, *, target: int = ..., published: int | None = ..., protocol: str = ..., mode: str | None = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -1047,7 +1049,10 @@ class StackBuild:
     context: Path
     dockerfile: str | None
     args: dict[str, str]
-    def __new__(cls, *, context: _StrPath = ..., dockerfile: str | None = ..., args: dict[str, str] = ...) -> Self: ...
+    target: str | None
+    labels: dict[str, str]
+    no_cache: bool
+    def __new__(cls, *, context: _StrPath = ..., dockerfile: str | None = ..., args: dict[str, str] = ..., target: str | None = ..., labels: dict[str, str] = ..., no_cache: bool = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final

@@ -84,7 +84,7 @@ pub fn web_service(prefix: &str, replicas: u32) -> dockfleet::ServiceSpec {
     spec.command = ["httpd", "-f", "-p", "80", "-h", "/www"].map(String::from).to_vec();
     spec.replicas = replicas;
     spec.stop_grace_period = std::time::Duration::from_secs(1);
-    spec.ports = vec![dockfleet::ServicePort { target: 80, published: Some(0), protocol: "tcp".into() }];
+    spec.ports = vec![dockfleet::ServicePort { target: 80, published: Some(0), protocol: "tcp".into(), mode: None }];
     spec
 }
 
