@@ -289,6 +289,7 @@ struct ComposeHealthcheck {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ComposeDeploy {
+    start_interval: Option<Value>,
     mode: Option<String>,
     replicas: Option<u32>,
     placement: Option<ComposePlacement>,
@@ -1064,6 +1065,13 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
             vec!["NONE".to_string()]
         } else {
             match &h.test {
+        if h.start_interval.is_some() {
+            return Err(Error::invalid(
+                f("healthcheck.start_interval"),
+                "not supported: a Healthcheck has no start interval (engines take one from API 1.44, \
+                 Docker 25); use interval",
+            ));
+        }
                 Some(Value::String(cmd)) => vec!["CMD-SHELL".to_string(), cmd.clone()],
                 Some(other) => string_list(&f("healthcheck.test"), other)?,
                 None => return Err(Error::invalid(f("healthcheck.test"), "is required unless disable is set")),
@@ -2157,6 +2165,7 @@ networks:
                 dockerfile: Some("Dockerfile.prod".into()),
                 args: BTreeMap::from([("GREETING".into(), "hi".into())]),
                 target: Some("base".into()),
+            ("services:\n  web: {image: x, healthcheck: {test: [CMD, 'true'], start_interval: 1s}}\n", "services.web.healthcheck.start_interval: not supported"),
                 labels: BTreeMap::from([("team".into(), "shop".into())]),
                 no_cache: true,
             }
