@@ -1142,6 +1142,8 @@ export interface Stack {
   services: Array<StackService>
   networks: Array<string>
   volumes: Array<string>
+  networkLabels: Record<string, Record<string, string>>
+  volumeLabels: Record<string, Record<string, string>>
   secrets: Array<StackFile>
   configs: Array<StackFile>
 }

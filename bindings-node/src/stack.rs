@@ -43,6 +43,7 @@ object! { out
     #[doc = "A stack: services, and the networks, volumes, secrets and configs it creates."]
     Stack => df::Stack {
         name: String, services: Vec<StackService>, networks: Vec<String>, volumes: Vec<String>,
+        network_labels: HashMap<String, HashMap<String, String>>, volume_labels: HashMap<String, HashMap<String, String>>,
         secrets: Vec<StackFile>, configs: Vec<StackFile>,
     }
 }

@@ -104,6 +104,8 @@ test('compose services join all their networks and answer to their names', () =>
   const { spec: exposing } = dockfleet.parseCompose('app', more).services[0]
   assert.deepEqual([exposing.networkAliases, exposing.ports.map((p) => [p.target, p.published])], [['web', 'api'], [[3000, null]]])
   assert.equal(dockfleet.parseCompose('app', 'services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n').services[0].spec.endpointMode, 'dnsrr')
+  const labelled = dockfleet.parseCompose('app', 'services:\n  web: {image: x, networks: [a]}\nnetworks: {a: {labels: {tier: net}}}\nvolumes: {v: {labels: [tier=data]}}\n')
+  assert.deepEqual([labelled.networkLabels, labelled.volumeLabels], [{ app_a: { tier: 'net' } }, { app_v: { tier: 'data' } }])
   const { ports } = dockfleet.parseCompose('app', 'services:\n  web: {image: x, ports: [{target: 80, published: 8080, mode: ingress, name: web}]}\n').services[0].spec
   assert.deepEqual(ports.map((p) => [p.target, p.published, p.mode]), [[80, 8080, 'ingress']])
   assert.throws(() => dockfleet.parseCompose('app', 'services:\n  web: {image: x, deploy: {endpoint_mode: rr}}\n'),

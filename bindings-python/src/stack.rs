@@ -42,6 +42,7 @@ dto! {
     /// A stack: services, and the networks, volumes, secrets and configs it creates.
     Stack => df::Stack {
         name: String, services: Vec<StackService>, networks: Vec<String>, volumes: Vec<String>,
+        network_labels: BTreeMap<String, BTreeMap<String, String>>, volume_labels: BTreeMap<String, BTreeMap<String, String>>,
         secrets: Vec<StackFile>, configs: Vec<StackFile>,
     }
 }

@@ -126,6 +126,8 @@ def test_compose_services_join_all_their_networks_and_answer_to_their_names():
     assert spec.network_aliases == ["web", "api"]
     assert [(p.target, p.published) for p in spec.ports] == [(3000, None)]
     assert sync.parse_compose("app", "services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n").services[0].spec.endpoint_mode == "dnsrr"
+    labelled = sync.parse_compose("app", "services:\n  web: {image: x, networks: [a]}\nnetworks: {a: {labels: {tier: net}}}\nvolumes: {v: {labels: [tier=data]}}\n")
+    assert (labelled.network_labels, labelled.volume_labels) == ({"app_a": {"tier": "net"}}, {"app_v": {"tier": "data"}})
     ports = sync.parse_compose("app", "services:\n  web: {image: x, ports: [{target: 80, published: 8080, mode: ingress, name: web}]}\n").services[0].spec.ports
     assert [(p.target, p.published, p.mode) for p in ports] == [(80, 8080, "ingress")]
     try:

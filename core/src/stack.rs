@@ -94,6 +94,13 @@ pub struct Stack {
     pub networks: Vec<String>,
     /// Named volumes to create on every host (external ones are not listed).
     pub volumes: Vec<String>,
+    /// Labels of the networks the stack creates, by full name (compose's `networks.<n>.labels`),
+    /// besides the stack's own label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub network_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Labels of the volumes the stack creates, by full name (compose's `volumes.<v>.labels`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// Swarm secrets the stack creates from files (Swarm backend only; external ones are not listed).
     pub secrets: Vec<StackFile>,
     /// Swarm configs the stack creates from files (Swarm backend only).
@@ -282,6 +289,7 @@ struct ComposeHealthcheck {
     timeout: Option<String>,
     retries: Option<u32>,
     start_period: Option<String>,
+    start_interval: Option<Value>,
     #[serde(default)]
     disable: bool,
 }
@@ -289,7 +297,6 @@ struct ComposeHealthcheck {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ComposeDeploy {
-    start_interval: Option<Value>,
     mode: Option<String>,
     replicas: Option<u32>,
     placement: Option<ComposePlacement>,
@@ -1058,13 +1065,6 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         spec.network_aliases = aliases;
     }
     if let Some(h) = &s.healthcheck {
-        let d = |k: &str, v: &Option<String>| -> Result<Option<Duration>> {
-            v.as_deref().map(|t| parse_duration(&f(&format!("healthcheck.{k}")), t)).transpose()
-        };
-        let test = if h.disable {
-            vec!["NONE".to_string()]
-        } else {
-            match &h.test {
         if h.start_interval.is_some() {
             return Err(Error::invalid(
                 f("healthcheck.start_interval"),
@@ -1072,6 +1072,13 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
                  Docker 25); use interval",
             ));
         }
+        let d = |k: &str, v: &Option<String>| -> Result<Option<Duration>> {
+            v.as_deref().map(|t| parse_duration(&f(&format!("healthcheck.{k}")), t)).transpose()
+        };
+        let test = if h.disable {
+            vec!["NONE".to_string()]
+        } else {
+            match &h.test {
                 Some(Value::String(cmd)) => vec!["CMD-SHELL".to_string(), cmd.clone()],
                 Some(other) => string_list(&f("healthcheck.test"), other)?,
                 None => return Err(Error::invalid(f("healthcheck.test"), "is required unless disable is set")),
@@ -1465,6 +1472,7 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
     let objects = |section: &str, items: BTreeMap<String, Option<ComposeObject>>, allowed_driver: &[&str]| {
         let mut all = BTreeMap::new();
         let mut created = Vec::new();
+        let mut labels = BTreeMap::new();
         for (key, obj) in items {
             let field = format!("{section}.{key}");
             let obj = obj.unwrap_or_default();
@@ -1476,21 +1484,31 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
                     ));
                 }
             }
-            if let Some(l) = &obj.labels {
-                label_list_or_dict(&format!("{field}.labels"), l)?;
-            }
             let full = obj.name.clone().unwrap_or_else(|| format!("{name}_{key}"));
             crate::host::validate_name(&field, &full)?;
             if !obj.external.unwrap_or(false) {
                 created.push(full.clone());
+                if let Some(l) = &obj.labels {
+                    let l = label_list_or_dict(&format!("{field}.labels"), l)?;
+                    check_object_labels(&format!("{field}.labels"), &l)?;
+                    if !l.is_empty() {
+                        labels.insert(full.clone(), l);
+                    }
+                }
+            } else if obj.labels.is_some() {
+                return Err(Error::invalid(
+                    format!("{field}.labels"),
+                    "an external object keeps the labels it was created with",
+                ));
             }
             all.insert(key, full);
         }
-        Ok::<_, Error>((all, created))
+        Ok::<_, Error>((all, created, labels))
     };
-    let (volumes, created_volumes) = objects("volumes", file.volumes, &["local"])?;
+    let (volumes, created_volumes, volume_labels) = objects("volumes", file.volumes, &["local"])?;
     // Overlay networks span a swarm's nodes; on plain engines a stack network is a bridge on each host.
-    let (mut networks, mut created_networks) = objects("networks", file.networks, &["bridge", "overlay"])?;
+    let (mut networks, mut created_networks, network_labels) =
+        objects("networks", file.networks, &["bridge", "overlay"])?;
     let files = |section: &str, items: BTreeMap<String, ComposeFileObject>| {
         let mut all = BTreeMap::new();
         let mut created = Vec::new();
@@ -1535,6 +1553,8 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
         services,
         networks: created_networks,
         volumes: created_volumes,
+        network_labels,
+        volume_labels,
         secrets: created_secrets,
         configs: created_configs,
     };
@@ -1557,11 +1577,46 @@ pub fn load_compose(name: &str, path: &Path) -> Result<Stack> {
     parse_compose(name, &text, path.parent().unwrap_or(Path::new(".")))
 }
 
+/// Checks a network's or volume's labels: keys present, the `dockfleet.` prefix left to dockfleet.
+fn check_object_labels(field: &str, labels: &BTreeMap<String, String>) -> Result<()> {
+    for k in labels.keys() {
+        if k.is_empty() || k.starts_with("dockfleet.") {
+            return Err(Error::invalid(
+                format!("{field}.{k}"),
+                "a label needs a key, and the dockfleet. prefix is reserved for dockfleet's own labels",
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Stack {
+    /// The labels a network or volume the stack creates carries: its own, and the stack's.
+    pub(crate) fn object_labels(&self, volume: bool, name: &str) -> BTreeMap<String, String> {
+        let own = if volume { &self.volume_labels } else { &self.network_labels };
+        let mut labels = own.get(name).cloned().unwrap_or_default();
+        labels.insert(LABEL_STACK.to_string(), self.name.clone());
+        labels
+    }
+
     /// Checks the stack without any engine call: its name, every service, and that `depends_on`
     /// names services of the stack, with known conditions and no cycle.
     pub fn validate(&self) -> Result<()> {
         check_stack_name(&self.name)?;
+        for (section, labels, created) in [
+            ("network_labels", &self.network_labels, &self.networks),
+            ("volume_labels", &self.volume_labels, &self.volumes),
+        ] {
+            for (name, l) in labels {
+                if !created.contains(name) {
+                    return Err(Error::invalid(
+                        format!("{section}.{name}"),
+                        "is not a network or volume the stack creates",
+                    ));
+                }
+                check_object_labels(&format!("{section}.{name}"), l)?;
+            }
+        }
         let known: BTreeSet<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
         for s in &self.services {
             let field = format!("services.{}", s.name);
@@ -1651,7 +1706,6 @@ pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::hos
                 .map_err(|e| e.with_field_prefix(&format!("services.{}", s.name)))?;
         }
         let order = stack.order()?;
-        let labels = BTreeMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
         let reachable: Vec<_> = fleet
             .probe(&ProbeOptions::default())
             .await
@@ -1667,14 +1721,14 @@ pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::hos
                 .map(|n| n.name)
                 .collect();
             for n in stack.networks.iter().filter(|n| !existing.contains(*n)) {
-                match h.create_network(n, &labels).await {
+                match h.create_network(n, &stack.object_labels(false, n)).await {
                     Ok(_) | Err(Error::Conflict { .. }) => {}
                     Err(e) => return Err(e),
                 }
                 stack_event(&tx, &stack.name, "network", format!("network {n} on {}", h.name()));
             }
             for v in &stack.volumes {
-                h.create_volume(v, &labels).await?;
+                h.create_volume(v, &stack.object_labels(true, v)).await?;
             }
         }
         if !stack.volumes.is_empty() {
@@ -2111,6 +2165,7 @@ networks:
             ("services:\n  web: {image: x, mem_limit: 1g}\n", "set deploy.resources"),
             ("services:\n  a: {image: x}\n  web: {extends: a}\n", "services.web.extends: not supported: write the shared keys"),
             ("services:\n  web: {image: x, runtime: runc}\n", "services.web.runtime: not supported"),
+            ("services:\n  web: {image: x, healthcheck: {test: [CMD, 'true'], start_interval: 1s}}\n", "services.web.healthcheck.start_interval: not supported"),
             ("services:\n  web: {image: x, deploy: {mode: replicated-job}}\n", "services.web.deploy.mode"),
             ("services:\n  web: {image: x, deploy: {mode: daemon}}\n", "services.web.deploy.mode"),
             ("servics: {}\n", "servics"),
@@ -2125,6 +2180,32 @@ networks:
         assert!(port("-1:80").contains("\"-1\" is not a port"), "{}", port("-1:80"));
         assert!(port("8000-8002:80-82").contains("port ranges are not supported"));
         assert!(port("8000:80-82").contains("port ranges are not supported"));
+    }
+
+    #[test]
+    fn networks_and_volumes_keep_their_labels() {
+        let text = "services:\n  web: {image: x, networks: [front], volumes: ['v:/v']}\n\
+                    networks:\n  front: {labels: {tier: net}}\n  outside: {external: true}\n\
+                    volumes:\n  v: {labels: [tier=data, bare]}\n";
+        let stack = parse(text).unwrap();
+        assert_eq!(stack.network_labels["blog_front"], BTreeMap::from([("tier".to_string(), "net".to_string())]));
+        assert_eq!(stack.volume_labels["blog_v"]["bare"], "");
+        let labels = stack.object_labels(true, "blog_v");
+        assert_eq!((labels["tier"].as_str(), labels[LABEL_STACK].as_str()), ("data", "blog"));
+        assert_eq!(stack.object_labels(false, "blog_default").len(), 1, "the stack's own only");
+        for (text, field) in [
+            ("networks:\n  n: {external: true, labels: {a: b}}\nservices:\n  web: {image: x}\n", "networks.n.labels"),
+            (
+                "volumes:\n  v: {labels: {dockfleet.stack: other}}\nservices:\n  web: {image: x}\n",
+                "volumes.v.labels.dockfleet.stack",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+        }
+        let mut odd = stack.clone();
+        odd.network_labels.insert("elsewhere".into(), BTreeMap::new());
+        assert!(odd.validate().unwrap_err().to_string().contains("network_labels.elsewhere"));
     }
 
     #[test]
@@ -2165,7 +2246,6 @@ networks:
                 dockerfile: Some("Dockerfile.prod".into()),
                 args: BTreeMap::from([("GREETING".into(), "hi".into())]),
                 target: Some("base".into()),
-            ("services:\n  web: {image: x, healthcheck: {test: [CMD, 'true'], start_interval: 1s}}\n", "services.web.healthcheck.start_interval: not supported"),
                 labels: BTreeMap::from([("team".into(), "shop".into())]),
                 no_cache: true,
             }

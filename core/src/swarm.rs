@@ -1591,7 +1591,7 @@ impl Swarm {
                 name: n.clone(),
                 driver: Some("overlay".into()),
                 attachable: Some(true),
-                labels: Some(labels.clone()),
+                labels: Some(stack.object_labels(false, n).into_iter().collect()),
                 ..Default::default()
             };
             match docker.create_network(req).await.map_err(|e| m.object_err(e, "network", n, "create network")) {
@@ -1600,11 +1600,10 @@ impl Swarm {
             }
         }
         if !stack.volumes.is_empty() {
-            let vlabels = BTreeMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
             for name in nodes.keys() {
                 let h = self.inner.fleet.host(name)?;
                 for v in &stack.volumes {
-                    h.create_volume(v, &vlabels).await?;
+                    h.create_volume(v, &stack.object_labels(true, v)).await?;
                 }
             }
             event("volume", format!("volumes {} on {} node(s)", stack.volumes.join(", "), nodes.len()));

@@ -45,6 +45,10 @@ services:
         constraints: [node.role == manager]
 volumes:
   db-data:
+    labels: {tier: data}
+networks:
+  default:
+    labels: [tier=net]
 "#;
 
 fn write_compose(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
@@ -114,14 +118,16 @@ async fn a_wordpress_shaped_stack_up_ps_down() {
     let db_ip = df1.inspect_container(&db_task.id).await.unwrap().networks[&format!("{name}_default")].clone();
     let lookup = df1.exec(&web1.id, &["nslookup".into(), "db".into()], &ExecOptions::default()).await.unwrap();
     assert!(lookup.stdout.contains(&db_ip), "db is {db_ip}: {lookup:?}");
-    // Networks and the volume carry the stack's label.
+    // Networks and the volume carry the stack's label, and their own from the file.
     let label = [format!("{LABEL_STACK}={name}")];
     for h in fleet.hosts() {
         let nets = h.list_networks(&label).await.unwrap();
         assert_eq!(nets.iter().map(|n| n.name.clone()).collect::<Vec<_>>(), [format!("{name}_default")]);
+        assert_eq!(nets[0].labels.get("tier").map(String::as_str), Some("net"), "on {}", h.name());
     }
     let vols = df1.list_volumes(&label).await.unwrap();
     assert_eq!(vols.iter().map(|v| v.name.clone()).collect::<Vec<_>>(), [format!("{name}_db-data")]);
+    assert_eq!(vols[0].labels.get("tier").map(String::as_str), Some("data"));
 
     // Up again unchanged: nothing is replaced.
     let again: Vec<RolloutEvent> = stack_up(fleet.clone(), stack.clone(), options.clone()).try_collect().await.unwrap();

@@ -109,6 +109,7 @@ services:
         constraints: [node.role == manager]
 volumes:
   db-data:
+    labels: {tier: data}
 secrets:
   db_password: {file: ./db_password.txt}
 "#;
@@ -503,7 +504,9 @@ async fn swarm_backend_end_to_end() {
         "nothing replaced"
     );
     let label = [format!("{LABEL_STACK}={stack_name}")];
-    assert_eq!(df1.list_volumes(&label).await.unwrap().len(), 1);
+    let volumes = df1.list_volumes(&label).await.unwrap();
+    assert_eq!(volumes.len(), 1);
+    assert_eq!(volumes[0].labels.get("tier").map(String::as_str), Some("data"), "the file's label too");
     let down = backend.stack_down(&stack_name, true).await.unwrap();
     assert_eq!((down.services.len(), down.containers, down.networks, down.secrets), (2, 4, 1, 1), "{down:?}");
     assert!(down.volumes >= 1, "{down:?}");

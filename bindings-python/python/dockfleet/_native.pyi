@@ -1074,9 +1074,11 @@ class Stack:
     services: list[StackService]
     networks: list[str]
     volumes: list[str]
+    network_labels: dict[str, dict[str, str]]
+    volume_labels: dict[str, dict[str, str]]
     secrets: list[StackFile]
     configs: list[StackFile]
-    def __new__(cls, *, name: str = ..., services: list[StackService] = ..., networks: list[str] = ..., volumes: list[str] = ..., secrets: list[StackFile] = ..., configs: list[StackFile] = ...) -> Self: ...
+    def __new__(cls, *, name: str = ..., services: list[StackService] = ..., networks: list[str] = ..., volumes: list[str] = ..., network_labels: dict[str, dict[str, str]] = ..., volume_labels: dict[str, dict[str, str]] = ..., secrets: list[StackFile] = ..., configs: list[StackFile] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
