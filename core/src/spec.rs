@@ -466,6 +466,13 @@ pub fn parse_preference(field: &str, text: &str) -> Result<String> {
     Ok(t.to_string())
 }
 
+/// A service's modes (`ServiceSpec::mode`).
+pub(crate) const SERVICE_MODES: &[&str] = &["replicated", "global"];
+/// How Swarm resolves a service's name (`ServiceSpec::endpoint_mode`).
+pub(crate) const ENDPOINT_MODES: &[&str] = &["vip", "dnsrr"];
+/// How Swarm publishes a port (`ServicePort::mode`, `SwarmOptions::publish_mode`).
+pub(crate) const PUBLISH_MODES: &[&str] = &["host", "ingress"];
+
 pub(crate) fn check_choice(field: &str, value: &str, allowed: &[&str]) -> Result<()> {
     if allowed.contains(&value) {
         Ok(())
@@ -656,7 +663,7 @@ impl ServiceSpec {
             }
             check_choice(&format!("ports[{i}].protocol"), &p.protocol, &["tcp", "udp"])?;
             if let Some(m) = &p.mode {
-                check_choice(&format!("ports[{i}].mode"), m, &["host", "ingress"])?;
+                check_choice(&format!("ports[{i}].mode"), m, PUBLISH_MODES)?;
             }
             if let Some(pp) = p.published.filter(|pp| *pp != 0) {
                 if !published.insert((pp, p.protocol.clone())) {
@@ -680,9 +687,9 @@ impl ServiceSpec {
                 ));
             }
         }
-        check_choice("mode", &self.mode, &["replicated", "global"])?;
+        check_choice("mode", &self.mode, SERVICE_MODES)?;
         if let Some(m) = &self.endpoint_mode {
-            check_choice("endpoint_mode", m, &["vip", "dnsrr"])?;
+            check_choice("endpoint_mode", m, ENDPOINT_MODES)?;
         }
         if self.shutdown_delay > MAX_SHUTDOWN_DELAY {
             return Err(Error::invalid("shutdown_delay", "must be at most an hour"));

@@ -677,7 +677,7 @@ fn port(field: &str, v: &Value) -> Result<ServicePort> {
                     "protocol" => out.protocol = scalar(&f, val)?,
                     "mode" => {
                         let mode = scalar(&f, val)?;
-                        if mode != "host" && mode != "ingress" {
+                        if !crate::spec::PUBLISH_MODES.contains(&mode.as_str()) {
                             return Err(Error::invalid(f, format!("{mode:?} is not host or ingress")));
                         }
                         out.mode = Some(mode);
@@ -1157,7 +1157,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
                     format!("{m:?}: jobs are not supported (replicated or global)"),
                 ));
             }
-            crate::spec::check_choice(&df("mode"), &m, &["replicated", "global"])?;
+            crate::spec::check_choice(&df("mode"), &m, crate::spec::SERVICE_MODES)?;
             spec.mode = m;
         }
         if let Some(r) = d.replicas {
@@ -1225,7 +1225,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
             spec.labels.extend(label_list_or_dict(&df("labels"), l)?);
         }
         if let Some(m) = d.endpoint_mode {
-            crate::spec::check_choice(&df("endpoint_mode"), &m, &["vip", "dnsrr"])?;
+            crate::spec::check_choice(&df("endpoint_mode"), &m, crate::spec::ENDPOINT_MODES)?;
             spec.endpoint_mode = Some(m);
         }
     }

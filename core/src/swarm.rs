@@ -86,7 +86,7 @@ impl Default for SwarmOptions {
 impl SwarmOptions {
     /// Checks the options; the error names the field.
     pub fn validate(&self) -> Result<()> {
-        if self.publish_mode != "host" && self.publish_mode != "ingress" {
+        if !crate::spec::PUBLISH_MODES.contains(&self.publish_mode.as_str()) {
             return Err(Error::invalid("publish_mode", format!("{:?} is not host or ingress", self.publish_mode)));
         }
         if self.poll_interval < Duration::from_millis(10) {
