@@ -135,14 +135,20 @@ export declare class DockerHost {
   inspectImage(reference: string, abortSignal?: AbortSignal | undefined | null): Promise<ImageSummary>
   imageExists(reference: string, abortSignal?: AbortSignal | undefined | null): Promise<boolean>
   removeImage(reference: string, force?: boolean | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
-  /** Creates a bridge network; resolves to its ID (`conflict` when the name is taken). */
-  createNetwork(name: string, labels?: Record<string, string> | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<string>
+  /**
+   * Creates a network (a bridge unless `options.driver` says otherwise); resolves to its ID
+   * (`conflict` when the name is taken).
+   */
+  createNetwork(name: string, options?: NetworkOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<string>
   /** Removes a network. */
   removeNetwork(name: string, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** Networks carrying every label given (`key` or `key=value`). */
   listNetworks(labels?: Array<string> | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Array<NetworkSummary>>
-  /** Creates a named volume, or resolves to the existing one of that name. */
-  createVolume(name: string, labels?: Record<string, string> | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<VolumeSummary>
+  /**
+   * Creates a named volume, or resolves to the existing one of that name (which keeps the
+   * options it was created with).
+   */
+  createVolume(name: string, options?: VolumeOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<VolumeSummary>
   /** Removes a named volume (`conflict` while in use, unless `force`). */
   removeVolume(name: string, force?: boolean | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** Volumes carrying every label given (`key` or `key=value`). */
@@ -682,6 +688,14 @@ export interface Instance {
   health?: string
 }
 
+/** One address pool of a network: `subnet` in CIDR form, optionally the `ipRange` containers get addresses from, the `gateway`, and `auxAddresses` (name to address) left out. */
+export interface IpamPool {
+  subnet?: string
+  ipRange?: string | undefined | null
+  gateway?: string | undefined | null
+  auxAddresses?: Record<string, string>
+}
+
 /** Label holding the task's CPU reservation. */
 export declare const LABEL_CPU_RESERVATION: string
 
@@ -763,12 +777,28 @@ export interface Mount {
   readOnly?: boolean
 }
 
+/** Options of `createNetwork`: `driver` (`bridge` when unset), labels, driver options, `internal` (no route out), `attachable` (Swarm overlays), `enableIpv6` and address pools. */
+export interface NetworkOptions {
+  driver?: string | undefined | null
+  labels?: Record<string, string>
+  driverOpts?: Record<string, string>
+  internal?: boolean
+  attachable?: boolean
+  enableIpv6?: boolean
+  ipam?: Array<IpamPool>
+}
+
 /** A network on one engine. */
 export interface NetworkSummary {
   id: string
   name: string
   driver: string
   labels: Record<string, string>
+  driverOpts: Record<string, string>
+  internal: boolean
+  attachable: boolean
+  enableIpv6: boolean
+  ipam: Array<IpamPool>
 }
 
 /** Reads the fleet and the service's tasks (unreachable hosts are reported, not rejected). */
@@ -1142,8 +1172,8 @@ export interface Stack {
   services: Array<StackService>
   networks: Array<string>
   volumes: Array<string>
-  networkLabels: Record<string, Record<string, string>>
-  volumeLabels: Record<string, Record<string, string>>
+  networkOptions: Record<string, NetworkOptions>
+  volumeOptions: Record<string, VolumeOptions>
   secrets: Array<StackFile>
   configs: Array<StackFile>
 }
@@ -1323,10 +1353,18 @@ export interface UpdateConfig {
   maxFailureRatio?: number
 }
 
+/** Options of `createVolume`: `driver` (`local` when unset), labels, and the driver's options (`local` takes `type`, `device`, `o` and `size`). */
+export interface VolumeOptions {
+  driver?: string | undefined | null
+  labels?: Record<string, string>
+  driverOpts?: Record<string, string>
+}
+
 /** A named volume on one engine. */
 export interface VolumeSummary {
   name: string
   driver: string
   mountpoint: string
   labels: Record<string, string>
+  driverOpts: Record<string, string>
 }

@@ -10,7 +10,6 @@ use napi_derive::napi;
 
 use crate::docker::HostConfig;
 use crate::embed::call_here;
-use crate::shape::Record;
 use crate::{arg, call, object, stream_class, Conv, Number};
 
 object! { out
@@ -143,14 +142,42 @@ object! { out
     ImageSummary => df::ImageSummary { id: String, tags: Vec<String>, size_bytes: Number<u64>, created: Number<i64>, labels: HashMap<String, String> }
 }
 
+object! { in
+    #[doc = "One address pool of a network: `subnet` in CIDR form, optionally the `ipRange` containers get addresses from, the `gateway`, and `auxAddresses` (name to address) left out."]
+    IpamPool => df::IpamPool {
+        subnet: String, ip_range: Option<String>, gateway: Option<String>, aux_addresses: HashMap<String, String>,
+    }
+}
+
+object! { in
+    #[doc = "Options of `createNetwork`: `driver` (`bridge` when unset), labels, driver options, `internal` (no route out), `attachable` (Swarm overlays), `enableIpv6` and address pools."]
+    NetworkOptions => df::NetworkOptions {
+        driver: Option<String>, labels: HashMap<String, String>, driver_opts: HashMap<String, String>,
+        internal: bool, attachable: bool, enable_ipv6: bool, ipam: Vec<IpamPool>,
+    }
+}
+
+object! { in
+    #[doc = "Options of `createVolume`: `driver` (`local` when unset), labels, and the driver's options (`local` takes `type`, `device`, `o` and `size`)."]
+    VolumeOptions => df::VolumeOptions {
+        driver: Option<String>, labels: HashMap<String, String>, driver_opts: HashMap<String, String>,
+    }
+}
+
 object! { out
     #[doc = "A network on one engine."]
-    NetworkSummary => df::NetworkSummary { id: String, name: String, driver: String, labels: HashMap<String, String> }
+    NetworkSummary => df::NetworkSummary {
+        id: String, name: String, driver: String, labels: HashMap<String, String>,
+        driver_opts: HashMap<String, String>, internal: bool, attachable: bool, enable_ipv6: bool, ipam: Vec<IpamPool>,
+    }
 }
 
 object! { out
     #[doc = "A named volume on one engine."]
-    VolumeSummary => df::VolumeSummary { name: String, driver: String, mountpoint: String, labels: HashMap<String, String> }
+    VolumeSummary => df::VolumeSummary {
+        name: String, driver: String, mountpoint: String, labels: HashMap<String, String>,
+        driver_opts: HashMap<String, String>,
+    }
 }
 
 object! { in
@@ -400,17 +427,18 @@ impl DockerHost {
         call_here(env, async move { h.remove_image(&reference, force.unwrap_or(false)).await })
     }
 
-    /// Creates a bridge network; resolves to its ID (`conflict` when the name is taken).
+    /// Creates a network (a bridge unless `options.driver` says otherwise); resolves to its ID
+    /// (`conflict` when the name is taken).
     #[napi(catch_unwind)]
     pub fn create_network<'env>(
         &self,
         env: &'env Env,
         name: String,
-        labels: Option<Record<String, String>>,
+        options: Option<NetworkOptions>,
     ) -> Result<PromiseRaw<'env, String>> {
         let h = self.inner.clone();
-        let labels = labels.map(|r| r.0).unwrap_or_default().into_iter().collect();
-        call_here(env, async move { h.create_network(&name, &labels).await })
+        let options: df::NetworkOptions = options.map(Conv::conv).unwrap_or_default();
+        call_here(env, async move { h.create_network(&name, &options).await })
     }
 
     /// Removes a network.
@@ -431,17 +459,18 @@ impl DockerHost {
         call_here(env, async move { h.list_networks(&labels.unwrap_or_default()).await })
     }
 
-    /// Creates a named volume, or resolves to the existing one of that name.
+    /// Creates a named volume, or resolves to the existing one of that name (which keeps the
+    /// options it was created with).
     #[napi(catch_unwind)]
     pub fn create_volume<'env>(
         &self,
         env: &'env Env,
         name: String,
-        labels: Option<Record<String, String>>,
+        options: Option<VolumeOptions>,
     ) -> Result<PromiseRaw<'env, VolumeSummary>> {
         let h = self.inner.clone();
-        let labels = labels.map(|r| r.0).unwrap_or_default().into_iter().collect();
-        call_here(env, async move { h.create_volume(&name, &labels).await })
+        let options: df::VolumeOptions = options.map(Conv::conv).unwrap_or_default();
+        call_here(env, async move { h.create_volume(&name, &options).await })
     }
 
     /// Removes a named volume (`conflict` while in use, unless `force`).

@@ -9,6 +9,7 @@ use napi_derive::napi;
 
 use crate::backend::{backend, Backend};
 use crate::error::js_error;
+use crate::host::{NetworkOptions, VolumeOptions};
 use crate::reconcile::Task;
 use crate::rollout::{RolloutOptions, RolloutStream};
 use crate::spec::ServiceSpec;
@@ -43,7 +44,7 @@ object! { out
     #[doc = "A stack: services, and the networks, volumes, secrets and configs it creates."]
     Stack => df::Stack {
         name: String, services: Vec<StackService>, networks: Vec<String>, volumes: Vec<String>,
-        network_labels: HashMap<String, HashMap<String, String>>, volume_labels: HashMap<String, HashMap<String, String>>,
+        network_options: HashMap<String, NetworkOptions>, volume_options: HashMap<String, VolumeOptions>,
         secrets: Vec<StackFile>, configs: Vec<StackFile>,
     }
 }

@@ -50,10 +50,14 @@ test('a value that is not an object where one is expected, or a key its type lac
     assert.equal(e.message, message)
   }
   assert.throws(() => dockfleet.specHash('web'), (e) => e.code === 'invalid_argument' && /got string/.test(e.message))
-  // A record passed as an argument, likewise.
-  for (const labels of [['a=b'], 'a=b']) {
-    const e = await rejects(h.createVolume(tag, labels), 'invalid_argument')
-    assert.match(e.message, /^expected an object of names to values, got (array|string)$/)
+  // Options passed as an argument, and a record in them, likewise.
+  for (const [options, message] of [
+    ['a=b', 'expected an object (VolumeOptions), got string'],
+    [{ labels: ['a=b'] }, 'expected an object of names to values, got array on VolumeOptions.labels'],
+    [{ driverOpts: 'type=tmpfs' }, 'expected an object of names to values, got string on VolumeOptions.driverOpts'],
+  ]) {
+    const e = await rejects(h.createVolume(tag, options), 'invalid_argument')
+    assert.equal(e.message, message)
   }
   assert.deepEqual((await h.listVolumes([])).filter((v) => v.name === tag), [])
   // A key the type does not have is refused (as an unknown keyword is in Python), here or nested: a

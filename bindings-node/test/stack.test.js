@@ -56,18 +56,29 @@ test('entrypoint, working directory, user and stop signal from a compose file', 
   assert.deepEqual([spec.entrypoint, spec.command, spec.workingDir, spec.user, spec.stopSignal], [['/bin/sh', '-c'], ['echo hi'], '/srv', '65534', 'SIGQUIT'])
 })
 
-test('networks and volumes on one host', async () => {
+test('networks and volumes on one host, with their options', async () => {
   const host = fleet().host('df-3')
   const name = unique('jsnet')
   const labels = { 'dockfleet.test': name }
-  const id = await host.createNetwork(name, labels)
-  assert.deepEqual((await host.listNetworks([`dockfleet.test=${name}`])).map((n) => n.id), [id])
-  await assert.rejects(host.createNetwork(name, labels), (e) => e.code === 'conflict')
+  const ipam = [{ subnet: '172.30.92.0/24', ipRange: '172.30.92.64/26', auxAddresses: { router: '172.30.92.2' } }]
+  const id = await host.createNetwork(name, { labels, internal: true, driverOpts: { 'com.docker.network.driver.mtu': '1400' }, ipam })
+  const [net] = await host.listNetworks([`dockfleet.test=${name}`])
+  assert.deepEqual([net.id, net.driver, net.internal, net.enableIpv6, net.driverOpts], [id, 'bridge', true, false, { 'com.docker.network.driver.mtu': '1400' }])
+  assert.deepEqual([net.ipam[0].subnet, net.ipam[0].ipRange, net.ipam[0].auxAddresses], ['172.30.92.0/24', '172.30.92.64/26', { router: '172.30.92.2' }])
+  await assert.rejects(host.createNetwork(name, { labels }), (e) => e.code === 'conflict')
   await host.removeNetwork(name)
-  const v = await host.createVolume(name, labels)
-  assert.equal(v.name, name)
+  // Bad options are refused by field before any engine call.
+  await assert.rejects(host.createNetwork(name, { labels, ipam: [{ subnet: 'fd00:1::/64' }] }),
+    (e) => e.code === 'invalid_argument' && e.message.includes('options.ipam[0].subnet') && e.message.includes('enable_ipv6'))
+  assert.deepEqual(await host.listNetworks([`dockfleet.test=${name}`]), [])
+  const driverOpts = { type: 'tmpfs', device: 'tmpfs', o: 'size=1m' }
+  const v = await host.createVolume(name, { labels, driverOpts })
+  assert.deepEqual([v.name, v.driver, v.driverOpts], [name, 'local', driverOpts])
   assert.deepEqual((await host.listVolumes([`dockfleet.test=${name}`])).map((x) => x.name), [name])
   await host.removeVolume(name)
+  assert.deepEqual(await host.listVolumes([`dockfleet.test=${name}`]), [])
+  await assert.rejects(host.createVolume(name, { labels, driverOpts: { uid: '1000' } }),
+    (e) => e.code === 'invalid_argument' && e.message.includes('options.driver_opts.uid'))
   assert.deepEqual(await host.listVolumes([`dockfleet.test=${name}`]), [])
 })
 
@@ -75,7 +86,7 @@ test('a container joins further networks and answers to its aliases there', asyn
   const host = fleet().host('df-3')
   const name = unique('jsalias')
   const [front, back] = [`${name}-front`, `${name}-back`]
-  for (const n of [front, back]) await host.createNetwork(n, { 'dockfleet.test': name })
+  for (const n of [front, back]) await host.createNetwork(n, { labels: { 'dockfleet.test': name } })
   const ids = []
   try {
     const server = { image: 'dockfleet/busybox:latest', command: ['sleep', '600'], network: front, extraNetworks: [back], networkAliases: ['db'] }
@@ -104,8 +115,10 @@ test('compose services join all their networks and answer to their names', () =>
   const { spec: exposing } = dockfleet.parseCompose('app', more).services[0]
   assert.deepEqual([exposing.networkAliases, exposing.ports.map((p) => [p.target, p.published])], [['web', 'api'], [[3000, null]]])
   assert.equal(dockfleet.parseCompose('app', 'services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n').services[0].spec.endpointMode, 'dnsrr')
-  const labelled = dockfleet.parseCompose('app', 'services:\n  web: {image: x, networks: [a]}\nnetworks: {a: {labels: {tier: net}}}\nvolumes: {v: {labels: [tier=data]}}\n')
-  assert.deepEqual([labelled.networkLabels, labelled.volumeLabels], [{ app_a: { tier: 'net' } }, { app_v: { tier: 'data' } }])
+  const labelled = dockfleet.parseCompose('app', 'services:\n  web: {image: x, networks: [a]}\nnetworks: {a: {labels: {tier: net}, internal: true, ipam: {config: [{subnet: 10.9.0.0/24}]}}}\nvolumes: {v: {labels: [tier=data], driver_opts: {type: tmpfs, device: tmpfs}}}\n')
+  const [net, vol] = [labelled.networkOptions.app_a, labelled.volumeOptions.app_v]
+  assert.deepEqual([net.labels, net.internal, net.ipam.map((p) => p.subnet)], [{ tier: 'net' }, true, ['10.9.0.0/24']])
+  assert.deepEqual([vol.labels, vol.driverOpts], [{ tier: 'data' }, { type: 'tmpfs', device: 'tmpfs' }])
   const { ports } = dockfleet.parseCompose('app', 'services:\n  web: {image: x, ports: [{target: 80, published: 8080, mode: ingress, name: web}]}\n').services[0].spec
   assert.deepEqual(ports.map((p) => [p.target, p.published, p.mode]), [[80, 8080, 'ingress']])
   assert.throws(() => dockfleet.parseCompose('app', 'services:\n  web: {image: x, deploy: {endpoint_mode: rr}}\n'),

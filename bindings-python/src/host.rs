@@ -143,13 +143,44 @@ dto! {
 }
 
 dto! {
+    /// One address pool of a network: `subnet` in CIDR form, optionally the `ip_range` containers get
+    /// addresses from, the `gateway`, and `aux_addresses` (name to address) left out.
+    IpamPool => df::IpamPool {
+        subnet: String, ip_range: Option<String>, gateway: Option<String>, aux_addresses: BTreeMap<String, String>,
+    }
+}
+
+dto! {
+    /// Options of `create_network`: `driver` (`bridge` when `None`), labels, driver options,
+    /// `internal` (no route out), `attachable` (Swarm overlays), `enable_ipv6` and address pools.
+    NetworkOptions => df::NetworkOptions {
+        driver: Option<String>, labels: BTreeMap<String, String>, driver_opts: BTreeMap<String, String>,
+        internal: bool, attachable: bool, enable_ipv6: bool, ipam: Vec<IpamPool>,
+    }
+}
+
+dto! {
+    /// Options of `create_volume`: `driver` (`local` when `None`), labels, and the driver's options
+    /// (`local` takes `type`, `device`, `o` and `size`).
+    VolumeOptions => df::VolumeOptions {
+        driver: Option<String>, labels: BTreeMap<String, String>, driver_opts: BTreeMap<String, String>,
+    }
+}
+
+dto! {
     /// A network on one engine.
-    NetworkSummary => df::NetworkSummary { id: String, name: String, driver: String, labels: BTreeMap<String, String> }
+    NetworkSummary => df::NetworkSummary {
+        id: String, name: String, driver: String, labels: BTreeMap<String, String>,
+        driver_opts: BTreeMap<String, String>, internal: bool, attachable: bool, enable_ipv6: bool, ipam: Vec<IpamPool>,
+    }
 }
 
 dto! {
     /// A named volume on one engine.
-    VolumeSummary => df::VolumeSummary { name: String, driver: String, mountpoint: String, labels: BTreeMap<String, String> }
+    VolumeSummary => df::VolumeSummary {
+        name: String, driver: String, mountpoint: String, labels: BTreeMap<String, String>,
+        driver_opts: BTreeMap<String, String>,
+    }
 }
 
 dto! {
@@ -376,10 +407,11 @@ impl DockerHost {
         crate::call_here::<_, (), _>(async move { h.remove_image(&reference, force).await })
     }
 
-    #[pyo3(signature = (name, labels=None))]
-    fn create_network(&self, name: String, labels: Option<BTreeMap<String, String>>) -> crate::embed::Call {
+    #[pyo3(signature = (name, options=None))]
+    fn create_network(&self, name: String, options: Option<NetworkOptions>) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here::<_, String, _>(async move { h.create_network(&name, &labels.unwrap_or_default()).await })
+        let options: df::NetworkOptions = options.map(Conv::conv).unwrap_or_default();
+        crate::call_here::<_, String, _>(async move { h.create_network(&name, &options).await })
     }
 
     fn remove_network(&self, name: String) -> crate::embed::Call {
@@ -393,12 +425,11 @@ impl DockerHost {
         crate::call_here::<_, Vec<NetworkSummary>, _>(async move { h.list_networks(&labels.unwrap_or_default()).await })
     }
 
-    #[pyo3(signature = (name, labels=None))]
-    fn create_volume(&self, name: String, labels: Option<BTreeMap<String, String>>) -> crate::embed::Call {
+    #[pyo3(signature = (name, options=None))]
+    fn create_volume(&self, name: String, options: Option<VolumeOptions>) -> crate::embed::Call {
         let h = self.inner.clone();
-        crate::call_here::<_, VolumeSummary, _>(
-            async move { h.create_volume(&name, &labels.unwrap_or_default()).await },
-        )
+        let options: df::VolumeOptions = options.map(Conv::conv).unwrap_or_default();
+        crate::call_here::<_, VolumeSummary, _>(async move { h.create_volume(&name, &options).await })
     }
 
     #[pyo3(signature = (name, force=false))]
@@ -460,6 +491,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BuildOptions>()?;
     m.add_class::<BuildEvent>()?;
     m.add_class::<ImageSummary>()?;
+    m.add_class::<IpamPool>()?;
+    m.add_class::<NetworkOptions>()?;
+    m.add_class::<VolumeOptions>()?;
     m.add_class::<NetworkSummary>()?;
     m.add_class::<VolumeSummary>()?;
     m.add_class::<EventOptions>()?;

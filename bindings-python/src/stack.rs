@@ -7,6 +7,7 @@ use dockfleet as df;
 use pyo3::prelude::*;
 
 use crate::backend::Backend;
+use crate::host::{NetworkOptions, VolumeOptions};
 use crate::reconcile::Task;
 use crate::rollout::{RolloutOptions, RolloutStream};
 use crate::spec::ServiceSpec;
@@ -42,7 +43,7 @@ dto! {
     /// A stack: services, and the networks, volumes, secrets and configs it creates.
     Stack => df::Stack {
         name: String, services: Vec<StackService>, networks: Vec<String>, volumes: Vec<String>,
-        network_labels: BTreeMap<String, BTreeMap<String, String>>, volume_labels: BTreeMap<String, BTreeMap<String, String>>,
+        network_options: BTreeMap<String, NetworkOptions>, volume_options: BTreeMap<String, VolumeOptions>,
         secrets: Vec<StackFile>, configs: Vec<StackFile>,
     }
 }

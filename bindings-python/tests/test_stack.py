@@ -73,19 +73,41 @@ def test_sync_networks_and_volumes():
     host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
     name = unique("pynet")
     labels = {"dockfleet.test": name}
-    net_id = host.create_network(name, labels)
-    assert [n.id for n in host.list_networks([f"dockfleet.test={name}"])] == [net_id]
+    pool = dockfleet.IpamPool(subnet="172.30.91.0/24", gateway="172.30.91.254", aux_addresses={"router": "172.30.91.2"})
+    options = dockfleet.NetworkOptions(labels=labels, internal=True, driver_opts={"com.docker.network.driver.mtu": "1400"}, ipam=[pool])
+    net_id = host.create_network(name, options)
+    [net] = host.list_networks([f"dockfleet.test={name}"])
+    assert (net.id, net.driver, net.internal, net.attachable) == (net_id, "bridge", True, False)
+    assert net.driver_opts == {"com.docker.network.driver.mtu": "1400"}
+    assert (net.ipam[0].subnet, net.ipam[0].gateway, net.ipam[0].aux_addresses) == ("172.30.91.0/24", "172.30.91.254", {"router": "172.30.91.2"})
     try:
-        host.create_network(name, labels)
+        host.create_network(name, dockfleet.NetworkOptions(labels=labels))
         raise AssertionError("a second network of the same name was created")
     except sync.ConflictError:
         pass
     host.remove_network(name)
-    vol = host.create_volume(name, labels)
-    assert vol.name == name and vol.labels == labels
+    # Bad options are refused by field before any engine call.
+    bad = dockfleet.NetworkOptions(labels=labels, ipam=[dockfleet.IpamPool(subnet="172.30.91.0/24", gateway="10.0.0.1")])
+    try:
+        host.create_network(name, bad)
+        raise AssertionError("a gateway outside the subnet was accepted")
+    except sync.InvalidArgumentError as e:
+        assert e.code == "invalid_argument" and "options.ipam[0].gateway" in str(e), str(e)
+    assert host.list_networks([f"dockfleet.test={name}"]) == []
+    tmpfs = {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+    vol = host.create_volume(name, dockfleet.VolumeOptions(labels=labels, driver_opts=tmpfs))
+    assert (vol.name, vol.driver, vol.labels, vol.driver_opts) == (name, "local", labels, tmpfs)
     assert [v.name for v in host.list_volumes([f"dockfleet.test={name}"])] == [name]
     host.remove_volume(name)
+    try:
+        host.create_volume(name, dockfleet.VolumeOptions(driver_opts={"uid": "1000"}))
+        raise AssertionError("an option the local driver lacks was accepted")
+    except sync.InvalidArgumentError as e:
+        assert "options.driver_opts.uid" in str(e), str(e)
     assert host.list_volumes([f"dockfleet.test={name}"]) == []
+    plain = host.create_volume(name)
+    assert (plain.driver, plain.driver_opts) == ("local", {})
+    host.remove_volume(name)
 
 
 def test_a_container_joins_further_networks_and_answers_to_its_aliases_there():
@@ -93,7 +115,7 @@ def test_a_container_joins_further_networks_and_answers_to_its_aliases_there():
     name = unique("pyalias")
     front, back = f"{name}-front", f"{name}-back"
     for n in (front, back):
-        host.create_network(n, {"dockfleet.test": name})
+        host.create_network(n, dockfleet.NetworkOptions(labels={"dockfleet.test": name}))
     ids = []
     try:
         server = dockfleet.ContainerSpec(image="dockfleet/busybox:latest", command=["sleep", "600"], network=front, extra_networks=[back], network_aliases=["db"])
@@ -126,8 +148,10 @@ def test_compose_services_join_all_their_networks_and_answer_to_their_names():
     assert spec.network_aliases == ["web", "api"]
     assert [(p.target, p.published) for p in spec.ports] == [(3000, None)]
     assert sync.parse_compose("app", "services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n").services[0].spec.endpoint_mode == "dnsrr"
-    labelled = sync.parse_compose("app", "services:\n  web: {image: x, networks: [a]}\nnetworks: {a: {labels: {tier: net}}}\nvolumes: {v: {labels: [tier=data]}}\n")
-    assert (labelled.network_labels, labelled.volume_labels) == ({"app_a": {"tier": "net"}}, {"app_v": {"tier": "data"}})
+    labelled = sync.parse_compose("app", "services:\n  web: {image: x, networks: [a]}\nnetworks: {a: {labels: {tier: net}, internal: true, ipam: {config: [{subnet: 10.9.0.0/24}]}}}\nvolumes: {v: {labels: [tier=data], driver_opts: {type: tmpfs, device: tmpfs}}}\n")
+    net, vol = labelled.network_options["app_a"], labelled.volume_options["app_v"]
+    assert (net.labels, net.internal, [p.subnet for p in net.ipam]) == ({"tier": "net"}, True, ["10.9.0.0/24"])
+    assert (vol.labels, vol.driver_opts) == ({"tier": "data"}, {"type": "tmpfs", "device": "tmpfs"})
     ports = sync.parse_compose("app", "services:\n  web: {image: x, ports: [{target: 80, published: 8080, mode: ingress, name: web}]}\n").services[0].spec.ports
     assert [(p.target, p.published, p.mode) for p in ports] == [(80, 8080, "ingress")]
     try:

@@ -572,8 +572,65 @@ fn ports_from_list(ports: Vec<bm::PortSummary>) -> Vec<PortMapping> {
     out
 }
 
-fn volume_summary(v: bm::Volume) -> VolumeSummary {
-    VolumeSummary { name: v.name, driver: v.driver, mountpoint: v.mountpoint, labels: v.labels.into_iter().collect() }
+pub(crate) fn volume_summary(v: bm::Volume) -> VolumeSummary {
+    VolumeSummary {
+        name: v.name,
+        driver: v.driver,
+        mountpoint: v.mountpoint,
+        labels: v.labels.into_iter().collect(),
+        driver_opts: v.options.into_iter().collect(),
+    }
+}
+
+/// A network as the engine lists it.
+pub(crate) fn network_summary(n: bm::Network) -> NetworkSummary {
+    NetworkSummary {
+        id: n.id.unwrap_or_default(),
+        name: n.name.unwrap_or_default(),
+        driver: n.driver.unwrap_or_default(),
+        labels: n.labels.unwrap_or_default().into_iter().collect(),
+        driver_opts: n.options.unwrap_or_default().into_iter().collect(),
+        internal: n.internal.unwrap_or_default(),
+        attachable: n.attachable.unwrap_or_default(),
+        enable_ipv6: n.enable_ipv6.unwrap_or_default(),
+        ipam: n
+            .ipam
+            .and_then(|i| i.config)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| IpamPool {
+                subnet: c.subnet.unwrap_or_default(),
+                ip_range: c.ip_range.filter(|r| !r.is_empty()),
+                gateway: c.gateway.filter(|g| !g.is_empty()),
+                aux_addresses: c.auxiliary_addresses.unwrap_or_default().into_iter().collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The engine's request for a network `name` with `options`; `driver` when the options name none.
+pub(crate) fn network_request(name: &str, options: &NetworkOptions, driver: &str) -> bm::NetworkCreateRequest {
+    let pools: Vec<bm::IpamConfig> = options
+        .ipam
+        .iter()
+        .map(|p| bm::IpamConfig {
+            subnet: Some(p.subnet.clone()),
+            ip_range: p.ip_range.clone(),
+            gateway: p.gateway.clone(),
+            auxiliary_addresses: (!p.aux_addresses.is_empty()).then(|| p.aux_addresses.clone().into_iter().collect()),
+        })
+        .collect();
+    bm::NetworkCreateRequest {
+        name: name.to_string(),
+        driver: Some(options.driver.clone().unwrap_or_else(|| driver.to_string())),
+        internal: Some(options.internal),
+        attachable: Some(options.attachable),
+        enable_ipv6: Some(options.enable_ipv6),
+        ipam: (!pools.is_empty()).then(|| bm::Ipam { config: Some(pools), ..Default::default() }),
+        options: Some(options.driver_opts.clone().into_iter().collect()),
+        labels: Some(options.labels.clone().into_iter().collect()),
+        ..Default::default()
+    }
 }
 
 fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
@@ -1079,8 +1136,9 @@ impl Host for DockerHost {
         Ok(())
     }
 
-    async fn create_network(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<String> {
+    async fn create_network(&self, name: &str, options: &NetworkOptions) -> Result<String> {
         crate::host::validate_name("name", name)?;
+        options.validate("options")?;
         let docker = self.client().await?;
         // Engines before API 1.44 create a second network of the same name unless asked not to (a
         // field bollard's request type no longer has), and then refuse the name as ambiguous.
@@ -1094,14 +1152,10 @@ impl Host for DockerHost {
                 message: format!("network with name {name} already exists"),
             });
         }
-        let req = bm::NetworkCreateRequest {
-            name: name.to_string(),
-            driver: Some("bridge".into()),
-            labels: Some(labels.clone().into_iter().collect()),
-            ..Default::default()
-        };
-        let r =
-            docker.create_network(req).await.map_err(|e| self.map_err(e, Subject::Network(name), "create network"))?;
+        let r = docker
+            .create_network(network_request(name, options, "bridge"))
+            .await
+            .map_err(|e| self.map_err(e, Subject::Network(name), "create network"))?;
         Ok(r.id)
     }
 
@@ -1116,23 +1170,18 @@ impl Host for DockerHost {
         let q = qp::ListNetworksOptions { filters: Some(HashMap::from([("label".to_string(), labels.to_vec())])) };
         let list =
             docker.list_networks(Some(q)).await.map_err(|e| self.map_err(e, Subject::Engine, "list networks"))?;
-        Ok(list
-            .into_iter()
-            .map(|n| NetworkSummary {
-                id: n.id.unwrap_or_default(),
-                name: n.name.unwrap_or_default(),
-                driver: n.driver.unwrap_or_default(),
-                labels: n.labels.unwrap_or_default().into_iter().collect(),
-            })
-            .collect())
+        Ok(list.into_iter().map(network_summary).collect())
     }
 
-    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<VolumeSummary> {
+    async fn create_volume(&self, name: &str, options: &VolumeOptions) -> Result<VolumeSummary> {
         crate::host::validate_name("name", name)?;
+        options.validate("options")?;
         let docker = self.client().await?;
         let req = bm::VolumeCreateRequest {
             name: Some(name.to_string()),
-            labels: Some(labels.clone().into_iter().collect()),
+            driver: options.driver.clone(),
+            driver_opts: Some(options.driver_opts.clone().into_iter().collect()),
+            labels: Some(options.labels.clone().into_iter().collect()),
             ..Default::default()
         };
         let v = docker.create_volume(req).await.map_err(|e| self.map_err(e, Subject::Volume(name), "create volume"))?;

@@ -1089,6 +1089,21 @@ pub struct NetworkSummary {
     pub driver: String,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// Options of the driver.
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
+    /// Whether the network has no route out.
+    #[serde(default)]
+    pub internal: bool,
+    /// Whether standalone containers may join it (Swarm overlay networks).
+    #[serde(default)]
+    pub attachable: bool,
+    /// Whether its containers get IPv6 addresses.
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    /// Its address pools, as the engine reports them.
+    #[serde(default)]
+    pub ipam: Vec<IpamPool>,
 }
 
 /// A named volume on one engine.
@@ -1102,6 +1117,180 @@ pub struct VolumeSummary {
     pub mountpoint: String,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// Options of the driver it was created with.
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
+}
+
+/// Options of [`Host::create_network`] (`docker network create`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkOptions {
+    /// Driver: `bridge` when `None`; `overlay` on a Swarm manager, or a driver plugin the engine has.
+    pub driver: Option<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Options of the driver, e.g. `com.docker.network.driver.mtu` or `com.docker.network.bridge.name`.
+    pub driver_opts: BTreeMap<String, String>,
+    /// An internal network has no route out: its containers reach only each other.
+    pub internal: bool,
+    /// Standalone containers may join a Swarm overlay network.
+    pub attachable: bool,
+    /// Containers get IPv6 addresses too (from an IPv6 pool in `ipam`, or the engine's default pools).
+    pub enable_ipv6: bool,
+    /// Address pools; empty: the engine picks a free subnet.
+    pub ipam: Vec<IpamPool>,
+}
+
+/// One address pool of a network (`docker network create --subnet … --ip-range … --gateway …`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IpamPool {
+    /// The subnet, in CIDR form (`172.28.0.0/16`, `fd00:1::/64`).
+    pub subnet: String,
+    /// The part of the subnet containers get addresses from (CIDR, inside `subnet`).
+    pub ip_range: Option<String>,
+    /// The gateway's address (inside `subnet`); the engine picks one when `None`.
+    pub gateway: Option<String>,
+    /// Addresses the engine must not hand out, by name (inside `subnet`).
+    pub aux_addresses: BTreeMap<String, String>,
+}
+
+/// Options of [`Host::create_volume`] (`docker volume create`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VolumeOptions {
+    /// Driver: `local` when `None`, or a volume plugin the engine has.
+    pub driver: Option<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Options of the driver. The `local` driver takes `type`, `device`, `o` (mount options) and
+    /// `size`: `{type: tmpfs, device: tmpfs, o: size=64m}`, or an NFS export
+    /// `{type: nfs, o: "addr=10.0.0.2,rw", device: ":/export"}`.
+    pub driver_opts: BTreeMap<String, String>,
+}
+
+/// The options the `local` volume driver takes.
+const LOCAL_VOLUME_OPTS: &[&str] = &["type", "device", "o", "size"];
+
+fn check_keys(field: &str, map: &BTreeMap<String, String>) -> Result<()> {
+    match map.keys().find(|k| k.is_empty() || k.contains('\0')) {
+        Some(k) => Err(Error::invalid(format!("{field}.{k}"), "a key must be non-empty text")),
+        None => Ok(()),
+    }
+}
+
+/// An address and prefix length: `10.1.0.0/16`.
+fn parse_cidr(field: &str, text: &str) -> Result<(std::net::IpAddr, u8)> {
+    let bad = || Error::invalid(field, format!("{text:?} is not a subnet in CIDR form (10.1.0.0/16, fd00::/64)"));
+    let (addr, len) = text.split_once('/').ok_or_else(bad)?;
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+    let len: u8 = len.parse().map_err(|_| bad())?;
+    if len > if addr.is_ipv4() { 32 } else { 128 } {
+        return Err(bad());
+    }
+    Ok((addr, len))
+}
+
+/// Whether `addr` lies in the subnet `net/len` (both of one family).
+fn in_subnet(addr: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    let (a, n, bits) = match (addr, net) {
+        (V4(a), V4(n)) => (u128::from(u32::from(a)), u128::from(u32::from(n)), 32),
+        (V6(a), V6(n)) => (u128::from(a), u128::from(n), 128),
+        _ => return false,
+    };
+    let host_bits = bits - u32::from(len);
+    host_bits >= 128 || (a >> host_bits) == (n >> host_bits)
+}
+
+impl NetworkOptions {
+    /// Checks the options without any engine call; `field` prefixes the field paths in errors.
+    pub fn validate(&self, field: &str) -> Result<()> {
+        let at = |f: &str| if field.is_empty() { f.to_string() } else { format!("{field}.{f}") };
+        if let Some(d) = &self.driver {
+            if d.is_empty() || d.contains(char::is_whitespace) {
+                return Err(Error::invalid(at("driver"), format!("{d:?} is not a driver name")));
+            }
+        }
+        check_keys(&at("labels"), &self.labels)?;
+        check_keys(&at("driver_opts"), &self.driver_opts)?;
+        let mut subnets: Vec<(std::net::IpAddr, u8)> = Vec::new();
+        for (i, p) in self.ipam.iter().enumerate() {
+            let f = at(&format!("ipam[{i}]"));
+            let (net, len) = parse_cidr(&format!("{f}.subnet"), &p.subnet)?;
+            if net.is_ipv6() && !self.enable_ipv6 {
+                return Err(Error::invalid(format!("{f}.subnet"), "an IPv6 subnet needs enable_ipv6"));
+            }
+            if let Some(&(other, olen)) =
+                subnets.iter().find(|(o, ol)| in_subnet(net, *o, *ol) || in_subnet(*o, net, len))
+            {
+                return Err(Error::invalid(
+                    format!("{f}.subnet"),
+                    format!("overlaps another pool's subnet {other}/{olen}"),
+                ));
+            }
+            subnets.push((net, len));
+            let inside = |sub: &str, addr: std::net::IpAddr| {
+                if in_subnet(addr, net, len) {
+                    Ok(())
+                } else {
+                    Err(Error::invalid(format!("{f}.{sub}"), format!("{addr} is not in the subnet {}", p.subnet)))
+                }
+            };
+            if let Some(r) = &p.ip_range {
+                let (rnet, rlen) = parse_cidr(&format!("{f}.ip_range"), r)?;
+                if rlen < len {
+                    return Err(Error::invalid(format!("{f}.ip_range"), format!("{r} is larger than the subnet")));
+                }
+                inside("ip_range", rnet)?;
+            }
+            let ip = |sub: &str, text: &str| {
+                text.parse::<std::net::IpAddr>()
+                    .map_err(|_| Error::invalid(format!("{f}.{sub}"), format!("{text:?} is not an IP address")))
+            };
+            if let Some(g) = &p.gateway {
+                inside("gateway", ip("gateway", g)?)?;
+            }
+            for (name, a) in &p.aux_addresses {
+                let sub = format!("aux_addresses.{name}");
+                if name.is_empty() {
+                    return Err(Error::invalid(format!("{f}.aux_addresses"), "a name must be non-empty"));
+                }
+                inside(&sub, ip(&sub, a)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl VolumeOptions {
+    /// Checks the options without any engine call; `field` prefixes the field paths in errors.
+    pub fn validate(&self, field: &str) -> Result<()> {
+        let at = |f: &str| if field.is_empty() { f.to_string() } else { format!("{field}.{f}") };
+        let driver = self.driver.as_deref().unwrap_or("local");
+        if driver.is_empty() || driver.contains(char::is_whitespace) {
+            return Err(Error::invalid(at("driver"), format!("{driver:?} is not a driver name")));
+        }
+        check_keys(&at("labels"), &self.labels)?;
+        check_keys(&at("driver_opts"), &self.driver_opts)?;
+        if driver == "local" {
+            if let Some(k) = self.driver_opts.keys().find(|k| !LOCAL_VOLUME_OPTS.contains(&k.as_str())) {
+                return Err(Error::invalid(
+                    at(&format!("driver_opts.{k}")),
+                    format!("the local driver takes only {}", LOCAL_VOLUME_OPTS.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The host path a `local` volume binds (`o: bind` with a `device`), if it is one.
+    pub fn bound_host_path(&self) -> Option<&str> {
+        let local = self.driver.as_deref().is_none_or(|d| d == "local");
+        let bind = self.driver_opts.get("o").is_some_and(|o| o.split(',').any(|x| x == "bind" || x == "rbind"));
+        (local && bind).then(|| self.driver_opts.get("device").map(String::as_str)).flatten()
+    }
 }
 
 /// One Docker engine. Implemented by [`crate::DockerHost`]; all methods are cancel-safe (drop the
@@ -1169,14 +1358,16 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     /// Loads a `docker save` archive from a stream; returns the loaded references.
     async fn import_image(&self, archive: ResultStream<Bytes>) -> Result<Vec<String>>;
 
-    /// Creates a bridge network; returns its ID (`conflict` when the name is taken).
-    async fn create_network(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<String>;
+    /// Creates a network (a bridge unless `options.driver` says otherwise); returns its ID
+    /// (`conflict` when the name is taken). The options are checked before any engine call.
+    async fn create_network(&self, name: &str, options: &NetworkOptions) -> Result<String>;
     /// Removes a network (`not_found` when absent).
     async fn remove_network(&self, name: &str) -> Result<()>;
     /// Networks carrying every label in `labels` (`key` or `key=value`); all when empty.
     async fn list_networks(&self, labels: &[String]) -> Result<Vec<NetworkSummary>>;
-    /// Creates a named volume, or returns the existing one of that name.
-    async fn create_volume(&self, name: &str, labels: &BTreeMap<String, String>) -> Result<VolumeSummary>;
+    /// Creates a named volume, or returns the existing one of that name (which keeps the options it
+    /// was created with). The options are checked before any engine call.
+    async fn create_volume(&self, name: &str, options: &VolumeOptions) -> Result<VolumeSummary>;
     /// Removes a named volume (`conflict` while a container uses it, unless `force`).
     async fn remove_volume(&self, name: &str, force: bool) -> Result<()>;
     /// Volumes carrying every label in `labels` (`key` or `key=value`); all when empty.

@@ -565,6 +565,12 @@ pub(crate) fn fill_placeholders(field: &str, text: &str, p: &Placeholders<'_>) -
 
 const HOST_TAKEOVER_PATHS: &[&str] = &["/", "/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run"];
 
+/// Whether binding the host path `path` into a container hands the container its host.
+pub(crate) fn takes_over_host(path: &str) -> bool {
+    let p = path.trim_end_matches('/');
+    HOST_TAKEOVER_PATHS.contains(&if p.is_empty() && path.starts_with('/') { "/" } else { p })
+}
+
 impl ServiceSpec {
     /// A one-replica service running `image`.
     pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
@@ -676,13 +682,12 @@ impl ServiceSpec {
         }
         for (i, m) in self.volumes.iter().enumerate() {
             m.validate(&format!("volumes[{i}]"))?;
-            let src = m.source.trim_end_matches('/');
-            let src = if src.is_empty() { "/" } else { src };
-            if HOST_TAKEOVER_PATHS.contains(&src) && !self.allow_host_mounts {
+            if takes_over_host(&m.source) && !self.allow_host_mounts {
                 return Err(Error::invalid(
                     format!("volumes[{i}].source"),
                     format!(
-                        "binding {src} gives the container control of the host; set allow_host_mounts to accept that"
+                        "binding {} gives the container control of the host; set allow_host_mounts to accept that",
+                        m.source
                     ),
                 ));
             }

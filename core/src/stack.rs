@@ -32,7 +32,10 @@ use serde_yaml_ng::Value;
 use crate::backend::ServiceBackend;
 use crate::error::{Error, Result};
 use crate::fleet::{Fleet, ProbeOptions};
-use crate::host::{BuildOptions, Healthcheck, ListContainersOptions, Mount};
+use crate::host::{
+    BuildOptions, Healthcheck, IpamPool, ListContainersOptions, Mount, NetworkOptions, NetworkSummary, VolumeOptions,
+    VolumeSummary,
+};
 use crate::reconcile::{remove_service, task_from, LABEL_SERVICE};
 use crate::rollout::{RolloutEvent, RolloutOptions};
 use crate::spec::{ServiceFile, ServicePort, ServiceSpec, UpdateConfig};
@@ -94,13 +97,15 @@ pub struct Stack {
     pub networks: Vec<String>,
     /// Named volumes to create on every host (external ones are not listed).
     pub volumes: Vec<String>,
-    /// Labels of the networks the stack creates, by full name (compose's `networks.<n>.labels`),
-    /// besides the stack's own label.
+    /// Options of the networks the stack creates, by full name (compose's `networks.<n>`: labels,
+    /// driver options, `internal`, `attachable`, `enable_ipv6`, `ipam`); the stack's own label is
+    /// added. The driver is left to the backend: a bridge on each plain engine, an overlay on Swarm.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub network_labels: BTreeMap<String, BTreeMap<String, String>>,
-    /// Labels of the volumes the stack creates, by full name (compose's `volumes.<v>.labels`).
+    pub network_options: BTreeMap<String, NetworkOptions>,
+    /// Options of the volumes the stack creates, by full name (compose's `volumes.<v>`: labels and
+    /// the `local` driver's options); the stack's own label is added.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub volume_labels: BTreeMap<String, BTreeMap<String, String>>,
+    pub volume_options: BTreeMap<String, VolumeOptions>,
     /// Swarm secrets the stack creates from files (Swarm backend only; external ones are not listed).
     pub secrets: Vec<StackFile>,
     /// Swarm configs the stack creates from files (Swarm backend only).
@@ -197,14 +202,39 @@ struct ComposeFileObject {
     name: Option<String>,
 }
 
-/// A top-level network or volume.
+/// A top-level network or volume (`internal` to `ipam` are networks' only).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ComposeObject {
     driver: Option<String>,
+    driver_opts: Option<Value>,
     labels: Option<Value>,
     external: Option<bool>,
     name: Option<String>,
+    internal: Option<bool>,
+    attachable: Option<bool>,
+    enable_ipv6: Option<bool>,
+    ipam: Option<ComposeIpam>,
+}
+
+/// A network's `ipam:`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ComposeIpam {
+    driver: Option<String>,
+    #[serde(default)]
+    config: Vec<ComposeIpamPool>,
+    options: Option<Value>,
+}
+
+/// One entry of `ipam.config`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ComposeIpamPool {
+    subnet: String,
+    ip_range: Option<String>,
+    gateway: Option<String>,
+    aux_addresses: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -1469,46 +1499,31 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
         };
         Error::invalid(if path == "." { "compose".into() } else { path }, message)
     })?;
-    let objects = |section: &str, items: BTreeMap<String, Option<ComposeObject>>, allowed_driver: &[&str]| {
+    let objects = |section: &str, items: BTreeMap<String, Option<ComposeObject>>| {
         let mut all = BTreeMap::new();
         let mut created = Vec::new();
-        let mut labels = BTreeMap::new();
+        let mut options = BTreeMap::new();
         for (key, obj) in items {
             let field = format!("{section}.{key}");
             let obj = obj.unwrap_or_default();
-            if let Some(d) = &obj.driver {
-                if !allowed_driver.contains(&d.as_str()) {
-                    return Err(Error::invalid(
-                        format!("{field}.driver"),
-                        format!("{d:?} is not supported on plain engines (use {})", allowed_driver.join(" or ")),
-                    ));
-                }
-            }
             let full = obj.name.clone().unwrap_or_else(|| format!("{name}_{key}"));
             crate::host::validate_name(&field, &full)?;
-            if !obj.external.unwrap_or(false) {
+            if let Some(o) = object_options(&field, obj, section == "networks")? {
                 created.push(full.clone());
-                if let Some(l) = &obj.labels {
-                    let l = label_list_or_dict(&format!("{field}.labels"), l)?;
-                    check_object_labels(&format!("{field}.labels"), &l)?;
-                    if !l.is_empty() {
-                        labels.insert(full.clone(), l);
-                    }
+                if o != NetworkOptions::default() {
+                    options.insert(full.clone(), o);
                 }
-            } else if obj.labels.is_some() {
-                return Err(Error::invalid(
-                    format!("{field}.labels"),
-                    "an external object keeps the labels it was created with",
-                ));
             }
             all.insert(key, full);
         }
-        Ok::<_, Error>((all, created, labels))
+        Ok::<_, Error>((all, created, options))
     };
-    let (volumes, created_volumes, volume_labels) = objects("volumes", file.volumes, &["local"])?;
-    // Overlay networks span a swarm's nodes; on plain engines a stack network is a bridge on each host.
-    let (mut networks, mut created_networks, network_labels) =
-        objects("networks", file.networks, &["bridge", "overlay"])?;
+    let (volumes, created_volumes, volume_options) = objects("volumes", file.volumes)?;
+    let volume_options = volume_options
+        .into_iter()
+        .map(|(k, o)| (k, VolumeOptions { driver: None, labels: o.labels, driver_opts: o.driver_opts }))
+        .collect();
+    let (mut networks, mut created_networks, network_options) = objects("networks", file.networks)?;
     let files = |section: &str, items: BTreeMap<String, ComposeFileObject>| {
         let mut all = BTreeMap::new();
         let mut created = Vec::new();
@@ -1553,8 +1568,8 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
         services,
         networks: created_networks,
         volumes: created_volumes,
-        network_labels,
-        volume_labels,
+        network_options,
+        volume_options,
         secrets: created_secrets,
         configs: created_configs,
     };
@@ -1577,6 +1592,183 @@ pub fn load_compose(name: &str, path: &Path) -> Result<Stack> {
     parse_compose(name, &text, path.parent().unwrap_or(Path::new(".")))
 }
 
+/// The options of a top-level network or volume of a compose file, checked (`None`: external).
+/// Both are read as [`NetworkOptions`]; a volume keeps its labels and driver options. The driver is
+/// only checked: the backends choose it (a bridge on each plain engine, an overlay on Swarm).
+fn object_options(field: &str, obj: ComposeObject, network: bool) -> Result<Option<NetworkOptions>> {
+    let drivers: &[&str] = if network { NETWORK_DRIVERS } else { VOLUME_DRIVERS };
+    if let Some(d) = &obj.driver {
+        if !drivers.contains(&d.as_str()) {
+            return Err(Error::invalid(
+                format!("{field}.driver"),
+                format!("{d:?} is not supported (use {})", drivers.join(" or ")),
+            ));
+        }
+    }
+    if !network {
+        let network_only = [
+            ("internal", obj.internal.is_some()),
+            ("attachable", obj.attachable.is_some()),
+            ("enable_ipv6", obj.enable_ipv6.is_some()),
+            ("ipam", obj.ipam.is_some()),
+        ];
+        if let Some((key, _)) = network_only.iter().find(|(_, set)| *set) {
+            return Err(Error::invalid(format!("{field}.{key}"), "is a network's key; a volume has no such key"));
+        }
+    }
+    if obj.external.unwrap_or(false) {
+        let set = [
+            ("labels", obj.labels.is_some()),
+            ("driver_opts", obj.driver_opts.is_some()),
+            ("internal", obj.internal.is_some()),
+            ("attachable", obj.attachable.is_some()),
+            ("enable_ipv6", obj.enable_ipv6.is_some()),
+            ("ipam", obj.ipam.is_some()),
+        ];
+        if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
+            return Err(Error::invalid(
+                format!("{field}.{key}"),
+                "an external object keeps what it was created with; only name may be given",
+            ));
+        }
+        return Ok(None);
+    }
+    let mut o = NetworkOptions {
+        internal: obj.internal.unwrap_or(false),
+        attachable: obj.attachable.unwrap_or(false),
+        enable_ipv6: obj.enable_ipv6.unwrap_or(false),
+        ..Default::default()
+    };
+    if let Some(l) = &obj.labels {
+        o.labels = label_list_or_dict(&format!("{field}.labels"), l)?;
+        check_object_labels(&format!("{field}.labels"), &o.labels)?;
+    }
+    if let Some(d) = &obj.driver_opts {
+        let f = format!("{field}.driver_opts");
+        if !d.is_mapping() {
+            return Err(Error::invalid(f, "must be a map of option: value"));
+        }
+        o.driver_opts = list_or_dict(&f, d, |_| None)?;
+    }
+    if let Some(ipam) = obj.ipam {
+        let f = format!("{field}.ipam");
+        if let Some(d) = ipam.driver.filter(|d| d != "default") {
+            return Err(Error::invalid(
+                format!("{f}.driver"),
+                format!("{d:?}: only the engine's default IPAM driver is supported"),
+            ));
+        }
+        if ipam.options.as_ref().is_some_and(|v| !v.is_null() && v.as_mapping().is_none_or(|m| !m.is_empty())) {
+            return Err(Error::invalid(format!("{f}.options"), "the default IPAM driver takes no options"));
+        }
+        for (i, p) in ipam.config.into_iter().enumerate() {
+            let aux = match &p.aux_addresses {
+                Some(v) if v.is_mapping() => list_or_dict(&format!("{f}.config[{i}].aux_addresses"), v, |_| None)?,
+                Some(_) => {
+                    return Err(Error::invalid(
+                        format!("{f}.config[{i}].aux_addresses"),
+                        "must be a map of name: address",
+                    ))
+                }
+                None => BTreeMap::new(),
+            };
+            o.ipam.push(IpamPool { subnet: p.subnet, ip_range: p.ip_range, gateway: p.gateway, aux_addresses: aux });
+        }
+    }
+    let checked = if network {
+        o.validate(field)
+    } else {
+        VolumeOptions { driver: None, labels: o.labels.clone(), driver_opts: o.driver_opts.clone() }.validate(field)
+    };
+    // The options' `ipam[i]` is the file's `ipam.config[i]`.
+    checked.map_err(|e| match e {
+        Error::InvalidArgument { field, message } => {
+            Error::InvalidArgument { field: field.replacen(".ipam[", ".ipam.config[", 1), message }
+        }
+        e => e,
+    })?;
+    Ok(Some(o))
+}
+
+/// How an existing network differs from what the stack asks of it, if it does: its labels and driver
+/// options must include the stack's, and each pool the stack names must be there. An engine keeps a
+/// network's options for its life, so a stack that changed them must take the network down first.
+pub(crate) fn network_drift(want: &NetworkOptions, have: &NetworkSummary) -> Option<String> {
+    let pools =
+        |p: &IpamPool| format!("{}{}", p.subnet, p.gateway.as_deref().map(|g| format!(" via {g}")).unwrap_or_default());
+    let missing_pool = want.ipam.iter().find(|w| {
+        !have.ipam.iter().any(|h| {
+            h.subnet == w.subnet
+                && (w.ip_range.is_none() || h.ip_range == w.ip_range)
+                && (w.gateway.is_none() || h.gateway == w.gateway)
+        })
+    });
+    if want.internal != have.internal {
+        Some(format!("internal is {}, the stack asks for {}", have.internal, want.internal))
+    } else if want.enable_ipv6 != have.enable_ipv6 {
+        Some(format!("enable_ipv6 is {}, the stack asks for {}", have.enable_ipv6, want.enable_ipv6))
+    } else if let Some(p) = missing_pool {
+        Some(format!("it has no pool {} (it has {:?})", pools(p), have.ipam.iter().map(pools).collect::<Vec<_>>()))
+    } else {
+        map_drift("driver option", &want.driver_opts, &have.driver_opts)
+            .or_else(|| map_drift("label", &want.labels, &have.labels))
+    }
+}
+
+/// How an existing volume differs from what the stack asks of it, if it does: the same driver and
+/// driver options, and the stack's labels.
+pub(crate) fn volume_drift(want: &VolumeOptions, have: &VolumeSummary) -> Option<String> {
+    let driver = want.driver.as_deref().unwrap_or("local");
+    if driver != have.driver {
+        Some(format!("its driver is {}, the stack asks for {driver}", have.driver))
+    } else if want.driver_opts != have.driver_opts {
+        Some(format!("its driver options are {:?}, the stack asks for {:?}", have.driver_opts, want.driver_opts))
+    } else {
+        map_drift("label", &want.labels, &have.labels)
+    }
+}
+
+fn map_drift(what: &str, want: &BTreeMap<String, String>, have: &BTreeMap<String, String>) -> Option<String> {
+    want.iter().find(|(k, v)| have.get(*k) != Some(*v)).map(|(k, v)| match have.get(k) {
+        Some(h) => format!("its {what} {k} is {h:?}, the stack asks for {v:?}"),
+        None => format!("it has no {what} {k} (the stack asks for {v:?})"),
+    })
+}
+
+/// Refuses the stack when `host` has one of its volumes with other options than the stack's.
+pub(crate) async fn check_volumes(stack: &Stack, host: &dyn crate::host::Host) -> Result<()> {
+    if stack.volumes.is_empty() {
+        return Ok(());
+    }
+    for v in host.list_volumes(&[format!("{LABEL_STACK}={}", stack.name)]).await? {
+        if let Some(why) = stack.volumes.contains(&v.name).then(|| volume_drift(&stack.volume(&v.name), &v)).flatten() {
+            return Err(drift_error(host.name(), "volume", &v.name, &why));
+        }
+    }
+    Ok(())
+}
+
+/// The error for a network or volume of the stack that exists on `host` with other options.
+pub(crate) fn drift_error(host: &str, kind: &str, name: &str, why: &str) -> Error {
+    let fix = if kind == "volume" {
+        "remove it to create it anew (stack_down with volumes, which deletes its data)"
+    } else {
+        "take the stack down (stack_down removes its networks) and deploy it again"
+    };
+    Error::Conflict {
+        host: host.to_string(),
+        message: format!(
+            "{kind} {name} exists with other options than the stack's: {why}; an engine cannot change them, so {fix}"
+        ),
+    }
+}
+
+/// Network drivers a stack's network may name. Overlay networks span a swarm's nodes; on plain
+/// engines each stack network is a bridge on each host, whichever is named.
+const NETWORK_DRIVERS: &[&str] = &["bridge", "overlay"];
+/// Volume drivers a stack's volume may name.
+const VOLUME_DRIVERS: &[&str] = &["local"];
+
 /// Checks a network's or volume's labels: keys present, the `dockfleet.` prefix left to dockfleet.
 fn check_object_labels(field: &str, labels: &BTreeMap<String, String>) -> Result<()> {
     for k in labels.keys() {
@@ -1591,31 +1783,49 @@ fn check_object_labels(field: &str, labels: &BTreeMap<String, String>) -> Result
 }
 
 impl Stack {
-    /// The labels a network or volume the stack creates carries: its own, and the stack's.
-    pub(crate) fn object_labels(&self, volume: bool, name: &str) -> BTreeMap<String, String> {
-        let own = if volume { &self.volume_labels } else { &self.network_labels };
-        let mut labels = own.get(name).cloned().unwrap_or_default();
-        labels.insert(LABEL_STACK.to_string(), self.name.clone());
-        labels
+    /// The options of a network the stack creates, with the stack's label.
+    pub(crate) fn network(&self, name: &str) -> NetworkOptions {
+        let mut o = self.network_options.get(name).cloned().unwrap_or_default();
+        o.labels.insert(LABEL_STACK.to_string(), self.name.clone());
+        o
+    }
+
+    /// The options of a volume the stack creates, with the stack's label.
+    pub(crate) fn volume(&self, name: &str) -> VolumeOptions {
+        let mut o = self.volume_options.get(name).cloned().unwrap_or_default();
+        o.labels.insert(LABEL_STACK.to_string(), self.name.clone());
+        o
     }
 
     /// Checks the stack without any engine call: its name, every service, and that `depends_on`
     /// names services of the stack, with known conditions and no cycle.
     pub fn validate(&self) -> Result<()> {
         check_stack_name(&self.name)?;
-        for (section, labels, created) in [
-            ("network_labels", &self.network_labels, &self.networks),
-            ("volume_labels", &self.volume_labels, &self.volumes),
-        ] {
-            for (name, l) in labels {
-                if !created.contains(name) {
-                    return Err(Error::invalid(
-                        format!("{section}.{name}"),
-                        "is not a network or volume the stack creates",
-                    ));
-                }
-                check_object_labels(&format!("{section}.{name}"), l)?;
+        // Each network or volume with options: one the stack creates, a driver the backends take,
+        // options that check, and labels left to the stack's own where they start with `dockfleet.`.
+        let object = |section: &str,
+                      name: &str,
+                      created: &[String],
+                      (driver, drivers): (Option<&str>, &[&str]),
+                      labels: &BTreeMap<String, String>,
+                      validate: &dyn Fn(&str) -> Result<()>| {
+            let field = format!("{section}.{name}");
+            if !created.iter().any(|c| c == name) {
+                return Err(Error::invalid(field, "is not a network or volume the stack creates"));
             }
+            if let Some(d) = driver.filter(|d| !drivers.contains(d)) {
+                return Err(Error::invalid(format!("{field}.driver"), format!("{d:?} is not one of {drivers:?}")));
+            }
+            validate(&field)?;
+            check_object_labels(&format!("{field}.labels"), labels)
+        };
+        for (name, o) in &self.network_options {
+            let driver = (o.driver.as_deref(), NETWORK_DRIVERS);
+            object("network_options", name, &self.networks, driver, &o.labels, &|f| o.validate(f))?;
+        }
+        for (name, o) in &self.volume_options {
+            let driver = (o.driver.as_deref(), VOLUME_DRIVERS);
+            object("volume_options", name, &self.volumes, driver, &o.labels, &|f| o.validate(f))?;
         }
         let known: BTreeSet<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
         for s in &self.services {
@@ -1626,6 +1836,19 @@ impl Stack {
                     format!("{field}.labels.{LABEL_STACK}"),
                     format!("must be {:?}", self.name),
                 ));
+            }
+            for (i, m) in s.spec.volumes.iter().enumerate() {
+                let bound = self.volume_options.get(&m.source).and_then(VolumeOptions::bound_host_path);
+                if let Some(path) = bound.filter(|p| crate::spec::takes_over_host(p) && !s.spec.allow_host_mounts) {
+                    return Err(Error::invalid(
+                        format!("{field}.volumes[{i}].source"),
+                        format!(
+                            "volume {} binds {path}, which gives the container control of the host; \
+                             set allow_host_mounts to accept that",
+                            m.source
+                        ),
+                    ));
+                }
             }
             for d in &s.depends_on {
                 let df = format!("{field}.depends_on.{}", d.service);
@@ -1713,22 +1936,29 @@ pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::hos
             .filter(|s| s.reachable)
             .map(|s| fleet.host(&s.name))
             .collect::<Result<_>>()?;
+        // What exists is checked on every host before anything is created.
+        let stack_label = [format!("{LABEL_STACK}={}", stack.name)];
+        let mut existing = Vec::new();
         for h in &reachable {
-            let existing: BTreeSet<String> = h
-                .list_networks(&[format!("{LABEL_STACK}={}", stack.name)])
-                .await?
-                .into_iter()
-                .map(|n| n.name)
-                .collect();
+            let networks = h.list_networks(&stack_label).await?;
+            for n in networks.iter().filter(|n| stack.networks.contains(&n.name)) {
+                if let Some(why) = network_drift(&stack.network(&n.name), n) {
+                    return Err(drift_error(h.name(), "network", &n.name, &why));
+                }
+            }
+            check_volumes(&stack, h.as_ref()).await?;
+            existing.push(networks.into_iter().map(|n| n.name).collect::<BTreeSet<String>>());
+        }
+        for (h, existing) in reachable.iter().zip(existing) {
             for n in stack.networks.iter().filter(|n| !existing.contains(*n)) {
-                match h.create_network(n, &stack.object_labels(false, n)).await {
+                match h.create_network(n, &stack.network(n)).await {
                     Ok(_) | Err(Error::Conflict { .. }) => {}
                     Err(e) => return Err(e),
                 }
                 stack_event(&tx, &stack.name, "network", format!("network {n} on {}", h.name()));
             }
             for v in &stack.volumes {
-                h.create_volume(v, &stack.object_labels(true, v)).await?;
+                h.create_volume(v, &stack.volume(v)).await?;
             }
         }
         if !stack.volumes.is_empty() {
@@ -2188,11 +2418,13 @@ networks:
                     networks:\n  front: {labels: {tier: net}}\n  outside: {external: true}\n\
                     volumes:\n  v: {labels: [tier=data, bare]}\n";
         let stack = parse(text).unwrap();
-        assert_eq!(stack.network_labels["blog_front"], BTreeMap::from([("tier".to_string(), "net".to_string())]));
-        assert_eq!(stack.volume_labels["blog_v"]["bare"], "");
-        let labels = stack.object_labels(true, "blog_v");
+        let tier = |v: &str| BTreeMap::from([("tier".to_string(), v.to_string())]);
+        assert_eq!(stack.network_options["blog_front"], NetworkOptions { labels: tier("net"), ..Default::default() });
+        assert_eq!(stack.volume_options["blog_v"].labels["bare"], "");
+        let labels = stack.volume("blog_v").labels;
         assert_eq!((labels["tier"].as_str(), labels[LABEL_STACK].as_str()), ("data", "blog"));
-        assert_eq!(stack.object_labels(false, "blog_default").len(), 1, "the stack's own only");
+        assert_eq!(stack.network("blog_default").labels.len(), 1, "the stack's own only");
+        assert!(!stack.network_options.contains_key("blog_default"), "defaults are left out");
         for (text, field) in [
             ("networks:\n  n: {external: true, labels: {a: b}}\nservices:\n  web: {image: x}\n", "networks.n.labels"),
             (
@@ -2204,8 +2436,143 @@ networks:
             assert!(e.contains(field), "{e}");
         }
         let mut odd = stack.clone();
-        odd.network_labels.insert("elsewhere".into(), BTreeMap::new());
-        assert!(odd.validate().unwrap_err().to_string().contains("network_labels.elsewhere"));
+        odd.network_options.insert("elsewhere".into(), NetworkOptions::default());
+        assert!(odd.validate().unwrap_err().to_string().contains("network_options.elsewhere"));
+    }
+
+    #[test]
+    fn networks_and_volumes_keep_their_options() {
+        let text = "services:\n  web: {image: x, networks: [front], volumes: ['scratch:/s']}\n\
+                    networks:\n  front:\n    driver: bridge\n    internal: true\n    enable_ipv6: true\n\
+                    \x20   driver_opts: {com.docker.network.driver.mtu: 1400}\n\
+                    \x20   ipam:\n      driver: default\n      config:\n\
+                    \x20       - {subnet: 172.28.0.0/16, ip_range: 172.28.5.0/24, gateway: 172.28.5.254, \
+                    aux_addresses: {router: 172.28.1.5}}\n\
+                    \x20       - {subnet: 'fd00:28::/64'}\n\
+                    volumes:\n  scratch: {driver: local, driver_opts: {type: tmpfs, device: tmpfs, o: size=1m}}\n";
+        let stack = parse(text).unwrap();
+        let net = &stack.network_options["blog_front"];
+        assert!(net.internal && net.enable_ipv6 && !net.attachable && net.driver.is_none());
+        assert_eq!(net.driver_opts["com.docker.network.driver.mtu"], "1400");
+        assert_eq!(
+            net.ipam[0],
+            IpamPool {
+                subnet: "172.28.0.0/16".into(),
+                ip_range: Some("172.28.5.0/24".into()),
+                gateway: Some("172.28.5.254".into()),
+                aux_addresses: BTreeMap::from([("router".into(), "172.28.1.5".into())]),
+            }
+        );
+        assert_eq!(net.ipam[1].subnet, "fd00:28::/64");
+        let vol = &stack.volume_options["blog_scratch"];
+        assert_eq!((vol.driver.as_deref(), vol.driver_opts["o"].as_str()), (None, "size=1m"));
+        let net = |body: &str| format!("networks:\n  n: {body}\nservices:\n  web: {{image: x, networks: [n]}}\n");
+        let vol = |body: &str| format!("volumes:\n  v: {body}\nservices:\n  web: {{image: x, volumes: ['v:/v']}}\n");
+        for (text, field) in [
+            (net("{ipam: {config: [{subnet: 10.1.0.0}]}}"), "networks.n.ipam.config[0].subnet"),
+            (net("{ipam: {config: [{subnet: 10.1.0.0/33}]}}"), "networks.n.ipam.config[0].subnet"),
+            (net("{ipam: {config: [{subnet: 10.1.0.0/16, gateway: 10.2.0.1}]}}"), "networks.n.ipam.config[0].gateway"),
+            (net("{ipam: {config: [{subnet: 10.1.0.0/16, gateway: ten}]}}"), "networks.n.ipam.config[0].gateway"),
+            (
+                net("{ipam: {config: [{subnet: 10.1.0.0/16, ip_range: 10.0.0.0/8}]}}"),
+                "networks.n.ipam.config[0].ip_range",
+            ),
+            (
+                net("{ipam: {config: [{subnet: 10.1.0.0/16, ip_range: 10.2.0.0/24}]}}"),
+                "networks.n.ipam.config[0].ip_range",
+            ),
+            (
+                net("{ipam: {config: [{subnet: 10.1.0.0/16, aux_addresses: {r: 10.9.0.1}}]}}"),
+                "networks.n.ipam.config[0].aux_addresses.r",
+            ),
+            (
+                net("{ipam: {config: [{subnet: 10.1.0.0/16}, {subnet: 10.1.2.0/24}]}}"),
+                "networks.n.ipam.config[1].subnet",
+            ),
+            (net("{ipam: {config: [{subnet: 'fd00::/64'}]}}"), "networks.n.ipam.config[0].subnet"),
+            (net("{ipam: {driver: weave}}"), "networks.n.ipam.driver"),
+            (net("{ipam: {options: {a: b}}}"), "networks.n.ipam.options"),
+            (net("{ipam: {config: [{ip_range: 10.1.0.0/24}]}}"), "networks.n.ipam.config[0]"),
+            (net("{driver: macvlan}"), "networks.n.driver"),
+            (net("{driver_opts: [a=b]}"), "networks.n.driver_opts"),
+            (net("{external: true, internal: true}"), "networks.n.internal"),
+            (vol("{driver_opts: {type: tmpfs, uid: '1000'}}"), "volumes.v.driver_opts.uid"),
+            (vol("{internal: true}"), "volumes.v.internal"),
+            (vol("{driver: nfs-plugin}"), "volumes.v.driver"),
+            (vol("{external: true, driver_opts: {type: tmpfs}}"), "volumes.v.driver_opts"),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.code(), "invalid_argument", "{text}");
+            assert!(e.to_string().contains(field), "{e} should name {field} for:\n{text}");
+        }
+        // A volume that binds a path handing the container its host needs the service's opt-in.
+        let bind = |opt_in: &str| {
+            parse(&format!(
+                "volumes:\n  sock: {{driver_opts: {{type: none, o: bind, device: /var/run/docker.sock}}}}\n\
+                 services:\n  web: {{image: x, volumes: ['sock:/s'] {opt_in}}}\n"
+            ))
+        };
+        let e = bind("").unwrap_err().to_string();
+        assert!(e.contains("services.web.volumes[0].source") && e.contains("allow_host_mounts"), "{e}");
+        bind(", x-dockfleet: {allow_host_mounts: true}").unwrap();
+        let mut odd = stack.clone();
+        odd.network_options.get_mut("blog_front").unwrap().driver = Some("macvlan".into());
+        assert!(odd.validate().unwrap_err().to_string().contains("network_options.blog_front.driver"));
+    }
+
+    #[test]
+    fn existing_networks_and_volumes_must_match_the_stack() {
+        let want = NetworkOptions {
+            internal: true,
+            labels: BTreeMap::from([("tier".into(), "a".into())]),
+            ipam: vec![IpamPool { subnet: "10.5.0.0/24".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let have = NetworkSummary {
+            name: "n".into(),
+            internal: true,
+            labels: BTreeMap::from([("tier".into(), "a".into()), ("other".into(), "x".into())]),
+            driver_opts: BTreeMap::from([("com.docker.network.driver.overlay.vxlanid_list".into(), "4097".into())]),
+            ipam: vec![IpamPool {
+                subnet: "10.5.0.0/24".into(),
+                gateway: Some("10.5.0.1".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(network_drift(&want, &have), None, "the engine's additions are no drift");
+        let drift = |f: &dyn Fn(&mut NetworkOptions)| {
+            let mut w = want.clone();
+            f(&mut w);
+            network_drift(&w, &have).unwrap()
+        };
+        assert!(drift(&|w| w.internal = false).contains("internal is true"));
+        assert!(drift(&|w| w.enable_ipv6 = true).contains("enable_ipv6"));
+        assert!(drift(&|w| w.ipam[0].subnet = "10.6.0.0/24".into()).contains("no pool 10.6.0.0/24"));
+        assert!(drift(&|w| w.ipam[0].gateway = Some("10.5.0.9".into())).contains("no pool 10.5.0.0/24 via 10.5.0.9"));
+        assert!(drift(&|w| {
+            w.driver_opts.insert("com.docker.network.driver.mtu".into(), "1400".into());
+        })
+        .contains("driver option com.docker.network.driver.mtu"));
+        assert!(drift(&|w| {
+            w.labels.insert("tier".into(), "b".into());
+        })
+        .contains("label tier is \"a\""));
+        let vol =
+            VolumeOptions { driver_opts: BTreeMap::from([("type".into(), "tmpfs".into())]), ..Default::default() };
+        let have = VolumeSummary {
+            name: "v".into(),
+            driver: "local".into(),
+            driver_opts: vol.driver_opts.clone(),
+            ..Default::default()
+        };
+        assert_eq!(volume_drift(&vol, &have), None);
+        assert!(volume_drift(&VolumeOptions::default(), &have).unwrap().contains("driver options"));
+        let plugin = VolumeOptions { driver: Some("nfs".into()), ..vol.clone() };
+        assert!(volume_drift(&plugin, &have).unwrap().contains("its driver is local"));
+        let e = drift_error("df-1", "volume", "v", "why");
+        assert_eq!(e.code(), "conflict");
+        assert!(e.to_string().contains("deletes its data"), "{e}");
     }
 
     #[test]

@@ -39,7 +39,7 @@ use crate::backend::ServiceBackend;
 use crate::docker::DockerHost;
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
-use crate::host::{Host, ListContainersOptions, LogOptions, ResultStream};
+use crate::host::{Host, ListContainersOptions, LogOptions, NetworkOptions, ResultStream, VolumeSummary};
 use crate::reconcile::{
     ensure_image, labelled_exec, labelled_logs, spec_hash, ServiceExecOptions, ServiceLogLine, Task, TaskExec,
     LABEL_PREVIOUS_SPEC_HASH, LABEL_SPEC, LABEL_SPEC_HASH,
@@ -273,6 +273,9 @@ pub(crate) struct SwarmObjects {
     configs: BTreeMap<String, String>,
     /// (`"secrets"` | `"configs"`, name) → the [`LABEL_CONTENT_HASH`] of those that carry one.
     content: BTreeMap<(&'static str, String), String>,
+    /// The stack's named volumes, as a manager's engine has them: a node that lacks one (it joined
+    /// later) creates it with the same driver, options and labels.
+    volumes: BTreeMap<String, VolumeSummary>,
 }
 
 impl SwarmObjects {
@@ -347,6 +350,17 @@ pub(crate) fn to_swarm(
     );
     let stack_labels: HashMap<String, String> =
         spec.labels.get(LABEL_STACK).map(|s| HashMap::from([(LABEL_STACK.to_string(), s.clone())])).unwrap_or_default();
+    let volume_options = |source: &str| match objects.volumes.get(source) {
+        Some(v) => bm::MountVolumeOptions {
+            labels: Some(v.labels.clone().into_iter().collect()),
+            driver_config: (!v.driver_opts.is_empty()).then(|| bm::MountVolumeOptionsDriverConfig {
+                name: Some(v.driver.clone()),
+                options: Some(v.driver_opts.clone().into_iter().collect()),
+            }),
+            ..Default::default()
+        },
+        None => bm::MountVolumeOptions { labels: Some(stack_labels.clone()), ..Default::default() },
+    };
     let mut mounts: Vec<bm::Mount> = spec
         .volumes
         .iter()
@@ -357,8 +371,7 @@ pub(crate) fn to_swarm(
                 source: Some(m.source.clone()),
                 typ: Some(if bind { bm::MountType::BIND } else { bm::MountType::VOLUME }),
                 read_only: Some(m.read_only),
-                volume_options: (!bind && !stack_labels.is_empty())
-                    .then(|| bm::MountVolumeOptions { labels: Some(stack_labels.clone()), ..Default::default() }),
+                volume_options: (!bind && !stack_labels.is_empty()).then(|| volume_options(&m.source)),
                 ..Default::default()
             }
         })
@@ -1385,7 +1398,8 @@ impl Swarm {
         spec.validate()?;
         let nodes = self.node_ids().await;
         let wanted = !spec.secrets.is_empty() || !spec.configs.is_empty();
-        let objects = self.objects(wanted, None).await?;
+        let mut objects = self.objects(wanted, None).await?;
+        objects.volumes = self.stack_volumes(&spec).await?;
         let desired = to_swarm(&spec, &nodes, &self.inner.options.publish_mode, &objects)?;
         let hash = spec_hash(&spec);
         let total = if spec.mode == "global" { nodes.len() as u32 } else { spec.replicas };
@@ -1514,6 +1528,29 @@ impl Swarm {
         }
     }
 
+    /// The named volumes of the stack `spec` belongs to that it mounts, as a manager's engine has them
+    /// (none when it is not a stack's service).
+    async fn stack_volumes(&self, spec: &ServiceSpec) -> Result<BTreeMap<String, VolumeSummary>> {
+        let Some(stack) = spec.labels.get(LABEL_STACK) else { return Ok(BTreeMap::new()) };
+        if spec.volumes.iter().all(|m| m.source.starts_with('/')) {
+            return Ok(BTreeMap::new());
+        }
+        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={stack}")])]);
+        let list = read!(self, |m, docker| {
+            docker
+                .list_volumes(Some(qp::ListVolumesOptions { filters: Some(filters.clone()) }))
+                .await
+                .map_err(|e| m.object_err(e, "volume", stack, "list volumes"))
+        })?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| spec.volumes.iter().any(|m| m.source == v.name))
+            .map(|v| (v.name.clone(), crate::docker::volume_summary(v)))
+            .collect())
+    }
+
     async fn stack_networks(&self, stack: &str) -> Result<Vec<bm::Network>> {
         let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={stack}")])]);
         read!(self, |m, docker| {
@@ -1570,6 +1607,22 @@ impl Swarm {
             to_swarm(&s.spec, &nodes, &self.inner.options.publish_mode, &objects)
                 .map_err(|e| e.with_field_prefix(&format!("services.{}", s.name)))?;
         }
+        // Networks and volumes that exist with other options than the stack's are refused before
+        // anything is created.
+        let mut existing = BTreeSet::new();
+        for n in self.stack_networks(&stack.name).await?.into_iter().map(crate::docker::network_summary) {
+            if stack.networks.contains(&n.name) {
+                if let Some(why) = crate::stack::network_drift(&stack.network(&n.name), &n) {
+                    return Err(crate::stack::drift_error("swarm", "network", &n.name, &why));
+                }
+            }
+            existing.insert(n.name);
+        }
+        if !stack.volumes.is_empty() {
+            for name in nodes.keys() {
+                crate::stack::check_volumes(&stack, self.inner.fleet.host(name)?.as_ref()).await?;
+            }
+        }
         let event = |kind: &str, message: String| crate::stack::stack_event(&tx, &stack.name, kind, message);
         let labels = HashMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
         // Secrets and configs are immutable in Swarm: one that exists (with the same content) is kept.
@@ -1583,17 +1636,11 @@ impl Swarm {
             }
             event(&kind[..kind.len() - 1], format!("{} {name}", &kind[..kind.len() - 1]));
         }
-        let existing: BTreeSet<String> =
-            self.stack_networks(&stack.name).await?.into_iter().filter_map(|n| n.name).collect();
         let (m, docker) = self.client().await?;
         for n in stack.networks.iter().filter(|n| !existing.contains(*n)) {
-            let req = bm::NetworkCreateRequest {
-                name: n.clone(),
-                driver: Some("overlay".into()),
-                attachable: Some(true),
-                labels: Some(stack.object_labels(false, n).into_iter().collect()),
-                ..Default::default()
-            };
+            // Always attachable: dockfleet's own checks join a stack's networks.
+            let options = NetworkOptions { driver: None, attachable: true, ..stack.network(n) };
+            let req = crate::docker::network_request(n, &options, "overlay");
             match docker.create_network(req).await.map_err(|e| m.object_err(e, "network", n, "create network")) {
                 Ok(_) | Err(Error::Conflict { .. }) => event("network", format!("overlay network {n}")),
                 Err(e) => return Err(e),
@@ -1603,7 +1650,7 @@ impl Swarm {
             for name in nodes.keys() {
                 let h = self.inner.fleet.host(name)?;
                 for v in &stack.volumes {
-                    h.create_volume(v, &stack.object_labels(true, v)).await?;
+                    h.create_volume(v, &stack.volume(v)).await?;
                 }
             }
             event("volume", format!("volumes {} on {} node(s)", stack.volumes.join(", "), nodes.len()));

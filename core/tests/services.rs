@@ -542,7 +542,7 @@ async fn tasks_join_every_network_answer_to_their_names_there_and_are_privileged
     let name = unique("nets").replace('-', "_").to_lowercase();
     let (front, back) = (format!("{name}-front"), format!("{name}-back"));
     for n in [&front, &back] {
-        h.create_network(n, &BTreeMap::new()).await.unwrap();
+        h.create_network(n, &NetworkOptions::default()).await.unwrap();
     }
     let mut spec = ServiceSpec::new(&name, IMAGE);
     spec.command = ["sleep", "600"].map(String::from).to_vec();

@@ -263,3 +263,66 @@ async fn a_shutdown_delay_from_x_dockfleet_drains_the_tasks_when_the_stack_goes_
     assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(8), "{took:?}");
     assert!(stack_ps(&fleet, &name).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn network_and_volume_options_reach_every_host_and_a_change_to_them_is_refused() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let name = unique("opts").replace('_', "-");
+    let compose = |size: &str| {
+        format!(
+            "services:\n  app:\n    image: {IMAGE}\n    command: sleep 600\n    stop_grace_period: 1s\n    \
+             networks: [back]\n    volumes: ['scratch:/scratch']\n    deploy: {{replicas: 3}}\n\
+             networks:\n  back:\n    internal: true\n    driver_opts: {{com.docker.network.driver.mtu: 1400}}\n    \
+             ipam:\n      config:\n        - {{subnet: 172.31.77.0/24, ip_range: 172.31.77.128/25, gateway: 172.31.77.1}}\n\
+             volumes:\n  scratch:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: 'size={size}'}}\n"
+        )
+    };
+    let stack = parse_compose(&name, &compose("1m"), &std::env::temp_dir()).unwrap();
+    let _: Vec<RolloutEvent> =
+        stack_up(fleet.clone(), stack.clone(), StackOptions::default()).try_collect().await.unwrap();
+    let ps = stack_ps(&fleet, &name).await.unwrap();
+    assert_eq!(ps[0].running, 3);
+    let back = format!("{name}_back");
+    let sh = |cmd: &str| vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
+    for t in &ps[0].tasks {
+        let h = fleet.host(&t.host).unwrap();
+        let net = h.list_networks(&[format!("{LABEL_STACK}={name}")]).await.unwrap().remove(0);
+        assert!(net.internal, "on {}", t.host);
+        assert_eq!(net.driver_opts["com.docker.network.driver.mtu"], "1400");
+        assert_eq!(net.ipam[0].subnet, "172.31.77.0/24");
+        assert_eq!(net.ipam[0].gateway.as_deref(), Some("172.31.77.1"));
+        let vol = h.list_volumes(&[format!("{LABEL_STACK}={name}")]).await.unwrap().remove(0);
+        assert_eq!(vol.driver_opts["o"], "size=1m");
+        // In the task: an address from the range, the MTU and a 1 MiB tmpfs. (That an internal network
+        // has no way out is the engine's iptables rules, which the testbed's engines run without.)
+        let ip = h.inspect_container(&t.id).await.unwrap().networks[&back].clone();
+        let last: u8 = ip.strip_prefix("172.31.77.").unwrap_or_else(|| panic!("{ip}")).parse().unwrap();
+        assert!(last >= 128, "{ip} is outside the ip_range");
+        let out = h
+            .exec(&t.id, &sh("cat /sys/class/net/eth0/mtu; grep ' /scratch ' /proc/mounts"), &ExecOptions::default())
+            .await
+            .unwrap()
+            .stdout;
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "an MTU and one mount: {out}");
+        assert_eq!(lines[0], "1400");
+        assert!(lines[1].starts_with("tmpfs /scratch tmpfs") && lines[1].contains("size=1024k"), "{out}");
+    }
+
+    // The file changes an option an engine cannot change: refused before any task is touched.
+    let ids = |ps: &[ServiceStatus]| ps[0].tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+    let before = ids(&ps);
+    let bigger = parse_compose(&name, &compose("2m"), &std::env::temp_dir()).unwrap();
+    let e = stack_up(fleet.clone(), bigger, StackOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e}");
+    assert!(e.to_string().contains(&format!("volume {name}_scratch")) && e.to_string().contains("size=2m"), "{e}");
+    let mut open = stack.clone();
+    open.network_options.get_mut(&back).unwrap().internal = false;
+    let e = stack_up(fleet.clone(), open, StackOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.to_string().contains(&format!("network {back}")) && e.to_string().contains("internal is true"), "{e}");
+    assert_eq!(ids(&stack_ps(&fleet, &name).await.unwrap()), before);
+
+    let down = stack_down(&fleet, &name, true).await.unwrap();
+    assert_eq!((down.containers, down.networks, down.volumes), (3, 3, 3), "{down:?}");
+}

@@ -110,6 +110,11 @@ services:
 volumes:
   db-data:
     labels: {tier: data}
+    driver_opts: {type: tmpfs, device: tmpfs, o: size=2m}
+networks:
+  default:
+    ipam:
+      config: [{subnet: 10.77.0.0/24}]
 secrets:
   db_password: {file: ./db_password.txt}
 "#;
@@ -466,6 +471,18 @@ async fn swarm_backend_end_to_end() {
         async move { h.inspect_container(&id).await.unwrap().networks[&network].clone() }
     };
     let db_address = address_of(db_task.id.clone()).await;
+    assert!(db_address.starts_with("10.77.0."), "the network's subnet: {db_address}");
+    let mounts = ["grep".to_string(), " /data ".into(), "/proc/mounts".into()];
+    let mount = df1.exec(&db_task.id, &mounts, &ExecOptions::default()).await.unwrap().stdout;
+    assert!(mount.starts_with("tmpfs /data tmpfs") && mount.contains("size=2048k"), "{mount}");
+    // The service's mount carries the volume's driver, options and labels, for a node that joins later.
+    let bollard = df1.as_docker().unwrap().bollard().await.unwrap();
+    let service = bollard.inspect_service(&db, None).await.unwrap();
+    let mount = service.spec.unwrap().task_template.unwrap().container_spec.unwrap().mounts.unwrap().remove(0);
+    let volume_options = mount.volume_options.unwrap();
+    let driver = volume_options.driver_config.unwrap();
+    assert_eq!((driver.name.as_deref(), driver.options.unwrap()["o"].as_str()), (Some("local"), "size=2m"));
+    assert_eq!(volume_options.labels.unwrap()["tier"], "data");
     let resolve = |name: String| {
         let h = df1.clone();
         let id = web_task.id.clone();
@@ -492,6 +509,16 @@ async fn swarm_backend_end_to_end() {
     let again = collect(backend.stack_up(stack.clone(), StackOptions::default())).await;
     assert_eq!(again.last().map(|e| e.kind.as_str()), Some("completed"), "{again:?}");
     assert!(!again.iter().any(|e| e.kind == "secret"), "{again:?}");
+    // A changed volume option is refused before anything is touched.
+    let mut bigger = stack.clone();
+    bigger
+        .volume_options
+        .get_mut(&format!("{stack_name}_db-data"))
+        .unwrap()
+        .driver_opts
+        .insert("o".into(), "size=3m".into());
+    let e = backend.stack_up(bigger, StackOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.code() == "conflict" && e.to_string().contains("size=3m"), "{e}");
     std::fs::write(dir.join("db_password.txt"), "changed").unwrap();
     let e = backend.stack_up(stack.clone(), StackOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
     assert!(e.code() == "invalid_argument" && e.to_string().contains("secrets.db_password.file"), "{e}");

@@ -37,6 +37,9 @@ __all__ = [
     "RegistratorEvent",
     "RegistratorStream",
     "registrator",
+    "IpamPool",
+    "NetworkOptions",
+    "VolumeOptions",
     "NetworkSummary",
     "VolumeSummary",
     "Dependency",
@@ -630,10 +633,10 @@ class DockerHost:
     async def image_exists(self, reference: str) -> bool: ...
     async def remove_image(self, reference: str, force: bool = False) -> None: ...
     def export_image(self, reference: str) -> ByteStream: ...
-    async def create_network(self, name: str, labels: dict[str, str] | None = None) -> str: ...
+    async def create_network(self, name: str, options: NetworkOptions | None = None) -> str: ...
     async def remove_network(self, name: str) -> None: ...
     async def list_networks(self, labels: list[str] | None = None) -> list[NetworkSummary]: ...
-    async def create_volume(self, name: str, labels: dict[str, str] | None = None) -> VolumeSummary: ...
+    async def create_volume(self, name: str, options: VolumeOptions | None = None) -> VolumeSummary: ...
     async def remove_volume(self, name: str, force: bool = False) -> None: ...
     async def list_volumes(self, labels: list[str] | None = None) -> list[VolumeSummary]: ...
     async def import_image(self, archive: bytes | ByteStream) -> list[str]: ...
@@ -1012,6 +1015,41 @@ async def stack_ps(backend: Fleet | Swarm, stack: str) -> list[ServiceStatus]: .
 async def stack_down(backend: Fleet | Swarm, stack: str, remove_volumes: bool = False) -> StackDownReport: ...
 
 @final
+class IpamPool:
+    """One address pool of a network: `subnet` in CIDR form, optionally the `ip_range` containers get addresses from, the `gateway`, and `aux_addresses` (name to address) left out."""
+
+    subnet: str
+    ip_range: str | None
+    gateway: str | None
+    aux_addresses: dict[str, str]
+    def __new__(cls, *, subnet: str = ..., ip_range: str | None = ..., gateway: str | None = ..., aux_addresses: dict[str, str] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class NetworkOptions:
+    """Options of `create_network`: `driver` (`bridge` when `None`), labels, driver options, `internal` (no route out), `attachable` (Swarm overlays), `enable_ipv6` and address pools."""
+
+    driver: str | None
+    labels: dict[str, str]
+    driver_opts: dict[str, str]
+    internal: bool
+    attachable: bool
+    enable_ipv6: bool
+    ipam: list[IpamPool]
+    def __new__(cls, *, driver: str | None = ..., labels: dict[str, str] = ..., driver_opts: dict[str, str] = ..., internal: bool = ..., attachable: bool = ..., enable_ipv6: bool = ..., ipam: list[IpamPool] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class VolumeOptions:
+    """Options of `create_volume`: `driver` (`local` when `None`), labels, and the driver's options (`local` takes `type`, `device`, `o` and `size`)."""
+
+    driver: str | None
+    labels: dict[str, str]
+    driver_opts: dict[str, str]
+    def __new__(cls, *, driver: str | None = ..., labels: dict[str, str] = ..., driver_opts: dict[str, str] = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
 class NetworkSummary:
     """A network on one engine."""
 
@@ -1019,7 +1057,12 @@ class NetworkSummary:
     name: str
     driver: str
     labels: dict[str, str]
-    def __new__(cls, *, id: str = ..., name: str = ..., driver: str = ..., labels: dict[str, str] = ...) -> Self: ...
+    driver_opts: dict[str, str]
+    internal: bool
+    attachable: bool
+    enable_ipv6: bool
+    ipam: list[IpamPool]
+    def __new__(cls, *, id: str = ..., name: str = ..., driver: str = ..., labels: dict[str, str] = ..., driver_opts: dict[str, str] = ..., internal: bool = ..., attachable: bool = ..., enable_ipv6: bool = ..., ipam: list[IpamPool] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -1030,7 +1073,8 @@ class VolumeSummary:
     driver: str
     mountpoint: str
     labels: dict[str, str]
-    def __new__(cls, *, name: str = ..., driver: str = ..., mountpoint: str = ..., labels: dict[str, str] = ...) -> Self: ...
+    driver_opts: dict[str, str]
+    def __new__(cls, *, name: str = ..., driver: str = ..., mountpoint: str = ..., labels: dict[str, str] = ..., driver_opts: dict[str, str] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -1074,11 +1118,11 @@ class Stack:
     services: list[StackService]
     networks: list[str]
     volumes: list[str]
-    network_labels: dict[str, dict[str, str]]
-    volume_labels: dict[str, dict[str, str]]
+    network_options: dict[str, NetworkOptions]
+    volume_options: dict[str, VolumeOptions]
     secrets: list[StackFile]
     configs: list[StackFile]
-    def __new__(cls, *, name: str = ..., services: list[StackService] = ..., networks: list[str] = ..., volumes: list[str] = ..., network_labels: dict[str, dict[str, str]] = ..., volume_labels: dict[str, dict[str, str]] = ..., secrets: list[StackFile] = ..., configs: list[StackFile] = ...) -> Self: ...
+    def __new__(cls, *, name: str = ..., services: list[StackService] = ..., networks: list[str] = ..., volumes: list[str] = ..., network_options: dict[str, NetworkOptions] = ..., volume_options: dict[str, VolumeOptions] = ..., secrets: list[StackFile] = ..., configs: list[StackFile] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
