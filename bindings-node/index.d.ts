@@ -770,11 +770,14 @@ export interface LookupOptions {
 /** Largest compose file accepted, in bytes. */
 export declare const MAX_COMPOSE_BYTES: number
 
-/** A bind mount (absolute `source`) or a named volume. */
+/** A bind mount (absolute `source`) or a named volume; a bind's `propagation` (`rprivate`, `rshared`, …) and SELinux relabelling (`z`, `Z`), a new volume's `noCopy`. */
 export interface Mount {
   source?: string
   target?: string
   readOnly?: boolean
+  propagation?: string | undefined | null
+  selinux?: string | undefined | null
+  noCopy?: boolean
 }
 
 /** Options of `createNetwork`: `driver` (`bridge` when unset), labels, driver options, `internal` (no route out), `attachable` (Swarm overlays), `enableIpv6` and address pools. */
@@ -1201,10 +1204,13 @@ export interface StackDownReport {
   configs: number
 }
 
-/** A secret or config a stack creates (Swarm backend): its full name and the file it comes from. */
+/** A secret or config a stack creates (Swarm backend): its full name, where its content comes from (exactly one of `file`, `environment`, read when the stack is deployed, and for a config `content`) and its labels. */
 export interface StackFile {
   name: string
-  file: string
+  file?: string
+  environment?: string
+  content?: string
+  labels: Record<string, string>
 }
 
 /** Options of `stackUp`: `dependencyTimeout` in milliseconds; `prune` removes services no longer in the stack. */

@@ -36,8 +36,11 @@ object! { out
 }
 
 object! { out
-    #[doc = "A secret or config a stack creates (Swarm backend): its full name and the file it comes from."]
-    StackFile => df::StackFile { name: String, file: String }
+    #[doc = "A secret or config a stack creates (Swarm backend): its full name, where its content comes from (exactly one of `file`, `environment`, read when the stack is deployed, and for a config `content`) and its labels."]
+    StackFile => df::StackFile {
+        name: String, file: Option<String>, environment: Option<String>, content: Option<String>,
+        labels: HashMap<String, String>,
+    }
 }
 
 object! { out

@@ -64,6 +64,10 @@ test('container lifecycle end to end', async () => {
     ports: [{ containerPort: 80, hostPort: 0 }],
     healthcheck: { test: ['CMD-SHELL', 'true'], interval: 500, retries: 1 },
     memoryBytes: 64 * 1024 * 1024,
+    mounts: [
+      { source: '/run/netns', target: '/netns', readOnly: true, propagation: 'rslave' },
+      { source: `${tag}-data`, target: '/data', noCopy: true },
+    ],
   })
   await h.startContainer(id)
   const d = await h.inspectContainer(id)
@@ -80,6 +84,9 @@ test('container lifecycle end to end', async () => {
   let out = ''
   for await (const line of h.logs(id)) out += line.message
   assert.match(out, /hello-js/)
+  // The testbed's /run/netns is a shared mount: an rslave bind follows it as a slave.
+  const mountinfo = (await h.exec(id, ['grep', ' /netns ', '/proc/self/mountinfo'])).stdout
+  assert.match(mountinfo, / master:/)
   const ex = await h.exec(id, ['sh', '-c', 'echo out; echo err >&2; exit 5'])
   assert.deepEqual([ex.exitCode, ex.stdout, ex.stderr], [5, 'out\n', 'err\n'])
   const st = await h.stats(id)
@@ -91,6 +98,7 @@ test('container lifecycle end to end', async () => {
   await h.stopContainer(id, 1000)
   assert.ok([0, 137, 143].includes(await h.waitContainer(id)))
   await h.removeContainer(id, true)
+  await h.removeVolume(`${tag}-data`)
   assert.deepEqual(await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] }), [])
 })
 

@@ -116,6 +116,11 @@ test('compose services join all their networks and answer to their names', () =>
   assert.deepEqual([exposing.networkAliases, exposing.ports.map((p) => [p.target, p.published])], [['web', 'api'], [[3000, null]]])
   assert.equal(dockfleet.parseCompose('app', 'services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n').services[0].spec.endpointMode, 'dnsrr')
   const labelled = dockfleet.parseCompose('app', 'services:\n  web: {image: x, networks: [a]}\nnetworks: {a: {labels: {tier: net}, internal: true, ipam: {config: [{subnet: 10.9.0.0/24}]}}}\nvolumes: {v: {labels: [tier=data], driver_opts: {type: tmpfs, device: tmpfs}}}\n')
+  const files = dockfleet.parseCompose('app', 'secrets: {token: {environment: APP_TOKEN}}\nconfigs: {motd: {content: hi, labels: {tier: conf}}}\nservices:\n  web: {image: x, secrets: [token], configs: [motd]}\n')
+  assert.deepEqual([...files.secrets, ...files.configs].map((f) => [f.name, f.file, f.environment, f.content]), [['app_token', null, 'APP_TOKEN', null], ['app_motd', null, null, 'hi']])
+  assert.deepEqual(files.configs[0].labels, { tier: 'conf' })
+  assert.throws(() => dockfleet.parseCompose('app', 'secrets: {token: {content: hi}}\nservices:\n  web: {image: x}\n'),
+    (e) => e.code === 'invalid_argument' && e.message.includes('secrets.token.content'))
   const [net, vol] = [labelled.networkOptions.app_a, labelled.volumeOptions.app_v]
   assert.deepEqual([net.labels, net.internal, net.ipam.map((p) => p.subnet)], [{ tier: 'net' }, true, ['10.9.0.0/24']])
   assert.deepEqual([vol.labels, vol.driverOpts], [{ tier: 'data' }, { type: 'tmpfs', device: 'tmpfs' }])

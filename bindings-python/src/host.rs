@@ -32,8 +32,12 @@ dto! {
 }
 
 dto! {
-    /// A bind mount (absolute `source`) or a named volume.
-    Mount => df::Mount { source: String, target: String, read_only: bool }
+    /// A bind mount (absolute `source`) or a named volume; a bind's `propagation` (`rprivate`, `rshared`,
+    /// …) and SELinux relabelling (`z`, `Z`), a new volume's `no_copy`.
+    Mount => df::Mount {
+        source: String, target: String, read_only: bool, propagation: Option<String>, selinux: Option<String>,
+        no_copy: bool,
+    }
 }
 
 dto! {

@@ -35,8 +35,13 @@ dto! {
 }
 
 dto! {
-    /// A secret or config a stack creates (Swarm backend): its full name and the file it comes from.
-    StackFile => df::StackFile { name: String, file: PathBuf }
+    /// A secret or config a stack creates (Swarm backend): its full name, where its content comes from
+    /// (exactly one of `file`, `environment`, read when the stack is deployed, and for a config
+    /// `content`) and its labels.
+    StackFile => df::StackFile {
+        name: String, file: Option<PathBuf>, environment: Option<String>, content: Option<String>,
+        labels: BTreeMap<String, String>,
+    }
 }
 
 dto! {

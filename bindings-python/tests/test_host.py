@@ -73,6 +73,10 @@ def test_container_lifecycle(fleet):
             ports=[dockfleet.PortMapping(container_port=80, host_port=0)],
             healthcheck=dockfleet.Healthcheck(test=["CMD-SHELL", "true"], interval=0.5, retries=1),
             memory_bytes=64 * 1024 * 1024,
+            mounts=[
+                dockfleet.Mount(source="/run/netns", target="/netns", read_only=True, propagation="rslave"),
+                dockfleet.Mount(source=f"{tag}-data", target="/data", no_copy=True),
+            ],
         )
         assert spec.healthcheck.interval == 0.5
         cid = await h.create_container(spec)
@@ -85,6 +89,9 @@ def test_container_lifecycle(fleet):
         assert [c.id for c in listed] == [cid]
         lines = [line async for line in h.logs(cid)]
         assert any("hello-py" in line.message and line.stream == "stdout" for line in lines)
+        # The testbed's /run/netns is a shared mount: an rslave bind follows it as a slave.
+        mountinfo = (await h.exec(cid, ["grep", " /netns ", "/proc/self/mountinfo"])).stdout
+        assert " master:" in mountinfo, mountinfo
         out = await h.exec(cid, ["sh", "-c", "echo out; echo err >&2; exit 5"])
         assert (out.exit_code, out.stdout, out.stderr) == (5, "out\n", "err\n")
         stats = await h.stats(cid)
@@ -100,6 +107,7 @@ def test_container_lifecycle(fleet):
         await h.stop_container(cid, grace=1.0)
         assert await h.wait_container(cid) in (0, 137, 143)
         await h.remove_container(cid, force=True)
+        await h.remove_volume(f"{tag}-data")
         assert await h.list_containers(dockfleet.ListContainersOptions(all=True, labels=[f"dockfleet.test={tag}"])) == []
 
     run(go())

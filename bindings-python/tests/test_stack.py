@@ -149,6 +149,14 @@ def test_compose_services_join_all_their_networks_and_answer_to_their_names():
     assert [(p.target, p.published) for p in spec.ports] == [(3000, None)]
     assert sync.parse_compose("app", "services:\n  web: {image: x, deploy: {endpoint_mode: dnsrr}}\n").services[0].spec.endpoint_mode == "dnsrr"
     labelled = sync.parse_compose("app", "services:\n  web: {image: x, networks: [a]}\nnetworks: {a: {labels: {tier: net}, internal: true, ipam: {config: [{subnet: 10.9.0.0/24}]}}}\nvolumes: {v: {labels: [tier=data], driver_opts: {type: tmpfs, device: tmpfs}}}\n")
+    files = sync.parse_compose("app", "secrets: {token: {environment: APP_TOKEN}}\nconfigs: {motd: {content: hi, labels: {tier: conf}}}\nservices:\n  web: {image: x, secrets: [token], configs: [motd]}\n")
+    assert [(f.name, f.file, f.environment, f.content) for f in files.secrets + files.configs] == [("app_token", None, "APP_TOKEN", None), ("app_motd", None, None, "hi")]
+    assert files.configs[0].labels == {"tier": "conf"}
+    try:
+        sync.parse_compose("app", "secrets: {token: {content: hi}}\nservices:\n  web: {image: x}\n")
+        raise AssertionError("a secret given inline was accepted")
+    except sync.InvalidArgumentError as e:
+        assert "secrets.token.content" in str(e), str(e)
     net, vol = labelled.network_options["app_a"], labelled.volume_options["app_v"]
     assert (net.labels, net.internal, [p.subnet for p in net.ipam]) == ({"tier": "net"}, True, ["10.9.0.0/24"])
     assert (vol.labels, vol.driver_opts) == ({"tier": "data"}, {"type": "tmpfs", "device": "tmpfs"})

@@ -650,11 +650,7 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
             );
         }
     }
-    let binds: Vec<String> = spec
-        .mounts
-        .iter()
-        .map(|m| format!("{}:{}{}", m.source, m.target, if m.read_only { ":ro" } else { "" }))
-        .collect();
+    let binds: Vec<String> = spec.mounts.iter().map(Mount::bind_entry).collect();
     let restart_policy = spec.restart_policy.as_ref().map(|r| bm::RestartPolicy {
         name: Some(match r.name.as_str() {
             "always" => bm::RestartPolicyNameEnum::ALWAYS,

@@ -121,9 +121,29 @@ pub struct Mount {
     /// Mount read-only.
     #[serde(default)]
     pub read_only: bool,
+    /// A bind's propagation: `private`, `rprivate` (the engine's default when `None`), `shared`,
+    /// `rshared`, `slave` or `rslave`. The shared and slave kinds need a host path that is itself a
+    /// shared (or slave) mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<String>,
+    /// A bind's SELinux relabelling: `z` (content shared among containers) or `Z` (private to this
+    /// one). Plain engines only; a no-op on hosts without SELinux.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selinux: Option<String>,
+    /// A named volume's: do not copy what the image has at `target` into the volume when it is new.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
 }
 
+/// The bind propagations an engine takes.
+pub const PROPAGATIONS: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+
 impl Mount {
+    /// Whether it binds a host path (an absolute `source`) rather than mounting a named volume.
+    pub fn is_bind(&self) -> bool {
+        self.source.starts_with('/')
+    }
+
     /// Checks the mount; `field` (e.g. `volumes[2]`) prefixes the field path in errors.
     pub fn validate(&self, field: &str) -> Result<()> {
         if !self.target.starts_with('/') {
@@ -135,7 +155,46 @@ impl Mount {
         if self.source.is_empty() {
             return Err(Error::invalid(format!("{field}.source"), "must not be empty"));
         }
+        let bind_only =
+            |key: &str| Error::invalid(format!("{field}.{key}"), "applies to binds (an absolute source) only");
+        if let Some(p) = &self.propagation {
+            if !self.is_bind() {
+                return Err(bind_only("propagation"));
+            }
+            if !PROPAGATIONS.contains(&p.as_str()) {
+                return Err(Error::invalid(
+                    format!("{field}.propagation"),
+                    format!("{p:?} is not one of {PROPAGATIONS:?}"),
+                ));
+            }
+        }
+        if let Some(z) = &self.selinux {
+            if !self.is_bind() {
+                return Err(bind_only("selinux"));
+            }
+            if z != "z" && z != "Z" {
+                return Err(Error::invalid(format!("{field}.selinux"), format!("{z:?} is not z or Z")));
+            }
+        }
+        if self.no_copy && self.is_bind() {
+            return Err(Error::invalid(format!("{field}.no_copy"), "applies to named volumes only"));
+        }
         Ok(())
+    }
+
+    /// The engine's `Binds` entry: `source:target[:options]`.
+    pub(crate) fn bind_entry(&self) -> String {
+        let mut options: Vec<&str> = Vec::new();
+        if self.read_only {
+            options.push("ro");
+        }
+        options.extend(self.selinux.as_deref());
+        options.extend(self.propagation.as_deref());
+        if self.no_copy {
+            options.push("nocopy");
+        }
+        let options = if options.is_empty() { String::new() } else { format!(":{}", options.join(",")) };
+        format!("{}:{}{options}", self.source, self.target)
     }
 }
 

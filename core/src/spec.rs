@@ -895,10 +895,16 @@ mod tests {
                 s.ports = vec![p.clone(), p];
             }),
             ("volumes[0].source", |s| {
-                s.volumes = vec![Mount { source: "/".into(), target: "/host".into(), read_only: true }]
+                s.volumes =
+                    vec![Mount { source: "/".into(), target: "/host".into(), read_only: true, ..Default::default() }]
             }),
             ("volumes[0].source", |s| {
-                s.volumes = vec![Mount { source: "/var/run/docker.sock".into(), target: "/s".into(), read_only: false }]
+                s.volumes = vec![Mount {
+                    source: "/var/run/docker.sock".into(),
+                    target: "/s".into(),
+                    read_only: false,
+                    ..Default::default()
+                }]
             }),
             ("privileged", |s| s.privileged = true),
             ("hostname", |s| s.hostname = Some("web-{{.Node.ID}}".into())),
@@ -975,7 +981,7 @@ mod tests {
             assert!(e.to_string().contains(field), "{e} should name {field}");
         }
         let mut s = spec();
-        s.volumes = vec![Mount { source: "/".into(), target: "/host".into(), read_only: true }];
+        s.volumes = vec![Mount { source: "/".into(), target: "/host".into(), read_only: true, ..Default::default() }];
         s.allow_host_mounts = true;
         s.privileged = true;
         s.allow_privileged = true;

@@ -112,13 +112,69 @@ pub struct Stack {
     pub configs: Vec<StackFile>,
 }
 
-/// A secret or config a stack creates: its full name and the file its content comes from.
+/// A secret or config a stack creates: its full name, where its content comes from (exactly one of
+/// `file`, `environment` and, for a config, `content`) and its labels.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StackFile {
     /// Full name (`STACK_key`, or the compose `name:`).
     pub name: String,
     /// The file holding its content.
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
+    /// The environment variable holding its content, read when the stack is deployed (compose's
+    /// `environment:`); the value itself is never kept in the stack.
+    pub environment: Option<String>,
+    /// A config's content, given inline (compose's `content:`; not for secrets).
+    pub content: Option<String>,
+    /// Labels, besides the stack's own.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl StackFile {
+    /// Its content, read from its file or environment variable; `field` (`secrets.db_pw`) names
+    /// it in errors.
+    pub fn data(&self, field: &str) -> Result<Vec<u8>> {
+        match (&self.file, &self.environment, &self.content) {
+            (Some(f), None, None) => {
+                std::fs::read(f).map_err(|e| Error::Io { path: f.display().to_string(), source: e })
+            }
+            (None, Some(var), None) => std::env::var_os(var)
+                .map(|v| v.into_encoded_bytes())
+                .ok_or_else(|| Error::invalid(format!("{field}.environment"), format!("{var} is not set"))),
+            (None, None, Some(text)) => Ok(text.clone().into_bytes()),
+            _ => Err(Error::invalid(field, "needs exactly one of file, environment and content")),
+        }
+    }
+
+    /// Where its content comes from: the key (`file`, `environment`, `content`) and, for messages,
+    /// the place.
+    pub(crate) fn source(&self) -> (&'static str, String) {
+        match (&self.file, &self.environment) {
+            (Some(f), _) => ("file", f.display().to_string()),
+            (None, Some(v)) => ("environment", format!("${v}")),
+            _ => ("content", "its content".into()),
+        }
+    }
+
+    fn validate(&self, field: &str, config: bool) -> Result<()> {
+        crate::host::validate_name(&format!("{field}.name"), &self.name)?;
+        let sources = [self.file.is_some(), self.environment.is_some(), self.content.is_some()];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            return Err(Error::invalid(field, "needs exactly one of file, environment and content"));
+        }
+        if self.content.is_some() && !config {
+            return Err(Error::invalid(
+                format!("{field}.content"),
+                "a secret's content comes from a file or the environment, never the stack",
+            ));
+        }
+        if let Some(v) = &self.environment {
+            if v.is_empty() || v.contains(['=', '\0']) {
+                return Err(Error::invalid(format!("{field}.environment"), format!("{v:?} is not a variable name")));
+            }
+        }
+        check_object_labels(&format!("{field}.labels"), &self.labels)
+    }
 }
 
 /// Options of [`stack_up`].
@@ -193,11 +249,15 @@ struct ComposeFile {
     configs: BTreeMap<String, ComposeFileObject>,
 }
 
-/// A top-level secret or config: its content from `file`, or `external` (created beforehand).
+/// A top-level secret or config: its content from `file`, `environment` or (configs) `content`, or
+/// `external` (created beforehand).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ComposeFileObject {
     file: Option<String>,
+    environment: Option<String>,
+    content: Option<String>,
+    labels: Option<Value>,
     external: Option<bool>,
     name: Option<String>,
 }
@@ -750,20 +810,7 @@ fn service_file(field: &str, v: &Value, declared: &BTreeMap<String, String>, sec
                 match k.as_str() {
                     "source" => key = Some(scalar(&kf, val)?),
                     "target" => target = Some(scalar(&kf, val)?),
-                    "mode" => {
-                        // Compose writes modes in octal (0440), which YAML 1.2 reads as a string; a
-                        // plain number (288) is taken as it is.
-                        let text = scalar(&kf, val)?;
-                        let octal =
-                            text.strip_prefix("0o").or_else(|| text.strip_prefix('0').filter(|t| !t.is_empty()));
-                        let n = match (val.as_u64(), octal) {
-                            (Some(n), _) => u32::try_from(n).ok(),
-                            (None, Some(o)) => u32::from_str_radix(o, 8).ok(),
-                            (None, None) => text.parse().ok(),
-                        };
-                        mode =
-                            Some(n.ok_or_else(|| Error::invalid(&kf, format!("{text:?} is not a file mode (0440)")))?);
-                    }
+                    "mode" => mode = Some(file_mode(&kf, val)?),
                     "uid" | "gid" if scalar(&kf, val)? == "0" => {}
                     "uid" | "gid" => return Err(Error::invalid(kf, "only 0 (the default) is supported")),
                     _ => return Err(Error::invalid(kf, "unknown key (source, target, mode, uid, gid)")),
@@ -781,51 +828,167 @@ fn service_file(field: &str, v: &Value, declared: &BTreeMap<String, String>, sec
     Ok(ServiceFile { source: full.clone(), target, mode: mode.unwrap_or(0o444) })
 }
 
-fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mount> {
-    let (source, target, read_only) = match v {
+/// A service's `volumes:` entry: a mount, or (`type: tmpfs`) a tmpfs entry as `tmpfs:` has them.
+enum Mounted {
+    Mount(Mount),
+    Tmpfs(String),
+}
+
+/// A boolean as compose writes one: `true`/`false`, quoted or not.
+fn flag(field: &str, v: &Value) -> Result<bool> {
+    match scalar(field, v)?.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(Error::invalid(field, format!("{other:?} is not true or false"))),
+    }
+}
+
+/// A file mode. Compose writes modes in octal (0440), which YAML 1.2 reads as a string; a plain
+/// number (288) is taken as it is.
+fn file_mode(field: &str, val: &Value) -> Result<u32> {
+    let text = scalar(field, val)?;
+    let octal = text.strip_prefix("0o").or_else(|| text.strip_prefix('0').filter(|t| !t.is_empty()));
+    let n = match (val.as_u64(), octal) {
+        (Some(n), _) => u32::try_from(n).ok(),
+        (None, Some(o)) => u32::from_str_radix(o, 8).ok(),
+        (None, None) => text.parse().ok(),
+    };
+    n.filter(|m| *m <= 0o7777).ok_or_else(|| Error::invalid(field, format!("{text:?} is not a file mode (0440)")))
+}
+
+/// Bind consistency modes: Docker Desktop's, which engines on Linux accept and ignore.
+const CONSISTENCY: &[&str] = &["consistent", "cached", "delegated"];
+
+fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mounted> {
+    let mut mount = Mount::default();
+    let mut tmpfs: Option<Vec<String>> = None;
+    match v {
         Value::String(s) => {
             let parts: Vec<&str> = s.split(':').collect();
-            match parts[..] {
+            let (src, dst, mode) = match parts[..] {
                 [_] => {
                     return Err(Error::invalid(
                         field,
                         "anonymous volumes are not supported: name the volume (NAME:PATH)",
                     ))
                 }
-                [src, dst] => (src.to_string(), dst.to_string(), false),
-                [src, dst, mode] => {
-                    let ro = mode.split(',').any(|m| m == "ro");
-                    if !mode.split(',').all(|m| ["ro", "rw", "z", "Z"].contains(&m)) {
-                        return Err(Error::invalid(field, format!("{mode:?} is not ro or rw")));
+                [src, dst] => (src, dst, ""),
+                [src, dst, mode] => (src, dst, mode),
+                _ => return Err(Error::invalid(field, format!("{s:?} is not SOURCE:TARGET[:MODE]"))),
+            };
+            (mount.source, mount.target) = (src.to_string(), dst.to_string());
+            for m in mode.split(',').filter(|m| !m.is_empty()) {
+                match m {
+                    "ro" => mount.read_only = true,
+                    "rw" => mount.read_only = false,
+                    "z" | "Z" => mount.selinux = Some(m.to_string()),
+                    "nocopy" => mount.no_copy = true,
+                    _ if crate::host::PROPAGATIONS.contains(&m) => mount.propagation = Some(m.to_string()),
+                    _ if CONSISTENCY.contains(&m) => {}
+                    _ => {
+                        return Err(Error::invalid(
+                            field,
+                            format!(
+                                "{m:?} is not ro, rw, z, Z, nocopy or a propagation ({})",
+                                crate::host::PROPAGATIONS.join(", ")
+                            ),
+                        ))
                     }
-                    (src.to_string(), dst.to_string(), ro)
                 }
-                _ => return Err(Error::invalid(field, format!("{s:?} is not SOURCE:TARGET[:ro]"))),
             }
         }
         Value::Mapping(m) => {
-            let (mut src, mut dst, mut ro) = (String::new(), String::new(), false);
+            let mut kind = String::new();
+            let sub = |f: &str, val: &Value| match val {
+                Value::Mapping(m) => m.iter().map(|(k, v)| Ok((scalar(f, k)?, v.clone()))).collect::<Result<Vec<_>>>(),
+                _ => Err(Error::invalid(f, "must be a map")),
+            };
+            let mut sections = Vec::new();
             for (k, val) in m {
                 let k = scalar(field, k)?;
                 let f = format!("{field}.{k}");
                 match k.as_str() {
                     "type" => {
-                        let t = scalar(&f, val)?;
-                        if t != "volume" && t != "bind" {
-                            return Err(Error::invalid(f, format!("{t:?} is not volume or bind")));
+                        kind = scalar(&f, val)?;
+                        if !["volume", "bind", "tmpfs"].contains(&kind.as_str()) {
+                            return Err(Error::invalid(f, format!("{kind:?} is not volume, bind or tmpfs")));
                         }
                     }
-                    "source" => src = scalar(&f, val)?,
-                    "target" => dst = scalar(&f, val)?,
-                    "read_only" => ro = scalar(&f, val)? == "true",
+                    "source" => mount.source = scalar(&f, val)?,
+                    "target" => mount.target = scalar(&f, val)?,
+                    "read_only" => mount.read_only = flag(&f, val)?,
+                    "consistency" => {
+                        let c = scalar(&f, val)?;
+                        if !CONSISTENCY.contains(&c.as_str()) {
+                            return Err(Error::invalid(f, format!("{c:?} is not one of {CONSISTENCY:?}")));
+                        }
+                    }
+                    "bind" | "volume" | "tmpfs" => sections.push((k.clone(), f.clone(), sub(&f, val)?)),
                     _ => return Err(Error::invalid(f, "unknown key")),
                 }
             }
-            (src, dst, ro)
+            if kind.is_empty() {
+                // Without a type, a path is a bind and a name a volume, as in the short form.
+                let path = ['/', '.', '~'].iter().any(|c| mount.source.starts_with(*c));
+                kind = if path { "bind" } else { "volume" }.into();
+            }
+            for (section, sf, entries) in sections {
+                if section != kind {
+                    return Err(Error::invalid(sf, format!("is for type: {section}, and this mount is a {kind}")));
+                }
+                for (k, val) in &entries {
+                    let f = format!("{sf}.{k}");
+                    match (section.as_str(), k.as_str()) {
+                        ("bind", "propagation") => mount.propagation = Some(scalar(&f, val)?),
+                        ("bind", "selinux") => mount.selinux = Some(scalar(&f, val)?),
+                        ("bind", "create_host_path") => {
+                            if !flag(&f, val)? {
+                                return Err(Error::invalid(
+                                    f,
+                                    "false is not supported: an engine creates a missing host path for a bind",
+                                ));
+                            }
+                        }
+                        ("volume", "nocopy") => mount.no_copy = flag(&f, val)?,
+                        ("volume", "subpath") => {
+                            return Err(Error::invalid(f, "not supported: subpaths need engine API 1.45"))
+                        }
+                        ("tmpfs", "size") => {
+                            tmpfs.get_or_insert_with(Vec::new).push(format!("size={}", parse_bytes(&f, val)?))
+                        }
+                        ("tmpfs", "mode") => {
+                            tmpfs.get_or_insert_with(Vec::new).push(format!("mode={:o}", file_mode(&f, val)?))
+                        }
+                        _ => return Err(Error::invalid(f, "unknown key")),
+                    }
+                }
+            }
+            if kind == "tmpfs" {
+                if !mount.source.is_empty() || mount.read_only {
+                    return Err(Error::invalid(
+                        field,
+                        "a tmpfs takes a target (and size, mode), no source or read_only",
+                    ));
+                }
+                let options = tmpfs.unwrap_or_default();
+                let entry =
+                    if options.is_empty() { mount.target } else { format!("{}:{}", mount.target, options.join(",")) };
+                return Ok(Mounted::Tmpfs(entry));
+            }
+            if kind == "bind" && mount.source.is_empty() {
+                return Err(Error::invalid(format!("{field}.source"), "is required for a bind"));
+            }
+            if kind == "volume" && (mount.source.starts_with('/') || mount.source.starts_with('.')) {
+                return Err(Error::invalid(
+                    format!("{field}.source"),
+                    format!("{:?} is a path: a volume's source names a volume (use type: bind)", mount.source),
+                ));
+            }
         }
-        _ => return Err(Error::invalid(field, "must be \"SOURCE:TARGET[:ro]\" or a map")),
+        _ => return Err(Error::invalid(field, "must be \"SOURCE:TARGET[:MODE]\" or a map")),
     };
-    let source = if source.starts_with('/') {
+    let source = std::mem::take(&mut mount.source);
+    mount.source = if source.starts_with('/') {
         source
     } else if source.starts_with('.') || source.starts_with('~') {
         let rel = source.trim_start_matches("~/");
@@ -835,7 +998,8 @@ fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mount> {
             Error::invalid(field, format!("volume {source:?} is not declared in the top-level volumes"))
         })?
     };
-    Ok(Mount { source, target, read_only })
+    mount.validate(field)?;
+    Ok(Mounted::Mount(mount))
 }
 
 fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<StackService> {
@@ -957,12 +1121,13 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
             spec.ports.push(p);
         }
     }
-    spec.volumes = s
-        .volumes
-        .iter()
-        .enumerate()
-        .map(|(i, v)| volume(&f(&format!("volumes[{i}]")), v, names))
-        .collect::<Result<_>>()?;
+    let mut tmpfs_mounts = Vec::new();
+    for (i, v) in s.volumes.iter().enumerate() {
+        match volume(&f(&format!("volumes[{i}]")), v, names)? {
+            Mounted::Mount(m) => spec.volumes.push(m),
+            Mounted::Tmpfs(t) => tmpfs_mounts.push(t),
+        }
+    }
     let mut aliases = vec![svc_name.to_string()];
     let nets: Vec<String> = match &s.networks {
         None => vec!["default".into()],
@@ -1062,6 +1227,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     if let Some(v) = &s.tmpfs {
         spec.tmpfs = string_list(&f("tmpfs"), v)?;
     }
+    spec.tmpfs.extend(tmpfs_mounts);
     if let Some(v) = &s.shm_size {
         spec.shm_size = Some(parse_bytes(&f("shm_size"), v)?);
     }
@@ -1531,20 +1697,39 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
             let field = format!("{section}.{key}");
             let full = obj.name.clone().unwrap_or_else(|| format!("{name}_{key}"));
             crate::host::validate_name(&field, &full)?;
-            match (obj.file, obj.external.unwrap_or(false)) {
-                (Some(_), true) => return Err(Error::invalid(field, "file and external exclude each other")),
-                (None, false) => return Err(Error::invalid(field, "needs file: PATH (or external: true)")),
-                (Some(file), false) => {
-                    let file = base_dir.join(file);
-                    if !file.is_file() {
-                        return Err(Error::invalid(
-                            format!("{field}.file"),
-                            format!("{} is not a file", file.display()),
-                        ));
-                    }
-                    created.push(StackFile { name: full.clone(), file });
+            let given = obj.file.is_some() || obj.environment.is_some() || obj.content.is_some();
+            match (given, obj.external.unwrap_or(false)) {
+                (true, true) => {
+                    return Err(Error::invalid(field, "file, environment or content, and external exclude each other"))
                 }
-                (None, true) => {}
+                (false, false) => {
+                    let sources =
+                        if section == "configs" { "file, environment or content" } else { "file or environment" };
+                    return Err(Error::invalid(field, format!("needs {sources} (or external: true)")));
+                }
+                (true, false) => {
+                    let file = obj.file.map(|f| base_dir.join(f));
+                    if let Some(f) = file.as_ref().filter(|f| !f.is_file()) {
+                        return Err(Error::invalid(format!("{field}.file"), format!("{} is not a file", f.display())));
+                    }
+                    let labels = match &obj.labels {
+                        Some(l) => label_list_or_dict(&format!("{field}.labels"), l)?,
+                        None => BTreeMap::new(),
+                    };
+                    let f = StackFile {
+                        name: full.clone(),
+                        file,
+                        environment: obj.environment,
+                        content: obj.content,
+                        labels,
+                    };
+                    f.validate(&field, section == "configs")?;
+                    created.push(f);
+                }
+                (false, true) if obj.labels.is_some() => {
+                    return Err(Error::invalid(format!("{field}.labels"), EXTERNAL_KEEPS))
+                }
+                (false, true) => {}
             }
             all.insert(key, full);
         }
@@ -1626,10 +1811,7 @@ fn object_options(field: &str, obj: ComposeObject, network: bool) -> Result<Opti
             ("ipam", obj.ipam.is_some()),
         ];
         if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
-            return Err(Error::invalid(
-                format!("{field}.{key}"),
-                "an external object keeps what it was created with; only name may be given",
-            ));
+            return Err(Error::invalid(format!("{field}.{key}"), EXTERNAL_KEEPS));
         }
         return Ok(None);
     }
@@ -1763,6 +1945,9 @@ pub(crate) fn drift_error(host: &str, kind: &str, name: &str, why: &str) -> Erro
     }
 }
 
+/// Why a key beside `external: true` is refused.
+const EXTERNAL_KEEPS: &str = "an external object keeps what it was created with; only name may be given";
+
 /// Network drivers a stack's network may name. Overlay networks span a swarm's nodes; on plain
 /// engines each stack network is a bridge on each host, whichever is named.
 const NETWORK_DRIVERS: &[&str] = &["bridge", "overlay"];
@@ -1801,6 +1986,11 @@ impl Stack {
     /// names services of the stack, with known conditions and no cycle.
     pub fn validate(&self) -> Result<()> {
         check_stack_name(&self.name)?;
+        for (section, files) in [("secrets", &self.secrets), ("configs", &self.configs)] {
+            for (i, f) in files.iter().enumerate() {
+                f.validate(&format!("{section}[{i}]"), section == "configs")?;
+            }
+        }
         // Each network or volume with options: one the stack creates, a driver the backends take,
         // options that check, and labels left to the stack's own where they start with `dockfleet.`.
         let object = |section: &str,
@@ -2314,7 +2504,12 @@ networks:
         let db = &s.services.iter().find(|x| x.name == "db").unwrap();
         assert_eq!(
             db.spec.volumes,
-            [Mount { source: "blog_db-data".into(), target: "/var/lib/mysql".into(), read_only: false }]
+            [Mount {
+                source: "blog_db-data".into(),
+                target: "/var/lib/mysql".into(),
+                read_only: false,
+                ..Default::default()
+            }]
         );
         assert_eq!(db.spec.placement.constraints, ["node.role == manager"]);
         assert_eq!(db.spec.resources.memory_limit, Some(64 << 20));
@@ -2521,6 +2716,96 @@ networks:
     }
 
     #[test]
+    fn mounts_keep_their_options_and_tmpfs_mounts_become_tmpfs() {
+        let text = "volumes: {v: {}}\nservices:\n  web:\n    image: x\n    tmpfs: /run\n    volumes:\n\
+                    \x20     - v:/v:nocopy\n      - /srv:/srv:ro,z,rslave\n      - ./conf:/conf:cached\n\
+                    \x20     - {type: bind, source: /data, target: /data, bind: {propagation: rshared, selinux: Z, create_host_path: true}}\n\
+                    \x20     - {type: volume, source: v, target: /w, read_only: 'true', volume: {nocopy: true}}\n\
+                    \x20     - {type: tmpfs, target: /cache, tmpfs: {size: 1m, mode: '01777'}}\n\
+                    \x20     - {type: tmpfs, target: /scratch}\n";
+        let spec = parse(text).unwrap().services.remove(0).spec;
+        let m = &spec.volumes;
+        assert_eq!(m.len(), 5, "{m:?}");
+        assert!(m[0].no_copy && m[0].source == "blog_v" && m[0].bind_entry() == "blog_v:/v:nocopy");
+        assert_eq!(m[1].bind_entry(), "/srv:/srv:ro,z,rslave");
+        assert_eq!((m[2].propagation.as_ref(), m[2].selinux.as_ref()), (None, None), "consistency is ignored");
+        assert_eq!(m[3].bind_entry(), "/data:/data:Z,rshared");
+        assert!(m[4].read_only && m[4].no_copy);
+        assert_eq!(spec.tmpfs, ["/run", "/cache:size=1048576,mode=1777", "/scratch"]);
+        let vol =
+            |entry: &str| format!("volumes: {{v: {{}}}}\nservices:\n  web:\n    image: x\n    volumes: [{entry}]\n");
+        for (text, field, says) in [
+            (vol("'v:/v:shared'"), "volumes[0].propagation", "binds"),
+            (vol("'/a:/a:nocopy'"), "volumes[0].no_copy", "named volumes"),
+            (vol("'/a:/a:rw,exec'"), "volumes[0]", "\"exec\" is not"),
+            (
+                vol("{type: bind, source: /a, target: /a, bind: {propagation: sideways}}"),
+                "volumes[0].propagation",
+                "sideways",
+            ),
+            (
+                vol("{type: bind, source: /a, target: /a, bind: {create_host_path: false}}"),
+                "bind.create_host_path",
+                "creates",
+            ),
+            (vol("{type: bind, source: /a, target: /a, volume: {nocopy: true}}"), "volumes[0].volume", "type: volume"),
+            (vol("{type: volume, source: v, target: /a, volume: {subpath: x}}"), "volume.subpath", "1.45"),
+            (vol("{type: volume, source: v, target: /a, read_only: yes}"), "volumes[0].read_only", "true or false"),
+            (vol("{type: tmpfs, source: v, target: /a}"), "volumes[0]", "no source"),
+            (vol("{type: tmpfs, target: /a, tmpfs: {mode: rwx}}"), "tmpfs.mode", "file mode"),
+            (vol("{type: npipe, source: x, target: /a}"), "volumes[0].type", "npipe"),
+            (vol("{type: bind, target: /a}"), "volumes[0].source", "required"),
+            (vol("{type: volume, source: /srv, target: /a}"), "volumes[0].source", "type: bind"),
+        ] {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains(says), "{e} should name {field} and say {says}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn secrets_from_the_environment_and_configs_given_inline() {
+        let text = "
+secrets:
+  token: {environment: DOCKFLEET_UNIT_TOKEN, labels: {tier: auth}}
+configs:
+  motd: {content: 'hello $${USER}', labels: [tier=conf]}
+services:
+  web: {image: x, secrets: [token], configs: [{source: motd, target: /etc/motd}]}
+";
+        let stack = parse(text).unwrap();
+        let token = &stack.secrets[0];
+        assert_eq!(
+            (token.environment.as_deref(), token.file.as_ref(), token.labels["tier"].as_str()),
+            (Some("DOCKFLEET_UNIT_TOKEN"), None, "auth")
+        );
+        let e = token.data("secrets.token").unwrap_err().to_string();
+        assert!(e.contains("secrets.token.environment") && e.contains("DOCKFLEET_UNIT_TOKEN is not set"), "{e}");
+        let motd = &stack.configs[0];
+        assert_eq!(
+            (motd.data("configs.motd").unwrap(), motd.labels["tier"].as_str()),
+            (b"hello ${USER}".to_vec(), "conf")
+        );
+        for (text, field) in [
+            ("secrets:\n  s: {content: x}\nservices:\n  web: {image: x}\n", "secrets.s.content"),
+            ("secrets:\n  s: {file: ./a, environment: A}\nservices:\n  web: {image: x}\n", "secrets.s"),
+            ("configs:\n  c: {content: x, external: true}\nservices:\n  web: {image: x}\n", "configs.c"),
+            ("configs:\n  c: {external: true, labels: {a: b}}\nservices:\n  web: {image: x}\n", "configs.c.labels"),
+            ("configs:\n  c: {}\nservices:\n  web: {image: x}\n", "configs.c"),
+            ("secrets:\n  s: {environment: 'A=B'}\nservices:\n  web: {image: x}\n", "secrets.s.environment"),
+            (
+                "secrets:\n  s: {environment: A, labels: {dockfleet.x: y}}\nservices:\n  web: {image: x}\n",
+                "secrets.s.labels.dockfleet.x",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.code() == "invalid_argument" && e.to_string().contains(field), "{e} should name {field}");
+        }
+        let mut odd = stack.clone();
+        odd.secrets[0].content = Some("x".into());
+        assert!(odd.validate().unwrap_err().to_string().contains("secrets[0]"));
+    }
+
+    #[test]
     fn existing_networks_and_volumes_must_match_the_stack() {
         let want = NetworkOptions {
             internal: true,
@@ -2672,7 +2957,9 @@ services:
     configs: [{source: app, target: /etc/app.conf}]
 ";
         let stack = parse_compose("blog", text, &dir).unwrap();
-        assert_eq!(stack.secrets, vec![StackFile { name: "blog_db_pw".into(), file: dir.join("./pw.txt") }]);
+        let pw = StackFile { name: "blog_db_pw".into(), file: Some(dir.join("./pw.txt")), ..Default::default() };
+        assert_eq!(stack.secrets, vec![pw.clone()]);
+        assert_eq!(pw.data("secrets.db_pw").unwrap(), b"hunter2");
         assert_eq!(stack.configs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["blog_app"]);
         let spec = &stack.services[0].spec;
         assert_eq!(

@@ -359,23 +359,37 @@ pub(crate) fn to_swarm(
             }),
             ..Default::default()
         },
-        None => bm::MountVolumeOptions { labels: Some(stack_labels.clone()), ..Default::default() },
+        None => bm::MountVolumeOptions {
+            labels: (!stack_labels.is_empty()).then(|| stack_labels.clone()),
+            ..Default::default()
+        },
     };
-    let mut mounts: Vec<bm::Mount> = spec
-        .volumes
-        .iter()
-        .map(|m| {
-            let bind = m.source.starts_with('/');
-            bm::Mount {
-                target: Some(m.target.clone()),
-                source: Some(m.source.clone()),
-                typ: Some(if bind { bm::MountType::BIND } else { bm::MountType::VOLUME }),
-                read_only: Some(m.read_only),
-                volume_options: (!bind && !stack_labels.is_empty()).then(|| volume_options(&m.source)),
-                ..Default::default()
-            }
-        })
-        .collect();
+    let mut mounts = Vec::new();
+    for (i, m) in spec.volumes.iter().enumerate() {
+        if m.selinux.is_some() {
+            return Err(Error::invalid(
+                format!("volumes[{i}].selinux"),
+                "Swarm's mounts cannot relabel for SELinux (label the host path, or use the fleet backend)",
+            ));
+        }
+        let bind = m.is_bind();
+        let mut volume = (!bind && (m.no_copy || !stack_labels.is_empty())).then(|| volume_options(&m.source));
+        if let Some(v) = volume.as_mut().filter(|_| m.no_copy) {
+            v.no_copy = Some(true);
+        }
+        mounts.push(bm::Mount {
+            target: Some(m.target.clone()),
+            source: Some(m.source.clone()),
+            typ: Some(if bind { bm::MountType::BIND } else { bm::MountType::VOLUME }),
+            read_only: Some(m.read_only),
+            bind_options: m
+                .propagation
+                .as_deref()
+                .map(|p| bm::MountBindOptions { propagation: p.parse().ok(), ..Default::default() }),
+            volume_options: volume,
+            ..Default::default()
+        });
+    }
     for (i, t) in spec.tmpfs.iter().enumerate() {
         mounts.push(tmpfs_mount(&format!("tmpfs[{i}]"), t)?);
     }
@@ -1579,25 +1593,23 @@ impl Swarm {
         let mut contents = Vec::new();
         for (kind, files) in [("secrets", &stack.secrets), ("configs", &stack.configs)] {
             for f in files {
-                let data =
-                    std::fs::read(&f.file).map_err(|e| Error::Io { path: f.file.display().to_string(), source: e })?;
+                let key = f.name.strip_prefix(&format!("{}_", stack.name)).unwrap_or(&f.name);
+                let data = f.data(&format!("{kind}.{key}"))?;
                 let hash = content_hash(&data);
                 let known = if kind == "secrets" { &mut objects.secrets } else { &mut objects.configs };
                 if !known.contains_key(&f.name) {
                     known.insert(f.name.clone(), String::new());
-                    contents.push((kind, f.name.clone(), data, hash));
+                    contents.push((kind, f, data, hash));
                 } else if objects.content.get(&(kind, f.name.clone())).is_some_and(|h| *h != hash) {
                     // Swarm cannot change a secret's or config's data; `docker stack deploy` fails here
-                    // too. Saying so beats deploying the old content under the new file.
-                    let key = f.name.strip_prefix(&format!("{}_", stack.name)).unwrap_or(&f.name);
+                    // too. Saying so beats deploying the old content under the new one.
+                    let (source, place) = f.source();
                     return Err(Error::invalid(
-                        format!("{kind}.{key}.file"),
+                        format!("{kind}.{key}.{source}"),
                         format!(
-                            "{} changed since {} was created, and Swarm {kind} cannot change: give it a new \
-                             name (say {}_v2) or take the stack down first",
-                            f.file.display(),
+                            "{place} changed since {} was created, and Swarm {kind} cannot change: give it a \
+                             new name (say {key}_v2) or take the stack down first",
                             f.name,
-                            key
                         ),
                     ));
                 }
@@ -1626,8 +1638,10 @@ impl Swarm {
         let event = |kind: &str, message: String| crate::stack::stack_event(&tx, &stack.name, kind, message);
         let labels = HashMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
         // Secrets and configs are immutable in Swarm: one that exists (with the same content) is kept.
-        for (kind, name, data, hash) in contents {
-            let mut l = btreemap(Some(labels.clone()));
+        for (kind, f, data, hash) in contents {
+            let name = f.name.clone();
+            let mut l = f.labels.clone();
+            l.extend(btreemap(Some(labels.clone())));
             l.insert(LABEL_CONTENT_HASH.to_string(), hash);
             if kind == "secrets" {
                 self.create_secret(&name, &data, l).await?;
@@ -1916,8 +1930,14 @@ mod tests {
             ServicePort { target: 82, published: None, protocol: "tcp".into(), mode: None },
         ];
         spec.volumes = vec![
-            Mount { source: "data".into(), target: "/data".into(), read_only: false },
-            Mount { source: "/srv".into(), target: "/srv".into(), read_only: true },
+            Mount { source: "data".into(), target: "/data".into(), no_copy: true, ..Default::default() },
+            Mount {
+                source: "/srv".into(),
+                target: "/srv".into(),
+                read_only: true,
+                propagation: Some("rslave".into()),
+                ..Default::default()
+            },
         ];
         spec.placement.constraints = vec!["node.hostname==df-2".into(), "zone!=b".into(), "node.role==manager".into()];
         spec.placement.preferences = vec!["spread=node.labels.zone".into()];
@@ -2064,8 +2084,15 @@ mod tests {
         let mounts = c.mounts.as_ref().unwrap();
         assert_eq!(mounts[0].typ, Some(bm::MountType::VOLUME));
         assert_eq!(mounts[0].volume_options.as_ref().unwrap().labels.as_ref().unwrap()[LABEL_STACK], "blog");
+        assert_eq!(mounts[0].volume_options.as_ref().unwrap().no_copy, Some(true));
         assert_eq!(mounts[1].typ, Some(bm::MountType::BIND));
         assert_eq!(mounts[1].read_only, Some(true));
+        let propagation = mounts[1].bind_options.as_ref().unwrap().propagation;
+        assert_eq!(propagation, Some(bm::MountBindOptionsPropagationEnum::RSLAVE));
+        let mut relabelled = spec.clone();
+        relabelled.volumes[1].selinux = Some("z".into());
+        let e = to_swarm(&relabelled, &nodes(), "host", &none()).unwrap_err().to_string();
+        assert!(e.contains("volumes[1].selinux"), "{e}");
         let p = t.placement.as_ref().unwrap();
         assert_eq!(
             p.constraints.as_deref().unwrap(),

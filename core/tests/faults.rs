@@ -173,7 +173,10 @@ async fn missing_image_and_bad_specs_create_nothing() {
         ),
         (
             "mounts[0].target",
-            Box::new(|s| s.mounts = vec![Mount { source: "v".into(), target: "rel".into(), read_only: false }]),
+            Box::new(|s| {
+                s.mounts =
+                    vec![Mount { source: "v".into(), target: "rel".into(), read_only: false, ..Default::default() }]
+            }),
         ),
         ("memory_bytes", Box::new(|s| s.memory_bytes = Some(1024))),
         ("cpus", Box::new(|s| s.cpus = Some(-1.0))),

@@ -153,6 +153,58 @@ async fn kill_and_wait_report_the_signal_exit_code() {
 }
 
 #[tokio::test]
+async fn mounts_take_propagation_selinux_relabelling_and_no_copy() {
+    let h = host("df-2");
+    let tag = unique("mounts");
+    let (fresh, copied) = (format!("{tag}-fresh"), format!("{tag}-copied"));
+    let mut spec = ContainerSpec::new(IMAGE);
+    spec.command = vec!["sleep".into(), "300".into()];
+    spec.labels.insert("dockfleet.test".into(), tag.clone());
+    // The testbed's /run/netns is a shared mount (`ip netns` makes it one), so an rslave bind of it
+    // follows it as a slave; the image has /www/index.html, which a new volume gets unless no_copy.
+    spec.mounts = vec![
+        Mount {
+            source: "/run/netns".into(),
+            target: "/netns".into(),
+            read_only: true,
+            propagation: Some("rslave".into()),
+            selinux: Some("z".into()),
+            ..Default::default()
+        },
+        Mount { source: fresh.clone(), target: "/www".into(), no_copy: true, ..Default::default() },
+        Mount { source: copied.clone(), target: "/copied".into(), ..Default::default() },
+    ];
+    let mut copying = spec.clone();
+    copying.mounts = vec![Mount { source: copied.clone(), target: "/www".into(), ..Default::default() }];
+    let id = h.create_container(&spec).await.unwrap();
+    h.start_container(&id).await.unwrap();
+    let copier = h.create_container(&copying).await.unwrap();
+    h.start_container(&copier).await.unwrap();
+    let sh = |cmd: &str| vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
+    let out = h
+        .exec(&id, &sh("grep ' /netns ' /proc/self/mountinfo; ls /www | wc -l; ls /copied"), &ExecOptions::default())
+        .await
+        .unwrap()
+        .stdout;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains(" master:") && lines[0].contains(" ro"), "an rslave, read-only bind: {out}");
+    assert_eq!(lines[1].trim(), "0", "no_copy leaves the new volume empty: {out}");
+    assert_eq!(lines.get(2), Some(&"index.html"), "a new volume gets the image's content: {out}");
+    let bollard = h.as_docker().unwrap().bollard().await.unwrap();
+    let binds = bollard.inspect_container(&id, None).await.unwrap().host_config.unwrap().binds.unwrap();
+    assert_eq!(binds[0], "/run/netns:/netns:ro,z,rslave");
+    // Bad options are refused by field before any engine call.
+    let mut bad = spec.clone();
+    bad.mounts[1].propagation = Some("rshared".into());
+    let e = h.create_container(&bad).await.unwrap_err();
+    assert!(e.code() == "invalid_argument" && e.to_string().contains("mounts[1].propagation"), "{e}");
+    cleanup(&h, &tag).await;
+    for v in [&fresh, &copied] {
+        h.remove_volume(v, true).await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn events_stream_filters_and_resumes_from_a_timestamp() {
     let h = host("df-1");
     let tag = unique("ev");

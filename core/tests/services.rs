@@ -122,7 +122,7 @@ async fn constraints_pin_and_bad_specs_change_nothing() {
     // A bind of the host's root: refused before any engine call, nothing created or removed.
     let mut bad = spec.clone();
     bad.replicas = 5;
-    bad.volumes = vec![Mount { source: "/".into(), target: "/host".into(), read_only: true }];
+    bad.volumes = vec![Mount { source: "/".into(), target: "/host".into(), read_only: true, ..Default::default() }];
     let e = deploy(&fleet, &bad, &PlanOptions::default()).await.unwrap_err();
     assert_eq!(e.code(), "invalid_argument");
     assert!(e.to_string().contains("volumes[0].source"));

@@ -88,6 +88,8 @@ services:
     command: ["sh", "-c", "echo \"web $$HOSTNAME\" > /www/index.html; exec httpd -f -p 80 -h /www"]
     stop_grace_period: 1s
     ports: ["PORT:80"]
+    # The testbed's /run/netns is a shared mount; an rslave bind follows it as a slave.
+    volumes: ["/run/netns:/netns:ro,rslave"]
     depends_on:
       db:
         condition: service_healthy
@@ -98,7 +100,8 @@ services:
     command: sh -c 'sleep 1; touch /data/ready; exec sleep 600'
     stop_grace_period: 1s
     volumes: ["db-data:/data"]
-    secrets: [db_password]
+    secrets: [db_password, api_token]
+    configs: [{source: motd, target: /etc/motd}]
     healthcheck:
       test: test -f /data/ready
       interval: 300ms
@@ -117,6 +120,9 @@ networks:
       config: [{subnet: 10.77.0.0/24}]
 secrets:
   db_password: {file: ./db_password.txt}
+  api_token: {environment: DOCKFLEET_SWARM_TEST_TOKEN, labels: {tier: auth}}
+configs:
+  motd: {content: "welcome to the stack"}
 "#;
 
 #[tokio::test]
@@ -434,6 +440,8 @@ async fn swarm_backend_end_to_end() {
     std::fs::write(dir.join("db_password.txt"), "s3cret").unwrap();
     let port = 18600 + (std::process::id() % 300) as u16;
     let stack = parse_compose(&stack_name, &STACK.replace("PORT", &port.to_string()), &dir).unwrap();
+    // Read when the stack is deployed, not when it is parsed; the only test in this binary sets it.
+    std::env::set_var("DOCKFLEET_SWARM_TEST_TOKEN", "t0ken");
     let events = collect(backend.stack_up(stack.clone(), StackOptions::default())).await;
     let order: Vec<String> = events
         .iter()
@@ -458,10 +466,17 @@ async fn swarm_backend_end_to_end() {
     }
     let df1 = fleet.host("df-1").unwrap();
     let db_task = &by_name[db.as_str()].tasks[0];
-    let cat = ["cat".to_string(), "/run/secrets/db_password".into()];
-    assert_eq!(df1.exec(&db_task.id, &cat, &ExecOptions::default()).await.unwrap().stdout, "s3cret");
+    let cat =
+        ["cat".to_string(), "/run/secrets/db_password".into(), "/run/secrets/api_token".into(), "/etc/motd".into()];
+    assert_eq!(
+        df1.exec(&db_task.id, &cat, &ExecOptions::default()).await.unwrap().stdout,
+        "s3crett0kenwelcome to the stack"
+    );
     // web finds db by its name in the file (the alias the stack sets) and by the service's name.
     let web_task = by_name[web.as_str()].tasks.iter().find(|t| t.host == "df-1").unwrap();
+    let grep = ["grep".to_string(), " /netns ".into(), "/proc/self/mountinfo".into()];
+    let mountinfo = df1.exec(&web_task.id, &grep, &ExecOptions::default()).await.unwrap().stdout;
+    assert!(mountinfo.contains(" master:") && mountinfo.contains(" ro"), "{mountinfo}");
     // db is dnsrr: its names resolve to its task's own address; web is vip: its name resolves to one
     // virtual address, none of its tasks'.
     let network = format!("{stack_name}_default");
@@ -483,6 +498,9 @@ async fn swarm_backend_end_to_end() {
     let driver = volume_options.driver_config.unwrap();
     assert_eq!((driver.name.as_deref(), driver.options.unwrap()["o"].as_str()), (Some("local"), "size=2m"));
     assert_eq!(volume_options.labels.unwrap()["tier"], "data");
+    let token = bollard.inspect_secret(&format!("{stack_name}_api_token")).await.unwrap();
+    let token_labels = token.spec.unwrap().labels.unwrap();
+    assert_eq!((token_labels["tier"].as_str(), token_labels[LABEL_STACK].as_str()), ("auth", stack_name.as_str()));
     let resolve = |name: String| {
         let h = df1.clone();
         let id = web_task.id.clone();
@@ -519,6 +537,10 @@ async fn swarm_backend_end_to_end() {
         .insert("o".into(), "size=3m".into());
     let e = backend.stack_up(bigger, StackOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
     assert!(e.code() == "conflict" && e.to_string().contains("size=3m"), "{e}");
+    std::env::set_var("DOCKFLEET_SWARM_TEST_TOKEN", "changed");
+    let e = backend.stack_up(stack.clone(), StackOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.to_string().contains("secrets.api_token.environment"), "{e}");
+    std::env::set_var("DOCKFLEET_SWARM_TEST_TOKEN", "t0ken");
     std::fs::write(dir.join("db_password.txt"), "changed").unwrap();
     let e = backend.stack_up(stack.clone(), StackOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
     assert!(e.code() == "invalid_argument" && e.to_string().contains("secrets.db_password.file"), "{e}");
@@ -535,7 +557,11 @@ async fn swarm_backend_end_to_end() {
     assert_eq!(volumes.len(), 1);
     assert_eq!(volumes[0].labels.get("tier").map(String::as_str), Some("data"), "the file's label too");
     let down = backend.stack_down(&stack_name, true).await.unwrap();
-    assert_eq!((down.services.len(), down.containers, down.networks, down.secrets), (2, 4, 1, 1), "{down:?}");
+    assert_eq!(
+        (down.services.len(), down.containers, down.networks, down.secrets, down.configs),
+        (2, 4, 1, 2, 1),
+        "{down:?}"
+    );
     assert!(down.volumes >= 1, "{down:?}");
     assert!(backend.stack_ps(&stack_name).await.unwrap().is_empty());
     assert!(df1.list_volumes(&label).await.unwrap().is_empty());

@@ -269,12 +269,15 @@ class PortMapping:
 
 @final
 class Mount:
-    """A bind mount (absolute `source`) or a named volume."""
+    """A bind mount (absolute `source`) or a named volume; a bind's `propagation` (`rprivate`, `rshared`, …) and SELinux relabelling (`z`, `Z`), a new volume's `no_copy`."""
 
     source: str
     target: str
     read_only: bool
-    def __new__(cls, *, source: str = ..., target: str = ..., read_only: bool = ...) -> Self: ...
+    propagation: str | None
+    selinux: str | None
+    no_copy: bool
+    def __new__(cls, *, source: str = ..., target: str = ..., read_only: bool = ..., propagation: str | None = ..., selinux: str | None = ..., no_copy: bool = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -1486,11 +1489,14 @@ class ServiceFile:
 
 @final
 class StackFile:
-    """A secret or config a stack creates (Swarm backend): its full name and the file it comes from."""
+    """A secret or config a stack creates (Swarm backend): its full name, where its content comes from (exactly one of `file`, `environment`, read when the stack is deployed, and for a config `content`) and its labels."""
 
     name: str
-    file: Path
-    def __new__(cls, *, name: str = ..., file: _StrPath = ...) -> Self: ...
+    file: Path | None
+    environment: str | None
+    content: str | None
+    labels: dict[str, str]
+    def __new__(cls, *, name: str = ..., file: _StrPath | None = ..., environment: str | None = ..., content: str | None = ..., labels: dict[str, str] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
