@@ -497,11 +497,14 @@ export declare function defaultTemplate(kind: string, protocol: string): string
 
 /**
  * A dependency of a stack service: `condition` is `service_started`, `service_healthy` or
- * `service_completed_successfully`.
+ * `service_completed_successfully`; `restart` restarts the dependent when a deploy replaces the
+ * dependency; `required: false` skips a dependency the stack lacks or that misses its condition.
  */
 export interface Dependency {
   service: string
   condition: string
+  restart: boolean
+  required: boolean
 }
 
 /** Observes, plans and applies: brings the service to `spec`. */
@@ -848,9 +851,10 @@ export interface Plan {
   reasons: Record<string, string>
 }
 
-/** Options of `plan` and `deploy`. */
+/** Options of `plan` and `deploy`; `force` replaces every running task (a rolling restart). */
 export interface PlanOptions {
   seed?: number
+  force?: boolean
 }
 
 /** A container port, optionally published on the host (`hostPort: 0`: the engine picks one). */
@@ -1004,10 +1008,11 @@ export interface RolloutEvent {
   message: string
 }
 
-/** Options of `rollout` and `rollback`: `readyTimeout` in milliseconds. */
+/** Options of `rollout` and `rollback`: `readyTimeout` in milliseconds; `force` replaces every task even if its spec is unchanged (a rolling restart). */
 export interface RolloutOptions {
   seed?: number
   readyTimeout?: number
+  force?: boolean
 }
 
 /**

@@ -45,8 +45,8 @@ object! { out
 }
 
 object! { in
-    #[doc = "Options of `plan` and `deploy`."]
-    PlanOptions => df::PlanOptions { seed: Number<u64> }
+    #[doc = "Options of `plan` and `deploy`; `force` replaces every running task (a rolling restart)."]
+    PlanOptions => df::PlanOptions { seed: Number<u64>, force: bool }
 }
 
 object! { out

@@ -10,8 +10,8 @@ use crate::spec::ServiceSpec;
 use crate::{object, stream_class, Conv, Number};
 
 object! { in
-    #[doc = "Options of `rollout` and `rollback`: `readyTimeout` in milliseconds."]
-    RolloutOptions => df::RolloutOptions { seed: Number<u64>, ready_timeout: Number<Duration> }
+    #[doc = "Options of `rollout` and `rollback`: `readyTimeout` in milliseconds; `force` replaces every task even if its spec is unchanged (a rolling restart)."]
+    RolloutOptions => df::RolloutOptions { seed: Number<u64>, ready_timeout: Number<Duration>, force: bool }
 }
 
 object! { out

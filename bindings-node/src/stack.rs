@@ -17,8 +17,9 @@ use crate::{call, object, Conv, Number};
 
 object! { out
     #[doc = "A dependency of a stack service: `condition` is `service_started`, `service_healthy` or"]
-    #[doc = "`service_completed_successfully`."]
-    Dependency => df::Dependency { service: String, condition: String }
+    #[doc = "`service_completed_successfully`; `restart` restarts the dependent when a deploy replaces the"]
+    #[doc = "dependency; `required: false` skips a dependency the stack lacks or that misses its condition."]
+    Dependency => df::Dependency { service: String, condition: String, restart: bool, required: bool }
 }
 
 object! { out

@@ -163,6 +163,13 @@ test('rollout reports progress, rollback restores, bad input is refused', async 
   let o = await dockfleet.observe(f, name)
   assert.ok(o.tasks.every((t) => t.specHash === dockfleet.specHash(v2) && t.previousSpecHash === dockfleet.specHash(spec)))
   assert.ok(o.specs[dockfleet.specHash(spec)].updateConfig.order === 'start-first')
+  // A forced rollout restarts every task of the same spec and keeps what a rollback returns to.
+  const ids = new Set(o.tasks.map((t) => t.id))
+  const forced = await collect(dockfleet.rollout(f, v2, { ...options, force: true }))
+  assert.deepEqual([forced.filter((e) => e.kind === 'task-updated').length, forced.at(-1).kind], [2, 'completed'])
+  o = await dockfleet.observe(f, name)
+  assert.ok(o.tasks.length === 2 && o.tasks.every((t) => !ids.has(t.id)))
+  assert.ok(o.tasks.every((t) => t.specHash === dockfleet.specHash(v2) && t.previousSpecHash === dockfleet.specHash(spec)))
   const back = await collect(dockfleet.rollback(f, name, options))
   assert.deepEqual([back.at(-1).phase, back.at(-1).kind], ['rollback', 'completed'])
   o = await dockfleet.observe(f, name)

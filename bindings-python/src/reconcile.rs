@@ -43,8 +43,8 @@ dto! {
 }
 
 dto! {
-    /// Options of `plan` and `deploy`.
-    PlanOptions => df::PlanOptions { seed: u64 }
+    /// Options of `plan` and `deploy`; `force` replaces every running task (a rolling restart).
+    PlanOptions => df::PlanOptions { seed: u64, force: bool }
 }
 
 dto! {

@@ -9,8 +9,9 @@ use crate::Seconds;
 use crate::{dto, stream_class, Conv};
 
 dto! {
-    /// Options of `rollout` and `rollback`: `ready_timeout` in seconds.
-    RolloutOptions => df::RolloutOptions { seed: u64, ready_timeout: Seconds }
+    /// Options of `rollout` and `rollback`: `ready_timeout` in seconds; `force` replaces every task even
+    /// if its spec is unchanged (a rolling restart).
+    RolloutOptions => df::RolloutOptions { seed: u64, ready_timeout: Seconds, force: bool }
 }
 
 dto! {

@@ -16,8 +16,9 @@ use crate::{dto, Conv};
 
 dto! {
     /// A dependency of a stack service: `condition` is `service_started`, `service_healthy` or
-    /// `service_completed_successfully`.
-    Dependency => df::Dependency { service: String, condition: String }
+    /// `service_completed_successfully`; `restart` restarts the dependent when a deploy replaces the
+    /// dependency; `required=False` skips a dependency the stack lacks or that misses its condition.
+    Dependency => df::Dependency { service: String, condition: String, restart: bool, required: bool }
 }
 
 dto! {

@@ -205,6 +205,13 @@ def test_rollout_progress_and_rollback():
         assert {t.spec_hash for t in o.tasks} == {dockfleet.spec_hash(v2)}
         assert {t.previous_spec_hash for t in o.tasks} == {dockfleet.spec_hash(spec)}
         assert set(o.specs) == {dockfleet.spec_hash(spec), dockfleet.spec_hash(v2)}
+        # A forced rollout restarts every task of the same spec and keeps what a rollback returns to.
+        ids = {t.id for t in o.tasks}
+        forced = [e async for e in dockfleet.rollout(fleet, v2, dockfleet.RolloutOptions(ready_timeout=15.0, force=True))]
+        assert [e.kind for e in forced].count("task-updated") == 2 and forced[-1].kind == "completed"
+        o = await dockfleet.observe(fleet, name)
+        assert len(o.tasks) == 2 and not ids & {t.id for t in o.tasks}
+        assert {(t.spec_hash, t.previous_spec_hash) for t in o.tasks} == {(dockfleet.spec_hash(v2), dockfleet.spec_hash(spec))}
         back = [e async for e in dockfleet.rollback(fleet, name, options)]
         assert (back[-1].phase, back[-1].kind, back[-1].message) == ("rollback", "completed", "rolled back")
         o = await dockfleet.observe(fleet, name)

@@ -123,6 +123,10 @@ pub struct Plan {
 pub struct PlanOptions {
     /// Seed of the scheduler's tie-breaks.
     pub seed: u64,
+    /// Replace every running task, those of the current spec too: a rolling restart (`docker
+    /// service update --force`), to pick up what a task read when it started (a secret, a DNS
+    /// answer, a dependency's new address).
+    pub force: bool,
 }
 
 /// What [`apply`] did.
@@ -500,18 +504,21 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
         }
     }
 
-    // 5. Running tasks of an older spec are updated in place (same slot, same host).
+    // 5. Running tasks of an older spec (all of them when forced) are updated in place (same slot,
+    //    same host).
     for t in &kept {
-        if t.spec_hash != hash && running(t) {
+        if (t.spec_hash != hash || options.force) && running(t) {
+            let reason = if t.spec_hash == hash {
+                "forced restart".to_string()
+            } else {
+                format!("spec changed ({} → {hash})", if t.spec_hash.is_empty() { "none" } else { &t.spec_hash })
+            };
             out.actions.push(Action {
                 kind: "update".into(),
                 host: t.host.clone(),
                 slot: t.slot,
                 id: Some(t.id.clone()),
-                reason: format!(
-                    "spec changed ({} → {hash})",
-                    if t.spec_hash.is_empty() { "none" } else { &t.spec_hash }
-                ),
+                reason,
                 ..Default::default()
             });
         }
@@ -593,7 +600,7 @@ pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<App
         let job = async move {
             let host = fleet.host(&a.host)?;
             let id = a.id.as_deref().unwrap_or_default();
-            let extra = previous_spec_labels(host.as_ref(), id).await;
+            let extra = previous_spec_labels(host.as_ref(), id, spec).await;
             stop_and_remove(host.as_ref(), id, spec).await?;
             let task = start_task(fleet, spec, &a.host, a.slot, extra).await?;
             Ok((id.to_string(), task))
@@ -694,11 +701,16 @@ async fn drain(host: &dyn Host, id: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// The labels that record, on the task replacing container `id`, the spec `id` was made from.
-pub(crate) async fn previous_spec_labels(host: &dyn Host, id: &str) -> BTreeMap<String, String> {
+/// The labels that record, on the task of `spec` replacing container `id`, the spec `id` was made
+/// from; when that is `spec` itself (a forced restart), the one `id` recorded, so that a rollback
+/// still returns to it.
+pub(crate) async fn previous_spec_labels(host: &dyn Host, id: &str, spec: &ServiceSpec) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     if let Ok(d) = host.inspect_container(id).await {
-        if let (Some(hash), Some(json)) = (d.labels.get(LABEL_SPEC_HASH), d.labels.get(LABEL_SPEC)) {
+        let same = d.labels.get(LABEL_SPEC_HASH) == Some(&spec_hash(spec));
+        let (hash_key, spec_key) =
+            if same { (LABEL_PREVIOUS_SPEC_HASH, LABEL_PREVIOUS_SPEC) } else { (LABEL_SPEC_HASH, LABEL_SPEC) };
+        if let (Some(hash), Some(json)) = (d.labels.get(hash_key), d.labels.get(spec_key)) {
             out.insert(LABEL_PREVIOUS_SPEC_HASH.to_string(), hash.clone());
             out.insert(LABEL_PREVIOUS_SPEC.to_string(), json.clone());
         }
@@ -836,7 +848,7 @@ pub fn supervise(
             yield Err(e);
             return;
         }
-        let plan_options = PlanOptions { seed: options.seed };
+        let plan_options = PlanOptions { seed: options.seed, force: false };
         let mut trigger = "start".to_string();
         // What each host ran when last seen, and since when each unreachable host has been so.
         let mut last_seen: BTreeMap<String, Vec<Task>> = BTreeMap::new();
@@ -1307,6 +1319,18 @@ mod tests {
         let p =
             plan(&spec, &Observed { hosts: hosts(), tasks, ..Default::default() }, &PlanOptions::default()).unwrap();
         assert!(p.actions.is_empty(), "{p:?}");
+        // Forced: every running task is replaced in place, a stopped one is not.
+        let mut tasks = vec![task("h1", 1, &h, "running"), task("h2", 2, &h, "running"), task("h3", 3, &h, "running")];
+        tasks[2].state = "exited".into();
+        tasks[2].exit_code = Some(0);
+        let spec = ServiceSpec {
+            restart_policy: crate::spec::ServiceRestartPolicy { condition: "none".into(), ..Default::default() },
+            ..spec
+        };
+        let forced = PlanOptions { force: true, ..Default::default() };
+        let p = plan(&spec, &Observed { hosts: hosts(), tasks, ..Default::default() }, &forced).unwrap();
+        assert_eq!(kinds(&p), [("update".into(), "h1".into(), 1), ("update".into(), "h2".into(), 2)]);
+        assert!(p.actions.iter().all(|a| a.reason == "forced restart"), "{p:?}");
     }
 
     #[test]

@@ -41,11 +41,14 @@ pub struct RolloutOptions {
     /// 60 s). Without a healthcheck a task is ready once running.
     #[serde(with = "crate::serde_ms")]
     pub ready_timeout: Duration,
+    /// Replace every task even if its spec is unchanged: a rolling restart, in the order and pace of
+    /// the service's update config (`docker service update --force`).
+    pub force: bool,
 }
 
 impl Default for RolloutOptions {
     fn default() -> Self {
-        RolloutOptions { seed: 0, ready_timeout: Duration::from_secs(60) }
+        RolloutOptions { seed: 0, ready_timeout: Duration::from_secs(60), force: false }
     }
 }
 
@@ -193,15 +196,15 @@ async fn roll(
     p: &mut Progress,
 ) -> Result<Outcome> {
     let observed = observe(fleet, &target.name).await?;
-    let mut planned = plan(target, &observed, &PlanOptions { seed: options.seed })?;
+    let mut planned = plan(target, &observed, &PlanOptions { seed: options.seed, force: options.force })?;
     let (updates, others): (Vec<Action>, Vec<Action>) = planned.actions.drain(..).partition(|a| a.kind == "update");
-    // The spec the updated tasks were made from: what a rollback returns to.
-    let replaced = most_common(
-        updates
-            .iter()
-            .filter_map(|a| observed.tasks.iter().find(|t| Some(&t.id) == a.id.as_ref()))
-            .map(|t| t.spec_hash.as_str()),
-    );
+    // The spec the updated tasks were made from: what a rollback returns to. Tasks restarted on
+    // the same spec keep the one they replaced.
+    let updated: Vec<&Task> =
+        updates.iter().filter_map(|a| observed.tasks.iter().find(|t| Some(&t.id) == a.id.as_ref())).collect();
+    let replaced =
+        most_common(updated.iter().filter(|t| t.spec_hash != planned.spec_hash).map(|t| t.spec_hash.as_str()))
+            .or_else(|| most_common(updated.iter().map(|t| t.previous_spec_hash.as_str()).filter(|h| !h.is_empty())));
     let previous = replaced.and_then(|h| observed.specs.get(h)).cloned().map(Box::new);
     (p.done, p.total, p.failed) = (0, updates.len() as u32, 0);
     p.emit(
@@ -291,7 +294,7 @@ async fn replace(
     let host = fleet.host(&a.host).map_err(fail)?;
     let host = host.as_ref();
     let old = a.id.as_deref().unwrap_or_default();
-    let extra = previous_spec_labels(host, old).await;
+    let extra = previous_spec_labels(host, old, spec).await;
     let new = if cfg.order == "start-first" {
         let t = start_task(fleet, spec, &a.host, a.slot, extra).await.map_err(fail)?;
         if let Err(why) = wait_ready(host, &t.id, options.ready_timeout).await {

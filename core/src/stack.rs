@@ -48,12 +48,34 @@ pub const LABEL_STACK: &str = "com.docker.stack.namespace";
 pub const MAX_COMPOSE_BYTES: usize = 1 << 20;
 
 /// A dependency of a stack service on another.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dependency {
     /// The service depended on (its name in the compose file).
     pub service: String,
     /// `service_started` (default), `service_healthy` or `service_completed_successfully`.
     pub condition: String,
+    /// Restart this service's tasks when a `stack_up` replaces the dependency's (compose's
+    /// `restart: true`), so that they reconnect to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart: bool,
+    /// When false (compose's `required: false`), a dependency the stack lacks is skipped, and one
+    /// that does not meet its condition in time is reported and deployed past.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl Default for Dependency {
+    fn default() -> Self {
+        Dependency { service: String::new(), condition: "service_started".into(), restart: false, required: true }
+    }
 }
 
 /// How a stack service's image is built (compose's `build:`).
@@ -1323,25 +1345,28 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
             for (k, v) in m {
                 let k = scalar(&f("depends_on"), k)?;
                 let kf = f(&format!("depends_on.{k}"));
-                let mut condition = "service_started".to_string();
+                let mut d = Dependency { service: k, ..Default::default() };
                 if let Some(m) = v.as_mapping() {
                     for (ck, cv) in m {
-                        match scalar(&kf, ck)?.as_str() {
-                            "condition" => condition = scalar(&format!("{kf}.condition"), cv)?,
-                            "required" | "restart" => {}
-                            other => return Err(Error::invalid(format!("{kf}.{other}"), "unknown key")),
+                        let ck = scalar(&kf, ck)?;
+                        let cf = format!("{kf}.{ck}");
+                        match ck.as_str() {
+                            "condition" => d.condition = scalar(&cf, cv)?,
+                            "required" => d.required = flag(&cf, cv)?,
+                            "restart" => d.restart = flag(&cf, cv)?,
+                            _ => return Err(Error::invalid(cf, "unknown key (condition, required, restart)")),
                         }
                     }
                 } else if !v.is_null() {
                     return Err(Error::invalid(kf, "must be a map with a condition"));
                 }
-                out.push(Dependency { service: k, condition });
+                out.push(d);
             }
             out
         }
         Some(other) => string_list(&f("depends_on"), other)?
             .into_iter()
-            .map(|service| Dependency { service, condition: "service_started".into() })
+            .map(|service| Dependency { service, ..Default::default() })
             .collect(),
     };
     if let Some(d) = s.deploy {
@@ -2043,7 +2068,13 @@ impl Stack {
             for d in &s.depends_on {
                 let df = format!("{field}.depends_on.{}", d.service);
                 if !known.contains(d.service.as_str()) {
-                    return Err(Error::invalid(df, "is not a service of this stack"));
+                    if d.required {
+                        return Err(Error::invalid(
+                            df,
+                            "is not a service of this stack (set required: false to skip it)",
+                        ));
+                    }
+                    continue;
                 }
                 if !["service_started", "service_healthy", "service_completed_successfully"]
                     .contains(&d.condition.as_str())
@@ -2063,12 +2094,15 @@ impl Stack {
 
     /// The services in deployment order: each after everything it depends on.
     pub fn order(&self) -> Result<Vec<&StackService>> {
+        // A dependency the stack lacks (allowed when not required) counts as deployed.
+        let present: BTreeSet<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
         let mut done: BTreeSet<&str> = BTreeSet::new();
         let mut out = Vec::new();
         while out.len() < self.services.len() {
             let before = out.len();
             for s in &self.services {
-                if !done.contains(s.name.as_str()) && s.depends_on.iter().all(|d| done.contains(d.service.as_str())) {
+                let ready = |d: &Dependency| done.contains(d.service.as_str()) || !present.contains(d.service.as_str());
+                if !done.contains(s.name.as_str()) && s.depends_on.iter().all(ready) {
                     out.push(s);
                 }
             }
@@ -2108,8 +2142,9 @@ pub(crate) fn stack_event(
 
 /// Deploys (or updates) a stack: networks and volumes on every reachable host, images built where a
 /// service has `build:`, then each service's rollout in `depends_on` order. Yields the stack's own
-/// steps (phase `stack`: `network`, `volume`, `build`, `waiting`, `pruned`, then `completed` or
-/// `paused`) and every service's rollout events. An invalid stack ends the stream with its error
+/// steps (phase `stack`: `network`, `volume`, `build`, `waiting`, `not-required` (a dependency with
+/// `required: false` missed its condition), `restart` (a dependency with `restart: true` was
+/// replaced), `pruned`, then `completed` or `paused`) and every service's rollout events. An invalid stack ends the stream with its error
 /// before any engine call.
 pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::host::ResultStream<RolloutEvent> {
     crate::stream::from_channel(move |tx| async move {
@@ -2219,18 +2254,39 @@ where
     W: Fn(&ServiceSpec, &str) -> F,
     F: std::future::Future<Output = Result<()>>,
 {
+    // Services whose tasks this deploy replaced: those depending on one with `restart: true` are
+    // restarted too.
+    let mut replaced: BTreeSet<&str> = BTreeSet::new();
     for s in order {
+        let mut restart = false;
         for d in &s.depends_on {
-            let dep = stack.services.iter().find(|x| x.name == d.service).expect("validated");
+            // Validated: a dependency the stack lacks is not required.
+            let Some(dep) = stack.services.iter().find(|x| x.name == d.service) else { continue };
+            restart |= d.restart && replaced.contains(dep.name.as_str());
             if d.condition != "service_started" {
                 let why = format!("{} waits for {} ({})", s.spec.name, dep.spec.name, d.condition);
                 stack_event(tx, &stack.name, "waiting", why);
-                wait(&dep.spec, &d.condition).await?;
+                match wait(&dep.spec, &d.condition).await {
+                    Err(e) if !d.required => {
+                        let why = format!("{} deployed without {} ({}): {e}", s.spec.name, dep.spec.name, d.condition);
+                        stack_event(tx, &stack.name, "not-required", why);
+                    }
+                    r => r?,
+                }
             }
         }
-        let mut events = backend.rollout(s.spec.clone(), options.rollout.clone());
+        let mut rollout = options.rollout.clone();
+        if restart && !rollout.force {
+            rollout.force = true;
+            let why = format!("{} restarts: a dependency with restart: true was replaced", s.spec.name);
+            stack_event(tx, &stack.name, "restart", why);
+        }
+        let mut events = backend.rollout(s.spec.clone(), rollout);
         while let Some(e) = events.next().await {
             let e = e?;
+            if e.kind == "task-updated" {
+                replaced.insert(s.name.as_str());
+            }
             let paused = e.kind == "paused";
             let _ = tx.send(e);
             if paused {
@@ -2759,6 +2815,39 @@ networks:
         ] {
             let e = parse(&text).unwrap_err().to_string();
             assert!(e.contains(field) && e.contains(says), "{e} should name {field} and say {says}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn dependencies_may_restart_their_dependents_or_be_optional() {
+        let text = "services:\n  web:\n    image: x\n    depends_on:\n\
+                    \x20     db: {condition: service_healthy, restart: true}\n\
+                    \x20     cache: {condition: service_started, required: false}\n\
+                    \x20     metrics: {required: false}\n  db: {image: y}\n  cache: {image: z}\n";
+        let stack = parse(text).unwrap();
+        let web = stack.services.iter().find(|s| s.name == "web").unwrap();
+        let d: Vec<(&str, bool, bool)> =
+            web.depends_on.iter().map(|d| (d.service.as_str(), d.restart, d.required)).collect();
+        assert_eq!(d, [("db", true, true), ("cache", false, false), ("metrics", false, false)]);
+        let order: Vec<&str> = stack.order().unwrap().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(order.last(), Some(&"web"), "metrics, not in the file, does not hold web back: {order:?}");
+        // Only required: true (and restart: false) are left out of the spec's serialization.
+        let json = serde_json::to_string(&web.depends_on).unwrap();
+        assert!(json.contains("\"restart\":true") && json.contains("\"required\":false"), "{json}");
+        assert_eq!(
+            serde_json::to_string(&Dependency { service: "a".into(), ..Default::default() }).unwrap(),
+            r#"{"service":"a","condition":"service_started"}"#
+        );
+        for (text, field) in [
+            ("services:\n  web: {image: x, depends_on: {db: {required: true}}}\n", "services.web.depends_on.db"),
+            ("services:\n  web: {image: x, depends_on: [db]}\n", "services.web.depends_on.db"),
+            (
+                "services:\n  web: {image: x, depends_on: {db: {restart: sometimes}}}\n  db: {image: y}\n",
+                "services.web.depends_on.db.restart",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(field), "{e} should name {field}");
         }
     }
 

@@ -1308,7 +1308,15 @@ impl Swarm {
     /// Polls a service until Swarm has converged it on tasks of spec hash `target` (any hash when
     /// `None`), reporting each new task that runs or fails. `update` says whether Swarm's updater is
     /// expected to run (the task template changed), with the update status seen before the change.
-    async fn watch(&self, id: &str, target: Option<&str>, update: Option<String>, p: &mut Progress) -> Result<Watched> {
+    /// Tasks in `old` (those a forced restart replaces) never count as the target's.
+    async fn watch(
+        &self,
+        id: &str,
+        target: Option<&str>,
+        update: Option<String>,
+        old: &BTreeSet<String>,
+        p: &mut Progress,
+    ) -> Result<Watched> {
         let wait = self.wait();
         let hosts = self.node_ids().await;
         let mut seen = BTreeSet::new();
@@ -1323,7 +1331,8 @@ impl Swarm {
             for t in &tasks {
                 let desired = t.desired_state == Some(bm::TaskState::RUNNING);
                 let state = t.status.as_ref().and_then(|s| s.state);
-                let matches = target.is_none_or(|h| task_hash(t).as_deref() == Some(h));
+                let matches = target.is_none_or(|h| task_hash(t).as_deref() == Some(h))
+                    && t.id.as_ref().is_none_or(|id| !old.contains(id));
                 if desired && matches && state == Some(bm::TaskState::RUNNING) {
                     running += 1;
                 } else if desired {
@@ -1380,9 +1389,10 @@ impl Swarm {
         target: Option<String>,
         previous: Option<String>,
         update: Option<String>,
+        old: &BTreeSet<String>,
         p: &mut Progress,
     ) -> Result<()> {
-        match self.watch(id, target.as_deref(), update, p).await? {
+        match self.watch(id, target.as_deref(), update, old, p).await? {
             Watched::Completed => {
                 p.emit_at("completed", "", 0, None, format!("{} of {} task(s) running", p.done, p.total))
             }
@@ -1397,7 +1407,7 @@ impl Swarm {
                     failed: 0,
                 };
                 p.emit_at("started", "", 0, None, "Swarm is rolling the update back".into());
-                match self.watch(id, previous.as_deref(), None, p).await? {
+                match self.watch(id, previous.as_deref(), None, &BTreeSet::new(), p).await? {
                     Watched::Completed | Watched::RollingBack => {
                         p.emit_at("completed", "", 0, None, format!("rolled back; {} task(s) running", p.done))
                     }
@@ -1408,7 +1418,7 @@ impl Swarm {
         Ok(())
     }
 
-    async fn rollout_inner(&self, spec: ServiceSpec, tx: UnboundedSender<RolloutEvent>) -> Result<()> {
+    async fn rollout_inner(&self, spec: ServiceSpec, force: bool, tx: UnboundedSender<RolloutEvent>) -> Result<()> {
         spec.validate()?;
         let nodes = self.node_ids().await;
         let wanted = !spec.secrets.is_empty() || !spec.configs.is_empty();
@@ -1429,7 +1439,7 @@ impl Swarm {
                     .await
                     .map_err(|e| m.object_err(e, "service", &spec.name, "create service"))?;
                 let id = r.id.unwrap_or_else(|| spec.name.clone());
-                self.follow(&id, Some(hash), None, None, &mut p).await
+                self.follow(&id, Some(hash), None, None, &BTreeSet::new(), &mut p).await
             }
             Some(svc) => {
                 let id = svc.id.clone().unwrap_or_else(|| spec.name.clone());
@@ -1441,7 +1451,7 @@ impl Swarm {
                 // records which spec hash an explicit rollback goes back to.
                 let mut current_labels = current.labels.clone().unwrap_or_default();
                 let recorded_previous = current_labels.remove(LABEL_PREVIOUS_SPEC_HASH);
-                if same_template && same_mode && Some(&current_labels) == desired.labels.as_ref() {
+                if !force && same_template && same_mode && Some(&current_labels) == desired.labels.as_ref() {
                     p.done = total;
                     p.emit_at("started", "", 0, None, format!("{} is up to date", spec.name));
                     p.emit_at("completed", "", 0, None, "nothing to change".into());
@@ -1452,6 +1462,18 @@ impl Swarm {
                 }
                 let previous = if same_template { recorded_previous } else { current_hash };
                 let mut desired = desired;
+                // Swarm replaces every task when the template's force counter moves: a forced restart
+                // moves it, and any other update keeps it (a scale would otherwise restart them all).
+                let restart = force && same_template;
+                let counter = current.task_template.as_ref().and_then(|t| t.force_update).unwrap_or(0);
+                if let Some(t) = desired.task_template.as_mut() {
+                    t.force_update = Some(if restart { counter.wrapping_add(1) } else { counter });
+                }
+                let old: BTreeSet<String> = if restart {
+                    self.tasks(&id).await?.into_iter().filter_map(|t| t.id).collect()
+                } else {
+                    BTreeSet::new()
+                };
                 if let (Some(labels), Some(prev)) = (desired.labels.as_mut(), previous.clone()) {
                     labels.insert(LABEL_PREVIOUS_SPEC_HASH.into(), prev);
                 }
@@ -1462,7 +1484,9 @@ impl Swarm {
                     "",
                     0,
                     None,
-                    if same_template {
+                    if restart {
+                        format!("restarting {} ({total} task(s))", spec.name)
+                    } else if same_template {
                         format!("scaling {} to {total}", spec.name)
                     } else {
                         format!("updating {} ({total} task(s))", spec.name)
@@ -1473,7 +1497,8 @@ impl Swarm {
                     .update_service(&id, desired, opts, None)
                     .await
                     .map_err(|e| m.object_err(e, "service", &spec.name, "update service"))?;
-                self.follow(&id, Some(hash), previous, (!same_template).then_some(before), &mut p).await
+                let update = (!same_template || restart).then_some(before);
+                self.follow(&id, Some(hash), previous, update, &old, &mut p).await
             }
         }
     }
@@ -1503,7 +1528,7 @@ impl Swarm {
                 e => e,
             }
         })?;
-        self.follow(&id, previous, None, Some(before), &mut p).await
+        self.follow(&id, previous, None, Some(before), &BTreeSet::new(), &mut p).await
     }
 
     async fn status_of(&self, svc: &bm::Service, hosts: &BTreeMap<String, String>) -> Result<ServiceStatus> {
@@ -1715,9 +1740,9 @@ impl ServiceBackend for Swarm {
         "swarm"
     }
 
-    fn rollout(&self, spec: ServiceSpec, _options: RolloutOptions) -> ResultStream<RolloutEvent> {
+    fn rollout(&self, spec: ServiceSpec, options: RolloutOptions) -> ResultStream<RolloutEvent> {
         let this = self.clone();
-        crate::stream::from_channel(move |tx| async move { this.rollout_inner(spec, tx).await })
+        crate::stream::from_channel(move |tx| async move { this.rollout_inner(spec, options.force, tx).await })
     }
 
     fn rollback(&self, service: &str, _options: RolloutOptions) -> ResultStream<RolloutEvent> {

@@ -326,3 +326,59 @@ async fn network_and_volume_options_reach_every_host_and_a_change_to_them_is_ref
     let down = stack_down(&fleet, &name, true).await.unwrap();
     assert_eq!((down.containers, down.networks, down.volumes), (3, 3, 3), "{down:?}");
 }
+
+#[tokio::test]
+async fn a_dependency_with_restart_restarts_its_dependents_and_one_not_required_is_deployed_past() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let name = unique("deps").replace('_', "-");
+    // `flaky` never completes; `web` waits for it only as long as the dependency timeout, then goes
+    // on. `metrics` is not in the file at all.
+    let compose = |db_version: &str| {
+        format!(
+            "x-task: &task\n  image: {IMAGE}\n  command: sleep 600\n  stop_grace_period: 1s\n\
+             services:\n  db:\n    <<: *task\n    environment: {{VERSION: '{db_version}'}}\n\
+             \x20 flaky:\n    <<: *task\n\
+             \x20 web:\n    <<: *task\n    deploy: {{replicas: 2}}\n    depends_on:\n\
+             \x20     db: {{condition: service_started, restart: true}}\n\
+             \x20     flaky: {{condition: service_completed_successfully, required: false}}\n\
+             \x20     metrics: {{required: false}}\n"
+        )
+    };
+    let options = StackOptions {
+        dependency_timeout: Duration::from_secs(2),
+        rollout: RolloutOptions { ready_timeout: Duration::from_secs(20), ..Default::default() },
+        ..Default::default()
+    };
+    let up = |version: &str| {
+        let stack = parse_compose(&name, &compose(version), &std::env::temp_dir()).unwrap();
+        stack_up(fleet.clone(), stack, options.clone()).try_collect::<Vec<RolloutEvent>>()
+    };
+    let web = format!("{name}_web");
+    let web_ids = || async {
+        let ps = stack_ps(&fleet, &name).await.unwrap();
+        let mut ids: Vec<String> =
+            ps.iter().find(|s| s.name == web).unwrap().tasks.iter().map(|t| t.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let events = up("1").await.unwrap();
+    let kinds: Vec<&str> = events.iter().filter(|e| e.phase == "stack").map(|e| e.kind.as_str()).collect();
+    assert!(kinds.contains(&"not-required") && kinds.last() == Some(&"completed"), "{kinds:?}");
+    let first = web_ids().await;
+    assert_eq!(first.len(), 2);
+
+    // The same file: nothing is replaced, so web is not restarted.
+    let again = up("1").await.unwrap();
+    assert!(!again.iter().any(|e| e.kind == "restart"), "{again:?}");
+    assert_eq!(web_ids().await, first);
+
+    // db changes: its task is replaced, and web's tasks with it though web's spec is the same.
+    let changed = up("2").await.unwrap();
+    assert!(changed.iter().any(|e| e.kind == "restart" && e.message.contains(&web)), "{changed:?}");
+    let restarted = web_ids().await;
+    assert_eq!(restarted.len(), 2);
+    assert!(restarted.iter().all(|id| !first.contains(id)), "{first:?} → {restarted:?}");
+
+    stack_down(&fleet, &name, true).await.unwrap();
+}

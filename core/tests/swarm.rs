@@ -244,6 +244,21 @@ async fn swarm_backend_end_to_end() {
     let st = backend.service_status(&name).await.unwrap();
     assert_eq!((st.running, hashes(&st)), (2, vec![first_hash.clone()]), "{st:?}");
 
+    step("a forced rollout restarts every task of an unchanged spec");
+    let before: BTreeSet<String> = st.tasks.iter().map(|t| t.id.clone()).collect();
+    let same = ServiceSpec { replicas: 2, ..spec.clone() };
+    let unforced = collect(backend.rollout(same.clone(), Default::default())).await;
+    assert_eq!(last(&unforced), ("update", "completed"), "{unforced:?}");
+    let ids = |st: &ServiceStatus| st.tasks.iter().map(|t| t.id.clone()).collect::<BTreeSet<_>>();
+    assert_eq!(ids(&backend.service_status(&name).await.unwrap()), before, "unforced: no task replaced");
+    let forced = RolloutOptions { force: true, ..Default::default() };
+    let events = collect(backend.rollout(same, forced)).await;
+    assert_eq!(last(&events), ("update", "completed"), "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.kind == "task-updated").count(), 2, "{events:?}");
+    let st = backend.service_status(&name).await.unwrap();
+    assert_eq!((st.running, hashes(&st)), (2, vec![first_hash.clone()]), "{st:?}");
+    assert!(ids(&st).is_disjoint(&before), "{before:?} → {st:?}");
+
     step("drain df-2: its task moves; active again");
     let st = backend.scale(&name, 3).await.unwrap();
     assert!(st.tasks.iter().any(|t| t.host == "df-2"), "{st:?}");

@@ -150,7 +150,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
     let seed = u64_(u)?;
     drop(dockfleet::schedule(&spec, &hosts, &slots, &ScheduleOptions { seed }));
     let observed = Observed { tasks: tasks(u, &spec, &hosts)?, hosts, time_ms: i64_(u)?, ..Default::default() };
-    drop(dockfleet::plan(&spec, &observed, &PlanOptions { seed }));
+    drop(dockfleet::plan(&spec, &observed, &PlanOptions { seed, force: u.arbitrary()? }));
     drop(dockfleet::task_container(&spec, u32_(u)?));
     balancer(u)
 }

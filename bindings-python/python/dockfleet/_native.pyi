@@ -884,10 +884,11 @@ class Plan:
 
 @final
 class PlanOptions:
-    """Options of `plan` and `deploy`."""
+    """Options of `plan` and `deploy`; `force` replaces every running task (a rolling restart)."""
 
     seed: int
-    def __new__(cls, *, seed: int = ...) -> Self: ...
+    force: bool
+    def __new__(cls, *, seed: int = ..., force: bool = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -978,11 +979,12 @@ def prometheus_text(samples: list[TaskStats]) -> str: ...
 
 @final
 class RolloutOptions:
-    """Options of `rollout` and `rollback`: `ready_timeout` in seconds."""
+    """Options of `rollout` and `rollback`: `ready_timeout` in seconds; `force` replaces every task even if its spec is unchanged (a rolling restart)."""
 
     seed: int
     ready_timeout: float
-    def __new__(cls, *, seed: int = ..., ready_timeout: float = ...) -> Self: ...
+    force: bool
+    def __new__(cls, *, seed: int = ..., ready_timeout: float = ..., force: bool = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -1082,11 +1084,13 @@ class VolumeSummary:
 
 @final
 class Dependency:
-    """A dependency of a stack service: `condition` is `service_started`, `service_healthy` or `service_completed_successfully`."""
+    """A dependency of a stack service: `condition` is `service_started`, `service_healthy` or `service_completed_successfully`; `restart` restarts the dependent when a deploy replaces the dependency; `required=False` skips a dependency the stack lacks or that misses its condition."""
 
     service: str
     condition: str
-    def __new__(cls, *, service: str = ..., condition: str = ...) -> Self: ...
+    restart: bool
+    required: bool
+    def __new__(cls, *, service: str = ..., condition: str = ..., restart: bool = ..., required: bool = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
