@@ -1239,14 +1239,29 @@ fn check_keys(field: &str, map: &BTreeMap<String, String>) -> Result<()> {
     }
 }
 
-/// An address and prefix length: `10.1.0.0/16`.
+/// An address and prefix length: `10.1.0.0/16`, with no bits set past the prefix (which an engine
+/// would report differently from what was asked).
 fn parse_cidr(field: &str, text: &str) -> Result<(std::net::IpAddr, u8)> {
+    use std::net::IpAddr::{V4, V6};
     let bad = || Error::invalid(field, format!("{text:?} is not a subnet in CIDR form (10.1.0.0/16, fd00::/64)"));
     let (addr, len) = text.split_once('/').ok_or_else(bad)?;
     let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
     let len: u8 = len.parse().map_err(|_| bad())?;
-    if len > if addr.is_ipv4() { 32 } else { 128 } {
+    let bits: u32 = if addr.is_ipv4() { 32 } else { 128 };
+    if u32::from(len) > bits {
         return Err(bad());
+    }
+    let host_bits = bits - u32::from(len);
+    let keep = |n: u128| if host_bits >= 128 { 0 } else { n >> host_bits << host_bits };
+    let base: std::net::IpAddr = match addr {
+        V4(a) => V4((keep(u128::from(u32::from(a))) as u32).into()),
+        V6(a) => V6(keep(u128::from(a)).into()),
+    };
+    if base != addr {
+        return Err(Error::invalid(
+            field,
+            format!("{text:?} has bits set past its prefix: the subnet is {base}/{len}"),
+        ));
     }
     Ok((addr, len))
 }

@@ -1012,9 +1012,17 @@ fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mounted> {
     let source = std::mem::take(&mut mount.source);
     mount.source = if source.starts_with('/') {
         source
-    } else if source.starts_with('.') || source.starts_with('~') {
-        let rel = source.trim_start_matches("~/");
-        names.base_dir.join(rel).to_string_lossy().into_owned()
+    } else if source == "~" || source.starts_with("~/") {
+        // As compose does: the home directory of the user running it.
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| Error::invalid(format!("{field}.source"), "~ needs HOME set"))?;
+        std::path::Path::new(&home)
+            .join(source.trim_start_matches('~').trim_start_matches('/'))
+            .to_string_lossy()
+            .into_owned()
+    } else if source.starts_with('.') {
+        names.base_dir.join(&source).to_string_lossy().into_owned()
     } else {
         names.volumes.get(&source).cloned().ok_or_else(|| {
             Error::invalid(field, format!("volume {source:?} is not declared in the top-level volumes"))
@@ -2722,6 +2730,8 @@ networks:
         for (text, field) in [
             (net("{ipam: {config: [{subnet: 10.1.0.0}]}}"), "networks.n.ipam.config[0].subnet"),
             (net("{ipam: {config: [{subnet: 10.1.0.0/33}]}}"), "networks.n.ipam.config[0].subnet"),
+            (net("{ipam: {config: [{subnet: 10.1.5.0/16}]}}"), "the subnet is 10.1.0.0/16"),
+            (net("{enable_ipv6: true, ipam: {config: [{subnet: 'fd00::1/64'}]}}"), "the subnet is fd00::/64"),
             (net("{ipam: {config: [{subnet: 10.1.0.0/16, gateway: 10.2.0.1}]}}"), "networks.n.ipam.config[0].gateway"),
             (net("{ipam: {config: [{subnet: 10.1.0.0/16, gateway: ten}]}}"), "networks.n.ipam.config[0].gateway"),
             (
@@ -2786,6 +2796,13 @@ networks:
         assert_eq!(m[1].bind_entry(), "/srv:/srv:ro,z,rslave");
         assert_eq!((m[2].propagation.as_ref(), m[2].selinux.as_ref()), (None, None), "consistency is ignored");
         assert_eq!(m[3].bind_entry(), "/data:/data:Z,rshared");
+        let home = |entry: &str| {
+            let text = format!("services:\n  web: {{image: x, volumes: ['{entry}']}}\n");
+            parse(&text).unwrap().services.remove(0).spec.volumes.remove(0).source
+        };
+        let h = std::env::var("HOME").unwrap();
+        assert_eq!(home("~/conf:/conf"), format!("{}/conf", h.trim_end_matches('/')), "~ is the home directory");
+        assert_eq!(home("./conf:/conf"), "/srv/blog/./conf", "a relative path is the file's directory's");
         assert!(m[4].read_only && m[4].no_copy);
         assert_eq!(spec.tmpfs, ["/run", "/cache:size=1048576,mode=1777", "/scratch"]);
         let vol =
