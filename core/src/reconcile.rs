@@ -834,8 +834,9 @@ pub struct Reconciliation {
 /// Keeps `spec` running on `fleet` until the stream is dropped: reconciles at start, when an engine
 /// reports one of the service's containers dying, being killed or going away (after the restart
 /// policy's delay; its condition and attempts decide whether the task is replaced), every `resync`,
-/// and when an unreachable host's grace runs out (its tasks are then placed elsewhere). Yields each pass that planned something or failed; an invalid
-/// spec ends the stream with its error before any engine call.
+/// and when an unreachable host's grace runs out (its tasks are then placed elsewhere). Yields each
+/// pass that planned something or failed; an invalid spec ends the stream with its error before any
+/// engine call.
 pub fn supervise(
     fleet: Fleet,
     spec: ServiceSpec,

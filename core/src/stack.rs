@@ -2152,8 +2152,8 @@ pub(crate) fn stack_event(
 /// service has `build:`, then each service's rollout in `depends_on` order. Yields the stack's own
 /// steps (phase `stack`: `network`, `volume`, `build`, `waiting`, `not-required` (a dependency with
 /// `required: false` missed its condition), `restart` (a dependency with `restart: true` was
-/// replaced), `pruned`, then `completed` or `paused`) and every service's rollout events. An invalid stack ends the stream with its error
-/// before any engine call.
+/// replaced), `pruned`, then `completed` or `paused`) and every service's rollout events. An invalid
+/// stack ends the stream with its error before any engine call.
 pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::host::ResultStream<RolloutEvent> {
     crate::stream::from_channel(move |tx| async move {
         stack.validate()?;
