@@ -883,7 +883,7 @@ const CONSISTENCY: &[&str] = &["consistent", "cached", "delegated"];
 
 fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mounted> {
     let mut mount = Mount::default();
-    let mut tmpfs: Option<Vec<String>> = None;
+    let mut tmpfs: Vec<String> = Vec::new();
     match v {
         Value::String(s) => {
             let parts: Vec<&str> = s.split(':').collect();
@@ -975,12 +975,8 @@ fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mounted> {
                         ("volume", "subpath") => {
                             return Err(Error::invalid(f, "not supported: subpaths need engine API 1.45"))
                         }
-                        ("tmpfs", "size") => {
-                            tmpfs.get_or_insert_with(Vec::new).push(format!("size={}", parse_bytes(&f, val)?))
-                        }
-                        ("tmpfs", "mode") => {
-                            tmpfs.get_or_insert_with(Vec::new).push(format!("mode={:o}", file_mode(&f, val)?))
-                        }
+                        ("tmpfs", "size") => tmpfs.push(format!("size={}", parse_bytes(&f, val)?)),
+                        ("tmpfs", "mode") => tmpfs.push(format!("mode={:o}", file_mode(&f, val)?)),
                         _ => return Err(Error::invalid(f, "unknown key")),
                     }
                 }
@@ -992,9 +988,8 @@ fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mounted> {
                         "a tmpfs takes a target (and size, mode), no source or read_only",
                     ));
                 }
-                let options = tmpfs.unwrap_or_default();
                 let entry =
-                    if options.is_empty() { mount.target } else { format!("{}:{}", mount.target, options.join(",")) };
+                    if tmpfs.is_empty() { mount.target } else { format!("{}:{}", mount.target, tmpfs.join(",")) };
                 return Ok(Mounted::Tmpfs(entry));
             }
             if kind == "bind" && mount.source.is_empty() {
@@ -1718,10 +1713,7 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
         Ok::<_, Error>((all, created, options))
     };
     let (volumes, created_volumes, volume_options) = objects("volumes", file.volumes)?;
-    let volume_options = volume_options
-        .into_iter()
-        .map(|(k, o)| (k, VolumeOptions { driver: None, labels: o.labels, driver_opts: o.driver_opts }))
-        .collect();
+    let volume_options = volume_options.iter().map(|(k, o)| (k.clone(), volume_of(o))).collect();
     let (mut networks, mut created_networks, network_options) = objects("networks", file.networks)?;
     let files = |section: &str, items: BTreeMap<String, ComposeFileObject>| {
         let mut all = BTreeMap::new();
@@ -1823,27 +1815,21 @@ fn object_options(field: &str, obj: ComposeObject, network: bool) -> Result<Opti
             ));
         }
     }
-    if !network {
-        let network_only = [
-            ("internal", obj.internal.is_some()),
-            ("attachable", obj.attachable.is_some()),
-            ("enable_ipv6", obj.enable_ipv6.is_some()),
-            ("ipam", obj.ipam.is_some()),
-        ];
-        if let Some((key, _)) = network_only.iter().find(|(_, set)| *set) {
-            return Err(Error::invalid(format!("{field}.{key}"), "is a network's key; a volume has no such key"));
-        }
+    // The keys given besides driver, name and external, and whether only a network has them.
+    let given = [
+        ("labels", obj.labels.is_some(), false),
+        ("driver_opts", obj.driver_opts.is_some(), false),
+        ("internal", obj.internal.is_some(), true),
+        ("attachable", obj.attachable.is_some(), true),
+        ("enable_ipv6", obj.enable_ipv6.is_some(), true),
+        ("ipam", obj.ipam.is_some(), true),
+    ];
+    let given = given.iter().filter(|(_, set, _)| *set);
+    if let Some((key, ..)) = given.clone().find(|(.., network_only)| *network_only && !network) {
+        return Err(Error::invalid(format!("{field}.{key}"), "is a network's key; a volume has no such key"));
     }
     if obj.external.unwrap_or(false) {
-        let set = [
-            ("labels", obj.labels.is_some()),
-            ("driver_opts", obj.driver_opts.is_some()),
-            ("internal", obj.internal.is_some()),
-            ("attachable", obj.attachable.is_some()),
-            ("enable_ipv6", obj.enable_ipv6.is_some()),
-            ("ipam", obj.ipam.is_some()),
-        ];
-        if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
+        if let Some((key, ..)) = given.clone().next() {
             return Err(Error::invalid(format!("{field}.{key}"), EXTERNAL_KEEPS));
         }
         return Ok(None);
@@ -1890,11 +1876,7 @@ fn object_options(field: &str, obj: ComposeObject, network: bool) -> Result<Opti
             o.ipam.push(IpamPool { subnet: p.subnet, ip_range: p.ip_range, gateway: p.gateway, aux_addresses: aux });
         }
     }
-    let checked = if network {
-        o.validate(field)
-    } else {
-        VolumeOptions { driver: None, labels: o.labels.clone(), driver_opts: o.driver_opts.clone() }.validate(field)
-    };
+    let checked = if network { o.validate(field) } else { volume_of(&o).validate(field) };
     // The options' `ipam[i]` is the file's `ipam.config[i]`.
     checked.map_err(|e| match e {
         Error::InvalidArgument { field, message } => {
@@ -1903,6 +1885,11 @@ fn object_options(field: &str, obj: ComposeObject, network: bool) -> Result<Opti
         e => e,
     })?;
     Ok(Some(o))
+}
+
+/// A compose volume's options, read as [`NetworkOptions`] by [`object_options`].
+fn volume_of(o: &NetworkOptions) -> VolumeOptions {
+    VolumeOptions { driver: None, labels: o.labels.clone(), driver_opts: o.driver_opts.clone() }
 }
 
 /// How an existing network differs from what the stack asks of it, if it does: its labels and driver
@@ -1948,6 +1935,15 @@ fn map_drift(what: &str, want: &BTreeMap<String, String>, have: &BTreeMap<String
         Some(h) => format!("its {what} {k} is {h:?}, the stack asks for {v:?}"),
         None => format!("it has no {what} {k} (the stack asks for {v:?})"),
     })
+}
+
+/// Refuses the stack when `n`, a network on `host`, is one of its networks with other options than
+/// the stack's.
+pub(crate) fn check_network(stack: &Stack, host: &str, n: &NetworkSummary) -> Result<()> {
+    match stack.networks.contains(&n.name).then(|| network_drift(&stack.network(&n.name), n)).flatten() {
+        Some(why) => Err(drift_error(host, "network", &n.name, &why)),
+        None => Ok(()),
+    }
 }
 
 /// Refuses the stack when `host` has one of its volumes with other options than the stack's.
@@ -2026,29 +2022,26 @@ impl Stack {
         }
         // Each network or volume with options: one the stack creates, a driver the backends take,
         // options that check, and labels left to the stack's own where they start with `dockfleet.`.
-        let object = |section: &str,
-                      name: &str,
-                      created: &[String],
-                      (driver, drivers): (Option<&str>, &[&str]),
-                      labels: &BTreeMap<String, String>,
-                      validate: &dyn Fn(&str) -> Result<()>| {
-            let field = format!("{section}.{name}");
+        let object = |field: &str, created: &[String], name: &str, driver: Option<&str>, drivers: &[&str]| {
             if !created.iter().any(|c| c == name) {
                 return Err(Error::invalid(field, "is not a network or volume the stack creates"));
             }
-            if let Some(d) = driver.filter(|d| !drivers.contains(d)) {
-                return Err(Error::invalid(format!("{field}.driver"), format!("{d:?} is not one of {drivers:?}")));
+            match driver.filter(|d| !drivers.contains(d)) {
+                Some(d) => Err(Error::invalid(format!("{field}.driver"), format!("{d:?} is not one of {drivers:?}"))),
+                None => Ok(()),
             }
-            validate(&field)?;
-            check_object_labels(&format!("{field}.labels"), labels)
         };
         for (name, o) in &self.network_options {
-            let driver = (o.driver.as_deref(), NETWORK_DRIVERS);
-            object("network_options", name, &self.networks, driver, &o.labels, &|f| o.validate(f))?;
+            let field = format!("network_options.{name}");
+            object(&field, &self.networks, name, o.driver.as_deref(), NETWORK_DRIVERS)?;
+            o.validate(&field)?;
+            check_object_labels(&format!("{field}.labels"), &o.labels)?;
         }
         for (name, o) in &self.volume_options {
-            let driver = (o.driver.as_deref(), VOLUME_DRIVERS);
-            object("volume_options", name, &self.volumes, driver, &o.labels, &|f| o.validate(f))?;
+            let field = format!("volume_options.{name}");
+            object(&field, &self.volumes, name, o.driver.as_deref(), VOLUME_DRIVERS)?;
+            o.validate(&field)?;
+            check_object_labels(&format!("{field}.labels"), &o.labels)?;
         }
         let known: BTreeSet<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
         for s in &self.services {
@@ -2174,10 +2167,8 @@ pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::hos
         let mut existing = Vec::new();
         for h in &reachable {
             let networks = h.list_networks(&stack_label).await?;
-            for n in networks.iter().filter(|n| stack.networks.contains(&n.name)) {
-                if let Some(why) = network_drift(&stack.network(&n.name), n) {
-                    return Err(drift_error(h.name(), "network", &n.name, &why));
-                }
+            for n in &networks {
+                check_network(&stack, h.name(), n)?;
             }
             check_volumes(&stack, h.as_ref()).await?;
             existing.push(networks.into_iter().map(|n| n.name).collect::<BTreeSet<String>>());

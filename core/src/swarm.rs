@@ -39,7 +39,7 @@ use crate::backend::ServiceBackend;
 use crate::docker::DockerHost;
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
-use crate::host::{Host, ListContainersOptions, LogOptions, NetworkOptions, ResultStream, VolumeSummary};
+use crate::host::{Host, ListContainersOptions, LogOptions, Mount, NetworkOptions, ResultStream, VolumeSummary};
 use crate::reconcile::{
     ensure_image, labelled_exec, labelled_logs, spec_hash, ServiceExecOptions, ServiceLogLine, Task, TaskExec,
     LABEL_PREVIOUS_SPEC_HASH, LABEL_SPEC, LABEL_SPEC_HASH,
@@ -373,10 +373,8 @@ pub(crate) fn to_swarm(
             ));
         }
         let bind = m.is_bind();
-        let mut volume = (!bind && (m.no_copy || !stack_labels.is_empty())).then(|| volume_options(&m.source));
-        if let Some(v) = volume.as_mut().filter(|_| m.no_copy) {
-            v.no_copy = Some(true);
-        }
+        let volume = (!bind && (m.no_copy || !stack_labels.is_empty()))
+            .then(|| bm::MountVolumeOptions { no_copy: m.no_copy.then_some(true), ..volume_options(&m.source) });
         mounts.push(bm::Mount {
             target: Some(m.target.clone()),
             source: Some(m.source.clone()),
@@ -1571,7 +1569,7 @@ impl Swarm {
     /// (none when it is not a stack's service).
     async fn stack_volumes(&self, spec: &ServiceSpec) -> Result<BTreeMap<String, VolumeSummary>> {
         let Some(stack) = spec.labels.get(LABEL_STACK) else { return Ok(BTreeMap::new()) };
-        if spec.volumes.iter().all(|m| m.source.starts_with('/')) {
+        if spec.volumes.iter().all(Mount::is_bind) {
             return Ok(BTreeMap::new());
         }
         let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={stack}")])]);
@@ -1648,17 +1646,11 @@ impl Swarm {
         // anything is created.
         let mut existing = BTreeSet::new();
         for n in self.stack_networks(&stack.name).await?.into_iter().map(crate::docker::network_summary) {
-            if stack.networks.contains(&n.name) {
-                if let Some(why) = crate::stack::network_drift(&stack.network(&n.name), &n) {
-                    return Err(crate::stack::drift_error("swarm", "network", &n.name, &why));
-                }
-            }
+            crate::stack::check_network(&stack, "swarm", &n)?;
             existing.insert(n.name);
         }
-        if !stack.volumes.is_empty() {
-            for name in nodes.keys() {
-                crate::stack::check_volumes(&stack, self.inner.fleet.host(name)?.as_ref()).await?;
-            }
+        for name in nodes.keys() {
+            crate::stack::check_volumes(&stack, self.inner.fleet.host(name)?.as_ref()).await?;
         }
         let event = |kind: &str, message: String| crate::stack::stack_event(&tx, &stack.name, kind, message);
         let labels = HashMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
