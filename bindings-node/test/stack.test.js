@@ -50,6 +50,25 @@ test('a bad compose file names the field and throws with a code', () => {
     (e) => e.code === 'invalid_argument' && /services\.web\.working_dir/.test(e.message))
 })
 
+test('include and .env', () => {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'dockfleet-include-'))
+  fs.mkdirSync(path.join(dir, 'db'))
+  fs.writeFileSync(path.join(dir, '.env'), 'TAG=2.1\n')
+  fs.writeFileSync(path.join(dir, 'db', '.env'), 'DB_IMAGE="db:${TAG}"\n')
+  fs.writeFileSync(path.join(dir, 'db', 'compose.yaml'), "services:\n  db: {image: '${DB_IMAGE}', build: ./ctx}\n")
+  const main = path.join(dir, 'compose.yaml')
+  fs.writeFileSync(main, "include: [db/compose.yaml]\nservices:\n  web: {image: 'web:${TAG}', depends_on: [db]}\n")
+  const by = Object.fromEntries(dockfleet.loadCompose('inc', main).services.map((s) => [s.name, s]))
+  assert.deepEqual([by.web.spec.image, by.db.spec.image], ['web:2.1', 'db:2.1'])
+  assert.equal(by.db.build.context, `${path.join(dir, 'db')}/./ctx`)
+  fs.writeFileSync(main, 'include: [db/compose.yaml]\nservices:\n  db: {image: other}\n')
+  assert.throws(() => dockfleet.loadCompose('inc', main),
+    (e) => e.code === 'invalid_argument' && /include\[0\]\.services\.db/.test(e.message))
+  fs.rmSync(dir, { recursive: true })
+})
+
 test('entrypoint, working directory, user and stop signal from a compose file', () => {
   const text = "services:\n  web:\n    image: x\n    entrypoint: /bin/sh -c\n    command: [echo hi]\n    working_dir: /srv\n    user: '65534'\n    stop_signal: SIGQUIT\n"
   const { spec } = dockfleet.parseCompose('app', text).services[0]

@@ -61,6 +61,25 @@ def test_bad_compose_names_the_field():
             assert e.code == "invalid_argument" and field in str(e), str(e)
 
 
+def test_include_and_dot_env(tmp_path):
+    (tmp_path / "db").mkdir()
+    (tmp_path / ".env").write_text("TAG=2.1\n")
+    (tmp_path / "db" / ".env").write_text("DB_IMAGE=\"db:${TAG}\"\n")
+    (tmp_path / "db" / "compose.yaml").write_text("services:\n  db: {image: '${DB_IMAGE}', build: ./ctx}\n")
+    main = tmp_path / "compose.yaml"
+    main.write_text("include: [db/compose.yaml]\nservices:\n  web: {image: 'web:${TAG}', depends_on: [db]}\n")
+    stack = sync.load_compose("inc", str(main))
+    by = {s.name: s for s in stack.services}
+    assert (by["web"].spec.image, by["db"].spec.image) == ("web:2.1", "db:2.1")
+    assert by["db"].build.context == tmp_path / "db" / "ctx"
+    main.write_text("include: [db/compose.yaml]\nservices:\n  db: {image: other}\n")
+    try:
+        sync.load_compose("inc", str(main))
+        raise AssertionError("a service two files define was accepted")
+    except sync.InvalidArgumentError as e:
+        assert e.code == "invalid_argument" and "include[0].services.db" in str(e), str(e)
+
+
 def test_entrypoint_working_dir_user_and_stop_signal_from_compose():
     text = "services:\n  web:\n    image: x\n    entrypoint: /bin/sh -c\n    command: [echo hi]\n    working_dir: /srv\n    user: '65534'\n    stop_signal: SIGQUIT\n"
     spec = sync.parse_compose("app", text).services[0].spec

@@ -36,6 +36,7 @@ mod backend;
 mod balancer;
 mod discovery;
 mod docker;
+mod dotenv;
 pub mod embed;
 pub mod error;
 #[cfg(feature = "etcd")]

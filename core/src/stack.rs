@@ -160,9 +160,13 @@ impl StackFile {
             (Some(f), None, None) => {
                 std::fs::read(f).map_err(|e| Error::Io { path: f.display().to_string(), source: e })
             }
-            (None, Some(var), None) => std::env::var_os(var)
-                .map(|v| v.into_encoded_bytes())
-                .ok_or_else(|| Error::invalid(format!("{field}.environment"), format!("{var} is not set"))),
+            (None, Some(var), None) => std::env::var_os(var).map(|v| v.into_encoded_bytes()).ok_or_else(|| {
+                let why = format!(
+                    "{var} is not set in this process's environment, where it is read when the stack is \
+                         deployed (a .env file does not set it: its values are for substitution only)"
+                );
+                Error::invalid(format!("{field}.environment"), why)
+            }),
             (None, None, Some(text)) => Ok(text.clone().into_bytes()),
             _ => Err(Error::invalid(field, "needs exactly one of file, environment and content")),
         }
@@ -260,6 +264,7 @@ struct ComposeFile {
     #[serde(default)]
     #[allow(dead_code)]
     name: Option<String>,
+    #[serde(default)]
     services: BTreeMap<String, ComposeService>,
     #[serde(default)]
     volumes: BTreeMap<String, Option<ComposeObject>>,
@@ -549,10 +554,10 @@ fn string_list(field: &str, v: &Value) -> Result<Vec<String>> {
 }
 
 /// `KEY=VALUE` lists and `KEY: VALUE` maps of environment variables and build arguments. A list item
-/// `KEY` without a value, or a map value `null`, takes the value from this process's environment, as
-/// compose does, and is left out when that is unset.
-fn env_list_or_dict(field: &str, v: &Value) -> Result<BTreeMap<String, String>> {
-    list_or_dict(field, v, |k| std::env::var(k).ok())
+/// `KEY` without a value, or a map value `null`, takes the value from the compose file's environment
+/// (this process's, over its `.env` file), as compose does, and is left out when that is unset.
+fn env_list_or_dict(field: &str, v: &Value, env: &Env) -> Result<BTreeMap<String, String>> {
+    list_or_dict(field, v, |k| env.get(k).cloned())
 }
 
 /// `KEY=VALUE` lists and `KEY: VALUE` maps of labels. A list item `KEY` without a value, or a map
@@ -699,35 +704,9 @@ fn seccomp_profile_file(field: &str, opt: String, base_dir: &Path) -> Result<Str
     if path == "unconfined" || path.trim_start().starts_with('{') || path.is_empty() {
         return Ok(opt);
     }
-    let file = base_dir.join(path);
-    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-    if size > 1 << 20 {
-        return Err(Error::invalid(field, format!("seccomp profile {} is {size} bytes", file.display())));
-    }
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| Error::invalid(field, format!("cannot read seccomp profile {}: {e}", file.display())))?;
+    let text = crate::dotenv::read_text(&base_dir.join(path), 1 << 20)
+        .map_err(|why| Error::invalid(field, format!("seccomp profile {why}")))?;
     Ok(format!("seccomp={}", text.trim()))
-}
-
-fn read_env_file(field: &str, path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid(field, format!("cannot read env file {}: {e}", path.display())))?;
-    let mut out = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((k, v)) = line.split_once('=') else {
-            return Err(Error::invalid(field, format!("{}:{}: expected KEY=VALUE", path.display(), n + 1)));
-        };
-        let v = v.trim();
-        let v = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(v);
-        let v = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).unwrap_or(v);
-        out.insert(k.trim().to_string(), v.to_string());
-    }
-    Ok(out)
 }
 
 /// An `expose` entry (`3000`, `"8000/udp"`): a container port, not published.
@@ -813,6 +792,7 @@ fn port(field: &str, v: &Value) -> Result<ServicePort> {
 struct Names<'a> {
     stack: &'a str,
     base_dir: &'a Path,
+    env: &'a Env,
     volumes: &'a BTreeMap<String, String>,
     networks: &'a BTreeMap<String, String>,
     secrets: &'a BTreeMap<String, String>,
@@ -1042,7 +1022,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
                 match k.as_str() {
                     "context" => b.context = names.base_dir.join(scalar(&kf, v)?),
                     "dockerfile" => b.dockerfile = Some(scalar(&kf, v)?),
-                    "args" => b.args = env_list_or_dict(&kf, v)?,
+                    "args" => b.args = env_list_or_dict(&kf, v, names.env)?,
                     "target" => {
                         let t = scalar(&kf, v)?;
                         crate::host::validate_name(&kf, &t)?;
@@ -1129,11 +1109,11 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
             if !required && !path.exists() {
                 continue;
             }
-            spec.env.extend(read_env_file(&ef, &path)?);
+            spec.env.extend(crate::dotenv::read(&ef, &path, &|k| names.env.get(k).cloned())?);
         }
     }
     if let Some(env) = &s.environment {
-        spec.env.extend(env_list_or_dict(&f("environment"), env)?);
+        spec.env.extend(env_list_or_dict(&f("environment"), env, names.env)?);
     }
     if let Some(labels) = &s.labels {
         spec.labels = label_list_or_dict(&f("labels"), labels)?;
@@ -1490,7 +1470,7 @@ fn update_from(field: &str, u: ComposeUpdate, dst: &mut UpdateConfig) -> Result<
 /// not empty), `${VAR+replacement}` (when set), `${VAR:?message}` / `${VAR?message}` (error), and
 /// `$$` for a literal `$`. A default or a replacement may hold variables of its own, nested at most
 /// [`MAX_NESTING`] deep. Unset variables become empty.
-fn interpolate(field: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String> {
+pub(crate) fn interpolate(field: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String> {
     interpolate_nested(field, text, env, 0)
 }
 
@@ -1582,19 +1562,18 @@ fn closing_brace(r: &str) -> Option<usize> {
 }
 
 /// Interpolates every string value (not keys) of the document, naming the path of a bad one.
-fn interpolate_all(v: &mut Value, path: &str) -> Result<()> {
-    let env = |k: &str| std::env::var(k).ok();
+fn interpolate_all(v: &mut Value, path: &str, env: &Env) -> Result<()> {
     match v {
-        Value::String(s) => *s = interpolate(path, s, &env)?,
+        Value::String(s) => *s = interpolate(path, s, &|k| env.get(k).cloned())?,
         Value::Sequence(items) => {
             for (i, x) in items.iter_mut().enumerate() {
-                interpolate_all(x, &format!("{path}[{i}]"))?;
+                interpolate_all(x, &format!("{path}[{i}]"), env)?;
             }
         }
         Value::Mapping(m) => {
             for (k, x) in m.iter_mut() {
                 let k = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
-                interpolate_all(x, &if path.is_empty() { k } else { format!("{path}.{k}") })?;
+                interpolate_all(x, &if path.is_empty() { k } else { format!("{path}.{k}") }, env)?;
             }
         }
         _ => {}
@@ -1667,38 +1646,254 @@ pub(crate) fn check_stack_name(name: &str) -> Result<()> {
     }
 }
 
-/// Parses a compose file into the stack `name`. Relative paths (build contexts, env files, bind
-/// sources) resolve against `base_dir`. Pure: no engine is contacted.
-pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
-    check_stack_name(name)?;
+/// The variables a compose file is interpolated with.
+type Env = BTreeMap<String, String>;
+
+/// How many files one stack may include (`include:`), all told, and how deep includes may nest.
+const MAX_INCLUDED: usize = 64;
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// One compose file of a stack, read and interpolated: the one given, or one it includes.
+struct Part {
+    /// The document as interpolated, to compare what two files both define.
+    raw: Value,
+    file: ComposeFile,
+    /// Where its relative paths resolve: its project directory.
+    base_dir: PathBuf,
+    /// The variables it was interpolated with; its env files and bare `environment` keys read them.
+    env: Env,
+    /// How its errors' field paths start: empty for the file given, then `include[0]`,
+    /// `include[0].include[1]`, …
+    prefix: String,
+    /// The file, for messages (`None`: the text given to [`parse_compose`]).
+    path: Option<PathBuf>,
+}
+
+impl Part {
+    /// `field` of this file, as errors name it.
+    fn field(&self, field: &str) -> String {
+        if self.prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{}.{field}", self.prefix)
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.path {
+            Some(p) => p.display().to_string(),
+            None => "the compose file".into(),
+        }
+    }
+}
+
+/// The variables of the compose file given: this process's environment over the `.env` file of
+/// `base_dir` (when there is one), as compose has them; and `COMPOSE_PROJECT_NAME`, the stack's name.
+fn project_env(name: &str, base_dir: &Path) -> Result<Env> {
+    let process: Env =
+        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+    let dotenv = base_dir.join(".env");
+    let mut env =
+        if dotenv.is_file() { crate::dotenv::read(".env", &dotenv, &|k| process.get(k).cloned())? } else { Env::new() };
+    env.extend(process);
+    env.insert("COMPOSE_PROJECT_NAME".into(), name.to_string());
+    Ok(env)
+}
+
+/// One entry of a compose file's `include`: the file, and (long syntax) its project directory and
+/// env files, each relative to the including file's directory.
+struct Include {
+    path: String,
+    project_directory: Option<String>,
+    env_files: Option<Vec<String>>,
+}
+
+fn include_entries(v: Value) -> Result<Vec<Include>> {
+    let Value::Sequence(items) = v else {
+        return Err(Error::invalid("include", "must be a list of files"));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("include[{i}]");
+        let entry = match item {
+            Value::String(p) => Include { path: p.clone(), project_directory: None, env_files: None },
+            Value::Mapping(m) => {
+                let mut entry = Include { path: String::new(), project_directory: None, env_files: None };
+                for (k, v) in m {
+                    let k = scalar(&field, k)?;
+                    let kf = format!("{field}.{k}");
+                    match k.as_str() {
+                        "path" => {
+                            let mut paths = string_list(&kf, v)?;
+                            if paths.len() > 1 {
+                                return Err(Error::invalid(
+                                    kf,
+                                    "merging files (an override file) is not supported: write the overrides \
+                                     into the included file",
+                                ));
+                            }
+                            entry.path = paths.pop().unwrap_or_default();
+                        }
+                        "project_directory" => entry.project_directory = Some(scalar(&kf, v)?),
+                        "env_file" => entry.env_files = Some(string_list(&kf, v)?),
+                        _ => return Err(Error::invalid(kf, "unknown key (path, project_directory or env_file)")),
+                    }
+                }
+                entry
+            }
+            _ => return Err(Error::invalid(field, "must be a path or {path, project_directory, env_file}")),
+        };
+        if entry.path.is_empty() {
+            return Err(Error::invalid(format!("{field}.path"), "is required"));
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// Reads one compose file (`text`) into `parts`, then the files it includes, depth first. `chain`
+/// holds the files including this one (canonical paths), to refuse a cycle.
+fn read_part(
+    text: &str,
+    base_dir: &Path,
+    env: Env,
+    prefix: String,
+    path: Option<PathBuf>,
+    chain: &mut Vec<PathBuf>,
+    parts: &mut Vec<Part>,
+) -> Result<()> {
+    let in_file = |e: Error| if prefix.is_empty() { e } else { e.with_field_prefix(&prefix) };
     if text.len() > MAX_COMPOSE_BYTES {
-        return Err(Error::invalid(
-            "compose",
-            format!("{} bytes is over the limit of {MAX_COMPOSE_BYTES}", text.len()),
-        ));
+        let why = format!("{} bytes is over the limit of {MAX_COMPOSE_BYTES}", text.len());
+        return Err(in_file(Error::invalid("compose", why)));
     }
     // serde_yaml_ng refuses documents whose aliases expand past a fixed multiple of their size
     // ("repetition limit exceeded"), which stops alias bombs; the size limit above bounds the rest.
-    let mut doc: Value =
-        serde_yaml_ng::from_str(text).map_err(|e| Error::invalid("compose", format!("not valid YAML: {e}")))?;
-    doc.apply_merge().map_err(|e| Error::invalid("compose", format!("bad merge key (<<): {e}")))?;
+    let mut doc: Value = serde_yaml_ng::from_str(text)
+        .map_err(|e| in_file(Error::invalid("compose", format!("not valid YAML: {e}"))))?;
+    doc.apply_merge().map_err(|e| in_file(Error::invalid("compose", format!("bad merge key (<<): {e}"))))?;
     strip_extensions(&mut doc);
-    interpolate_all(&mut doc, "")?;
-    let file: ComposeFile = serde_path_to_error::deserialize(doc).map_err(|e| {
+    interpolate_all(&mut doc, "", &env).map_err(in_file)?;
+    let includes = match doc.as_mapping_mut().and_then(|m| m.remove("include")) {
+        Some(v) => include_entries(v).map_err(in_file)?,
+        None => Vec::new(),
+    };
+    let file: ComposeFile = serde_path_to_error::deserialize(doc.clone()).map_err(|e| {
         let path = e.path().to_string();
         let key = path.strip_prefix("services.").and_then(|p| p.split_once('.')).map(|(_, k)| k);
         let message = match key.and_then(unsupported_service_key) {
             Some(why) if e.inner().to_string().starts_with("unknown field") => format!("not supported: {why}"),
             _ => e.inner().to_string(),
         };
-        Error::invalid(if path == "." { "compose".into() } else { path }, message)
+        in_file(Error::invalid(if path == "." { "compose".into() } else { path }, message))
     })?;
-    let objects = |section: &str, items: BTreeMap<String, Option<ComposeObject>>| {
+    let here = Part { raw: doc, file, base_dir: base_dir.to_path_buf(), env, prefix: prefix.clone(), path };
+    let env = here.env.clone();
+    parts.push(here);
+    for (i, inc) in includes.into_iter().enumerate() {
+        let fail = |f: &str, why: String| in_file(Error::invalid(format!("include[{i}].{f}"), why));
+        let file = base_dir.join(&inc.path);
+        let canonical =
+            file.canonicalize().map_err(|e| fail("path", format!("cannot read {}: {e}", file.display())))?;
+        if let Some(at) = chain.iter().position(|c| *c == canonical) {
+            let cycle: Vec<String> = chain[at..].iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
+            return Err(fail("path", format!("include cycle: {}", cycle.join(" includes "))));
+        }
+        if chain.len() >= MAX_INCLUDE_DEPTH || parts.len() >= MAX_INCLUDED {
+            let why = format!("includes nest at most {MAX_INCLUDE_DEPTH} deep, {MAX_INCLUDED} files in all");
+            return Err(fail("path", why));
+        }
+        let text = crate::dotenv::read_text(&canonical, MAX_COMPOSE_BYTES as u64).map_err(|why| fail("path", why))?;
+        let project = match &inc.project_directory {
+            Some(d) => base_dir.join(d),
+            None => canonical.parent().unwrap_or(Path::new("/")).to_path_buf(),
+        };
+        // Its env files give defaults; the including file's variables win over them.
+        // (field, file, required): the default `.env` may be missing.
+        let env_files: Vec<(String, PathBuf, bool)> = match inc.env_files {
+            Some(files) => {
+                files.iter().enumerate().map(|(n, f)| (format!("env_file[{n}]"), base_dir.join(f), true)).collect()
+            }
+            None => vec![("path".into(), project.join(".env"), false)],
+        };
+        let mut sub_env = Env::new();
+        for (ef, f, required) in env_files {
+            if !required && !f.is_file() {
+                continue;
+            }
+            let vars =
+                crate::dotenv::read("", &f, &|k| sub_env.get(k).or(env.get(k)).cloned()).map_err(|e| match e {
+                    Error::InvalidArgument { message, .. } => fail(&ef, message),
+                    other => other,
+                })?;
+            sub_env.extend(vars);
+        }
+        sub_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let sub_prefix = if prefix.is_empty() { format!("include[{i}]") } else { format!("{prefix}.include[{i}]") };
+        chain.push(canonical);
+        read_part(&text, &project, sub_env, sub_prefix, Some(file), chain, parts)?;
+        chain.pop();
+    }
+    Ok(())
+}
+
+/// The items of one section of every part (`take` moves them out), each with the part it comes
+/// from. Two parts may define one item only alike: a network or volume, or a service, secret or
+/// config of the same project directory (its relative paths resolve there).
+fn merged<T>(
+    parts: &mut [Part],
+    section: &str,
+    take: impl Fn(&mut ComposeFile) -> BTreeMap<String, T>,
+) -> Result<Vec<(String, T, usize)>> {
+    let mut out: Vec<(String, T, usize)> = Vec::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..parts.len() {
+        for (key, item) in take(&mut parts[i].file) {
+            let Some(&j) = seen.get(&key) else {
+                seen.insert(key.clone(), i);
+                out.push((key, item, i));
+                continue;
+            };
+            let (a, b) = (&parts[j], &parts[i]);
+            let def = |p: &Part| p.raw.get(section).and_then(|s| s.get(key.as_str())).cloned();
+            if def(a) == def(b) && (matches!(section, "networks" | "volumes") || a.base_dir == b.base_dir) {
+                continue;
+            }
+            return Err(Error::invalid(
+                b.field(&format!("{section}.{key}")),
+                format!("{} defines {section}.{key} too, differently: a name may be defined once", a.describe()),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a compose file into the stack `name`. Relative paths (build contexts, env files, bind
+/// sources, included files) resolve against `base_dir`, the project directory. Its variables come
+/// from this process's environment over a `.env` file in `base_dir`, when there is one; `include:`
+/// reads other compose files, each with its own project directory and `.env`. No engine is
+/// contacted.
+pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
+    check_stack_name(name)?;
+    let env = project_env(name, base_dir)?;
+    let mut parts = Vec::new();
+    read_part(text, base_dir, env, String::new(), None, &mut Vec::new(), &mut parts)?;
+    stack_of(name, parts)
+}
+
+/// The stack of the compose files read.
+fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
+    let volumes = merged(&mut parts, "volumes", |f| std::mem::take(&mut f.volumes))?;
+    let networks = merged(&mut parts, "networks", |f| std::mem::take(&mut f.networks))?;
+    let secrets = merged(&mut parts, "secrets", |f| std::mem::take(&mut f.secrets))?;
+    let configs = merged(&mut parts, "configs", |f| std::mem::take(&mut f.configs))?;
+    let services = merged(&mut parts, "services", |f| std::mem::take(&mut f.services))?;
+    let objects = |section: &str, items: Vec<(String, Option<ComposeObject>, usize)>| {
         let mut all = BTreeMap::new();
         let mut created = Vec::new();
         let mut options = BTreeMap::new();
-        for (key, obj) in items {
-            let field = format!("{section}.{key}");
+        for (key, obj, part) in items {
+            let field = parts[part].field(&format!("{section}.{key}"));
             let obj = obj.unwrap_or_default();
             let full = obj.name.clone().unwrap_or_else(|| format!("{name}_{key}"));
             crate::host::validate_name(&field, &full)?;
@@ -1712,14 +1907,14 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
         }
         Ok::<_, Error>((all, created, options))
     };
-    let (volumes, created_volumes, volume_options) = objects("volumes", file.volumes)?;
+    let (volumes, created_volumes, volume_options) = objects("volumes", volumes)?;
     let volume_options = volume_options.iter().map(|(k, o)| (k.clone(), volume_of(o))).collect();
-    let (mut networks, mut created_networks, network_options) = objects("networks", file.networks)?;
-    let files = |section: &str, items: BTreeMap<String, ComposeFileObject>| {
+    let (mut networks, mut created_networks, network_options) = objects("networks", networks)?;
+    let files = |section: &str, items: Vec<(String, ComposeFileObject, usize)>| {
         let mut all = BTreeMap::new();
         let mut created = Vec::new();
-        for (key, obj) in items {
-            let field = format!("{section}.{key}");
+        for (key, obj, part) in items {
+            let field = parts[part].field(&format!("{section}.{key}"));
             let full = obj.name.clone().unwrap_or_else(|| format!("{name}_{key}"));
             crate::host::validate_name(&field, &full)?;
             let given = obj.file.is_some() || obj.environment.is_some() || obj.content.is_some();
@@ -1733,7 +1928,7 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
                     return Err(Error::invalid(field, format!("needs {sources} (or external: true)")));
                 }
                 (true, false) => {
-                    let file = obj.file.map(|f| base_dir.join(f));
+                    let file = obj.file.map(|f| parts[part].base_dir.join(f));
                     if let Some(f) = file.as_ref().filter(|f| !f.is_file()) {
                         return Err(Error::invalid(format!("{field}.file"), format!("{} is not a file", f.display())));
                     }
@@ -1760,14 +1955,30 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
         }
         Ok::<_, Error>((all, created))
     };
-    let (secrets, created_secrets) = files("secrets", file.secrets)?;
-    let (configs, created_configs) = files("configs", file.configs)?;
-    let names =
-        Names { stack: name, base_dir, volumes: &volumes, networks: &networks, secrets: &secrets, configs: &configs };
-    let mut services = Vec::new();
-    for (svc_name, svc) in file.services {
-        services.push(service_from(&svc_name, svc, &names)?);
-    }
+    let (secrets, created_secrets) = files("secrets", secrets)?;
+    let (configs, created_configs) = files("configs", configs)?;
+    let services = services
+        .into_iter()
+        .map(|(svc_name, svc, part)| {
+            let p = &parts[part];
+            let names = Names {
+                stack: name,
+                base_dir: &p.base_dir,
+                env: &p.env,
+                volumes: &volumes,
+                networks: &networks,
+                secrets: &secrets,
+                configs: &configs,
+            };
+            service_from(&svc_name, svc, &names).map_err(|e| {
+                if p.prefix.is_empty() {
+                    e
+                } else {
+                    e.with_field_prefix(&p.prefix)
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let default = format!("{name}_default");
     if services.iter().any(|s| s.spec.networks.contains(&default)) && !networks.contains_key("default") {
         networks.insert("default".into(), default.clone());
@@ -1787,19 +1998,17 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
     Ok(stack)
 }
 
-/// Reads and parses a compose file (see [`parse_compose`]); paths resolve against its directory.
+/// Reads and parses a compose file (see [`parse_compose`]); its directory is the project directory.
 pub fn load_compose(name: &str, path: &Path) -> Result<Stack> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| Error::invalid("path", format!("cannot read {}: {e}", path.display())))?;
-    if meta.len() as usize > MAX_COMPOSE_BYTES {
-        return Err(Error::invalid(
-            "compose",
-            format!("{} bytes is over the limit of {MAX_COMPOSE_BYTES}", meta.len()),
-        ));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid("path", format!("cannot read {}: {e}", path.display())))?;
-    parse_compose(name, &text, path.parent().unwrap_or(Path::new(".")))
+    check_stack_name(name)?;
+    let text = crate::dotenv::read_text(path, MAX_COMPOSE_BYTES as u64).map_err(|why| Error::invalid("path", why))?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let env = project_env(name, base_dir)?;
+    let cannot = |e: std::io::Error| Error::invalid("path", format!("{}: cannot read it: {e}", path.display()));
+    let mut chain = vec![path.canonicalize().map_err(cannot)?];
+    let mut parts = Vec::new();
+    read_part(&text, base_dir, env, String::new(), Some(path.to_path_buf()), &mut chain, &mut parts)?;
+    stack_of(name, parts)
 }
 
 /// The options of a top-level network or volume of a compose file, checked (`None`: external).
@@ -3022,7 +3231,7 @@ services:
         let spec = with("'seccomp:./profile.json'").unwrap().services.remove(0).spec;
         assert_eq!(spec.security_opt, [format!("seccomp={profile}")], "the file's text, as compose sends it");
         for (opts, why) in [
-            ("'no-new-privileges', 'seccomp=missing.json'", "cannot read seccomp profile"),
+            ("'no-new-privileges', 'seccomp=missing.json'", "missing.json: cannot read it"),
             ("'seccomp=broken.json'", "not JSON"),
             ("'seccomp=allow.json'", "allow_privileged"),
         ] {
@@ -3138,5 +3347,124 @@ services:
         assert_eq!(parse_bytes("m", &Value::String("1g".into())).unwrap(), 1 << 30);
         assert_eq!(parse_bytes("m", &Value::String("512mb".into())).unwrap(), 512 << 20);
         assert!(parse_compose("Bad Name", "services: {}", Path::new(".")).is_err());
+    }
+
+    /// A scratch directory of files for one test.
+    fn project(test: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dockfleet-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in files {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_dot_env_file_gives_variables_under_the_environment() {
+        let dir = project(
+            "dotenv",
+            &[
+                (".env", "TAG=1.2\nHOME=/from/dotenv\nGREETING=\"hello ${TAG}\"\nBARE=from-dotenv\n"),
+                ("web.env", "URL=http://${GREETING// /}:${TAG}\n"),
+            ],
+        );
+        let text = "services:\n  web:\n    image: app:${TAG}\n    command: [echo, '${HOME}', \
+                    '${COMPOSE_PROJECT_NAME}']\n    environment: [BARE, G=$GREETING]\n";
+        let spec = parse_compose("blog", text, &dir).unwrap().services.remove(0).spec;
+        assert_eq!(spec.image, "app:1.2");
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(spec.command, ["echo", home.as_str(), "blog"], "this process's environment wins over .env");
+        assert_eq!(spec.env["BARE"], "from-dotenv", "a bare key reads .env too");
+        assert_eq!(spec.env["G"], "hello 1.2", ".env values have their own variables substituted");
+        // An env_file's values substitute variables from the file's environment.
+        let e = parse_compose("blog", "services:\n  web: {image: x, env_file: web.env}\n", &dir).unwrap_err();
+        assert!(e.to_string().contains("web.env:1"), "{e}");
+        std::fs::write(dir.join("web.env"), "URL=http://${GREETING:+x}:${TAG}\n").unwrap();
+        let spec = parse_compose("blog", "services:\n  web: {image: x, env_file: web.env}\n", &dir).unwrap();
+        assert_eq!(spec.services[0].spec.env["URL"], "http://x:1.2");
+        // A bad .env is an error naming its line; nothing is read from it.
+        std::fs::write(dir.join(".env"), "OK=1\nNOT A LINE\n").unwrap();
+        let e = parse_compose("blog", text, &dir).unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        assert!(e.to_string().contains(".env:2"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn include_reads_other_files_with_their_own_directory_and_env() {
+        let dir = project(
+            "include",
+            &[
+                (
+                    "compose.yaml",
+                    "include:\n  - db/compose.yaml\n  - path: cache/compose.yaml\n    env_file: cache.env\n\
+                     services:\n  web:\n    image: web:${TAG}\n    depends_on: [db]\n    networks: [back]\n\
+                     \x20   secrets: [token]\n",
+                ),
+                (".env", "TAG=main\n"),
+                ("cache.env", "CACHE_TAG=7\n"),
+                (
+                    "db/compose.yaml",
+                    "services:\n  db:\n    image: db:${DB_TAG}-${TAG}\n    build: ./ctx\n    env_file: db.env\n\
+                     \x20   networks: [back]\n    volumes: [data:/var/lib/db, ./conf:/etc/db]\n\
+                     networks:\n  back: {}\nvolumes:\n  data: {}\nsecrets:\n  token: {file: token.txt}\n",
+                ),
+                ("db/.env", "DB_TAG=9\nTAG=overridden-by-main\n"),
+                ("db/db.env", "WHO=db\n"),
+                ("db/token.txt", "s3cret"),
+                (
+                    "cache/compose.yaml",
+                    "services:\n  cache: {image: 'cache:${CACHE_TAG}', networks: [back]}\nnetworks:\n  back: {}\n",
+                ),
+            ],
+        );
+        let stack = load_compose("shop", &dir.join("compose.yaml")).unwrap();
+        let svc = |n: &str| stack.services.iter().find(|s| s.name == n).unwrap();
+        assert_eq!(svc("web").spec.image, "web:main");
+        let db = svc("db");
+        assert_eq!(db.spec.image, "db:9-main", "the including file's variables win over the included .env");
+        assert_eq!(db.build.as_ref().unwrap().context, dir.join("db").join("./ctx"), "paths resolve in its directory");
+        assert_eq!(db.spec.env["WHO"], "db");
+        assert!(db.spec.volumes.iter().any(|m| m.source == dir.join("db").join("./conf").to_string_lossy()));
+        assert_eq!(svc("cache").spec.image, "cache:7");
+        assert_eq!(stack.networks, ["shop_back"], "a network two files define alike is one network");
+        assert_eq!(stack.volumes, ["shop_data"]);
+        assert_eq!(stack.secrets[0].file.as_deref(), Some(dir.join("db").join("token.txt").as_path()));
+        assert_eq!(svc("web").depends_on[0].service, "db");
+
+        // What two files define differently, a cycle, a missing file, and a merge are refused.
+        let refused = |main: &str, field: &str, why: &str| {
+            std::fs::write(dir.join("compose.yaml"), main).unwrap();
+            let e = load_compose("shop", &dir.join("compose.yaml")).unwrap_err();
+            assert_eq!(e.code(), "invalid_argument", "{main}: {e}");
+            let text = e.to_string();
+            assert!(text.contains(field) && text.contains(why), "{main}: {text}");
+        };
+        refused(
+            "include: [db/compose.yaml]\nservices:\n  db: {image: other}\n",
+            "services.db",
+            "defines services.db too",
+        );
+        refused(
+            "include: [db/compose.yaml]\nservices:\n  web: {image: x}\nnetworks:\n  back: {internal: true}\n",
+            "include[0].networks.back",
+            "differently",
+        );
+        std::fs::write(dir.join("db/loop.yaml"), "include: [../compose.yaml]\nservices: {}\n").unwrap();
+        refused(
+            "include: [db/loop.yaml]\nservices:\n  web: {image: x}\n",
+            "include[0].include[0].path",
+            "include cycle",
+        );
+        refused("include: [nowhere.yaml]\n", "include[0].path", "cannot read");
+        refused("include: [/dev/null]\n", "include[0].path", "not a regular file");
+        refused("include: [{path: [a.yaml, b.yaml]}]\n", "include[0].path", "not supported");
+        refused("include: [{path: db/compose.yaml, profiles: [x]}]\n", "include[0].profiles", "unknown key");
+        refused("include: [{path: db/compose.yaml, env_file: none.env}]\n", "include[0].env_file[0]", "cannot read");
+        std::fs::write(dir.join("db/bad.yaml"), "services:\n  db: {image: x, container_name: db}\n").unwrap();
+        refused("include: [db/bad.yaml]\n", "include[0].services.db.container_name", "not supported");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,8 +11,12 @@ use common::*;
 use dockfleet::*;
 use futures::TryStreamExt;
 
+// The db tier is a file of its own, included with its own directory and `.env`; the published port
+// comes from the main file's `.env`.
 const COMPOSE: &str = r#"
 version: "3.8"
+include:
+  - db/compose.yaml
 x-defaults: &defaults
   stop_grace_period: 1s
 services:
@@ -21,7 +25,7 @@ services:
     image: dockfleet/busybox:latest
     # `$$` is compose's escaped `$`: the shell sees `$HOSTNAME`.
     command: ["sh", "-c", "echo \"web $$HOSTNAME\" > /www/index.html; exec httpd -f -p 80 -h /www"]
-    ports: ["PORT:80"]
+    ports: ["${WEB_PORT:?set in .env}:80"]
     env_file: web.env
     environment:
       DB_HOST: db
@@ -31,13 +35,20 @@ services:
     deploy:
       replicas: 3
       update_config: { parallelism: 1, monitor: 500ms, failure_action: rollback }
+networks:
+  default:
+    labels: [tier=net]
+"#;
+
+const DB_COMPOSE: &str = r#"
+services:
   db:
-    <<: *defaults
+    stop_grace_period: 1s
     image: dockfleet/busybox:latest
-    command: sh -c 'sleep 1; touch /data/ready; exec sleep 600'
+    command: sh -c 'sleep ${READY_AFTER}; touch /data/${READY_FILE}; exec sleep 600'
     volumes: ["db-data:/data"]
     healthcheck:
-      test: test -f /data/ready
+      test: test -f /data/${READY_FILE}
       interval: 300ms
       retries: 10
     deploy:
@@ -46,16 +57,16 @@ services:
 volumes:
   db-data:
     labels: {tier: data}
-networks:
-  default:
-    labels: [tier=net]
 "#;
 
 fn write_compose(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
+    std::fs::create_dir_all(dir.join("db")).unwrap();
     std::fs::write(dir.join("web.env"), "# from the env file\nGREETING=hello\n").unwrap();
+    std::fs::write(dir.join(".env"), format!("WEB_PORT={port}\n")).unwrap();
+    std::fs::write(dir.join("db/compose.yaml"), DB_COMPOSE).unwrap();
+    std::fs::write(dir.join("db/.env"), "READY_AFTER=1\nREADY_FILE=ready\n").unwrap();
     let path = dir.join("compose.yaml");
-    std::fs::write(&path, COMPOSE.replace("PORT", &port.to_string())).unwrap();
+    std::fs::write(&path, COMPOSE).unwrap();
     path
 }
 
@@ -74,6 +85,9 @@ async fn a_wordpress_shaped_stack_up_ps_down() {
     let dir = std::env::temp_dir().join(&name);
     let port = 18100 + (std::process::id() % 500) as u16;
     let stack = load_compose(&name, &write_compose(&dir, port)).unwrap();
+    // The included file's variables came from its own `.env`.
+    let db_spec = &stack.services.iter().find(|s| s.name == "db").unwrap().spec;
+    assert!(db_spec.command.join(" ").contains("sleep 1; touch /data/ready;"), "{:?}", db_spec.command);
     let options = StackOptions {
         rollout: RolloutOptions { ready_timeout: Duration::from_secs(20), ..Default::default() },
         ..Default::default()
