@@ -2155,17 +2155,83 @@ pub(crate) fn check_network(stack: &Stack, host: &str, n: &NetworkSummary) -> Re
     }
 }
 
-/// Refuses the stack when `host` has one of its volumes with other options than the stack's.
-pub(crate) async fn check_volumes(stack: &Stack, host: &dyn crate::host::Host) -> Result<()> {
+/// Refuses the stack when `host` has one of its volumes with other options than the stack's; else
+/// the names of the stack's volumes `host` has (with the stack's label or not).
+pub(crate) async fn check_volumes(stack: &Stack, host: &dyn crate::host::Host) -> Result<BTreeSet<String>> {
     if stack.volumes.is_empty() {
-        return Ok(());
+        return Ok(BTreeSet::new());
     }
-    for v in host.list_volumes(&[format!("{LABEL_STACK}={}", stack.name)]).await? {
-        if let Some(why) = stack.volumes.contains(&v.name).then(|| volume_drift(&stack.volume(&v.name), &v)).flatten() {
-            return Err(drift_error(host.name(), "volume", &v.name, &why));
+    let mut present = BTreeSet::new();
+    for v in host.list_volumes(&[]).await?.into_iter().filter(|v| stack.volumes.contains(&v.name)) {
+        if v.labels.get(LABEL_STACK) == Some(&stack.name) {
+            if let Some(why) = volume_drift(&stack.volume(&v.name), &v) {
+                return Err(drift_error(host.name(), "volume", &v.name, &why));
+            }
         }
+        present.insert(v.name);
     }
-    Ok(())
+    Ok(present)
+}
+
+/// What a `stack_up` has created so far: networks, volumes and (Swarm) secrets and configs. When a
+/// later one cannot be created, [`Undo::failed`] removes them again, newest first, so that the
+/// failed deploy leaves the engines as it found them; else a corrected file would then be refused
+/// for the options of an object the failed deploy created.
+#[derive(Default)]
+pub(crate) struct Undo {
+    steps: Vec<(String, UndoStep)>,
+}
+
+type UndoStep = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, Result<()>> + Send>;
+
+impl Undo {
+    /// Records `what` (`network shop_back on df-1`) as created; `remove` removes it.
+    pub(crate) fn created<F>(&mut self, what: String, remove: impl FnOnce() -> F + Send + 'static)
+    where
+        F: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        self.steps.push((what, Box::new(move || Box::pin(remove()))));
+    }
+
+    /// Creates the stack's volumes on `host`, recording those it did not have (`present`).
+    pub(crate) async fn create_volumes(
+        &mut self,
+        stack: &Stack,
+        host: &std::sync::Arc<dyn crate::host::Host>,
+        present: &BTreeSet<String>,
+    ) -> Result<()> {
+        for v in &stack.volumes {
+            host.create_volume(v, &stack.volume(v)).await?;
+            if !present.contains(v) {
+                let (h, v) = (host.clone(), v.clone());
+                self.created(
+                    format!("volume {v} on {}", h.name()),
+                    move || async move { h.remove_volume(&v, false).await },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes what was created, reporting each removal as a stack event `undone`, and returns
+    /// `error`, what failed. A removal that fails is logged and reported, and the rest go on.
+    pub(crate) async fn failed(
+        self,
+        error: Error,
+        stack: &str,
+        tx: &tokio::sync::mpsc::UnboundedSender<RolloutEvent>,
+    ) -> Error {
+        for (what, remove) in self.steps.into_iter().rev() {
+            match remove().await {
+                Ok(()) => stack_event(tx, stack, "undone", format!("removed {what}: the deploy failed ({error})")),
+                Err(e) => {
+                    tracing::warn!(stack, %what, error = %e, "could not remove what a failed stack_up created");
+                    stack_event(tx, stack, "undone", format!("could not remove {what}: {e}"));
+                }
+            }
+        }
+        error
+    }
 }
 
 /// The error for a network or volume of the stack that exists on `host` with other options.
@@ -2355,7 +2421,9 @@ pub(crate) fn stack_event(
 /// steps (phase `stack`: `network`, `volume`, `build`, `waiting`, `not-required` (a dependency with
 /// `required: false` missed its condition), `restart` (a dependency with `restart: true` was
 /// replaced), `pruned`, then `completed` or `paused`) and every service's rollout events. An invalid
-/// stack ends the stream with its error before any engine call.
+/// stack ends the stream with its error before any engine call. When a network or volume cannot be
+/// created, those this call created are removed again (events `undone`) before the error ends the
+/// stream.
 pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::host::ResultStream<RolloutEvent> {
     crate::stream::from_channel(move |tx| async move {
         stack.validate()?;
@@ -2379,20 +2447,31 @@ pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::hos
             for n in &networks {
                 check_network(&stack, h.name(), n)?;
             }
-            check_volumes(&stack, h.as_ref()).await?;
-            existing.push(networks.into_iter().map(|n| n.name).collect::<BTreeSet<String>>());
+            let volumes = check_volumes(&stack, h.as_ref()).await?;
+            existing.push((networks.into_iter().map(|n| n.name).collect::<BTreeSet<String>>(), volumes));
         }
-        for (h, existing) in reachable.iter().zip(existing) {
-            for n in stack.networks.iter().filter(|n| !existing.contains(*n)) {
-                match h.create_network(n, &stack.network(n)).await {
-                    Ok(_) | Err(Error::Conflict { .. }) => {}
-                    Err(e) => return Err(e),
+        let mut undo = Undo::default();
+        let created = async {
+            for (h, (networks, volumes)) in reachable.iter().zip(existing) {
+                for n in stack.networks.iter().filter(|n| !networks.contains(*n)) {
+                    match h.create_network(n, &stack.network(n)).await {
+                        Ok(_) => {
+                            let (h, n) = (h.clone(), n.clone());
+                            undo.created(format!("network {n} on {}", h.name()), move || async move {
+                                h.remove_network(&n).await
+                            });
+                        }
+                        Err(Error::Conflict { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                    stack_event(&tx, &stack.name, "network", format!("network {n} on {}", h.name()));
                 }
-                stack_event(&tx, &stack.name, "network", format!("network {n} on {}", h.name()));
+                undo.create_volumes(&stack, h, &volumes).await?;
             }
-            for v in &stack.volumes {
-                h.create_volume(v, &stack.volume(v)).await?;
-            }
+            Ok(())
+        };
+        if let Err(e) = created.await {
+            return Err(undo.failed(e, &stack.name, &tx).await);
         }
         if !stack.volumes.is_empty() {
             stack_event(

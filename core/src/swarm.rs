@@ -52,6 +52,9 @@ use crate::Later;
 
 /// Label Swarm puts on every task container: the service's name.
 const SWARM_SERVICE: &str = "com.docker.swarm.service.name";
+
+/// Swarm keeps secrets of at least 1 and under this many bytes (swarmkit's `MaxSecretSize`).
+const MAX_SECRET_BYTES: usize = 500 * 1024;
 /// Node label naming the fleet host a node is (set by [`Swarm::join`] and [`Swarm::init`]).
 pub const LABEL_NODE_HOST: &str = "dockfleet.host";
 
@@ -1618,6 +1621,15 @@ impl Swarm {
             for f in files {
                 let key = f.name.strip_prefix(&format!("{}_", stack.name)).unwrap_or(&f.name);
                 let data = f.data(&format!("{kind}.{key}"))?;
+                // Swarm's own limit (swarmkit's MaxSecretSize), checked before anything is created.
+                if kind == "secrets" && !(1..MAX_SECRET_BYTES).contains(&data.len()) {
+                    let (source, place) = f.source();
+                    let why = format!(
+                        "{place} holds {} bytes; a Swarm secret holds at least 1 and under {MAX_SECRET_BYTES}",
+                        data.len()
+                    );
+                    return Err(Error::invalid(format!("{kind}.{key}.{source}"), why));
+                }
                 let hash = content_hash(&data);
                 let known = if kind == "secrets" { &mut objects.secrets } else { &mut objects.configs };
                 if !known.contains_key(&f.name) {
@@ -1649,42 +1661,63 @@ impl Swarm {
             crate::stack::check_network(&stack, "swarm", &n)?;
             existing.insert(n.name);
         }
+        let mut present = BTreeMap::new();
         for name in nodes.keys() {
-            crate::stack::check_volumes(&stack, self.inner.fleet.host(name)?.as_ref()).await?;
+            let h = self.inner.fleet.host(name)?;
+            present.insert(name.clone(), crate::stack::check_volumes(&stack, h.as_ref()).await?);
         }
         let event = |kind: &str, message: String| crate::stack::stack_event(&tx, &stack.name, kind, message);
         let labels = HashMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
-        // Secrets and configs are immutable in Swarm: one that exists (with the same content) is kept.
-        for (kind, f, data, hash) in contents {
-            let name = f.name.clone();
-            let mut l = f.labels.clone();
-            l.extend(btreemap(Some(labels.clone())));
-            l.insert(LABEL_CONTENT_HASH.to_string(), hash);
-            if kind == "secrets" {
-                self.create_secret(&name, &data, l).await?;
-            } else {
-                self.create_config(&name, &data, l).await?;
-            }
-            event(&kind[..kind.len() - 1], format!("{} {name}", &kind[..kind.len() - 1]));
-        }
-        let (m, docker) = self.client().await?;
-        for n in stack.networks.iter().filter(|n| !existing.contains(*n)) {
-            // Always attachable: dockfleet's own checks join a stack's networks.
-            let options = NetworkOptions { driver: None, attachable: true, ..stack.network(n) };
-            let req = crate::docker::network_request(n, &options, "overlay");
-            match docker.create_network(req).await.map_err(|e| m.object_err(e, "network", n, "create network")) {
-                Ok(_) | Err(Error::Conflict { .. }) => event("network", format!("overlay network {n}")),
-                Err(e) => return Err(e),
-            }
-        }
-        if !stack.volumes.is_empty() {
-            for name in nodes.keys() {
-                let h = self.inner.fleet.host(name)?;
-                for v in &stack.volumes {
-                    h.create_volume(v, &stack.volume(v)).await?;
+        let mut undo = crate::stack::Undo::default();
+        let created = async {
+            // Secrets and configs are immutable in Swarm: one that exists (with the same content) is
+            // kept.
+            for (kind, f, data, hash) in contents {
+                let name = f.name.clone();
+                let mut l = f.labels.clone();
+                l.extend(btreemap(Some(labels.clone())));
+                l.insert(LABEL_CONTENT_HASH.to_string(), hash);
+                let (this, what) = (self.clone(), &kind[..kind.len() - 1]);
+                if kind == "secrets" {
+                    self.create_secret(&name, &data, l).await?;
+                    undo.created(format!("secret {name}"), move || async move { this.remove_secret(&name).await });
+                } else {
+                    self.create_config(&name, &data, l).await?;
+                    undo.created(format!("config {name}"), move || async move { this.remove_config(&name).await });
                 }
+                event(what, format!("{what} {}", f.name));
             }
-            event("volume", format!("volumes {} on {} node(s)", stack.volumes.join(", "), nodes.len()));
+            let (m, docker) = self.client().await?;
+            for n in stack.networks.iter().filter(|n| !existing.contains(*n)) {
+                // Always attachable: dockfleet's own checks join a stack's networks.
+                let options = NetworkOptions { driver: None, attachable: true, ..stack.network(n) };
+                let req = crate::docker::network_request(n, &options, "overlay");
+                match docker.create_network(req).await.map_err(|e| m.object_err(e, "network", n, "create network")) {
+                    Ok(_) => {
+                        let (this, n) = (self.clone(), n.clone());
+                        undo.created(format!("overlay network {n}"), move || async move {
+                            let (m, docker) = this.client().await?;
+                            docker
+                                .remove_network(&n)
+                                .await
+                                .map_err(|e| m.object_err(e, "network", &n, "remove network"))
+                        });
+                    }
+                    Err(Error::Conflict { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                event("network", format!("overlay network {n}"));
+            }
+            for (name, present) in &present {
+                undo.create_volumes(&stack, &self.inner.fleet.host(name)?, present).await?;
+            }
+            if !stack.volumes.is_empty() {
+                event("volume", format!("volumes {} on {} node(s)", stack.volumes.join(", "), nodes.len()));
+            }
+            Ok(())
+        };
+        if let Err(e) = created.await {
+            return Err(undo.failed(e, &stack.name, &tx).await);
         }
         if let Some(builder) = nodes.keys().next() {
             crate::stack::build_images(&stack, self.inner.fleet.host(builder)?.as_ref(), &tx).await?;

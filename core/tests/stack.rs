@@ -342,6 +342,60 @@ async fn network_and_volume_options_reach_every_host_and_a_change_to_them_is_ref
 }
 
 #[tokio::test]
+async fn a_network_no_engine_can_create_undoes_what_the_deploy_created() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let name = unique("undo").replace('_', "-");
+    // df-2 already has a network with the subnet the file gives `two`: creating it fails there, after
+    // df-1 got `one`, `two` and the volume, and df-2 got `one`.
+    let df2 = fleet.host("df-2").unwrap();
+    let pool = IpamPool { subnet: "172.31.78.0/24".into(), ..Default::default() };
+    let squatter = format!("{name}-squatter");
+    df2.create_network(&squatter, &NetworkOptions { ipam: vec![pool], ..Default::default() }).await.unwrap();
+    // A volume of the stack's name that df-1 already has (not the stack's) must outlive the undo.
+    let df1 = fleet.host("df-1").unwrap();
+    let kept = format!("{name}_kept");
+    df1.create_volume(&kept, &VolumeOptions::default()).await.unwrap();
+    let compose = |subnet: &str| {
+        format!(
+            "services:\n  app: {{image: {IMAGE}, command: sleep 600, stop_grace_period: 1s, networks: [one, two], \
+             volumes: ['data:/data', 'kept:/kept']}}\n\
+             networks:\n  one: {{}}\n  two:\n    ipam: {{config: [{{subnet: {subnet}}}]}}\n\
+             volumes:\n  data: {{}}\n  kept: {{}}\n"
+        )
+    };
+    let stack = parse_compose(&name, &compose("172.31.78.0/24"), &std::env::temp_dir()).unwrap();
+    let mut events = Vec::new();
+    let mut up = stack_up(fleet.clone(), stack, StackOptions::default());
+    let e = loop {
+        match up.try_next().await {
+            Ok(Some(e)) => events.push(e),
+            Ok(None) => panic!("deployed over a clashing subnet: {events:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert!(e.to_string().contains("172.31.78.0/24") || e.to_string().contains("overlap"), "{e}");
+    let undone: Vec<&str> = events.iter().filter(|e| e.kind == "undone").map(|e| e.message.as_str()).collect();
+    assert_eq!(undone.len(), 4, "one on df-2, data, two and one on df-1: {undone:?}");
+    assert!(undone.iter().all(|m| m.starts_with("removed ")), "{undone:?}");
+    assert!(undone[0].starts_with(&format!("removed network {name}_one on df-2")), "newest first: {undone:?}");
+    for h in fleet.hosts() {
+        let label = [format!("{LABEL_STACK}={name}")];
+        assert_eq!(h.list_networks(&label).await.unwrap(), vec![], "on {}", h.name());
+        assert_eq!(h.list_volumes(&label).await.unwrap(), vec![], "on {}", h.name());
+    }
+    assert!(df1.list_volumes(&[]).await.unwrap().iter().any(|v| v.name == kept), "a volume it found is kept");
+
+    // The corrected file deploys: nothing the failed deploy created stands in its way.
+    let stack = parse_compose(&name, &compose("172.31.79.0/24"), &std::env::temp_dir()).unwrap();
+    let _: Vec<RolloutEvent> = stack_up(fleet.clone(), stack, StackOptions::default()).try_collect().await.unwrap();
+    assert_eq!(stack_ps(&fleet, &name).await.unwrap()[0].running, 1);
+    stack_down(&fleet, &name, true).await.unwrap();
+    df2.remove_network(&squatter).await.unwrap();
+    let _ = df1.remove_volume(&kept, false).await;
+}
+
+#[tokio::test]
 async fn a_dependency_with_restart_restarts_its_dependents_and_one_not_required_is_deployed_past() {
     let _g = SERIAL.lock().await;
     let fleet = plain_fleet();

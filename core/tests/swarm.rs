@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -559,6 +559,10 @@ async fn swarm_backend_end_to_end() {
     std::fs::write(dir.join("db_password.txt"), "changed").unwrap();
     let e = backend.stack_up(stack.clone(), StackOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
     assert!(e.code() == "invalid_argument" && e.to_string().contains("secrets.db_password.file"), "{e}");
+    // An empty secret is past Swarm's limits: refused by field, before any engine call creates one.
+    std::fs::write(dir.join("db_password.txt"), "").unwrap();
+    let e = backend.stack_up(stack.clone(), StackOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(e.to_string().contains("secrets.db_password.file") && e.to_string().contains("holds 0 bytes"), "{e}");
     let ps = backend.stack_ps(&stack_name).await.unwrap();
     let ids =
         |ps: &[&ServiceStatus]| ps.iter().flat_map(|s| s.tasks.iter().map(|t| t.id.clone())).collect::<BTreeSet<_>>();
@@ -581,6 +585,35 @@ async fn swarm_backend_end_to_end() {
     assert!(backend.stack_ps(&stack_name).await.unwrap().is_empty());
     assert!(df1.list_volumes(&label).await.unwrap().is_empty());
     std::fs::remove_dir_all(dir).unwrap();
+
+    step("a volume no node can create: the config and the network the deploy created are removed again");
+    let undo_name = unique("undo").replace('_', "-");
+    let text = format!(
+        "services:\n  app: {{image: {IMAGE}, command: sleep 600, networks: [net], volumes: ['quota:/q'], \
+         configs: [greeting]}}\nnetworks:\n  net: {{}}\nvolumes:\n  quota:\n    driver_opts: {{size: 10m}}\n\
+         configs:\n  greeting: {{content: hello}}\n"
+    );
+    let stack = parse_compose(&undo_name, &text, &std::env::temp_dir()).unwrap();
+    let mut events = Vec::new();
+    let mut up = backend.stack_up(stack, StackOptions::default());
+    let e = loop {
+        match up.try_next().await {
+            Ok(Some(e)) => events.push(e),
+            Ok(None) => panic!("a quota volume was created without quota support: {events:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert!(e.to_string().contains("quota"), "{e}");
+    let undone: Vec<&str> = events.iter().filter(|e| e.kind == "undone").map(|e| e.message.as_str()).collect();
+    assert_eq!(undone.len(), 2, "{undone:?}");
+    assert!(undone[0].starts_with(&format!("removed overlay network {undo_name}_net")), "{undone:?}");
+    assert!(undone[1].starts_with(&format!("removed config {undo_name}_greeting")), "{undone:?}");
+    let d = df1.as_docker().unwrap().bollard().await.unwrap();
+    let by_label = HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={undo_name}")])]);
+    let configs =
+        d.list_configs(Some(bollard::query_parameters::ListConfigsOptions { filters: Some(by_label.clone()) }));
+    assert_eq!(configs.await.unwrap(), vec![]);
+    assert_eq!(df1.list_networks(&[format!("{LABEL_STACK}={undo_name}")]).await.unwrap(), vec![]);
 
     step("three managers (df-2 promoted by joining again, df-3 re-joined as one); df-1's engine, the leader, stops and the swarm is driven through the others; it comes back");
     assert_eq!(swarm.join("df-2", "manager").await.unwrap().role, "manager", "joining again as a manager promotes");
