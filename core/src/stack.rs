@@ -327,6 +327,8 @@ struct ComposeIpamPool {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ComposeService {
+    /// The service is deployed only when one of these is active (`COMPOSE_PROFILES`).
+    profiles: Option<Vec<String>>,
     image: Option<String>,
     build: Option<Value>,
     command: Option<Value>,
@@ -1613,7 +1615,6 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         "mem_limit" | "memswap_limit" | "mem_reservation" | "cpus" | "cpu_shares" | "cpu_quota" | "cpu_period"
         | "cpuset" => "set deploy.resources.limits and reservations",
         "scale" => "set deploy.replicas",
-        "profiles" => "every service of the file is deployed",
         "platform" | "pull_policy" => {
             "images come from the fleet: built by the stack or copied from a host that has them"
         }
@@ -1698,6 +1699,32 @@ fn project_env(name: &str, base_dir: &Path) -> Result<Env> {
     env.extend(process);
     env.insert("COMPOSE_PROJECT_NAME".into(), name.to_string());
     Ok(env)
+}
+
+/// The profiles `COMPOSE_PROFILES` (comma-separated, from the environment or `.env`) makes active;
+/// `*` activates all.
+fn active_profiles(env: &Env) -> Result<BTreeSet<String>> {
+    let mut active = BTreeSet::new();
+    for p in env.get("COMPOSE_PROFILES").map(String::as_str).unwrap_or("").split(',').map(str::trim) {
+        if !p.is_empty() {
+            if p != "*" {
+                check_profile("COMPOSE_PROFILES", p)?;
+            }
+            active.insert(p.to_string());
+        }
+    }
+    Ok(active)
+}
+
+/// A profile name as compose has them: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn check_profile(field: &str, p: &str) -> Result<()> {
+    let ok = p.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && p.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("{p:?} is not a profile name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")))
+    }
 }
 
 /// One entry of a compose file's `include`: the file, and (long syntax) its project directory and
@@ -1957,6 +1984,19 @@ fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
     };
     let (secrets, created_secrets) = files("secrets", secrets)?;
     let (configs, created_configs) = files("configs", configs)?;
+    // Services of profiles that are not active are checked like the rest, then left out.
+    let active = active_profiles(&parts[0].env)?;
+    let mut inactive = BTreeMap::new();
+    for (svc_name, svc, part) in &services {
+        let field = parts[*part].field(&format!("services.{svc_name}.profiles"));
+        let profiles = svc.profiles.as_deref().unwrap_or_default();
+        for p in profiles {
+            check_profile(&field, p)?;
+        }
+        if !profiles.is_empty() && !active.contains("*") && !profiles.iter().any(|p| active.contains(p)) {
+            inactive.insert(svc_name.clone(), profiles.join(", "));
+        }
+    }
     let services = services
         .into_iter()
         .map(|(svc_name, svc, part)| {
@@ -1979,6 +2019,21 @@ fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let services: Vec<StackService> = services.into_iter().filter(|s| !inactive.contains_key(&s.name)).collect();
+    for s in &services {
+        for d in s.depends_on.iter().filter(|d| d.required) {
+            if let Some(profiles) = inactive.get(&d.service) {
+                return Err(Error::invalid(
+                    format!("services.{}.depends_on.{}", s.name, d.service),
+                    format!(
+                        "{} is in profile {profiles}, which is not active: list it in COMPOSE_PROFILES (or set \
+                         required: false)",
+                        d.service
+                    ),
+                ));
+            }
+        }
+    }
     let default = format!("{name}_default");
     if services.iter().any(|s| s.spec.networks.contains(&default)) && !networks.contains_key("default") {
         networks.insert("default".into(), default.clone());
@@ -3544,6 +3599,45 @@ services:
         refused("include: [{path: db/compose.yaml, env_file: none.env}]\n", "include[0].env_file[0]", "cannot read");
         std::fs::write(dir.join("db/bad.yaml"), "services:\n  db: {image: x, container_name: db}\n").unwrap();
         refused("include: [db/bad.yaml]\n", "include[0].services.db.container_name", "not supported");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn services_of_profiles_that_are_not_active_are_left_out() {
+        let text =
+            "services:\n  web: {image: x, depends_on: {tools: {condition: service_started, required: false}}}\n  \
+                    tools: {image: t, profiles: [debug]}\n  admin: {image: a, profiles: [ops, debug]}\n  \
+                    never: {image: n, profiles: [later]}\n";
+        let names = |dir: &Path| {
+            let stack = parse_compose("app", text, dir).unwrap();
+            stack.services.iter().map(|s| s.name.clone()).collect::<Vec<_>>()
+        };
+        let dir = project("profiles", &[]);
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(names(&dir), ["web"], "no profile is active");
+        std::fs::write(dir.join(".env"), "COMPOSE_PROFILES=debug\n").unwrap();
+        assert_eq!(names(&dir), ["admin", "tools", "web"]);
+        std::fs::write(dir.join(".env"), "COMPOSE_PROFILES=' ops , later'\n").unwrap();
+        assert_eq!(names(&dir), ["admin", "never", "web"]);
+        std::fs::write(dir.join(".env"), "COMPOSE_PROFILES=*\n").unwrap();
+        assert_eq!(names(&dir).len(), 4);
+
+        // A service depending on one left out, bad profile names, and a bad COMPOSE_PROFILES.
+        std::fs::write(dir.join(".env"), "").unwrap();
+        let needs = "services:\n  web: {image: x, depends_on: [tools]}\n  tools: {image: t, profiles: [debug]}\n";
+        let e = parse_compose("app", needs, &dir).unwrap_err().to_string();
+        assert!(e.contains("services.web.depends_on.tools") && e.contains("profile debug"), "{e}");
+        let e = parse_compose("app", "services:\n  web: {image: x, profiles: ['-x']}\n", &dir).unwrap_err();
+        assert!(e.to_string().contains("services.web.profiles"), "{e}");
+        std::fs::write(dir.join(".env"), "COMPOSE_PROFILES=a,b c\n").unwrap();
+        let e = parse_compose("app", text, &dir).unwrap_err();
+        assert!(e.to_string().contains("COMPOSE_PROFILES") && e.to_string().contains("\"b c\""), "{e}");
+        // A service left out is still checked.
+        std::fs::write(dir.join(".env"), "").unwrap();
+        let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], tty: true}\n", &dir).unwrap_err();
+        assert!(e.to_string().contains("services.t"), "{e}");
+        let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], working_dir: rel}\n", &dir);
+        assert!(e.unwrap_err().to_string().contains("services.t.working_dir"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
