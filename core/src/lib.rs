@@ -46,6 +46,7 @@ mod health;
 mod host;
 mod http1;
 mod image;
+mod merge;
 mod proxy;
 mod reconcile;
 mod registrator;

@@ -1566,6 +1566,7 @@ fn closing_brace(r: &str) -> Option<usize> {
 /// Interpolates every string value (not keys) of the document, naming the path of a bad one.
 fn interpolate_all(v: &mut Value, path: &str, env: &Env) -> Result<()> {
     match v {
+        Value::Tagged(t) => interpolate_all(&mut t.value, path, env)?,
         Value::String(s) => *s = interpolate(path, s, &|k| env.get(k).cloned())?,
         Value::Sequence(items) => {
             for (i, x) in items.iter_mut().enumerate() {
@@ -1620,7 +1621,6 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         }
         "devices" | "device_cgroup_rules" => "devices belong to one host; a task may run on any",
         "tty" | "stdin_open" => "tasks run without a terminal or input",
-        "extends" => "write the shared keys once under an x- key and merge them with <<: *anchor",
         "develop" | "attach" => "they drive compose's development loop; dockfleet deploys (service_logs reads output)",
         "volumes_from" => "a task may run on any host: share a named volume instead",
         "uts" | "cgroup" => "a task has its own namespaces",
@@ -1730,7 +1730,8 @@ fn check_profile(field: &str, p: &str) -> Result<()> {
 /// One entry of a compose file's `include`: the file, and (long syntax) its project directory and
 /// env files, each relative to the including file's directory.
 struct Include {
-    path: String,
+    /// One file, or several merged into one (the first one's directory is the project directory).
+    paths: Vec<String>,
     project_directory: Option<String>,
     env_files: Option<Vec<String>>,
 }
@@ -1743,24 +1744,14 @@ fn include_entries(v: Value) -> Result<Vec<Include>> {
     for (i, item) in items.iter().enumerate() {
         let field = format!("include[{i}]");
         let entry = match item {
-            Value::String(p) => Include { path: p.clone(), project_directory: None, env_files: None },
+            Value::String(p) => Include { paths: vec![p.clone()], project_directory: None, env_files: None },
             Value::Mapping(m) => {
-                let mut entry = Include { path: String::new(), project_directory: None, env_files: None };
+                let mut entry = Include { paths: Vec::new(), project_directory: None, env_files: None };
                 for (k, v) in m {
                     let k = scalar(&field, k)?;
                     let kf = format!("{field}.{k}");
                     match k.as_str() {
-                        "path" => {
-                            let mut paths = string_list(&kf, v)?;
-                            if paths.len() > 1 {
-                                return Err(Error::invalid(
-                                    kf,
-                                    "merging files (an override file) is not supported: write the overrides \
-                                     into the included file",
-                                ));
-                            }
-                            entry.path = paths.pop().unwrap_or_default();
-                        }
+                        "path" => entry.paths = string_list(&kf, v)?,
                         "project_directory" => entry.project_directory = Some(scalar(&kf, v)?),
                         "env_file" => entry.env_files = Some(string_list(&kf, v)?),
                         _ => return Err(Error::invalid(kf, "unknown key (path, project_directory or env_file)")),
@@ -1770,7 +1761,7 @@ fn include_entries(v: Value) -> Result<Vec<Include>> {
             }
             _ => return Err(Error::invalid(field, "must be a path or {path, project_directory, env_file}")),
         };
-        if entry.path.is_empty() {
+        if entry.paths.is_empty() || entry.paths.iter().any(String::is_empty) {
             return Err(Error::invalid(format!("{field}.path"), "is required"));
         }
         out.push(entry);
@@ -1780,8 +1771,167 @@ fn include_entries(v: Value) -> Result<Vec<Include>> {
 
 /// Reads one compose file (`text`) into `parts`, then the files it includes, depth first. `chain`
 /// holds the files including this one (canonical paths), to refuse a cycle.
+/// One compose file's text as a document: parsed, `<<` merges applied, `x-` keys dropped and
+/// variables substituted.
+fn load_doc(text: &str, env: &Env) -> Result<Value> {
+    if text.len() > MAX_COMPOSE_BYTES {
+        let why = format!("{} bytes is over the limit of {MAX_COMPOSE_BYTES}", text.len());
+        return Err(Error::invalid("compose", why));
+    }
+    // serde_yaml_ng refuses documents whose aliases expand past a fixed multiple of their size
+    // ("repetition limit exceeded"), which stops alias bombs; the size limit above bounds the rest.
+    let mut doc: Value =
+        serde_yaml_ng::from_str(text).map_err(|e| Error::invalid("compose", format!("not valid YAML: {e}")))?;
+    doc.apply_merge().map_err(|e| Error::invalid("compose", format!("bad merge key (<<): {e}")))?;
+    strip_extensions(&mut doc);
+    interpolate_all(&mut doc, "", env)?;
+    Ok(doc)
+}
+
+/// How deep `extends` may chain.
+const MAX_EXTENDS: usize = 16;
+
+/// Resolves the `extends` of every service of `doc`, a file in `dir`: each becomes its base service
+/// (from the same file, or from `extends.file`, relative to `dir`) merged with what it sets itself,
+/// by compose's merge rules. A base's `depends_on` is not inherited, as compose documents. Relative
+/// paths of a base from another directory are made absolute from there.
+fn resolve_extends(doc: &mut Value, dir: &Path, env: &Env) -> Result<()> {
+    let Some(Value::Mapping(services)) = doc.get_mut("services") else { return Ok(()) };
+    let written = services.clone();
+    for (name, svc) in services.iter_mut() {
+        let Some(name) = name.as_str() else { continue };
+        if svc.get("extends").is_some() {
+            *svc = extended(&written, dir, env, name, &mut Vec::new())?;
+        }
+    }
+    Ok(())
+}
+
+/// The service `name` of `services` (a file in `dir`) with its `extends` resolved. `chain` holds
+/// the services extending it, to refuse a cycle.
+fn extended(
+    services: &serde_yaml_ng::Mapping,
+    dir: &Path,
+    env: &Env,
+    name: &str,
+    chain: &mut Vec<(PathBuf, String)>,
+) -> Result<Value> {
+    let field = format!("services.{name}.extends");
+    let mut svc = services
+        .get(name)
+        .cloned()
+        .ok_or_else(|| Error::invalid(field.clone(), format!("there is no service {name:?} to extend")))?;
+    let Some(ext) = svc.as_mapping_mut().and_then(|m| m.remove("extends")) else { return Ok(svc) };
+    let (base_name, file) = match &ext {
+        Value::String(s) => (s.clone(), None),
+        Value::Mapping(m) => {
+            let mut base = None;
+            let mut file = None;
+            for (k, v) in m {
+                let k = scalar(&field, k)?;
+                match k.as_str() {
+                    "service" => base = Some(scalar(&format!("{field}.service"), v)?),
+                    "file" => file = Some(scalar(&format!("{field}.file"), v)?),
+                    _ => return Err(Error::invalid(format!("{field}.{k}"), "unknown key (service or file)")),
+                }
+            }
+            (base.ok_or_else(|| Error::invalid(format!("{field}.service"), "is required"))?, file)
+        }
+        _ => return Err(Error::invalid(field, "must be a service name or {service, file}")),
+    };
+    let here = (dir.to_path_buf(), name.to_string());
+    if chain.contains(&here) || chain.len() >= MAX_EXTENDS {
+        let names: Vec<&str> = chain.iter().map(|(_, n)| n.as_str()).chain([name]).collect();
+        return Err(Error::invalid(field, format!("extends loop or chain too long: {}", names.join(" extends "))));
+    }
+    chain.push(here);
+    let missing = |place: String| Error::invalid(field.clone(), format!("there is no service {base_name:?} {place}"));
+    let base = match file {
+        None if !services.contains_key(base_name.as_str()) => return Err(missing("in this file".into())),
+        None => extended(services, dir, env, &base_name, chain),
+        Some(f) => {
+            let path = dir.join(&f);
+            let text = crate::dotenv::read_text(&path, MAX_COMPOSE_BYTES as u64)
+                .map_err(|why| Error::invalid(format!("{field}.file"), why))?;
+            let doc = load_doc(&text, env).map_err(|e| e.with_field_prefix(&format!("{field}.file")))?;
+            let from = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let Some(Value::Mapping(theirs)) = doc.get("services").filter(|s| s.get(base_name.as_str()).is_some())
+            else {
+                return Err(missing(format!("in {}", path.display())));
+            };
+            let base = extended(theirs, &from, env, &base_name, chain)
+                .map_err(|e| e.with_field_prefix(&format!("{field}.file")))?;
+            Ok(if from == dir { base } else { absolute_paths(base, &from) })
+        }
+    };
+    chain.pop();
+    let mut base = base?;
+    if let Some(m) = base.as_mapping_mut() {
+        m.remove("depends_on");
+    }
+    Ok(crate::merge::service(base, svc))
+}
+
+/// A service's relative paths (build context, env files, bind sources, seccomp profiles) made
+/// absolute from `dir`.
+fn absolute_paths(mut svc: Value, dir: &Path) -> Value {
+    let abs = |p: &str| dir.join(p).to_string_lossy().into_owned();
+    let relative = |p: &str| !p.starts_with('/') && !p.starts_with('~') && !p.contains("://");
+    let Some(m) = svc.as_mapping_mut() else { return svc };
+    match m.get_mut("build") {
+        Some(Value::String(s)) if relative(s) => *s = abs(s),
+        Some(Value::Mapping(b)) => {
+            if let Some(Value::String(s)) = b.get_mut("context").filter(|c| c.as_str().is_some_and(relative)) {
+                *s = abs(s);
+            }
+        }
+        _ => {}
+    }
+    let env_files: Vec<&mut Value> = match m.get_mut("env_file") {
+        Some(Value::Sequence(items)) => items.iter_mut().collect(),
+        Some(v) => vec![v],
+        None => vec![],
+    };
+    for e in env_files {
+        let target = match e {
+            Value::Mapping(em) => em.get_mut("path"),
+            other => Some(other),
+        };
+        if let Some(Value::String(s)) = target.filter(|t| t.as_str().is_some_and(relative)) {
+            *s = abs(s);
+        }
+    }
+    if let Some(Value::Sequence(items)) = m.get_mut("volumes") {
+        for v in items {
+            match v {
+                Value::String(s) if s.starts_with('.') => *s = abs(s),
+                Value::Mapping(vm) if vm.get("type").and_then(Value::as_str) == Some("bind") => {
+                    if let Some(Value::String(s)) = vm.get_mut("source").filter(|x| x.as_str().is_some_and(relative)) {
+                        *s = abs(s);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(Value::Sequence(items)) = m.get_mut("security_opt") {
+        for o in items {
+            let Value::String(s) = o else { continue };
+            if let Some(p) = s.strip_prefix("seccomp").and_then(|r| r.strip_prefix(['=', ':'])) {
+                if relative(p) && p != "unconfined" && !p.trim_start().starts_with('{') && !p.is_empty() {
+                    *s = format!("seccomp={}", abs(p));
+                }
+            }
+        }
+    }
+    svc
+}
+
+/// Reads compose files (`texts`: one, or several merged into one, as `include` with a list of
+/// paths does) into `parts`, then the files they include, depth first. `chain` holds the files
+/// including these (canonical paths), to refuse a cycle.
 fn read_part(
-    text: &str,
+    texts: &[String],
     base_dir: &Path,
     env: Env,
     prefix: String,
@@ -1790,21 +1940,17 @@ fn read_part(
     parts: &mut Vec<Part>,
 ) -> Result<()> {
     let in_file = |e: Error| if prefix.is_empty() { e } else { e.with_field_prefix(&prefix) };
-    if text.len() > MAX_COMPOSE_BYTES {
-        let why = format!("{} bytes is over the limit of {MAX_COMPOSE_BYTES}", text.len());
-        return Err(in_file(Error::invalid("compose", why)));
+    let mut doc = Value::Null;
+    let mut includes = Vec::new();
+    for text in texts {
+        let mut one = load_doc(text, &env).map_err(in_file)?;
+        if let Some(v) = one.as_mapping_mut().and_then(|m| m.remove("include")) {
+            includes.extend(include_entries(v).map_err(in_file)?);
+        }
+        doc = if doc.is_null() { one } else { crate::merge::file(doc, one) };
     }
-    // serde_yaml_ng refuses documents whose aliases expand past a fixed multiple of their size
-    // ("repetition limit exceeded"), which stops alias bombs; the size limit above bounds the rest.
-    let mut doc: Value = serde_yaml_ng::from_str(text)
-        .map_err(|e| in_file(Error::invalid("compose", format!("not valid YAML: {e}"))))?;
-    doc.apply_merge().map_err(|e| in_file(Error::invalid("compose", format!("bad merge key (<<): {e}"))))?;
-    strip_extensions(&mut doc);
-    interpolate_all(&mut doc, "", &env).map_err(in_file)?;
-    let includes = match doc.as_mapping_mut().and_then(|m| m.remove("include")) {
-        Some(v) => include_entries(v).map_err(in_file)?,
-        None => Vec::new(),
-    };
+    resolve_extends(&mut doc, base_dir, &env).map_err(in_file)?;
+    let doc = crate::merge::strip(doc);
     let file: ComposeFile = serde_path_to_error::deserialize(doc.clone()).map_err(|e| {
         let path = e.path().to_string();
         let key = path.strip_prefix("services.").and_then(|p| p.split_once('.')).map(|(_, k)| k);
@@ -1819,21 +1965,28 @@ fn read_part(
     parts.push(here);
     for (i, inc) in includes.into_iter().enumerate() {
         let fail = |f: &str, why: String| in_file(Error::invalid(format!("include[{i}].{f}"), why));
-        let file = base_dir.join(&inc.path);
-        let canonical =
-            file.canonicalize().map_err(|e| fail("path", format!("cannot read {}: {e}", file.display())))?;
-        if let Some(at) = chain.iter().position(|c| *c == canonical) {
-            let cycle: Vec<String> = chain[at..].iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
-            return Err(fail("path", format!("include cycle: {}", cycle.join(" includes "))));
-        }
-        if chain.len() >= MAX_INCLUDE_DEPTH || parts.len() >= MAX_INCLUDED {
+        if chain.len() >= MAX_INCLUDE_DEPTH || parts.len() + inc.paths.len() > MAX_INCLUDED {
             let why = format!("includes nest at most {MAX_INCLUDE_DEPTH} deep, {MAX_INCLUDED} files in all");
             return Err(fail("path", why));
         }
-        let text = crate::dotenv::read_text(&canonical, MAX_COMPOSE_BYTES as u64).map_err(|why| fail("path", why))?;
+        let (mut canonicals, mut texts) = (Vec::new(), Vec::new());
+        for p in &inc.paths {
+            let file = base_dir.join(p);
+            let canonical =
+                file.canonicalize().map_err(|e| fail("path", format!("cannot read {}: {e}", file.display())))?;
+            if let Some(at) = chain.iter().position(|c| *c == canonical) {
+                let cycle: Vec<String> =
+                    chain[at..].iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
+                return Err(fail("path", format!("include cycle: {}", cycle.join(" includes "))));
+            }
+            texts
+                .push(crate::dotenv::read_text(&canonical, MAX_COMPOSE_BYTES as u64).map_err(|why| fail("path", why))?);
+            canonicals.push(canonical);
+        }
+        let file = base_dir.join(&inc.paths[0]);
         let project = match &inc.project_directory {
             Some(d) => base_dir.join(d),
-            None => canonical.parent().unwrap_or(Path::new("/")).to_path_buf(),
+            None => canonicals[0].parent().unwrap_or(Path::new("/")).to_path_buf(),
         };
         // Its env files give defaults; the including file's variables win over them.
         // (field, file, required): the default `.env` may be missing.
@@ -1857,9 +2010,10 @@ fn read_part(
         }
         sub_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let sub_prefix = if prefix.is_empty() { format!("include[{i}]") } else { format!("{prefix}.include[{i}]") };
-        chain.push(canonical);
-        read_part(&text, &project, sub_env, sub_prefix, Some(file), chain, parts)?;
-        chain.pop();
+        let depth = chain.len();
+        chain.extend(canonicals);
+        read_part(&texts, &project, sub_env, sub_prefix, Some(file), chain, parts)?;
+        chain.truncate(depth);
     }
     Ok(())
 }
@@ -1904,7 +2058,7 @@ pub fn parse_compose(name: &str, text: &str, base_dir: &Path) -> Result<Stack> {
     check_stack_name(name)?;
     let env = project_env(name, base_dir)?;
     let mut parts = Vec::new();
-    read_part(text, base_dir, env, String::new(), None, &mut Vec::new(), &mut parts)?;
+    read_part(&[text.to_string()], base_dir, env, String::new(), None, &mut Vec::new(), &mut parts)?;
     stack_of(name, parts)
 }
 
@@ -2062,7 +2216,7 @@ pub fn load_compose(name: &str, path: &Path) -> Result<Stack> {
     let cannot = |e: std::io::Error| Error::invalid("path", format!("{}: cannot read it: {e}", path.display()));
     let mut chain = vec![path.canonicalize().map_err(cannot)?];
     let mut parts = Vec::new();
-    read_part(&text, base_dir, env, String::new(), Some(path.to_path_buf()), &mut chain, &mut parts)?;
+    read_part(&[text], base_dir, env, String::new(), Some(path.to_path_buf()), &mut chain, &mut parts)?;
     stack_of(name, parts)
 }
 
@@ -2986,7 +3140,6 @@ networks:
             ("services:\n  web: {image: x, tmpfs: [run]}\n", "services.web.tmpfs[0]"),
             ("services:\n  web: {image: x, container_name: web1}\n", "services.web.container_name: not supported: tasks are named"),
             ("services:\n  web: {image: x, mem_limit: 1g}\n", "set deploy.resources"),
-            ("services:\n  a: {image: x}\n  web: {extends: a}\n", "services.web.extends: not supported: write the shared keys"),
             ("services:\n  web: {image: x, runtime: runc}\n", "services.web.runtime: not supported"),
             ("services:\n  web: {image: x, healthcheck: {test: [CMD, 'true'], start_interval: 1s}}\n", "services.web.healthcheck.start_interval: not supported"),
             ("services:\n  web: {image: x, deploy: {mode: replicated-job}}\n", "services.web.deploy.mode"),
@@ -3594,7 +3747,7 @@ services:
         );
         refused("include: [nowhere.yaml]\n", "include[0].path", "cannot read");
         refused("include: [/dev/null]\n", "include[0].path", "not a regular file");
-        refused("include: [{path: [a.yaml, b.yaml]}]\n", "include[0].path", "not supported");
+        refused("include: [{path: [db/compose.yaml, b.yaml]}]\n", "include[0].path", "b.yaml: No such file");
         refused("include: [{path: db/compose.yaml, profiles: [x]}]\n", "include[0].profiles", "unknown key");
         refused("include: [{path: db/compose.yaml, env_file: none.env}]\n", "include[0].env_file[0]", "cannot read");
         std::fs::write(dir.join("db/bad.yaml"), "services:\n  db: {image: x, container_name: db}\n").unwrap();
@@ -3638,6 +3791,95 @@ services:
         assert!(e.to_string().contains("services.t"), "{e}");
         let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], working_dir: rel}\n", &dir);
         assert!(e.unwrap_err().to_string().contains("services.t.working_dir"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn extends_merges_a_base_service_from_this_file_or_another() {
+        let dir = project(
+            "extends",
+            &[
+                (
+                    "compose.yaml",
+                    "services:\n  base:\n    image: app\n    environment: [A=1, B=2]\n    ports: ['8080:80']\n    \
+                     depends_on: [db]\n  db: {image: db}\n  web:\n    extends: base\n    environment: {B: '3'}\n    \
+                     ports: ['8081:80']\n  worker:\n    extends: {file: common/services.yaml, service: queue}\n    \
+                     command: [work, hard]\n  twice: {extends: web, deploy: {replicas: 2}}\nvolumes:\n  named: {}\n",
+                ),
+                (
+                    "common/services.yaml",
+                    "services:\n  queue:\n    extends: plain\n    build: ./ctx\n    env_file: q.env\n    \
+                     volumes: ['./data:/data', 'named:/named']\n    command: [work]\n  plain: {image: 'q:${TAG:-1}'}\n",
+                ),
+                ("common/q.env", "Q=1\n"),
+            ],
+        );
+        let stack = load_compose("ext", &dir.join("compose.yaml")).unwrap();
+        let svc = |n: &str| stack.services.iter().find(|s| s.name == n).unwrap_or_else(|| panic!("{n}"));
+        let web = &svc("web").spec;
+        assert_eq!(web.image, "app");
+        assert_eq!(web.env, BTreeMap::from([("A".into(), "1".into()), ("B".into(), "3".into())]));
+        assert_eq!(web.ports.iter().map(|p| p.published).collect::<Vec<_>>(), [Some(8080), Some(8081)]);
+        assert!(svc("web").depends_on.is_empty(), "depends_on is not inherited");
+        assert_eq!(svc("base").depends_on.len(), 1);
+        assert_eq!(svc("twice").spec.replicas, 2);
+        assert_eq!(svc("twice").spec.env["B"], "3", "extends chains");
+        let worker = svc("worker");
+        assert_eq!(worker.spec.image, "q:1");
+        assert_eq!(worker.spec.command, ["work", "hard"], "command is replaced, not appended");
+        assert_eq!(worker.spec.env["Q"], "1", "its env file is read from its own directory");
+        let common = dir.join("common");
+        assert_eq!(worker.build.as_ref().unwrap().context, common.join("./ctx"));
+        assert!(worker.spec.volumes.iter().any(|m| m.source == common.join("./data").to_string_lossy()));
+        assert!(worker.spec.volumes.iter().any(|m| m.source == "ext_named"), "{:?}", worker.spec.volumes);
+
+        for (text, field, why) in [
+            ("services:\n  a: {extends: b}\n  b: {extends: a}\n", "services.a.extends", "loop"),
+            ("services:\n  a: {extends: nope}\n", "services.a.extends", "no service \"nope\" in this file"),
+            (
+                "services:\n  a: {extends: {file: common/services.yaml, service: nope}}\n",
+                "services.a.extends",
+                "services.yaml",
+            ),
+            ("services:\n  a: {extends: {service: b, files: x}}\n  b: {image: x}\n", "extends.files", "unknown key"),
+            ("services:\n  a: {extends: {file: none.yaml, service: b}}\n", "services.a.extends.file", "cannot read"),
+            ("services:\n  a: {extends: [b]}\n", "services.a.extends", "service name or"),
+            (
+                "services:\n  a: {extends: {file: common/services.yaml, service: plain}, tty: true}\n",
+                "services.a",
+                "not supported",
+            ),
+        ] {
+            let e = parse_compose("ext", text, &dir).unwrap_err();
+            assert_eq!(e.code(), "invalid_argument");
+            let e = e.to_string();
+            assert!(e.contains(field) && e.contains(why), "{text}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_include_of_several_files_merges_them() {
+        let dir = project(
+            "include-merge",
+            &[
+                ("compose.yaml", "include:\n  - path: [app/compose.yaml, app/override.yaml]\n"),
+                ("app/compose.yaml", "services:\n  web: {image: 'web:1', ports: ['80:80'], environment: [A=1]}\n"),
+                (
+                    "app/override.yaml",
+                    "services:\n  web: {image: 'web:2', ports: !override ['81:80'], environment: [B=2], build: ./ctx}\n  \
+                     extra: {extends: web, environment: {A: !reset null}}\n",
+                ),
+            ],
+        );
+        let stack = load_compose("merged", &dir.join("compose.yaml")).unwrap();
+        let web = &stack.services.iter().find(|s| s.name == "web").unwrap();
+        assert_eq!(web.spec.image, "web:2");
+        assert_eq!(web.spec.ports.iter().map(|p| p.published).collect::<Vec<_>>(), [Some(81)]);
+        assert_eq!(web.spec.env.len(), 2);
+        assert_eq!(web.build.as_ref().unwrap().context, dir.join("app").join("./ctx"), "the first file's directory");
+        let extra = &stack.services.iter().find(|s| s.name == "extra").unwrap();
+        assert_eq!(extra.spec.env, BTreeMap::from([("B".into(), "2".into())]), "!reset removes A");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
