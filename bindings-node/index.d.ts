@@ -742,6 +742,9 @@ export interface ListContainersOptions {
 /** Reads and parses a compose file into the stack `name`. */
 export declare function loadCompose(name: string, path: string): Stack
 
+/** Reads compose files and merges them into the stack `name`, each overriding the ones before it. */
+export declare function loadComposeFiles(name: string, paths: Array<string>): Stack
+
 /** A log driver and its options (`json-file` with `max-size`, `max-file`); an empty driver is the engine's default. */
 export interface LogConfig {
   driver?: string

@@ -879,6 +879,7 @@ module.exports.LABEL_SPEC = nativeBinding.LABEL_SPEC
 module.exports.LABEL_SPEC_HASH = nativeBinding.LABEL_SPEC_HASH
 module.exports.LABEL_STACK = nativeBinding.LABEL_STACK
 module.exports.loadCompose = nativeBinding.loadCompose
+module.exports.loadComposeFiles = nativeBinding.loadComposeFiles
 module.exports.MAX_COMPOSE_BYTES = nativeBinding.MAX_COMPOSE_BYTES
 module.exports.observe = nativeBinding.observe
 module.exports.parseCompose = nativeBinding.parseCompose

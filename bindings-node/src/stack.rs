@@ -90,6 +90,13 @@ pub fn load_compose(env: Env, name: String, path: String) -> Result<Stack> {
     df::load_compose(&name, std::path::Path::new(&path)).map(Conv::conv).map_err(|e| js_error(&env, e))
 }
 
+/// Reads compose files and merges them into the stack `name`, each overriding the ones before it.
+#[napi(catch_unwind)]
+pub fn load_compose_files(env: Env, name: String, paths: Vec<String>) -> Result<Stack> {
+    let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
+    df::load_compose_files(&name, &paths).map(Conv::conv).map_err(|e| js_error(&env, e))
+}
+
 /// Deploys or updates a stack on a `Fleet` or a `Swarm`; yields the stack's steps and every service's
 /// rollout events.
 #[napi(catch_unwind)]

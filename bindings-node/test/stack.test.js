@@ -63,6 +63,9 @@ test('include and .env', () => {
   const by = Object.fromEntries(dockfleet.loadCompose('inc', main).services.map((s) => [s.name, s]))
   assert.deepEqual([by.web.spec.image, by.db.spec.image], ['web:2.1', 'db:2.1'])
   assert.equal(by.db.build.context, `${path.join(dir, 'db')}/./ctx`)
+  fs.writeFileSync(path.join(dir, 'prod.yaml'), "services:\n  web: {image: 'web:prod', deploy: {replicas: 3}}\n")
+  const web = dockfleet.loadComposeFiles('inc', [main, path.join(dir, 'prod.yaml')]).services.find((s) => s.name === 'web')
+  assert.deepEqual([web.spec.image, web.spec.replicas, web.dependsOn[0].service], ['web:prod', 3, 'db'])
   fs.writeFileSync(main, 'include: [db/compose.yaml]\nservices:\n  db: {image: other}\n')
   assert.throws(() => dockfleet.loadCompose('inc', main),
     (e) => e.code === 'invalid_argument' && /include\[0\]\.services\.db/.test(e.message))

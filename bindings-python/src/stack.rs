@@ -85,6 +85,12 @@ fn load_compose(name: &str, path: PathBuf) -> PyResult<Stack> {
     Ok(crate::sync_call(|| df::load_compose(name, &path))?.conv())
 }
 
+/// Reads compose files and merges them into the stack `name`, each overriding the ones before it.
+#[pyfunction]
+fn load_compose_files(name: &str, paths: Vec<PathBuf>) -> PyResult<Stack> {
+    Ok(crate::sync_call(|| df::load_compose_files(name, &paths))?.conv())
+}
+
 /// Deploys or updates a stack on a `Fleet` or a `Swarm`; yields the stack's steps and every service's
 /// rollout events.
 #[pyfunction]
@@ -120,6 +126,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<StackDownReport>()?;
     m.add_function(wrap_pyfunction!(parse_compose, m)?)?;
     m.add_function(wrap_pyfunction!(load_compose, m)?)?;
+    m.add_function(wrap_pyfunction!(load_compose_files, m)?)?;
     m.add_function(wrap_pyfunction!(stack_up, m)?)?;
     m.add_function(wrap_pyfunction!(stack_ps, m)?)?;
     m.add_function(wrap_pyfunction!(stack_down, m)?)?;

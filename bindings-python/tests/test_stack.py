@@ -72,6 +72,10 @@ def test_include_and_dot_env(tmp_path):
     by = {s.name: s for s in stack.services}
     assert (by["web"].spec.image, by["db"].spec.image) == ("web:2.1", "db:2.1")
     assert by["db"].build.context == tmp_path / "db" / "ctx"
+    (tmp_path / "prod.yaml").write_text("services:\n  web: {image: 'web:prod', deploy: {replicas: 3}}\n")
+    merged = sync.load_compose_files("inc", [main, str(tmp_path / "prod.yaml")])
+    web = next(s for s in merged.services if s.name == "web")
+    assert (web.spec.image, web.spec.replicas, web.depends_on[0].service) == ("web:prod", 3, "db")
     main.write_text("include: [db/compose.yaml]\nservices:\n  db: {image: other}\n")
     try:
         sync.load_compose("inc", str(main))

@@ -89,8 +89,8 @@ pub use spec::{
     ServiceSpec, UpdateConfig,
 };
 pub use stack::{
-    load_compose, parse_bytes, parse_compose, parse_duration, stack_down, stack_ps, stack_up, Dependency,
-    ServiceStatus, Stack, StackBuild, StackDownReport, StackFile, StackOptions, StackService, LABEL_STACK,
+    load_compose, load_compose_files, parse_bytes, parse_compose, parse_duration, stack_down, stack_ps, stack_up,
+    Dependency, ServiceStatus, Stack, StackBuild, StackDownReport, StackFile, StackOptions, StackService, LABEL_STACK,
     MAX_COMPOSE_BYTES,
 };
 pub use stats::{prometheus_text, service_stats, TaskStats};

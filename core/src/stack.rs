@@ -2209,14 +2209,35 @@ fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
 
 /// Reads and parses a compose file (see [`parse_compose`]); its directory is the project directory.
 pub fn load_compose(name: &str, path: &Path) -> Result<Stack> {
+    load_files(name, &[path], |_| "path".into())
+}
+
+/// Reads several compose files and merges them into one stack, each file overriding the ones before
+/// it by compose's merge rules (as `docker stack deploy -c a.yaml -c b.yaml` and `docker compose -f
+/// … -f …` do); relative paths in all of them resolve in the first one's directory, the project
+/// directory, whose `.env` gives variables.
+pub fn load_compose_files(name: &str, paths: &[PathBuf]) -> Result<Stack> {
+    if paths.is_empty() {
+        return Err(Error::invalid("paths", "needs at least one compose file"));
+    }
+    let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    load_files(name, &paths, |i| format!("paths[{i}]"))
+}
+
+fn load_files(name: &str, paths: &[&Path], field: impl Fn(usize) -> String) -> Result<Stack> {
     check_stack_name(name)?;
-    let text = crate::dotenv::read_text(path, MAX_COMPOSE_BYTES as u64).map_err(|why| Error::invalid("path", why))?;
-    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let (mut texts, mut chain) = (Vec::new(), Vec::new());
+    for (i, path) in paths.iter().enumerate() {
+        let text =
+            crate::dotenv::read_text(path, MAX_COMPOSE_BYTES as u64).map_err(|why| Error::invalid(field(i), why))?;
+        let cannot = |e: std::io::Error| Error::invalid(field(i), format!("{}: cannot read it: {e}", path.display()));
+        chain.push(path.canonicalize().map_err(cannot)?);
+        texts.push(text);
+    }
+    let base_dir = paths[0].parent().unwrap_or(Path::new("."));
     let env = project_env(name, base_dir)?;
-    let cannot = |e: std::io::Error| Error::invalid("path", format!("{}: cannot read it: {e}", path.display()));
-    let mut chain = vec![path.canonicalize().map_err(cannot)?];
     let mut parts = Vec::new();
-    read_part(&[text], base_dir, env, String::new(), Some(path.to_path_buf()), &mut chain, &mut parts)?;
+    read_part(&texts, base_dir, env, String::new(), Some(paths[0].to_path_buf()), &mut chain, &mut parts)?;
     stack_of(name, parts)
 }
 
@@ -3880,6 +3901,13 @@ services:
         assert_eq!(web.build.as_ref().unwrap().context, dir.join("app").join("./ctx"), "the first file's directory");
         let extra = &stack.services.iter().find(|s| s.name == "extra").unwrap();
         assert_eq!(extra.spec.env, BTreeMap::from([("B".into(), "2".into())]), "!reset removes A");
+
+        // The same two files given as the stack's files.
+        let files = [dir.join("app/compose.yaml"), dir.join("app/override.yaml")];
+        assert_eq!(load_compose_files("merged", &files).unwrap().services, stack.services);
+        let e = load_compose_files("merged", &[files[0].clone(), dir.join("nope.yaml")]).unwrap_err();
+        assert!(e.to_string().contains("paths[1]") && e.to_string().contains("nope.yaml"), "{e}");
+        assert!(load_compose_files("merged", &[]).unwrap_err().to_string().contains("paths"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Generic, TypeVar, Union, final
+from typing import Any, Generic, Sequence, TypeVar, Union, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -51,6 +51,7 @@ __all__ = [
     "StackDownReport",
     "parse_compose",
     "load_compose",
+    "load_compose_files",
     "stack_up",
     "stack_ps",
     "stack_down",
@@ -1015,6 +1016,7 @@ MAX_COMPOSE_BYTES: int
 
 def parse_compose(name: str, text: str, base_dir: _StrPath | None = None) -> Stack: ...
 def load_compose(name: str, path: _StrPath) -> Stack: ...
+def load_compose_files(name: str, paths: Sequence[_StrPath]) -> Stack: ...
 def stack_up(backend: Fleet | Swarm, stack: Stack, options: StackOptions | None = None) -> RolloutStream: ...
 async def stack_ps(backend: Fleet | Swarm, stack: str) -> list[ServiceStatus]: ...
 async def stack_down(backend: Fleet | Swarm, stack: str, remove_volumes: bool = False) -> StackDownReport: ...

@@ -56,6 +56,7 @@ from ._native import (
     StackDownReport as StackDownReport,
     parse_compose as parse_compose,
     load_compose as load_compose,
+    load_compose_files as load_compose_files,
     LABEL_STACK as LABEL_STACK,
     MAX_COMPOSE_BYTES as MAX_COMPOSE_BYTES,
     RolloutOptions as RolloutOptions,

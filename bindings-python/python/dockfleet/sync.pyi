@@ -39,6 +39,7 @@ from ._native import (
     StackDownReport as StackDownReport,
     parse_compose as parse_compose,
     load_compose as load_compose,
+    load_compose_files as load_compose_files,
     Route as Route,
     ProxyOptions as ProxyOptions,
     ProxyEndpointStats as ProxyEndpointStats,
