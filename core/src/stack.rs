@@ -351,6 +351,12 @@ struct ComposeService {
     shm_size: Option<Value>,
     security_opt: Option<Value>,
     pids_limit: Option<i64>,
+    /// Compose's service-level forms of `deploy.resources` and `deploy.replicas`; where both are
+    /// set they must agree.
+    mem_limit: Option<Value>,
+    mem_reservation: Option<Value>,
+    cpus: Option<Value>,
+    scale: Option<u32>,
     group_add: Option<Value>,
     dns: Option<Value>,
     dns_search: Option<Value>,
@@ -709,6 +715,35 @@ fn seccomp_profile_file(field: &str, opt: String, base_dir: &Path) -> Result<Str
     let text = crate::dotenv::read_text(&base_dir.join(path), 1 << 20)
         .map_err(|why| Error::invalid(field, format!("seccomp profile {why}")))?;
     Ok(format!("seccomp={}", text.trim()))
+}
+
+/// A number of CPUs (`0.5`, `"2"`).
+fn cpu_count(field: &str, v: &Option<Value>) -> Result<Option<f64>> {
+    v.as_ref()
+        .map(|v| {
+            let t = scalar(field, v)?;
+            match t.parse::<f64>() {
+                Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+                _ => Err(Error::invalid(field, format!("{t:?} is not a number of CPUs"))),
+            }
+        })
+        .transpose()
+}
+
+/// A `deploy` value and its service-level form (`service_key`): where both are set they must be
+/// the same (compose requires it); either one is the value.
+fn agree<T: PartialEq + std::fmt::Debug>(
+    field: &str,
+    deploy: Option<T>,
+    service: Option<T>,
+    service_key: &str,
+) -> Result<Option<T>> {
+    match (deploy, service) {
+        (Some(d), Some(s)) if d != s => {
+            Err(Error::invalid(field, format!("{d:?} differs from the service's {service_key}, {s:?}")))
+        }
+        (d, s) => Ok(d.or(s)),
+    }
 }
 
 /// An `expose` entry (`3000`, `"8000/udp"`): a container port, not published.
@@ -1240,6 +1275,15 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     }
     crate::host::validate_pids_limit(&f("pids_limit"), s.pids_limit)?;
     spec.resources.pids_limit = s.pids_limit;
+    let mem = |k: &str, v: &Option<Value>| v.as_ref().map(|v| parse_bytes(&f(k), v)).transpose();
+    spec.resources.memory_limit = mem("mem_limit", &s.mem_limit)?;
+    spec.resources.memory_reservation = mem("mem_reservation", &s.mem_reservation)?;
+    // `cpus: 0` is no limit.
+    spec.resources.cpu_limit = cpu_count(&f("cpus"), &s.cpus)?.filter(|c| *c != 0.0);
+    if let Some(n) = s.scale {
+        crate::spec::check_replicas(&f("scale"), n)?;
+        spec.replicas = n;
+    }
     if let Some(v) = &s.group_add {
         spec.group_add = string_list(&f("group_add"), v)?;
     }
@@ -1368,7 +1412,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         }
         if let Some(r) = d.replicas {
             crate::spec::check_replicas(&df("replicas"), r)?;
-            spec.replicas = r;
+            spec.replicas = agree(&df("replicas"), Some(r), s.scale, "scale")?.unwrap_or(r);
         }
         if let Some(p) = d.placement {
             spec.placement.constraints = p.constraints;
@@ -1376,33 +1420,22 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
             spec.placement.max_replicas_per_host = p.max_replicas_per_node;
         }
         if let Some(r) = d.resources {
-            let cpus = |k: &str, v: &Option<Value>| -> Result<Option<f64>> {
-                v.as_ref()
-                    .map(|v| {
-                        let t = scalar(&df(k), v)?;
-                        t.parse::<f64>().map_err(|_| Error::invalid(df(k), format!("{t:?} is not a number of CPUs")))
-                    })
-                    .transpose()
-            };
             let mem = |k: &str, v: &Option<Value>| v.as_ref().map(|v| parse_bytes(&df(k), v)).transpose();
             let (l, r) = (r.limits.unwrap_or_default(), r.reservations.unwrap_or_default());
-            spec.resources.cpu_limit = cpus("resources.limits.cpus", &l.cpus)?;
-            spec.resources.memory_limit = mem("resources.limits.memory", &l.memory)?;
-            spec.resources.cpu_reservation = cpus("resources.reservations.cpus", &r.cpus)?;
-            spec.resources.memory_reservation = mem("resources.reservations.memory", &r.memory)?;
+            let res = &mut spec.resources;
+            let (cpus, field) = (cpu_count(&df("resources.limits.cpus"), &l.cpus)?, df("resources.limits.cpus"));
+            res.cpu_limit = agree(&field, cpus, res.cpu_limit, "cpus")?;
+            let (memory, field) = (mem("resources.limits.memory", &l.memory)?, df("resources.limits.memory"));
+            res.memory_limit = agree(&field, memory, res.memory_limit, "mem_limit")?;
+            res.cpu_reservation = cpu_count(&df("resources.reservations.cpus"), &r.cpus)?;
+            let (memory, field) =
+                (mem("resources.reservations.memory", &r.memory)?, df("resources.reservations.memory"));
+            res.memory_reservation = agree(&field, memory, res.memory_reservation, "mem_reservation")?;
             crate::host::validate_pids_limit(&df("resources.limits.pids"), l.pids)?;
             if r.pids.is_some() {
                 return Err(Error::invalid(df("resources.reservations.pids"), "only limits take pids"));
             }
-            match (s.pids_limit, l.pids) {
-                (Some(a), Some(b)) if a != b => {
-                    return Err(Error::invalid(
-                        df("resources.limits.pids"),
-                        format!("{b} differs from the service's pids_limit, {a}"),
-                    ))
-                }
-                (a, b) => spec.resources.pids_limit = b.or(a),
-            }
+            res.pids_limit = agree(&df("resources.limits.pids"), l.pids, s.pids_limit, "pids_limit")?;
         }
         if let Some(r) = d.restart_policy {
             let rp = &mut spec.restart_policy;
@@ -1613,9 +1646,9 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         "network_mode" | "pid" | "ipc" | "userns_mode" | "cgroup_parent" => {
             "a task has its own namespaces and joins its service's networks"
         }
-        "mem_limit" | "memswap_limit" | "mem_reservation" | "cpus" | "cpu_shares" | "cpu_quota" | "cpu_period"
-        | "cpuset" => "set deploy.resources.limits and reservations",
-        "scale" => "set deploy.replicas",
+        "memswap_limit" | "cpu_shares" | "cpu_quota" | "cpu_period" | "cpuset" => {
+            "set deploy.resources.limits and reservations (or mem_limit, mem_reservation and cpus)"
+        }
         "platform" | "pull_policy" => {
             "images come from the fleet: built by the stack or copied from a host that has them"
         }
@@ -3160,7 +3193,12 @@ networks:
             ("services:\n  web: {image: x, logging: {driver: x, opts: {}}}\n", "services.web"),
             ("services:\n  web: {image: x, tmpfs: [run]}\n", "services.web.tmpfs[0]"),
             ("services:\n  web: {image: x, container_name: web1}\n", "services.web.container_name: not supported: tasks are named"),
-            ("services:\n  web: {image: x, mem_limit: 1g}\n", "set deploy.resources"),
+            ("services:\n  web: {image: x, cpu_shares: 512}\n", "set deploy.resources"),
+            ("services:\n  web: {image: x, mem_limit: lots}\n", "services.web.mem_limit"),
+            ("services:\n  web: {image: x, cpus: -1}\n", "services.web.cpus"),
+            ("services:\n  web: {image: x, scale: 0, deploy: {replicas: 2}}\n", "services.web.deploy.replicas"),
+            ("services:\n  web: {image: x, mem_limit: 1g, deploy: {resources: {limits: {memory: 2g}}}}\n", "services.web.deploy.resources.limits.memory"),
+            ("services:\n  web: {image: x, cpus: 1, deploy: {resources: {limits: {cpus: '2'}}}}\n", "differs from the service's cpus"),
             ("services:\n  web: {image: x, runtime: runc}\n", "services.web.runtime: not supported"),
             ("services:\n  web: {image: x, healthcheck: {test: [CMD, 'true'], start_interval: 1s}}\n", "services.web.healthcheck.start_interval: not supported"),
             ("services:\n  web: {image: x, deploy: {mode: replicated-job}}\n", "services.web.deploy.mode"),
@@ -3909,5 +3947,18 @@ services:
         assert!(e.to_string().contains("paths[1]") && e.to_string().contains("nope.yaml"), "{e}");
         assert!(load_compose_files("merged", &[]).unwrap_err().to_string().contains("paths"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn service_level_resources_and_scale_are_deploy_settings() {
+        let spec = |t: &str| parse(&format!("services:\n  web: {{image: x, {t}}}\n")).unwrap().services.remove(0).spec;
+        let s = spec("mem_limit: 64m, mem_reservation: 32m, cpus: 0.5, scale: 3");
+        assert_eq!(
+            (s.resources.memory_limit, s.resources.memory_reservation, s.resources.cpu_limit, s.replicas),
+            (Some(64 << 20), Some(32 << 20), Some(0.5), 3)
+        );
+        assert_eq!(spec("cpus: 0").resources.cpu_limit, None, "0 is no limit");
+        let s = spec("mem_limit: 64m, scale: 2, deploy: {replicas: 2, resources: {limits: {memory: 64M, cpus: '1'}}}");
+        assert_eq!((s.resources.memory_limit, s.resources.cpu_limit, s.replicas), (Some(64 << 20), Some(1.0), 2));
     }
 }
