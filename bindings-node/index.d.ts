@@ -1212,13 +1212,14 @@ export interface StackDownReport {
   configs: number
 }
 
-/** A secret or config a stack creates (Swarm backend): its full name, where its content comes from (exactly one of `file`, `environment`, read when the stack is deployed, and for a config `content`) and its labels. */
+/** A secret or config a stack creates (Swarm backend): its full name, where its content comes from (exactly one of `file`, `environment`, read when the stack is deployed from this process's environment or else `env_files`, and for a config `content`) and its labels. */
 export interface StackFile {
   name: string
   file?: string
   environment?: string
   content?: string
   labels: Record<string, string>
+  envFiles: Array<string>
 }
 
 /** Options of `stackUp`: `dependencyTimeout` in milliseconds; `prune` removes services no longer in the stack. */

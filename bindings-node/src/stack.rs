@@ -37,10 +37,10 @@ object! { out
 }
 
 object! { out
-    #[doc = "A secret or config a stack creates (Swarm backend): its full name, where its content comes from (exactly one of `file`, `environment`, read when the stack is deployed, and for a config `content`) and its labels."]
+    #[doc = "A secret or config a stack creates (Swarm backend): its full name, where its content comes from (exactly one of `file`, `environment`, read when the stack is deployed from this process's environment or else `env_files`, and for a config `content`) and its labels."]
     StackFile => df::StackFile {
         name: String, file: Option<String>, environment: Option<String>, content: Option<String>,
-        labels: HashMap<String, String>,
+        labels: HashMap<String, String>, env_files: Vec<String>,
     }
 }
 

@@ -37,11 +37,11 @@ dto! {
 
 dto! {
     /// A secret or config a stack creates (Swarm backend): its full name, where its content comes from
-    /// (exactly one of `file`, `environment`, read when the stack is deployed, and for a config
+    /// (exactly one of `file`, `environment`, read when the stack is deployed from this process's environment or else `env_files`, and for a config
     /// `content`) and its labels.
     StackFile => df::StackFile {
         name: String, file: Option<PathBuf>, environment: Option<String>, content: Option<String>,
-        labels: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>, env_files: Vec<PathBuf>,
     }
 }
 

@@ -148,6 +148,11 @@ pub struct StackFile {
     pub environment: Option<String>,
     /// A config's content, given inline (compose's `content:`; not for secrets).
     pub content: Option<String>,
+    /// Env files (lowest precedence first) that give `environment`'s variable when this process's
+    /// environment lacks it: the compose file's `.env`, as compose reads it. Read when the stack is
+    /// deployed, like the variable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env_files: Vec<PathBuf>,
     /// Labels, besides the stack's own.
     pub labels: BTreeMap<String, String>,
 }
@@ -160,13 +165,23 @@ impl StackFile {
             (Some(f), None, None) => {
                 std::fs::read(f).map_err(|e| Error::Io { path: f.display().to_string(), source: e })
             }
-            (None, Some(var), None) => std::env::var_os(var).map(|v| v.into_encoded_bytes()).ok_or_else(|| {
-                let why = format!(
-                    "{var} is not set in this process's environment, where it is read when the stack is \
-                         deployed (a .env file does not set it: its values are for substitution only)"
-                );
-                Error::invalid(format!("{field}.environment"), why)
-            }),
+            (None, Some(var), None) => {
+                if let Some(v) = std::env::var_os(var) {
+                    return Ok(v.into_encoded_bytes());
+                }
+                let process = |k: &str| std::env::var(k).ok();
+                for f in self.env_files.iter().rev() {
+                    if let Some(v) = crate::dotenv::read(&format!("{field}.env_files"), f, &process)?.remove(var) {
+                        return Ok(v.into_bytes());
+                    }
+                }
+                let files: Vec<String> = self.env_files.iter().map(|f| f.display().to_string()).collect();
+                let why = match files.is_empty() {
+                    true => format!("{var} is not set in this process's environment"),
+                    false => format!("{var} is not set in this process's environment nor in {}", files.join(", ")),
+                };
+                Err(Error::invalid(format!("{field}.environment"), why))
+            }
             (None, None, Some(text)) => Ok(text.clone().into_bytes()),
             _ => Err(Error::invalid(field, "needs exactly one of file, environment and content")),
         }
@@ -187,6 +202,9 @@ impl StackFile {
         let sources = [self.file.is_some(), self.environment.is_some(), self.content.is_some()];
         if sources.iter().filter(|s| **s).count() != 1 {
             return Err(Error::invalid(field, "needs exactly one of file, environment and content"));
+        }
+        if !self.env_files.is_empty() && self.environment.is_none() {
+            return Err(Error::invalid(format!("{field}.env_files"), "env files only go with environment"));
         }
         if self.content.is_some() && !config {
             return Err(Error::invalid(
@@ -1696,6 +1714,8 @@ struct Part {
     base_dir: PathBuf,
     /// The variables it was interpolated with; its env files and bare `environment` keys read them.
     env: Env,
+    /// The env files among the sources of `env`, lowest precedence first.
+    env_files: Vec<PathBuf>,
     /// How its errors' field paths start: empty for the file given, then `include[0]`,
     /// `include[0].include[1]`, …
     prefix: String,
@@ -1721,17 +1741,27 @@ impl Part {
     }
 }
 
+/// The variables of a compose file, and the env files among their sources (lowest precedence
+/// first; this process's environment is above them all).
+struct Vars {
+    values: Env,
+    files: Vec<PathBuf>,
+}
+
 /// The variables of the compose file given: this process's environment over the `.env` file of
 /// `base_dir` (when there is one), as compose has them; and `COMPOSE_PROJECT_NAME`, the stack's name.
-fn project_env(name: &str, base_dir: &Path) -> Result<Env> {
+fn project_env(name: &str, base_dir: &Path) -> Result<Vars> {
     let process: Env =
         std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
     let dotenv = base_dir.join(".env");
-    let mut env =
-        if dotenv.is_file() { crate::dotenv::read(".env", &dotenv, &|k| process.get(k).cloned())? } else { Env::new() };
-    env.extend(process);
-    env.insert("COMPOSE_PROJECT_NAME".into(), name.to_string());
-    Ok(env)
+    let (mut values, files) = if dotenv.is_file() {
+        (crate::dotenv::read(".env", &dotenv, &|k| process.get(k).cloned())?, vec![dotenv])
+    } else {
+        (Env::new(), Vec::new())
+    };
+    values.extend(process);
+    values.insert("COMPOSE_PROJECT_NAME".into(), name.to_string());
+    Ok(Vars { values, files })
 }
 
 /// The profiles `COMPOSE_PROFILES` (comma-separated, from the environment or `.env`) makes active;
@@ -1966,13 +1996,14 @@ fn absolute_paths(mut svc: Value, dir: &Path) -> Value {
 fn read_part(
     texts: &[String],
     base_dir: &Path,
-    env: Env,
+    vars: Vars,
     prefix: String,
     path: Option<PathBuf>,
     chain: &mut Vec<PathBuf>,
     parts: &mut Vec<Part>,
 ) -> Result<()> {
     let in_file = |e: Error| if prefix.is_empty() { e } else { e.with_field_prefix(&prefix) };
+    let Vars { values: env, files: env_files } = vars;
     let mut doc = Value::Null;
     let mut includes = Vec::new();
     for text in texts {
@@ -1993,7 +2024,15 @@ fn read_part(
         };
         in_file(Error::invalid(if path == "." { "compose".into() } else { path }, message))
     })?;
-    let here = Part { raw: doc, file, base_dir: base_dir.to_path_buf(), env, prefix: prefix.clone(), path };
+    let here = Part {
+        raw: doc,
+        file,
+        base_dir: base_dir.to_path_buf(),
+        env,
+        env_files: env_files.clone(),
+        prefix: prefix.clone(),
+        path,
+    };
     let env = here.env.clone();
     parts.push(here);
     for (i, inc) in includes.into_iter().enumerate() {
@@ -2023,14 +2062,15 @@ fn read_part(
         };
         // Its env files give defaults; the including file's variables win over them.
         // (field, file, required): the default `.env` may be missing.
-        let env_files: Vec<(String, PathBuf, bool)> = match inc.env_files {
+        let sub_env_files: Vec<(String, PathBuf, bool)> = match inc.env_files {
             Some(files) => {
                 files.iter().enumerate().map(|(n, f)| (format!("env_file[{n}]"), base_dir.join(f), true)).collect()
             }
             None => vec![("path".into(), project.join(".env"), false)],
         };
         let mut sub_env = Env::new();
-        for (ef, f, required) in env_files {
+        let mut sub_files = Vec::new();
+        for (ef, f, required) in sub_env_files {
             if !required && !f.is_file() {
                 continue;
             }
@@ -2040,12 +2080,15 @@ fn read_part(
                     other => other,
                 })?;
             sub_env.extend(vars);
+            sub_files.push(f);
         }
+        sub_files.extend(env_files.iter().cloned());
         sub_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let sub_prefix = if prefix.is_empty() { format!("include[{i}]") } else { format!("{prefix}.include[{i}]") };
         let depth = chain.len();
         chain.extend(canonicals);
-        read_part(&texts, &project, sub_env, sub_prefix, Some(file), chain, parts)?;
+        let vars = Vars { values: sub_env, files: sub_files };
+        read_part(&texts, &project, vars, sub_prefix, Some(file), chain, parts)?;
         chain.truncate(depth);
     }
     Ok(())
@@ -2150,12 +2193,14 @@ fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
                         Some(l) => label_list_or_dict(&format!("{field}.labels"), l)?,
                         None => BTreeMap::new(),
                     };
+                    let env_files = if obj.environment.is_some() { parts[part].env_files.clone() } else { Vec::new() };
                     let f = StackFile {
                         name: full.clone(),
                         file,
                         environment: obj.environment,
                         content: obj.content,
                         labels,
+                        env_files,
                     };
                     f.validate(&field, section == "configs")?;
                     created.push(f);
@@ -3730,6 +3775,20 @@ services:
         std::fs::write(dir.join("web.env"), "URL=http://${GREETING:+x}:${TAG}\n").unwrap();
         let spec = parse_compose("blog", "services:\n  web: {image: x, env_file: web.env}\n", &dir).unwrap();
         assert_eq!(spec.services[0].spec.env["URL"], "http://x:1.2");
+        // A secret's variable may come from .env, read when it is deployed.
+        std::fs::write(dir.join(".env"), "DOCKFLEET_TEST_ONLY_IN_DOTENV='from .env'\n").unwrap();
+        let text = "services:\n  web: {image: x}\nsecrets:\n  pw: {environment: DOCKFLEET_TEST_ONLY_IN_DOTENV}\n  \
+                    other: {environment: DOCKFLEET_TEST_NOWHERE}\n";
+        let stack = parse_compose("blog", text, &dir).unwrap();
+        let pw = stack.secrets.iter().find(|s| s.name == "blog_pw").unwrap();
+        assert_eq!(pw.env_files, [dir.join(".env")]);
+        assert_eq!(pw.data("secrets.pw").unwrap(), b"from .env");
+        let other = stack.secrets.iter().find(|s| s.name == "blog_other").unwrap();
+        let e = other.data("secrets.other").unwrap_err().to_string();
+        assert!(e.contains("secrets.other.environment") && e.contains(".env"), "{e}");
+        let mut file = pw.clone();
+        (file.environment, file.file) = (None, Some(dir.join("web.env")));
+        assert!(file.validate("secrets.pw", false).unwrap_err().to_string().contains("secrets.pw.env_files"));
         // A bad .env is an error naming its line; nothing is read from it.
         std::fs::write(dir.join(".env"), "OK=1\nNOT A LINE\n").unwrap();
         let e = parse_compose("blog", text, &dir).unwrap_err();

@@ -100,7 +100,7 @@ services:
     command: sh -c 'sleep 1; touch /data/ready; exec sleep 600'
     stop_grace_period: 1s
     volumes: ["db-data:/data"]
-    secrets: [db_password, api_token]
+    secrets: [db_password, api_token, dotenv_token]
     configs: [{source: motd, target: /etc/motd}]
     healthcheck:
       test: test -f /data/ready
@@ -121,6 +121,7 @@ networks:
 secrets:
   db_password: {file: ./db_password.txt}
   api_token: {environment: DOCKFLEET_SWARM_TEST_TOKEN, labels: {tier: auth}}
+  dotenv_token: {environment: DOCKFLEET_SWARM_DOTENV_TOKEN}
 configs:
   motd: {content: "welcome to the stack"}
 "#;
@@ -453,6 +454,9 @@ async fn swarm_backend_end_to_end() {
     let dir = std::env::temp_dir().join(&stack_name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("db_password.txt"), "s3cret").unwrap();
+    // A secret's variable that only the project's .env sets, as compose reads it.
+    std::fs::write(dir.join(".env"), "DOCKFLEET_SWARM_DOTENV_TOKEN=\"fr0m ${DOCKFLEET_SWARM_DOTENV_MISSING:-.env}\"\n")
+        .unwrap();
     let port = 18600 + (std::process::id() % 300) as u16;
     let stack = parse_compose(&stack_name, &STACK.replace("PORT", &port.to_string()), &dir).unwrap();
     // Read when the stack is deployed, not when it is parsed; the only test in this binary sets it.
@@ -481,11 +485,11 @@ async fn swarm_backend_end_to_end() {
     }
     let df1 = fleet.host("df-1").unwrap();
     let db_task = &by_name[db.as_str()].tasks[0];
-    let cat =
-        ["cat".to_string(), "/run/secrets/db_password".into(), "/run/secrets/api_token".into(), "/etc/motd".into()];
+    let files = ["/run/secrets/db_password", "/run/secrets/api_token", "/run/secrets/dotenv_token", "/etc/motd"];
+    let cat: Vec<String> = std::iter::once("cat").chain(files).map(String::from).collect();
     assert_eq!(
         df1.exec(&db_task.id, &cat, &ExecOptions::default()).await.unwrap().stdout,
-        "s3crett0kenwelcome to the stack"
+        "s3crett0kenfr0m .envwelcome to the stack"
     );
     // web finds db by its name in the file (the alias the stack sets) and by the service's name.
     let web_task = by_name[web.as_str()].tasks.iter().find(|t| t.host == "df-1").unwrap();
@@ -578,7 +582,7 @@ async fn swarm_backend_end_to_end() {
     let down = backend.stack_down(&stack_name, true).await.unwrap();
     assert_eq!(
         (down.services.len(), down.containers, down.networks, down.secrets, down.configs),
-        (2, 4, 1, 2, 1),
+        (2, 4, 1, 3, 1),
         "{down:?}"
     );
     assert!(down.volumes >= 1, "{down:?}");

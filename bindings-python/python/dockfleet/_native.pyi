@@ -1495,14 +1495,15 @@ class ServiceFile:
 
 @final
 class StackFile:
-    """A secret or config a stack creates (Swarm backend): its full name, where its content comes from (exactly one of `file`, `environment`, read when the stack is deployed, and for a config `content`) and its labels."""
+    """A secret or config a stack creates (Swarm backend): its full name, where its content comes from (exactly one of `file`, `environment`, read when the stack is deployed from this process's environment or else `env_files`, and for a config `content`) and its labels."""
 
     name: str
     file: Path | None
     environment: str | None
     content: str | None
     labels: dict[str, str]
-    def __new__(cls, *, name: str = ..., file: _StrPath | None = ..., environment: str | None = ..., content: str | None = ..., labels: dict[str, str] = ...) -> Self: ...
+    env_files: list[Path]
+    def __new__(cls, *, name: str = ..., file: _StrPath | None = ..., environment: str | None = ..., content: str | None = ..., labels: dict[str, str] = ..., env_files: list[_StrPath] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
