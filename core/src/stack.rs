@@ -2037,7 +2037,8 @@ fn read_part(
     parts.push(here);
     for (i, inc) in includes.into_iter().enumerate() {
         let fail = |f: &str, why: String| in_file(Error::invalid(format!("include[{i}].{f}"), why));
-        if chain.len() >= MAX_INCLUDE_DEPTH || parts.len() + inc.paths.len() > MAX_INCLUDED {
+        // This file's depth is how many includes its prefix names.
+        if prefix.matches("include[").count() >= MAX_INCLUDE_DEPTH || parts.len() + inc.paths.len() > MAX_INCLUDED {
             let why = format!("includes nest at most {MAX_INCLUDE_DEPTH} deep, {MAX_INCLUDED} files in all");
             return Err(fail("path", why));
         }
@@ -3868,6 +3869,16 @@ services:
         refused("include: [{path: [db/compose.yaml, b.yaml]}]\n", "include[0].path", "b.yaml: No such file");
         refused("include: [{path: db/compose.yaml, profiles: [x]}]\n", "include[0].profiles", "unknown key");
         refused("include: [{path: db/compose.yaml, env_file: none.env}]\n", "include[0].env_file[0]", "cannot read");
+        // Eight levels of includes are read; a ninth is refused.
+        for n in 0..9 {
+            std::fs::write(dir.join(format!("n{n}.yaml")), format!("include: [n{}.yaml]\n", n + 1)).unwrap();
+        }
+        std::fs::write(dir.join("n8.yaml"), "services:\n  deep: {image: x}\n").unwrap();
+        std::fs::write(dir.join("compose.yaml"), "include: [n0.yaml]\n").unwrap();
+        let deep = load_compose("shop", &dir.join("compose.yaml")).unwrap_err().to_string();
+        assert!(deep.contains("nest at most 8 deep"), "{deep}");
+        std::fs::write(dir.join("compose.yaml"), "include: [n1.yaml]\n").unwrap();
+        assert_eq!(load_compose("shop", &dir.join("compose.yaml")).unwrap().services[0].name, "deep");
         std::fs::write(dir.join("db/bad.yaml"), "services:\n  db: {image: x, container_name: db}\n").unwrap();
         refused("include: [db/bad.yaml]\n", "include[0].services.db.container_name", "not supported");
         std::fs::remove_dir_all(&dir).unwrap();
