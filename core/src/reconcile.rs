@@ -312,6 +312,14 @@ pub async fn observe(fleet: &Fleet, service: &str) -> Result<Observed> {
                 memory_bytes: st.info.as_ref().map(|i| i.memory_bytes).unwrap_or(0),
                 ..Default::default()
             };
+            // The engine's platform, for `node.platform.os` and `node.platform.arch` constraints.
+            if let Some(i) = &st.info {
+                for (k, v) in [(crate::spec::PLATFORM_OS, &i.os_type), (crate::spec::PLATFORM_ARCH, &i.arch)] {
+                    if !v.is_empty() {
+                        state.labels.insert(k.into(), v.clone());
+                    }
+                }
+            }
             let mut tasks = Vec::new();
             let mut specs = BTreeMap::new();
             if !st.reachable {

@@ -78,12 +78,17 @@ impl ServiceFile {
     }
 }
 
+/// The constraint keys of a host's platform: its engine's OS type and architecture.
+pub(crate) const PLATFORM_OS: &str = "node.platform.os";
+pub(crate) const PLATFORM_ARCH: &str = "node.platform.arch";
+
 /// Where tasks may go and how they are spread.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Placement {
     /// Every constraint must hold on a host: `role==manager`, `zone!=b`, `node.hostname==df-1`,
-    /// `node.labels.disk==ssd` (Swarm's spelling is accepted too; `node.role` is the `role` label).
+    /// `node.labels.disk==ssd` (Swarm's spelling is accepted too; `node.role` is the `role` label),
+    /// `node.platform.os==linux`, `node.platform.arch==x86_64` (what the host's engine reports).
     pub constraints: Vec<String>,
     /// Spread preferences, applied in order: `zone` or Swarm's `spread=node.labels.zone` spreads tasks
     /// evenly over the values of that label before spreading over hosts.
@@ -431,12 +436,17 @@ impl Constraint {
             "node.hostname" | "hostname" | "node.name" => ConstraintKey::Hostname,
             // A fleet host's role is its `role` label (Swarm's node.role).
             "node.role" => ConstraintKey::Label("role".into()),
+            // What the engine reports: its OS type (`linux`) and architecture (`x86_64`), as in Swarm.
+            PLATFORM_OS | PLATFORM_ARCH => ConstraintKey::Label(key.into()),
             k => {
                 let label = k.strip_prefix("node.labels.").or_else(|| k.strip_prefix("engine.labels.")).unwrap_or(k);
                 if label.starts_with("node.") {
                     return Err(Error::invalid(
                         field,
-                        format!("{key:?} is not supported: use node.hostname, node.labels.NAME or a label name"),
+                        format!(
+                            "{key:?} is not supported: use node.hostname, node.platform.os, node.platform.arch, \
+                             node.labels.NAME or a label name"
+                        ),
                     ));
                 }
                 ConstraintKey::Label(label.to_string())

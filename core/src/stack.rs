@@ -369,6 +369,8 @@ struct ComposeService {
     shm_size: Option<Value>,
     security_opt: Option<Value>,
     pids_limit: Option<i64>,
+    /// `os/arch[/variant]`: tasks go to hosts of that platform.
+    platform: Option<String>,
     /// Compose's service-level forms of `deploy.resources` and `deploy.replicas`; where both are
     /// set they must agree.
     mem_limit: Option<Value>,
@@ -733,6 +735,26 @@ fn seccomp_profile_file(field: &str, opt: String, base_dir: &Path) -> Result<Str
     let text = crate::dotenv::read_text(&base_dir.join(path), 1 << 20)
         .map_err(|why| Error::invalid(field, format!("seccomp profile {why}")))?;
     Ok(format!("seccomp={}", text.trim()))
+}
+
+/// A compose `platform` (`linux/amd64`, `linux/arm/v7`) as placement constraints on the platform a
+/// host's engine reports: its OS type, and its architecture as the kernel names it (`x86_64`,
+/// `aarch64`, `armv7l`), as Swarm matches `node.platform.arch`.
+fn platform_constraints(field: &str, platform: &str) -> Result<Vec<String>> {
+    let parts: Vec<&str> = platform.split('/').collect();
+    let named = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| named(p)) {
+        return Err(Error::invalid(field, format!("{platform:?} is not os/arch or os/arch/variant")));
+    }
+    let arch = match (parts[1], parts.get(2).copied()) {
+        ("amd64", _) => "x86_64",
+        ("arm64", _) => "aarch64",
+        ("386", _) => "i686",
+        ("arm", Some("v6")) => "armv6l",
+        ("arm", Some("v7") | None) => "armv7l",
+        (other, _) => other,
+    };
+    Ok(vec![format!("{}=={}", crate::spec::PLATFORM_OS, parts[0]), format!("{}=={arch}", crate::spec::PLATFORM_ARCH)])
 }
 
 /// A number of CPUs (`0.5`, `"2"`).
@@ -1492,6 +1514,9 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     for (i, v) in s.configs.iter().enumerate() {
         spec.configs.push(service_file(&f(&format!("configs[{i}]")), v, names.configs, false)?);
     }
+    if let Some(p) = &s.platform {
+        spec.placement.constraints.extend(platform_constraints(&f("platform"), p)?);
+    }
     spec.validate().map_err(|e| e.with_field_prefix(&field))?;
     Ok(StackService { name: svc_name.to_string(), spec, depends_on, build })
 }
@@ -1667,9 +1692,7 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         "memswap_limit" | "cpu_shares" | "cpu_quota" | "cpu_period" | "cpuset" => {
             "set deploy.resources.limits and reservations (or mem_limit, mem_reservation and cpus)"
         }
-        "platform" | "pull_policy" => {
-            "images come from the fleet: built by the stack or copied from a host that has them"
-        }
+        "pull_policy" => "images come from the fleet: built by the stack or copied from a host that has them",
         "devices" | "device_cgroup_rules" => "devices belong to one host; a task may run on any",
         "tty" | "stdin_open" => "tasks run without a terminal or input",
         "develop" | "attach" => "they drive compose's development loop; dockfleet deploys (service_logs reads output)",
@@ -4030,5 +4053,29 @@ services:
         assert_eq!(spec("cpus: 0").resources.cpu_limit, None, "0 is no limit");
         let s = spec("mem_limit: 64m, scale: 2, deploy: {replicas: 2, resources: {limits: {memory: 64M, cpus: '1'}}}");
         assert_eq!((s.resources.memory_limit, s.resources.cpu_limit, s.replicas), (Some(64 << 20), Some(1.0), 2));
+    }
+
+    #[test]
+    fn a_platform_places_tasks_on_hosts_of_that_platform() {
+        let constraints = |p: &str| {
+            parse(&format!(
+                "services:\n  web: {{image: x, platform: '{p}', deploy: {{placement: {{constraints: [zone==a]}}}}}}\n"
+            ))
+            .map(|mut s| s.services.remove(0).spec.placement.constraints)
+        };
+        assert_eq!(
+            constraints("linux/amd64").unwrap(),
+            ["zone==a", "node.platform.os==linux", "node.platform.arch==x86_64"]
+        );
+        assert_eq!(constraints("linux/arm64/v8").unwrap()[2], "node.platform.arch==aarch64");
+        assert_eq!(constraints("linux/arm/v7").unwrap()[2], "node.platform.arch==armv7l");
+        assert_eq!(constraints("linux/riscv64").unwrap()[2], "node.platform.arch==riscv64");
+        for bad in ["linux", "linux/", "linux/amd64/v2/x", "linux/am d64"] {
+            let e = constraints(bad).unwrap_err().to_string();
+            assert!(e.contains("services.web.platform"), "{bad}: {e}");
+        }
+        let c = crate::spec::Constraint::parse("c", "node.platform.os == linux").unwrap();
+        assert_eq!(c.key, crate::spec::ConstraintKey::Label("node.platform.os".into()));
+        assert!(crate::spec::Constraint::parse("c", "node.platform.variant==v8").is_err());
     }
 }

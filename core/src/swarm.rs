@@ -243,6 +243,7 @@ fn constraint(field: &str, text: &str, node_ids: &BTreeMap<String, String>) -> R
         // Swarm's own keys keep their meaning.
         ConstraintKey::Label(_) if raw.starts_with("node.role") => format!("node.role{op}{}", c.value),
         ConstraintKey::Label(l) if raw.starts_with("engine.labels.") => format!("engine.labels.{l}{op}{}", c.value),
+        ConstraintKey::Label(l) if l.starts_with("node.platform.") => format!("{l}{op}{}", c.value),
         ConstraintKey::Label(l) => format!("node.labels.{l}{op}{}", c.value),
     })
 }
@@ -1989,7 +1990,12 @@ mod tests {
                 ..Default::default()
             },
         ];
-        spec.placement.constraints = vec!["node.hostname==df-2".into(), "zone!=b".into(), "node.role==manager".into()];
+        spec.placement.constraints = vec![
+            "node.hostname==df-2".into(),
+            "zone!=b".into(),
+            "node.role==manager".into(),
+            "node.platform.arch==x86_64".into(),
+        ];
         spec.placement.preferences = vec!["spread=node.labels.zone".into()];
         spec.placement.max_replicas_per_host = Some(2);
         spec.resources.cpu_limit = Some(0.5);
@@ -2146,7 +2152,12 @@ mod tests {
         let p = t.placement.as_ref().unwrap();
         assert_eq!(
             p.constraints.as_deref().unwrap(),
-            &["node.id==n2".to_string(), "node.labels.zone!=b".into(), "node.role==manager".into()]
+            &[
+                "node.id==n2".to_string(),
+                "node.labels.zone!=b".into(),
+                "node.role==manager".into(),
+                "node.platform.arch==x86_64".into()
+            ]
         );
         assert_eq!(
             p.preferences.as_ref().unwrap()[0].spread.as_ref().unwrap().spread_descriptor.as_deref(),

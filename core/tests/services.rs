@@ -150,6 +150,17 @@ async fn constraints_pin_and_bad_specs_change_nothing() {
     let p = plan(&ported, &observe(&fleet, &name).await.unwrap(), &PlanOptions::default()).unwrap();
     assert_eq!(p.unplaced.len(), 2, "{p:?}");
     assert_eq!(p.reasons.len(), 3);
+
+    // The platform each engine reports: the testbed's are linux on x86_64, none is an arm64 host.
+    let mut platform = ServiceSpec::new(format!("{name}_platform"), IMAGE);
+    platform.replicas = 3;
+    platform.placement.constraints = vec!["node.platform.os==linux".into(), "node.platform.arch==x86_64".into()];
+    let observed = observe(&fleet, &platform.name).await.unwrap();
+    let p = plan(&platform, &observed, &PlanOptions::default()).unwrap();
+    assert!(p.unplaced.is_empty() && p.actions.len() == 3, "{p:?}");
+    platform.placement.constraints = vec!["node.platform.arch==aarch64".into()];
+    let p = plan(&platform, &observed, &PlanOptions::default()).unwrap();
+    assert_eq!(p.unplaced.len(), 3, "{p:?}");
     remove_service(&fleet, &name).await.unwrap();
 }
 

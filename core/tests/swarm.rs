@@ -276,9 +276,10 @@ async fn swarm_backend_end_to_end() {
     assert_eq!(swarm.set_availability("df-2", "gone").await.unwrap_err().code(), "invalid_argument");
     swarm.set_availability("df-2", "active").await.unwrap();
 
-    step("constraints: a fleet host name and a node label");
+    step("constraints: a fleet host name, the platform and a node label");
     let mut pinned = web_service("sw-pin", 2);
-    pinned.placement.constraints = vec!["node.hostname==df-3".into()];
+    pinned.placement.constraints =
+        vec!["node.hostname==df-3".into(), "node.platform.os==linux".into(), "node.platform.arch==x86_64".into()];
     let events = collect(backend.rollout(pinned.clone(), Default::default())).await;
     assert_eq!(last(&events).1, "completed", "{events:?}");
     let st = backend.service_status(&pinned.name).await.unwrap();
