@@ -722,16 +722,18 @@ fn extra_hosts(field: &str, v: &Value) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The profile file a `seccomp` security option names (`seccomp=profile.json`), if it names one
+/// rather than `unconfined` or inline JSON.
+fn seccomp_file(opt: &str) -> Option<&str> {
+    let path = opt.strip_prefix("seccomp").and_then(|r| r.strip_prefix(['=', ':']))?;
+    (!(path == "unconfined" || path.trim_start().starts_with('{') || path.is_empty())).then_some(path)
+}
+
 /// A `seccomp` security option naming a profile's file (neither `unconfined` nor JSON text) becomes
 /// `seccomp=` and the file's text, as compose and the docker CLI send it; the path is relative to the
 /// compose file's directory. Other entries are kept as written.
 fn seccomp_profile_file(field: &str, opt: String, base_dir: &Path) -> Result<String> {
-    let Some(path) = opt.strip_prefix("seccomp").and_then(|r| r.strip_prefix(['=', ':'])) else {
-        return Ok(opt);
-    };
-    if path == "unconfined" || path.trim_start().starts_with('{') || path.is_empty() {
-        return Ok(opt);
-    }
+    let Some(path) = seccomp_file(&opt) else { return Ok(opt) };
     let text = crate::dotenv::read_text(&base_dir.join(path), 1 << 20)
         .map_err(|why| Error::invalid(field, format!("seccomp profile {why}")))?;
     Ok(format!("seccomp={}", text.trim()))
@@ -2003,10 +2005,8 @@ fn absolute_paths(mut svc: Value, dir: &Path) -> Value {
     if let Some(Value::Sequence(items)) = m.get_mut("security_opt") {
         for o in items {
             let Value::String(s) = o else { continue };
-            if let Some(p) = s.strip_prefix("seccomp").and_then(|r| r.strip_prefix(['=', ':'])) {
-                if relative(p) && p != "unconfined" && !p.trim_start().starts_with('{') && !p.is_empty() {
-                    *s = format!("seccomp={}", abs(p));
-                }
+            if let Some(p) = seccomp_file(s).filter(|p| relative(p)) {
+                *s = format!("seccomp={}", abs(p));
             }
         }
     }
