@@ -78,6 +78,16 @@ test('entrypoint, working directory, user and stop signal from a compose file', 
   assert.deepEqual([spec.entrypoint, spec.command, spec.workingDir, spec.user, spec.stopSignal], [['/bin/sh', '-c'], ['echo hi'], '/srv', '65534', 'SIGQUIT'])
 })
 
+test('network_mode host from a compose file', () => {
+  const text = "services:\n  agent: {image: x, network_mode: host, ports: ['9100:9100']}\n"
+  const { spec } = dockfleet.parseCompose('mon', text).services[0]
+  assert.deepEqual([spec.networks, spec.networkAliases, spec.ports[0].target], [['host'], [], 9100])
+  assert.throws(() => dockfleet.parseCompose('mon', "services:\n  agent: {image: x, network_mode: host, ports: ['8080:9100']}\n"),
+    (e) => e.code === 'invalid_argument' && /services\.agent\.ports\[0\]\.published/.test(e.message))
+  assert.throws(() => dockfleet.parseCompose('mon', "services:\n  agent: {image: x, network_mode: 'service:db'}\n  db: {image: x}\n"),
+    (e) => e.code === 'invalid_argument' && /services\.agent\.network_mode/.test(e.message))
+})
+
 test('networks and volumes on one host, with their options', async () => {
   const host = fleet().host('df-3')
   const name = unique('jsnet')

@@ -53,6 +53,8 @@ def test_bad_compose_names_the_field():
         ("services:\n  web: {image: x, tty: true}\n", "services.web"),
         ("services:\n  web: {image: x, working_dir: srv}\n", "services.web.working_dir"),
         ("services:\n  web: {image: x, entrypoint: []}\n", "services.web.entrypoint"),
+        ("services:\n  web: {image: x, network_mode: host, ports: ['8080:9100']}\n", "services.web.ports[0].published"),
+        ("services:\n  web: {image: x, network_mode: 'service:db'}\n  db: {image: x}\n", "services.web.network_mode"),
     ]:
         try:
             sync.parse_compose("bad", text)
@@ -90,6 +92,12 @@ def test_entrypoint_working_dir_user_and_stop_signal_from_compose():
     assert (spec.entrypoint, spec.command, spec.working_dir, spec.user) == (["/bin/sh", "-c"], ["echo hi"], "/srv", "65534")
     assert spec.stop_signal == "SIGQUIT"
     assert dockfleet.ServiceSpec(name="web", image="x").entrypoint is None
+
+
+def test_network_mode_host_from_compose():
+    text = "services:\n  agent: {image: x, network_mode: host, ports: ['9100:9100']}\n"
+    spec = sync.parse_compose("mon", text).services[0].spec
+    assert (spec.networks, spec.network_aliases, spec.ports[0].target) == (["host"], [], 9100)
 
 
 def test_sync_networks_and_volumes():

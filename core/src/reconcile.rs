@@ -37,6 +37,9 @@ pub const LABEL_SPEC: &str = "dockfleet.spec";
 pub const LABEL_PREVIOUS_SPEC: &str = "dockfleet.previous-spec";
 /// Label holding the hash of [`LABEL_PREVIOUS_SPEC`].
 pub const LABEL_PREVIOUS_SPEC_HASH: &str = "dockfleet.previous-spec-hash";
+/// Label listing the ports a task on the host network binds on its host (`80/tcp,53/udp`): the engine
+/// reports no port of such a container, so placement and discovery read them here.
+pub const LABEL_HOST_PORTS: &str = "dockfleet.host-ports";
 /// Label counting the restarts of the task's slot under its restart policy: `N@MS`, N restarts since
 /// the time MS (milliseconds since the epoch) that opened the policy's window.
 pub const LABEL_RESTARTS: &str = "dockfleet.restarts";
@@ -176,6 +179,31 @@ pub fn task_container(spec: &ServiceSpec, slot: u32) -> ContainerSpec {
     task_container_with(spec, None, slot, BTreeMap::new())
 }
 
+/// [`LABEL_HOST_PORTS`]'s value for a task of `spec`: `None` off the host network or without ports.
+pub(crate) fn host_ports_label(spec: &ServiceSpec) -> Option<String> {
+    if !spec.host_network() {
+        return None;
+    }
+    let ports: Vec<String> = spec.host_ports().into_iter().map(|(n, protocol)| format!("{n}/{protocol}")).collect();
+    (!ports.is_empty()).then(|| ports.join(","))
+}
+
+/// The ports a running container binds on its host: those the engine reports, or for a task on the
+/// host network those its [`LABEL_HOST_PORTS`] names (each its own host port).
+pub(crate) fn host_ports(c: &crate::host::ContainerSummary) -> Vec<PortMapping> {
+    let Some(label) = c.labels.get(LABEL_HOST_PORTS) else {
+        return c.ports.clone();
+    };
+    label
+        .split(',')
+        .filter_map(|p| {
+            let (port, protocol) = p.split_once('/')?;
+            let port: u16 = port.parse().ok()?;
+            Some(PortMapping { container_port: port, host_port: Some(port), protocol: protocol.into(), host_ip: None })
+        })
+        .collect()
+}
+
 /// [`task_container`] on `host` (which fills `{{.Node.Hostname}}`), with extra `dockfleet.*` labels
 /// (restart count, previous spec).
 pub(crate) fn task_container_with(
@@ -200,6 +228,9 @@ pub(crate) fn task_container_with(
     if let Some(m) = spec.resources.memory_reservation {
         labels.insert(LABEL_MEMORY_RESERVATION.into(), m.to_string());
     }
+    if let Some(ports) = host_ports_label(spec) {
+        labels.insert(LABEL_HOST_PORTS.into(), ports);
+    }
     labels.extend(extra);
     // Validated with the spec; left as it is otherwise, for the container's check to refuse.
     let placeholders = crate::spec::Placeholders { service: &spec.name, slot, host };
@@ -220,7 +251,8 @@ pub(crate) fn task_container_with(
             .iter()
             .map(|p| PortMapping {
                 container_port: p.target,
-                host_port: p.published,
+                // On the host network the engine binds nothing (and warns about a binding).
+                host_port: p.published.filter(|_| !spec.host_network()),
                 protocol: p.protocol.clone(),
                 host_ip: None,
             })
@@ -338,8 +370,10 @@ pub async fn observe(fleet: &Fleet, service: &str) -> Result<Observed> {
                 let running = c.state == "running";
                 if running {
                     state.tasks += 1;
-                    for p in c.ports.iter().filter_map(|p| p.host_port.map(|hp| format!("{hp}/{}", p.protocol))) {
-                        state.used_ports.insert(p);
+                    for p in host_ports(&c) {
+                        if let Some(hp) = p.host_port {
+                            state.used_ports.insert(format!("{hp}/{}", p.protocol));
+                        }
                     }
                     let num = |k: &str| c.labels.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
                     state.reserved_cpus += num(LABEL_CPU_RESERVATION);

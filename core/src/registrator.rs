@@ -131,7 +131,9 @@ fn instances_of(host: &str, address: &str, c: &ContainerSummary, ttl: Option<Dur
     // One port per container port and protocol: the one bound in the address's family (an engine with
     // IPv6 binds both families, maybe on different port numbers, and an IPv6-only one refuses IPv4).
     let v6 = address.contains(':');
-    let mut published: Vec<_> = c.ports.iter().filter(|p| p.host_port.is_some_and(|hp| hp != 0)).collect();
+    // A task on the host network has no ports the engine reports: its label names them.
+    let ports = crate::reconcile::host_ports(c);
+    let mut published: Vec<_> = ports.iter().filter(|p| p.host_port.is_some_and(|hp| hp != 0)).collect();
     published.sort_by_key(|p| (p.container_port, p.protocol.clone(), p.is_ipv6() != v6));
     published.dedup_by_key(|p| (p.container_port, p.protocol.clone()));
     if published.is_empty() {
@@ -607,6 +609,33 @@ mod tests {
         let i = instances_of("df-3", "10.0.0.3", &task, None);
         assert_eq!((i[0].service.as_str(), i[0].port, i[0].address.as_str()), ("blog_web", 30001, "10.0.0.3"));
         assert_eq!((i[0].metadata["slot"].as_str(), i[0].metadata["swarm_task"].as_str()), ("3", "x1y2"));
+    }
+
+    /// A task on the host network has no port the engine reports; it is registered at its host's
+    /// address on its lowest port, as a task with published ports is, from its container's label.
+    #[test]
+    fn a_task_on_the_host_network_is_found_at_its_hosts_port() {
+        let mut spec = crate::ServiceSpec::new("agent", "busybox");
+        spec.networks = vec!["host".into()];
+        spec.ports = vec![
+            crate::ServicePort { target: 9100, ..Default::default() },
+            crate::ServicePort { target: 9101, protocol: "udp".into(), ..Default::default() },
+        ];
+        let created = crate::reconcile::task_container(&spec, 2);
+        assert!(created.ports.iter().all(|p| p.host_port.is_none()), "the engine would only warn");
+        assert_eq!(created.labels[crate::reconcile::LABEL_HOST_PORTS], "9100/tcp,9101/udp");
+        let mut c = container("agent.2.abc", &[], &[], "Up 1 second");
+        c.labels = created.labels.clone().into_iter().collect();
+        for address in ["10.0.0.1", "fd00::1"] {
+            let i = instances_of("df-1", address, &c, None);
+            assert_eq!(i.len(), 1);
+            assert_eq!((i[0].service.as_str(), i[0].port, i[0].address.as_str()), ("agent", 9100, address));
+        }
+        let mut swarm = container("blog_agent.1.x1", &[("com.docker.swarm.service.name", "blog_agent")], &[], "Up");
+        swarm.labels.insert(crate::reconcile::LABEL_HOST_PORTS.into(), "9100/tcp".into());
+        assert_eq!(instances_of("df-2", "10.0.0.2", &swarm, None)[0].port, 9100);
+        c.labels.remove(crate::reconcile::LABEL_HOST_PORTS);
+        assert!(instances_of("df-1", "10.0.0.1", &c, None).is_empty(), "no port, nothing to reach");
     }
 
     /// A dual-stack engine lists a published port once per family, maybe with two port numbers

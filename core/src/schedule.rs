@@ -93,7 +93,7 @@ struct Slotting<'a> {
     tasks: Vec<u32>,
     free_cpus: Vec<f64>,
     free_memory: Vec<i128>,
-    /// Published ports of the spec, as `"8080/tcp"`.
+    /// The ports each task binds on its host, as `"8080/tcp"`.
     published: Vec<String>,
     cpu_need: f64,
     memory_need: u64,
@@ -107,7 +107,7 @@ impl Slotting<'_> {
                 let why = if self.spec.placement.max_replicas_per_host == Some(l) {
                     format!("max_replicas_per_host {l} reached")
                 } else {
-                    "a published port allows one task per host".to_string()
+                    "a port bound on the host allows one task per host".to_string()
                 };
                 return Some(why);
             }
@@ -326,11 +326,7 @@ pub fn schedule(spec: &ServiceSpec, hosts: &[HostState], slots: &[u32], options:
         tasks: hosts.iter().map(|h| h.tasks).collect(),
         free_cpus: hosts.iter().map(|h| h.cpus - h.reserved_cpus).collect(),
         free_memory: hosts.iter().map(|h| h.memory_bytes as i128 - h.reserved_memory_bytes as i128).collect(),
-        published: spec
-            .ports
-            .iter()
-            .filter_map(|p| p.published.filter(|n| *n != 0).map(|n| format!("{n}/{}", p.protocol)))
-            .collect(),
+        published: spec.host_ports().into_iter().map(|(n, protocol)| format!("{n}/{protocol}")).collect(),
         cpu_need: spec.resources.cpu_reservation.unwrap_or(0.0),
         memory_need: spec.resources.memory_reservation.unwrap_or(0),
     };

@@ -20,7 +20,9 @@ pub struct ServicePort {
     pub target: u16,
     /// Port on each host running a task. A fixed port can be bound once per host, so it also limits
     /// the service to one task per host; `0` lets each host's engine choose a free port (compose's
-    /// `"80"` short form), which discovery then reports; `None` does not publish the port.
+    /// `"80"` short form), which discovery then reports; `None` does not publish the port. On the
+    /// host network (`networks: ["host"]`) a task listens on its host's own ports: every port counts
+    /// as bound on the host at `target`, and `published` must be unset, 0 or equal to `target`.
     #[serde(default)]
     pub published: Option<u16>,
     /// `tcp` (default) or `udp`.
@@ -311,7 +313,10 @@ pub struct ServiceSpec {
     pub shutdown_delay: Duration,
     /// Networks to attach. Several must all be user-defined networks. On those, other containers
     /// reach every task by the service's name (and on plain engines, where a network is a bridge on
-    /// each host, the tasks on the same host).
+    /// each host, the tasks on the same host). `["host"]` runs the tasks in their host's network
+    /// namespace (node agents, software that must see the host's interfaces or many ports): they
+    /// are then reached at their host's address on the service's `ports` (see [`ServicePort`]),
+    /// which bind each host once; discovery registers them there.
     pub networks: Vec<String>,
     /// DNS names the tasks also answer to on their networks (a compose stack's service is reached by
     /// its name in the file, `db`, as well as by the service's, `shop_db`).
@@ -502,18 +507,16 @@ fn check_update(field: &str, u: &UpdateConfig) -> Result<()> {
 
 /// A start-first update runs the new task beside the old one on the same host, which a fixed published
 /// port (bound once per host) makes impossible.
-fn check_start_first(field: &str, u: &UpdateConfig, ports: &[ServicePort]) -> Result<()> {
+fn check_start_first(field: &str, u: &UpdateConfig, host_ports: &[(u16, &str)]) -> Result<()> {
     if u.order != "start-first" {
         return Ok(());
     }
-    if let Some(p) = ports.iter().find(|p| p.published.is_some_and(|n| n != 0)) {
+    if let Some((port, protocol)) = host_ports.first() {
         return Err(Error::invalid(
             format!("{field}.order"),
             format!(
-                "start-first cannot start a new task beside the old one: port {}/{} is published on a fixed host \
-                 port; publish it with published: 0 (each engine picks a port) or use stop-first",
-                p.published.unwrap_or_default(),
-                p.protocol
+                "start-first cannot start a new task beside the old one: port {port}/{protocol} is bound on a fixed \
+                 host port; publish it with published: 0 (each engine picks a port) or use stop-first"
             ),
         ));
     }
@@ -673,6 +676,7 @@ impl ServiceSpec {
             }
         }
         let mut published = std::collections::BTreeSet::new();
+        let host_network = self.host_network();
         for (i, p) in self.ports.iter().enumerate() {
             if p.target == 0 {
                 return Err(Error::invalid(format!("ports[{i}].target"), "must be 1-65535"));
@@ -681,7 +685,25 @@ impl ServiceSpec {
             if let Some(m) = &p.mode {
                 check_choice(&format!("ports[{i}].mode"), m, PUBLISH_MODES)?;
             }
-            if let Some(pp) = p.published.filter(|pp| *pp != 0) {
+            if host_network {
+                if p.published.is_some_and(|pp| pp != 0 && pp != p.target) {
+                    return Err(Error::invalid(
+                        format!("ports[{i}].published"),
+                        format!(
+                            "on the host network a task listens on its host's port {} itself; a port cannot be \
+                             published elsewhere (leave published unset, 0 or equal to target)",
+                            p.target
+                        ),
+                    ));
+                }
+                if p.mode.as_deref() == Some("ingress") {
+                    return Err(Error::invalid(
+                        format!("ports[{i}].mode"),
+                        "on the host network a task listens on its host's port itself; there is no routing mesh",
+                    ));
+                }
+            }
+            if let Some(pp) = p.published.filter(|pp| *pp != 0).or(host_network.then_some(p.target)) {
                 if !published.insert((pp, p.protocol.clone())) {
                     return Err(Error::invalid(
                         format!("ports[{i}].published"),
@@ -780,8 +802,9 @@ impl ServiceSpec {
         check_choice("restart_policy.condition", &self.restart_policy.condition, &["any", "on-failure", "none"])?;
         check_update("update_config", &self.update_config)?;
         check_update("rollback_config", &self.rollback_config)?;
-        check_start_first("update_config", &self.update_config, &self.ports)?;
-        check_start_first("rollback_config", &self.rollback_config, &self.ports)?;
+        let host_ports = self.host_ports();
+        check_start_first("update_config", &self.update_config, &host_ports)?;
+        check_start_first("rollback_config", &self.rollback_config, &host_ports)?;
         if let Some(h) = &self.healthcheck {
             let probe = crate::host::ContainerSpec {
                 image: self.image.clone(),
@@ -821,10 +844,28 @@ impl ServiceSpec {
         }
     }
 
+    /// Whether the tasks run in their host's network namespace (`networks: ["host"]`).
+    pub fn host_network(&self) -> bool {
+        self.networks.first().is_some_and(|n| n == "host")
+    }
+
+    /// The ports each task binds on its host, as (port, protocol): those published on a fixed port,
+    /// and on the host network every port, at its target.
+    pub fn host_ports(&self) -> Vec<(u16, &str)> {
+        let host_network = self.host_network();
+        self.ports
+            .iter()
+            .filter_map(|p| {
+                let port = if host_network { Some(p.target) } else { p.published.filter(|n| *n != 0) };
+                port.map(|n| (n, p.protocol.as_str()))
+            })
+            .collect()
+    }
+
     /// The largest number of this service's tasks one host may run: the explicit limit, and 1 when the
-    /// service publishes a port (a host port can be bound once).
+    /// service binds a fixed port on its hosts (a host port can be bound once; see [`Self::host_ports`]).
     pub fn per_host_limit(&self) -> Option<u32> {
-        let ports = self.ports.iter().any(|p| p.published.is_some_and(|n| n != 0)).then_some(1);
+        let ports = (!self.host_ports().is_empty()).then_some(1);
         match (self.placement.max_replicas_per_host, ports) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -891,6 +932,25 @@ mod tests {
     }
 
     #[test]
+    fn on_the_host_network_every_port_binds_its_host() {
+        let mut s = ServiceSpec::new("agent", "busybox");
+        let port = |target, published| ServicePort { target, published, ..Default::default() };
+        s.ports = vec![port(80, Some(8080)), port(81, Some(0)), port(82, None)];
+        assert_eq!((s.host_ports(), s.per_host_limit()), (vec![(8080, "tcp")], Some(1)));
+        s.ports = vec![port(81, Some(0)), port(82, None)];
+        assert_eq!((s.host_ports(), s.per_host_limit()), (vec![], None));
+        s.networks = vec!["host".into()];
+        s.ports = vec![port(80, Some(80)), port(81, Some(0)), ServicePort { protocol: "udp".into(), ..port(53, None) }];
+        s.validate().unwrap();
+        assert!(s.host_network());
+        assert_eq!(s.host_ports(), [(80, "tcp"), (81, "tcp"), (53, "udp")]);
+        s.placement.max_replicas_per_host = Some(3);
+        assert_eq!(s.per_host_limit(), Some(1), "each port can be bound once per host");
+        s.ports.clear();
+        assert_eq!((s.host_ports(), s.per_host_limit()), (vec![], Some(3)));
+    }
+
+    #[test]
     fn validation_names_the_field() {
         type Edit = fn(&mut ServiceSpec);
         let cases: &[(&str, Edit)] = &[
@@ -900,6 +960,26 @@ mod tests {
                 s.labels.insert("dockfleet.slot".into(), "1".into());
             }),
             ("ports[0].target", |s| s.ports = vec![ServicePort::default()]),
+            ("ports[0].published", |s| {
+                s.networks = vec!["host".into()];
+                s.ports = vec![ServicePort { target: 80, published: Some(8080), ..Default::default() }];
+            }),
+            ("ports[0].mode", |s| {
+                s.networks = vec!["host".into()];
+                s.ports = vec![ServicePort { target: 80, mode: Some("ingress".into()), ..Default::default() }];
+            }),
+            ("ports[1].published", |s| {
+                s.networks = vec!["host".into()];
+                s.ports = vec![
+                    ServicePort { target: 80, ..Default::default() },
+                    ServicePort { target: 80, published: Some(80), ..Default::default() },
+                ];
+            }),
+            ("update_config.order", |s| {
+                s.networks = vec!["host".into()];
+                s.ports = vec![ServicePort { target: 80, ..Default::default() }];
+                s.update_config.order = "start-first".into();
+            }),
             ("ports[1].published", |s| {
                 let p = ServicePort { target: 80, published: Some(8080), protocol: "tcp".into(), mode: None };
                 s.ports = vec![p.clone(), p];

@@ -391,6 +391,8 @@ struct ComposeService {
     #[serde(default)]
     volumes: Vec<Value>,
     networks: Option<Value>,
+    /// `host`, `none` or `bridge`: the engine's network of that name instead of `networks`.
+    network_mode: Option<String>,
     healthcheck: Option<ComposeHealthcheck>,
     labels: Option<Value>,
     depends_on: Option<Value>,
@@ -1213,7 +1215,25 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         }
     }
     let mut aliases = vec![svc_name.to_string()];
+    if let Some(mode) = &s.network_mode {
+        let mf = f("network_mode");
+        if s.networks.is_some() {
+            return Err(Error::invalid(mf, "network_mode and networks exclude each other"));
+        }
+        match mode.as_str() {
+            "host" | "none" | "bridge" => spec.networks.push(mode.clone()),
+            m if m.starts_with("service:") || m.starts_with("container:") => {
+                return Err(Error::invalid(
+                    mf,
+                    "a task has its own network namespace: the other one may run on another host (join a \
+                     network of the stack instead)",
+                ))
+            }
+            _ => return Err(Error::invalid(mf, format!("{mode:?} is not host, none or bridge"))),
+        }
+    }
     let nets: Vec<String> = match &s.networks {
+        None if s.network_mode.is_some() => Vec::new(),
         None => vec!["default".into()],
         Some(Value::Mapping(m)) => {
             let mut out = Vec::new();
@@ -1347,8 +1367,8 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         }
     }
     // Compose's containers reach each other by the names in the file (on networks; `networks: []`
-    // leaves a service on the engine's bridge, which has no aliases).
-    if !spec.networks.is_empty() {
+    // leaves a service on the engine's bridge, and the engine's own networks have no aliases).
+    if spec.networks.first().is_some_and(|n| crate::host::is_user_network(n)) {
         let mut seen = std::collections::BTreeSet::new();
         aliases.retain(|a| seen.insert(a.clone()));
         spec.network_aliases = aliases;
@@ -1688,7 +1708,7 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
             "tasks are named <service>.<slot>.<id>; other containers reach them by the service's name in the file"
         }
         "links" | "external_links" => "services reach each other by their names in the file on their networks",
-        "network_mode" | "pid" | "ipc" | "userns_mode" | "cgroup_parent" => {
+        "pid" | "ipc" | "userns_mode" | "cgroup_parent" => {
             "a task has its own namespaces and joins its service's networks"
         }
         "memswap_limit" | "cpu_shares" | "cpu_quota" | "cpu_period" | "cpuset" => {
@@ -3172,6 +3192,36 @@ networks:
         let u: Vec<(&str, i64, i64)> = web.ulimits.iter().map(|u| (u.name.as_str(), u.soft, u.hard)).collect();
         assert_eq!(u, [("nofile", 1024, 4096), ("nproc", 512, 512)]);
         assert_eq!((web.sysctls["net.core.somaxconn"].as_str(), &web.tmpfs[..]), ("1024", &["/run".to_string()][..]));
+        for (text, network) in [
+            ("services:\n  web: {image: x, network_mode: host, ports: ['80:80', '9100']}\n", "host"),
+            ("services:\n  web: {image: x, network_mode: none}\n", "none"),
+            ("services:\n  web: {image: x, network_mode: bridge}\n", "bridge"),
+            // Swarm's way: the engine's network as an external one.
+            ("services:\n  web: {image: x, networks: [hostnet]}\nnetworks:\n  hostnet: {external: true, name: host}\n", "host"),
+        ] {
+            let stack = parse(text).unwrap();
+            let web = &stack.services[0].spec;
+            assert_eq!((&web.networks[..], &web.network_aliases[..]), (&[network.to_string()][..], &[][..]), "{text}");
+            assert!(stack.networks.is_empty(), "no default network: {text}");
+        }
+        let host = parse("services:\n  web: {image: x, network_mode: host, ports: ['80:80', '9100']}\n").unwrap();
+        assert_eq!(host.services[0].spec.host_ports(), [(80, "tcp"), (9100, "tcp")]);
+        for (text, field) in [
+            ("services:\n  web: {image: x, network_mode: host, networks: [default]}\n", "services.web.network_mode"),
+            (
+                "services:\n  web: {image: x, network_mode: 'service:db'}\n  db: {image: x}\n",
+                "services.web.network_mode",
+            ),
+            ("services:\n  web: {image: x, network_mode: 'container:c1'}\n", "services.web.network_mode"),
+            ("services:\n  web: {image: x, network_mode: overlay}\n", "services.web.network_mode"),
+            (
+                "services:\n  web: {image: x, network_mode: host, ports: ['8080:80']}\n",
+                "services.web.ports[0].published",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.to_string().contains(field), "{text}: {e}");
+        }
         let none = parse("services:\n  web: {image: x, networks: []}\n").unwrap().services.remove(0).spec;
         assert!(none.networks.is_empty() && none.network_aliases.is_empty());
         let two = "services:\n  web: {image: x, networks: [a, b]}\nnetworks: {a: {}, b: {}}\n";

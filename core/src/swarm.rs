@@ -348,6 +348,10 @@ pub(crate) fn to_swarm(
     let mut labels = spec.labels.clone();
     labels.insert(LABEL_SPEC_HASH.into(), hash.clone());
     let mut service_labels = labels.clone();
+    // On the task's container, where discovery reads it (Swarm publishes nothing on the host network).
+    if let Some(ports) = crate::reconcile::host_ports_label(spec) {
+        labels.insert(crate::reconcile::LABEL_HOST_PORTS.into(), ports);
+    }
     service_labels.insert(
         LABEL_SPEC.into(),
         serde_json::to_string(spec).map_err(|e| Error::Internal(format!("encoding the spec: {e}")))?,
@@ -562,7 +566,9 @@ pub(crate) fn to_swarm(
     let placement = bm::TaskSpecPlacement {
         constraints: Some(constraints),
         preferences: Some(preferences),
-        max_replicas: spec.placement.max_replicas_per_host.map(i64::from),
+        // Swarm knows no port of a task on the host network: one task per node keeps its ports free.
+        max_replicas: if spec.host_network() { spec.per_host_limit() } else { spec.placement.max_replicas_per_host }
+            .map(i64::from),
         ..Default::default()
     };
     let networks: Vec<bm::NetworkAttachmentConfig> = spec
@@ -616,10 +622,12 @@ pub(crate) fn to_swarm(
             ..Default::default()
         }
     };
+    // A task on the host network listens on its node's ports itself, and Swarm refuses to publish
+    // any (moby/moby#34215).
     let ports: Vec<bm::EndpointPortConfig> = spec
         .ports
         .iter()
-        .filter(|p| p.published.is_some())
+        .filter(|p| p.published.is_some() && !spec.host_network())
         .map(|p| bm::EndpointPortConfig {
             protocol: Some(if p.protocol == "udp" {
                 bm::EndpointPortConfigProtocolEnum::UDP
@@ -2217,6 +2225,21 @@ mod tests {
         assert_eq!(mode("vip", "ingress").unwrap(), Some(bm::EndpointSpecModeEnum::VIP));
         assert!(mode("dnsrr", "ingress").unwrap_err().to_string().contains("endpoint_mode"));
         assert!(mode("rr", "host").unwrap_err().to_string().contains("endpoint_mode"));
+        // On the host network nothing is published (Swarm would refuse the task), the container's
+        // label names the ports for discovery, and a node runs one task.
+        let host = ServiceSpec {
+            networks: vec!["host".into()],
+            ports: vec![ServicePort { target: 9100, published: Some(9100), ..Default::default() }],
+            network_aliases: Vec::new(),
+            ..spec.clone()
+        };
+        let h = to_swarm(&host, &nodes(), "ingress", &none()).unwrap();
+        assert_eq!(h.endpoint_spec.unwrap().ports, Some(vec![]));
+        let t = h.task_template.unwrap();
+        assert_eq!(t.networks.unwrap()[0].target.as_deref(), Some("host"));
+        assert_eq!(t.placement.unwrap().max_replicas, Some(1));
+        assert_eq!(t.container_spec.unwrap().labels.unwrap()[crate::reconcile::LABEL_HOST_PORTS], "9100/tcp");
+        assert!(!h.labels.unwrap().contains_key(crate::reconcile::LABEL_HOST_PORTS), "on the containers only");
         // A port's own mode overrides the swarm's.
         let port = |mode: Option<&str>| ServicePort {
             target: 80,

@@ -176,6 +176,73 @@ async fn two_registrators_do_not_flap_and_one_covers_for_the_other() {
 /// (moby checkpoints the list's view after the event and the network cleanup), so a resync or event
 /// that lists containers right after a death saw the dead container running and registered it again.
 /// With a resync every 100 ms, twelve SIGKILLs in a row: every entry goes, and none ever comes back.
+/// A service on the host network (a node agent's way): each task listens in its host's own network
+/// namespace, so the service runs one task per host, only where its port is free, and discovery finds
+/// the tasks at their hosts' addresses although the engine reports no port of theirs.
+#[tokio::test]
+async fn a_service_on_the_host_network_runs_once_per_host_and_is_found_at_its_hosts_address() {
+    const PORT: u16 = 18093;
+    let fleet = plain_fleet();
+    let name = unique("hostnet").replace('-', "_");
+    // df-3 has the port already: a plain container publishes it.
+    let df3 = fleet.host("df-3").unwrap();
+    let tag = unique("holder");
+    let mut holder = ContainerSpec::new(IMAGE);
+    holder.command = vec!["sleep".into(), "600".into()];
+    holder.labels.insert("dockfleet.test".into(), tag.clone());
+    holder.ports = vec![PortMapping::tcp(80, PORT)];
+    let holder = df3.create_container(&holder).await.unwrap();
+    df3.start_container(&holder).await.unwrap();
+
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.networks = vec!["host".into()];
+    spec.command = ["httpd", "-f", "-p", &PORT.to_string(), "-h", "/www"].map(String::from).to_vec();
+    spec.replicas = 3;
+    spec.stop_grace_period = Duration::from_secs(1);
+    spec.ports = vec![ServicePort { target: PORT, ..Default::default() }];
+    let p = plan(&spec, &observe(&fleet, &name).await.unwrap(), &PlanOptions::default()).unwrap();
+    assert_eq!(p.unplaced.len(), 1, "{p:?}");
+    assert!(p.reasons["df-3"].contains(&format!("port {PORT}/tcp is already in use")), "{p:?}");
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let o = observe(&fleet, &name).await.unwrap();
+    let mut hosts: Vec<&str> = o.tasks.iter().filter(|t| t.state == "running").map(|t| t.host.as_str()).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["df-1", "df-2"]);
+    // The tasks' ports count as taken: a second service on the same port goes where it is free.
+    let mut other = ServiceSpec::new(format!("{name}_other"), IMAGE);
+    other.ports = vec![ServicePort { target: 80, published: Some(PORT), ..Default::default() }];
+    other.replicas = 3;
+    let p = plan(&other, &observe(&fleet, &other.name).await.unwrap(), &PlanOptions::default()).unwrap();
+    assert_eq!((p.unplaced.len(), p.reasons.len()), (3, 3), "{p:?}");
+
+    // The port is freed on df-3: the next deploy places the third task there.
+    df3.remove_container(&holder, true, false).await.unwrap();
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let registry = EmbeddedDiscovery::new();
+    let reg: Arc<dyn Discovery> = Arc::new(registry.clone());
+    let mut events = registrator(fleet.clone(), reg, RegistratorOptions::default());
+    let pump = tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            e.unwrap();
+        }
+    });
+    let live = wait_lookup(&registry, &name, false, |v| v.len() == 3).await;
+    let mut found: Vec<(String, u16)> = live.iter().map(|i| (i.address.clone(), i.port)).collect();
+    found.sort();
+    let expected: Vec<(String, u16)> = (1..=3).map(|n| (format!("10.250.0.1{n}"), PORT)).collect();
+    assert_eq!(found, expected, "each task at its host's own address and port");
+    for (address, port) in &found {
+        assert!(http_get(&format!("{address}:{port}")).await.starts_with("HTTP/1"), "{address}:{port} answers");
+    }
+    // A fourth task has no host left.
+    spec.replicas = 4;
+    let p = plan(&spec, &observe(&fleet, &name).await.unwrap(), &PlanOptions::default()).unwrap();
+    assert_eq!(p.unplaced.len(), 1, "{p:?}");
+    assert!(p.reasons.values().all(|r| r.contains("allows one task per host")), "{p:?}");
+    pump.abort();
+    remove_service(&fleet, &name).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_killed_container_is_never_registered_again() {
     let fleet = plain_fleet();

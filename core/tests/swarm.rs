@@ -216,6 +216,27 @@ async fn swarm_backend_end_to_end() {
     assert_eq!(hashes(&st), vec![first_hash.clone()], "scaling replaces nothing");
     wait_lookup(discovery.as_ref(), &name, false, |v| v.len() == 2).await;
 
+    step("a service on the host network: one task per node, found at the nodes' own addresses");
+    let mut agent = web_service("sw-agent", 3);
+    let agent_port = 18800 + (std::process::id() % 90) as u16;
+    agent.networks = vec!["host".into()];
+    agent.command = ["httpd", "-f", "-p", &agent_port.to_string(), "-h", "/www"].map(String::from).to_vec();
+    agent.ports = vec![ServicePort { target: agent_port, ..Default::default() }];
+    let events = collect(backend.rollout(agent.clone(), Default::default())).await;
+    assert_eq!(last(&events).1, "completed", "{events:?}");
+    let st = backend.service_status(&agent.name).await.unwrap();
+    let mut hosts: Vec<&str> = st.tasks.iter().map(|t| t.host.as_str()).collect();
+    hosts.sort();
+    assert_eq!((st.running, hosts), (3, vec!["df-1", "df-2", "df-3"]), "{st:?}");
+    let found = wait_lookup(discovery.as_ref(), &agent.name, false, |v| v.len() == 3).await;
+    let mut at: Vec<(String, u16)> = found.iter().map(|i| (i.address.clone(), i.port)).collect();
+    at.sort();
+    assert_eq!(at, (1..=3).map(|n| (format!("10.250.0.1{n}"), agent_port)).collect::<Vec<_>>());
+    for (address, port) in &at {
+        assert!(http_get(&format!("{address}:{port}")).await.starts_with("HTTP/1"), "{address}:{port}");
+    }
+    assert_eq!(backend.remove_service(&agent.name).await.unwrap(), 3);
+
     step("an update whose tasks never get healthy is rolled back automatically");
     let mut broken = spec.clone();
     broken.replicas = 2;
