@@ -453,6 +453,7 @@ export interface ContainerSpec {
   stopSignal?: string | undefined | null
   privileged?: boolean
   securityOpt?: Array<string>
+  devices?: Array<string>
 }
 
 /** The state part of `ContainerDetails`. */
@@ -1151,6 +1152,7 @@ export interface ServiceSpec {
   endpointMode?: string | undefined | null
   privileged?: boolean
   securityOpt?: Array<string>
+  devices?: Array<string>
   allowPrivileged?: boolean
   allowHostMounts?: boolean
   secrets?: Array<ServiceFile>

@@ -243,6 +243,28 @@ test('security options', async () => {
   }
 })
 
+test('devices', async () => {
+  const text = "services:\n  web: {image: x, devices: ['/dev/fuse:/dev/reader:r']}\n"
+  const { spec } = dockfleet.parseCompose('app', text).services[0]
+  assert.deepEqual([spec.devices, dockfleet.taskContainer(spec, 1).devices], [['/dev/fuse:/dev/reader:r'], ['/dev/fuse:/dev/reader:r']])
+  for (const [bad, field] of [[['/dev/sda'], 'devices[0]'], [['/dev/fuse', '/dev/fuse:rx'], 'devices[1]']]) {
+    const events = dockfleet.rollout(fleet(), { name: 'x', image: 'x', devices: bad })
+    await assert.rejects(async () => { for await (const e of events) void e }, (e) => e.code === 'invalid_argument' && e.message.includes(field))
+  }
+  const host = fleet().host('df-3')
+  const script = '(: < /dev/reader) 2>/dev/null && echo read; (: > /dev/reader) 2>/dev/null && echo write || echo refused'
+  const id = await host.createContainer({ image: 'dockfleet/busybox:latest', command: ['sh', '-c', script], devices: spec.devices })
+  try {
+    await host.startContainer(id)
+    assert.equal(await host.waitContainer(id), 0)
+    let out = ''
+    for await (const line of host.logs(id)) out += line.message
+    assert.deepEqual(out.trim().split(/\s+/), ['read', 'refused'])
+  } finally {
+    await host.removeContainer(id, true)
+  }
+})
+
 test('the Node stack example runs', () => {
   const { execFileSync } = require('node:child_process')
   const path = require('node:path')

@@ -254,17 +254,22 @@ def test_logging_ulimits_sysctls_tmpfs_pids_limit_and_groups():
         host.remove_container(cid, force=True)
 
 
+def assert_refused(spec, field):
+    """A rollout of `spec` is refused before any engine call, naming `field`."""
+    try:
+        list(sync.rollout(plain_fleet(sync), spec))
+        raise AssertionError(f"{spec} was accepted")
+    except sync.InvalidArgumentError as e:
+        assert field in str(e), str(e)
+
+
 def test_security_options():
     text = "services:\n  web: {image: x, security_opt: ['no-new-privileges:true', 'seccomp:unconfined'], x-dockfleet: {allow_privileged: true}}\n"
     spec = sync.parse_compose("app", text).services[0].spec
     assert (spec.security_opt, spec.allow_privileged) == (["no-new-privileges:true", "seccomp:unconfined"], True)
     assert dockfleet.task_container(spec, 1).security_opt == spec.security_opt
     for bad, field in [(["apparmor=unconfined"], "security_opt[0]"), (["no-new-privileges", "seccomp=/etc/p.json"], "security_opt[1]")]:
-        try:
-            list(sync.rollout(plain_fleet(sync), dockfleet.ServiceSpec(name="x", image="x", security_opt=bad)))
-            raise AssertionError(f"{bad} was accepted")
-        except sync.InvalidArgumentError as e:
-            assert field in str(e), str(e)
+        assert_refused(dockfleet.ServiceSpec(name="x", image="x", security_opt=bad), field)
     host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
     c = dockfleet.ContainerSpec(image="dockfleet/busybox:latest", command=["grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status"],
                                 security_opt=["no-new-privileges", "seccomp=unconfined"])
@@ -275,6 +280,25 @@ def test_security_options():
         assert host.wait_container(cid) == 0
         out = "".join(line.message for line in host.logs(cid)).split()
         assert out == ["NoNewPrivs:", "1", "Seccomp:", "0"], out
+    finally:
+        host.remove_container(cid, force=True)
+
+
+def test_devices():
+    text = "services:\n  web: {image: x, devices: ['/dev/fuse:/dev/reader:r']}\n"
+    spec = sync.parse_compose("app", text).services[0].spec
+    assert spec.devices == ["/dev/fuse:/dev/reader:r"] == dockfleet.task_container(spec, 1).devices
+    for bad, field in [(["/dev/sda"], "devices[0]"), (["/dev/fuse", "/dev/fuse:rx"], "devices[1]")]:
+        assert_refused(dockfleet.ServiceSpec(name="x", image="x", devices=bad), field)
+    host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
+    script = "(: < /dev/reader) 2>/dev/null && echo read; (: > /dev/reader) 2>/dev/null && echo write || echo refused"
+    c = dockfleet.ContainerSpec(image="dockfleet/busybox:latest", command=["sh", "-c", script], devices=spec.devices)
+    cid = host.create_container(c)
+    try:
+        host.start_container(cid)
+        assert host.wait_container(cid) == 0
+        out = "".join(line.message for line in host.logs(cid)).split()
+        assert out == ["read", "refused"], out
     finally:
         host.remove_container(cid, force=True)
 

@@ -675,6 +675,18 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
         network_mode: spec.network.clone(),
         privileged: spec.privileged.then_some(true),
+        // Validated before: every entry reads.
+        devices: (!spec.devices.is_empty()).then(|| {
+            spec.devices
+                .iter()
+                .filter_map(|d| crate::host::Device::parse("devices", d).ok())
+                .map(|d| bm::DeviceMapping {
+                    path_on_host: Some(d.host.into()),
+                    path_in_container: Some(d.container.into()),
+                    cgroup_permissions: Some(d.permissions.into()),
+                })
+                .collect()
+        }),
         extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
         init: spec.init,
         readonly_rootfs: spec.read_only.then_some(true),

@@ -328,6 +328,59 @@ pub(crate) fn validate_caps(field: &str, caps: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// A host device given to a container, read from `HOST[:CONTAINER][:PERMISSIONS]` as `docker run
+/// --device` takes it: the container's path defaults to the host's, the permissions (the device
+/// cgroup's `r`ead, `w`rite and `m`knod) to `rwm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Device<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) container: &'a str,
+    pub(crate) permissions: &'a str,
+}
+
+impl<'a> Device<'a> {
+    /// Reads one `devices` entry; the error names `field`.
+    pub(crate) fn parse(field: &str, text: &'a str) -> Result<Device<'a>> {
+        let parts: Vec<&str> = text.split(':').collect();
+        let is_permissions = |p: &str| {
+            !p.is_empty() && p.len() <= 3 && p.chars().all(|c| "rwm".contains(c)) && {
+                let mut seen = p.chars().collect::<Vec<_>>();
+                seen.sort_unstable();
+                seen.dedup();
+                seen.len() == p.len()
+            }
+        };
+        let (host, container, permissions) = match parts[..] {
+            [h] => (h, h, "rwm"),
+            [h, p] if is_permissions(p) => (h, h, p),
+            [h, c] => (h, c, "rwm"),
+            [h, c, p] => (h, c, p),
+            _ => {
+                return Err(Error::invalid(
+                    field,
+                    format!("{text:?} is not HOST[:CONTAINER][:PERMISSIONS] (/dev/ttyUSB0:/dev/ttyUSB0:rw)"),
+                ))
+            }
+        };
+        if !host.starts_with("/dev/") || !clean_path(host) {
+            return Err(Error::invalid(field, format!("{host:?} is not a device path under /dev/")));
+        }
+        if !container.starts_with('/') || !clean_path(container) {
+            return Err(Error::invalid(field, format!("{container:?} is not an absolute path in the container")));
+        }
+        if !is_permissions(permissions) {
+            return Err(Error::invalid(field, format!("permissions {permissions:?} are not some of r, w and m")));
+        }
+        Ok(Device { host, container, permissions })
+    }
+}
+
+/// Whether `path` has no `..` or empty component, whitespace or control characters.
+fn clean_path(path: &str) -> bool {
+    !path.chars().any(|c| c.is_whitespace() || c.is_control())
+        && path.split('/').skip(1).all(|c| !c.is_empty() && c != "..")
+}
+
 /// One `security_opt` entry, read: the engine's `key=value` (`key:value` is read too, as compose
 /// writes it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -766,6 +819,11 @@ pub struct ContainerSpec {
     /// (`key:value` is read too).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
+    /// Host devices given to the container, `HOST[:CONTAINER][:PERMISSIONS]` as `docker run --device`
+    /// takes them (`/dev/ttyUSB0`, `/dev/fuse:/dev/fuse:rw`): the container's path defaults to the
+    /// host's, the permissions (`r`, `w`, `m`knod) to `rwm`. A device the host lacks fails the create.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 impl ContainerSpec {
@@ -795,6 +853,9 @@ impl ContainerSpec {
         validate_security_opt("security_opt", &self.security_opt)?;
         validate_pids_limit("pids_limit", self.pids_limit)?;
         validate_groups("group_add", &self.group_add)?;
+        for (i, d) in self.devices.iter().enumerate() {
+            Device::parse(&format!("devices[{i}]"), d)?;
+        }
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {
                 return Err(Error::invalid(format!("ports[{i}].container_port"), "must be 1-65535"));
@@ -1468,6 +1529,34 @@ mod tests {
         assert_eq!(c("Up 3 seconds").health(), None);
         assert_eq!(c("Exited (137) 2 seconds ago").exit_code(), Some(137));
         assert_eq!(c("Up 3 seconds").exit_code(), None);
+    }
+
+    #[test]
+    fn devices_read_as_docker_run_reads_them() {
+        let d = |t| Device::parse("devices[0]", t).map(|d| (d.host, d.container, d.permissions));
+        assert_eq!(d("/dev/fuse").unwrap(), ("/dev/fuse", "/dev/fuse", "rwm"));
+        assert_eq!(d("/dev/ttyUSB0:/dev/modem").unwrap(), ("/dev/ttyUSB0", "/dev/modem", "rwm"));
+        assert_eq!(d("/dev/ttyUSB0:r").unwrap(), ("/dev/ttyUSB0", "/dev/ttyUSB0", "r"));
+        assert_eq!(d("/dev/net/tun:/dev/net/tun:rw").unwrap(), ("/dev/net/tun", "/dev/net/tun", "rw"));
+        for bad in [
+            "",
+            "ttyUSB0",
+            "/etc/passwd",
+            "/dev/../etc/shadow",
+            "/dev/x:rel",
+            "/dev/x:/dev/y:rx",
+            "/dev/x:/dev/y:rr",
+            "/dev/x:/dev/y:",
+            "/dev/x:/dev/y:r:w",
+            "nvidia.com/gpu=all",
+            "/dev/a b",
+        ] {
+            let e = d(bad).unwrap_err();
+            assert!(e.code() == "invalid_argument" && e.to_string().contains("devices[0]"), "{bad:?}: {e}");
+        }
+        let mut c = ContainerSpec::new("busybox");
+        c.devices = vec!["/dev/null".into(), "/dev/zero:/dev/z:rwx".into()];
+        assert!(c.validate().unwrap_err().to_string().contains("devices[1]"));
     }
 
     #[test]

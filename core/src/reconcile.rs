@@ -271,6 +271,7 @@ pub(crate) fn task_container_with(
         },
         privileged: spec.privileged,
         security_opt: spec.security_opt.clone(),
+        devices: spec.devices.clone(),
         group_add: spec.group_add.clone(),
         hostname: spec.hostname.as_ref().map(|h| fill("hostname", h)),
         extra_hosts: spec.extra_hosts.clone(),

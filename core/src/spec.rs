@@ -339,7 +339,17 @@ pub struct ServiceSpec {
     /// mode (API 1.41) takes only the `label` ones.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
-    /// Opt-in for `privileged`, for the `cap_add`s and `security_opt`s that hand a container its host.
+    /// Host devices given to every task, `HOST[:CONTAINER][:PERMISSIONS]` (`/dev/ttyUSB0`,
+    /// `/dev/fuse:/dev/fuse:rw`; see [`crate::ContainerSpec::devices`]), compose's `devices`. A device
+    /// belongs to its host: pin the service with a placement constraint to the hosts that have it (a
+    /// host without it fails the task's create). The host's memory and disks (`/dev/mem`, `/dev/sda`,
+    /// `/dev/nvme0n1`, `/dev/mapper/…` and the like) hand a container its host and need
+    /// `allow_privileged`. Swarm mode cannot give a service a device (moby/swarmkit#1244): the fleet
+    /// backend only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    /// Opt-in for `privileged`, for the `cap_add`s, `security_opt`s and `devices` that hand a container
+    /// its host.
     pub allow_privileged: bool,
     /// Opt-in for binding the host's `/` or the Docker socket, which hand the container the host.
     pub allow_host_mounts: bool,
@@ -395,6 +405,7 @@ impl Default for ServiceSpec {
             privileged: false,
             security_opt: Vec::new(),
             endpoint_mode: None,
+            devices: Vec::new(),
             allow_privileged: false,
             allow_host_mounts: false,
             secrets: Vec::new(),
@@ -576,6 +587,32 @@ pub(crate) fn fill_placeholders(field: &str, text: &str, p: &Placeholders<'_>) -
     Ok(out)
 }
 
+/// Device names (prefixes) of a host's memory and disks: a container given one reads and writes
+/// the host's memory or filesystems.
+const HOST_TAKEOVER_DEVICES: &[&str] = &[
+    "/dev/mem",
+    "/dev/kmem",
+    "/dev/port",
+    "/dev/sd",
+    "/dev/hd",
+    "/dev/vd",
+    "/dev/xvd",
+    "/dev/nvme",
+    "/dev/mmcblk",
+    "/dev/dm-",
+    "/dev/mapper/",
+    "/dev/md",
+    "/dev/loop",
+    "/dev/disk/",
+    "/dev/root",
+    "/dev/block/",
+];
+
+/// Whether giving a container the host device `path` hands it its host.
+fn takes_over_host_device(path: &str) -> bool {
+    HOST_TAKEOVER_DEVICES.iter().any(|p| path.starts_with(p))
+}
+
 const HOST_TAKEOVER_PATHS: &[&str] = &["/", "/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run"];
 
 /// Whether binding the host path `path` into a container hands the container its host.
@@ -653,6 +690,20 @@ impl ServiceSpec {
                 return Err(Error::invalid(
                     format!("cap_add[{i}]"),
                     format!("{c} gives the container control of the host; set allow_privileged to accept that"),
+                ));
+            }
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            let field = format!("devices[{i}]");
+            let device = crate::host::Device::parse(&field, d)?;
+            if takes_over_host_device(device.host) && !self.allow_privileged {
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "{} is the host's memory or a disk: it gives the container control of the host; set \
+                         allow_privileged to accept that",
+                        device.host
+                    ),
                 ));
             }
         }
@@ -1023,6 +1074,11 @@ mod tests {
                 s.shm_size = Some(1 << 20);
                 s.tmpfs = vec!["/dev/shm/:size=1m".into()];
             }),
+            ("devices[1]", |s| s.devices = vec!["/dev/fuse".into(), "/dev/sda:/dev/disk".into()]),
+            ("devices[0]", |s| s.devices = vec!["/dev/mem".into()]),
+            ("devices[0]", |s| s.devices = vec!["/dev/mapper/root".into()]),
+            ("devices[0]", |s| s.devices = vec!["/dev/nvme0n1:/dev/x:r".into()]),
+            ("devices[0]", |s| s.devices = vec!["/dev/fuse:rwx".into()]),
             ("security_opt[0]", |s| s.security_opt = vec!["seccomp=/etc/p.json".into()]),
             ("security_opt[1]", |s| s.security_opt = vec!["no-new-privileges".into(), "seccomp:unconfined".into()]),
             ("security_opt[0]", |s| s.security_opt = vec!["apparmor=unconfined".into()]),
@@ -1099,9 +1155,11 @@ mod tests {
         s.security_opt = vec!["no-new-privileges:true".into(), "seccomp=unconfined".into()];
         s.resources.pids_limit = Some(100);
         s.group_add = vec!["wheel".into(), "1234".into()];
+        s.devices = vec!["/dev/fuse".into(), "/dev/sdb:/dev/xvdb:r".into()];
         s.validate().unwrap();
         let c = crate::task_container(&s, 2);
         assert_eq!(c.hostname, Some(format!("{}-2.local", s.name)), "placeholders filled per task");
+        assert_eq!(c.devices, s.devices);
         let mut t = s.clone();
         t.hostname = Some("{{.Node.Hostname}}-{{.Task.Slot}}".into());
         t.env = BTreeMap::from([

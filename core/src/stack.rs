@@ -361,6 +361,7 @@ struct ComposeService {
     read_only: Option<bool>,
     privileged: Option<bool>,
     cap_add: Option<Value>,
+    devices: Option<Value>,
     cap_drop: Option<Value>,
     logging: Option<ComposeLogging>,
     ulimits: Option<BTreeMap<String, Value>>,
@@ -421,8 +422,8 @@ struct ComposeLogging {
 struct ComposeDockfleet {
     /// [`ServiceSpec::shutdown_delay`], e.g. `5s`.
     shutdown_delay: Option<String>,
-    /// [`ServiceSpec::allow_privileged`]: accept `privileged`, and the `cap_add`s and `security_opt`s that
-    /// hand a container its host.
+    /// [`ServiceSpec::allow_privileged`]: accept `privileged`, and the `cap_add`s, `security_opt`s and
+    /// `devices` that hand a container its host.
     allow_privileged: Option<bool>,
     /// [`ServiceSpec::allow_host_mounts`]: accept binding the host's `/` or the Docker socket.
     allow_host_mounts: Option<bool>,
@@ -1287,6 +1288,9 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     }
     spec.init = s.init;
     spec.read_only = s.read_only.unwrap_or(false);
+    if let Some(v) = &s.devices {
+        spec.devices = string_list(&f("devices"), v)?;
+    }
     if let Some(v) = &s.cap_add {
         spec.cap_add = string_list(&f("cap_add"), v)?;
     }
@@ -1715,7 +1719,7 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
             "set deploy.resources.limits and reservations (or mem_limit, mem_reservation and cpus)"
         }
         "pull_policy" => "images come from the fleet: built by the stack or copied from a host that has them",
-        "devices" | "device_cgroup_rules" => "devices belong to one host; a task may run on any",
+        "device_cgroup_rules" => "list the devices a task needs in devices",
         "tty" | "stdin_open" => "tasks run without a terminal or input",
         "develop" | "attach" => "they drive compose's development loop; dockfleet deploys (service_logs reads output)",
         "volumes_from" => "a task may run on any host: share a named volume instead",
@@ -3134,6 +3138,8 @@ networks:
         assert_eq!((web.hostname.as_deref(), web.init, web.read_only), (Some("web-{{.Task.Slot}}"), Some(true), true));
         assert_eq!((&web.cap_add[..], &web.cap_drop[..]), (&["NET_ADMIN".to_string()][..], &["ALL".to_string()][..]));
         assert_eq!(web.extra_hosts, ["a:10.0.0.1", "b:10.0.0.2", "c:::1", "gw:host-gateway"]);
+        let devices = "services:\n  web: {image: x, devices: ['/dev/ttyUSB0:/dev/modem:rw', /dev/fuse]}\n";
+        assert_eq!(parse(devices).unwrap().services[0].spec.devices, ["/dev/ttyUSB0:/dev/modem:rw", "/dev/fuse"]);
         let opted = "services:\n  web:\n    image: x\n    privileged: true\n    cap_add: [SYS_ADMIN]\n    volumes: ['/:/host']\n    x-dockfleet: {allow_privileged: true, allow_host_mounts: true}\n";
         let web = parse(opted).unwrap().services.remove(0).spec;
         assert!(web.privileged && web.allow_privileged && web.allow_host_mounts);
@@ -3301,6 +3307,8 @@ networks:
             ("configs:\n  c: {external: true}\nservices:\n  web: {image: x, configs: [{source: c, target: rel}]}\n", "services.web.configs[0].target"),
             ("services:\n  web: {image: x, privileged: true}\n", "services.web.privileged"),
             ("services:\n  web: {image: x, cap_add: [SYS_ADMIN]}\n", "services.web.cap_add[0]"),
+            ("services:\n  web: {image: x, devices: [/dev/sda]}\n", "services.web.devices[0]"),
+            ("services:\n  web: {image: x, devices: ['nvidia.com/gpu=all']}\n", "services.web.devices[0]"),
             ("services:\n  web: {image: x, volumes: ['/:/host']}\n", "services.web.volumes[0].source"),
             ("services:\n  web: {image: x, expose: ['8080:80']}\n", "services.web.expose[0]"),
             ("services:\n  web: {image: x, expose: ['3000-3005']}\n", "services.web.expose[0]"),

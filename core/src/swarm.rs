@@ -338,6 +338,12 @@ pub(crate) fn to_swarm(
     if spec.privileged {
         return Err(Error::invalid("privileged", "Swarm mode services cannot run privileged containers"));
     }
+    if !spec.devices.is_empty() {
+        return Err(Error::invalid(
+            "devices[0]",
+            "Swarm mode cannot give a service's tasks a device (moby/swarmkit#1244); use the fleet backend",
+        ));
+    }
     if !spec.shutdown_delay.is_zero() {
         return Err(Error::invalid(
             "shutdown_delay",
@@ -2225,6 +2231,9 @@ mod tests {
         assert_eq!(mode("vip", "ingress").unwrap(), Some(bm::EndpointSpecModeEnum::VIP));
         assert!(mode("dnsrr", "ingress").unwrap_err().to_string().contains("endpoint_mode"));
         assert!(mode("rr", "host").unwrap_err().to_string().contains("endpoint_mode"));
+        // Swarm has no devices: refused before any engine call.
+        let device = ServiceSpec { devices: vec!["/dev/fuse".into()], ..spec.clone() };
+        assert!(to_swarm(&device, &nodes(), "host", &none()).unwrap_err().to_string().contains("devices[0]"));
         // On the host network nothing is published (Swarm would refuse the task), the container's
         // label names the ports for discovery, and a node runs one task.
         let host = ServiceSpec {

@@ -743,3 +743,42 @@ async fn security_options_reach_every_task() {
         remove_service(&fleet, &spec.name).await.unwrap();
     }
 }
+
+/// A device reaches every task at the path and with the permissions asked, the engine's device
+/// cgroup enforcing them (`/dev/fuse` is outside the engine's default allowances, unlike `/dev/null`);
+/// a host that lacks the device fails the task's create with the engine's word, and the service's
+/// running tasks stay.
+#[tokio::test]
+async fn devices_reach_every_task_with_their_permissions() {
+    let fleet = plain_fleet();
+    let name = unique("dev").replace('-', "_").to_lowercase();
+    let mut spec = ServiceSpec::new(&name, IMAGE);
+    spec.command = ["sleep", "600"].map(String::from).to_vec();
+    spec.replicas = 2;
+    spec.stop_grace_period = Duration::from_secs(1);
+    // The device cgroup allows by device number, so each device appears once.
+    spec.devices = vec!["/dev/fuse:/dev/reader:r".into(), "/dev/null:/dev/writer".into()];
+    let d = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    assert_eq!(d.report.created.len(), 2, "{:?}", d.report);
+    let script = "for d in reader writer; do ls -l /dev/$d | cut -c1; (: < /dev/$d) 2>/dev/null && echo $d read; \
+                  (: > /dev/$d) 2>/dev/null && echo $d write || echo $d refused; done";
+    for task in &d.report.created {
+        let h = fleet.host(&task.host).unwrap();
+        let out = h.exec(&task.id, &["sh".into(), "-c".into(), script.into()], &ExecOptions::default()).await.unwrap();
+        assert_eq!(out.stdout, "c\nreader read\nreader refused\nc\nwriter read\nwriter write\n", "on {}", task.host);
+    }
+    // A device the hosts lack: the engine refuses to start the new task with its word, and a rollout
+    // that rolls back on failure brings the service back as it was.
+    let mut missing = spec.clone();
+    missing.devices = vec!["/dev/dockfleet-no-such-device".into()];
+    missing.update_config.failure_action = "rollback".into();
+    let options = RolloutOptions { ready_timeout: Duration::from_secs(15), ..Default::default() };
+    let events: Vec<RolloutEvent> = rollout(fleet.clone(), missing, options).try_collect().await.unwrap();
+    let failed = events.iter().find(|e| e.kind == "task-failed").expect("a task failed");
+    assert!(failed.message.contains("dockfleet-no-such-device"), "{}", failed.message);
+    assert_eq!(events.last().map(|e| (e.phase.as_str(), e.kind.as_str())), Some(("rollback", "completed")));
+    let o = observe(&fleet, &name).await.unwrap();
+    let running: Vec<_> = o.tasks.iter().filter(|t| t.state == "running").collect();
+    assert!(running.len() == 2 && running.iter().all(|t| t.spec_hash == spec_hash(&spec)), "{o:?}");
+    remove_service(&fleet, &name).await.unwrap();
+}
