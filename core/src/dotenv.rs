@@ -19,25 +19,9 @@ const MAX_BYTES: u64 = 1 << 20;
 /// Reads the env file `path`, naming `field` in its errors (with the file's line). Variables come
 /// from the file's earlier keys, then from `env`.
 pub(crate) fn read(field: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<BTreeMap<String, String>> {
-    let text = read_text(path, MAX_BYTES).map_err(|why| Error::invalid(field, format!("env file {why}")))?;
+    let text =
+        crate::files::read_text(path, MAX_BYTES).map_err(|why| Error::invalid(field, format!("env file {why}")))?;
     parse(&text, env).map_err(|(line, why)| Error::invalid(field, format!("{}:{line}: {why}", path.display())))
-}
-
-/// Reads a regular file of at most `limit` bytes as UTF-8; the error says which file and why. A
-/// device or a pipe is refused rather than read (`/dev/zero` would never end).
-pub(crate) fn read_text(path: &Path, limit: u64) -> std::result::Result<String, String> {
-    use std::io::Read;
-    let cannot = |e: std::io::Error| format!("{}: cannot read it: {e}", path.display());
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    if !file.metadata().map_err(cannot)?.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
-    }
-    let mut text = String::new();
-    file.take(limit + 1).read_to_string(&mut text).map_err(cannot)?;
-    if text.len() as u64 > limit {
-        return Err(format!("{}: over the limit of {limit} bytes", path.display()));
-    }
-    Ok(text)
 }
 
 /// Parses env-file text; an error is the 1-based line and why.

@@ -41,6 +41,7 @@ pub mod embed;
 pub mod error;
 #[cfg(feature = "etcd")]
 mod etcd;
+mod files;
 mod fleet;
 mod health;
 mod host;

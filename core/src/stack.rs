@@ -141,7 +141,8 @@ pub struct Stack {
 pub struct StackFile {
     /// Full name (`STACK_key`, or the compose `name:`).
     pub name: String,
-    /// The file holding its content.
+    /// The file holding its content: a regular file of at most 1 MiB (Swarm holds a secret or config
+    /// under 500 KiB), read when the stack is deployed.
     pub file: Option<PathBuf>,
     /// The environment variable holding its content, read when the stack is deployed (compose's
     /// `environment:`); the value itself is never kept in the stack.
@@ -157,13 +158,16 @@ pub struct StackFile {
     pub labels: BTreeMap<String, String>,
 }
 
+/// How large a secret's or config's file may be (Swarm holds each under 500 KiB).
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
 impl StackFile {
     /// Its content, read from its file or environment variable; `field` (`secrets.db_pw`) names
     /// it in errors.
     pub fn data(&self, field: &str) -> Result<Vec<u8>> {
         match (&self.file, &self.environment, &self.content) {
             (Some(f), None, None) => {
-                std::fs::read(f).map_err(|e| Error::Io { path: f.display().to_string(), source: e })
+                crate::files::read_bytes(f, MAX_FILE_BYTES).map_err(|why| Error::invalid(format!("{field}.file"), why))
             }
             (None, Some(var), None) => {
                 if let Some(v) = std::env::var_os(var) {
@@ -737,7 +741,7 @@ fn seccomp_file(opt: &str) -> Option<&str> {
 /// compose file's directory. Other entries are kept as written.
 fn seccomp_profile_file(field: &str, opt: String, base_dir: &Path) -> Result<String> {
     let Some(path) = seccomp_file(&opt) else { return Ok(opt) };
-    let text = crate::dotenv::read_text(&base_dir.join(path), 1 << 20)
+    let text = crate::files::read_text(&base_dir.join(path), 1 << 20)
         .map_err(|why| Error::invalid(field, format!("seccomp profile {why}")))?;
     Ok(format!("seccomp={}", text.trim()))
 }
@@ -1963,7 +1967,7 @@ fn extended(
         None => extended(services, dir, env, &base_name, chain),
         Some(f) => {
             let path = dir.join(&f);
-            let text = crate::dotenv::read_text(&path, MAX_COMPOSE_BYTES as u64)
+            let text = crate::files::read_text(&path, MAX_COMPOSE_BYTES as u64)
                 .map_err(|why| Error::invalid(format!("{field}.file"), why))?;
             let doc = load_doc(&text, env).map_err(|e| e.with_field_prefix(&format!("{field}.file")))?;
             let from = path.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -2099,8 +2103,7 @@ fn read_part(
                     chain[at..].iter().chain([&canonical]).map(|p| p.display().to_string()).collect();
                 return Err(fail("path", format!("include cycle: {}", cycle.join(" includes "))));
             }
-            texts
-                .push(crate::dotenv::read_text(&canonical, MAX_COMPOSE_BYTES as u64).map_err(|why| fail("path", why))?);
+            texts.push(crate::files::read_text(&canonical, MAX_COMPOSE_BYTES as u64).map_err(|why| fail("path", why))?);
             canonicals.push(canonical);
         }
         let file = base_dir.join(&inc.paths[0]);
@@ -2355,7 +2358,7 @@ fn load_files(name: &str, paths: &[&Path], field: impl Fn(usize) -> String) -> R
     let (mut texts, mut chain) = (Vec::new(), Vec::new());
     for (i, path) in paths.iter().enumerate() {
         let text =
-            crate::dotenv::read_text(path, MAX_COMPOSE_BYTES as u64).map_err(|why| Error::invalid(field(i), why))?;
+            crate::files::read_text(path, MAX_COMPOSE_BYTES as u64).map_err(|why| Error::invalid(field(i), why))?;
         let cannot = |e: std::io::Error| Error::invalid(field(i), format!("{}: cannot read it: {e}", path.display()));
         chain.push(path.canonicalize().map_err(cannot)?);
         texts.push(text);
@@ -3739,6 +3742,11 @@ services:
         let pw = StackFile { name: "blog_db_pw".into(), file: Some(dir.join("./pw.txt")), ..Default::default() };
         assert_eq!(stack.secrets, vec![pw.clone()]);
         assert_eq!(pw.data("secrets.db_pw").unwrap(), b"hunter2");
+        // A file set in code is read as a compose file's is: a device is refused, not read on and on.
+        let device = StackFile { name: "blog_zero".into(), file: Some("/dev/zero".into()), ..Default::default() };
+        let e = device.data("secrets.zero").unwrap_err();
+        assert!(e.code() == "invalid_argument" && e.to_string().contains("secrets.zero.file"), "{e}");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
         assert_eq!(stack.configs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["blog_app"]);
         let spec = &stack.services[0].spec;
         assert_eq!(
