@@ -454,6 +454,8 @@ export interface ContainerSpec {
   privileged?: boolean
   securityOpt?: Array<string>
   devices?: Array<string>
+  tty?: boolean
+  stdinOpen?: boolean
 }
 
 /** The state part of `ContainerDetails`. */
@@ -1153,6 +1155,8 @@ export interface ServiceSpec {
   privileged?: boolean
   securityOpt?: Array<string>
   devices?: Array<string>
+  tty?: boolean
+  stdinOpen?: boolean
   allowPrivileged?: boolean
   allowHostMounts?: boolean
   secrets?: Array<ServiceFile>

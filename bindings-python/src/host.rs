@@ -74,7 +74,7 @@ dto! {
         sysctls: BTreeMap<String, String>, tmpfs: Vec<String>, shm_size: Option<u64>, dns: Vec<String>,
         dns_search: Vec<String>, dns_opt: Vec<String>, working_dir: Option<String>, user: Option<String>, group_add: Vec<String>,
         stop_timeout: Option<u32>, stop_signal: Option<String>, privileged: bool,
-        security_opt: Vec<String>, devices: Vec<String>,
+        security_opt: Vec<String>, devices: Vec<String>, tty: bool, stdin_open: bool,
     }
 }
 

@@ -738,6 +738,8 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         user: spec.user.clone(),
         stop_timeout: spec.stop_timeout.map(i64::from),
         stop_signal: spec.stop_signal.clone(),
+        tty: spec.tty.then_some(true),
+        open_stdin: spec.stdin_open.then_some(true),
         host_config: Some(host_config),
         networking_config,
         ..Default::default()

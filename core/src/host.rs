@@ -824,6 +824,14 @@ pub struct ContainerSpec {
     /// host's, the permissions (`r`, `w`, `m`knod) to `rwm`. A device the host lacks fails the create.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// Give the container a terminal (`docker run -t`): its output is then one raw stream (log lines
+    /// come as `console`), and programs that check for a terminal behave as at a console.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    /// Keep the container's standard input open (`docker run -i`), though nothing writes to it: a
+    /// shell or `cat` reading it waits instead of reading end-of-file and exiting.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stdin_open: bool,
 }
 
 impl ContainerSpec {

@@ -272,6 +272,8 @@ pub(crate) fn task_container_with(
         privileged: spec.privileged,
         security_opt: spec.security_opt.clone(),
         devices: spec.devices.clone(),
+        tty: spec.tty,
+        stdin_open: spec.stdin_open,
         group_add: spec.group_add.clone(),
         hostname: spec.hostname.as_ref().map(|h| fill("hostname", h)),
         extra_hosts: spec.extra_hosts.clone(),

@@ -348,6 +348,13 @@ pub struct ServiceSpec {
     /// backend only.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// Give every task a terminal (compose's `tty`; see [`crate::ContainerSpec::tty`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    /// Keep every task's standard input open, though nothing writes to it (compose's `stdin_open`; see
+    /// [`crate::ContainerSpec::stdin_open`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stdin_open: bool,
     /// Opt-in for `privileged`, for the `cap_add`s, `security_opt`s and `devices` that hand a container
     /// its host.
     pub allow_privileged: bool,
@@ -406,6 +413,8 @@ impl Default for ServiceSpec {
             security_opt: Vec::new(),
             endpoint_mode: None,
             devices: Vec::new(),
+            tty: false,
+            stdin_open: false,
             allow_privileged: false,
             allow_host_mounts: false,
             secrets: Vec::new(),

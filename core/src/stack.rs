@@ -366,6 +366,8 @@ struct ComposeService {
     privileged: Option<bool>,
     cap_add: Option<Value>,
     devices: Option<Value>,
+    tty: Option<bool>,
+    stdin_open: Option<bool>,
     cap_drop: Option<Value>,
     logging: Option<ComposeLogging>,
     ulimits: Option<BTreeMap<String, Value>>,
@@ -1295,6 +1297,8 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     if let Some(v) = &s.devices {
         spec.devices = string_list(&f("devices"), v)?;
     }
+    spec.tty = s.tty.unwrap_or(false);
+    spec.stdin_open = s.stdin_open.unwrap_or(false);
     if let Some(v) = &s.cap_add {
         spec.cap_add = string_list(&f("cap_add"), v)?;
     }
@@ -1724,7 +1728,6 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         }
         "pull_policy" => "images come from the fleet: built by the stack or copied from a host that has them",
         "device_cgroup_rules" => "list the devices a task needs in devices",
-        "tty" | "stdin_open" => "tasks run without a terminal or input",
         "develop" | "attach" => "they drive compose's development loop; dockfleet deploys (service_logs reads output)",
         "volumes_from" => "a task may run on any host: share a named volume instead",
         "uts" | "cgroup" => "a task has its own namespaces",
@@ -3141,6 +3144,9 @@ networks:
         assert_eq!((web.hostname.as_deref(), web.init, web.read_only), (Some("web-{{.Task.Slot}}"), Some(true), true));
         assert_eq!((&web.cap_add[..], &web.cap_drop[..]), (&["NET_ADMIN".to_string()][..], &["ALL".to_string()][..]));
         assert_eq!(web.extra_hosts, ["a:10.0.0.1", "b:10.0.0.2", "c:::1", "gw:host-gateway"]);
+        let console = parse("services:\n  web: {image: x, tty: true, stdin_open: true}\n").unwrap();
+        let c = crate::task_container(&console.services[0].spec, 1);
+        assert!(c.tty && c.stdin_open);
         let devices = "services:\n  web: {image: x, devices: ['/dev/ttyUSB0:/dev/modem:rw', /dev/fuse]}\n";
         assert_eq!(parse(devices).unwrap().services[0].spec.devices, ["/dev/ttyUSB0:/dev/modem:rw", "/dev/fuse"]);
         let opted = "services:\n  web:\n    image: x\n    privileged: true\n    cap_add: [SYS_ADMIN]\n    volumes: ['/:/host']\n    x-dockfleet: {allow_privileged: true, allow_host_mounts: true}\n";
@@ -4005,7 +4011,7 @@ services:
         assert!(e.to_string().contains("COMPOSE_PROFILES") && e.to_string().contains("\"b c\""), "{e}");
         // A service left out is still checked.
         std::fs::write(dir.join(".env"), "").unwrap();
-        let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], tty: true}\n", &dir).unwrap_err();
+        let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], pid: host}\n", &dir).unwrap_err();
         assert!(e.to_string().contains("services.t"), "{e}");
         let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], working_dir: rel}\n", &dir);
         assert!(e.unwrap_err().to_string().contains("services.t.working_dir"));
@@ -4063,7 +4069,7 @@ services:
             ("services:\n  a: {extends: {file: none.yaml, service: b}}\n", "services.a.extends.file", "cannot read"),
             ("services:\n  a: {extends: [b]}\n", "services.a.extends", "service name or"),
             (
-                "services:\n  a: {extends: {file: common/services.yaml, service: plain}, tty: true}\n",
+                "services:\n  a: {extends: {file: common/services.yaml, service: plain}, pid: host}\n",
                 "services.a",
                 "not supported",
             ),

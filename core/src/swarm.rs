@@ -525,6 +525,8 @@ pub(crate) fn to_swarm(
         mounts: Some(mounts),
         stop_grace_period: Some(nanos(spec.stop_grace_period)),
         health_check,
+        tty: spec.tty.then_some(true),
+        open_stdin: spec.stdin_open.then_some(true),
         ..Default::default()
     };
     let r = &spec.resources;
@@ -2231,6 +2233,10 @@ mod tests {
         assert_eq!(mode("vip", "ingress").unwrap(), Some(bm::EndpointSpecModeEnum::VIP));
         assert!(mode("dnsrr", "ingress").unwrap_err().to_string().contains("endpoint_mode"));
         assert!(mode("rr", "host").unwrap_err().to_string().contains("endpoint_mode"));
+        // A terminal and an open standard input, as Swarm's ContainerSpec has them.
+        let console = ServiceSpec { tty: true, stdin_open: true, ..spec.clone() };
+        let c = to_swarm(&console, &nodes(), "host", &none()).unwrap().task_template.unwrap().container_spec.unwrap();
+        assert_eq!((c.tty, c.open_stdin), (Some(true), Some(true)));
         // Swarm has no devices: refused before any engine call.
         let device = ServiceSpec { devices: vec!["/dev/fuse".into()], ..spec.clone() };
         assert!(to_swarm(&device, &nodes(), "host", &none()).unwrap_err().to_string().contains("devices[0]"));

@@ -782,3 +782,43 @@ async fn devices_reach_every_task_with_their_permissions() {
     assert!(running.len() == 2 && running.iter().all(|t| t.spec_hash == spec_hash(&spec)), "{o:?}");
     remove_service(&fleet, &name).await.unwrap();
 }
+
+/// `tty` gives every task a terminal; `stdin_open` keeps its standard input open, so a task reading
+/// it waits (as under `docker run -i`) instead of reading end-of-file and exiting.
+#[tokio::test]
+async fn a_terminal_and_an_open_standard_input_reach_every_task() {
+    let fleet = plain_fleet();
+    let base = unique("tty").replace('-', "_").to_lowercase();
+    let service = |suffix: &str, tty: bool, stdin_open: bool| {
+        let mut spec = ServiceSpec::new(format!("{base}_{suffix}"), IMAGE);
+        spec.command = ["sh", "-c", "tty; cat; echo stdin closed"].map(String::from).to_vec();
+        spec.stop_grace_period = Duration::from_secs(1);
+        spec.restart_policy.condition = "none".into();
+        spec.tty = tty;
+        spec.stdin_open = stdin_open;
+        spec
+    };
+    // (spec, whether cat still waits, the output so far, its stream)
+    let cases = [
+        (service("both", true, true), true, "/dev/pts/0\n", "console"),
+        (service("input", false, true), true, "not a tty\n", "stdout"),
+        (service("neither", false, false), false, "not a tty\nstdin closed\n", "stdout"),
+    ];
+    for (spec, waits, output, stream) in &cases {
+        let task = deploy(&fleet, spec, &PlanOptions::default()).await.unwrap().report.created.remove(0);
+        let h = fleet.host(&task.host).unwrap();
+        if *waits {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert!(h.inspect_container(&task.id).await.unwrap().state.running, "{}: cat waits", spec.name);
+        } else {
+            assert_eq!(h.wait_container(&task.id).await.unwrap(), 0);
+        }
+        let lines: Vec<_> = h.logs(&task.id, &LogOptions::default()).try_collect().await.unwrap();
+        let text: String = lines.iter().map(|l| l.message.replace('\r', "")).collect();
+        assert_eq!(&text, output, "{}: {lines:?}", spec.name);
+        assert!(lines.iter().all(|l| l.stream == *stream), "{}: {lines:?}", spec.name);
+    }
+    for (spec, ..) in &cases {
+        remove_service(&fleet, &spec.name).await.unwrap();
+    }
+}
