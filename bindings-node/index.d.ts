@@ -456,6 +456,7 @@ export interface ContainerSpec {
   devices?: Array<string>
   tty?: boolean
   stdinOpen?: boolean
+  pid?: string | undefined | null
 }
 
 /** The state part of `ContainerDetails`. */
@@ -1157,6 +1158,7 @@ export interface ServiceSpec {
   devices?: Array<string>
   tty?: boolean
   stdinOpen?: boolean
+  pid?: string | undefined | null
   allowPrivileged?: boolean
   allowHostMounts?: boolean
   secrets?: Array<ServiceFile>

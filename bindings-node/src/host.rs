@@ -74,6 +74,7 @@ object! { in
         dns_search: Vec<String>, dns_opt: Vec<String>, working_dir: Option<String>, user: Option<String>, group_add: Vec<String>,
         stop_timeout: Option<Number<u32>>, stop_signal: Option<String>, privileged: bool,
         security_opt: Vec<String>, devices: Vec<String>, tty: bool, stdin_open: bool,
+        pid: Option<String>,
     }
 }
 

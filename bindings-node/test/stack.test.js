@@ -76,6 +76,8 @@ test('entrypoint, working directory, user and stop signal from a compose file', 
   const text = "services:\n  web:\n    image: x\n    entrypoint: /bin/sh -c\n    command: [echo hi]\n    working_dir: /srv\n    user: '65534'\n    stop_signal: SIGQUIT\n"
   const { spec } = dockfleet.parseCompose('app', text).services[0]
   assert.deepEqual([spec.entrypoint, spec.command, spec.workingDir, spec.user, spec.stopSignal], [['/bin/sh', '-c'], ['echo hi'], '/srv', '65534', 'SIGQUIT'])
+  const agent = dockfleet.parseCompose('app', 'services:\n  a: {image: x, pid: host, x-dockfleet: {allow_privileged: true}}\n').services[0].spec
+  assert.deepEqual([agent.pid, dockfleet.taskContainer(agent, 1).pid, spec.pid], ['host', 'host', null])
   const terminal = dockfleet.parseCompose('app', 'services:\n  web: {image: x, tty: true, stdin_open: true}\n').services[0].spec
   const c = dockfleet.taskContainer(terminal, 1)
   assert.deepEqual([terminal.tty, terminal.stdinOpen, c.tty, c.stdinOpen, spec.tty], [true, true, true, true, false])

@@ -75,6 +75,7 @@ dto! {
         dns_search: Vec<String>, dns_opt: Vec<String>, working_dir: Option<String>, user: Option<String>, group_add: Vec<String>,
         stop_timeout: Option<u32>, stop_signal: Option<String>, privileged: bool,
         security_opt: Vec<String>, devices: Vec<String>, tty: bool, stdin_open: bool,
+        pid: Option<String>,
     }
 }
 

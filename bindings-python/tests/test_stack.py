@@ -50,7 +50,7 @@ def test_bad_compose_names_the_field():
     for text, field in [
         ("services:\n  web: {image: x, deploy: {replicas: lots}}\n", "services.web.deploy.replicas"),
         ("services:\n  web: {image: x, volumes: ['/:/h']}\n", "services.web.volumes[0].source"),
-        ("services:\n  web: {image: x, pid: host}\n", "services.web"),
+        ("services:\n  web: {image: x, ipc: host}\n", "services.web"),
         ("services:\n  web: {image: x, working_dir: srv}\n", "services.web.working_dir"),
         ("services:\n  web: {image: x, entrypoint: []}\n", "services.web.entrypoint"),
         ("services:\n  web: {image: x, network_mode: host, ports: ['8080:9100']}\n", "services.web.ports[0].published"),
@@ -91,6 +91,9 @@ def test_entrypoint_working_dir_user_and_stop_signal_from_compose():
     spec = sync.parse_compose("app", text).services[0].spec
     assert (spec.entrypoint, spec.command, spec.working_dir, spec.user) == (["/bin/sh", "-c"], ["echo hi"], "/srv", "65534")
     assert spec.stop_signal == "SIGQUIT"
+    agent = sync.parse_compose("app", "services:\n  a: {image: x, pid: host, x-dockfleet: {allow_privileged: true}}\n").services[0].spec
+    assert (agent.pid, dockfleet.task_container(agent, 1).pid, spec.pid) == ("host", "host", None)
+    assert_refused(dockfleet.ServiceSpec(name="x", image="x", pid="host"), "pid")
     console = sync.parse_compose("app", "services:\n  web: {image: x, tty: true, stdin_open: true}\n").services[0].spec
     c = dockfleet.task_container(console, 1)
     assert (console.tty, console.stdin_open, c.tty, c.stdin_open, spec.tty) == (True, True, True, True, False)

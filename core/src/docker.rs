@@ -674,6 +674,7 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         pids_limit: spec.pids_limit,
         group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
         network_mode: spec.network.clone(),
+        pid_mode: spec.pid.clone(),
         privileged: spec.privileged.then_some(true),
         // Validated before: every entry reads.
         devices: (!spec.devices.is_empty()).then(|| {

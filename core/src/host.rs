@@ -832,6 +832,11 @@ pub struct ContainerSpec {
     /// shell or `cat` reading it waits instead of reading end-of-file and exiting.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stdin_open: bool,
+    /// Process namespace (`docker run --pid`): `host` shares the host's, where the container sees,
+    /// and as root may signal, every process of its host; `container:<name|id>` shares another
+    /// container's; `None`, its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
 }
 
 impl ContainerSpec {
@@ -863,6 +868,13 @@ impl ContainerSpec {
         validate_groups("group_add", &self.group_add)?;
         for (i, d) in self.devices.iter().enumerate() {
             Device::parse(&format!("devices[{i}]"), d)?;
+        }
+        match self.pid.as_deref().map(|p| (p, p.strip_prefix("container:"))) {
+            None | Some(("host", _)) => {}
+            Some((_, Some(c))) => validate_ref("pid", c)?,
+            Some((p, None)) => {
+                return Err(Error::invalid("pid", format!("{p:?} is not host or container:<name|id>")));
+            }
         }
         for (i, p) in self.ports.iter().enumerate() {
             if p.container_port == 0 {
@@ -1565,6 +1577,11 @@ mod tests {
         let mut c = ContainerSpec::new("busybox");
         c.devices = vec!["/dev/null".into(), "/dev/zero:/dev/z:rwx".into()];
         assert!(c.validate().unwrap_err().to_string().contains("devices[1]"));
+        c.devices.clear();
+        for (pid, ok) in [("host", true), ("container:db", true), ("container:../x", false), ("private", false)] {
+            c.pid = Some(pid.into());
+            assert_eq!(c.validate().is_ok(), ok, "pid {pid}");
+        }
     }
 
     #[test]

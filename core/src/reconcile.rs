@@ -274,6 +274,7 @@ pub(crate) fn task_container_with(
         devices: spec.devices.clone(),
         tty: spec.tty,
         stdin_open: spec.stdin_open,
+        pid: spec.pid.clone(),
         group_add: spec.group_add.clone(),
         hostname: spec.hostname.as_ref().map(|h| fill("hostname", h)),
         extra_hosts: spec.extra_hosts.clone(),

@@ -355,6 +355,12 @@ pub struct ServiceSpec {
     /// [`crate::ContainerSpec::stdin_open`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stdin_open: bool,
+    /// `host` runs every task in its host's process namespace (compose's `pid: host`), as node
+    /// agents that report on every process of a host need; `None`, each task its own. A task's root
+    /// then may signal every process of its host, so this needs `allow_privileged`. Swarm mode
+    /// (API 1.41) has no process namespace setting: the fleet backend only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
     /// Opt-in for `privileged`, for the `cap_add`s, `security_opt`s and `devices` that hand a container
     /// its host.
     pub allow_privileged: bool,
@@ -415,6 +421,7 @@ impl Default for ServiceSpec {
             devices: Vec::new(),
             tty: false,
             stdin_open: false,
+            pid: None,
             allow_privileged: false,
             allow_host_mounts: false,
             secrets: Vec::new(),
@@ -797,6 +804,23 @@ impl ServiceSpec {
                 "a privileged container controls its host; set allow_privileged to accept that",
             ));
         }
+        match self.pid.as_deref() {
+            None => {}
+            Some("host") if self.allow_privileged => {}
+            Some("host") => {
+                return Err(Error::invalid(
+                    "pid",
+                    "in the host's process namespace a task's root may signal every process of its host; set \
+                     allow_privileged to accept that",
+                ))
+            }
+            Some(p) => {
+                return Err(Error::invalid(
+                    "pid",
+                    format!("{p:?}: only host (another container's namespace may be on another host)"),
+                ))
+            }
+        }
         for (kind, files) in [("secrets", &self.secrets), ("configs", &self.configs)] {
             let mut targets = std::collections::BTreeSet::new();
             for (i, f) in files.iter().enumerate() {
@@ -1085,6 +1109,11 @@ mod tests {
             }),
             ("devices[1]", |s| s.devices = vec!["/dev/fuse".into(), "/dev/sda:/dev/disk".into()]),
             ("devices[0]", |s| s.devices = vec!["/dev/mem".into()]),
+            ("pid", |s| s.pid = Some("host".into())),
+            ("pid", |s| {
+                s.pid = Some("container:db".into());
+                s.allow_privileged = true;
+            }),
             ("devices[0]", |s| s.devices = vec!["/dev/mapper/root".into()]),
             ("devices[0]", |s| s.devices = vec!["/dev/nvme0n1:/dev/x:r".into()]),
             ("devices[0]", |s| s.devices = vec!["/dev/fuse:rwx".into()]),
@@ -1165,10 +1194,11 @@ mod tests {
         s.resources.pids_limit = Some(100);
         s.group_add = vec!["wheel".into(), "1234".into()];
         s.devices = vec!["/dev/fuse".into(), "/dev/sdb:/dev/xvdb:r".into()];
+        s.pid = Some("host".into());
         s.validate().unwrap();
         let c = crate::task_container(&s, 2);
         assert_eq!(c.hostname, Some(format!("{}-2.local", s.name)), "placeholders filled per task");
-        assert_eq!(c.devices, s.devices);
+        assert_eq!((&c.devices, c.pid.as_deref()), (&s.devices, Some("host")));
         let mut t = s.clone();
         t.hostname = Some("{{.Node.Hostname}}-{{.Task.Slot}}".into());
         t.env = BTreeMap::from([

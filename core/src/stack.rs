@@ -368,6 +368,8 @@ struct ComposeService {
     devices: Option<Value>,
     tty: Option<bool>,
     stdin_open: Option<bool>,
+    /// `host`: the host's process namespace.
+    pid: Option<String>,
     cap_drop: Option<Value>,
     logging: Option<ComposeLogging>,
     ulimits: Option<BTreeMap<String, Value>>,
@@ -1299,6 +1301,7 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     }
     spec.tty = s.tty.unwrap_or(false);
     spec.stdin_open = s.stdin_open.unwrap_or(false);
+    spec.pid = s.pid.clone();
     if let Some(v) = &s.cap_add {
         spec.cap_add = string_list(&f("cap_add"), v)?;
     }
@@ -1720,9 +1723,7 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
             "tasks are named <service>.<slot>.<id>; other containers reach them by the service's name in the file"
         }
         "links" | "external_links" => "services reach each other by their names in the file on their networks",
-        "pid" | "ipc" | "userns_mode" | "cgroup_parent" => {
-            "a task has its own namespaces and joins its service's networks"
-        }
+        "ipc" | "userns_mode" | "cgroup_parent" => "a task has its own namespaces and joins its service's networks",
         "memswap_limit" | "cpu_shares" | "cpu_quota" | "cpu_period" | "cpuset" => {
             "set deploy.resources.limits and reservations (or mem_limit, mem_reservation and cpus)"
         }
@@ -3144,6 +3145,13 @@ networks:
         assert_eq!((web.hostname.as_deref(), web.init, web.read_only), (Some("web-{{.Task.Slot}}"), Some(true), true));
         assert_eq!((&web.cap_add[..], &web.cap_drop[..]), (&["NET_ADMIN".to_string()][..], &["ALL".to_string()][..]));
         assert_eq!(web.extra_hosts, ["a:10.0.0.1", "b:10.0.0.2", "c:::1", "gw:host-gateway"]);
+        // node-exporter's compose file (its README's, less container_name), with the two opt-ins: the
+        // host's network and processes, and its root.
+        let agent = "services:\n  node_exporter:\n    image: quay.io/prometheus/node-exporter:latest\n    command:\n      - '--path.rootfs=/host'\n    network_mode: host\n    pid: host\n    restart: unless-stopped\n    volumes:\n      - '/:/host:ro,rslave'\n    x-dockfleet: {allow_privileged: true, allow_host_mounts: true}\n";
+        let agent = parse(agent).unwrap().services.remove(0).spec;
+        assert_eq!((agent.pid.as_deref(), &agent.networks[..]), (Some("host"), &["host".to_string()][..]));
+        let e = parse("services:\n  agent: {image: x, pid: host}\n").unwrap_err();
+        assert!(e.to_string().contains("services.agent.pid") && e.to_string().contains("allow_privileged"), "{e}");
         let console = parse("services:\n  web: {image: x, tty: true, stdin_open: true}\n").unwrap();
         let c = crate::task_container(&console.services[0].spec, 1);
         assert!(c.tty && c.stdin_open);
@@ -4011,7 +4019,7 @@ services:
         assert!(e.to_string().contains("COMPOSE_PROFILES") && e.to_string().contains("\"b c\""), "{e}");
         // A service left out is still checked.
         std::fs::write(dir.join(".env"), "").unwrap();
-        let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], pid: host}\n", &dir).unwrap_err();
+        let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], ipc: host}\n", &dir).unwrap_err();
         assert!(e.to_string().contains("services.t"), "{e}");
         let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], working_dir: rel}\n", &dir);
         assert!(e.unwrap_err().to_string().contains("services.t.working_dir"));
@@ -4069,7 +4077,7 @@ services:
             ("services:\n  a: {extends: {file: none.yaml, service: b}}\n", "services.a.extends.file", "cannot read"),
             ("services:\n  a: {extends: [b]}\n", "services.a.extends", "service name or"),
             (
-                "services:\n  a: {extends: {file: common/services.yaml, service: plain}, pid: host}\n",
+                "services:\n  a: {extends: {file: common/services.yaml, service: plain}, ipc: host}\n",
                 "services.a",
                 "not supported",
             ),

@@ -338,6 +338,12 @@ pub(crate) fn to_swarm(
     if spec.privileged {
         return Err(Error::invalid("privileged", "Swarm mode services cannot run privileged containers"));
     }
+    if spec.pid.is_some() {
+        return Err(Error::invalid(
+            "pid",
+            "Swarm mode (API 1.41) cannot run a service in the host's process namespace; use the fleet backend",
+        ));
+    }
     if !spec.devices.is_empty() {
         return Err(Error::invalid(
             "devices[0]",
@@ -2237,6 +2243,9 @@ mod tests {
         let console = ServiceSpec { tty: true, stdin_open: true, ..spec.clone() };
         let c = to_swarm(&console, &nodes(), "host", &none()).unwrap().task_template.unwrap().container_spec.unwrap();
         assert_eq!((c.tty, c.open_stdin), (Some(true), Some(true)));
+        // Nor the host's process namespace.
+        let pid = ServiceSpec { pid: Some("host".into()), allow_privileged: true, ..spec.clone() };
+        assert!(to_swarm(&pid, &nodes(), "host", &none()).unwrap_err().to_string().contains("pid"));
         // Swarm has no devices: refused before any engine call.
         let device = ServiceSpec { devices: vec!["/dev/fuse".into()], ..spec.clone() };
         assert!(to_swarm(&device, &nodes(), "host", &none()).unwrap_err().to_string().contains("devices[0]"));

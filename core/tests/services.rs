@@ -483,6 +483,15 @@ async fn service_stats_sample_every_running_task_where_it_runs() {
     assert_eq!(service_stats(&fleet, "no/such").await.unwrap_err().code(), "invalid_argument");
 }
 
+/// A service of `replicas` tasks that sleep, stopped within a second.
+fn sleeping(prefix: &str, replicas: u32) -> ServiceSpec {
+    let mut spec = ServiceSpec::new(unique(prefix).replace('-', "_").to_lowercase(), IMAGE);
+    spec.command = ["sleep", "600"].map(String::from).to_vec();
+    spec.replicas = replicas;
+    spec.stop_grace_period = Duration::from_secs(1);
+    spec
+}
+
 /// The span of one task's `cat /proc/uptime; sleep; cat /proc/uptime` (one kernel, one clock for all).
 fn span(out: &TaskExec) -> (f64, f64) {
     let t: Vec<f64> = out.stdout.lines().map(|l| l.split(' ').next().unwrap().parse().unwrap()).collect();
@@ -493,11 +502,8 @@ fn span(out: &TaskExec) -> (f64, f64) {
 #[tokio::test]
 async fn service_exec_runs_in_every_task_or_one_slot_at_the_parallelism_asked() {
     let fleet = plain_fleet();
-    let name = unique("exec").replace('-', "_").to_lowercase();
-    let mut spec = ServiceSpec::new(&name, IMAGE);
-    spec.command = ["sleep", "600"].map(String::from).to_vec();
-    spec.replicas = 3;
-    spec.stop_grace_period = Duration::from_secs(1);
+    let spec = sleeping("exec", 3);
+    let name = spec.name.clone();
     deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
     let status = fleet.service_status(&name).await.unwrap();
     let sh = |script: &str| ["sh".to_string(), "-c".into(), script.into()];
@@ -751,11 +757,8 @@ async fn security_options_reach_every_task() {
 #[tokio::test]
 async fn devices_reach_every_task_with_their_permissions() {
     let fleet = plain_fleet();
-    let name = unique("dev").replace('-', "_").to_lowercase();
-    let mut spec = ServiceSpec::new(&name, IMAGE);
-    spec.command = ["sleep", "600"].map(String::from).to_vec();
-    spec.replicas = 2;
-    spec.stop_grace_period = Duration::from_secs(1);
+    let mut spec = sleeping("dev", 2);
+    let name = spec.name.clone();
     // The device cgroup allows by device number, so each device appears once.
     spec.devices = vec!["/dev/fuse:/dev/reader:r".into(), "/dev/null:/dev/writer".into()];
     let d = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
@@ -821,4 +824,33 @@ async fn a_terminal_and_an_open_standard_input_reach_every_task() {
     for (spec, ..) in &cases {
         remove_service(&fleet, &spec.name).await.unwrap();
     }
+}
+
+/// `pid: host` runs every task in its host's process namespace: the task sees its engine's
+/// `dockerd` among the processes, which a task of its own namespace does not.
+#[tokio::test]
+async fn a_task_in_the_hosts_process_namespace_sees_the_hosts_processes() {
+    let fleet = plain_fleet();
+    let mut spec = sleeping("pid", 2);
+    let name = spec.name.clone();
+    let script = "cat /proc/1/comm; cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^dockerd$'";
+    let mut seen = Vec::new();
+    for pid in [None, Some("host")] {
+        spec.pid = pid.map(String::from);
+        spec.allow_privileged = pid.is_some();
+        let d = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+        for task in &d.report.created {
+            let h = fleet.host(&task.host).unwrap();
+            let out =
+                h.exec(&task.id, &["sh".into(), "-c".into(), script.into()], &ExecOptions::default()).await.unwrap();
+            let mut lines = out.stdout.lines();
+            let (init, engines) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+            seen.push((pid, init == "sleep", engines.parse::<u32>().unwrap_or(0) > 0));
+        }
+    }
+    // In its own namespace the task's command is PID 1 and no engine is in sight; in the host's,
+    // PID 1 is the host's init and the testbed's engines are there.
+    let expected = [(None, true, false), (None, true, false), (Some("host"), false, true), (Some("host"), false, true)];
+    assert_eq!(seen, expected);
+    remove_service(&fleet, &name).await.unwrap();
 }
