@@ -370,6 +370,8 @@ struct ComposeService {
     stdin_open: Option<bool>,
     /// `host`: the host's process namespace.
     pid: Option<String>,
+    /// Checked against what dockfleet does (never pull from a registry), not stored.
+    pull_policy: Option<String>,
     cap_drop: Option<Value>,
     logging: Option<ComposeLogging>,
     ulimits: Option<BTreeMap<String, Value>>,
@@ -1097,10 +1099,37 @@ fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mounted> {
     Ok(Mounted::Mount(mount))
 }
 
+/// Checks a compose `pull_policy` against what dockfleet does: it never pulls from a registry. A
+/// service with `build:` is built by every `stack_up` (the engine's cache keeps that quick), and an
+/// image a host lacks is copied to it from a host of the fleet that has it. So `missing` (or
+/// `if_not_present`) and `never` hold as they are, and `build` holds with a `build:` section; the
+/// policies that pull from a registry (`always`, `daily`, `weekly`, `every_<duration>`) are refused.
+fn check_pull_policy(field: &str, policy: &str, has_build: bool) -> Result<()> {
+    match policy {
+        "missing" | "if_not_present" | "never" => Ok(()),
+        "build" if has_build => Ok(()),
+        "build" => Err(Error::invalid(field, "build needs a build: section to build from")),
+        "always" | "daily" | "weekly" => Err(Error::invalid(
+            field,
+            format!(
+                "{policy} pulls from a registry, which dockfleet never does: a service with build: is built by \
+                 every stack_up, and an image a host lacks is copied from a host of the fleet that has it"
+            ),
+        )),
+        p if p.starts_with("every_") => {
+            Err(Error::invalid(field, format!("{p} pulls from a registry, which dockfleet never does")))
+        }
+        p => Err(Error::invalid(field, format!("{p:?} is not missing, never, build or always"))),
+    }
+}
+
 fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<StackService> {
     let field = format!("services.{svc_name}");
     let f = |k: &str| format!("{field}.{k}");
     let mut spec = ServiceSpec::new(format!("{}_{svc_name}", names.stack), "");
+    if let Some(p) = &s.pull_policy {
+        check_pull_policy(&f("pull_policy"), p, s.build.is_some())?;
+    }
     let build = match &s.build {
         None => None,
         Some(Value::String(ctx)) => Some(StackBuild { context: names.base_dir.join(ctx), ..Default::default() }),
@@ -1727,7 +1756,6 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         "memswap_limit" | "cpu_shares" | "cpu_quota" | "cpu_period" | "cpuset" => {
             "set deploy.resources.limits and reservations (or mem_limit, mem_reservation and cpus)"
         }
-        "pull_policy" => "images come from the fleet: built by the stack or copied from a host that has them",
         "device_cgroup_rules" => "list the devices a task needs in devices",
         "develop" | "attach" => "they drive compose's development loop; dockfleet deploys (service_logs reads output)",
         "volumes_from" => "a task may run on any host: share a named volume instead",
@@ -3152,6 +3180,17 @@ networks:
         assert_eq!((agent.pid.as_deref(), &agent.networks[..]), (Some("host"), &["host".to_string()][..]));
         let e = parse("services:\n  agent: {image: x, pid: host}\n").unwrap_err();
         assert!(e.to_string().contains("services.agent.pid") && e.to_string().contains("allow_privileged"), "{e}");
+        for ok in
+            ["{image: x, pull_policy: missing}", "{image: x, pull_policy: never}", "{build: ., pull_policy: build}"]
+        {
+            parse(&format!("services:\n  web: {ok}\n")).unwrap();
+        }
+        for bad in
+            ["{image: x, pull_policy: always}", "{image: x, pull_policy: build}", "{image: x, pull_policy: every_12h}"]
+        {
+            let e = parse(&format!("services:\n  web: {bad}\n")).unwrap_err();
+            assert!(e.to_string().contains("services.web.pull_policy"), "{bad}: {e}");
+        }
         let console = parse("services:\n  web: {image: x, tty: true, stdin_open: true}\n").unwrap();
         let c = crate::task_container(&console.services[0].spec, 1);
         assert!(c.tty && c.stdin_open);
