@@ -645,7 +645,7 @@ export interface HostInfo {
   storageDriver: string
 }
 
-/** A host as the scheduler sees it; `usedPorts` like `"8080/tcp"`. */
+/** A host as the scheduler sees it; `usedPorts` like `"8080/tcp"`; `services`, those running a task there (what `node.runs` constraints look at). */
 export interface HostState {
   name?: string
   labels?: Record<string, string>
@@ -657,6 +657,7 @@ export interface HostState {
   usedPorts?: Array<string>
   tasks?: number
   serviceTasks?: number
+  services?: Array<string>
 }
 
 /** The outcome of probing one host. */

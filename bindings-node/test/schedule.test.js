@@ -26,6 +26,16 @@ test('published port in use: a slot unplaced, a reason per host', () => {
   assert.equal(Object.keys(s.reasons).length, 4)
 })
 
+test('node.runs places by where another service runs', () => {
+  const hs = hosts()
+  hs[2].services = ['shop_db']
+  const s = dockfleet.schedule({ name: 'shop_web', image: 'img', placement: { constraints: ['node.runs==shop_db'] } }, hs, [1, 2])
+  assert.deepEqual(s.assignments.map((a) => a.host), ['h2', 'h2'])
+  assert.match(s.reasons.h0, /no task of shop_db/)
+  const away = dockfleet.schedule({ name: 'shop_web', image: 'img', placement: { constraints: ['node.runs!=shop_db'] } }, hs, [1, 2, 3])
+  assert.ok(!away.assignments.some((a) => a.host === 'h2'))
+})
+
 test('an invalid spec throws invalid_argument naming the field', () => {
   const spec = { name: 'web', image: 'img', volumes: [{ source: '/var/run/docker.sock', target: '/s' }] }
   assert.throws(() => dockfleet.schedule(spec, hosts(), [1]), (e) => e.code === 'invalid_argument' && /volumes\[0\]\.source/.test(e.message))

@@ -9,10 +9,12 @@ use crate::spec::ServiceSpec;
 use crate::{dto, Conv};
 
 dto! {
-    /// A host as the scheduler sees it; `used_ports` like `"8080/tcp"`.
+    /// A host as the scheduler sees it; `used_ports` like `"8080/tcp"`; `services`, those running a task
+    /// there (what `node.runs` constraints look at).
     HostState => df::HostState {
         name: String, labels: BTreeMap<String, String>, available: bool, cpus: f64, memory_bytes: u64,
         reserved_cpus: f64, reserved_memory_bytes: u64, used_ports: BTreeSet<String>, tasks: u32, service_tasks: u32,
+        services: BTreeSet<String>,
     }
 }
 

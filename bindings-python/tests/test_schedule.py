@@ -35,6 +35,16 @@ def test_published_port_in_use_leaves_a_slot_unplaced_with_reasons():
     assert "8080/tcp" in s.reasons["h1"] and len(s.reasons) == 4
 
 
+def test_node_runs_places_by_where_another_service_runs():
+    hs = hosts()
+    hs[2].services = {"shop_db"}
+    spec = dockfleet.ServiceSpec(name="shop_web", image="img", placement=dockfleet.Placement(constraints=["node.runs==shop_db"]))
+    s = dockfleet.schedule(spec, hs, [1, 2])
+    assert [a.host for a in s.assignments] == ["h2", "h2"] and "no task of shop_db" in s.reasons["h0"]
+    spec.placement = dockfleet.Placement(constraints=["node.runs!=shop_db"])
+    assert "h2" not in [a.host for a in dockfleet.schedule(spec, hs, [1, 2, 3]).assignments]
+
+
 def test_invalid_spec_names_the_field():
     spec = dockfleet.ServiceSpec(name="web", image="img",
                                  volumes=[dockfleet.Mount(source="/var/run/docker.sock", target="/s")])

@@ -147,9 +147,7 @@ impl ServiceBackend for Fleet {
             Some(s) if s.mode == "replicated" => slots.len() as u32,
             Some(s) => {
                 let constraints = s.constraints()?;
-                let eligible = |h: &&crate::schedule::HostState| {
-                    h.available && constraints.iter().all(|c| c.matches(&h.name, &h.labels))
-                };
+                let eligible = |h: &&crate::schedule::HostState| h.available && constraints.iter().all(|c| c.admits(h));
                 observed.hosts.iter().filter(eligible).count() as u32
             }
             None => 0,

@@ -379,6 +379,9 @@ pub async fn observe(fleet: &Fleet, service: &str) -> Result<Observed> {
                             state.used_ports.insert(format!("{hp}/{}", p.protocol));
                         }
                     }
+                    if let Some(s) = c.labels.get(LABEL_SERVICE).filter(|_| !is_draining(&c.name)) {
+                        state.services.insert(s.clone());
+                    }
                     let num = |k: &str| c.labels.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
                     state.reserved_cpus += num(LABEL_CPU_RESERVATION);
                     state.reserved_memory_bytes += num(LABEL_MEMORY_RESERVATION) as u64;
@@ -511,7 +514,7 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
     let constraints = spec.constraints()?;
     kept.retain(|t| {
         let h = observed.hosts.iter().find(|h| h.name == t.host);
-        let ok = h.is_some_and(|h| constraints.iter().all(|c| c.matches(&h.name, &h.labels)));
+        let ok = h.is_some_and(|h| constraints.iter().all(|c| c.admits(h)));
         if !ok {
             out.actions.push(remove(t, "host no longer satisfies the placement constraints"));
         }

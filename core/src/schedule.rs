@@ -41,6 +41,9 @@ pub struct HostState {
     pub tasks: u32,
     /// Tasks of this service already on the host.
     pub service_tasks: u32,
+    /// Services with a running task on the host (what `node.runs` constraints look at).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub services: BTreeSet<String>,
 }
 
 /// Where one slot goes.
@@ -284,13 +287,15 @@ fn static_reason(host: &HostState, constraints: &[Constraint], texts: &[String])
         return Some("host unavailable".into());
     }
     for (c, text) in constraints.iter().zip(texts) {
-        if !c.matches(&host.name, &host.labels) {
+        if !c.admits(host) {
             let actual = match &c.key {
                 crate::spec::ConstraintKey::Hostname => format!("hostname={}", host.name),
                 crate::spec::ConstraintKey::Label(k) => match host.labels.get(k) {
                     Some(v) => format!("{k}={v}"),
                     None => format!("no label {k}"),
                 },
+                crate::spec::ConstraintKey::Runs if c.equal => format!("no task of {}", c.value),
+                crate::spec::ConstraintKey::Runs => format!("runs a task of {}", c.value),
             };
             return Some(format!("constraint {text} not satisfied ({actual})"));
         }
@@ -442,6 +447,22 @@ mod tests {
         spec.placement.constraints = vec!["zone!=b".into(), "node.hostname!=h1".into()];
         let s = schedule(&spec, &fleet(), &slots(3), &ScheduleOptions::default()).unwrap();
         assert_eq!(counts(&s), BTreeMap::from([("h2".to_string(), 3)]));
+    }
+
+    #[test]
+    fn node_runs_places_by_where_another_service_runs() {
+        let mut hosts = fleet();
+        hosts[1].services.insert("shop_db".into());
+        hosts[3].services.insert("shop_db".into());
+        let mut spec = ServiceSpec::new("shop_web", "img");
+        spec.placement.constraints = vec!["node.runs==shop_db".into()];
+        let s = schedule(&spec, &hosts, &slots(4), &ScheduleOptions::default()).unwrap();
+        assert_eq!(counts(&s), BTreeMap::from([("h2".to_string(), 2), ("h4".to_string(), 2)]));
+        assert!(s.reasons["h1"].contains("node.runs==shop_db not satisfied (no task of shop_db)"), "{:?}", s.reasons);
+        spec.placement.constraints = vec!["node.runs!=shop_db".into()];
+        let s = schedule(&spec, &hosts, &slots(2), &ScheduleOptions::default()).unwrap();
+        assert_eq!(counts(&s), BTreeMap::from([("h1".to_string(), 1), ("h3".to_string(), 1)]));
+        assert!(s.reasons["h2"].contains("(runs a task of shop_db)"), "{:?}", s.reasons);
     }
 
     #[test]

@@ -437,6 +437,10 @@ pub enum ConstraintKey {
     Hostname,
     /// One of the host's labels (`node.labels.K` or plain `K`).
     Label(String),
+    /// Whether the host runs a task of the service named by the value (`node.runs==shop_db`: on a
+    /// host running one; `!=`: on a host running none). Service affinity, which Swarm mode lacks
+    /// (moby/swarmkit#1442): the fleet backend only.
+    Runs,
 }
 
 /// A parsed placement constraint.
@@ -466,6 +470,7 @@ impl Constraint {
         }
         let key = match key {
             "node.hostname" | "hostname" | "node.name" => ConstraintKey::Hostname,
+            "node.runs" => ConstraintKey::Runs,
             // A fleet host's role is its `role` label (Swarm's node.role).
             "node.role" => ConstraintKey::Label("role".into()),
             // What the engine reports: its OS type (`linux`) and architecture (`x86_64`), as in Swarm.
@@ -477,7 +482,7 @@ impl Constraint {
                         field,
                         format!(
                             "{key:?} is not supported: use node.hostname, node.platform.os, node.platform.arch, \
-                             node.labels.NAME or a label name"
+                             node.runs, node.labels.NAME or a label name"
                         ),
                     ));
                 }
@@ -487,13 +492,23 @@ impl Constraint {
         Ok(Constraint { key, equal, value: value.to_string() })
     }
 
-    /// Whether a host with this name and these labels satisfies the constraint.
+    /// Whether a host with this name and these labels satisfies the constraint. A `node.runs`
+    /// constraint needs the host's services ([`Self::admits`]): here the host runs none.
     pub fn matches(&self, hostname: &str, labels: &BTreeMap<String, String>) -> bool {
         let actual = match &self.key {
             ConstraintKey::Hostname => Some(hostname),
             ConstraintKey::Label(k) => labels.get(k).map(String::as_str),
+            ConstraintKey::Runs => None,
         };
         (actual == Some(self.value.as_str())) == self.equal
+    }
+
+    /// Whether the host satisfies the constraint, `node.runs` included.
+    pub fn admits(&self, host: &crate::schedule::HostState) -> bool {
+        match self.key {
+            ConstraintKey::Runs => host.services.contains(&self.value) == self.equal,
+            _ => self.matches(&host.name, &host.labels),
+        }
     }
 }
 
@@ -643,6 +658,22 @@ impl ServiceSpec {
         ServiceSpec { name: name.into(), image: image.into(), ..Default::default() }
     }
 
+    /// Checks the name: `[a-z0-9][a-z0-9_.-]*`, at most 63 characters.
+    fn validate_name(&self) -> Result<()> {
+        let n = &self.name;
+        let ok = !n.is_empty()
+            && n.len() <= 63
+            && n.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+        if !ok {
+            return Err(Error::invalid(
+                "name",
+                format!("{n:?} must match [a-z0-9][a-z0-9_.-]* (at most 63 characters)"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The parsed placement constraints.
     pub fn constraints(&self) -> Result<Vec<Constraint>> {
         self.placement
@@ -665,17 +696,7 @@ impl ServiceSpec {
 
     /// Checks the spec without any engine call; the error names the offending field path.
     pub fn validate(&self) -> Result<()> {
-        let n = &self.name;
-        let ok = !n.is_empty()
-            && n.len() <= 63
-            && n.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
-        if !ok {
-            return Err(Error::invalid(
-                "name",
-                format!("{n:?} must match [a-z0-9][a-z0-9_.-]* (at most 63 characters)"),
-            ));
-        }
+        self.validate_name()?;
         crate::host::validate_image_ref("image", &self.image)?;
         if self.entrypoint.as_ref().is_some_and(Vec::is_empty) {
             return Err(Error::invalid("entrypoint", "must not be empty (leave it out to keep the image's)"));
@@ -849,7 +870,21 @@ impl ServiceSpec {
                 }
             }
         }
-        self.constraints()?;
+        for (i, c) in self.constraints()?.iter().enumerate() {
+            if c.key != ConstraintKey::Runs {
+                continue;
+            }
+            let field = format!("placement.constraints[{i}]");
+            if c.value == self.name {
+                return Err(Error::invalid(
+                    field,
+                    "a service is not placed by its own tasks (max_replicas_per_host limits them per host)",
+                ));
+            }
+            if ServiceSpec::new(c.value.clone(), "x").validate_name().is_err() {
+                return Err(Error::invalid(field, format!("{:?} is not a service name", c.value)));
+            }
+        }
         self.preferences()?;
         check_choice("placement.strategy", self.strategy(), &["spread", "binpack", "random"])?;
         if self.placement.max_replicas_per_host == Some(0) {
@@ -1013,6 +1048,12 @@ mod tests {
         assert!(Constraint::parse("c", "disk!=ssd").unwrap().matches("h", &labels), "a missing label is not equal");
         assert!(!Constraint::parse("c", "disk==ssd").unwrap().matches("h", &labels));
         assert_eq!(parse_preference("p", "spread=node.labels.zone").unwrap(), "zone");
+        let runs = Constraint::parse("c", "node.runs == shop_db").unwrap();
+        assert_eq!(runs, Constraint { key: ConstraintKey::Runs, equal: true, value: "shop_db".into() });
+        let mut host = crate::schedule::HostState { name: "h".into(), ..Default::default() };
+        assert!(!runs.admits(&host) && Constraint::parse("c", "node.runs!=shop_db").unwrap().admits(&host));
+        host.services.insert("shop_db".into());
+        assert!(runs.admits(&host) && !Constraint::parse("c", "node.runs!=shop_db").unwrap().admits(&host));
     }
 
     #[test]
@@ -1110,6 +1151,10 @@ mod tests {
             ("devices[1]", |s| s.devices = vec!["/dev/fuse".into(), "/dev/sda:/dev/disk".into()]),
             ("devices[0]", |s| s.devices = vec!["/dev/mem".into()]),
             ("pid", |s| s.pid = Some("host".into())),
+            ("placement.constraints[1]", |s| {
+                s.placement.constraints = vec!["node.runs==db".into(), format!("node.runs!={}", s.name)]
+            }),
+            ("placement.constraints[0]", |s| s.placement.constraints = vec!["node.runs==Shop DB".into()]),
             ("pid", |s| {
                 s.pid = Some("container:db".into());
                 s.allow_privileged = true;

@@ -2334,7 +2334,7 @@ fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let services: Vec<StackService> = services.into_iter().filter(|s| !inactive.contains_key(&s.name)).collect();
+    let mut services: Vec<StackService> = services.into_iter().filter(|s| !inactive.contains_key(&s.name)).collect();
     for s in &services {
         for d in s.depends_on.iter().filter(|d| d.required) {
             if let Some(profiles) = inactive.get(&d.service) {
@@ -2354,6 +2354,7 @@ fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
         networks.insert("default".into(), default.clone());
         created_networks.push(default);
     }
+    runs_full_names(&mut services);
     let stack = Stack {
         name: name.to_string(),
         services,
@@ -2366,6 +2367,20 @@ fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
     };
     stack.validate()?;
     Ok(stack)
+}
+
+/// A `node.runs` constraint naming a service of the file by its name there (`node.runs==db`) names
+/// its full one (`shop_db`), as the tasks' labels do.
+fn runs_full_names(services: &mut [StackService]) {
+    let full: BTreeMap<String, String> = services.iter().map(|s| (s.name.clone(), s.spec.name.clone())).collect();
+    for s in services.iter_mut() {
+        for c in &mut s.spec.placement.constraints {
+            let Ok(p) = crate::spec::Constraint::parse("", c) else { continue };
+            if let (crate::spec::ConstraintKey::Runs, Some(name)) = (&p.key, full.get(&p.value)) {
+                *c = format!("node.runs{}{name}", if p.equal { "==" } else { "!=" });
+            }
+        }
+    }
 }
 
 /// Reads and parses a compose file (see [`parse_compose`]); its directory is the project directory.
@@ -2763,13 +2778,23 @@ impl Stack {
     pub fn order(&self) -> Result<Vec<&StackService>> {
         // A dependency the stack lacks (allowed when not required) counts as deployed.
         let present: BTreeSet<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+        // A service placed by where another of the stack runs (`node.runs`) comes after it.
+        let by_full: BTreeMap<&str, &str> =
+            self.services.iter().map(|s| (s.spec.name.as_str(), s.name.as_str())).collect();
+        let placed_after = |s: &StackService| -> Vec<&str> {
+            let runs = s.spec.constraints().unwrap_or_default().into_iter();
+            runs.filter(|c| c.key == crate::spec::ConstraintKey::Runs)
+                .filter_map(|c| by_full.get(c.value.as_str()).copied())
+                .collect()
+        };
         let mut done: BTreeSet<&str> = BTreeSet::new();
         let mut out = Vec::new();
         while out.len() < self.services.len() {
             let before = out.len();
             for s in &self.services {
                 let ready = |d: &Dependency| done.contains(d.service.as_str()) || !present.contains(d.service.as_str());
-                if !done.contains(s.name.as_str()) && s.depends_on.iter().all(ready) {
+                let placed = placed_after(s).iter().all(|n| done.contains(n));
+                if !done.contains(s.name.as_str()) && s.depends_on.iter().all(ready) && placed {
                     out.push(s);
                 }
             }
@@ -2781,7 +2806,7 @@ impl Stack {
                     self.services.iter().map(|s| s.name.as_str()).filter(|n| !done.contains(n)).collect();
                 return Err(Error::invalid(
                     format!("services.{}.depends_on", stuck[0]),
-                    format!("dependency cycle among {}", stuck.join(", ")),
+                    format!("dependency cycle (depends_on, node.runs) among {}", stuck.join(", ")),
                 ));
             }
         }
@@ -3191,6 +3216,16 @@ networks:
             let e = parse(&format!("services:\n  web: {bad}\n")).unwrap_err();
             assert!(e.to_string().contains("services.web.pull_policy"), "{bad}: {e}");
         }
+        // node.runs names a service of the file by its name there, and places it after that one.
+        let affine = "services:\n  web: {image: x, deploy: {placement: {constraints: ['node.runs==db', 'node.runs!=cache']}}}\n  db: {image: x}\n  cache: {image: x, deploy: {placement: {constraints: ['node.runs!=other_db']}}}\n";
+        let stack = parse(affine).unwrap();
+        let constraints = |n: &str| &stack.services.iter().find(|s| s.name == n).unwrap().spec.placement.constraints;
+        assert_eq!(constraints("web"), &["node.runs==blog_db", "node.runs!=blog_cache"]);
+        assert_eq!(constraints("cache"), &["node.runs!=other_db"], "not of the file: as written");
+        let order: Vec<&str> = stack.order().unwrap().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(order, ["cache", "db", "web"], "web after both");
+        let cycle = "services:\n  a: {image: x, deploy: {placement: {constraints: ['node.runs==b']}}}\n  b: {image: x, deploy: {placement: {constraints: ['node.runs!=a']}}}\n";
+        assert!(parse(cycle).unwrap_err().to_string().contains("node.runs"));
         let console = parse("services:\n  web: {image: x, tty: true, stdin_open: true}\n").unwrap();
         let c = crate::task_container(&console.services[0].spec, 1);
         assert!(c.tty && c.stdin_open);

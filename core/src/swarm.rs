@@ -245,6 +245,13 @@ fn constraint(field: &str, text: &str, node_ids: &BTreeMap<String, String>) -> R
         ConstraintKey::Label(l) if raw.starts_with("engine.labels.") => format!("engine.labels.{l}{op}{}", c.value),
         ConstraintKey::Label(l) if l.starts_with("node.platform.") => format!("{l}{op}{}", c.value),
         ConstraintKey::Label(l) => format!("node.labels.{l}{op}{}", c.value),
+        ConstraintKey::Runs => {
+            return Err(Error::invalid(
+                field,
+                "Swarm mode cannot place a service by where another one runs (moby/swarmkit#1442); use the fleet \
+                 backend",
+            ))
+        }
     })
 }
 
@@ -2243,6 +2250,13 @@ mod tests {
         let console = ServiceSpec { tty: true, stdin_open: true, ..spec.clone() };
         let c = to_swarm(&console, &nodes(), "host", &none()).unwrap().task_template.unwrap().container_spec.unwrap();
         assert_eq!((c.tty, c.open_stdin), (Some(true), Some(true)));
+        // Nor service affinity.
+        let runs = ServiceSpec {
+            placement: crate::spec::Placement { constraints: vec!["node.runs==db".into()], ..Default::default() },
+            ..spec.clone()
+        };
+        let e = to_swarm(&runs, &nodes(), "host", &none()).unwrap_err().to_string();
+        assert!(e.contains("placement.constraints[0]") && e.contains("swarmkit#1442"), "{e}");
         // Nor the host's process namespace.
         let pid = ServiceSpec { pid: Some("host".into()), allow_privileged: true, ..spec.clone() };
         assert!(to_swarm(&pid, &nodes(), "host", &none()).unwrap_err().to_string().contains("pid"));

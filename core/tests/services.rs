@@ -854,3 +854,43 @@ async fn a_task_in_the_hosts_process_namespace_sees_the_hosts_processes() {
     assert_eq!(seen, expected);
     remove_service(&fleet, &name).await.unwrap();
 }
+
+/// `node.runs`: a service placed where another runs (`==`, service affinity) or where it does not
+/// (`!=`), which Swarm mode cannot express (moby/swarmkit#1442); when the other one moves, a new
+/// deploy moves the tasks that no longer fit after it.
+#[tokio::test]
+async fn node_runs_places_a_service_by_where_another_runs() {
+    let fleet = plain_fleet();
+    let mut db = sleeping("aff-db", 1);
+    db.placement.constraints = vec!["node.hostname==df-2".into()];
+    deploy(&fleet, &db, &PlanOptions::default()).await.unwrap();
+    let mut web = sleeping("aff-web", 2);
+    web.placement.constraints = vec![format!("node.runs=={}", db.name)];
+    let mut cache = sleeping("aff-cache", 2);
+    cache.placement.constraints = vec![format!("node.runs!={}", db.name)];
+    let hosts_of = |name: String| {
+        let fleet = fleet.clone();
+        async move {
+            let o = observe(&fleet, &name).await.unwrap();
+            let mut hosts: Vec<String> =
+                o.tasks.iter().filter(|t| t.state == "running").map(|t| t.host.clone()).collect();
+            hosts.sort();
+            hosts
+        }
+    };
+    deploy(&fleet, &web, &PlanOptions::default()).await.unwrap();
+    deploy(&fleet, &cache, &PlanOptions::default()).await.unwrap();
+    assert_eq!(hosts_of(web.name.clone()).await, ["df-2", "df-2"]);
+    assert_eq!(hosts_of(cache.name.clone()).await, ["df-1", "df-3"]);
+    // db moves to df-3: web follows it, cache leaves it, each at its next deploy.
+    db.placement.constraints = vec!["node.hostname==df-3".into()];
+    deploy(&fleet, &db, &PlanOptions::default()).await.unwrap();
+    deploy(&fleet, &web, &PlanOptions::default()).await.unwrap();
+    deploy(&fleet, &cache, &PlanOptions::default()).await.unwrap();
+    assert_eq!(hosts_of(db.name.clone()).await, ["df-3"]);
+    assert_eq!(hosts_of(web.name.clone()).await, ["df-3", "df-3"]);
+    assert_eq!(hosts_of(cache.name.clone()).await, ["df-1", "df-2"]);
+    for s in [&web, &cache, &db] {
+        remove_service(&fleet, &s.name).await.unwrap();
+    }
+}

@@ -791,7 +791,7 @@ class ServiceSpec:
 
 @final
 class HostState:
-    """A host as the scheduler sees it; `used_ports` like `"8080/tcp"`."""
+    """A host as the scheduler sees it; `used_ports` like `"8080/tcp"`; `services`, those running a task there (what `node.runs` constraints look at)."""
 
     name: str
     labels: dict[str, str]
@@ -803,7 +803,8 @@ class HostState:
     used_ports: set[str]
     tasks: int
     service_tasks: int
-    def __new__(cls, *, name: str = ..., labels: dict[str, str] = ..., available: bool = ..., cpus: float = ..., memory_bytes: int = ..., reserved_cpus: float = ..., reserved_memory_bytes: int = ..., used_ports: set[str] = ..., tasks: int = ..., service_tasks: int = ...) -> Self: ...
+    services: set[str]
+    def __new__(cls, *, name: str = ..., labels: dict[str, str] = ..., available: bool = ..., cpus: float = ..., memory_bytes: int = ..., reserved_cpus: float = ..., reserved_memory_bytes: int = ..., used_ports: set[str] = ..., tasks: int = ..., service_tasks: int = ..., services: set[str] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
