@@ -634,6 +634,10 @@ mod tests {
         let mut swarm = container("blog_agent.1.x1", &[("com.docker.swarm.service.name", "blog_agent")], &[], "Up");
         swarm.labels.insert(crate::reconcile::LABEL_HOST_PORTS.into(), "9100/tcp".into());
         assert_eq!(instances_of("df-2", "10.0.0.2", &swarm, None)[0].port, 9100);
+        // A container that is no dockfleet task, run on the host network by hand, names its ports alike.
+        let agent = container("exporter", &[(crate::reconcile::LABEL_HOST_PORTS, "9100/tcp")], &[], "Up");
+        let i = instances_of("df-3", "10.0.0.3", &agent, None);
+        assert_eq!((i.len(), i[0].service.as_str(), i[0].port), (1, "web", 9100), "its image's name");
         c.labels.remove(crate::reconcile::LABEL_HOST_PORTS);
         assert!(instances_of("df-1", "10.0.0.1", &c, None).is_empty(), "no port, nothing to reach");
     }

@@ -234,6 +234,22 @@ async fn a_service_on_the_host_network_runs_once_per_host_and_is_found_at_its_ho
     for (address, port) in &found {
         assert!(http_get(&format!("{address}:{port}")).await.starts_with("HTTP/1"), "{address}:{port} answers");
     }
+    // A container run on the host network by hand is found alike when its label names its port.
+    let df2 = fleet.host("df-2").unwrap();
+    let tag = unique("agent");
+    let mut agent = ContainerSpec::new(IMAGE);
+    agent.network = Some("host".into());
+    agent.command = ["httpd", "-f", "-p", &(PORT + 1).to_string(), "-h", "/www"].map(String::from).to_vec();
+    for (k, v) in [("dockfleet.test", &tag), ("dockfleet.discovery.service", &tag)] {
+        agent.labels.insert(k.into(), v.clone());
+    }
+    agent.labels.insert("dockfleet.host-ports".into(), format!("{}/tcp", PORT + 1));
+    let id = df2.create_container(&agent).await.unwrap();
+    df2.start_container(&id).await.unwrap();
+    let found = wait_lookup(&registry, &tag, false, |v| v.len() == 1).await;
+    assert_eq!((found[0].address.as_str(), found[0].port), ("10.250.0.12", PORT + 1));
+    assert!(http_get(&format!("10.250.0.12:{}", PORT + 1)).await.starts_with("HTTP/1"));
+    df2.remove_container(&id, true, false).await.unwrap();
     // A fourth task has no host left.
     spec.replicas = 4;
     let p = plan(&spec, &observe(&fleet, &name).await.unwrap(), &PlanOptions::default()).unwrap();
