@@ -188,20 +188,17 @@ pub(crate) fn host_ports_label(spec: &ServiceSpec) -> Option<String> {
     (!ports.is_empty()).then(|| ports.join(","))
 }
 
-/// The ports a running container binds on its host: those the engine reports, or for a task on the
-/// host network those its [`LABEL_HOST_PORTS`] names (each its own host port).
+/// The ports a running container binds on its host: those the engine reports, and for a container
+/// on the host network those its [`LABEL_HOST_PORTS`] names (each its own host port).
 pub(crate) fn host_ports(c: &crate::host::ContainerSummary) -> Vec<PortMapping> {
-    let Some(label) = c.labels.get(LABEL_HOST_PORTS) else {
-        return c.ports.clone();
-    };
-    label
-        .split(',')
-        .filter_map(|p| {
-            let (port, protocol) = p.split_once('/')?;
-            let port: u16 = port.parse().ok()?;
-            Some(PortMapping { container_port: port, host_port: Some(port), protocol: protocol.into(), host_ip: None })
-        })
-        .collect()
+    let mut out = c.ports.clone();
+    let named = c.labels.get(LABEL_HOST_PORTS).map(|l| l.split(',')).into_iter().flatten();
+    out.extend(named.filter_map(|p| {
+        let (port, protocol) = p.split_once('/')?;
+        let port: u16 = port.parse().ok()?;
+        Some(PortMapping { container_port: port, host_port: Some(port), protocol: protocol.into(), host_ip: None })
+    }));
+    out
 }
 
 /// [`task_container`] on `host` (which fills `{{.Node.Hostname}}`), with extra `dockfleet.*` labels
