@@ -618,6 +618,20 @@ pub(crate) fn fill_placeholders(field: &str, text: &str, p: &Placeholders<'_>) -
     Ok(out)
 }
 
+/// Checks labels a user gives (a service's, a stack network's or volume's): each has a key, and the
+/// `dockfleet.` prefix is left to dockfleet's own; the error names `field.KEY`.
+pub(crate) fn check_labels(field: &str, labels: &BTreeMap<String, String>) -> Result<()> {
+    for k in labels.keys() {
+        if k.is_empty() || k.starts_with("dockfleet.") {
+            return Err(Error::invalid(
+                format!("{field}.{k}"),
+                "a label needs a key, and the dockfleet. prefix is reserved for dockfleet's own labels",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Device names (prefixes) of a host's memory and disks: a container given one reads and writes
 /// the host's memory or filesystems.
 const HOST_TAKEOVER_DEVICES: &[&str] = &[
@@ -755,14 +769,7 @@ impl ServiceSpec {
         }
         check_replicas("replicas", self.replicas)?;
         crate::host::validate_env(&self.env)?;
-        for k in self.labels.keys() {
-            if k.starts_with("dockfleet.") {
-                return Err(Error::invalid(
-                    format!("labels.{k}"),
-                    "the dockfleet. prefix is reserved for dockfleet's own labels",
-                ));
-            }
-        }
+        check_labels("labels", &self.labels)?;
         let mut published = std::collections::BTreeSet::new();
         let host_network = self.host_network();
         for (i, p) in self.ports.iter().enumerate() {
@@ -1083,6 +1090,9 @@ mod tests {
             ("image", |s| s.image = "".into()),
             ("labels.dockfleet.slot", |s| {
                 s.labels.insert("dockfleet.slot".into(), "1".into());
+            }),
+            ("labels.", |s| {
+                s.labels.insert(String::new(), "1".into());
             }),
             ("ports[0].target", |s| s.ports = vec![ServicePort::default()]),
             ("ports[0].published", |s| {

@@ -221,7 +221,7 @@ impl StackFile {
                 return Err(Error::invalid(format!("{field}.environment"), format!("{v:?} is not a variable name")));
             }
         }
-        check_object_labels(&format!("{field}.labels"), &self.labels)
+        crate::spec::check_labels(&format!("{field}.labels"), &self.labels)
     }
 }
 
@@ -2457,7 +2457,7 @@ fn object_options(field: &str, obj: ComposeObject, network: bool) -> Result<Opti
     };
     if let Some(l) = &obj.labels {
         o.labels = label_list_or_dict(&format!("{field}.labels"), l)?;
-        check_object_labels(&format!("{field}.labels"), &o.labels)?;
+        crate::spec::check_labels(&format!("{field}.labels"), &o.labels)?;
     }
     if let Some(d) = &obj.driver_opts {
         let f = format!("{field}.driver_opts");
@@ -2664,19 +2664,6 @@ const NETWORK_DRIVERS: &[&str] = &["bridge", "overlay"];
 /// Volume drivers a stack's volume may name.
 const VOLUME_DRIVERS: &[&str] = &["local"];
 
-/// Checks a network's or volume's labels: keys present, the `dockfleet.` prefix left to dockfleet.
-fn check_object_labels(field: &str, labels: &BTreeMap<String, String>) -> Result<()> {
-    for k in labels.keys() {
-        if k.is_empty() || k.starts_with("dockfleet.") {
-            return Err(Error::invalid(
-                format!("{field}.{k}"),
-                "a label needs a key, and the dockfleet. prefix is reserved for dockfleet's own labels",
-            ));
-        }
-    }
-    Ok(())
-}
-
 impl Stack {
     /// The options of a network the stack creates, with the stack's label.
     pub(crate) fn network(&self, name: &str) -> NetworkOptions {
@@ -2716,13 +2703,13 @@ impl Stack {
             let field = format!("network_options.{name}");
             object(&field, &self.networks, name, o.driver.as_deref(), NETWORK_DRIVERS)?;
             o.validate(&field)?;
-            check_object_labels(&format!("{field}.labels"), &o.labels)?;
+            crate::spec::check_labels(&format!("{field}.labels"), &o.labels)?;
         }
         for (name, o) in &self.volume_options {
             let field = format!("volume_options.{name}");
             object(&field, &self.volumes, name, o.driver.as_deref(), VOLUME_DRIVERS)?;
             o.validate(&field)?;
-            check_object_labels(&format!("{field}.labels"), &o.labels)?;
+            crate::spec::check_labels(&format!("{field}.labels"), &o.labels)?;
         }
         let known: BTreeSet<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
         for s in &self.services {
