@@ -905,6 +905,11 @@ impl ServiceSpec {
                 }
             }
         }
+        // The kernel's bound: a CFS quota of at least 1 ms per 100 ms period. Less passes the create and
+        // fails the start (runc: cpu.cfs_quota_us: invalid argument).
+        if r.cpu_limit.is_some_and(|c| c < 0.01) {
+            return Err(Error::invalid("resources.cpu_limit", "must be at least 0.01 CPUs"));
+        }
         if let (Some(res), Some(lim)) = (r.cpu_reservation, r.cpu_limit) {
             if res > lim {
                 return Err(Error::invalid("resources.cpu_reservation", "is above resources.cpu_limit"));
@@ -1165,6 +1170,7 @@ mod tests {
                 s.placement.constraints = vec!["node.runs==db".into(), format!("node.runs!={}", s.name)]
             }),
             ("placement.constraints[0]", |s| s.placement.constraints = vec!["node.runs==Shop DB".into()]),
+            ("resources.cpu_limit", |s| s.resources.cpu_limit = Some(0.005)),
             ("pid", |s| {
                 s.pid = Some("container:db".into());
                 s.allow_privileged = true;

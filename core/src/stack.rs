@@ -387,6 +387,9 @@ struct ComposeService {
     mem_limit: Option<Value>,
     mem_reservation: Option<Value>,
     cpus: Option<Value>,
+    /// CFS quota and period in microseconds: a CPU limit of quota / period CPUs.
+    cpu_quota: Option<Value>,
+    cpu_period: Option<Value>,
     scale: Option<u32>,
     group_add: Option<Value>,
     dns: Option<Value>,
@@ -783,6 +786,28 @@ fn cpu_count(field: &str, v: &Option<Value>) -> Result<Option<f64>> {
             }
         })
         .transpose()
+}
+
+/// The CPU limit that compose's `cpu_quota` and `cpu_period` (CFS microseconds; the period defaults
+/// to the kernel's 100 ms) stand for: quota / period CPUs. Both are bounded as the kernel bounds them
+/// (1 ms to 1 s for the period, at least 1 ms for the quota).
+fn cfs_cpus(f: &dyn Fn(&str) -> String, quota: &Option<Value>, period: &Option<Value>) -> Result<Option<f64>> {
+    let micros = |key: &str, v: &Value, max: u64| -> Result<u64> {
+        let t = scalar(&f(key), v)?;
+        match t.parse::<u64>() {
+            Ok(n) if (1000..=max).contains(&n) => Ok(n),
+            _ => Err(Error::invalid(f(key), format!("{t:?} is not a number of microseconds from 1000 to {max}"))),
+        }
+    };
+    let period = period.as_ref().map(|p| micros("cpu_period", p, 1_000_000)).transpose()?;
+    match (quota, period) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(Error::invalid(f("cpu_period"), "a period limits nothing without cpu_quota")),
+        (Some(q), p) => {
+            let q = micros("cpu_quota", q, u64::MAX)?;
+            Ok(Some(q as f64 / p.unwrap_or(100_000) as f64))
+        }
+    }
 }
 
 /// A `deploy` value and its service-level form (`service_key`): where both are set they must be
@@ -1386,6 +1411,8 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     spec.resources.memory_reservation = mem("mem_reservation", &s.mem_reservation)?;
     // `cpus: 0` is no limit.
     spec.resources.cpu_limit = cpu_count(&f("cpus"), &s.cpus)?.filter(|c| *c != 0.0);
+    let quota = cfs_cpus(&f, &s.cpu_quota, &s.cpu_period)?;
+    spec.resources.cpu_limit = agree(&f("cpu_quota"), quota, spec.resources.cpu_limit, "cpus")?;
     if let Some(n) = s.scale {
         crate::spec::check_replicas(&f("scale"), n)?;
         spec.replicas = n;
@@ -1753,7 +1780,7 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         }
         "links" | "external_links" => "services reach each other by their names in the file on their networks",
         "ipc" | "userns_mode" | "cgroup_parent" => "a task has its own namespaces and joins its service's networks",
-        "memswap_limit" | "cpu_shares" | "cpu_quota" | "cpu_period" | "cpuset" => {
+        "memswap_limit" | "cpu_shares" | "cpuset" => {
             "set deploy.resources.limits and reservations (or mem_limit, mem_reservation and cpus)"
         }
         "device_cgroup_rules" => "list the devices a task needs in devices",
@@ -3213,6 +3240,23 @@ networks:
         assert_eq!(order, ["cache", "db", "web"], "web after both");
         let cycle = "services:\n  a: {image: x, deploy: {placement: {constraints: ['node.runs==b']}}}\n  b: {image: x, deploy: {placement: {constraints: ['node.runs!=a']}}}\n";
         assert!(parse(cycle).unwrap_err().to_string().contains("node.runs"));
+        // cpu_quota / cpu_period is a CPU limit, which must agree with cpus where both are set.
+        let cpus = |extra: &str| {
+            parse(&format!("services:\n  web: {{image: x, {extra}}}\n")).map(|s| s.services[0].spec.resources.cpu_limit)
+        };
+        assert_eq!(cpus("cpu_quota: 50000").unwrap(), Some(0.5));
+        assert_eq!(cpus("cpu_quota: 150000, cpu_period: 50000, cpus: 3").unwrap(), Some(3.0));
+        for (bad, field) in [
+            ("cpu_quota: 50000, cpus: 1", "services.web.cpu_quota"),
+            ("cpu_period: 50000", "services.web.cpu_period"),
+            ("cpu_quota: 10", "services.web.cpu_quota"),
+            ("cpu_quota: 50000, cpu_period: 2000000", "services.web.cpu_period"),
+            ("cpu_quota: -1", "services.web.cpu_quota"),
+            ("cpu_quota: 1000, cpu_period: 1000000", "resources.cpu_limit"),
+        ] {
+            let e = cpus(bad).unwrap_err().to_string();
+            assert!(e.contains(field), "{bad}: {e}");
+        }
         let console = parse("services:\n  web: {image: x, tty: true, stdin_open: true}\n").unwrap();
         let c = crate::task_container(&console.services[0].spec, 1);
         assert!(c.tty && c.stdin_open);
