@@ -97,11 +97,11 @@ test('networks and volumes on one host, with their options', async () => {
   const host = fleet().host('df-3')
   const name = unique('jsnet')
   const labels = { 'dockfleet.test': name }
-  const ipam = [{ subnet: '172.30.92.0/24', ipRange: '172.30.92.64/26', auxAddresses: { router: '172.30.92.2' } }]
+  const ipam = [{ subnet: '10.78.92.0/24', ipRange: '10.78.92.64/26', auxAddresses: { router: '10.78.92.2' } }]
   const id = await host.createNetwork(name, { labels, internal: true, driverOpts: { 'com.docker.network.driver.mtu': '1400' }, ipam })
   const [net] = await host.listNetworks([`dockfleet.test=${name}`])
   assert.deepEqual([net.id, net.driver, net.internal, net.enableIpv6, net.driverOpts], [id, 'bridge', true, false, { 'com.docker.network.driver.mtu': '1400' }])
-  assert.deepEqual([net.ipam[0].subnet, net.ipam[0].ipRange, net.ipam[0].auxAddresses], ['172.30.92.0/24', '172.30.92.64/26', { router: '172.30.92.2' }])
+  assert.deepEqual([net.ipam[0].subnet, net.ipam[0].ipRange, net.ipam[0].auxAddresses], ['10.78.92.0/24', '10.78.92.64/26', { router: '10.78.92.2' }])
   await assert.rejects(host.createNetwork(name, { labels }), (e) => e.code === 'conflict')
   await host.removeNetwork(name)
   // Bad options are refused by field before any engine call.

@@ -111,13 +111,13 @@ def test_sync_networks_and_volumes():
     host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
     name = unique("pynet")
     labels = {"dockfleet.test": name}
-    pool = dockfleet.IpamPool(subnet="172.30.91.0/24", gateway="172.30.91.254", aux_addresses={"router": "172.30.91.2"})
+    pool = dockfleet.IpamPool(subnet="10.78.91.0/24", gateway="10.78.91.254", aux_addresses={"router": "10.78.91.2"})
     options = dockfleet.NetworkOptions(labels=labels, internal=True, driver_opts={"com.docker.network.driver.mtu": "1400"}, ipam=[pool])
     net_id = host.create_network(name, options)
     [net] = host.list_networks([f"dockfleet.test={name}"])
     assert (net.id, net.driver, net.internal, net.attachable) == (net_id, "bridge", True, False)
     assert net.driver_opts == {"com.docker.network.driver.mtu": "1400"}
-    assert (net.ipam[0].subnet, net.ipam[0].gateway, net.ipam[0].aux_addresses) == ("172.30.91.0/24", "172.30.91.254", {"router": "172.30.91.2"})
+    assert (net.ipam[0].subnet, net.ipam[0].gateway, net.ipam[0].aux_addresses) == ("10.78.91.0/24", "10.78.91.254", {"router": "10.78.91.2"})
     try:
         host.create_network(name, dockfleet.NetworkOptions(labels=labels))
         raise AssertionError("a second network of the same name was created")
@@ -125,7 +125,7 @@ def test_sync_networks_and_volumes():
         pass
     host.remove_network(name)
     # Bad options are refused by field before any engine call.
-    bad = dockfleet.NetworkOptions(labels=labels, ipam=[dockfleet.IpamPool(subnet="172.30.91.0/24", gateway="10.0.0.1")])
+    bad = dockfleet.NetworkOptions(labels=labels, ipam=[dockfleet.IpamPool(subnet="10.78.91.0/24", gateway="10.0.0.1")])
     try:
         host.create_network(name, bad)
         raise AssertionError("a gateway outside the subnet was accepted")

@@ -288,7 +288,7 @@ async fn network_and_volume_options_reach_every_host_and_a_change_to_them_is_ref
             "services:\n  app:\n    image: {IMAGE}\n    command: sleep 600\n    stop_grace_period: 1s\n    \
              networks: [back]\n    volumes: ['scratch:/scratch']\n    deploy: {{replicas: 3}}\n\
              networks:\n  back:\n    internal: true\n    driver_opts: {{com.docker.network.driver.mtu: 1400}}\n    \
-             ipam:\n      config:\n        - {{subnet: 172.31.77.0/24, ip_range: 172.31.77.128/25, gateway: 172.31.77.1}}\n\
+             ipam:\n      config:\n        - {{subnet: 10.78.77.0/24, ip_range: 10.78.77.128/25, gateway: 10.78.77.1}}\n\
              volumes:\n  scratch:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: 'size={size}'}}\n"
         )
     };
@@ -304,14 +304,14 @@ async fn network_and_volume_options_reach_every_host_and_a_change_to_them_is_ref
         let net = h.list_networks(&[format!("{LABEL_STACK}={name}")]).await.unwrap().remove(0);
         assert!(net.internal, "on {}", t.host);
         assert_eq!(net.driver_opts["com.docker.network.driver.mtu"], "1400");
-        assert_eq!(net.ipam[0].subnet, "172.31.77.0/24");
-        assert_eq!(net.ipam[0].gateway.as_deref(), Some("172.31.77.1"));
+        assert_eq!(net.ipam[0].subnet, "10.78.77.0/24");
+        assert_eq!(net.ipam[0].gateway.as_deref(), Some("10.78.77.1"));
         let vol = h.list_volumes(&[format!("{LABEL_STACK}={name}")]).await.unwrap().remove(0);
         assert_eq!(vol.driver_opts["o"], "size=1m");
         // In the task: an address from the range, the MTU and a 1 MiB tmpfs. (That an internal network
         // has no way out is the engine's iptables rules, which the testbed's engines run without.)
         let ip = h.inspect_container(&t.id).await.unwrap().networks[&back].clone();
-        let last: u8 = ip.strip_prefix("172.31.77.").unwrap_or_else(|| panic!("{ip}")).parse().unwrap();
+        let last: u8 = ip.strip_prefix("10.78.77.").unwrap_or_else(|| panic!("{ip}")).parse().unwrap();
         assert!(last >= 128, "{ip} is outside the ip_range");
         let out = h
             .exec(&t.id, &sh("cat /sys/class/net/eth0/mtu; grep ' /scratch ' /proc/mounts"), &ExecOptions::default())
@@ -349,7 +349,7 @@ async fn a_network_no_engine_can_create_undoes_what_the_deploy_created() {
     // df-2 already has a network with the subnet the file gives `two`: creating it fails there, after
     // df-1 got `one`, `two` and the volume, and df-2 got `one`.
     let df2 = fleet.host("df-2").unwrap();
-    let pool = IpamPool { subnet: "172.31.78.0/24".into(), ..Default::default() };
+    let pool = IpamPool { subnet: "10.78.78.0/24".into(), ..Default::default() };
     let squatter = format!("{name}-squatter");
     df2.create_network(&squatter, &NetworkOptions { ipam: vec![pool], ..Default::default() }).await.unwrap();
     // A volume of the stack's name that df-1 already has (not the stack's) must outlive the undo.
@@ -364,7 +364,7 @@ async fn a_network_no_engine_can_create_undoes_what_the_deploy_created() {
              volumes:\n  data: {{}}\n  kept: {{}}\n"
         )
     };
-    let stack = parse_compose(&name, &compose("172.31.78.0/24"), &std::env::temp_dir()).unwrap();
+    let stack = parse_compose(&name, &compose("10.78.78.0/24"), &std::env::temp_dir()).unwrap();
     let mut events = Vec::new();
     let mut up = stack_up(fleet.clone(), stack, StackOptions::default());
     let e = loop {
@@ -374,7 +374,7 @@ async fn a_network_no_engine_can_create_undoes_what_the_deploy_created() {
             Err(e) => break e,
         }
     };
-    assert!(e.to_string().contains("172.31.78.0/24") || e.to_string().contains("overlap"), "{e}");
+    assert!(e.to_string().contains("10.78.78.0/24") || e.to_string().contains("overlap"), "{e}");
     let undone: Vec<&str> = events.iter().filter(|e| e.kind == "undone").map(|e| e.message.as_str()).collect();
     assert_eq!(undone.len(), 4, "one on df-2, data, two and one on df-1: {undone:?}");
     assert!(undone.iter().all(|m| m.starts_with("removed ")), "{undone:?}");
@@ -387,7 +387,7 @@ async fn a_network_no_engine_can_create_undoes_what_the_deploy_created() {
     assert!(df1.list_volumes(&[]).await.unwrap().iter().any(|v| v.name == kept), "a volume it found is kept");
 
     // The corrected file deploys: nothing the failed deploy created stands in its way.
-    let stack = parse_compose(&name, &compose("172.31.79.0/24"), &std::env::temp_dir()).unwrap();
+    let stack = parse_compose(&name, &compose("10.78.79.0/24"), &std::env::temp_dir()).unwrap();
     let _: Vec<RolloutEvent> = stack_up(fleet.clone(), stack, StackOptions::default()).try_collect().await.unwrap();
     assert_eq!(stack_ps(&fleet, &name).await.unwrap()[0].running, 1);
     stack_down(&fleet, &name, true).await.unwrap();
