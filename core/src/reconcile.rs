@@ -184,7 +184,7 @@ pub(crate) fn host_ports_label(spec: &ServiceSpec) -> Option<String> {
     if !spec.host_network() {
         return None;
     }
-    let ports: Vec<String> = spec.host_ports().into_iter().map(|(n, protocol)| format!("{n}/{protocol}")).collect();
+    let ports = spec.host_port_keys();
     (!ports.is_empty()).then(|| ports.join(","))
 }
 

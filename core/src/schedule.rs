@@ -331,7 +331,7 @@ pub fn schedule(spec: &ServiceSpec, hosts: &[HostState], slots: &[u32], options:
         tasks: hosts.iter().map(|h| h.tasks).collect(),
         free_cpus: hosts.iter().map(|h| h.cpus - h.reserved_cpus).collect(),
         free_memory: hosts.iter().map(|h| h.memory_bytes as i128 - h.reserved_memory_bytes as i128).collect(),
-        published: spec.host_ports().into_iter().map(|(n, protocol)| format!("{n}/{protocol}")).collect(),
+        published: spec.host_port_keys(),
         cpu_need: spec.resources.cpu_reservation.unwrap_or(0.0),
         memory_need: spec.resources.memory_reservation.unwrap_or(0),
     };

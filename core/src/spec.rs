@@ -618,6 +618,14 @@ pub(crate) fn fill_placeholders(field: &str, text: &str, p: &Placeholders<'_>) -
     Ok(out)
 }
 
+/// Whether `n` is a service name: `[a-z0-9][a-z0-9_.-]*`, at most 63 characters.
+fn is_service_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 63
+        && n.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+}
+
 /// Checks labels a user gives (a service's, a stack network's or volume's): each has a key, and the
 /// `dockfleet.` prefix is left to dockfleet's own; the error names `field.KEY`.
 pub(crate) fn check_labels(field: &str, labels: &BTreeMap<String, String>) -> Result<()> {
@@ -672,20 +680,9 @@ impl ServiceSpec {
         ServiceSpec { name: name.into(), image: image.into(), ..Default::default() }
     }
 
-    /// Checks the name: `[a-z0-9][a-z0-9_.-]*`, at most 63 characters.
-    fn validate_name(&self) -> Result<()> {
-        let n = &self.name;
-        let ok = !n.is_empty()
-            && n.len() <= 63
-            && n.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
-        if !ok {
-            return Err(Error::invalid(
-                "name",
-                format!("{n:?} must match [a-z0-9][a-z0-9_.-]* (at most 63 characters)"),
-            ));
-        }
-        Ok(())
+    /// The ports each task binds on its host ([`Self::host_ports`]), as `"8080/tcp"`.
+    pub(crate) fn host_port_keys(&self) -> Vec<String> {
+        self.host_ports().into_iter().map(|(n, protocol)| format!("{n}/{protocol}")).collect()
     }
 
     /// The parsed placement constraints.
@@ -710,7 +707,12 @@ impl ServiceSpec {
 
     /// Checks the spec without any engine call; the error names the offending field path.
     pub fn validate(&self) -> Result<()> {
-        self.validate_name()?;
+        if !is_service_name(&self.name) {
+            return Err(Error::invalid(
+                "name",
+                format!("{:?} must match [a-z0-9][a-z0-9_.-]* (at most 63 characters)", self.name),
+            ));
+        }
         crate::host::validate_image_ref("image", &self.image)?;
         if self.entrypoint.as_ref().is_some_and(Vec::is_empty) {
             return Err(Error::invalid("entrypoint", "must not be empty (leave it out to keep the image's)"));
@@ -888,7 +890,7 @@ impl ServiceSpec {
                     "a service is not placed by its own tasks (max_replicas_per_host limits them per host)",
                 ));
             }
-            if ServiceSpec::new(c.value.clone(), "x").validate_name().is_err() {
+            if !is_service_name(&c.value) {
                 return Err(Error::invalid(field, format!("{:?} is not a service name", c.value)));
             }
         }
