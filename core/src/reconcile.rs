@@ -613,7 +613,9 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
 }
 
 /// Carries out a plan: removals, then creations (the image is copied to a host that lacks it from one
-/// that has it), then updates, stop-first: the old task goes, the new one starts in its slot. Each
+/// that has it), then updates, stop-first: the old task stops, the new one starts in its slot, and
+/// only then is the old one removed (a new task that cannot start leaves the old one running again,
+/// see [`replace_stop_first`]). Each
 /// step runs on all hosts at once, a few calls at a time per host. For updates gated on health, in
 /// batches, with rollback, use [`crate::rollout`].
 pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<ApplyReport> {
@@ -644,11 +646,9 @@ pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<App
     collect(per_host(CREATE_CONCURRENCY, creations.collect()).await, &mut report.created)?;
     let updates = of("update").map(|a| {
         let job = async move {
-            let host = fleet.host(&a.host)?;
             let id = a.id.as_deref().unwrap_or_default();
-            let extra = previous_spec_labels(host.as_ref(), id, spec).await;
-            stop_and_remove(host.as_ref(), id, spec).await?;
-            let task = start_task(fleet, spec, &a.host, a.slot, extra).await?;
+            let extra = previous_spec_labels(fleet.host(&a.host)?.as_ref(), id, spec).await;
+            let task = replace_stop_first(fleet, spec, a, extra).await?;
             Ok((id.to_string(), task))
         };
         (a.host.as_str(), job.boxed())
@@ -714,15 +714,20 @@ pub(crate) fn is_draining(name: &str) -> bool {
 /// should this process stop meanwhile) and, after the delay, stopped within its grace period and
 /// removed.
 pub(crate) async fn stop_and_remove(host: &dyn Host, id: &str, spec: &ServiceSpec) -> Result<()> {
+    drain_and_wait(host, id, spec).await;
+    stop_then_remove(host, id, spec.stop_grace_period).await
+}
+
+/// With a shutdown delay, takes a running task out of discovery (see [`drain`]) and waits the delay.
+async fn drain_and_wait(host: &dyn Host, id: &str, spec: &ServiceSpec) {
     if !spec.shutdown_delay.is_zero() {
         match drain(host, id).await {
             Ok(true) => tokio::time::sleep(spec.shutdown_delay).await,
             Ok(false) => {}
-            // (Gone already, most likely: the removal below says so.)
+            // (Gone already, most likely: the stop and removal that follow say so.)
             Err(e) => tracing::warn!(host = host.name(), container = id, error = %e, "cannot drain the task"),
         }
     }
-    stop_then_remove(host, id, spec.stop_grace_period).await
 }
 
 /// Stops a task within its grace period (SIGTERM, then SIGKILL once it is over), then removes it.
@@ -730,6 +735,57 @@ async fn stop_then_remove(host: &dyn Host, id: &str, grace: std::time::Duration)
     // (A stop that fails, say because the task exited meanwhile, leaves the forced removal to finish.)
     let _ = host.stop_container(id, Some(grace)).await;
     host.remove_container(id, true, false).await
+}
+
+/// Replaces task `a.id` of `a.host` by a task of `spec` in the same slot, stop-first: the old task is
+/// drained (after its shutdown delay) and stopped within its grace period, and the new one created
+/// and started; only then is the old one removed. When the new task cannot be created or started (a
+/// device or an image the host lacks, a port taken meanwhile…), the old one, if it ran, is started
+/// again under its own name, and the error is returned: the slot keeps serving the spec it had, as
+/// if the update had not been tried. (Swarm mode and a plain remove-then-create leave the slot empty
+/// then, until a later pass.)
+pub(crate) async fn replace_stop_first(
+    fleet: &Fleet,
+    spec: &ServiceSpec,
+    a: &Action,
+    extra: BTreeMap<String, String>,
+) -> Result<Task> {
+    let host = fleet.host(&a.host)?;
+    let host = host.as_ref();
+    let old = a.id.as_deref().unwrap_or_default();
+    let before = host.inspect_container(old).await?;
+    drain_and_wait(host, old, spec).await;
+    let _ = host.stop_container(old, Some(spec.stop_grace_period)).await;
+    match start_task(fleet, spec, &a.host, a.slot, extra).await {
+        Ok(task) => {
+            if let Err(e) = host.remove_container(old, true, false).await {
+                // (Stopped, of an older spec: the next plan removes it.)
+                tracing::warn!(host = host.name(), container = old, error = %e, "cannot remove the replaced task");
+            }
+            Ok(task)
+        }
+        Err(e) => {
+            if before.state.running {
+                if let Err(again) = restore(host, old, &before.name).await {
+                    tracing::warn!(host = host.name(), container = old, error = %again, "cannot start the old task again");
+                } else {
+                    tracing::info!(host = host.name(), container = old, error = %e, "the new task failed to start; the old one runs again");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Brings back a task stopped for a replacement that failed: its name without the draining suffix
+/// (which would have the registrator ignore it and the next plan remove it), then started.
+async fn restore(host: &dyn Host, id: &str, name: &str) -> Result<()> {
+    let name = name.trim_start_matches('/');
+    let current = host.inspect_container(id).await?;
+    if current.name.trim_start_matches('/') != name {
+        host.rename_container(id, name).await?;
+    }
+    host.start_container(id).await
 }
 
 /// Renames a running task's container `<name>.draining` (unless it is already); whether it runs,

@@ -6,7 +6,8 @@
 //! running and, when it has a healthcheck (the spec's or the image's), healthy within
 //! [`RolloutOptions::ready_timeout`], and then stay so for `monitor`. `start-first` starts the new task
 //! beside the old one and stops the old one only once the new one is ready, so the service never drops
-//! below its replica count; `stop-first` frees the slot first. When more than `max_failure_ratio` of
+//! below its replica count; `stop-first` stops the old task first, and removes it once the new one
+//! has started (one that cannot be created or started leaves the old one running again). When more than `max_failure_ratio` of
 //! the tasks fail, `failure_action` decides: `pause` stops the rollout where it is, `continue` goes on,
 //! `rollback` rolls every task back to the spec it replaced under the `rollback_config`.
 //!
@@ -25,8 +26,8 @@ use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::host::{Host, ResultStream};
 use crate::reconcile::{
-    apply, ensure_image, observe, plan, previous_spec_labels, start_task, stop_and_remove, Action, Observed,
-    PlanOptions, Task,
+    apply, ensure_image, observe, plan, previous_spec_labels, replace_stop_first, start_task, stop_and_remove, Action,
+    Observed, PlanOptions, Task,
 };
 use crate::spec::{ServiceSpec, UpdateConfig};
 use crate::Later;
@@ -305,8 +306,7 @@ async fn replace(
         stop_and_remove(host, old, spec).await.map_err(|e| (Some(t.id.clone()), e.to_string()))?;
         t
     } else {
-        stop_and_remove(host, old, spec).await.map_err(fail)?;
-        let t = start_task(fleet, spec, &a.host, a.slot, extra).await.map_err(fail)?;
+        let t = replace_stop_first(fleet, spec, a, extra).await.map_err(fail)?;
         wait_ready(host, &t.id, options.ready_timeout).await.map_err(|why| (Some(t.id.clone()), why))?;
         t
     };

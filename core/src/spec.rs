@@ -156,8 +156,9 @@ pub struct UpdateConfig {
     /// Wait between batches (default 0).
     #[serde(with = "crate::serde_ms")]
     pub delay: Duration,
-    /// `stop-first` (default) or `start-first` (the new task is healthy before the old one stops, so
-    /// the service never drops below its replica count).
+    /// `stop-first` (default: the old task stops, then the new one starts; if it cannot start, the old
+    /// one runs again) or `start-first` (the new task is healthy before the old one stops, so the
+    /// service never drops below its replica count).
     pub order: String,
     /// How long a new task is watched for failure after it starts (default 5 s).
     #[serde(with = "crate::serde_ms")]

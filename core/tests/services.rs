@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -770,10 +770,20 @@ async fn devices_reach_every_task_with_their_permissions() {
         let out = h.exec(&task.id, &["sh".into(), "-c".into(), script.into()], &ExecOptions::default()).await.unwrap();
         assert_eq!(out.stdout, "c\nreader read\nreader refused\nc\nwriter read\nwriter write\n", "on {}", task.host);
     }
-    // A device the hosts lack: the engine refuses to start the new task with its word, and a rollout
-    // that rolls back on failure brings the service back as it was.
+    // A device the hosts lack: the engine refuses to start the new task with its word. A deploy
+    // replaces stop-first: each old task, drained and stopped, runs again under its own name, and
+    // nothing else is left.
     let mut missing = spec.clone();
     missing.devices = vec!["/dev/dockfleet-no-such-device".into()];
+    missing.shutdown_delay = Duration::from_millis(300);
+    let err = deploy(&fleet, &missing, &PlanOptions::default()).await.unwrap_err();
+    assert!(err.to_string().contains("dockfleet-no-such-device"), "{err}");
+    let o = observe(&fleet, &name).await.unwrap();
+    let kept =
+        |o: &Observed| o.tasks.iter().map(|t| (t.id.clone(), t.name.clone(), t.state.clone())).collect::<BTreeSet<_>>();
+    let expected = d.report.created.iter().map(|t| (t.id.clone(), t.name.clone(), "running".to_string())).collect();
+    assert_eq!(kept(&o), expected, "{o:?}");
+    // A rollout that rolls back on failure brings the service back as it was.
     missing.update_config.failure_action = "rollback".into();
     let options = RolloutOptions { ready_timeout: Duration::from_secs(15), ..Default::default() };
     let events: Vec<RolloutEvent> = rollout(fleet.clone(), missing, options).try_collect().await.unwrap();
