@@ -412,6 +412,8 @@ export interface ContainerDetails {
   created: string
   privileged: boolean
   securityOpt: Array<string>
+  networkMode: string
+  exposedPorts: Array<PortMapping>
 }
 
 /** Everything needed to create one container. */
@@ -481,6 +483,7 @@ export interface ContainerSummary {
   labels: Record<string, string>
   ports: Array<PortMapping>
   created: number
+  networkMode: string
 }
 
 /** Streams `reference` from `source` to `target` (save → load, no registry, no temporary file). */

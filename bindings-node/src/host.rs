@@ -87,7 +87,7 @@ object! { out
     #[doc = "One container in a listing."]
     ContainerSummary => df::ContainerSummary {
         id: String, name: String, image: String, state: String, status: String, labels: HashMap<String, String>,
-        ports: Vec<PortMapping>, created: Number<i64>,
+        ports: Vec<PortMapping>, created: Number<i64>, network_mode: String,
     }
 }
 
@@ -105,6 +105,7 @@ object! { out
         id: String, name: String, image: String, image_id: String, state: ContainerState,
         labels: HashMap<String, String>, ports: Vec<PortMapping>, networks: HashMap<String, String>,
         restart_count: Number<i64>, created: String, privileged: bool, security_opt: Vec<String>,
+        network_mode: String, exposed_ports: Vec<PortMapping>,
     }
 }
 

@@ -73,7 +73,7 @@ test('container lifecycle end to end', async () => {
   const d = await h.inspectContainer(id)
   assert.ok(d.state.running)
   // Plain objects, every field present in declaration order (what index.d.ts declares).
-  assert.deepEqual(Object.keys(d), ['id', 'name', 'image', 'imageId', 'state', 'labels', 'ports', 'networks', 'restartCount', 'created', 'privileged', 'securityOpt'])
+  assert.deepEqual(Object.keys(d), ['id', 'name', 'image', 'imageId', 'state', 'labels', 'ports', 'networks', 'restartCount', 'created', 'privileged', 'securityOpt', 'networkMode', 'exposedPorts'])
   assert.deepEqual(Object.keys(d.ports[0]), ['containerPort', 'hostPort', 'protocol', 'hostIp'])
   assert.equal(Object.getPrototypeOf(d.state), Object.prototype)
   assert.equal(d.name, tag)
@@ -81,6 +81,10 @@ test('container lifecycle end to end', async () => {
   assert.match(await httpGet('10.250.0.12', port), /ok\n$/)
   const listed = await h.listContainers({ all: true, labels: [`dockfleet.test=${tag}`] })
   assert.deepEqual(listed.map((c) => c.id), [id])
+  // Off the host network too, the exposed ports are the ports the container asked for, unbound.
+  assert.equal(listed[0].networkMode, 'default')
+  assert.equal(d.networkMode, 'default')
+  assert.deepEqual(d.exposedPorts, [{ containerPort: 80, hostPort: null, protocol: 'tcp', hostIp: null }])
   let out = ''
   for await (const line of h.logs(id)) out += line.message
   assert.match(out, /hello-js/)

@@ -88,7 +88,7 @@ dto! {
     /// One container in a listing.
     ContainerSummary => df::ContainerSummary {
         id: String, name: String, image: String, state: String, status: String, labels: BTreeMap<String, String>,
-        ports: Vec<PortMapping>, created: i64,
+        ports: Vec<PortMapping>, created: i64, network_mode: String,
     }
 }
 
@@ -106,6 +106,7 @@ dto! {
         id: String, name: String, image: String, image_id: String, state: ContainerState,
         labels: BTreeMap<String, String>, ports: Vec<PortMapping>, networks: BTreeMap<String, String>,
         restart_count: i64, created: String, privileged: bool, security_opt: Vec<String>,
+        network_mode: String, exposed_ports: Vec<PortMapping>,
     }
 }
 

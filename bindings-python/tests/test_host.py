@@ -87,6 +87,9 @@ def test_container_lifecycle(fleet):
         assert http_get("10.250.0.12", port).endswith("ok\n")
         listed = await h.list_containers(dockfleet.ListContainersOptions(all=True, labels=[f"dockfleet.test={tag}"]))
         assert [c.id for c in listed] == [cid]
+        # Off the host network too, the exposed ports are the ports the container asked for, unbound.
+        assert listed[0].network_mode == d.network_mode == "default"
+        assert [(p.container_port, p.host_port, p.protocol) for p in d.exposed_ports] == [(80, None, "tcp")]
         lines = [line async for line in h.logs(cid)]
         assert any("hello-py" in line.message and line.stream == "stdout" for line in lines)
         # The testbed's /run/netns is a shared mount: an rslave bind follows it as a slave.

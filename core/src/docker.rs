@@ -537,8 +537,7 @@ fn label_map(labels: Option<Vec<String>>) -> BTreeMap<String, String> {
 fn ports_from_map(map: Option<bm::PortMap>) -> Vec<PortMapping> {
     let mut out = Vec::new();
     for (key, bindings) in map.unwrap_or_default() {
-        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
-        let Ok(container_port) = port.parse::<u16>() else { continue };
+        let Some((container_port, proto)) = port_key(&key) else { continue };
         match bindings {
             Some(bs) if !bs.is_empty() => {
                 for b in bs {
@@ -553,6 +552,25 @@ fn ports_from_map(map: Option<bm::PortMap>) -> Vec<PortMapping> {
             _ => out.push(PortMapping { container_port, host_port: None, protocol: proto.to_string(), host_ip: None }),
         }
     }
+    PortMapping::order(&mut out);
+    out
+}
+
+/// An engine's port key, `80/tcp` (`80` alone is TCP): the port and the protocol.
+fn port_key(key: &str) -> Option<(u16, &str)> {
+    let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    Some((port.parse().ok()?, proto))
+}
+
+/// A container config's exposed ports (`80/tcp`, `53/udp`), unbound, in [`PortMapping::order`].
+fn exposed_ports(keys: Vec<String>) -> Vec<PortMapping> {
+    let mut out: Vec<PortMapping> = keys
+        .iter()
+        .filter_map(|key| {
+            let (container_port, proto) = port_key(key)?;
+            Some(PortMapping { container_port, host_port: None, protocol: proto.into(), host_ip: None })
+        })
+        .collect();
     PortMapping::order(&mut out);
     out
 }
@@ -944,6 +962,8 @@ impl Host for DockerHost {
             created: c.created.unwrap_or_default(),
             privileged,
             security_opt: host_config.security_opt.unwrap_or_default(),
+            network_mode: host_config.network_mode.unwrap_or_default(),
+            exposed_ports: exposed_ports(config.exposed_ports.unwrap_or_default()),
         })
     }
 
@@ -975,6 +995,7 @@ impl Host for DockerHost {
                 labels: c.labels.unwrap_or_default().into_iter().collect(),
                 ports: ports_from_list(c.ports.unwrap_or_default()),
                 created: c.created.unwrap_or(0),
+                network_mode: c.host_config.and_then(|h| h.network_mode).unwrap_or_default(),
             })
             .collect())
     }

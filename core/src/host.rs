@@ -971,6 +971,9 @@ pub struct ContainerSummary {
     pub ports: Vec<PortMapping>,
     /// Creation time, seconds since the epoch.
     pub created: i64,
+    /// Its network mode as the engine lists it: `default` or `bridge`, `host`, `none`,
+    /// `container:<id>`, or the name of the network it was created on.
+    pub network_mode: String,
 }
 
 impl ContainerSummary {
@@ -1043,6 +1046,12 @@ pub struct ContainerDetails {
     pub privileged: bool,
     /// Its security options as the engine keeps them ([`ContainerSpec::security_opt`]).
     pub security_opt: Vec<String>,
+    /// Its network mode, as in [`ContainerSummary::network_mode`].
+    pub network_mode: String,
+    /// The ports its config exposes (the image's `EXPOSE`, `docker run --expose` and every port of
+    /// [`ContainerSpec::ports`]), bound or not; `host_port` is unset. On the host network these are
+    /// the ports it says it listens on, which the engine reports nowhere else.
+    pub exposed_ports: Vec<PortMapping>,
 }
 
 /// Which part of the logs [`Host::logs`] streams.

@@ -34,7 +34,7 @@ use crate::discovery::{Discovery, Instance, LookupOptions};
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::health::{CheckState, HealthCheck};
-use crate::host::{ContainerSummary, Event, EventOptions, Host, ListContainersOptions, ResultStream};
+use crate::host::{ContainerSummary, Event, EventOptions, Host, ListContainersOptions, PortMapping, ResultStream};
 use crate::reconcile::{slot_label, LABEL_SERVICE};
 use crate::Later;
 
@@ -209,6 +209,9 @@ struct State {
     /// Per host, the running containers told to stop (a terminating signal's `kill` event): left out
     /// of every list until they no longer run, or start again.
     stopping: BTreeMap<String, BTreeSet<String>>,
+    /// Per host, the exposed ports of the running containers on the host network that name none in a
+    /// label (read once per container: see [`State::with_exposed_ports`]).
+    exposed: BTreeMap<String, BTreeMap<String, Vec<PortMapping>>>,
 }
 
 /// Whether a `kill` event's signal tells the container to go away (a stop, not a reload or a poke).
@@ -318,12 +321,51 @@ impl State {
         out
     }
 
+    /// A host's container list as the registrator reads it: [`State::without_the_dead`], then
+    /// [`State::with_exposed_ports`].
+    async fn running_view(&mut self, h: &Arc<dyn Host>, list: Vec<ContainerSummary>) -> Vec<ContainerSummary> {
+        let list = self.without_the_dead(h, list).await;
+        self.with_exposed_ports(h, list).await
+    }
+
+    /// Gives each running container on the host network that no label names ports for (one run by
+    /// hand, or by another tool) the ports it exposes (its image's `EXPOSE`, `--expose`), each bound
+    /// on its host at its own number, as gliderlabs' registrator does. The engine lists no port for
+    /// such a container, so each is inspected, once: a container's exposed ports never change.
+    async fn with_exposed_ports(
+        &mut self,
+        h: &Arc<dyn Host>,
+        mut list: Vec<ContainerSummary>,
+    ) -> Vec<ContainerSummary> {
+        let cache = self.exposed.entry(h.name().to_string()).or_default();
+        cache.retain(|id, _| list.iter().any(|c| &c.id == id));
+        for c in list.iter_mut().filter(|c| {
+            c.state == "running"
+                && c.network_mode == "host"
+                && c.ports.is_empty()
+                && !c.labels.contains_key(crate::reconcile::LABEL_HOST_PORTS)
+        }) {
+            if !cache.contains_key(&c.id) {
+                match h.inspect_container(&c.id).await {
+                    Ok(d) => {
+                        cache.insert(c.id.clone(), d.exposed_ports);
+                    }
+                    // (Gone meanwhile: its event follows.)
+                    Err(_) => continue,
+                }
+            }
+            c.ports =
+                cache[&c.id].iter().map(|p| PortMapping { host_port: Some(p.container_port), ..p.clone() }).collect();
+        }
+        list
+    }
+
     /// Compares one host with the registry; the engine is the authority.
     async fn resync_host(&mut self, h: &Arc<dyn Host>, list: Result<Vec<ContainerSummary>>) -> Result<()> {
         let name = h.name().to_string();
         let address = host_address(h.address());
         let list = match list {
-            Ok(l) => self.without_the_dead(h, l).await,
+            Ok(l) => self.running_view(h, l).await,
             Err(e) => {
                 self.unreachable(&name, &e).await?;
                 return Ok(());
@@ -389,7 +431,7 @@ impl State {
         } else {
             let filter = ListContainersOptions { all: false, labels: Vec::new(), name: None };
             let list = h.list_containers(&filter).await?;
-            let list = self.without_the_dead(h, list).await;
+            let list = self.running_view(h, list).await;
             if let Some(c) = list.iter().find(|c| c.id == id) {
                 desired = instances_of(&name, &host_address(h.address()), c, self.options.ttl);
             }
@@ -462,6 +504,7 @@ pub fn registrator(
             known: BTreeMap::new(),
             dead: BTreeMap::new(),
             stopping: BTreeMap::new(),
+            exposed: BTreeMap::new(),
         };
         let filters = BTreeMap::from([
             ("type".to_string(), vec!["container".to_string()]),
@@ -554,7 +597,6 @@ pub fn registrator(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::PortMapping;
     use crate::reconcile::LABEL_SLOT;
 
     fn container(name: &str, labels: &[(&str, &str)], ports: &[(u16, u16)], status: &str) -> ContainerSummary {

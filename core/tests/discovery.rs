@@ -172,10 +172,6 @@ async fn two_registrators_do_not_flap_and_one_covers_for_the_other() {
     remove_service(&fleet, &name).await.unwrap();
 }
 
-/// The engine logs a container's `die` event before its container list stops showing it as running
-/// (moby checkpoints the list's view after the event and the network cleanup), so a resync or event
-/// that lists containers right after a death saw the dead container running and registered it again.
-/// With a resync every 100 ms, twelve SIGKILLs in a row: every entry goes, and none ever comes back.
 /// A service on the host network (a node agent's way): each task listens in its host's own network
 /// namespace, so the service runs one task per host, only where its port is free, and discovery finds
 /// the tasks at their hosts' addresses although the engine reports no port of theirs.
@@ -249,7 +245,30 @@ async fn a_service_on_the_host_network_runs_once_per_host_and_is_found_at_its_ho
     let found = wait_lookup(&registry, &tag, false, |v| v.len() == 1).await;
     assert_eq!((found[0].address.as_str(), found[0].port), ("10.250.0.12", PORT + 1));
     assert!(http_get(&format!("10.250.0.12:{}", PORT + 1)).await.starts_with("HTTP/1"));
+    // One that names no port in a label is found at the ports it exposes (as gliderlabs'
+    // registrator does), which the engine reports only when inspected.
+    let df1 = fleet.host("df-1").unwrap();
+    agent.labels.remove("dockfleet.host-ports");
+    agent.command = ["httpd", "-f", "-p", &(PORT + 2).to_string(), "-h", "/www"].map(String::from).to_vec();
+    agent.ports = vec![PortMapping { host_port: None, ..PortMapping::tcp(PORT + 2, 0) }];
+    let exposed = df1.create_container(&agent).await.unwrap();
+    df1.start_container(&exposed).await.unwrap();
+    let d = df1.inspect_container(&exposed).await.unwrap();
+    assert_eq!((d.network_mode.as_str(), d.ports.len()), ("host", 0), "{d:?}");
+    assert_eq!(d.exposed_ports, agent.ports, "{d:?}");
+    let listed = df1
+        .list_containers(&ListContainersOptions { labels: vec![format!("dockfleet.test={tag}")], ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!((listed.len(), listed[0].network_mode.as_str(), listed[0].ports.len()), (1, "host", 0), "{listed:?}");
+    let found = wait_lookup(&registry, &tag, false, |v| v.len() == 2).await;
+    let mut at: Vec<(&str, u16)> = found.iter().map(|i| (i.address.as_str(), i.port)).collect();
+    at.sort();
+    assert_eq!(at, [("10.250.0.11", PORT + 2), ("10.250.0.12", PORT + 1)]);
+    assert!(http_get(&format!("10.250.0.11:{}", PORT + 2)).await.starts_with("HTTP/1"));
+    df1.remove_container(&exposed, true, false).await.unwrap();
     df2.remove_container(&id, true, false).await.unwrap();
+    wait_lookup(&registry, &tag, false, |v| v.is_empty()).await;
     // A fourth task has no host left.
     spec.replicas = 4;
     let p = plan(&spec, &observe(&fleet, &name).await.unwrap(), &PlanOptions::default()).unwrap();
@@ -259,6 +278,10 @@ async fn a_service_on_the_host_network_runs_once_per_host_and_is_found_at_its_ho
     remove_service(&fleet, &name).await.unwrap();
 }
 
+/// The engine logs a container's `die` event before its container list stops showing it as running
+/// (moby checkpoints the list's view after the event and the network cleanup), so a resync or event
+/// that lists containers right after a death saw the dead container running and registered it again.
+/// With a resync every 100 ms, twelve SIGKILLs in a row: every entry goes, and none ever comes back.
 #[tokio::test]
 async fn a_killed_container_is_never_registered_again() {
     let fleet = plain_fleet();

@@ -391,7 +391,8 @@ class ContainerSummary:
     labels: dict[str, str]
     ports: list[PortMapping]
     created: int
-    def __new__(cls, *, id: str = ..., name: str = ..., image: str = ..., state: str = ..., status: str = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., created: int = ...) -> Self: ...
+    network_mode: str
+    def __new__(cls, *, id: str = ..., name: str = ..., image: str = ..., state: str = ..., status: str = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., created: int = ..., network_mode: str = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -425,7 +426,9 @@ class ContainerDetails:
     created: str
     privileged: bool
     security_opt: list[str]
-    def __new__(cls, *, id: str = ..., name: str = ..., image: str = ..., image_id: str = ..., state: ContainerState = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., networks: dict[str, str] = ..., restart_count: int = ..., created: str = ..., privileged: bool = ..., security_opt: list[str] = ...) -> Self: ...
+    network_mode: str
+    exposed_ports: list[PortMapping]
+    def __new__(cls, *, id: str = ..., name: str = ..., image: str = ..., image_id: str = ..., state: ContainerState = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., networks: dict[str, str] = ..., restart_count: int = ..., created: str = ..., privileged: bool = ..., security_opt: list[str] = ..., network_mode: str = ..., exposed_ports: list[PortMapping] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
