@@ -1,6 +1,9 @@
 // Compose stacks from Node, and the network and volume calls they use.
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
 const { dockfleet, fleet, unique } = require('./helpers.js')
 
 const COMPOSE = `
@@ -91,6 +94,34 @@ test('network_mode host from a compose file', () => {
     (e) => e.code === 'invalid_argument' && /services\.agent\.ports\[0\]\.published/.test(e.message))
   assert.throws(() => dockfleet.parseCompose('mon', "services:\n  agent: {image: x, network_mode: 'service:db'}\n  db: {image: x}\n"),
     (e) => e.code === 'invalid_argument' && /services\.agent\.network_mode/.test(e.message))
+})
+
+test('an abandoned stackUp removes the networks it created', async () => {
+  const f = plainFleet()
+  const name = unique('jsabandon')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jsabandon-'))
+  fs.mkdirSync(path.join(dir, 'app'))
+  fs.writeFileSync(path.join(dir, 'app', 'Dockerfile'), 'FROM dockfleet/busybox:latest\nRUN sleep 20\n')
+  const stack = dockfleet.parseCompose(name, 'services:\n  app: {build: ./app, networks: [back]}\nnetworks:\n  back: {}\n', dir)
+  const networks = async () => {
+    let n = 0
+    for (const h of ['df-1', 'df-2', 'df-3']) n += (await f.host(h).listNetworks([`com.docker.stack.namespace=${name}`])).length
+    return n
+  }
+  let created = 0
+  for await (const e of dockfleet.stackUp(f, stack)) {
+    if (e.kind === 'build') {
+      created = await networks()
+      break
+    }
+  }
+  assert.equal(created, 3)
+  const deadline = Date.now() + 20000
+  while (await networks() > 0) {
+    assert.ok(Date.now() < deadline, 'the networks of the abandoned stackUp stayed')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  fs.rmSync(dir, { recursive: true })
 })
 
 test('networks and volumes on one host, with their options', async () => {

@@ -1,5 +1,7 @@
 """Compose stacks from Python, and the network and volume calls they use."""
 
+import asyncio
+
 import dockfleet
 from dockfleet import sync
 from conftest import TESTBED, plain_fleet, run, unique
@@ -105,6 +107,34 @@ def test_network_mode_host_from_compose():
     text = "services:\n  agent: {image: x, network_mode: host, ports: ['9100:9100']}\n"
     spec = sync.parse_compose("mon", text).services[0].spec
     assert (spec.networks, spec.network_aliases, spec.ports[0].target) == (["host"], [], 9100)
+
+
+def test_an_abandoned_stack_up_removes_the_networks_it_created(tmp_path):
+    fleet = plain_fleet(dockfleet)
+    name = unique("pyabandon")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM dockfleet/busybox:latest\nRUN sleep 20\n")
+    text = "services:\n  app: {build: ./app, networks: [back]}\nnetworks:\n  back: {}\n"
+    stack = dockfleet.parse_compose(name, text, tmp_path)
+    label = [f"com.docker.stack.namespace={name}"]
+
+    async def networks():
+        return sum([len(await fleet.host(h).list_networks(label)) for h in ("df-1", "df-2", "df-3")])
+
+    async def go():
+        up = dockfleet.stack_up(fleet, stack)
+        async for e in up:
+            if e.kind == "build":
+                break
+        assert await networks() == 3
+        await up.aclose()
+        for _ in range(200):
+            if await networks() == 0:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the networks of the abandoned stack_up stayed")
+
+    run(go())
 
 
 def test_sync_networks_and_volumes():

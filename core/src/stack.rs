@@ -2607,17 +2607,53 @@ pub(crate) async fn check_volumes(stack: &Stack, host: &dyn crate::host::Host) -
 }
 
 /// What a `stack_up` has created so far: networks, volumes and (Swarm) secrets and configs. When a
-/// later one cannot be created, [`Undo::failed`] removes them again, newest first, so that the
-/// failed deploy leaves the engines as it found them; else a corrected file would then be refused
-/// for the options of an object the failed deploy created.
-#[derive(Default)]
+/// later one cannot be created, or the images cannot be built, [`Undo::failed`] removes them again,
+/// newest first, so that the failed deploy leaves the engines as it found them; else a corrected file
+/// would then be refused for the options of an object the failed deploy created. Dropped before
+/// [`Undo::keep`] (the `stack_up` stream dropped, or its task aborted, during those steps), it
+/// removes them in a task of the runtime it was made on.
 pub(crate) struct Undo {
     steps: Vec<(String, UndoStep)>,
+    stack: String,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 type UndoStep = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, Result<()>> + Send>;
 
+impl Drop for Undo {
+    fn drop(&mut self) {
+        let steps = std::mem::take(&mut self.steps);
+        if steps.is_empty() {
+            return;
+        }
+        let stack = std::mem::take(&mut self.stack);
+        let what: Vec<&str> = steps.iter().map(|(w, _)| w.as_str()).collect();
+        let Some(runtime) = &self.runtime else {
+            tracing::warn!(%stack, left = ?what, "stack_up was cancelled, and no runtime is left to remove what it created");
+            return;
+        };
+        tracing::warn!(%stack, undo = ?what, "stack_up was cancelled: removing what it created");
+        runtime.spawn(async move {
+            for (what, remove) in steps.into_iter().rev() {
+                if let Err(e) = remove().await {
+                    tracing::warn!(%stack, %what, error = %e, "could not remove what a cancelled stack_up created");
+                }
+            }
+        });
+    }
+}
+
 impl Undo {
+    /// Nothing created yet, for stack `stack`.
+    pub(crate) fn new(stack: &str) -> Self {
+        Undo { steps: Vec::new(), stack: stack.to_string(), runtime: tokio::runtime::Handle::try_current().ok() }
+    }
+
+    /// What was created stays: the stack's services are being deployed on it.
+    pub(crate) fn keep(mut self) {
+        self.steps.clear();
+    }
+
     /// Records `what` (`network shop_back on df-1`) as created; `remove` removes it.
     pub(crate) fn created<F>(&mut self, what: String, remove: impl FnOnce() -> F + Send + 'static)
     where
@@ -2649,12 +2685,14 @@ impl Undo {
     /// Removes what was created, reporting each removal as a stack event `undone`, and returns
     /// `error`, what failed. A removal that fails is logged and reported, and the rest go on.
     pub(crate) async fn failed(
-        self,
+        mut self,
         error: Error,
         stack: &str,
         tx: &tokio::sync::mpsc::UnboundedSender<RolloutEvent>,
     ) -> Error {
-        for (what, remove) in self.steps.into_iter().rev() {
+        // (Taken: should this future be dropped in the middle, the drop guard does not start over.)
+        let steps = std::mem::take(&mut self.steps);
+        for (what, remove) in steps.into_iter().rev() {
             match remove().await {
                 Ok(()) => stack_event(tx, stack, "undone", format!("removed {what}: the deploy failed ({error})")),
                 Err(e) => {
@@ -2852,8 +2890,10 @@ pub(crate) fn stack_event(
 /// `required: false` missed its condition), `restart` (a dependency with `restart: true` was
 /// replaced), `pruned`, then `completed` or `paused`) and every service's rollout events. An invalid
 /// stack ends the stream with its error before any engine call. When a network or volume cannot be
-/// created, those this call created are removed again (events `undone`) before the error ends the
-/// stream.
+/// created, or an image cannot be built, the networks and volumes this call created are removed
+/// again (events `undone`) before the error ends the stream; when the stream is dropped during those
+/// steps, they are removed in a task of the runtime (from the first service's deploy on, what was
+/// created stays).
 pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::host::ResultStream<RolloutEvent> {
     crate::stream::from_channel(move |tx| async move {
         stack.validate()?;
@@ -2880,7 +2920,7 @@ pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::hos
             let volumes = check_volumes(&stack, h.as_ref()).await?;
             existing.push((networks.into_iter().map(|n| n.name).collect::<BTreeSet<String>>(), volumes));
         }
-        let mut undo = Undo::default();
+        let mut undo = Undo::new(&stack.name);
         let created = async {
             for (h, (networks, volumes)) in reachable.iter().zip(existing) {
                 for n in stack.networks.iter().filter(|n| !networks.contains(*n)) {
@@ -2912,7 +2952,9 @@ pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::hos
             );
         }
         if let Some(host) = reachable.first() {
-            build_images(&stack, host.as_ref(), &tx).await?;
+            if let Err(e) = build_images(&stack, host.as_ref(), &tx).await {
+                return Err(undo.failed(e, &stack.name, &tx).await);
+            }
         } else if stack.services.iter().any(|s| s.build.is_some()) {
             return Err(Error::EngineUnreachable {
                 host: "fleet".into(),
@@ -2920,6 +2962,7 @@ pub fn stack_up(fleet: Fleet, stack: Stack, options: StackOptions) -> crate::hos
                 source: None,
             });
         }
+        undo.keep();
         let timeout = options.dependency_timeout;
         let waits = |spec: &ServiceSpec, condition: &str| {
             let (fleet, spec, condition) = (fleet.clone(), spec.clone(), condition.to_string());

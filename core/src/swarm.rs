@@ -1698,7 +1698,7 @@ impl Swarm {
         }
         let event = |kind: &str, message: String| crate::stack::stack_event(&tx, &stack.name, kind, message);
         let labels = HashMap::from([(LABEL_STACK.to_string(), stack.name.clone())]);
-        let mut undo = crate::stack::Undo::default();
+        let mut undo = crate::stack::Undo::new(&stack.name);
         let created = async {
             // Secrets and configs are immutable in Swarm: one that exists (with the same content) is
             // kept.
@@ -1750,7 +1750,13 @@ impl Swarm {
             return Err(undo.failed(e, &stack.name, &tx).await);
         }
         if let Some(builder) = nodes.keys().next() {
-            crate::stack::build_images(&stack, self.inner.fleet.host(builder)?.as_ref(), &tx).await?;
+            let built = match self.inner.fleet.host(builder) {
+                Ok(h) => crate::stack::build_images(&stack, h.as_ref(), &tx).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = built {
+                return Err(undo.failed(e, &stack.name, &tx).await);
+            }
         } else if stack.services.iter().any(|s| s.build.is_some()) {
             return Err(Error::EngineUnreachable {
                 host: "swarm".into(),
@@ -1758,6 +1764,7 @@ impl Swarm {
                 source: None,
             });
         }
+        undo.keep();
         let timeout = options.dependency_timeout;
         let waits = |spec: &ServiceSpec, condition: &str| {
             let (this, name, condition) = (self.clone(), spec.name.clone(), condition.to_string());

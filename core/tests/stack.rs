@@ -365,15 +365,8 @@ async fn a_network_no_engine_can_create_undoes_what_the_deploy_created() {
         )
     };
     let stack = parse_compose(&name, &compose("10.78.78.0/24"), &std::env::temp_dir()).unwrap();
-    let mut events = Vec::new();
-    let mut up = stack_up(fleet.clone(), stack, StackOptions::default());
-    let e = loop {
-        match up.try_next().await {
-            Ok(Some(e)) => events.push(e),
-            Ok(None) => panic!("deployed over a clashing subnet: {events:?}"),
-            Err(e) => break e,
-        }
-    };
+    let up = stack_up(fleet.clone(), stack, StackOptions::default());
+    let (events, e) = events_until_error(up, "deployed over a clashing subnet").await;
     assert!(e.to_string().contains("10.78.78.0/24") || e.to_string().contains("overlap"), "{e}");
     let undone: Vec<&str> = events.iter().filter(|e| e.kind == "undone").map(|e| e.message.as_str()).collect();
     assert_eq!(undone.len(), 4, "one on df-2, data, two and one on df-1: {undone:?}");
@@ -393,6 +386,55 @@ async fn a_network_no_engine_can_create_undoes_what_the_deploy_created() {
     stack_down(&fleet, &name, true).await.unwrap();
     df2.remove_network(&squatter).await.unwrap();
     let _ = df1.remove_volume(&kept, false).await;
+}
+
+/// A build that fails, and a `stack_up` dropped while it builds, leave no network or volume behind:
+/// those the deploy created are removed again (reported as `undone` for the failure; in a task of the
+/// runtime for the drop).
+#[tokio::test]
+async fn a_failed_or_abandoned_build_undoes_the_networks_and_volumes_it_created() {
+    let _g = SERIAL.lock().await;
+    let fleet = plain_fleet();
+    let name = unique("unbuilt").replace('_', "-");
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    let compose = "services:\n  app:\n    build: ./app\n    networks: [back]\n    volumes: ['data:/data']\n\
+                   networks:\n  back: {}\nvolumes:\n  data: {}\n";
+    let label = [format!("{LABEL_STACK}={name}")];
+    let leftovers = || async {
+        let mut n = 0;
+        for h in fleet.hosts() {
+            n += h.list_networks(&label).await.unwrap().len() + h.list_volumes(&label).await.unwrap().len();
+        }
+        n
+    };
+    // The build fails: every network and volume created (one each on three hosts) is removed again.
+    std::fs::write(dir.join("app/Dockerfile"), format!("FROM {IMAGE}\nRUN echo no such luck; false\n")).unwrap();
+    let stack = parse_compose(&name, compose, &dir).unwrap();
+    let up = stack_up(fleet.clone(), stack, StackOptions::default());
+    let (events, e) = events_until_error(up, "deployed without its image").await;
+    assert!(e.code() == "engine" && e.to_string().contains("no such luck; false"), "{e}");
+    let undone: Vec<&str> = events.iter().filter(|e| e.kind == "undone").map(|e| e.message.as_str()).collect();
+    assert_eq!(undone.len(), 6, "{events:?}");
+    assert!(undone.iter().all(|m| m.starts_with("removed ")), "{undone:?}");
+    assert_eq!(leftovers().await, 0);
+    // The stream is dropped while the build runs: the same, once the runtime has run the removal.
+    std::fs::write(dir.join("app/Dockerfile"), format!("FROM {IMAGE}\nRUN sleep 20\n")).unwrap();
+    let stack = parse_compose(&name, compose, &dir).unwrap();
+    let mut up = stack_up(fleet.clone(), stack, StackOptions::default());
+    while let Some(e) = up.try_next().await.unwrap() {
+        if e.kind == "build" {
+            break;
+        }
+    }
+    assert_eq!(leftovers().await, 6);
+    drop(up);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while leftovers().await > 0 {
+        assert!(std::time::Instant::now() < deadline, "the networks and volumes stayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]

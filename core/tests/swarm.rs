@@ -620,15 +620,8 @@ async fn swarm_backend_end_to_end() {
          configs:\n  greeting: {{content: hello}}\n"
     );
     let stack = parse_compose(&undo_name, &text, &std::env::temp_dir()).unwrap();
-    let mut events = Vec::new();
-    let mut up = backend.stack_up(stack, StackOptions::default());
-    let e = loop {
-        match up.try_next().await {
-            Ok(Some(e)) => events.push(e),
-            Ok(None) => panic!("a quota volume was created without quota support: {events:?}"),
-            Err(e) => break e,
-        }
-    };
+    let up = backend.stack_up(stack, StackOptions::default());
+    let (events, e) = events_until_error(up, "a quota volume was created without quota support").await;
     assert!(e.to_string().contains("quota"), "{e}");
     let undone: Vec<&str> = events.iter().filter(|e| e.kind == "undone").map(|e| e.message.as_str()).collect();
     assert_eq!(undone.len(), 2, "{undone:?}");
@@ -640,6 +633,20 @@ async fn swarm_backend_end_to_end() {
         d.list_configs(Some(bollard::query_parameters::ListConfigsOptions { filters: Some(by_label.clone()) }));
     assert_eq!(configs.await.unwrap(), vec![]);
     assert_eq!(df1.list_networks(&[format!("{LABEL_STACK}={undo_name}")]).await.unwrap(), vec![]);
+    step("an image that fails to build: the same");
+    let dir = std::env::temp_dir().join(&undo_name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {IMAGE}\nRUN false\n")).unwrap();
+    let text = "services:\n  app: {build: ., networks: [net], configs: [greeting]}\nnetworks:\n  net: {}\n\
+                configs:\n  greeting: {content: hello}\n";
+    let stack = parse_compose(&undo_name, text, &dir).unwrap();
+    let (events, e) = events_until_error(backend.stack_up(stack, StackOptions::default()), "built").await;
+    assert!(e.to_string().contains("RUN false") || e.to_string().contains("non-zero code"), "{e}");
+    let undone: Vec<&str> = events.iter().filter(|e| e.kind == "undone").map(|e| e.message.as_str()).collect();
+    assert_eq!(undone.len(), 2, "{events:?}");
+    assert!(undone[0].starts_with(&format!("removed overlay network {undo_name}_net")), "{undone:?}");
+    assert_eq!(df1.list_networks(&[format!("{LABEL_STACK}={undo_name}")]).await.unwrap(), vec![]);
+    std::fs::remove_dir_all(dir).unwrap();
 
     step("three managers (df-2 promoted by joining again, df-3 re-joined as one); df-1's engine, the leader, stops and the swarm is driven through the others; it comes back");
     assert_eq!(swarm.join("df-2", "manager").await.unwrap().role, "manager", "joining again as a manager promotes");

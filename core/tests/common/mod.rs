@@ -131,3 +131,20 @@ pub async fn http_get(addr: &str) -> String {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// The events of a `stack_up` (or rollout) stream that must fail, and its error; panics, with the
+/// events, when the stream ends well.
+pub async fn events_until_error<T: std::fmt::Debug>(
+    mut stream: dockfleet::ResultStream<T>,
+    what: &str,
+) -> (Vec<T>, dockfleet::Error) {
+    use futures::TryStreamExt;
+    let mut events = Vec::new();
+    loop {
+        match stream.try_next().await {
+            Ok(Some(e)) => events.push(e),
+            Ok(None) => panic!("{what}: {events:?}"),
+            Err(e) => return (events, e),
+        }
+    }
+}
