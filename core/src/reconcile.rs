@@ -615,7 +615,7 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
 /// Carries out a plan: removals, then creations (the image is copied to a host that lacks it from one
 /// that has it), then updates, stop-first: the old task stops, the new one starts in its slot, and
 /// only then is the old one removed (a new task that cannot start leaves the old one running again,
-/// see [`replace_stop_first`]). Each
+/// see `replace_stop_first`). Each
 /// step runs on all hosts at once, a few calls at a time per host. For updates gated on health, in
 /// batches, with rollback, use [`crate::rollout`].
 pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<ApplyReport> {
