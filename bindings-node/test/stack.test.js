@@ -86,6 +86,15 @@ test('entrypoint, working directory, user and stop signal from a compose file', 
   assert.deepEqual([terminal.tty, terminal.stdinOpen, c.tty, c.stdinOpen, spec.tty], [true, true, true, true, false])
 })
 
+test('container_name and links from a compose file', () => {
+  const text = "services:\n  web: {image: x, links: ['db:database']}\n  db: {image: x, container_name: shop-db}\n"
+  const by = Object.fromEntries(dockfleet.parseCompose('shop', text).services.map((s) => [s.name, s]))
+  assert.deepEqual(by.db.spec.networkAliases, ['db', 'shop-db', 'database'])
+  assert.deepEqual(by.web.dependsOn.map((d) => [d.service, d.condition]), [['db', 'service_started']])
+  assert.throws(() => dockfleet.parseCompose('shop', 'services:\n  web: {image: x, container_name: w, scale: 2}\n'),
+    (e) => e.code === 'invalid_argument' && /services\.web\.container_name/.test(e.message))
+})
+
 test('network_mode host from a compose file', () => {
   const text = "services:\n  agent: {image: x, network_mode: host, ports: ['9100:9100']}\n"
   const { spec } = dockfleet.parseCompose('mon', text).services[0]

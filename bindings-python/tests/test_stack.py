@@ -103,6 +103,18 @@ def test_entrypoint_working_dir_user_and_stop_signal_from_compose():
     assert dockfleet.ServiceSpec(name="web", image="x").entrypoint is None
 
 
+def test_container_name_and_links_from_compose():
+    text = "services:\n  web: {image: x, links: ['db:database']}\n  db: {image: x, container_name: shop-db}\n"
+    by = {s.name: s for s in sync.parse_compose("shop", text).services}
+    assert by["db"].spec.network_aliases == ["db", "shop-db", "database"]
+    assert by["web"].depends_on == [dockfleet.Dependency(service="db")]
+    try:
+        sync.parse_compose("shop", "services:\n  web: {image: x, container_name: w, scale: 2}\n")
+        raise AssertionError("a container_name with two replicas was accepted")
+    except sync.InvalidArgumentError as e:
+        assert e.code == "invalid_argument" and "services.web.container_name" in str(e), str(e)
+
+
 def test_network_mode_host_from_compose():
     text = "services:\n  agent: {image: x, network_mode: host, ports: ['9100:9100']}\n"
     spec = sync.parse_compose("mon", text).services[0].spec

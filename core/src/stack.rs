@@ -370,6 +370,12 @@ struct ComposeService {
     stdin_open: Option<bool>,
     /// `host`: the host's process namespace.
     pid: Option<String>,
+    /// One container's name, as other containers of the file reach it: an alias of the service on
+    /// its networks (tasks are named `<service>.<slot>.<id>`); for one replica only, as in compose.
+    container_name: Option<String>,
+    /// `SERVICE` or `SERVICE:ALIAS`: a dependency on a service of the file, reached on a network they
+    /// share by its name and the alias (see [`link_services`]).
+    links: Option<Value>,
     /// Checked against what dockfleet does (never pull from a registry), not stored.
     pull_policy: Option<String>,
     cap_drop: Option<Value>,
@@ -1278,6 +1284,10 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
         }
     }
     let mut aliases = vec![svc_name.to_string()];
+    if let Some(n) = &s.container_name {
+        crate::host::validate_alias(&f("container_name"), n)?;
+        aliases.push(n.clone());
+    }
     if let Some(mode) = &s.network_mode {
         let mf = f("network_mode");
         if s.networks.is_some() {
@@ -1610,6 +1620,14 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     if let Some(p) = &s.platform {
         spec.placement.constraints.extend(platform_constraints(&f("platform"), p)?);
     }
+    if s.container_name.is_some() && (spec.mode == "global" || spec.replicas > 1) {
+        let runs =
+            if spec.mode == "global" { "one task per host".to_string() } else { format!("{} replicas", spec.replicas) };
+        return Err(Error::invalid(
+            f("container_name"),
+            format!("names one container, and the service runs {runs}: remove container_name to scale it"),
+        ));
+    }
     spec.validate().map_err(|e| e.with_field_prefix(&field))?;
     Ok(StackService { name: svc_name.to_string(), spec, depends_on, build })
 }
@@ -1775,10 +1793,7 @@ fn strip_extensions(doc: &mut Value) {
 /// Why a compose service key dockfleet does not read is left out, for the error that names it.
 fn unsupported_service_key(key: &str) -> Option<&'static str> {
     Some(match key {
-        "container_name" => {
-            "tasks are named <service>.<slot>.<id>; other containers reach them by the service's name in the file"
-        }
-        "links" | "external_links" => "services reach each other by their names in the file on their networks",
+        "external_links" => "services reach each other by their names in the file on their networks",
         "ipc" | "userns_mode" | "cgroup_parent" => "a task has its own namespaces and joins its service's networks",
         "memswap_limit" | "cpu_shares" | "cpuset" => {
             "set deploy.resources.limits and reservations (or mem_limit, mem_reservation and cpus)"
@@ -2329,7 +2344,36 @@ fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
     // Services of profiles that are not active are checked like the rest, then left out.
     let active = active_profiles(&parts[0].env)?;
     let mut inactive = BTreeMap::new();
+    // A container_name is a name on the stack's networks: it may stand for one service only.
+    let mut container_names: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut links = Vec::new();
     for (svc_name, svc, part) in &services {
+        if let Some(n) = &svc.container_name {
+            let other =
+                container_names.insert(n, svc_name).or(services.iter().find(|x| x.0 == *n).map(|x| x.0.as_str()));
+            if let Some(other) = other.filter(|o| o != svc_name) {
+                return Err(Error::invalid(
+                    parts[*part].field(&format!("services.{svc_name}.container_name")),
+                    format!("{n:?} already names service {other} of the file"),
+                ));
+            }
+        }
+        if let Some(v) = &svc.links {
+            let lf = parts[*part].field(&format!("services.{svc_name}.links"));
+            for (i, link) in string_list(&lf, v)?.into_iter().enumerate() {
+                let field = format!("{lf}[{i}]");
+                let (target, alias) = link.split_once(':').unwrap_or((&link, &link));
+                if !services.iter().any(|x| x.0 == target) || target == svc_name {
+                    let why = format!("{target:?} is no other service of the file (external_links are not supported)");
+                    return Err(Error::invalid(field, why));
+                }
+                crate::host::validate_alias(&field, alias)?;
+                if alias != target && services.iter().any(|x| x.0 == alias) {
+                    return Err(Error::invalid(field, format!("{alias:?} already names service {alias} of the file")));
+                }
+                links.push((svc_name.clone(), field, target.to_string(), alias.to_string()));
+            }
+        }
         let field = parts[*part].field(&format!("services.{svc_name}.profiles"));
         let profiles = svc.profiles.as_deref().unwrap_or_default();
         for p in profiles {
@@ -2361,6 +2405,8 @@ fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut services = services;
+    link_services(&mut services, links)?;
     let mut services: Vec<StackService> = services.into_iter().filter(|s| !inactive.contains_key(&s.name)).collect();
     for s in &services {
         for d in s.depends_on.iter().filter(|d| d.required) {
@@ -2394,6 +2440,29 @@ fn stack_of(name: &str, mut parts: Vec<Part>) -> Result<Stack> {
     };
     stack.validate()?;
     Ok(stack)
+}
+
+/// Compose's `links` (`(service, field, target, alias)`, checked): as compose has them on a
+/// network, each is a dependency on the target (started first, unless `depends_on` says more), which
+/// the linking service reaches by the target's name and by the alias on a network they share; the
+/// alias is one more of the target's network aliases, so other services of the network see it too.
+fn link_services(services: &mut [StackService], links: Vec<(String, String, String, String)>) -> Result<()> {
+    for (from, field, target, alias) in links {
+        let nets = |n: &str| services.iter().find(|s| s.name == n).map(|s| s.spec.networks.clone()).unwrap_or_default();
+        let (a, b) = (nets(&from), nets(&target));
+        if !a.iter().any(|n| crate::host::is_user_network(n) && b.contains(n)) {
+            return Err(Error::invalid(field, format!("{from} and {target} share no network of the stack")));
+        }
+        for s in services.iter_mut() {
+            if s.name == from && !s.depends_on.iter().any(|d| d.service == target) {
+                s.depends_on.push(Dependency { service: target.clone(), ..Default::default() });
+            }
+            if s.name == target && !s.spec.network_aliases.contains(&alias) {
+                s.spec.network_aliases.push(alias.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A `node.runs` constraint naming a service of the file by its name there (`node.runs==db`) names
@@ -3255,9 +3324,9 @@ networks:
         assert_eq!((web.hostname.as_deref(), web.init, web.read_only), (Some("web-{{.Task.Slot}}"), Some(true), true));
         assert_eq!((&web.cap_add[..], &web.cap_drop[..]), (&["NET_ADMIN".to_string()][..], &["ALL".to_string()][..]));
         assert_eq!(web.extra_hosts, ["a:10.0.0.1", "b:10.0.0.2", "c:::1", "gw:host-gateway"]);
-        // node-exporter's compose file (its README's, less container_name), with the two opt-ins: the
-        // host's network and processes, and its root.
-        let agent = "services:\n  node_exporter:\n    image: quay.io/prometheus/node-exporter:latest\n    command:\n      - '--path.rootfs=/host'\n    network_mode: host\n    pid: host\n    restart: unless-stopped\n    volumes:\n      - '/:/host:ro,rslave'\n    x-dockfleet: {allow_privileged: true, allow_host_mounts: true}\n";
+        // node-exporter's compose file (its README's), with the two opt-ins: the host's network and
+        // processes, and its root.
+        let agent = "services:\n  node_exporter:\n    image: quay.io/prometheus/node-exporter:latest\n    container_name: node_exporter\n    command:\n      - '--path.rootfs=/host'\n    network_mode: host\n    pid: host\n    restart: unless-stopped\n    volumes:\n      - '/:/host:ro,rslave'\n    x-dockfleet: {allow_privileged: true, allow_host_mounts: true}\n";
         let agent = parse(agent).unwrap().services.remove(0).spec;
         assert_eq!((agent.pid.as_deref(), &agent.networks[..]), (Some("host"), &["host".to_string()][..]));
         let e = parse("services:\n  agent: {image: x, pid: host}\n").unwrap_err();
@@ -3316,6 +3385,22 @@ networks:
             web.ports.iter().map(|p| (p.target, p.published, p.protocol.as_str())).collect();
         assert_eq!(ports, [(80, Some(8080), "tcp"), (3000, None, "tcp"), (53, None, "udp")], "exposed, not published");
         assert_eq!(web.network_aliases, ["web", "api"], "its name first, each alias once");
+        // A container_name is one more name of the service on its networks.
+        let named = "services:\n  web: {image: x, container_name: shop-web, networks: {a: {aliases: [api]}}}\n  db: {image: x, container_name: db}\nnetworks: {a: {}}\n";
+        let stack = parse(named).unwrap();
+        let aliases = |n: &str| stack.services.iter().find(|s| s.name == n).unwrap().spec.network_aliases.clone();
+        assert_eq!(aliases("web"), ["web", "shop-web", "api"]);
+        assert_eq!(aliases("db"), ["db"], "its own name, once");
+        // A link is a dependency on a service of the file, which answers to the link's alias too.
+        let linked = "services:\n  web: {image: x, links: [db, 'cache:redis'], depends_on: {db: {condition: service_healthy}}}\n  db: {image: x, healthcheck: {test: 'true'}}\n  cache: {image: x}\n";
+        let stack = parse(linked).unwrap();
+        let web = stack.services.iter().find(|s| s.name == "web").unwrap();
+        let deps: Vec<(&str, &str)> =
+            web.depends_on.iter().map(|d| (d.service.as_str(), d.condition.as_str())).collect();
+        assert_eq!(deps, [("db", "service_healthy"), ("cache", "service_started")], "depends_on's condition kept");
+        let aliases = |n: &str| stack.services.iter().find(|s| s.name == n).unwrap().spec.network_aliases.clone();
+        assert_eq!((aliases("cache"), aliases("db")), (vec!["cache".into(), "redis".into()], vec!["db".to_string()]));
+        assert_eq!(stack.order().unwrap().last().unwrap().name, "web", "after what it links to");
         let pids = |t: &str| {
             parse(&format!("services:\n  web: {{image: x, {t}}}\n")).map(|s| s.services[0].spec.resources.pids_limit)
         };
@@ -3484,7 +3569,17 @@ networks:
             ("services:\n  web: {image: x, ulimits: {files: 1}}\n", "services.web.ulimits[0].name"),
             ("services:\n  web: {image: x, logging: {driver: x, opts: {}}}\n", "services.web"),
             ("services:\n  web: {image: x, tmpfs: [run]}\n", "services.web.tmpfs[0]"),
-            ("services:\n  web: {image: x, container_name: web1}\n", "services.web.container_name: not supported: tasks are named"),
+            ("services:\n  web: {image: x, container_name: web1, scale: 2}\n", "services.web.container_name: names one container, and the service runs 2 replicas"),
+            ("services:\n  web: {image: x, container_name: web1, deploy: {mode: global}}\n", "one task per host"),
+            ("services:\n  web: {image: x, container_name: 'web 1'}\n", "services.web.container_name"),
+            ("services:\n  web: {image: x, container_name: one}\n  api: {image: x, container_name: one}\n", "already names service"),
+            ("services:\n  web: {image: x, container_name: api}\n  api: {image: x}\n", "services.web.container_name: \"api\" already names service api"),
+            ("services:\n  web: {image: x, links: [db]}\n", "services.web.links[0]: \"db\" is no other service"),
+            ("services:\n  web: {image: x, links: [web]}\n", "services.web.links[0]"),
+            ("services:\n  web: {image: x, links: ['db:api']}\n  db: {image: x}\n  api: {image: x}\n", "services.web.links[0]: \"api\" already names"),
+            ("services:\n  web: {image: x, links: ['db:a b']}\n  db: {image: x}\n", "services.web.links[0]"),
+            ("services:\n  web: {image: x, links: [db], networks: [a]}\n  db: {image: x, networks: [b]}\nnetworks: {a: {}, b: {}}\n", "services.web.links[0]: web and db share no network"),
+            ("services:\n  web: {image: x, external_links: [db]}\n", "services.web.external_links"),
             ("services:\n  web: {image: x, cpu_shares: 512}\n", "set deploy.resources"),
             ("services:\n  web: {image: x, mem_limit: lots}\n", "services.web.mem_limit"),
             ("services:\n  web: {image: x, cpus: -1}\n", "services.web.cpus"),
@@ -4130,8 +4225,8 @@ services:
         assert!(deep.contains("nest at most 8 deep"), "{deep}");
         std::fs::write(dir.join("compose.yaml"), "include: [n1.yaml]\n").unwrap();
         assert_eq!(load_compose("shop", &dir.join("compose.yaml")).unwrap().services[0].name, "deep");
-        std::fs::write(dir.join("db/bad.yaml"), "services:\n  db: {image: x, container_name: db}\n").unwrap();
-        refused("include: [db/bad.yaml]\n", "include[0].services.db.container_name", "not supported");
+        std::fs::write(dir.join("db/bad.yaml"), "services:\n  db: {image: x, links: [web]}\n").unwrap();
+        refused("include: [db/bad.yaml]\n", "include[0].services.db.links", "not supported");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -29,6 +29,7 @@ services:
     env_file: web.env
     environment:
       DB_HOST: db
+    links: ["db:database"]
     depends_on:
       db:
         condition: service_healthy
@@ -43,6 +44,7 @@ networks:
 const DB_COMPOSE: &str = r#"
 services:
   db:
+    container_name: blog-db
     stop_grace_period: 1s
     image: dockfleet/busybox:latest
     command: sh -c 'sleep ${READY_AFTER}; touch /data/${READY_FILE}; exec sleep 600'
@@ -130,8 +132,11 @@ async fn a_wordpress_shaped_stack_up_ps_down() {
     let db_task = &by_name[db.as_str()].tasks[0];
     assert_eq!(db_task.host, "df-1");
     let db_ip = df1.inspect_container(&db_task.id).await.unwrap().networks[&format!("{name}_default")].clone();
-    let lookup = df1.exec(&web1.id, &["nslookup".into(), "db".into()], &ExecOptions::default()).await.unwrap();
-    assert!(lookup.stdout.contains(&db_ip), "db is {db_ip}: {lookup:?}");
+    // And by its container_name, and the alias web's link gives it.
+    for n in ["db", "blog-db", "database"] {
+        let lookup = df1.exec(&web1.id, &["nslookup".into(), n.into()], &ExecOptions::default()).await.unwrap();
+        assert!(lookup.stdout.contains(&db_ip), "{n} is {db_ip}: {lookup:?}");
+    }
     // Networks and the volume carry the stack's label, and their own from the file.
     let label = [format!("{LABEL_STACK}={name}")];
     for h in fleet.hosts() {
