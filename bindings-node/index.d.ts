@@ -50,25 +50,25 @@ export declare class Balancer {
 /** Build progress: `for await (const e of host.buildImage(dir, options))`. */
 export declare class BuildStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<BuildEvent | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<BuildEvent | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** An image archive (`docker save` format) as Buffers. */
 export declare class ByteStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<Buffer | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<Buffer | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** Progress of an image copy: `for await (const p of copyImage(source, target, ref))`. */
 export declare class CopyStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<CopyProgress | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<CopyProgress | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** A service registry. `Discovery.embedded()` keeps it in this process. */
@@ -76,19 +76,19 @@ export declare class Discovery {
   /** A new in-process registry (TTL'd entries expire once their registrant is gone). */
   static embedded(): Discovery
   /** Connects to etcd: registrations are keys under leases, watches resume after reconnects. */
-  static etcd(config: EtcdConfig): Promise<Discovery>
+  static etcd(config: EtcdConfig, abortSignal?: AbortSignal | undefined | null): Promise<Discovery>
   /** Backend name: `embedded`, `etcd`. */
   get backend(): string
   /** Registers an instance, or replaces the one with the same service and ID. */
-  register(instance: Instance): Promise<undefined>
+  register(instance: Instance, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** Removes an instance; resolves `false` when there was none. */
-  deregister(service: string, id: string): Promise<boolean>
+  deregister(service: string, id: string, abortSignal?: AbortSignal | undefined | null): Promise<boolean>
   /** Sets an instance's health. */
-  setHealth(service: string, id: string, health: string): Promise<undefined>
+  setHealth(service: string, id: string, health: string, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** A service's instances (passing ones unless asked otherwise), sorted by ID. */
-  lookup(service: string, options?: LookupOptions | undefined | null): Promise<Array<Instance>>
+  lookup(service: string, options?: LookupOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Array<Instance>>
   /** Names of the services with at least one instance. */
-  services(): Promise<Array<string>>
+  services(abortSignal?: AbortSignal | undefined | null): Promise<Array<string>>
   /** A service's changes, starting with a snapshot. */
   watch(service: string): DiscoveryStream
   /** Another registrant on the same registry, with its own lifetime for TTL'd registrations. */
@@ -98,9 +98,9 @@ export declare class Discovery {
 /** A service's changes: `for await (const e of discovery.watch('web'))`, starting with a snapshot. */
 export declare class DiscoveryStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<DiscoveryEvent | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<DiscoveryEvent | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /**
@@ -110,63 +110,63 @@ export declare class DiscoveryStream {
 export declare class DockerHost {
   constructor(config: HostConfig)
   /** Builds the host and pings it; rejects when the engine cannot be used. */
-  static connect(config: HostConfig): Promise<DockerHost>
+  static connect(config: HostConfig, abortSignal?: AbortSignal | undefined | null): Promise<DockerHost>
   /** From `DOCKER_HOST`, `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`, as the docker CLI reads them. */
-  static fromEnv(name: string): Promise<DockerHost>
+  static fromEnv(name: string, abortSignal?: AbortSignal | undefined | null): Promise<DockerHost>
   get name(): string
   get address(): string
   get labels(): Record<string, string>
-  ping(): Promise<Ping>
-  info(): Promise<HostInfo>
-  createContainer(spec: ContainerSpec): Promise<string>
-  startContainer(id: string): Promise<undefined>
+  ping(abortSignal?: AbortSignal | undefined | null): Promise<Ping>
+  info(abortSignal?: AbortSignal | undefined | null): Promise<HostInfo>
+  createContainer(spec: ContainerSpec, abortSignal?: AbortSignal | undefined | null): Promise<string>
+  startContainer(id: string, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** `grace` in milliseconds (the engine's default when omitted). */
-  stopContainer(id: string, grace?: number | undefined | null): Promise<undefined>
-  killContainer(id: string, signal?: string | undefined | null): Promise<undefined>
-  renameContainer(id: string, name: string): Promise<undefined>
-  removeContainer(id: string, force?: boolean | undefined | null, volumes?: boolean | undefined | null): Promise<undefined>
-  inspectContainer(id: string): Promise<ContainerDetails>
-  listContainers(options?: ListContainersOptions | undefined | null): Promise<Array<ContainerSummary>>
+  stopContainer(id: string, grace?: number | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
+  killContainer(id: string, signal?: string | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
+  renameContainer(id: string, name: string, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
+  removeContainer(id: string, force?: boolean | undefined | null, volumes?: boolean | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
+  inspectContainer(id: string, abortSignal?: AbortSignal | undefined | null): Promise<ContainerDetails>
+  listContainers(options?: ListContainersOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Array<ContainerSummary>>
   logs(id: string, options?: LogOptions | undefined | null): LogStream
-  waitContainer(id: string): Promise<number>
-  exec(id: string, command: Array<string>, options?: ExecOptions | undefined | null): Promise<ExecOutput>
+  waitContainer(id: string, abortSignal?: AbortSignal | undefined | null): Promise<number>
+  exec(id: string, command: Array<string>, options?: ExecOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<ExecOutput>
   buildImage(contextDir: string, options: BuildOptions): BuildStream
-  listImages(): Promise<Array<ImageSummary>>
-  inspectImage(reference: string): Promise<ImageSummary>
-  imageExists(reference: string): Promise<boolean>
-  removeImage(reference: string, force?: boolean | undefined | null): Promise<undefined>
+  listImages(abortSignal?: AbortSignal | undefined | null): Promise<Array<ImageSummary>>
+  inspectImage(reference: string, abortSignal?: AbortSignal | undefined | null): Promise<ImageSummary>
+  imageExists(reference: string, abortSignal?: AbortSignal | undefined | null): Promise<boolean>
+  removeImage(reference: string, force?: boolean | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /**
    * Creates a network (a bridge unless `options.driver` says otherwise); resolves to its ID
    * (`conflict` when the name is taken).
    */
-  createNetwork(name: string, options?: NetworkOptions | undefined | null): Promise<string>
+  createNetwork(name: string, options?: NetworkOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<string>
   /** Removes a network. */
-  removeNetwork(name: string): Promise<undefined>
+  removeNetwork(name: string, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** Networks carrying every label given (`key` or `key=value`). */
-  listNetworks(labels?: Array<string> | undefined | null): Promise<Array<NetworkSummary>>
+  listNetworks(labels?: Array<string> | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Array<NetworkSummary>>
   /**
    * Creates a named volume, or resolves to the existing one of that name (which keeps the
    * options it was created with).
    */
-  createVolume(name: string, options?: VolumeOptions | undefined | null): Promise<VolumeSummary>
+  createVolume(name: string, options?: VolumeOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<VolumeSummary>
   /** Removes a named volume (`conflict` while in use, unless `force`). */
-  removeVolume(name: string, force?: boolean | undefined | null): Promise<undefined>
+  removeVolume(name: string, force?: boolean | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** Volumes carrying every label given (`key` or `key=value`). */
-  listVolumes(labels?: Array<string> | undefined | null): Promise<Array<VolumeSummary>>
+  listVolumes(labels?: Array<string> | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Array<VolumeSummary>>
   exportImage(reference: string): ByteStream
   /** Loads an archive given as a Buffer or as the `ByteStream` of another host's `exportImage`. */
-  importImage(archive: Buffer | ByteStream): Promise<Array<string>>
+  importImage(archive: Buffer | ByteStream, abortSignal?: AbortSignal | undefined | null): Promise<Array<string>>
   events(options?: EventOptions | undefined | null): EventStream
-  stats(id: string): Promise<Stats>
+  stats(id: string, abortSignal?: AbortSignal | undefined | null): Promise<Stats>
   statsStream(id: string): StatsStream
 }
 
 /** Engine events: `for await (const e of host.events(options))`. */
 export declare class EventStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<Event | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<Event | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** A named set of hosts with labels, from an inventory file or built in code. */
@@ -192,79 +192,79 @@ export declare class Fleet {
   /** Number of hosts. */
   get length(): number
   /** Pings every host concurrently; one `HostStatus` per host, never a rejection for a down host. */
-  probe(options?: ProbeOptions | undefined | null): Promise<Array<HostStatus>>
+  probe(options?: ProbeOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Array<HostStatus>>
 }
 
 /** Container output: `for await (const line of host.logs(id))`. */
 export declare class LogStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<LogLine | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<LogLine | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** A running proxy: `await Proxy.start(discovery, options)`; `await proxy.shutdown(graceMs)` stops it. */
 export declare class Proxy {
   /** Validates the options, binds the listener and starts following the routed services. */
-  static start(discovery: Discovery, options: ProxyOptions): Promise<Proxy>
+  static start(discovery: Discovery, options: ProxyOptions, abortSignal?: AbortSignal | undefined | null): Promise<Proxy>
   /** The address it listens on (`ip:port`). */
   address(): string
   /** The port it listens on. */
   port(): number
   /** Waits until every routed service has an endpoint (rejects with code `timeout` otherwise); ms. */
-  waitReady(timeout?: number | undefined | null): Promise<undefined>
+  waitReady(timeout?: number | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** Every endpoint's counters, by service, draining ones last. */
   stats(): Array<ProxyEndpointStats>
   /** Stops accepting, lets work in flight finish for up to `grace` ms, then cuts the rest. */
-  shutdown(grace?: number | undefined | null): Promise<undefined>
+  shutdown(grace?: number | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** Reconciliation passes: `for await (const r of supervise(fleet, spec))`; `close()` stops supervising. */
 export declare class ReconcileStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<Reconciliation | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<Reconciliation | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** What the registrator does: `for await (const e of registrator(fleet, discovery))`; `close()` stops it. */
 export declare class RegistratorStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<RegistratorEvent | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<RegistratorEvent | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** What `syncConfig` does: `for await (const e of syncConfig(discovery, options))`; `close()` stops it. */
 export declare class RenderStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<RenderEvent | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<RenderEvent | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** Rollout progress: `for await (const e of rollout(fleet, spec))`; ends after `completed` or `paused`. */
 export declare class RolloutStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<RolloutEvent | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<RolloutEvent | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** A service's output: `for await (const line of serviceLogs(backend, service))`. */
 export declare class ServiceLogStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<ServiceLogLine | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<ServiceLogLine | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** Stats samples, about one a second. */
 export declare class StatsStream {
   /** The next item, or `null` when the stream has ended. */
-  next(): Promise<Stats | undefined | null>
+  next(abortSignal?: AbortSignal | undefined | null): Promise<Stats | undefined | null>
   /** Stops the stream and releases its connection. */
-  close(): Promise<undefined>
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /**
@@ -273,35 +273,35 @@ export declare class StatsStream {
  */
 export declare class Swarm {
   /** Initialises a swarm with the fleet host `manager` as its first manager (kept if it already is one). */
-  static init(fleet: Fleet, manager: string, options?: SwarmOptions | undefined | null): Promise<Swarm>
+  static init(fleet: Fleet, manager: string, options?: SwarmOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Swarm>
   /** The swarm some of whose managers are in `fleet`. */
-  static connect(fleet: Fleet, options?: SwarmOptions | undefined | null): Promise<Swarm>
+  static connect(fleet: Fleet, options?: SwarmOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Swarm>
   /** The fleet whose engines are the swarm's nodes. */
   fleet(): Fleet
   /** The options. */
   options(): SwarmOptions
   /** Joins the fleet host `host` as a `worker` or a `manager`, with its fleet labels as node labels. */
-  join(host: string, role: string): Promise<SwarmNode>
+  join(host: string, role: string, abortSignal?: AbortSignal | undefined | null): Promise<SwarmNode>
   /** Makes `host` leave the swarm (a manager only with `force`) and removes its node. */
-  leave(host: string, force?: boolean | undefined | null): Promise<undefined>
+  leave(host: string, force?: boolean | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** Every fleet host leaves the swarm, workers first. */
-  dissolve(): Promise<undefined>
+  dissolve(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** The swarm's nodes. */
-  nodes(): Promise<Array<SwarmNode>>
+  nodes(abortSignal?: AbortSignal | undefined | null): Promise<Array<SwarmNode>>
   /** Replaces a node's labels (its `dockfleet.host` label is kept). */
-  setNodeLabels(host: string, labels: Record<string, string>): Promise<SwarmNode>
+  setNodeLabels(host: string, labels: Record<string, string>, abortSignal?: AbortSignal | undefined | null): Promise<SwarmNode>
   /** Sets a node's availability: `active`, `pause` or `drain`. */
-  setAvailability(host: string, availability: string): Promise<SwarmNode>
+  setAvailability(host: string, availability: string, abortSignal?: AbortSignal | undefined | null): Promise<SwarmNode>
   /** Promotes a node to `manager` or demotes it to `worker`. */
-  setRole(host: string, role: string): Promise<SwarmNode>
+  setRole(host: string, role: string, abortSignal?: AbortSignal | undefined | null): Promise<SwarmNode>
   /** Creates a secret holding `data`; resolves to its ID. */
-  createSecret(name: string, data: Buffer, labels?: Record<string, string> | undefined | null): Promise<string>
+  createSecret(name: string, data: Buffer, labels?: Record<string, string> | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<string>
   /** Removes a secret by name or ID. */
-  removeSecret(name: string): Promise<undefined>
+  removeSecret(name: string, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /** Creates a config holding `data`; resolves to its ID. */
-  createConfig(name: string, data: Buffer, labels?: Record<string, string> | undefined | null): Promise<string>
+  createConfig(name: string, data: Buffer, labels?: Record<string, string> | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<string>
   /** Removes a config by name or ID. */
-  removeConfig(name: string): Promise<undefined>
+  removeConfig(name: string, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** Aborts the call armed as `id`, if it has not settled. */
@@ -324,7 +324,7 @@ export declare function _forgetAbort(id: number): void
  * the call's own work: `benches/node_floor.js` measures it, as `benches/asyncio_floor.py` does
  * asyncio's. Rejects where the binding cannot reach libuv.
  */
-export declare function _ioFloor(): Promise<undefined>
+export declare function _ioFloor(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 
 /** The latency histogram's bucket bounds (exported as `LATENCY_BOUNDS_MS` by dockfleet.js). */
 export declare function _latencyBoundsMs(): Array<number>
@@ -333,7 +333,7 @@ export declare function _latencyBoundsMs(): Array<number>
  * Rejects with code `internal` from a deliberate Rust panic inside a tokio task; the tests use it to
  * prove a panic never aborts the Node process.
  */
-export declare function _panicForTests(message: string): Promise<undefined>
+export declare function _panicForTests(message: string, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 
 /**
  * Throws with code `internal` from a deliberate Rust panic in a synchronous call (napi's
@@ -354,7 +354,7 @@ export interface Action {
 }
 
 /** Carries out a plan. */
-export declare function apply(fleet: Fleet, spec: ServiceSpec, plan: Plan): Promise<ApplyReport>
+export declare function apply(fleet: Fleet, spec: ServiceSpec, plan: Plan, abortSignal?: AbortSignal | undefined | null): Promise<ApplyReport>
 
 /** What `apply` did. */
 export interface ApplyReport {
@@ -430,6 +430,9 @@ export interface ContainerSpec {
   cpus?: number | undefined | null
   memoryBytes?: number | undefined | null
   pidsLimit?: number | undefined | null
+  cpuShares?: number | undefined | null
+  cpusetCpus?: string | undefined | null
+  memorySwapBytes?: number | undefined | null
   healthcheck?: Healthcheck | undefined | null
   network?: string | undefined | null
   extraNetworks?: Array<string>
@@ -459,6 +462,7 @@ export interface ContainerSpec {
   tty?: boolean
   stdinOpen?: boolean
   pid?: string | undefined | null
+  ipc?: string | undefined | null
 }
 
 /** The state part of `ContainerDetails`. */
@@ -515,7 +519,7 @@ export interface Dependency {
 }
 
 /** Observes, plans and applies: brings the service to `spec`. */
-export declare function deploy(fleet: Fleet, spec: ServiceSpec, options?: PlanOptions | undefined | null): Promise<Deployment>
+export declare function deploy(fleet: Fleet, spec: ServiceSpec, options?: PlanOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Deployment>
 
 /** What `deploy` did: the plan it carried out and the report. */
 export interface Deployment {
@@ -531,7 +535,7 @@ export interface DiscoveryEvent {
 }
 
 /** Copies `reference` from `source` to every host of `targets` that lacks it; resolves to their names. */
-export declare function distributeImage(source: DockerHost, targets: Array<DockerHost>, reference: string): Promise<Array<string>>
+export declare function distributeImage(source: DockerHost, targets: Array<DockerHost>, reference: string, abortSignal?: AbortSignal | undefined | null): Promise<Array<string>>
 
 /** One endpoint requests can go to; `weight` for `weighted` and `consistent-hash`. */
 export interface Endpoint {
@@ -819,7 +823,7 @@ export interface NetworkSummary {
 }
 
 /** Reads the fleet and the service's tasks (unreachable hosts are reported, not rejected). */
-export declare function observe(fleet: Fleet, service: string): Promise<Observed>
+export declare function observe(fleet: Fleet, service: string, abortSignal?: AbortSignal | undefined | null): Promise<Observed>
 
 /**
  * What `observe` saw: the hosts, the service's tasks, tasks held by hosts within their grace, the
@@ -946,7 +950,7 @@ export interface RegistratorOptions {
 }
 
 /** Removes the service and every task of it, on a `Fleet` or a `Swarm`; resolves to how many tasks went. */
-export declare function removeService(backend: Backend, service: string): Promise<number>
+export declare function removeService(backend: Backend, service: string, abortSignal?: AbortSignal | undefined | null): Promise<number>
 
 /** Renders the configuration for `instances` (only the routed services' passing ones are used). */
 export declare function renderConfig(options: RenderOptions, instances: Array<Instance>): string
@@ -985,6 +989,9 @@ export interface Resources {
   memoryReservation?: number | undefined | null
   memoryLimit?: number | undefined | null
   pidsLimit?: number | undefined | null
+  cpuShares?: number | undefined | null
+  cpusetCpus?: string | undefined | null
+  memorySwapLimit?: number | undefined | null
 }
 
 /** `no`, `always`, `unless-stopped` or `on-failure` (with `maxRetries`). */
@@ -1039,7 +1046,7 @@ export interface Route {
 }
 
 /** Sets the replica count of a replicated service; resolves to its status once that many tasks run. */
-export declare function scale(backend: Backend, service: string, replicas: number): Promise<ServiceStatus>
+export declare function scale(backend: Backend, service: string, replicas: number, abortSignal?: AbortSignal | undefined | null): Promise<ServiceStatus>
 
 /** Places `slots` of `spec` onto `hosts`: pure and deterministic for a given seed. */
 export declare function schedule(spec: ServiceSpec, hosts: Array<HostState>, slots: Array<number>, options?: ScheduleOptions | undefined | null): Schedule
@@ -1060,7 +1067,7 @@ export interface ScheduleOptions {
  * Runs `command` in every running task of `service` (or one slot's), on a `Fleet` or a `Swarm`, on
  * all its hosts; resolves to one result per task, in slot order.
  */
-export declare function serviceExec(backend: Backend, service: string, command: Array<string>, options?: ServiceExecOptions | undefined | null): Promise<Array<TaskExec>>
+export declare function serviceExec(backend: Backend, service: string, command: Array<string>, options?: ServiceExecOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Array<TaskExec>>
 
 /**
  * Options of `serviceExec`: the command's `env`, `workingDir` and `user`; only one `slot`'s task;
@@ -1163,6 +1170,7 @@ export interface ServiceSpec {
   tty?: boolean
   stdinOpen?: boolean
   pid?: string | undefined | null
+  ipc?: string | undefined | null
   allowPrivileged?: boolean
   allowHostMounts?: boolean
   secrets?: Array<ServiceFile>
@@ -1173,10 +1181,10 @@ export interface ServiceSpec {
  * One resource sample of every running task of `service`, on a `Fleet` or a `Swarm`, taken on all
  * its hosts at once (about a second), ordered by slot and host.
  */
-export declare function serviceStats(backend: Backend, service: string): Promise<Array<TaskStats>>
+export declare function serviceStats(backend: Backend, service: string, abortSignal?: AbortSignal | undefined | null): Promise<Array<TaskStats>>
 
 /** The service's desired and running task counts and its current tasks. */
-export declare function serviceStatus(backend: Backend, service: string): Promise<ServiceStatus>
+export declare function serviceStatus(backend: Backend, service: string, abortSignal?: AbortSignal | undefined | null): Promise<ServiceStatus>
 
 /** One service of a stack as `stackPs` sees it. */
 export interface ServiceStatus {
@@ -1212,7 +1220,7 @@ export interface StackBuild {
 }
 
 /** Removes the stack's services and networks, and its volumes when `removeVolumes` is set. */
-export declare function stackDown(backend: Backend, stack: string, removeVolumes?: boolean | undefined | null): Promise<StackDownReport>
+export declare function stackDown(backend: Backend, stack: string, removeVolumes?: boolean | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<StackDownReport>
 
 /** What `stackDown` removed. */
 export interface StackDownReport {
@@ -1242,7 +1250,7 @@ export interface StackOptions {
 }
 
 /** The stack's services and their tasks. */
-export declare function stackPs(backend: Backend, stack: string): Promise<Array<ServiceStatus>>
+export declare function stackPs(backend: Backend, stack: string, abortSignal?: AbortSignal | undefined | null): Promise<Array<ServiceStatus>>
 
 /** One service of a stack: its compose name, spec, dependencies and build. */
 export interface StackService {

@@ -262,6 +262,26 @@ test('logging, ulimits, sysctls, tmpfs, a process limit and groups', async () =>
   }
 })
 
+test('CPU weight, CPU set, swap limit and IPC namespace', async () => {
+  const text = "services:\n  web: {image: x, cpu_shares: 512, cpuset: '0', mem_limit: 64m, memswap_limit: 128m, ipc: none}\n"
+  const { spec } = dockfleet.parseCompose('app', text).services[0]
+  assert.deepEqual([spec.resources.cpuShares, spec.resources.cpusetCpus, spec.resources.memorySwapLimit, spec.ipc], [512, '0', 128 << 20, 'none'])
+  assert.throws(() => dockfleet.parseCompose('app', 'services:\n  web: {image: x, memswap_limit: 1g}\n'),
+    (e) => e.code === 'invalid_argument' && e.message.includes('services.web.memswap_limit'))
+  const host = fleet().host('df-3')
+  const c = dockfleet.taskContainer(spec, 1)
+  const id = await host.createContainer({ ...c, name: null, labels: {}, network: null, networkAliases: [], image: 'dockfleet/busybox:latest', command: ['sh', '-c', "nproc; cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes; grep -c ' /dev/shm ' /proc/self/mounts"] })
+  try {
+    await host.startContainer(id)
+    await host.waitContainer(id)
+    let out = ''
+    for await (const line of host.logs(id)) out += line.message
+    assert.deepEqual(out.trim().split('\n'), ['1', '512', String(128 << 20), '0'])
+  } finally {
+    await host.removeContainer(id, true)
+  }
+})
+
 test('security options', async () => {
   const text = "services:\n  web: {image: x, security_opt: ['no-new-privileges:true', 'seccomp:unconfined'], x-dockfleet: {allow_privileged: true}}\n"
   const { spec } = dockfleet.parseCompose('app', text).services[0]

@@ -68,6 +68,7 @@ dto! {
         name: Option<String>, image: String, command: Vec<String>, entrypoint: Option<Vec<String>>,
         env: BTreeMap<String, String>, labels: BTreeMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<u64>, pids_limit: Option<i64>,
+        cpu_shares: Option<u64>, cpuset_cpus: Option<String>, memory_swap_bytes: Option<i64>,
         healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
         network_aliases: Vec<String>, hostname: Option<String>, extra_hosts: Vec<String>, init: Option<bool>,
         read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>, ulimits: Vec<Ulimit>,
@@ -75,7 +76,7 @@ dto! {
         dns_search: Vec<String>, dns_opt: Vec<String>, working_dir: Option<String>, user: Option<String>, group_add: Vec<String>,
         stop_timeout: Option<u32>, stop_signal: Option<String>, privileged: bool,
         security_opt: Vec<String>, devices: Vec<String>, tty: bool, stdin_open: bool,
-        pid: Option<String>,
+        pid: Option<String>, ipc: Option<String>,
     }
 }
 

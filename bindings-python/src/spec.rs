@@ -25,7 +25,7 @@ dto! {
     /// CPU and memory reservations and limits per task.
     Resources => df::Resources {
         cpu_reservation: Option<f64>, cpu_limit: Option<f64>, memory_reservation: Option<u64>, memory_limit: Option<u64>,
-        pids_limit: Option<i64>,
+        pids_limit: Option<i64>, cpu_shares: Option<u64>, cpuset_cpus: Option<String>, memory_swap_limit: Option<i64>,
     }
 }
 
@@ -60,7 +60,7 @@ dto! {
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,
         stop_grace_period: Seconds, shutdown_delay: Seconds, networks: Vec<String>, network_aliases: Vec<String>,
         endpoint_mode: Option<String>, privileged: bool, security_opt: Vec<String>, devices: Vec<String>,
-        tty: bool, stdin_open: bool, pid: Option<String>, allow_privileged: bool,
+        tty: bool, stdin_open: bool, pid: Option<String>, ipc: Option<String>, allow_privileged: bool,
         allow_host_mounts: bool, secrets: Vec<ServiceFile>, configs: Vec<ServiceFile>,
     }
 }

@@ -275,6 +275,30 @@ def test_hostname_extra_hosts_init_read_only_and_capabilities():
         host.remove_container(cid, force=True)
 
 
+def test_cpu_weight_cpu_set_swap_limit_and_ipc():
+    text = "services:\n  web: {image: x, cpu_shares: 512, cpuset: '0', mem_limit: 64m, memswap_limit: 128m, ipc: none}\n"
+    spec = sync.parse_compose("app", text).services[0].spec
+    r = spec.resources
+    assert (r.cpu_shares, r.cpuset_cpus, r.memory_swap_limit, spec.ipc) == (512, "0", 128 << 20, "none")
+    try:
+        sync.parse_compose("app", "services:\n  web: {image: x, memswap_limit: 1g}\n")
+        raise AssertionError("a swap limit without a memory limit was accepted")
+    except sync.InvalidArgumentError as e:
+        assert "services.web.memswap_limit" in str(e), str(e)
+    host = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
+    c = dockfleet.task_container(spec, 1)
+    c.name, c.labels, c.image, c.network, c.network_aliases = None, {}, "dockfleet/busybox:latest", None, []
+    c.command = ["sh", "-c", "nproc; cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes; grep -c ' /dev/shm ' /proc/self/mounts"]
+    cid = host.create_container(c)
+    try:
+        host.start_container(cid)
+        host.wait_container(cid)
+        out = "".join(line.message for line in host.logs(cid)).split()
+        assert out == ["1", "512", str(128 << 20), "0"], out
+    finally:
+        host.remove_container(cid, force=True)
+
+
 def test_logging_ulimits_sysctls_tmpfs_pids_limit_and_groups():
     text = "services:\n  web:\n    image: x\n    logging: {driver: local, options: {max-size: 1m}}\n    ulimits: {nofile: {soft: 1000, hard: 2000}}\n    sysctls: {net.core.somaxconn: 77}\n    tmpfs: [/scratch]\n"
     spec = sync.parse_compose("app", text).services[0].spec

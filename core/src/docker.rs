@@ -690,9 +690,13 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         nano_cpus: spec.cpus.map(|c| (c * 1e9).round() as i64),
         memory: spec.memory_bytes.map(|m| m.min(i64::MAX as u64) as i64),
         pids_limit: spec.pids_limit,
+        cpu_shares: spec.cpu_shares.map(|n| n as i64),
+        cpuset_cpus: spec.cpuset_cpus.clone(),
+        memory_swap: spec.memory_swap_bytes,
         group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
         network_mode: spec.network.clone(),
         pid_mode: spec.pid.clone(),
+        ipc_mode: spec.ipc.clone(),
         privileged: spec.privileged.then_some(true),
         // Validated before: every entry reads.
         devices: (!spec.devices.is_empty()).then(|| {

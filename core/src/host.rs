@@ -3,7 +3,7 @@
 //! [`crate::DockerHost`] implements it over bollard. Everything else in dockfleet (fleets, services,
 //! discovery) talks to engines only through this trait, so it can be faked in unit tests of pure logic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -520,6 +520,57 @@ pub(crate) fn validate_pids_limit(field: &str, limit: Option<i64>) -> Result<()>
     }
 }
 
+/// Checks a CPU weight (`{prefix}cpu_shares`, 2 to 262144 as the kernel takes it) and a CPU set
+/// (`{prefix}cpuset_cpus`, see [`cpuset_cpus`]).
+pub(crate) fn validate_cpu_tuning(prefix: &str, shares: Option<u64>, cpuset: Option<&str>) -> Result<()> {
+    validate_cpu_shares(&format!("{prefix}cpu_shares"), shares)?;
+    if let Some(set) = cpuset {
+        cpuset_cpus(&format!("{prefix}cpuset_cpus"), set)?;
+    }
+    Ok(())
+}
+
+/// Checks a CPU weight: 2 to 262144, as the kernel takes it.
+pub(crate) fn validate_cpu_shares(field: &str, shares: Option<u64>) -> Result<()> {
+    match shares.filter(|n| !(2..=262_144).contains(n)) {
+        Some(n) => Err(Error::invalid(field, format!("{n} is not from 2 to 262144 (the default weight is 1024)"))),
+        None => Ok(()),
+    }
+}
+
+/// The CPUs a CPU set names (`0-3,6`: CPUs 0 to 3 and 6), as `--cpuset-cpus` and the kernel's
+/// `cpuset.cpus` read it; each at most 1023.
+pub(crate) fn cpuset_cpus(field: &str, set: &str) -> Result<BTreeSet<u32>> {
+    let bad = |why: String| Error::invalid(field, format!("{set:?}: {why} (a CPU set reads 0-3 or 0,2)"));
+    let mut out = BTreeSet::new();
+    for part in set.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let cpu = |t: &str| {
+            let ok = !t.is_empty() && t.len() <= 4 && t.bytes().all(|b| b.is_ascii_digit());
+            t.parse::<u32>().ok().filter(|n| ok && *n < 1024).ok_or_else(|| bad(format!("{t:?} is no CPU number")))
+        };
+        let (a, b) = (cpu(a)?, cpu(b)?);
+        if a > b {
+            return Err(bad(format!("the range {part} runs backwards")));
+        }
+        out.extend(a..=b);
+    }
+    Ok(out)
+}
+
+/// Checks a memory and swap limit against the memory limit it extends.
+pub(crate) fn validate_memory_swap(field: &str, swap: Option<i64>, memory: Option<u64>) -> Result<()> {
+    match (swap, memory) {
+        (None, _) | (Some(-1), Some(_)) => Ok(()),
+        (Some(_), None) => Err(Error::invalid(field, "needs a memory limit, which it extends by swap")),
+        (Some(s), Some(m)) if s < 0 || (s as u64) < m => Err(Error::invalid(
+            field,
+            format!("{s} is below the memory limit {m}: it counts memory and swap together (-1: swap without limit)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks supplementary groups: group names or GIDs.
 pub(crate) fn validate_groups(field: &str, groups: &[String]) -> Result<()> {
     for (i, g) in groups.iter().enumerate() {
@@ -741,6 +792,17 @@ pub struct ContainerSpec {
     /// engine's default, unlimited). A fork bomb in a container then fails there, not on its host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
+    /// CPU weight against the other containers of the host while its CPUs are all busy
+    /// (`docker run --cpu-shares`; the engine's default is 1024), 2 to 262144.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
+    /// The CPUs the container may run on, as `0-3` or `0,2` (`docker run --cpuset-cpus`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory and swap together, bytes (`docker run --memory-swap`): at least `memory_bytes`, which it
+    /// needs; `-1`, swap without limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_swap_bytes: Option<i64>,
     /// Healthcheck; the image's when `None`.
     pub healthcheck: Option<Healthcheck>,
     /// Network to attach to (`bridge`, `host`, `none` or a network name).
@@ -837,6 +899,11 @@ pub struct ContainerSpec {
     /// container's; `None`, its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<String>,
+    /// IPC namespace (`docker run --ipc`): `private`, `shareable` (one other containers may join),
+    /// `none`, `host` (the host's shared memory) or `container:<name|id>` (a shareable one's);
+    /// `None`, the engine's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
 }
 
 impl ContainerSpec {
@@ -865,6 +932,8 @@ impl ContainerSpec {
         validate_shm_size(self.shm_size, &self.tmpfs)?;
         validate_security_opt("security_opt", &self.security_opt)?;
         validate_pids_limit("pids_limit", self.pids_limit)?;
+        validate_cpu_tuning("", self.cpu_shares, self.cpuset_cpus.as_deref())?;
+        validate_memory_swap("memory_swap_bytes", self.memory_swap_bytes, self.memory_bytes)?;
         validate_groups("group_add", &self.group_add)?;
         for (i, d) in self.devices.iter().enumerate() {
             Device::parse(&format!("devices[{i}]"), d)?;
@@ -874,6 +943,16 @@ impl ContainerSpec {
             Some((_, Some(c))) => validate_ref("pid", c)?,
             Some((p, None)) => {
                 return Err(Error::invalid("pid", format!("{p:?} is not host or container:<name|id>")));
+            }
+        }
+        match self.ipc.as_deref().map(|m| (m, m.strip_prefix("container:"))) {
+            None | Some(("private" | "shareable" | "none" | "host", _)) => {}
+            Some((_, Some(c))) => validate_ref("ipc", c)?,
+            Some((m, None)) => {
+                return Err(Error::invalid(
+                    "ipc",
+                    format!("{m:?} is not private, shareable, none, host or container:<name|id>"),
+                ));
             }
         }
         for (i, p) in self.ports.iter().enumerate() {
@@ -1587,6 +1666,23 @@ mod tests {
         c.devices = vec!["/dev/null".into(), "/dev/zero:/dev/z:rwx".into()];
         assert!(c.validate().unwrap_err().to_string().contains("devices[1]"));
         c.devices.clear();
+        let cpus = |s: &str| cpuset_cpus("cpuset_cpus", s).map(|c| c.into_iter().collect::<Vec<_>>());
+        assert_eq!(cpus("0-2,5,7-7").unwrap(), [0, 1, 2, 5, 7]);
+        for bad in ["", "1,", "-1", "2-1", "a", "0-1023,1024", "+1", " 1"] {
+            assert!(cpus(bad).unwrap_err().to_string().contains("cpuset_cpus"), "{bad:?}");
+        }
+        c.memory_swap_bytes = Some(-1);
+        assert!(c.validate().unwrap_err().to_string().contains("memory_swap_bytes: needs a memory limit"));
+        c.memory_bytes = Some(64 << 20);
+        c.validate().unwrap();
+        c.cpu_shares = Some(1);
+        assert!(c.validate().unwrap_err().to_string().contains("cpu_shares"));
+        c.cpu_shares = None;
+        for (ipc, ok) in [("shareable", true), ("container:db", true), ("container:", false), ("shared", false)] {
+            c.ipc = Some(ipc.into());
+            assert_eq!(c.validate().is_ok(), ok, "ipc {ipc}");
+        }
+        c.ipc = None;
         for (pid, ok) in [("host", true), ("container:db", true), ("container:../x", false), ("private", false)] {
             c.pid = Some(pid.into());
             assert_eq!(c.validate().is_ok(), ok, "pid {pid}");

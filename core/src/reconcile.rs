@@ -258,6 +258,9 @@ pub(crate) fn task_container_with(
         cpus: spec.resources.cpu_limit,
         memory_bytes: spec.resources.memory_limit,
         pids_limit: spec.resources.pids_limit,
+        cpu_shares: spec.resources.cpu_shares,
+        cpuset_cpus: spec.resources.cpuset_cpus.clone(),
+        memory_swap_bytes: spec.resources.memory_swap_limit,
         healthcheck: spec.healthcheck.clone(),
         network: spec.networks.first().cloned(),
         extra_networks: spec.networks.iter().skip(1).cloned().collect(),
@@ -272,6 +275,7 @@ pub(crate) fn task_container_with(
         tty: spec.tty,
         stdin_open: spec.stdin_open,
         pid: spec.pid.clone(),
+        ipc: spec.ipc.clone(),
         group_add: spec.group_add.clone(),
         hostname: spec.hostname.as_ref().map(|h| fill("hostname", h)),
         extra_hosts: spec.extra_hosts.clone(),
@@ -506,16 +510,19 @@ pub fn plan(spec: &ServiceSpec, observed: &Observed, options: &PlanOptions) -> R
         !dup
     });
 
-    // 3. Tasks on hosts that no longer satisfy the placement constraints go, and so do those over the
-    //    per-host limit (highest slots first); replicated slots are then placed again below.
+    // 3. Tasks on hosts that no longer satisfy the placement go, and so do those over the per-host
+    //    limit (highest slots first); replicated slots are then placed again below.
     let constraints = spec.constraints()?;
     kept.retain(|t| {
         let h = observed.hosts.iter().find(|h| h.name == t.host);
-        let ok = h.is_some_and(|h| constraints.iter().all(|c| c.admits(h)));
-        if !ok {
-            out.actions.push(remove(t, "host no longer satisfies the placement constraints"));
+        let why = match h {
+            Some(h) => crate::schedule::placement_reason(spec, h, &constraints),
+            None => Some("not in the fleet".into()),
+        };
+        if let Some(why) = &why {
+            out.actions.push(remove(t, format!("host no longer satisfies the placement: {why}")));
         }
-        ok
+        why.is_none()
     });
     if let Some(limit) = spec.per_host_limit() {
         let mut count: BTreeMap<String, u32> = BTreeMap::new();

@@ -281,12 +281,15 @@ fn pick(
     }
 }
 
-/// Why a host is excluded before any placement: unavailable, or a constraint does not hold.
-fn static_reason(host: &HostState, constraints: &[Constraint], texts: &[String]) -> Option<String> {
-    if !host.available {
-        return Some("host unavailable".into());
+/// Why `host` can run no task of `spec`, whatever else runs there: a placement constraint (parsed as
+/// `constraints`) does not hold, or it lacks a CPU that the spec's CPU set names.
+pub(crate) fn placement_reason(spec: &ServiceSpec, host: &HostState, constraints: &[Constraint]) -> Option<String> {
+    // Validated: the CPU set reads.
+    let cpuset = spec.resources.cpuset_cpus.as_deref().and_then(|s| crate::host::cpuset_cpus("", s).ok());
+    if let Some(cpu) = cpuset.and_then(|set| set.last().copied()).filter(|c| f64::from(*c) >= host.cpus) {
+        return Some(format!("has {} CPU(s); resources.cpuset_cpus names CPU {cpu}", host.cpus));
     }
-    for (c, text) in constraints.iter().zip(texts) {
+    for (c, text) in constraints.iter().zip(&spec.placement.constraints) {
         if !c.admits(host) {
             let actual = match &c.key {
                 crate::spec::ConstraintKey::Hostname => format!("hostname={}", host.name),
@@ -316,7 +319,8 @@ pub fn schedule(spec: &ServiceSpec, hosts: &[HostState], slots: &[u32], options:
     let mut reasons = BTreeMap::new();
     let mut eligible = Vec::new();
     for (i, h) in hosts.iter().enumerate() {
-        match static_reason(h, &constraints, &spec.placement.constraints) {
+        let why = if h.available { placement_reason(spec, h, &constraints) } else { Some("host unavailable".into()) };
+        match why {
             Some(why) => {
                 reasons.insert(h.name.clone(), why);
             }
@@ -490,6 +494,20 @@ mod tests {
         let s = schedule(&spec, &fleet(), &slots(5), &ScheduleOptions::default()).unwrap();
         assert_eq!((s.assignments.len(), s.unplaced.len()), (4, 1));
         assert!(s.reasons.values().all(|r| r == "max_replicas_per_host 1 reached"));
+
+        // A CPU set goes only to hosts that have its CPUs.
+        let mut pinned = ServiceSpec::new("pinned", "img");
+        pinned.resources.cpuset_cpus = Some("0,3-5".into());
+        let mut hosts = fleet();
+        hosts[1].cpus = 8.0;
+        let s = schedule(&pinned, &hosts, &slots(2), &ScheduleOptions::default()).unwrap();
+        assert_eq!(counts(&s), BTreeMap::from([("h2".to_string(), 2)]));
+        assert_eq!(s.reasons.keys().collect::<Vec<_>>(), ["h1", "h3", "h4"], "{:?}", s.reasons);
+        pinned.replicas = 2;
+        hosts[1].available = false;
+        let s = schedule(&pinned, &hosts, &slots(2), &ScheduleOptions::default()).unwrap();
+        assert_eq!(s.unplaced, [1, 2]);
+        assert_eq!(s.reasons["h1"], "has 4 CPU(s); resources.cpuset_cpus names CPU 5");
     }
 
     #[test]

@@ -118,6 +118,20 @@ pub struct Resources {
     /// `deploy.resources.limits.pids`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
+    /// Each task's CPU weight against the other containers of its host while its CPUs are all busy
+    /// (`docker run --cpu-shares`, compose's `cpu_shares`; the engine's default weight is 1024), 2
+    /// to 262144. Swarm mode has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
+    /// The CPUs each task may run on, as `0-3` or `0,2` (`docker run --cpuset-cpus`, compose's
+    /// `cpuset`): tasks go only to hosts that have them. Swarm mode has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory and swap together per task, bytes (`docker run --memory-swap`, compose's
+    /// `memswap_limit`): at least `memory_limit`, which it needs (equal to it: no swap); `-1`, swap
+    /// without limit. Swarm mode has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_swap_limit: Option<i64>,
 }
 
 /// When a task that stopped is replaced (Swarm's `restart_policy`).
@@ -362,6 +376,13 @@ pub struct ServiceSpec {
     /// (API 1.41) has no process namespace setting: the fleet backend only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<String>,
+    /// IPC namespace (compose's `ipc`): `private` (each task its own, the engine's usual default),
+    /// `shareable` (its own, which other containers of its host may join), `none` (no shared memory
+    /// at all) or `host`, the host's: a task's root may then read and write every System V and POSIX
+    /// shared memory segment of its host, so `host` needs `allow_privileged`. `None`: the engine's
+    /// default. Swarm mode (API 1.41) has no IPC setting: the fleet backend only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
     /// Opt-in for `privileged`, for the `cap_add`s, `security_opt`s and `devices` that hand a container
     /// its host.
     pub allow_privileged: bool,
@@ -423,6 +444,7 @@ impl Default for ServiceSpec {
             tty: false,
             stdin_open: false,
             pid: None,
+            ipc: None,
             allow_privileged: false,
             allow_host_mounts: false,
             secrets: Vec::new(),
@@ -852,6 +874,26 @@ impl ServiceSpec {
                 ))
             }
         }
+        match self.ipc.as_deref() {
+            None | Some("private" | "shareable" | "none") => {}
+            Some("host") if self.allow_privileged => {}
+            Some("host") => {
+                return Err(Error::invalid(
+                    "ipc",
+                    "in the host's IPC namespace a task's root may read and write every shared memory segment of \
+                     its host; set allow_privileged to accept that",
+                ))
+            }
+            Some(m) => {
+                return Err(Error::invalid(
+                    "ipc",
+                    format!(
+                        "{m:?} is not private, shareable, none or host (another container's namespace may be on \
+                         another host)"
+                    ),
+                ))
+            }
+        }
         for (kind, files) in [("secrets", &self.secrets), ("configs", &self.configs)] {
             let mut targets = std::collections::BTreeSet::new();
             for (i, f) in files.iter().enumerate() {
@@ -932,6 +974,8 @@ impl ServiceSpec {
             }
         }
         crate::host::validate_pids_limit("resources.pids_limit", r.pids_limit)?;
+        crate::host::validate_cpu_tuning("resources.", r.cpu_shares, r.cpuset_cpus.as_deref())?;
+        crate::host::validate_memory_swap("resources.memory_swap_limit", r.memory_swap_limit, r.memory_limit)?;
         crate::host::validate_groups("group_add", &self.group_add)?;
         check_choice("restart_policy.condition", &self.restart_policy.condition, &["any", "on-failure", "none"])?;
         check_update("update_config", &self.update_config)?;
@@ -1169,11 +1213,24 @@ mod tests {
             ("devices[1]", |s| s.devices = vec!["/dev/fuse".into(), "/dev/sda:/dev/disk".into()]),
             ("devices[0]", |s| s.devices = vec!["/dev/mem".into()]),
             ("pid", |s| s.pid = Some("host".into())),
+            ("ipc", |s| s.ipc = Some("host".into())),
+            ("ipc", |s| {
+                s.ipc = Some("container:db".into());
+                s.allow_privileged = true;
+            }),
             ("placement.constraints[1]", |s| {
                 s.placement.constraints = vec!["node.runs==db".into(), format!("node.runs!={}", s.name)]
             }),
             ("placement.constraints[0]", |s| s.placement.constraints = vec!["node.runs==Shop DB".into()]),
             ("resources.cpu_limit", |s| s.resources.cpu_limit = Some(0.005)),
+            ("resources.cpu_shares", |s| s.resources.cpu_shares = Some(300_000)),
+            ("resources.cpuset_cpus", |s| s.resources.cpuset_cpus = Some("0-".into())),
+            ("resources.cpuset_cpus", |s| s.resources.cpuset_cpus = Some("1024".into())),
+            ("resources.memory_swap_limit", |s| s.resources.memory_swap_limit = Some(1 << 30)),
+            ("resources.memory_swap_limit", |s| {
+                s.resources.memory_limit = Some(1 << 30);
+                s.resources.memory_swap_limit = Some(-2);
+            }),
             ("pid", |s| {
                 s.pid = Some("container:db".into());
                 s.allow_privileged = true;

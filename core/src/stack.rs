@@ -373,6 +373,8 @@ struct ComposeService {
     /// One container's name, as other containers of the file reach it: an alias of the service on
     /// its networks (tasks are named `<service>.<slot>.<id>`); for one replica only, as in compose.
     container_name: Option<String>,
+    /// `private`, `shareable`, `none` or `host` (see [`ServiceSpec::ipc`]).
+    ipc: Option<String>,
     /// `SERVICE` or `SERVICE:ALIAS`: a dependency on a service of the file, reached on a network they
     /// share by its name and the alias (see [`link_services`]).
     links: Option<Value>,
@@ -396,6 +398,11 @@ struct ComposeService {
     /// CFS quota and period in microseconds: a CPU limit of quota / period CPUs.
     cpu_quota: Option<Value>,
     cpu_period: Option<Value>,
+    /// [`crate::spec::Resources::cpu_shares`], [`crate::spec::Resources::cpuset_cpus`] and
+    /// [`crate::spec::Resources::memory_swap_limit`] (bytes, or -1).
+    cpu_shares: Option<u64>,
+    cpuset: Option<String>,
+    memswap_limit: Option<Value>,
     scale: Option<u32>,
     group_add: Option<Value>,
     dns: Option<Value>,
@@ -1366,6 +1373,13 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     spec.tty = s.tty.unwrap_or(false);
     spec.stdin_open = s.stdin_open.unwrap_or(false);
     spec.pid = s.pid.clone();
+    if let Some(m) = s.ipc.as_deref().filter(|m| m.starts_with("service:") || m.starts_with("container:")) {
+        return Err(Error::invalid(
+            f("ipc"),
+            format!("{m:?}: a task has its own IPC namespace: the other one may run on another host"),
+        ));
+    }
+    spec.ipc = s.ipc.clone();
     if let Some(v) = &s.cap_add {
         spec.cap_add = string_list(&f("cap_add"), v)?;
     }
@@ -1423,6 +1437,17 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     spec.resources.cpu_limit = cpu_count(&f("cpus"), &s.cpus)?.filter(|c| *c != 0.0);
     let quota = cfs_cpus(&f, &s.cpu_quota, &s.cpu_period)?;
     spec.resources.cpu_limit = agree(&f("cpu_quota"), quota, spec.resources.cpu_limit, "cpus")?;
+    crate::host::validate_cpu_shares(&f("cpu_shares"), s.cpu_shares)?;
+    spec.resources.cpu_shares = s.cpu_shares;
+    if let Some(set) = &s.cpuset {
+        crate::host::cpuset_cpus(&f("cpuset"), set)?;
+    }
+    spec.resources.cpuset_cpus = s.cpuset.clone();
+    spec.resources.memory_swap_limit = match &s.memswap_limit {
+        None => None,
+        Some(v) if v.as_i64() == Some(-1) || v.as_str() == Some("-1") => Some(-1),
+        Some(v) => Some(parse_bytes(&f("memswap_limit"), v)?.min(i64::MAX as u64) as i64),
+    };
     if let Some(n) = s.scale {
         crate::spec::check_replicas(&f("scale"), n)?;
         spec.replicas = n;
@@ -1620,6 +1645,8 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     if let Some(p) = &s.platform {
         spec.placement.constraints.extend(platform_constraints(&f("platform"), p)?);
     }
+    let swap = spec.resources.memory_swap_limit;
+    crate::host::validate_memory_swap(&f("memswap_limit"), swap, spec.resources.memory_limit)?;
     if s.container_name.is_some() && (spec.mode == "global" || spec.replicas > 1) {
         let runs =
             if spec.mode == "global" { "one task per host".to_string() } else { format!("{} replicas", spec.replicas) };
@@ -1794,10 +1821,7 @@ fn strip_extensions(doc: &mut Value) {
 fn unsupported_service_key(key: &str) -> Option<&'static str> {
     Some(match key {
         "external_links" => "services reach each other by their names in the file on their networks",
-        "ipc" | "userns_mode" | "cgroup_parent" => "a task has its own namespaces and joins its service's networks",
-        "memswap_limit" | "cpu_shares" | "cpuset" => {
-            "set deploy.resources.limits and reservations (or mem_limit, mem_reservation and cpus)"
-        }
+        "userns_mode" | "cgroup_parent" => "a task has its own namespaces and joins its service's networks",
         "device_cgroup_rules" => "list the devices a task needs in devices",
         "develop" | "attach" => "they drive compose's development loop; dockfleet deploys (service_logs reads output)",
         "volumes_from" => "a task may run on any host: share a named volume instead",
@@ -3331,6 +3355,23 @@ networks:
         assert_eq!((agent.pid.as_deref(), &agent.networks[..]), (Some("host"), &["host".to_string()][..]));
         let e = parse("services:\n  agent: {image: x, pid: host}\n").unwrap_err();
         assert!(e.to_string().contains("services.agent.pid") && e.to_string().contains("allow_privileged"), "{e}");
+        // ipc: the task's own (shareable too), none, or with the opt-in the host's.
+        for (mode, ok) in [
+            ("shareable", true),
+            ("none", true),
+            ("private", true),
+            ("host", false),
+            ("service:db", false),
+            ("x", false),
+        ] {
+            let r = parse(&format!("services:\n  a: {{image: x, ipc: '{mode}'}}\n  db: {{image: x}}\n"));
+            match r {
+                Ok(s) => assert!(ok && s.services.iter().any(|s| s.spec.ipc.as_deref() == Some(mode)), "{mode}"),
+                Err(e) => assert!(!ok && e.to_string().contains("services.a.ipc"), "{mode}: {e}"),
+            }
+        }
+        let shm = parse("services:\n  a: {image: x, ipc: host, x-dockfleet: {allow_privileged: true}}\n").unwrap();
+        assert_eq!(crate::task_container(&shm.services[0].spec, 1).ipc.as_deref(), Some("host"));
         for ok in
             ["{image: x, pull_policy: missing}", "{image: x, pull_policy: never}", "{build: ., pull_policy: build}"]
         {
@@ -3405,6 +3446,19 @@ networks:
             parse(&format!("services:\n  web: {{image: x, {t}}}\n")).map(|s| s.services[0].spec.resources.pids_limit)
         };
         assert_eq!(pids("pids_limit: 100").unwrap(), Some(100));
+        let tuned = parse("services:\n  web: {image: x, cpu_shares: 512, cpuset: '0-1,3', mem_limit: 64m, memswap_limit: 128m}\n  batch: {image: x, mem_limit: 64m, memswap_limit: -1}\n").unwrap();
+        let r = &tuned.services.iter().find(|s| s.name == "web").unwrap().spec.resources;
+        assert_eq!(
+            (r.cpu_shares, r.cpuset_cpus.as_deref(), r.memory_swap_limit),
+            (Some(512), Some("0-1,3"), Some(128 << 20))
+        );
+        let c = crate::task_container(&tuned.services.iter().find(|s| s.name == "web").unwrap().spec, 1);
+        assert_eq!(
+            (c.cpu_shares, c.cpuset_cpus.as_deref(), c.memory_swap_bytes),
+            (Some(512), Some("0-1,3"), Some(128 << 20))
+        );
+        let batch = &tuned.services.iter().find(|s| s.name == "batch").unwrap().spec;
+        assert_eq!(batch.resources.memory_swap_limit, Some(-1), "swap without limit");
         assert_eq!(pids("deploy: {resources: {limits: {pids: 50}}}").unwrap(), Some(50));
         assert_eq!(pids("pids_limit: 50, deploy: {resources: {limits: {pids: 50}}}").unwrap(), Some(50));
         for (t, field) in [
@@ -3580,7 +3634,12 @@ networks:
             ("services:\n  web: {image: x, links: ['db:a b']}\n  db: {image: x}\n", "services.web.links[0]"),
             ("services:\n  web: {image: x, links: [db], networks: [a]}\n  db: {image: x, networks: [b]}\nnetworks: {a: {}, b: {}}\n", "services.web.links[0]: web and db share no network"),
             ("services:\n  web: {image: x, external_links: [db]}\n", "services.web.external_links"),
-            ("services:\n  web: {image: x, cpu_shares: 512}\n", "set deploy.resources"),
+            ("services:\n  web: {image: x, cpu_shares: 1}\n", "services.web.cpu_shares: 1 is not from 2"),
+            ("services:\n  web: {image: x, cpuset: '3-1'}\n", "services.web.cpuset: \"3-1\": the range 3-1 runs backwards"),
+            ("services:\n  web: {image: x, cpuset: '0,x'}\n", "services.web.cpuset"),
+            ("services:\n  web: {image: x, memswap_limit: 1g}\n", "services.web.memswap_limit: needs a memory limit"),
+            ("services:\n  web: {image: x, mem_limit: 1g, memswap_limit: 512m}\n", "is below the memory limit"),
+            ("services:\n  web: {image: x, mem_limit: 1g, memswap_limit: lots}\n", "services.web.memswap_limit"),
             ("services:\n  web: {image: x, mem_limit: lots}\n", "services.web.mem_limit"),
             ("services:\n  web: {image: x, cpus: -1}\n", "services.web.cpus"),
             ("services:\n  web: {image: x, scale: 0, deploy: {replicas: 2}}\n", "services.web.deploy.replicas"),
@@ -4262,7 +4321,8 @@ services:
         assert!(e.to_string().contains("COMPOSE_PROFILES") && e.to_string().contains("\"b c\""), "{e}");
         // A service left out is still checked.
         std::fs::write(dir.join(".env"), "").unwrap();
-        let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], ipc: host}\n", &dir).unwrap_err();
+        let e =
+            parse_compose("app", "services:\n  t: {image: t, profiles: [x], userns_mode: host}\n", &dir).unwrap_err();
         assert!(e.to_string().contains("services.t"), "{e}");
         let e = parse_compose("app", "services:\n  t: {image: t, profiles: [x], working_dir: rel}\n", &dir);
         assert!(e.unwrap_err().to_string().contains("services.t.working_dir"));
@@ -4320,7 +4380,7 @@ services:
             ("services:\n  a: {extends: {file: none.yaml, service: b}}\n", "services.a.extends.file", "cannot read"),
             ("services:\n  a: {extends: [b]}\n", "services.a.extends", "service name or"),
             (
-                "services:\n  a: {extends: {file: common/services.yaml, service: plain}, ipc: host}\n",
+                "services:\n  a: {extends: {file: common/services.yaml, service: plain}, userns_mode: host}\n",
                 "services.a",
                 "not supported",
             ),

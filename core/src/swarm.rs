@@ -345,10 +345,29 @@ pub(crate) fn to_swarm(
     if spec.privileged {
         return Err(Error::invalid("privileged", "Swarm mode services cannot run privileged containers"));
     }
+    let r = &spec.resources;
+    for (field, set) in [
+        ("cpu_shares", r.cpu_shares.is_some()),
+        ("cpuset_cpus", r.cpuset_cpus.is_some()),
+        ("memory_swap_limit", r.memory_swap_limit.is_some()),
+    ] {
+        if set {
+            return Err(Error::invalid(
+                format!("resources.{field}"),
+                "Swarm mode (API 1.41) has no such setting for a service's tasks; use the fleet backend",
+            ));
+        }
+    }
     if spec.pid.is_some() {
         return Err(Error::invalid(
             "pid",
             "Swarm mode (API 1.41) cannot run a service in the host's process namespace; use the fleet backend",
+        ));
+    }
+    if spec.ipc.is_some() {
+        return Err(Error::invalid(
+            "ipc",
+            "Swarm mode (API 1.41) has no IPC namespace setting for a service's tasks; use the fleet backend",
         ));
     }
     if !spec.devices.is_empty() {
@@ -2270,6 +2289,18 @@ mod tests {
         // Swarm has no devices: refused before any engine call.
         let device = ServiceSpec { devices: vec!["/dev/fuse".into()], ..spec.clone() };
         assert!(to_swarm(&device, &nodes(), "host", &none()).unwrap_err().to_string().contains("devices[0]"));
+        let ipc = ServiceSpec { ipc: Some("shareable".into()), ..spec.clone() };
+        assert!(to_swarm(&ipc, &nodes(), "host", &none()).unwrap_err().to_string().contains("ipc"));
+        // Nor CPU weights, CPU sets or swap limits.
+        let r = crate::spec::Resources { memory_limit: Some(64 << 20), ..Default::default() };
+        for (resources, field) in [
+            (crate::spec::Resources { cpu_shares: Some(512), ..r.clone() }, "resources.cpu_shares"),
+            (crate::spec::Resources { cpuset_cpus: Some("0".into()), ..r.clone() }, "resources.cpuset_cpus"),
+            (crate::spec::Resources { memory_swap_limit: Some(-1), ..r.clone() }, "resources.memory_swap_limit"),
+        ] {
+            let e = to_swarm(&ServiceSpec { resources, ..spec.clone() }, &nodes(), "host", &none()).unwrap_err();
+            assert!(e.to_string().contains(field), "{e}");
+        }
         // On the host network nothing is published (Swarm would refuse the task), the container's
         // label names the ports for discovery, and a node runs one task.
         let host = ServiceSpec {

@@ -796,6 +796,66 @@ async fn devices_reach_every_task_with_their_permissions() {
     remove_service(&fleet, &name).await.unwrap();
 }
 
+/// A CPU weight, a CPU set and a swap limit reach every task: the engine holds them, and the kernel
+/// runs a task pinned to CPU 0 on that one CPU. A CPU set naming CPUs a host lacks places nothing
+/// there, and says why.
+#[tokio::test]
+async fn cpu_weights_cpu_sets_and_swap_limits_reach_every_task() {
+    let fleet = plain_fleet();
+    let mut spec = sleeping("tuned", 2);
+    let name = spec.name.clone();
+    spec.resources = Resources {
+        cpu_shares: Some(512),
+        cpuset_cpus: Some("0".into()),
+        memory_limit: Some(64 << 20),
+        memory_swap_limit: Some(128 << 20),
+        ..Default::default()
+    };
+    let d = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    assert_eq!(d.report.created.len(), 2, "{:?}", d.report);
+    for task in &d.report.created {
+        let h = fleet.host(&task.host).unwrap();
+        let out = h.exec(&task.id, &["nproc".into()], &ExecOptions::default()).await.unwrap();
+        assert_eq!(out.stdout, "1\n", "pinned to one CPU on {}", task.host);
+        let bollard = h.as_docker().unwrap().bollard().await.unwrap();
+        let hc = bollard.inspect_container(&task.id, None).await.unwrap().host_config.unwrap();
+        assert_eq!(
+            (hc.cpu_shares, hc.cpuset_cpus.as_deref(), hc.memory, hc.memory_swap),
+            (Some(512), Some("0"), Some(64 << 20), Some(128 << 20)),
+            "on {}",
+            task.host
+        );
+    }
+    // The testbed's hosts have 2 CPUs: none has CPU 7.
+    let mut wide = spec.clone();
+    wide.resources.cpuset_cpus = Some("0,7".into());
+    let p = plan(&wide, &observe(&fleet, &name).await.unwrap(), &PlanOptions::default()).unwrap();
+    assert_eq!(p.unplaced.len(), 2, "{p:?}");
+    assert!(p.reasons.values().all(|r| r.contains("resources.cpuset_cpus names CPU 7")), "{p:?}");
+    remove_service(&fleet, &name).await.unwrap();
+}
+
+/// `ipc: host` runs a task in its host's IPC namespace (this machine's, whose processes the testbed's
+/// engines share it with), `ipc: none` gives it no shared memory mount at all.
+#[tokio::test]
+async fn the_hosts_ipc_namespace_or_none_reaches_every_task() {
+    let fleet = plain_fleet();
+    let ours = std::fs::read_link("/proc/self/ns/ipc").unwrap().to_string_lossy().into_owned();
+    let script = "readlink /proc/self/ns/ipc; grep -c ' /dev/shm ' /proc/self/mounts";
+    for (mode, same, shm) in [(None, false, "1"), (Some("host"), true, "1"), (Some("none"), false, "0")] {
+        let mut spec = sleeping(&format!("ipc-{}", mode.unwrap_or("default")), 1);
+        spec.ipc = mode.map(String::from);
+        spec.allow_privileged = mode == Some("host");
+        let d = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+        let task = &d.report.created[0];
+        let h = fleet.host(&task.host).unwrap();
+        let out = h.exec(&task.id, &["sh".into(), "-c".into(), script.into()], &ExecOptions::default()).await.unwrap();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!((lines[0] == ours, lines.get(1).copied()), (same, Some(shm)), "ipc {mode:?}: {out:?} (ours {ours})");
+        remove_service(&fleet, &spec.name).await.unwrap();
+    }
+}
+
 /// `tty` gives every task a terminal; `stdin_open` keeps its standard input open, so a task reading
 /// it waits (as under `docker run -i`) instead of reading end-of-file and exiting.
 #[tokio::test]
