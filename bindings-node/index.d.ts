@@ -433,6 +433,9 @@ export interface ContainerSpec {
   cpuShares?: number | undefined | null
   cpusetCpus?: string | undefined | null
   memorySwapBytes?: number | undefined | null
+  memorySwappiness?: number | undefined | null
+  oomKillDisable?: boolean
+  oomScoreAdj?: number | undefined | null
   healthcheck?: Healthcheck | undefined | null
   network?: string | undefined | null
   extraNetworks?: Array<string>
@@ -992,6 +995,8 @@ export interface Resources {
   cpuShares?: number | undefined | null
   cpusetCpus?: string | undefined | null
   memorySwapLimit?: number | undefined | null
+  memorySwappiness?: number | undefined | null
+  oomKillDisable?: boolean
 }
 
 /** `no`, `always`, `unless-stopped` or `on-failure` (with `maxRetries`). */
@@ -1171,6 +1176,7 @@ export interface ServiceSpec {
   stdinOpen?: boolean
   pid?: string | undefined | null
   ipc?: string | undefined | null
+  oomScoreAdj?: number | undefined | null
   allowPrivileged?: boolean
   allowHostMounts?: boolean
   secrets?: Array<ServiceFile>

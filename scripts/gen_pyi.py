@@ -16,7 +16,7 @@ SRC = ROOT / "bindings-python" / "src"
 STUB = ROOT / "bindings-python" / "python" / "dockfleet" / "_native.pyi"
 
 SCALARS = {
-    "String": "str", "bool": "bool", "u16": "int", "u32": "int", "u64": "int", "i64": "int", "f64": "float", "Seconds": "float",
+    "String": "str", "bool": "bool", "u8": "int", "u16": "int", "i32": "int", "u32": "int", "u64": "int", "i64": "int", "f64": "float", "Seconds": "float",
     "PathBuf": "Path", "std::path::PathBuf": "Path",
 }
 

@@ -68,6 +68,7 @@ object! { in
         env: HashMap<String, String>, labels: HashMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<Number<u64>>, pids_limit: Option<Number<i64>>,
         cpu_shares: Option<Number<u64>>, cpuset_cpus: Option<String>, memory_swap_bytes: Option<Number<i64>>,
+        memory_swappiness: Option<Number<u8>>, oom_kill_disable: bool, oom_score_adj: Option<Number<i32>>,
         healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
         network_aliases: Vec<String>, hostname: Option<String>, extra_hosts: Vec<String>, init: Option<bool>,
         read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>, ulimits: Vec<Ulimit>,

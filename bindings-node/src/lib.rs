@@ -148,7 +148,7 @@ macro_rules! js_integer {
         }
     )* };
 }
-js_integer!(u16, u32, u64, i64);
+js_integer!(u8, u16, i32, u32, u64, i64);
 
 impl JsNumber for std::time::Duration {
     fn from_f64(v: f64) -> std::result::Result<Self, String> {
@@ -204,7 +204,7 @@ impl<T> Conv<T> for Number<T> {
 macro_rules! to_number {
     ($($t:ty),*) => { $(impl Conv<Number<$t>> for $t { fn conv(self) -> Number<$t> { Number(self) } })* };
 }
-to_number!(u16, u32, u64, i64, std::time::Duration);
+to_number!(u8, u16, i32, u32, u64, i64, std::time::Duration);
 
 impl Conv<String> for std::path::PathBuf {
     fn conv(self) -> String {

@@ -26,7 +26,7 @@ object! { in
     Resources => df::Resources {
         cpu_reservation: Option<f64>, cpu_limit: Option<f64>, memory_reservation: Option<Number<u64>>, memory_limit: Option<Number<u64>>,
         pids_limit: Option<Number<i64>>, cpu_shares: Option<Number<u64>>, cpuset_cpus: Option<String>,
-        memory_swap_limit: Option<Number<i64>>,
+        memory_swap_limit: Option<Number<i64>>, memory_swappiness: Option<Number<u8>>, oom_kill_disable: bool,
     }
 }
 
@@ -61,7 +61,7 @@ object! { in
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,
         stop_grace_period: Number<Duration>, shutdown_delay: Number<Duration>, networks: Vec<String>, network_aliases: Vec<String>,
         endpoint_mode: Option<String>, privileged: bool, security_opt: Vec<String>, devices: Vec<String>,
-        tty: bool, stdin_open: bool, pid: Option<String>, ipc: Option<String>, allow_privileged: bool,
+        tty: bool, stdin_open: bool, pid: Option<String>, ipc: Option<String>, oom_score_adj: Option<Number<i32>>, allow_privileged: bool,
         allow_host_mounts: bool, secrets: Vec<ServiceFile>, configs: Vec<ServiceFile>,
     }
 }

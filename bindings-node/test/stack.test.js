@@ -266,6 +266,12 @@ test('CPU weight, CPU set, swap limit and IPC namespace', async () => {
   const text = "services:\n  web: {image: x, cpu_shares: 512, cpuset: '0', mem_limit: 64m, memswap_limit: 128m, ipc: none}\n"
   const { spec } = dockfleet.parseCompose('app', text).services[0]
   assert.deepEqual([spec.resources.cpuShares, spec.resources.cpusetCpus, spec.resources.memorySwapLimit, spec.ipc], [512, '0', 128 << 20, 'none'])
+  const { spec: oom } = dockfleet.parseCompose('app', 'services:\n  db: {image: x, mem_limit: 1g, mem_swappiness: 10, oom_kill_disable: true, oom_score_adj: 100}\n').services[0]
+  assert.deepEqual([oom.resources.memorySwappiness, oom.resources.oomKillDisable, oom.oomScoreAdj], [10, true, 100])
+  const t = dockfleet.taskContainer(oom, 1)
+  assert.deepEqual([t.memorySwappiness, t.oomKillDisable, t.oomScoreAdj], [10, true, 100])
+  assert.throws(() => dockfleet.parseCompose('a', 'services:\n  a: {image: x, oom_score_adj: -2000}\n'),
+    (e) => e.code === 'invalid_argument' && e.message.includes('services.a.oom_score_adj'))
   assert.throws(() => dockfleet.parseCompose('app', 'services:\n  web: {image: x, memswap_limit: 1g}\n'),
     (e) => e.code === 'invalid_argument' && e.message.includes('services.web.memswap_limit'))
   const host = fleet().host('df-3')

@@ -69,6 +69,7 @@ dto! {
         env: BTreeMap<String, String>, labels: BTreeMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<u64>, pids_limit: Option<i64>,
         cpu_shares: Option<u64>, cpuset_cpus: Option<String>, memory_swap_bytes: Option<i64>,
+        memory_swappiness: Option<u8>, oom_kill_disable: bool, oom_score_adj: Option<i32>,
         healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
         network_aliases: Vec<String>, hostname: Option<String>, extra_hosts: Vec<String>, init: Option<bool>,
         read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>, ulimits: Vec<Ulimit>,

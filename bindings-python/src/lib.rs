@@ -36,7 +36,7 @@ pub(crate) trait Conv<T> {
 macro_rules! identity {
     ($($t:ty),*) => { $(impl Conv<$t> for $t { fn conv(self) -> $t { self } })* };
 }
-identity!(String, bool, u16, u32, u64, i64, f64, std::path::PathBuf, std::collections::BTreeSet<String>);
+identity!(String, bool, u8, u16, i32, u32, u64, i64, f64, std::path::PathBuf, std::collections::BTreeSet<String>);
 
 impl<A: Conv<B>, B> Conv<Vec<B>> for Vec<A> {
     fn conv(self) -> Vec<B> {

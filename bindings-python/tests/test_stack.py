@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 import dockfleet
 from dockfleet import sync
 from conftest import TESTBED, plain_fleet, run, unique
@@ -280,6 +282,12 @@ def test_cpu_weight_cpu_set_swap_limit_and_ipc():
     spec = sync.parse_compose("app", text).services[0].spec
     r = spec.resources
     assert (r.cpu_shares, r.cpuset_cpus, r.memory_swap_limit, spec.ipc) == (512, "0", 128 << 20, "none")
+    oom = sync.parse_compose("app", "services:\n  db: {image: x, mem_limit: 1g, mem_swappiness: 10, oom_kill_disable: true, oom_score_adj: 100}\n").services[0].spec
+    assert (oom.resources.memory_swappiness, oom.resources.oom_kill_disable, oom.oom_score_adj) == (10, True, 100)
+    c = dockfleet.task_container(oom, 1)
+    assert (c.memory_swappiness, c.oom_kill_disable, c.oom_score_adj) == (10, True, 100)
+    with pytest.raises(dockfleet.InvalidArgumentError, match="oom_score_adj"):
+        sync.parse_compose("a", "services:\n  a: {image: x, oom_score_adj: -2000}\n")
     try:
         sync.parse_compose("app", "services:\n  web: {image: x, memswap_limit: 1g}\n")
         raise AssertionError("a swap limit without a memory limit was accepted")

@@ -571,6 +571,45 @@ pub(crate) fn validate_memory_swap(field: &str, swap: Option<i64>, memory: Optio
     }
 }
 
+/// Checks a swappiness (`{prefix}memory_swappiness`) and an `oom_kill_disable`
+/// (`{prefix}oom_kill_disable`).
+pub(crate) fn validate_oom(
+    prefix: &str,
+    swappiness: Option<u8>,
+    kill_disable: bool,
+    memory: Option<u64>,
+) -> Result<()> {
+    validate_swappiness(&format!("{prefix}memory_swappiness"), swappiness)?;
+    validate_oom_kill_disable(&format!("{prefix}oom_kill_disable"), kill_disable, memory)
+}
+
+/// Checks a swappiness: 0 to 100.
+pub(crate) fn validate_swappiness(field: &str, swappiness: Option<u8>) -> Result<()> {
+    match swappiness.filter(|n| *n > 100) {
+        Some(n) => Err(Error::invalid(field, format!("{n} is not from 0 to 100"))),
+        None => Ok(()),
+    }
+}
+
+/// Checks that an `oom_kill_disable` has the memory limit it needs.
+pub(crate) fn validate_oom_kill_disable(field: &str, kill_disable: bool, memory: Option<u64>) -> Result<()> {
+    if kill_disable && memory.is_none() {
+        return Err(Error::invalid(
+            field,
+            "needs a memory limit: without one, a task that never gets killed can stall its whole host",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an OOM score adjustment: -1000 to 1000, as the kernel takes it.
+pub(crate) fn validate_oom_score_adj(field: &str, adj: Option<i32>) -> Result<()> {
+    match adj.filter(|n| !(-1000..=1000).contains(n)) {
+        Some(n) => Err(Error::invalid(field, format!("{n} is not from -1000 to 1000"))),
+        None => Ok(()),
+    }
+}
+
 /// Checks supplementary groups: group names or GIDs.
 pub(crate) fn validate_groups(field: &str, groups: &[String]) -> Result<()> {
     for (i, g) in groups.iter().enumerate() {
@@ -803,6 +842,16 @@ pub struct ContainerSpec {
     /// needs; `-1`, swap without limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_swap_bytes: Option<i64>,
+    /// How readily the kernel swaps out its anonymous memory, 0 to 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_swappiness: Option<u8>,
+    /// At its memory limit (which it needs) the container waits for memory instead of having a
+    /// process killed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub oom_kill_disable: bool,
+    /// Added to the kernel's OOM score of its processes, -1000 to 1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i32>,
     /// Healthcheck; the image's when `None`.
     pub healthcheck: Option<Healthcheck>,
     /// Network to attach to (`bridge`, `host`, `none` or a network name).
@@ -934,6 +983,8 @@ impl ContainerSpec {
         validate_pids_limit("pids_limit", self.pids_limit)?;
         validate_cpu_tuning("", self.cpu_shares, self.cpuset_cpus.as_deref())?;
         validate_memory_swap("memory_swap_bytes", self.memory_swap_bytes, self.memory_bytes)?;
+        validate_oom("", self.memory_swappiness, self.oom_kill_disable, self.memory_bytes)?;
+        validate_oom_score_adj("oom_score_adj", self.oom_score_adj)?;
         validate_groups("group_add", &self.group_add)?;
         for (i, d) in self.devices.iter().enumerate() {
             Device::parse(&format!("devices[{i}]"), d)?;
@@ -1678,6 +1729,19 @@ mod tests {
         c.cpu_shares = Some(1);
         assert!(c.validate().unwrap_err().to_string().contains("cpu_shares"));
         c.cpu_shares = None;
+        for (field, set) in [
+            ("memory_swappiness", (|c| c.memory_swappiness = Some(200)) as fn(&mut ContainerSpec)),
+            ("oom_score_adj", |c| c.oom_score_adj = Some(-1001)),
+            ("oom_kill_disable", |c| {
+                c.memory_bytes = None;
+                c.memory_swap_bytes = None;
+                c.oom_kill_disable = true;
+            }),
+        ] {
+            let mut bad = c.clone();
+            set(&mut bad);
+            assert!(bad.validate().unwrap_err().to_string().contains(field), "{field}");
+        }
         for (ipc, ok) in [("shareable", true), ("container:db", true), ("container:", false), ("shared", false)] {
             c.ipc = Some(ipc.into());
             assert_eq!(c.validate().is_ok(), ok, "ipc {ipc}");

@@ -132,6 +132,15 @@ pub struct Resources {
     /// without limit. Swarm mode has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_swap_limit: Option<i64>,
+    /// How readily the kernel swaps out each task's anonymous memory, 0 to 100 (compose's
+    /// `mem_swappiness`; 0: only to avert running out). Swarm mode has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_swappiness: Option<u8>,
+    /// A task at its memory limit waits for memory instead of having a process killed (compose's
+    /// `oom_kill_disable`); it needs `memory_limit`, without which the whole host could stall.
+    /// Swarm mode has none.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub oom_kill_disable: bool,
 }
 
 /// When a task that stopped is replaced (Swarm's `restart_policy`).
@@ -383,6 +392,12 @@ pub struct ServiceSpec {
     /// default. Swarm mode (API 1.41) has no IPC setting: the fleet backend only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipc: Option<String>,
+    /// Added to the kernel's OOM score of each task's processes, -1000 to 1000 (compose's
+    /// `oom_score_adj`): above 0 they are killed first when the host runs out of memory. Below 0 the
+    /// host's other processes are killed before them, so that needs `allow_privileged`. Swarm mode
+    /// (API 1.41) has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i32>,
     /// Opt-in for `privileged`, for the `cap_add`s, `security_opt`s and `devices` that hand a container
     /// its host.
     pub allow_privileged: bool,
@@ -445,6 +460,7 @@ impl Default for ServiceSpec {
             stdin_open: false,
             pid: None,
             ipc: None,
+            oom_score_adj: None,
             allow_privileged: false,
             allow_host_mounts: false,
             secrets: Vec::new(),
@@ -976,6 +992,15 @@ impl ServiceSpec {
         crate::host::validate_pids_limit("resources.pids_limit", r.pids_limit)?;
         crate::host::validate_cpu_tuning("resources.", r.cpu_shares, r.cpuset_cpus.as_deref())?;
         crate::host::validate_memory_swap("resources.memory_swap_limit", r.memory_swap_limit, r.memory_limit)?;
+        crate::host::validate_oom("resources.", r.memory_swappiness, r.oom_kill_disable, r.memory_limit)?;
+        crate::host::validate_oom_score_adj("oom_score_adj", self.oom_score_adj)?;
+        if self.oom_score_adj.is_some_and(|n| n < 0) && !self.allow_privileged {
+            return Err(Error::invalid(
+                "oom_score_adj",
+                "below 0 the kernel kills the host's other processes before a task's when memory runs out; set \
+                 allow_privileged to accept that",
+            ));
+        }
         crate::host::validate_groups("group_add", &self.group_add)?;
         check_choice("restart_policy.condition", &self.restart_policy.condition, &["any", "on-failure", "none"])?;
         check_update("update_config", &self.update_config)?;
@@ -1224,6 +1249,13 @@ mod tests {
             ("placement.constraints[0]", |s| s.placement.constraints = vec!["node.runs==Shop DB".into()]),
             ("resources.cpu_limit", |s| s.resources.cpu_limit = Some(0.005)),
             ("resources.cpu_shares", |s| s.resources.cpu_shares = Some(300_000)),
+            ("resources.memory_swappiness", |s| s.resources.memory_swappiness = Some(101)),
+            ("resources.oom_kill_disable", |s| s.resources.oom_kill_disable = true),
+            ("oom_score_adj", |s| s.oom_score_adj = Some(-500)),
+            ("oom_score_adj", |s| {
+                s.oom_score_adj = Some(1001);
+                s.allow_privileged = true;
+            }),
             ("resources.cpuset_cpus", |s| s.resources.cpuset_cpus = Some("0-".into())),
             ("resources.cpuset_cpus", |s| s.resources.cpuset_cpus = Some("1024".into())),
             ("resources.memory_swap_limit", |s| s.resources.memory_swap_limit = Some(1 << 30)),

@@ -403,6 +403,11 @@ struct ComposeService {
     cpu_shares: Option<u64>,
     cpuset: Option<String>,
     memswap_limit: Option<Value>,
+    /// [`crate::spec::Resources::memory_swappiness`], [`crate::spec::Resources::oom_kill_disable`] and
+    /// [`ServiceSpec::oom_score_adj`].
+    mem_swappiness: Option<u8>,
+    oom_kill_disable: Option<bool>,
+    oom_score_adj: Option<i32>,
     scale: Option<u32>,
     group_add: Option<Value>,
     dns: Option<Value>,
@@ -1647,6 +1652,13 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     }
     let swap = spec.resources.memory_swap_limit;
     crate::host::validate_memory_swap(&f("memswap_limit"), swap, spec.resources.memory_limit)?;
+    spec.resources.memory_swappiness = s.mem_swappiness;
+    spec.resources.oom_kill_disable = s.oom_kill_disable.unwrap_or(false);
+    crate::host::validate_swappiness(&f("mem_swappiness"), s.mem_swappiness)?;
+    let memory = spec.resources.memory_limit;
+    crate::host::validate_oom_kill_disable(&f("oom_kill_disable"), spec.resources.oom_kill_disable, memory)?;
+    spec.oom_score_adj = s.oom_score_adj;
+    crate::host::validate_oom_score_adj(&f("oom_score_adj"), s.oom_score_adj)?;
     if s.container_name.is_some() && (spec.mode == "global" || spec.replicas > 1) {
         let runs =
             if spec.mode == "global" { "one task per host".to_string() } else { format!("{} replicas", spec.replicas) };
@@ -1826,9 +1838,8 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         "develop" | "attach" => "they drive compose's development loop; dockfleet deploys (service_logs reads output)",
         "volumes_from" => "a task may run on any host: share a named volume instead",
         "uts" | "cgroup" => "a task has its own namespaces",
-        "runtime" | "isolation" | "storage_opt" | "blkio_config" | "oom_score_adj" | "oom_kill_disable"
-        | "mac_address" | "domainname" | "cpu_rt_runtime" | "cpu_rt_period" | "cpu_count" | "cpu_percent"
-        | "mem_swappiness" => "dockfleet does not set it on tasks",
+        "runtime" | "isolation" | "storage_opt" | "blkio_config" | "mac_address" | "domainname" | "cpu_rt_runtime"
+        | "cpu_rt_period" | "cpu_count" | "cpu_percent" => "dockfleet does not set it on tasks",
         "label_file" | "annotations" => "set labels",
         _ => return None,
     })
@@ -3459,6 +3470,14 @@ networks:
         );
         let batch = &tuned.services.iter().find(|s| s.name == "batch").unwrap().spec;
         assert_eq!(batch.resources.memory_swap_limit, Some(-1), "swap without limit");
+        let oom = parse("services:\n  db: {image: x, deploy: {resources: {limits: {memory: 1g}}}, mem_swappiness: 0, oom_kill_disable: true, oom_score_adj: -500, x-dockfleet: {allow_privileged: true}}\n").unwrap();
+        let db = &oom.services[0].spec;
+        assert_eq!(
+            (db.resources.memory_swappiness, db.resources.oom_kill_disable, db.oom_score_adj),
+            (Some(0), true, Some(-500))
+        );
+        let c = crate::task_container(db, 1);
+        assert_eq!((c.memory_swappiness, c.oom_kill_disable, c.oom_score_adj), (Some(0), true, Some(-500)));
         assert_eq!(pids("deploy: {resources: {limits: {pids: 50}}}").unwrap(), Some(50));
         assert_eq!(pids("pids_limit: 50, deploy: {resources: {limits: {pids: 50}}}").unwrap(), Some(50));
         for (t, field) in [
@@ -3635,6 +3654,10 @@ networks:
             ("services:\n  web: {image: x, links: [db], networks: [a]}\n  db: {image: x, networks: [b]}\nnetworks: {a: {}, b: {}}\n", "services.web.links[0]: web and db share no network"),
             ("services:\n  web: {image: x, external_links: [db]}\n", "services.web.external_links"),
             ("services:\n  web: {image: x, cpu_shares: 1}\n", "services.web.cpu_shares: 1 is not from 2"),
+            ("services:\n  web: {image: x, mem_swappiness: 101}\n", "services.web.mem_swappiness: 101 is not from 0 to 100"),
+            ("services:\n  web: {image: x, oom_kill_disable: true}\n", "services.web.oom_kill_disable: needs a memory limit"),
+            ("services:\n  web: {image: x, oom_score_adj: 2000}\n", "services.web.oom_score_adj: 2000 is not from -1000"),
+            ("services:\n  web: {image: x, oom_score_adj: -100}\n", "services.web.oom_score_adj: below 0"),
             ("services:\n  web: {image: x, cpuset: '3-1'}\n", "services.web.cpuset: \"3-1\": the range 3-1 runs backwards"),
             ("services:\n  web: {image: x, cpuset: '0,x'}\n", "services.web.cpuset"),
             ("services:\n  web: {image: x, memswap_limit: 1g}\n", "services.web.memswap_limit: needs a memory limit"),

@@ -347,13 +347,16 @@ pub(crate) fn to_swarm(
     }
     let r = &spec.resources;
     for (field, set) in [
-        ("cpu_shares", r.cpu_shares.is_some()),
-        ("cpuset_cpus", r.cpuset_cpus.is_some()),
-        ("memory_swap_limit", r.memory_swap_limit.is_some()),
+        ("resources.cpu_shares", r.cpu_shares.is_some()),
+        ("resources.cpuset_cpus", r.cpuset_cpus.is_some()),
+        ("resources.memory_swap_limit", r.memory_swap_limit.is_some()),
+        ("resources.memory_swappiness", r.memory_swappiness.is_some()),
+        ("resources.oom_kill_disable", r.oom_kill_disable),
+        ("oom_score_adj", spec.oom_score_adj.is_some()),
     ] {
         if set {
             return Err(Error::invalid(
-                format!("resources.{field}"),
+                field,
                 "Swarm mode (API 1.41) has no such setting for a service's tasks; use the fleet backend",
             ));
         }
@@ -2291,12 +2294,16 @@ mod tests {
         assert!(to_swarm(&device, &nodes(), "host", &none()).unwrap_err().to_string().contains("devices[0]"));
         let ipc = ServiceSpec { ipc: Some("shareable".into()), ..spec.clone() };
         assert!(to_swarm(&ipc, &nodes(), "host", &none()).unwrap_err().to_string().contains("ipc"));
+        let oom = ServiceSpec { oom_score_adj: Some(500), ..spec.clone() };
+        assert!(to_swarm(&oom, &nodes(), "host", &none()).unwrap_err().to_string().contains("oom_score_adj"));
         // Nor CPU weights, CPU sets or swap limits.
         let r = crate::spec::Resources { memory_limit: Some(64 << 20), ..Default::default() };
         for (resources, field) in [
             (crate::spec::Resources { cpu_shares: Some(512), ..r.clone() }, "resources.cpu_shares"),
             (crate::spec::Resources { cpuset_cpus: Some("0".into()), ..r.clone() }, "resources.cpuset_cpus"),
             (crate::spec::Resources { memory_swap_limit: Some(-1), ..r.clone() }, "resources.memory_swap_limit"),
+            (crate::spec::Resources { memory_swappiness: Some(0), ..r.clone() }, "resources.memory_swappiness"),
+            (crate::spec::Resources { oom_kill_disable: true, ..r.clone() }, "resources.oom_kill_disable"),
         ] {
             let e = to_swarm(&ServiceSpec { resources, ..spec.clone() }, &nodes(), "host", &none()).unwrap_err();
             assert!(e.to_string().contains(field), "{e}");

@@ -796,11 +796,11 @@ async fn devices_reach_every_task_with_their_permissions() {
     remove_service(&fleet, &name).await.unwrap();
 }
 
-/// A CPU weight, a CPU set and a swap limit reach every task: the engine holds them, and the kernel
-/// runs a task pinned to CPU 0 on that one CPU. A CPU set naming CPUs a host lacks places nothing
-/// there, and says why.
+/// A CPU weight, a CPU set, swap and OOM settings reach every task: the engine holds them, the
+/// kernel runs a task pinned to CPU 0 on that one CPU, and its memory cgroup and OOM score say so. A
+/// CPU set naming CPUs a host lacks places nothing there, and says why.
 #[tokio::test]
-async fn cpu_weights_cpu_sets_and_swap_limits_reach_every_task() {
+async fn cpu_weights_cpu_sets_swap_and_oom_settings_reach_every_task() {
     let fleet = plain_fleet();
     let mut spec = sleeping("tuned", 2);
     let name = spec.name.clone();
@@ -809,14 +809,19 @@ async fn cpu_weights_cpu_sets_and_swap_limits_reach_every_task() {
         cpuset_cpus: Some("0".into()),
         memory_limit: Some(64 << 20),
         memory_swap_limit: Some(128 << 20),
+        memory_swappiness: Some(0),
+        oom_kill_disable: true,
         ..Default::default()
     };
+    spec.oom_score_adj = Some(500);
     let d = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
     assert_eq!(d.report.created.len(), 2, "{:?}", d.report);
     for task in &d.report.created {
         let h = fleet.host(&task.host).unwrap();
-        let out = h.exec(&task.id, &["nproc".into()], &ExecOptions::default()).await.unwrap();
-        assert_eq!(out.stdout, "1\n", "pinned to one CPU on {}", task.host);
+        let script = "nproc; cat /proc/1/oom_score_adj /sys/fs/cgroup/memory/memory.swappiness; \
+                      head -1 /sys/fs/cgroup/memory/memory.oom_control";
+        let out = h.exec(&task.id, &["sh".into(), "-c".into(), script.into()], &ExecOptions::default()).await.unwrap();
+        assert_eq!(out.stdout, "1\n500\n0\noom_kill_disable 1\n", "on {}", task.host);
         let bollard = h.as_docker().unwrap().bollard().await.unwrap();
         let hc = bollard.inspect_container(&task.id, None).await.unwrap().host_config.unwrap();
         assert_eq!(

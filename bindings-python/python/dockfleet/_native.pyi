@@ -340,6 +340,9 @@ class ContainerSpec:
     cpu_shares: int | None
     cpuset_cpus: str | None
     memory_swap_bytes: int | None
+    memory_swappiness: int | None
+    oom_kill_disable: bool
+    oom_score_adj: int | None
     healthcheck: Healthcheck | None
     network: str | None
     extra_networks: list[str]
@@ -370,7 +373,7 @@ class ContainerSpec:
     stdin_open: bool
     pid: str | None
     ipc: str | None
-    def __new__(cls, *, name: str | None = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., mounts: list[Mount] = ..., restart_policy: RestartPolicy | None = ..., cpus: float | None = ..., memory_bytes: int | None = ..., pids_limit: int | None = ..., cpu_shares: int | None = ..., cpuset_cpus: str | None = ..., memory_swap_bytes: int | None = ..., healthcheck: Healthcheck | None = ..., network: str | None = ..., extra_networks: list[str] = ..., network_aliases: list[str] = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., working_dir: str | None = ..., user: str | None = ..., group_add: list[str] = ..., stop_timeout: int | None = ..., stop_signal: str | None = ..., privileged: bool = ..., security_opt: list[str] = ..., devices: list[str] = ..., tty: bool = ..., stdin_open: bool = ..., pid: str | None = ..., ipc: str | None = ...) -> Self: ...
+    def __new__(cls, *, name: str | None = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., mounts: list[Mount] = ..., restart_policy: RestartPolicy | None = ..., cpus: float | None = ..., memory_bytes: int | None = ..., pids_limit: int | None = ..., cpu_shares: int | None = ..., cpuset_cpus: str | None = ..., memory_swap_bytes: int | None = ..., memory_swappiness: int | None = ..., oom_kill_disable: bool = ..., oom_score_adj: int | None = ..., healthcheck: Healthcheck | None = ..., network: str | None = ..., extra_networks: list[str] = ..., network_aliases: list[str] = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., working_dir: str | None = ..., user: str | None = ..., group_add: list[str] = ..., stop_timeout: int | None = ..., stop_signal: str | None = ..., privileged: bool = ..., security_opt: list[str] = ..., devices: list[str] = ..., tty: bool = ..., stdin_open: bool = ..., pid: str | None = ..., ipc: str | None = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -716,7 +719,9 @@ class Resources:
     cpu_shares: int | None
     cpuset_cpus: str | None
     memory_swap_limit: int | None
-    def __new__(cls, *, cpu_reservation: float | None = ..., cpu_limit: float | None = ..., memory_reservation: int | None = ..., memory_limit: int | None = ..., pids_limit: int | None = ..., cpu_shares: int | None = ..., cpuset_cpus: str | None = ..., memory_swap_limit: int | None = ...) -> Self: ...
+    memory_swappiness: int | None
+    oom_kill_disable: bool
+    def __new__(cls, *, cpu_reservation: float | None = ..., cpu_limit: float | None = ..., memory_reservation: int | None = ..., memory_limit: int | None = ..., pids_limit: int | None = ..., cpu_shares: int | None = ..., cpuset_cpus: str | None = ..., memory_swap_limit: int | None = ..., memory_swappiness: int | None = ..., oom_kill_disable: bool = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -793,11 +798,12 @@ class ServiceSpec:
     stdin_open: bool
     pid: str | None
     ipc: str | None
+    oom_score_adj: int | None
     allow_privileged: bool
     allow_host_mounts: bool
     secrets: list[ServiceFile]
     configs: list[ServiceFile]
-    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., working_dir: str | None = ..., user: str | None = ..., group_add: list[str] = ..., stop_signal: str | None = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., shutdown_delay: float = ..., networks: list[str] = ..., network_aliases: list[str] = ..., endpoint_mode: str | None = ..., privileged: bool = ..., security_opt: list[str] = ..., devices: list[str] = ..., tty: bool = ..., stdin_open: bool = ..., pid: str | None = ..., ipc: str | None = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
+    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., working_dir: str | None = ..., user: str | None = ..., group_add: list[str] = ..., stop_signal: str | None = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., shutdown_delay: float = ..., networks: list[str] = ..., network_aliases: list[str] = ..., endpoint_mode: str | None = ..., privileged: bool = ..., security_opt: list[str] = ..., devices: list[str] = ..., tty: bool = ..., stdin_open: bool = ..., pid: str | None = ..., ipc: str | None = ..., oom_score_adj: int | None = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
