@@ -415,6 +415,8 @@ struct ComposeService {
     dns_opt: Option<Value>,
     environment: Option<Value>,
     env_file: Option<Value>,
+    /// Files of `KEY=VALUE` lines, read as env files are, whose labels `labels` may override.
+    label_file: Option<Value>,
     #[serde(default)]
     ports: Vec<Value>,
     /// Container ports other containers reach on the service's networks, not published.
@@ -1277,8 +1279,16 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     if let Some(env) = &s.environment {
         spec.env.extend(env_list_or_dict(&f("environment"), env, names.env)?);
     }
+    // Labels from files first (compose 2.24's `label_file`, read as env files are); `labels` win.
+    if let Some(files) = &s.label_file {
+        for (i, file) in string_list(&f("label_file"), files)?.iter().enumerate() {
+            let path = names.base_dir.join(file);
+            let read = crate::dotenv::read(&f(&format!("label_file[{i}]")), &path, &|k| names.env.get(k).cloned())?;
+            spec.labels.extend(read);
+        }
+    }
     if let Some(labels) = &s.labels {
-        spec.labels = label_list_or_dict(&f("labels"), labels)?;
+        spec.labels.extend(label_list_or_dict(&f("labels"), labels)?);
     }
     spec.labels.insert(LABEL_STACK.into(), names.stack.into());
     spec.ports = s.ports.iter().enumerate().map(|(i, p)| port(&f(&format!("ports[{i}]")), p)).collect::<Result<_>>()?;
@@ -1840,7 +1850,7 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         "uts" | "cgroup" => "a task has its own namespaces",
         "runtime" | "isolation" | "storage_opt" | "blkio_config" | "mac_address" | "domainname" | "cpu_rt_runtime"
         | "cpu_rt_period" | "cpu_count" | "cpu_percent" => "dockfleet does not set it on tasks",
-        "label_file" | "annotations" => "set labels",
+        "annotations" => "set labels (Docker 20.10's API has no annotations)",
         _ => return None,
     })
 }
@@ -2108,6 +2118,19 @@ fn absolute_paths(mut svc: Value, dir: &Path) -> Value {
         Some(Value::Mapping(b)) => {
             if let Some(Value::String(s)) = b.get_mut("context").filter(|c| c.as_str().is_some_and(relative)) {
                 *s = abs(s);
+            }
+        }
+        _ => {}
+    }
+    match m.get_mut("label_file") {
+        Some(Value::String(s)) if relative(s) => *s = abs(s),
+        Some(Value::Sequence(items)) => {
+            for x in items {
+                if let Value::String(s) = x {
+                    if relative(s) {
+                        *s = abs(s);
+                    }
+                }
             }
         }
         _ => {}
@@ -4004,6 +4027,22 @@ services:
             let e = with(files).unwrap_err().to_string();
             assert!(e.contains(field), "{files}: {e}");
         }
+        // label_file: read as env files are, later files and then `labels` winning.
+        std::fs::write(dir.join("app.labels"), "# team\nteam=shop\ntier=${TIER:-web}\n").unwrap();
+        std::fs::write(dir.join("more.labels"), "tier=front\nowner=ops\n").unwrap();
+        let labels = |t: &str| {
+            parse_compose("blog", &format!("services:\n  web: {{image: x, {t}}}\n"), &dir)
+                .map(|mut s| s.services.remove(0).spec.labels)
+        };
+        let l = labels("label_file: app.labels").unwrap();
+        assert_eq!((l["team"].as_str(), l["tier"].as_str()), ("shop", "web"));
+        let l = labels("label_file: [app.labels, more.labels], labels: {owner: me}").unwrap();
+        assert_eq!((l["tier"].as_str(), l["owner"].as_str()), ("front", "me"));
+        let e = labels("label_file: [app.labels, none.labels]").unwrap_err().to_string();
+        assert!(e.contains("services.web.label_file[1]"), "{e}");
+        std::fs::write(dir.join("bad.labels"), "dockfleet.slot=1\n").unwrap();
+        let e = labels("label_file: bad.labels").unwrap_err().to_string();
+        assert!(e.contains("services.web.labels"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -4367,9 +4406,10 @@ services:
                 (
                     "common/services.yaml",
                     "services:\n  queue:\n    extends: plain\n    build: ./ctx\n    env_file: q.env\n    \
-                     volumes: ['./data:/data', 'named:/named']\n    command: [work]\n  plain: {image: 'q:${TAG:-1}'}\n",
+                     label_file: q.labels\n    volumes: ['./data:/data', 'named:/named']\n    command: [work]\n  plain: {image: 'q:${TAG:-1}'}\n",
                 ),
                 ("common/q.env", "Q=1\n"),
+                ("common/q.labels", "queue=yes\n"),
             ],
         );
         let stack = load_compose("ext", &dir.join("compose.yaml")).unwrap();
@@ -4386,6 +4426,7 @@ services:
         assert_eq!(worker.spec.image, "q:1");
         assert_eq!(worker.spec.command, ["work", "hard"], "command is replaced, not appended");
         assert_eq!(worker.spec.env["Q"], "1", "its env file is read from its own directory");
+        assert_eq!(worker.spec.labels["queue"], "yes", "and its label file");
         let common = dir.join("common");
         assert_eq!(worker.build.as_ref().unwrap().context, common.join("./ctx"));
         assert!(worker.spec.volumes.iter().any(|m| m.source == common.join("./data").to_string_lossy()));
