@@ -436,6 +436,7 @@ export interface ContainerSpec {
   memorySwappiness?: number | undefined | null
   oomKillDisable?: boolean
   oomScoreAdj?: number | undefined | null
+  runtime?: string | undefined | null
   healthcheck?: Healthcheck | undefined | null
   network?: string | undefined | null
   extraNetworks?: Array<string>
@@ -653,9 +654,10 @@ export interface HostInfo {
   containersRunning: number
   images: number
   storageDriver: string
+  runtimes: Array<string>
 }
 
-/** A host as the scheduler sees it; `usedPorts` like `"8080/tcp"`; `services`, those running a task there (what `node.runs` constraints look at). */
+/** A host as the scheduler sees it; `usedPorts` like `"8080/tcp"`; `services`, those running a task there (what `node.runs` constraints look at); `runtimes`, its engine's (empty: unknown, any). */
 export interface HostState {
   name?: string
   labels?: Record<string, string>
@@ -668,6 +670,7 @@ export interface HostState {
   tasks?: number
   serviceTasks?: number
   services?: Array<string>
+  runtimes?: Array<string>
 }
 
 /** The outcome of probing one host. */
@@ -1177,6 +1180,7 @@ export interface ServiceSpec {
   pid?: string | undefined | null
   ipc?: string | undefined | null
   oomScoreAdj?: number | undefined | null
+  runtime?: string | undefined | null
   allowPrivileged?: boolean
   allowHostMounts?: boolean
   secrets?: Array<ServiceFile>

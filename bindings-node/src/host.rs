@@ -22,7 +22,7 @@ object! { out
     HostInfo => df::HostInfo {
         name: String, id: String, engine_version: String, api_version: String, os: String, os_type: String,
         arch: String, cpus: Number<u32>, memory_bytes: Number<u64>, labels: HashMap<String, String>, containers: Number<u32>,
-        containers_running: Number<u32>, images: Number<u32>, storage_driver: String,
+        containers_running: Number<u32>, images: Number<u32>, storage_driver: String, runtimes: Vec<String>,
     }
 }
 
@@ -68,7 +68,7 @@ object! { in
         env: HashMap<String, String>, labels: HashMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<Number<u64>>, pids_limit: Option<Number<i64>>,
         cpu_shares: Option<Number<u64>>, cpuset_cpus: Option<String>, memory_swap_bytes: Option<Number<i64>>,
-        memory_swappiness: Option<Number<u8>>, oom_kill_disable: bool, oom_score_adj: Option<Number<i32>>,
+        memory_swappiness: Option<Number<u8>>, oom_kill_disable: bool, oom_score_adj: Option<Number<i32>>, runtime: Option<String>,
         healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
         network_aliases: Vec<String>, hostname: Option<String>, extra_hosts: Vec<String>, init: Option<bool>,
         read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>, ulimits: Vec<Ulimit>,

@@ -11,11 +11,11 @@ use crate::spec::ServiceSpec;
 use crate::{arg, object, Conv, Number};
 
 object! { in
-    #[doc = "A host as the scheduler sees it; `usedPorts` like `\"8080/tcp\"`; `services`, those running a task there (what `node.runs` constraints look at)."]
+    #[doc = "A host as the scheduler sees it; `usedPorts` like `\"8080/tcp\"`; `services`, those running a task there (what `node.runs` constraints look at); `runtimes`, its engine's (empty: unknown, any)."]
     HostState => df::HostState {
         name: String, labels: HashMap<String, String>, available: bool, cpus: f64, memory_bytes: Number<u64>,
         reserved_cpus: f64, reserved_memory_bytes: Number<u64>, used_ports: Vec<String>, tasks: Number<u32>, service_tasks: Number<u32>,
-        services: Vec<String>,
+        services: Vec<String>, runtimes: Vec<String>,
     }
 }
 

@@ -30,7 +30,7 @@ test('every testbed host answers with its facts', async () => {
     const ping = await h.ping()
     assert.ok(ping.apiVersion.startsWith('1.') && ping.latency > 0)
     const info = await h.info()
-    assert.ok(info.cpus >= 1 && info.memoryBytes > 0)
+    assert.ok(info.cpus >= 1 && info.memoryBytes > 0 && info.runtimes.includes('runc'))
     for (const [k, v] of Object.entries(h.labels)) assert.equal(info.labels[k], v)
   }
   assert.deepEqual(f.select(['role=manager']).map((h) => h.name), ['df-1'])

@@ -270,6 +270,12 @@ test('CPU weight, CPU set, swap limit and IPC namespace', async () => {
   assert.deepEqual([oom.resources.memorySwappiness, oom.resources.oomKillDisable, oom.oomScoreAdj], [10, true, 100])
   const t = dockfleet.taskContainer(oom, 1)
   assert.deepEqual([t.memorySwappiness, t.oomKillDisable, t.oomScoreAdj], [10, true, 100])
+  const { spec: gpu } = dockfleet.parseCompose('app', 'services:\n  ml: {image: x, runtime: nvidia}\n').services[0]
+  assert.deepEqual([gpu.runtime, dockfleet.taskContainer(gpu, 1).runtime], ['nvidia', 'nvidia'])
+  const hosts = [['a', ['runc']], ['b', ['runc', 'nvidia']]].map(([name, runtimes]) => ({ name, available: true, cpus: 2, memoryBytes: 1 << 30, runtimes }))
+  const placed = dockfleet.schedule(gpu, hosts, [1])
+  assert.deepEqual(placed.assignments.map((a) => a.host), ['b'])
+  assert.match(placed.reasons.a, /no runtime nvidia/)
   assert.throws(() => dockfleet.parseCompose('a', 'services:\n  a: {image: x, oom_score_adj: -2000}\n'),
     (e) => e.code === 'invalid_argument' && e.message.includes('services.a.oom_score_adj'))
   assert.throws(() => dockfleet.parseCompose('app', 'services:\n  web: {image: x, memswap_limit: 1g}\n'),

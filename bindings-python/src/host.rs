@@ -22,7 +22,7 @@ dto! {
     HostInfo => df::HostInfo {
         name: String, id: String, engine_version: String, api_version: String, os: String, os_type: String,
         arch: String, cpus: u32, memory_bytes: u64, labels: BTreeMap<String, String>, containers: u32,
-        containers_running: u32, images: u32, storage_driver: String,
+        containers_running: u32, images: u32, storage_driver: String, runtimes: Vec<String>,
     }
 }
 
@@ -69,7 +69,7 @@ dto! {
         env: BTreeMap<String, String>, labels: BTreeMap<String, String>, ports: Vec<PortMapping>, mounts: Vec<Mount>,
         restart_policy: Option<RestartPolicy>, cpus: Option<f64>, memory_bytes: Option<u64>, pids_limit: Option<i64>,
         cpu_shares: Option<u64>, cpuset_cpus: Option<String>, memory_swap_bytes: Option<i64>,
-        memory_swappiness: Option<u8>, oom_kill_disable: bool, oom_score_adj: Option<i32>,
+        memory_swappiness: Option<u8>, oom_kill_disable: bool, oom_score_adj: Option<i32>, runtime: Option<String>,
         healthcheck: Option<Healthcheck>, network: Option<String>, extra_networks: Vec<String>,
         network_aliases: Vec<String>, hostname: Option<String>, extra_hosts: Vec<String>, init: Option<bool>,
         read_only: bool, cap_add: Vec<String>, cap_drop: Vec<String>, logging: Option<LogConfig>, ulimits: Vec<Ulimit>,

@@ -10,11 +10,11 @@ use crate::{dto, Conv};
 
 dto! {
     /// A host as the scheduler sees it; `used_ports` like `"8080/tcp"`; `services`, those running a task
-    /// there (what `node.runs` constraints look at).
+    /// there (what `node.runs` constraints look at); `runtimes`, its engine's (empty: unknown, any).
     HostState => df::HostState {
         name: String, labels: BTreeMap<String, String>, available: bool, cpus: f64, memory_bytes: u64,
         reserved_cpus: f64, reserved_memory_bytes: u64, used_ports: BTreeSet<String>, tasks: u32, service_tasks: u32,
-        services: BTreeSet<String>,
+        services: BTreeSet<String>, runtimes: BTreeSet<String>,
     }
 }
 

@@ -36,7 +36,7 @@ def test_every_host_answers(fleet):
             ping = await h.ping()
             assert ping.api_version.startswith("1.") and ping.latency > 0
             info = await h.info()
-            assert info.cpus >= 1 and info.memory_bytes > 0
+            assert info.cpus >= 1 and info.memory_bytes > 0 and "runc" in info.runtimes
             for k, v in h.labels.items():
                 assert info.labels[k] == v
 

@@ -286,6 +286,11 @@ def test_cpu_weight_cpu_set_swap_limit_and_ipc():
     assert (oom.resources.memory_swappiness, oom.resources.oom_kill_disable, oom.oom_score_adj) == (10, True, 100)
     c = dockfleet.task_container(oom, 1)
     assert (c.memory_swappiness, c.oom_kill_disable, c.oom_score_adj) == (10, True, 100)
+    gpu = sync.parse_compose("app", "services:\n  ml: {image: x, runtime: nvidia}\n").services[0].spec
+    assert (gpu.runtime, dockfleet.task_container(gpu, 1).runtime) == ("nvidia", "nvidia")
+    hosts = [dockfleet.HostState(name=n, available=True, cpus=2.0, memory_bytes=1 << 30, runtimes=r) for n, r in [("a", {"runc"}), ("b", {"runc", "nvidia"})]]
+    placed = dockfleet.schedule(gpu, hosts, [1])
+    assert [a.host for a in placed.assignments] == ["b"] and "no runtime nvidia" in placed.reasons["a"]
     with pytest.raises(dockfleet.InvalidArgumentError, match="oom_score_adj"):
         sync.parse_compose("a", "services:\n  a: {image: x, oom_score_adj: -2000}\n")
     try:

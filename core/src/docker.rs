@@ -696,6 +696,7 @@ fn create_body(spec: &ContainerSpec) -> bm::ContainerCreateBody {
         memory_swappiness: spec.memory_swappiness.map(i64::from),
         oom_kill_disable: spec.oom_kill_disable.then_some(true),
         oom_score_adj: spec.oom_score_adj.map(i64::from),
+        runtime: spec.runtime.clone(),
         group_add: (!spec.group_add.is_empty()).then(|| spec.group_add.clone()),
         network_mode: spec.network.clone(),
         pid_mode: spec.pid.clone(),
@@ -853,6 +854,10 @@ impl Host for DockerHost {
             containers_running: n(i.containers_running),
             images: n(i.images),
             storage_driver: i.driver.unwrap_or_default(),
+            runtimes: i
+                .runtimes
+                .map(|r| r.into_keys().collect::<std::collections::BTreeSet<_>>().into_iter().collect())
+                .unwrap_or_default(),
         })
     }
 

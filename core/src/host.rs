@@ -57,6 +57,9 @@ pub struct HostInfo {
     pub images: u32,
     /// Storage driver, e.g. `overlay2`.
     pub storage_driver: String,
+    /// The OCI runtimes the engine can run containers with (`runc`, and others its `daemon.json`
+    /// names, such as `nvidia` or `runsc`).
+    pub runtimes: Vec<String>,
 }
 
 /// A container port, optionally published on the host.
@@ -852,6 +855,9 @@ pub struct ContainerSpec {
     /// Added to the kernel's OOM score of its processes, -1000 to 1000.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oom_score_adj: Option<i32>,
+    /// The OCI runtime to run it with (`docker run --runtime`); `None`, the engine's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// Healthcheck; the image's when `None`.
     pub healthcheck: Option<Healthcheck>,
     /// Network to attach to (`bridge`, `host`, `none` or a network name).
@@ -985,6 +991,9 @@ impl ContainerSpec {
         validate_memory_swap("memory_swap_bytes", self.memory_swap_bytes, self.memory_bytes)?;
         validate_oom("", self.memory_swappiness, self.oom_kill_disable, self.memory_bytes)?;
         validate_oom_score_adj("oom_score_adj", self.oom_score_adj)?;
+        if let Some(r) = &self.runtime {
+            validate_name("runtime", r)?;
+        }
         validate_groups("group_add", &self.group_add)?;
         for (i, d) in self.devices.iter().enumerate() {
             Device::parse(&format!("devices[{i}]"), d)?;

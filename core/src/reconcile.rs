@@ -264,6 +264,7 @@ pub(crate) fn task_container_with(
         memory_swappiness: spec.resources.memory_swappiness,
         oom_kill_disable: spec.resources.oom_kill_disable,
         oom_score_adj: spec.oom_score_adj,
+        runtime: spec.runtime.clone(),
         healthcheck: spec.healthcheck.clone(),
         network: spec.networks.first().cloned(),
         extra_networks: spec.networks.iter().skip(1).cloned().collect(),
@@ -350,6 +351,7 @@ pub async fn observe(fleet: &Fleet, service: &str) -> Result<Observed> {
                 available: st.reachable,
                 cpus: st.info.as_ref().map(|i| i.cpus as f64).unwrap_or(0.0),
                 memory_bytes: st.info.as_ref().map(|i| i.memory_bytes).unwrap_or(0),
+                runtimes: st.info.as_ref().map(|i| i.runtimes.iter().cloned().collect()).unwrap_or_default(),
                 ..Default::default()
             };
             // The engine's platform, for `node.platform.os` and `node.platform.arch` constraints.

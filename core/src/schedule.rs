@@ -44,6 +44,10 @@ pub struct HostState {
     /// Services with a running task on the host (what `node.runs` constraints look at).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub services: BTreeSet<String>,
+    /// The OCI runtimes the host's engine has (what a spec's `runtime` needs); empty when unknown,
+    /// which admits any runtime.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub runtimes: BTreeSet<String>,
 }
 
 /// Where one slot goes.
@@ -289,6 +293,10 @@ pub(crate) fn placement_reason(spec: &ServiceSpec, host: &HostState, constraints
     if let Some(cpu) = cpuset.and_then(|set| set.last().copied()).filter(|c| f64::from(*c) >= host.cpus) {
         return Some(format!("has {} CPU(s); resources.cpuset_cpus names CPU {cpu}", host.cpus));
     }
+    if let Some(r) = spec.runtime.as_ref().filter(|r| !host.runtimes.is_empty() && !host.runtimes.contains(*r)) {
+        let has = host.runtimes.iter().cloned().collect::<Vec<_>>().join(", ");
+        return Some(format!("its engine has no runtime {r} (it has {has})"));
+    }
     for (c, text) in constraints.iter().zip(&spec.placement.constraints) {
         if !c.admits(host) {
             let actual = match &c.key {
@@ -508,6 +516,17 @@ mod tests {
         let s = schedule(&pinned, &hosts, &slots(2), &ScheduleOptions::default()).unwrap();
         assert_eq!(s.unplaced, [1, 2]);
         assert_eq!(s.reasons["h1"], "has 4 CPU(s); resources.cpuset_cpus names CPU 5");
+
+        // A runtime goes only to hosts whose engine has it; a host whose runtimes are unknown admits it.
+        let mut gpu = ServiceSpec::new("gpu", "img");
+        gpu.runtime = Some("nvidia".into());
+        let mut hosts = fleet();
+        for (h, runtimes) in hosts.iter_mut().zip([&["runc"][..], &["nvidia", "runc"], &["runc"], &[]]) {
+            h.runtimes = runtimes.iter().map(|r| r.to_string()).collect();
+        }
+        let s = schedule(&gpu, &hosts, &slots(4), &ScheduleOptions::default()).unwrap();
+        assert_eq!(counts(&s), BTreeMap::from([("h2".to_string(), 2), ("h4".to_string(), 2)]));
+        assert_eq!(s.reasons["h1"], "its engine has no runtime nvidia (it has runc)");
     }
 
     #[test]

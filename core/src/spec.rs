@@ -398,6 +398,11 @@ pub struct ServiceSpec {
     /// (API 1.41) has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oom_score_adj: Option<i32>,
+    /// The OCI runtime each task runs with (compose's `runtime`: `runsc` for gVisor, `nvidia` for
+    /// GPUs, `kata`…); `None`, the engine's default. Tasks go only to hosts whose engine has it.
+    /// Swarm mode (API 1.41) has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// Opt-in for `privileged`, for the `cap_add`s, `security_opt`s and `devices` that hand a container
     /// its host.
     pub allow_privileged: bool,
@@ -461,6 +466,7 @@ impl Default for ServiceSpec {
             pid: None,
             ipc: None,
             oom_score_adj: None,
+            runtime: None,
             allow_privileged: false,
             allow_host_mounts: false,
             secrets: Vec::new(),
@@ -994,6 +1000,9 @@ impl ServiceSpec {
         crate::host::validate_memory_swap("resources.memory_swap_limit", r.memory_swap_limit, r.memory_limit)?;
         crate::host::validate_oom("resources.", r.memory_swappiness, r.oom_kill_disable, r.memory_limit)?;
         crate::host::validate_oom_score_adj("oom_score_adj", self.oom_score_adj)?;
+        if let Some(r) = &self.runtime {
+            crate::host::validate_name("runtime", r)?;
+        }
         if self.oom_score_adj.is_some_and(|n| n < 0) && !self.allow_privileged {
             return Err(Error::invalid(
                 "oom_score_adj",
@@ -1250,6 +1259,7 @@ mod tests {
             ("resources.cpu_limit", |s| s.resources.cpu_limit = Some(0.005)),
             ("resources.cpu_shares", |s| s.resources.cpu_shares = Some(300_000)),
             ("resources.memory_swappiness", |s| s.resources.memory_swappiness = Some(101)),
+            ("runtime", |s| s.runtime = Some("run c".into())),
             ("resources.oom_kill_disable", |s| s.resources.oom_kill_disable = true),
             ("oom_score_adj", |s| s.oom_score_adj = Some(-500)),
             ("oom_score_adj", |s| {

@@ -408,6 +408,8 @@ struct ComposeService {
     mem_swappiness: Option<u8>,
     oom_kill_disable: Option<bool>,
     oom_score_adj: Option<i32>,
+    /// [`ServiceSpec::runtime`].
+    runtime: Option<String>,
     scale: Option<u32>,
     group_add: Option<Value>,
     dns: Option<Value>,
@@ -1668,6 +1670,10 @@ fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<
     let memory = spec.resources.memory_limit;
     crate::host::validate_oom_kill_disable(&f("oom_kill_disable"), spec.resources.oom_kill_disable, memory)?;
     spec.oom_score_adj = s.oom_score_adj;
+    if let Some(r) = &s.runtime {
+        crate::host::validate_name(&f("runtime"), r)?;
+    }
+    spec.runtime = s.runtime.clone();
     crate::host::validate_oom_score_adj(&f("oom_score_adj"), s.oom_score_adj)?;
     if s.container_name.is_some() && (spec.mode == "global" || spec.replicas > 1) {
         let runs =
@@ -1848,7 +1854,7 @@ fn unsupported_service_key(key: &str) -> Option<&'static str> {
         "develop" | "attach" => "they drive compose's development loop; dockfleet deploys (service_logs reads output)",
         "volumes_from" => "a task may run on any host: share a named volume instead",
         "uts" | "cgroup" => "a task has its own namespaces",
-        "runtime" | "isolation" | "storage_opt" | "blkio_config" | "mac_address" | "domainname" | "cpu_rt_runtime"
+        "isolation" | "storage_opt" | "blkio_config" | "mac_address" | "domainname" | "cpu_rt_runtime"
         | "cpu_rt_period" | "cpu_count" | "cpu_percent" => "dockfleet does not set it on tasks",
         "annotations" => "set labels (Docker 20.10's API has no annotations)",
         _ => return None,
@@ -3501,6 +3507,8 @@ networks:
         );
         let c = crate::task_container(db, 1);
         assert_eq!((c.memory_swappiness, c.oom_kill_disable, c.oom_score_adj), (Some(0), true, Some(-500)));
+        let gpu = parse("services:\n  ml: {image: x, runtime: nvidia}\n").unwrap();
+        assert_eq!(crate::task_container(&gpu.services[0].spec, 1).runtime.as_deref(), Some("nvidia"));
         assert_eq!(pids("deploy: {resources: {limits: {pids: 50}}}").unwrap(), Some(50));
         assert_eq!(pids("pids_limit: 50, deploy: {resources: {limits: {pids: 50}}}").unwrap(), Some(50));
         for (t, field) in [
@@ -3678,6 +3686,7 @@ networks:
             ("services:\n  web: {image: x, external_links: [db]}\n", "services.web.external_links"),
             ("services:\n  web: {image: x, cpu_shares: 1}\n", "services.web.cpu_shares: 1 is not from 2"),
             ("services:\n  web: {image: x, mem_swappiness: 101}\n", "services.web.mem_swappiness: 101 is not from 0 to 100"),
+            ("services:\n  web: {image: x, runtime: 'run c'}\n", "services.web.runtime"),
             ("services:\n  web: {image: x, oom_kill_disable: true}\n", "services.web.oom_kill_disable: needs a memory limit"),
             ("services:\n  web: {image: x, oom_score_adj: 2000}\n", "services.web.oom_score_adj: 2000 is not from -1000"),
             ("services:\n  web: {image: x, oom_score_adj: -100}\n", "services.web.oom_score_adj: below 0"),
@@ -3691,7 +3700,7 @@ networks:
             ("services:\n  web: {image: x, scale: 0, deploy: {replicas: 2}}\n", "services.web.deploy.replicas"),
             ("services:\n  web: {image: x, mem_limit: 1g, deploy: {resources: {limits: {memory: 2g}}}}\n", "services.web.deploy.resources.limits.memory"),
             ("services:\n  web: {image: x, cpus: 1, deploy: {resources: {limits: {cpus: '2'}}}}\n", "differs from the service's cpus"),
-            ("services:\n  web: {image: x, runtime: runc}\n", "services.web.runtime: not supported"),
+            ("services:\n  web: {image: x, isolation: hyperv}\n", "services.web.isolation: not supported"),
             ("services:\n  web: {image: x, healthcheck: {test: [CMD, 'true'], start_interval: 1s}}\n", "services.web.healthcheck.start_interval: not supported"),
             ("services:\n  web: {image: x, deploy: {mode: replicated-job}}\n", "services.web.deploy.mode"),
             ("services:\n  web: {image: x, deploy: {mode: daemon}}\n", "services.web.deploy.mode"),

@@ -353,6 +353,7 @@ pub(crate) fn to_swarm(
         ("resources.memory_swappiness", r.memory_swappiness.is_some()),
         ("resources.oom_kill_disable", r.oom_kill_disable),
         ("oom_score_adj", spec.oom_score_adj.is_some()),
+        ("runtime", spec.runtime.is_some()),
     ] {
         if set {
             return Err(Error::invalid(
@@ -2296,6 +2297,8 @@ mod tests {
         assert!(to_swarm(&ipc, &nodes(), "host", &none()).unwrap_err().to_string().contains("ipc"));
         let oom = ServiceSpec { oom_score_adj: Some(500), ..spec.clone() };
         assert!(to_swarm(&oom, &nodes(), "host", &none()).unwrap_err().to_string().contains("oom_score_adj"));
+        let gvisor = ServiceSpec { runtime: Some("runsc".into()), ..spec.clone() };
+        assert!(to_swarm(&gvisor, &nodes(), "host", &none()).unwrap_err().to_string().contains("runtime"));
         // Nor CPU weights, CPU sets or swap limits.
         let r = crate::spec::Resources { memory_limit: Some(64 << 20), ..Default::default() };
         for (resources, field) in [

@@ -840,6 +840,30 @@ async fn cpu_weights_cpu_sets_swap_and_oom_settings_reach_every_task() {
     remove_service(&fleet, &name).await.unwrap();
 }
 
+/// A runtime reaches every task, and places tasks only on hosts whose engine has it (the engine
+/// lists its runtimes in its info).
+#[tokio::test]
+async fn a_runtime_reaches_every_task_and_places_them_where_the_engine_has_it() {
+    let fleet = plain_fleet();
+    let info = fleet.host("df-1").unwrap().info().await.unwrap();
+    assert!(info.runtimes.contains(&"runc".to_string()), "{:?}", info.runtimes);
+    let mut spec = sleeping("runtime", 2);
+    spec.runtime = Some("runc".into());
+    let d = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    for task in &d.report.created {
+        let h = fleet.host(&task.host).unwrap();
+        let bollard = h.as_docker().unwrap().bollard().await.unwrap();
+        let hc = bollard.inspect_container(&task.id, None).await.unwrap().host_config.unwrap();
+        assert_eq!(hc.runtime.as_deref(), Some("runc"), "on {}", task.host);
+    }
+    // No testbed engine has gVisor: the tasks have nowhere to go, and each host says why.
+    spec.runtime = Some("runsc".into());
+    let p = plan(&spec, &observe(&fleet, &spec.name).await.unwrap(), &PlanOptions::default()).unwrap();
+    assert_eq!(p.unplaced.len(), 2, "{p:?}");
+    assert!(p.reasons.values().all(|r| r.contains("its engine has no runtime runsc (it has ")), "{p:?}");
+    remove_service(&fleet, &spec.name).await.unwrap();
+}
+
 /// `ipc: host` runs a task in its host's IPC namespace (this machine's, whose processes the testbed's
 /// engines share it with), `ipc: none` gives it no shared memory mount at all.
 #[tokio::test]

@@ -254,7 +254,8 @@ class HostInfo:
     containers_running: int
     images: int
     storage_driver: str
-    def __new__(cls, *, name: str = ..., id: str = ..., engine_version: str = ..., api_version: str = ..., os: str = ..., os_type: str = ..., arch: str = ..., cpus: int = ..., memory_bytes: int = ..., labels: dict[str, str] = ..., containers: int = ..., containers_running: int = ..., images: int = ..., storage_driver: str = ...) -> Self: ...
+    runtimes: list[str]
+    def __new__(cls, *, name: str = ..., id: str = ..., engine_version: str = ..., api_version: str = ..., os: str = ..., os_type: str = ..., arch: str = ..., cpus: int = ..., memory_bytes: int = ..., labels: dict[str, str] = ..., containers: int = ..., containers_running: int = ..., images: int = ..., storage_driver: str = ..., runtimes: list[str] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -343,6 +344,7 @@ class ContainerSpec:
     memory_swappiness: int | None
     oom_kill_disable: bool
     oom_score_adj: int | None
+    runtime: str | None
     healthcheck: Healthcheck | None
     network: str | None
     extra_networks: list[str]
@@ -373,7 +375,7 @@ class ContainerSpec:
     stdin_open: bool
     pid: str | None
     ipc: str | None
-    def __new__(cls, *, name: str | None = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., mounts: list[Mount] = ..., restart_policy: RestartPolicy | None = ..., cpus: float | None = ..., memory_bytes: int | None = ..., pids_limit: int | None = ..., cpu_shares: int | None = ..., cpuset_cpus: str | None = ..., memory_swap_bytes: int | None = ..., memory_swappiness: int | None = ..., oom_kill_disable: bool = ..., oom_score_adj: int | None = ..., healthcheck: Healthcheck | None = ..., network: str | None = ..., extra_networks: list[str] = ..., network_aliases: list[str] = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., working_dir: str | None = ..., user: str | None = ..., group_add: list[str] = ..., stop_timeout: int | None = ..., stop_signal: str | None = ..., privileged: bool = ..., security_opt: list[str] = ..., devices: list[str] = ..., tty: bool = ..., stdin_open: bool = ..., pid: str | None = ..., ipc: str | None = ...) -> Self: ...
+    def __new__(cls, *, name: str | None = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[PortMapping] = ..., mounts: list[Mount] = ..., restart_policy: RestartPolicy | None = ..., cpus: float | None = ..., memory_bytes: int | None = ..., pids_limit: int | None = ..., cpu_shares: int | None = ..., cpuset_cpus: str | None = ..., memory_swap_bytes: int | None = ..., memory_swappiness: int | None = ..., oom_kill_disable: bool = ..., oom_score_adj: int | None = ..., runtime: str | None = ..., healthcheck: Healthcheck | None = ..., network: str | None = ..., extra_networks: list[str] = ..., network_aliases: list[str] = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., working_dir: str | None = ..., user: str | None = ..., group_add: list[str] = ..., stop_timeout: int | None = ..., stop_signal: str | None = ..., privileged: bool = ..., security_opt: list[str] = ..., devices: list[str] = ..., tty: bool = ..., stdin_open: bool = ..., pid: str | None = ..., ipc: str | None = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
@@ -799,16 +801,17 @@ class ServiceSpec:
     pid: str | None
     ipc: str | None
     oom_score_adj: int | None
+    runtime: str | None
     allow_privileged: bool
     allow_host_mounts: bool
     secrets: list[ServiceFile]
     configs: list[ServiceFile]
-    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., working_dir: str | None = ..., user: str | None = ..., group_add: list[str] = ..., stop_signal: str | None = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., shutdown_delay: float = ..., networks: list[str] = ..., network_aliases: list[str] = ..., endpoint_mode: str | None = ..., privileged: bool = ..., security_opt: list[str] = ..., devices: list[str] = ..., tty: bool = ..., stdin_open: bool = ..., pid: str | None = ..., ipc: str | None = ..., oom_score_adj: int | None = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
+    def __new__(cls, *, name: str = ..., image: str = ..., command: list[str] = ..., entrypoint: list[str] | None = ..., working_dir: str | None = ..., user: str | None = ..., group_add: list[str] = ..., stop_signal: str | None = ..., hostname: str | None = ..., extra_hosts: list[str] = ..., init: bool | None = ..., read_only: bool = ..., cap_add: list[str] = ..., cap_drop: list[str] = ..., logging: LogConfig | None = ..., ulimits: list[Ulimit] = ..., sysctls: dict[str, str] = ..., tmpfs: list[str] = ..., shm_size: int | None = ..., dns: list[str] = ..., dns_search: list[str] = ..., dns_opt: list[str] = ..., env: dict[str, str] = ..., labels: dict[str, str] = ..., ports: list[ServicePort] = ..., volumes: list[Mount] = ..., mode: str = ..., replicas: int = ..., placement: Placement = ..., resources: Resources = ..., restart_policy: ServiceRestartPolicy = ..., healthcheck: Healthcheck | None = ..., update_config: UpdateConfig = ..., rollback_config: UpdateConfig = ..., stop_grace_period: float = ..., shutdown_delay: float = ..., networks: list[str] = ..., network_aliases: list[str] = ..., endpoint_mode: str | None = ..., privileged: bool = ..., security_opt: list[str] = ..., devices: list[str] = ..., tty: bool = ..., stdin_open: bool = ..., pid: str | None = ..., ipc: str | None = ..., oom_score_adj: int | None = ..., runtime: str | None = ..., allow_privileged: bool = ..., allow_host_mounts: bool = ..., secrets: list[ServiceFile] = ..., configs: list[ServiceFile] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class HostState:
-    """A host as the scheduler sees it; `used_ports` like `"8080/tcp"`; `services`, those running a task there (what `node.runs` constraints look at)."""
+    """A host as the scheduler sees it; `used_ports` like `"8080/tcp"`; `services`, those running a task there (what `node.runs` constraints look at); `runtimes`, its engine's (empty: unknown, any)."""
 
     name: str
     labels: dict[str, str]
@@ -821,7 +824,8 @@ class HostState:
     tasks: int
     service_tasks: int
     services: set[str]
-    def __new__(cls, *, name: str = ..., labels: dict[str, str] = ..., available: bool = ..., cpus: float = ..., memory_bytes: int = ..., reserved_cpus: float = ..., reserved_memory_bytes: int = ..., used_ports: set[str] = ..., tasks: int = ..., service_tasks: int = ..., services: set[str] = ...) -> Self: ...
+    runtimes: set[str]
+    def __new__(cls, *, name: str = ..., labels: dict[str, str] = ..., available: bool = ..., cpus: float = ..., memory_bytes: int = ..., reserved_cpus: float = ..., reserved_memory_bytes: int = ..., used_ports: set[str] = ..., tasks: int = ..., service_tasks: int = ..., services: set[str] = ..., runtimes: set[str] = ...) -> Self: ...
     def __eq__(self, other: object, /) -> bool: ...
 
 @final
