@@ -286,11 +286,14 @@ fn pick(
 }
 
 /// Why `host` can run no task of `spec`, whatever else runs there: a placement constraint (parsed as
-/// `constraints`) does not hold, or it lacks a CPU that the spec's CPU set names.
+/// `constraints`) does not hold, it lacks a CPU that the spec's CPU set names, or its engine lacks the
+/// spec's runtime. A host whose CPUs (0) or runtimes (none) are unknown is not held to the last two.
 pub(crate) fn placement_reason(spec: &ServiceSpec, host: &HostState, constraints: &[Constraint]) -> Option<String> {
     // Validated: the CPU set reads.
     let cpuset = spec.resources.cpuset_cpus.as_deref().and_then(|s| crate::host::cpuset_cpus("", s).ok());
-    if let Some(cpu) = cpuset.and_then(|set| set.last().copied()).filter(|c| f64::from(*c) >= host.cpus) {
+    if let Some(cpu) =
+        cpuset.and_then(|set| set.last().copied()).filter(|c| host.cpus > 0.0 && f64::from(*c) >= host.cpus)
+    {
         return Some(format!("has {} CPU(s); resources.cpuset_cpus names CPU {cpu}", host.cpus));
     }
     if let Some(r) = spec.runtime.as_ref().filter(|r| !host.runtimes.is_empty() && !host.runtimes.contains(*r)) {
@@ -516,6 +519,9 @@ mod tests {
         let s = schedule(&pinned, &hosts, &slots(2), &ScheduleOptions::default()).unwrap();
         assert_eq!(s.unplaced, [1, 2]);
         assert_eq!(s.reasons["h1"], "has 4 CPU(s); resources.cpuset_cpus names CPU 5");
+        hosts[0].cpus = 0.0;
+        let s = schedule(&pinned, &hosts, &slots(2), &ScheduleOptions::default()).unwrap();
+        assert_eq!(counts(&s)["h1"], 2, "a host whose CPUs are unknown is not held to the set");
 
         // A runtime goes only to hosts whose engine has it; a host whose runtimes are unknown admits it.
         let mut gpu = ServiceSpec::new("gpu", "img");
