@@ -755,7 +755,7 @@ async fn stop_then_remove(host: &dyn Host, id: &str, grace: std::time::Duration)
 /// device or an image the host lacks, a port taken meanwhile…), the old one, if it ran, is started
 /// again under its own name, and the error is returned: the slot keeps serving the spec it had, as
 /// if the update had not been tried. (Swarm mode and a plain remove-then-create leave the slot empty
-/// then, until a later pass.)
+/// then, until a later pass.) An old task gone since it was observed leaves the slot to the new one.
 pub(crate) async fn replace_stop_first(
     fleet: &Fleet,
     spec: &ServiceSpec,
@@ -765,7 +765,12 @@ pub(crate) async fn replace_stop_first(
     let host = fleet.host(&a.host)?;
     let host = host.as_ref();
     let old = a.id.as_deref().unwrap_or_default();
-    let before = host.inspect_container(old).await?;
+    let before = match host.inspect_container(old).await {
+        Ok(d) => d,
+        // Gone since it was observed (removed by hand, say): the slot is free for the new task.
+        Err(Error::NotFound { .. }) => return start_task(fleet, spec, &a.host, a.slot, extra).await,
+        Err(e) => return Err(e),
+    };
     drain_and_wait(host, old, spec).await;
     let _ = host.stop_container(old, Some(spec.stop_grace_period)).await;
     match start_task(fleet, spec, &a.host, a.slot, extra).await {

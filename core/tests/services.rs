@@ -796,6 +796,28 @@ async fn devices_reach_every_task_with_their_permissions() {
     remove_service(&fleet, &name).await.unwrap();
 }
 
+/// An update whose old task was removed after the plan was made (by hand, by another tool) starts
+/// the new task all the same.
+#[tokio::test]
+async fn an_update_whose_old_task_vanished_starts_the_new_one() {
+    let fleet = plain_fleet();
+    let spec = sleeping("vanish", 2);
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    let mut changed = spec.clone();
+    changed.env.insert("V".into(), "2".into());
+    let p = plan(&changed, &observe(&fleet, &spec.name).await.unwrap(), &PlanOptions::default()).unwrap();
+    let gone = p.actions.iter().find(|a| a.kind == "update").unwrap();
+    fleet.host(&gone.host).unwrap().remove_container(gone.id.as_deref().unwrap(), true, false).await.unwrap();
+    let report = apply(&fleet, &changed, &p).await.unwrap();
+    assert_eq!(report.created.len(), 2, "{report:?}");
+    let o = observe(&fleet, &spec.name).await.unwrap();
+    assert!(
+        o.tasks.len() == 2 && o.tasks.iter().all(|t| t.state == "running" && t.spec_hash == spec_hash(&changed)),
+        "{o:?}"
+    );
+    remove_service(&fleet, &spec.name).await.unwrap();
+}
+
 /// A CPU weight, a CPU set, swap and OOM settings reach every task: the engine holds them, the
 /// kernel runs a task pinned to CPU 0 on that one CPU, and its memory cgroup and OOM score say so. A
 /// CPU set naming CPUs a host lacks places nothing there, and says why.
