@@ -201,6 +201,18 @@ pub(crate) fn host_ports(c: &crate::host::ContainerSummary) -> Vec<PortMapping> 
     out
 }
 
+/// Whether a container runs on the host network with no port it names (neither the engine nor a
+/// [`LABEL_HOST_PORTS`] label): one run by hand or by another tool, whose ports only its exposed ports
+/// tell (an inspect; see [`exposed_on_host`]).
+pub(crate) fn listens_unnamed(c: &crate::host::ContainerSummary) -> bool {
+    c.state == "running" && c.network_mode == "host" && c.ports.is_empty() && !c.labels.contains_key(LABEL_HOST_PORTS)
+}
+
+/// A host-network container's exposed ports as the ports it binds on its host, each at its own number.
+pub(crate) fn exposed_on_host(exposed: &[PortMapping]) -> Vec<PortMapping> {
+    exposed.iter().map(|p| PortMapping { host_port: Some(p.container_port), ..p.clone() }).collect()
+}
+
 /// [`task_container`] on `host` (which fills `{{.Node.Hostname}}`), with extra `dockfleet.*` labels
 /// (restart count, previous spec).
 pub(crate) fn task_container_with(
@@ -376,10 +388,16 @@ pub async fn observe(fleet: &Fleet, service: &str) -> Result<Observed> {
                     return Ok((state, tasks, specs));
                 }
             };
-            for c in all {
+            for mut c in all {
                 let running = c.state == "running";
                 if running {
                     state.tasks += 1;
+                    if listens_unnamed(&c) {
+                        // (Gone meanwhile: it binds nothing.)
+                        if let Ok(d) = host.inspect_container(&c.id).await {
+                            c.ports = exposed_on_host(&d.exposed_ports);
+                        }
+                    }
                     for p in host_ports(&c) {
                         if let Some(hp) = p.host_port {
                             state.used_ports.insert(format!("{hp}/{}", p.protocol));

@@ -339,12 +339,7 @@ impl State {
     ) -> Vec<ContainerSummary> {
         let cache = self.exposed.entry(h.name().to_string()).or_default();
         cache.retain(|id, _| list.iter().any(|c| &c.id == id));
-        for c in list.iter_mut().filter(|c| {
-            c.state == "running"
-                && c.network_mode == "host"
-                && c.ports.is_empty()
-                && !c.labels.contains_key(crate::reconcile::LABEL_HOST_PORTS)
-        }) {
+        for c in list.iter_mut().filter(|c| crate::reconcile::listens_unnamed(c)) {
             if !cache.contains_key(&c.id) {
                 match h.inspect_container(&c.id).await {
                     Ok(d) => {
@@ -354,8 +349,7 @@ impl State {
                     Err(_) => continue,
                 }
             }
-            c.ports =
-                cache[&c.id].iter().map(|p| PortMapping { host_port: Some(p.container_port), ..p.clone() }).collect();
+            c.ports = crate::reconcile::exposed_on_host(&cache[&c.id]);
         }
         list
     }

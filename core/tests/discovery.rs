@@ -266,6 +266,14 @@ async fn a_service_on_the_host_network_runs_once_per_host_and_is_found_at_its_ho
     at.sort();
     assert_eq!(at, [("10.250.0.11", PORT + 2), ("10.250.0.12", PORT + 1)]);
     assert!(http_get(&format!("10.250.0.11:{}", PORT + 2)).await.starts_with("HTTP/1"));
+    // The scheduler counts that port as taken on df-1 too.
+    let mut beside = ServiceSpec::new(format!("{name}_beside"), IMAGE);
+    beside.networks = vec!["host".into()];
+    beside.mode = "global".into();
+    beside.ports = vec![ServicePort { target: PORT + 2, ..Default::default() }];
+    let p = plan(&beside, &observe(&fleet, &beside.name).await.unwrap(), &PlanOptions::default()).unwrap();
+    assert!(p.reasons["df-1"].contains(&format!("port {}/tcp is already in use", PORT + 2)), "{p:?}");
+    assert_eq!(p.actions.len(), 2, "df-2 and df-3: {p:?}");
     df1.remove_container(&exposed, true, false).await.unwrap();
     df2.remove_container(&id, true, false).await.unwrap();
     wait_lookup(&registry, &tag, false, |v| v.is_empty()).await;
