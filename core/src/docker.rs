@@ -839,6 +839,8 @@ impl Host for DockerHost {
         let docker = self.client().await?;
         let i = docker.info().await.map_err(|e| self.map_err(e, Subject::Engine, "info"))?;
         let n = |v: Option<i64>| v.unwrap_or(0).max(0) as u32;
+        let mut runtimes: Vec<String> = i.runtimes.unwrap_or_default().into_keys().collect();
+        runtimes.sort();
         Ok(HostInfo {
             name: i.name.unwrap_or_default(),
             id: i.id.unwrap_or_default(),
@@ -854,10 +856,7 @@ impl Host for DockerHost {
             containers_running: n(i.containers_running),
             images: n(i.images),
             storage_driver: i.driver.unwrap_or_default(),
-            runtimes: i
-                .runtimes
-                .map(|r| r.into_keys().collect::<std::collections::BTreeSet<_>>().into_iter().collect())
-                .unwrap_or_default(),
+            runtimes,
         })
     }
 

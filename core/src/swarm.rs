@@ -354,6 +354,7 @@ pub(crate) fn to_swarm(
         ("resources.oom_kill_disable", r.oom_kill_disable),
         ("oom_score_adj", spec.oom_score_adj.is_some()),
         ("runtime", spec.runtime.is_some()),
+        ("ipc", spec.ipc.is_some()),
     ] {
         if set {
             return Err(Error::invalid(
@@ -366,12 +367,6 @@ pub(crate) fn to_swarm(
         return Err(Error::invalid(
             "pid",
             "Swarm mode (API 1.41) cannot run a service in the host's process namespace; use the fleet backend",
-        ));
-    }
-    if spec.ipc.is_some() {
-        return Err(Error::invalid(
-            "ipc",
-            "Swarm mode (API 1.41) has no IPC namespace setting for a service's tasks; use the fleet backend",
         ));
     }
     if !spec.devices.is_empty() {
