@@ -134,6 +134,12 @@ export declare class DockerHost {
   listImages(abortSignal?: AbortSignal | undefined | null): Promise<Array<ImageSummary>>
   inspectImage(reference: string, abortSignal?: AbortSignal | undefined | null): Promise<ImageSummary>
   imageExists(reference: string, abortSignal?: AbortSignal | undefined | null): Promise<boolean>
+  /** Pulls an image from its registry (`:latest` without a tag or digest), with the engine's progress. */
+  pullImage(reference: string, options?: PullOptions | undefined | null): ImageProgressStream
+  /** Pushes an image, tagged with its registry, with the engine's progress. */
+  pushImage(reference: string, options?: PushOptions | undefined | null): ImageProgressStream
+  /** Gives the image `source` the further name `target`. */
+  tagImage(source: string, target: string, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   removeImage(reference: string, force?: boolean | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<undefined>
   /**
    * Creates a network (a bridge unless `options.driver` says otherwise); resolves to its ID
@@ -193,6 +199,14 @@ export declare class Fleet {
   get length(): number
   /** Pings every host concurrently; one `HostStatus` per host, never a rejection for a down host. */
   probe(options?: ProbeOptions | undefined | null, abortSignal?: AbortSignal | undefined | null): Promise<Array<HostStatus>>
+}
+
+/** Pull or push progress: `for await (const p of host.pullImage(reference, options))`. */
+export declare class ImageProgressStream {
+  /** The next item, or `null` when the stream has ended. */
+  next(abortSignal?: AbortSignal | undefined | null): Promise<ImageProgress | undefined | null>
+  /** Stops the stream and releases its connection. */
+  close(abortSignal?: AbortSignal | undefined | null): Promise<undefined>
 }
 
 /** Container output: `for await (const line of host.logs(id))`. */
@@ -541,6 +555,12 @@ export interface DiscoveryEvent {
 /** Copies `reference` from `source` to every host of `targets` that lacks it; resolves to their names. */
 export declare function distributeImage(source: DockerHost, targets: Array<DockerHost>, reference: string, abortSignal?: AbortSignal | undefined | null): Promise<Array<string>>
 
+/**
+ * The credentials `docker login` stored for `server` in a docker CLI config file (`path`, else
+ * `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`); `null` when there are none.
+ */
+export declare function dockerConfigAuth(server: string, path?: string | undefined | null): RegistryAuth | null
+
 /** One endpoint requests can go to; `weight` for `weighted` and `consistent-hash`. */
 export interface Endpoint {
   id?: string
@@ -683,6 +703,16 @@ export interface HostStatus {
   info?: HostInfo
   errorCode?: string
   error?: string
+}
+
+/** One progress event of a pull or push; the last has `done` and the image's `digest`. */
+export interface ImageProgress {
+  layer: string
+  status: string
+  current?: number
+  total?: number
+  digest?: string
+  done: boolean
 }
 
 /** One image. */
@@ -924,6 +954,17 @@ export interface ProxyOptions {
   maxIdlePerEndpoint?: number
 }
 
+/** Options of `pullImage`: the registry's credentials, and a platform (`linux/arm64`) to pull for. */
+export interface PullOptions {
+  auth?: RegistryAuth | undefined | null
+  platform?: string | undefined | null
+}
+
+/** Options of `pushImage`: the registry's credentials. */
+export interface PushOptions {
+  auth?: RegistryAuth | undefined | null
+}
+
 /** One pass of `supervise` that changed something or failed (`errorCode`, `error`). */
 export interface Reconciliation {
   trigger: string
@@ -953,6 +994,14 @@ export interface RegistratorOptions {
   ttl?: number | undefined | null
   onUnreachable?: string
   checks?: Record<string, HealthCheck>
+}
+
+/** Credentials for a registry, sent to the engine with a pull or push. */
+export interface RegistryAuth {
+  server?: string
+  username?: string
+  password?: string
+  identityToken?: string | undefined | null
 }
 
 /** Removes the service and every task of it, on a `Fleet` or a `Swarm`; resolves to how many tasks went. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what dockfleet's demo and tests need, idempotently and without prompts:
-# Debian packages (Docker engine, busybox-static, etcd, nginx with its stream module, HAProxy, wrk, network tools), a Python
+# Debian packages (Docker engine, busybox-static, a Docker registry and htpasswd, etcd, nginx with its stream module, HAProxy, wrk, network tools), a Python
 # virtualenv with maturin/pytest/mypy/docker-py/uvloop, and the Node binding's npm packages.
 #   scripts/install-deps.sh [--no-python] [--no-node]
 set -euo pipefail
@@ -13,7 +13,7 @@ log() { echo "[install-deps] $*" >&2; }
 
 missing=()
 need() { dpkg -s "$1" 2>/dev/null | grep -q 'ok installed' || missing+=("$1"); }
-for p in docker.io busybox-static iproute2 iptables openssl curl util-linux etcd-server nginx-light libnginx-mod-stream haproxy wrk protobuf-compiler; do need "$p"; done
+for p in docker.io busybox-static docker-registry apache2-utils iproute2 iptables openssl curl util-linux etcd-server nginx-light libnginx-mod-stream haproxy wrk protobuf-compiler; do need "$p"; done
 if [ ${#missing[@]} -gt 0 ]; then
   log "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -18,6 +18,8 @@
 #   df-2  10.250.0.12  tcp 2375 (plain)  role=worker  zone=a
 #   df-3  10.250.0.13  tcp 2375 (plain)  role=worker  zone=b      (df-K: 10.250.0.(10+K), zones alternate)
 #   df-tls 10.250.0.60 tcp 2376 (TLS, client certificates required)  role=worker zone=b
+#   registry 10.250.0.1:5443 (Debian's docker-registry on the bridge: TLS by the testbed's CA, which every engine
+#            trusts through /etc/docker/certs.d, and basic auth; address, user and password in $STATE/registry/env)
 # Traffic goes only to these addresses and to loopback. Nothing is routed off the bridge.
 set -euo pipefail
 
@@ -76,6 +78,8 @@ install_deps() {
   command -v iptables >/dev/null || missing+=(iptables)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v nsenter >/dev/null || missing+=(util-linux)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -162,6 +166,52 @@ gen_certs() {
 engine_pid() {
   local pf=$RUN/$1.pid
   [ -f "$pf" ] && kill -0 "$(cat "$pf")" 2>/dev/null && cat "$pf"
+}
+
+# The registry: the testbed's own, on the bridge address, for pull and push tests (no other registry is
+# reachable here, and the network rule forbids trying one).
+REGISTRY=$BRIDGE_ADDR:5443
+REGISTRY_USER=dockfleet
+REGISTRY_PASSWORD=testbed-registry-secret
+
+registry_ping() { # 401 without credentials: it is up and asks for them
+  [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$STATE/certs/ca.pem" "https://$REGISTRY/v2/")" = 401 ]
+}
+
+start_registry() {
+  local d=$STATE/registry c=$STATE/certs
+  mkdir -p "$d/data" "$RUN" /var/log/dockfleet-testbed
+  if [ ! -f "$d/cert.pem" ] || ! openssl verify -CAfile "$c/ca.pem" "$d/cert.pem" >/dev/null 2>&1; then
+    log "generating the registry's certificate"
+    openssl genrsa -out "$d/key.pem" 2048 2>/dev/null
+    openssl req -new -key "$d/key.pem" -subj "/CN=dockfleet testbed registry" -out "$d/cert.csr"
+    printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$BRIDGE_ADDR" >"$d/cert.ext"
+    openssl x509 -req -in "$d/cert.csr" -CA "$c/ca.pem" -CAkey "$c/ca-key.pem" -CAcreateserial -days 3650 \
+      -sha256 -extfile "$d/cert.ext" -out "$d/cert.pem" 2>/dev/null
+  fi
+  # Engines read a registry's CA from here at every pull and push (no restart).
+  mkdir -p "/etc/docker/certs.d/$REGISTRY"
+  cp "$c/ca.pem" "/etc/docker/certs.d/$REGISTRY/ca.crt"
+  [ -s "$d/htpasswd" ] || htpasswd -Bbn "$REGISTRY_USER" "$REGISTRY_PASSWORD" >"$d/htpasswd" 2>/dev/null
+  printf 'REGISTRY=%s\nREGISTRY_USER=%s\nREGISTRY_PASSWORD=%s\n' "$REGISTRY" "$REGISTRY_USER" "$REGISTRY_PASSWORD" >"$d/env"
+  printf '%s\n' "version: 0.1" "log: {level: warn}" "storage:" "  filesystem: {rootdirectory: $d/data}" \
+    "  delete: {enabled: true}" "http:" "  addr: $REGISTRY" "  tls: {certificate: $d/cert.pem, key: $d/key.pem}" \
+    "auth:" "  htpasswd: {realm: dockfleet-testbed, path: $d/htpasswd}" >"$d/config.yml"
+  local pf=$RUN/registry.pid n
+  if [ -f "$pf" ] && kill -0 "$(cat "$pf")" 2>/dev/null && registry_ping; then return; fi
+  log "starting the registry at $REGISTRY"
+  setsid docker-registry serve "$d/config.yml" </dev/null >>/var/log/dockfleet-testbed/registry.log 2>&1 &
+  echo $! >"$pf"
+  for n in $(seq 1 100); do registry_ping && return 0; sleep 0.1; done
+  log "the registry did not answer; last log lines:"
+  tail -20 /var/log/dockfleet-testbed/registry.log >&2
+  return 1
+}
+
+stop_registry() {
+  local pf=$RUN/registry.pid
+  if [ -f "$pf" ]; then kill "$(cat "$pf")" 2>/dev/null || true; fi
+  rm -f "$pf"
 }
 
 engine_ping() { curl -sf --max-time 2 --unix-socket "$(engine_sock "$1")" http://x/_ping >/dev/null 2>&1; }
@@ -319,12 +369,14 @@ cmd_up() {
   for name in "${ENGINES[@]}"; do start_engine "$name"; done
   for name in "${ENGINES[@]}"; do wait_engine "$name"; done
   build_images
+  start_registry
   write_inventory
-  log "up: ${#ENGINES[@]} engines; inventory at $STATE/fleet.toml"
+  log "up: ${#ENGINES[@]} engines and a registry at $REGISTRY; inventory at $STATE/fleet.toml"
 }
 
 cmd_down() {
   local name i
+  stop_registry
   for name in "${ENGINES[@]}"; do stop_engine "$name"; done
   for name in "${ENGINES[@]}"; do
     i=$(engine_index "$name")
@@ -366,6 +418,7 @@ cmd_status() {
       rc=1
     fi
   done
+  if registry_ping; then echo "registry up   $REGISTRY"; else echo "registry down $REGISTRY"; rc=1; fi
   return $rc
 }
 

@@ -144,6 +144,29 @@ object! { out
     BuildEvent => df::BuildEvent { kind: String, message: String, image_id: Option<String> }
 }
 
+object! { in
+    #[doc = "Credentials for a registry, sent to the engine with a pull or push."]
+    RegistryAuth => df::RegistryAuth { server: String, username: String, password: String, identity_token: Option<String> }
+}
+
+object! { in
+    #[doc = "Options of `pullImage`: the registry's credentials, and a platform (`linux/arm64`) to pull for."]
+    PullOptions => df::PullOptions { auth: Option<RegistryAuth>, platform: Option<String> }
+}
+
+object! { in
+    #[doc = "Options of `pushImage`: the registry's credentials."]
+    PushOptions => df::PushOptions { auth: Option<RegistryAuth> }
+}
+
+object! { out
+    #[doc = "One progress event of a pull or push; the last has `done` and the image's `digest`."]
+    ImageProgress => df::ImageProgress {
+        layer: String, status: String, current: Option<Number<u64>>, total: Option<Number<u64>>, digest: Option<String>,
+        done: bool,
+    }
+}
+
 object! { out
     #[doc = "One image."]
     ImageSummary => df::ImageSummary { id: String, tags: Vec<String>, size_bytes: Number<u64>, created: Number<i64>, labels: HashMap<String, String> }
@@ -229,6 +252,10 @@ stream_class!(
 stream_class!(
     #[doc = "Build progress: `for await (const e of host.buildImage(dir, options))`."]
     BuildStream, df::BuildEvent => BuildEvent
+);
+stream_class!(
+    #[doc = "Pull or push progress: `for await (const p of host.pullImage(reference, options))`."]
+    ImageProgressStream, df::ImageProgress => ImageProgress
 );
 stream_class!(
     #[doc = "Engine events: `for await (const e of host.events(options))`."]
@@ -423,6 +450,27 @@ impl DockerHost {
         call_here(env, async move { h.image_exists(&reference).await })
     }
 
+    /// Pulls an image from its registry (`:latest` without a tag or digest), with the engine's progress.
+    #[napi(catch_unwind)]
+    pub fn pull_image(&self, reference: String, options: Option<PullOptions>) -> ImageProgressStream {
+        let o: df::PullOptions = options.conv().unwrap_or_default();
+        ImageProgressStream::new(self.inner.pull_image(&reference, &o))
+    }
+
+    /// Pushes an image, tagged with its registry, with the engine's progress.
+    #[napi(catch_unwind)]
+    pub fn push_image(&self, reference: String, options: Option<PushOptions>) -> ImageProgressStream {
+        let o: df::PushOptions = options.conv().unwrap_or_default();
+        ImageProgressStream::new(self.inner.push_image(&reference, &o))
+    }
+
+    /// Gives the image `source` the further name `target`.
+    #[napi(catch_unwind)]
+    pub fn tag_image<'env>(&self, env: &'env Env, source: String, target: String) -> Result<PromiseRaw<'env, ()>> {
+        let h = self.inner.clone();
+        call_here(env, async move { h.tag_image(&source, &target).await })
+    }
+
     #[napi(catch_unwind)]
     pub fn remove_image<'env>(
         &self,
@@ -540,4 +588,13 @@ impl DockerHost {
     pub fn stats_stream(&self, id: String) -> StatsStream {
         StatsStream::new(self.inner.stats_stream(&id))
     }
+}
+
+/// The credentials `docker login` stored for `server` in a docker CLI config file (`path`, else
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`); `null` when there are none.
+#[napi(catch_unwind)]
+pub fn docker_config_auth(env: Env, server: String, path: Option<String>) -> Result<Option<RegistryAuth>> {
+    df::docker_config_auth(&server, path.as_deref().map(std::path::Path::new))
+        .map(Conv::conv)
+        .map_err(|e| crate::error::js_error(&env, e))
 }

@@ -28,4 +28,12 @@ async function rejects(promise, code) {
   throw new Error(`expected a rejection with code ${code}`)
 }
 
-module.exports = { dockfleet, fleet, unique, cert, testbed, rejects, IMAGE, ROOT, TESTBED }
+// The testbed's registry (scripts/testbed.sh up starts it) as a RegistryAuth, from the file the script writes.
+function registry() {
+  const env = Object.fromEntries(
+    fs.readFileSync(path.join(TESTBED, 'registry', 'env'), 'utf8').trim().split('\n').map((l) => l.split('=')),
+  )
+  return { server: env.REGISTRY, username: env.REGISTRY_USER, password: env.REGISTRY_PASSWORD }
+}
+
+module.exports = { dockfleet, fleet, unique, cert, testbed, rejects, registry, IMAGE, ROOT, TESTBED }

@@ -5,7 +5,7 @@ const net = require('node:net')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { dockfleet, fleet, unique, cert, rejects, IMAGE } = require('./helpers.js')
+const { dockfleet, fleet, unique, cert, rejects, registry, IMAGE } = require('./helpers.js')
 
 function httpGet(host, port) {
   return new Promise((resolve, reject) => {
@@ -154,6 +154,49 @@ test('build, copy with progress, export and import', async () => {
   assert.deepEqual(await dst.importImage(Buffer.concat(chunks)), [tag])
   for (const h of [src, dst]) await h.removeImage(tag, true)
   fs.rmSync(dir, { recursive: true })
+})
+
+test('push and pull through the testbed registry, credentials from a docker config', async () => {
+  const auth = registry()
+  const f = fleet()
+  const [src, dst] = [f.host('df-1'), f.host('df-2')]
+  const run = unique('r')
+  const remote = `${auth.server}/dockfleet-test/js:${run}`
+  // An image with a layer of its own, which no other host has.
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'dockfleet-reg-'))
+  fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${IMAGE}\nRUN echo ${run} > /marker\n`)
+  for await (const e of src.buildImage(ctx, { tag: remote })) void e
+  fs.rmSync(ctx, { recursive: true })
+  const collect = async (stream) => {
+    const out = []
+    for await (const p of stream) out.push(p)
+    return out
+  }
+  const err = await rejects(collect(src.pushImage(remote, { auth: { ...auth, password: 'wrong' } })), 'unauthorized')
+  assert.match(err.message, new RegExp(auth.server.replace(/\./g, '\\.')))
+  const pushed = await collect(src.pushImage(remote, { auth }))
+  assert.ok(pushed.at(-1).done && pushed.at(-1).digest.startsWith('sha256:'))
+
+  // Credentials as `docker login` keeps them.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockfleet-auth-'))
+  const token = Buffer.from(`${auth.username}:${auth.password}`).toString('base64')
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ auths: { [auth.server]: { auth: token } } }))
+  const found = dockfleet.dockerConfigAuth(auth.server, path.join(dir, 'config.json'))
+  assert.deepEqual({ ...found, identityToken: undefined }, { ...auth, identityToken: undefined })
+  assert.equal(dockfleet.dockerConfigAuth('elsewhere.example', path.join(dir, 'config.json')), null)
+  fs.rmSync(dir, { recursive: true })
+
+  assert.equal(await dst.imageExists(remote), false)
+  await rejects(collect(dst.pullImage(remote)), 'unauthorized')
+  const pulled = await collect(dst.pullImage(remote, { auth: found }))
+  assert.ok(pulled.at(-1).done && pulled.at(-1).digest === pushed.at(-1).digest)
+  assert.ok(pulled.some((p) => p.status === 'Pull complete' && p.layer.length > 0))
+  assert.ok(pulled.some((p) => p.total > 0 && p.current <= p.total))
+  assert.equal((await dst.inspectImage(remote)).id, (await src.inspectImage(remote)).id)
+  await rejects(collect(dst.pullImage(`${remote}-nosuch`, { auth })), 'not_found')
+  await rejects(collect(dst.pullImage(remote, { platform: 'linux/../x' })), 'invalid_argument')
+  await dst.removeImage(remote)
+  await src.removeImage(remote, true)
 })
 
 test('probe reports down hosts without rejecting', async () => {

@@ -44,6 +44,12 @@ create_exception!(
     DockfleetError,
     "code `conflict`: the object's state forbids the operation."
 );
+create_exception!(
+    dockfleet,
+    UnauthorizedError,
+    DockfleetError,
+    "code `unauthorized`: a registry refused a pull or push (no credentials, or wrong ones)."
+);
 create_exception!(dockfleet, EngineError, DockfleetError, "code `engine`: the engine reported another error.");
 create_exception!(dockfleet, IoError, DockfleetError, "code `io`: a local file could not be read or written.");
 create_exception!(dockfleet, CancelledError, DockfleetError, "code `cancelled`: the operation was cancelled.");
@@ -62,6 +68,7 @@ pub(crate) fn to_py(e: dockfleet::Error) -> PyErr {
         "timeout" => TimeoutError::new_err(msg),
         "not_found" => NotFoundError::new_err(msg),
         "conflict" => ConflictError::new_err(msg),
+        "unauthorized" => UnauthorizedError::new_err(msg),
         "engine" => EngineError::new_err(msg),
         "io" => IoError::new_err(msg),
         "cancelled" => CancelledError::new_err(msg),
@@ -123,6 +130,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TimeoutError", py.get_type::<TimeoutError>())?;
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
     m.add("ConflictError", py.get_type::<ConflictError>())?;
+    m.add("UnauthorizedError", py.get_type::<UnauthorizedError>())?;
     m.add("EngineError", py.get_type::<EngineError>())?;
     m.add("IoError", py.get_type::<IoError>())?;
     m.add("CancelledError", py.get_type::<CancelledError>())?;

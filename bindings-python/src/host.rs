@@ -146,6 +146,28 @@ dto! {
 }
 
 dto! {
+    /// Credentials for a registry, sent to the engine with a pull or push; `repr` hides the password.
+    RegistryAuth => df::RegistryAuth { server: String, username: String, password: String, identity_token: Option<String> }
+}
+
+dto! {
+    /// Options of `pull_image`: the registry's credentials, and a platform (`linux/arm64`) to pull for.
+    PullOptions => df::PullOptions { auth: Option<RegistryAuth>, platform: Option<String> }
+}
+
+dto! {
+    /// Options of `push_image`: the registry's credentials.
+    PushOptions => df::PushOptions { auth: Option<RegistryAuth> }
+}
+
+dto! {
+    /// One progress event of a pull or push; the last has `done` and the image's `digest`.
+    ImageProgress => df::ImageProgress {
+        layer: String, status: String, current: Option<u64>, total: Option<u64>, digest: Option<String>, done: bool,
+    }
+}
+
+dto! {
     /// One image.
     ImageSummary => df::ImageSummary { id: String, tags: Vec<String>, size_bytes: u64, created: i64, labels: BTreeMap<String, String> }
 }
@@ -227,6 +249,10 @@ stream_class!(
 stream_class!(
     /// Build progress: `async for event in host.build_image(dir, options)`.
     BuildStream, df::BuildEvent => BuildEvent
+);
+stream_class!(
+    /// Pull or push progress: `async for p in host.pull_image(reference, options)`.
+    ImageProgressStream, df::ImageProgress => ImageProgress
 );
 stream_class!(
     /// Engine events: `async for event in host.events(options)`.
@@ -409,6 +435,23 @@ impl DockerHost {
         crate::call_here::<_, bool, _>(async move { h.image_exists(&reference).await })
     }
 
+    #[pyo3(signature = (reference, options=None))]
+    fn pull_image(&self, reference: String, options: Option<PullOptions>) -> PyResult<ImageProgressStream> {
+        let o: df::PullOptions = options.conv().unwrap_or_default();
+        ImageProgressStream::open(|| self.inner.pull_image(&reference, &o))
+    }
+
+    #[pyo3(signature = (reference, options=None))]
+    fn push_image(&self, reference: String, options: Option<PushOptions>) -> PyResult<ImageProgressStream> {
+        let o: df::PushOptions = options.conv().unwrap_or_default();
+        ImageProgressStream::open(|| self.inner.push_image(&reference, &o))
+    }
+
+    fn tag_image(&self, source: String, target: String) -> crate::embed::Call {
+        let h = self.inner.clone();
+        crate::call_here::<_, (), _>(async move { h.tag_image(&source, &target).await })
+    }
+
     #[pyo3(signature = (reference, force=false))]
     fn remove_image(&self, reference: String, force: bool) -> crate::embed::Call {
         let h = self.inner.clone();
@@ -478,6 +521,14 @@ impl DockerHost {
     }
 }
 
+/// The credentials `docker login` stored for `server` in a docker CLI config file (`path`, else
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`); `None` when there are none.
+#[pyfunction]
+#[pyo3(signature = (server, path=None))]
+fn docker_config_auth(server: String, path: Option<std::path::PathBuf>) -> PyResult<Option<RegistryAuth>> {
+    Ok(crate::sync_call(|| df::docker_config_auth(&server, path.as_deref()))?.conv())
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Ping>()?;
     m.add_class::<HostInfo>()?;
@@ -498,6 +549,12 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ExecOutput>()?;
     m.add_class::<BuildOptions>()?;
     m.add_class::<BuildEvent>()?;
+    m.add_class::<RegistryAuth>()?;
+    m.add_class::<PullOptions>()?;
+    m.add_class::<PushOptions>()?;
+    m.add_class::<ImageProgress>()?;
+    m.add_class::<ImageProgressStream>()?;
+    m.add_function(wrap_pyfunction!(docker_config_auth, m)?)?;
     m.add_class::<ImageSummary>()?;
     m.add_class::<IpamPool>()?;
     m.add_class::<NetworkOptions>()?;

@@ -141,6 +141,15 @@ impl Conv<Seconds> for std::time::Duration {
     }
 }
 
+/// `name=repr(value)` for a data class's `repr`; a secret (a field named `password` or
+/// `identity_token`) shows only whether it is set.
+pub(crate) fn repr_field(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    if ["password", "identity_token"].contains(&name) && value.is_truthy()? {
+        return Ok(format!("{name}='<hidden>'"));
+    }
+    Ok(format!("{name}={}", value.repr()?))
+}
+
 /// Declares a Python data class mirroring a core struct field by field: keyword-only constructor
 /// with the core type's defaults, attribute access, `==`, a readable `repr`, and conversions both ways.
 /// A value a field cannot take, passed to the constructor or assigned to the attribute, raises
@@ -198,7 +207,7 @@ macro_rules! dto {
             fn __repr__(slf: &pyo3::Bound<'_, Self>) -> pyo3::PyResult<String> {
                 #[allow(unused_mut)]
                 let mut parts: Vec<String> = Vec::new();
-                $( parts.push(format!("{}={}", stringify!($f), slf.getattr(stringify!($f))?.repr()?)); )*
+                $( parts.push(crate::repr_field(stringify!($f), &slf.getattr(stringify!($f))?)?); )*
                 Ok(format!("{}({})", stringify!($py), parts.join(", ")))
             }
 

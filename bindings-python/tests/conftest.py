@@ -45,3 +45,9 @@ def plain_fleet(module):
         if h.name != "df-tls":
             f.add(h)
     return f
+
+
+def registry(module=dockfleet):
+    """The testbed's registry (scripts/testbed.sh up starts it) as `RegistryAuth`, from the file the script writes."""
+    env = dict(line.split("=", 1) for line in (TESTBED / "registry" / "env").read_text().split())
+    return module.RegistryAuth(server=env["REGISTRY"], username=env["REGISTRY_USER"], password=env["REGISTRY_PASSWORD"])

@@ -1,6 +1,8 @@
 """The Python binding against the testbed's real engines: async API and the blocking facade."""
 
 import asyncio
+import base64
+import json
 import os
 import socket
 import subprocess
@@ -8,9 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import dockfleet
 from dockfleet import sync
-from conftest import IMAGE, ROOT, TESTBED, cert, run, unique
+from conftest import IMAGE, ROOT, TESTBED, cert, registry, run, unique
 
 
 def http_get(host: str, port: int) -> str:
@@ -171,6 +175,51 @@ def test_build_and_copy_with_progress(fleet, tmp_path: Path):
             await h.remove_image(tag, force=True)
 
     run(go())
+
+
+def test_push_and_pull_through_the_testbed_registry(fleet, tmp_path: Path):
+    auth = registry()
+    assert "<hidden>" in repr(auth) and auth.password not in repr(auth)
+    remote = f"{auth.server}/dockfleet-test/py:{unique('r')}"
+
+    async def go():
+        src, dst = fleet.host("df-1"), fleet.host("df-3")
+        # An image with a layer of its own, which no other host has.
+        (tmp_path / "Dockerfile").write_text(f"FROM {IMAGE}\nRUN echo {remote} > /marker\n")
+        [e async for e in src.build_image(tmp_path, dockfleet.BuildOptions(tag=remote))]
+        with pytest.raises(dockfleet.UnauthorizedError) as e:
+            [p async for p in src.push_image(remote)]
+        assert e.value.code == "unauthorized" and auth.server in str(e.value)
+        pushed = [p async for p in src.push_image(remote, dockfleet.PushOptions(auth=auth))]
+        assert pushed[-1].done and pushed[-1].digest.startswith("sha256:")
+        assert not await dst.image_exists(remote)
+        pulled = [p async for p in dst.pull_image(remote, dockfleet.PullOptions(auth=auth))]
+        assert pulled[-1].done and pulled[-1].digest == pushed[-1].digest
+        assert any(p.status == "Pull complete" and p.layer for p in pulled)
+        assert (await dst.inspect_image(remote)).id == (await src.inspect_image(remote)).id
+        with pytest.raises(dockfleet.NotFoundError):
+            [p async for p in dst.pull_image(remote + "-nosuch", dockfleet.PullOptions(auth=auth))]
+        await dst.remove_image(remote)
+        await src.remove_image(remote, force=True)
+
+    run(go())
+
+    # The blocking facade, with the credentials read from a docker CLI config file as `docker login` writes it.
+    token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {auth.server: {"auth": token}}}))
+    found = sync.docker_config_auth(auth.server, tmp_path / "config.json")
+    assert found == auth
+    assert sync.docker_config_auth("elsewhere.example", tmp_path / "config.json") is None
+    h = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-2")
+    h.tag_image(IMAGE, remote)
+    assert list(h.push_image(remote, sync.PushOptions(auth=found)))[-1].done
+    h.remove_image(remote)
+    events = list(h.pull_image(remote, sync.PullOptions(auth=found)))
+    assert events[-1].done and h.image_exists(remote)
+    h.remove_image(remote)
+    with pytest.raises(dockfleet.InvalidArgumentError) as e:
+        list(h.pull_image(remote, sync.PullOptions(auth=dockfleet.RegistryAuth(server="a/b", username="u"))))
+    assert "options.auth.server" in str(e.value)
 
 
 def test_probe_reports_down_hosts(fleet):

@@ -458,9 +458,59 @@ impl DockerHost {
         }
     }
 
+    /// Checks a pull's or push's reference and credentials; returns the registry the reference names.
+    fn check_registry_call<'r>(&self, reference: &'r str, auth: Option<&RegistryAuth>) -> Result<&'r str> {
+        crate::host::validate_image_ref("reference", reference)?;
+        if let Some(a) = auth {
+            a.validate("options.auth")?;
+        }
+        Ok(crate::host::registry_of(reference))
+    }
+
+    /// Maps an error of a pull or push: a registry's refusal is `unauthorized`, an image it lacks
+    /// `not_found` (the engine passes either on as a 500 or in its progress stream).
+    fn registry_err(&self, e: BollardError, registry: &str, reference: &str, operation: &str) -> Error {
+        let text = match &e {
+            BollardError::DockerResponseServerError { message, .. } => message.clone(),
+            BollardError::DockerStreamError { error } => error.clone(),
+            _ => return self.map_err(e, Subject::Image(reference), operation),
+        };
+        let lower = text.to_ascii_lowercase();
+        let host = self.inner.config.name.clone();
+        if ["no basic auth credentials", "unauthorized", "authentication required", "denied:"]
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            Error::Unauthorized { host, registry: registry.to_string(), message: text }
+        } else if lower.contains("manifest unknown") || lower.contains("not found: manifest") {
+            Error::NotFound { kind: "image".into(), id: reference.to_string(), host, message: text }
+        } else {
+            self.map_err(e, Subject::Image(reference), operation)
+        }
+    }
+
     fn stream_err<'a>(&'a self, subject: Subject<'a>, operation: &'static str) -> impl Fn(BollardError) -> Error + 'a {
         move |e| self.map_err(e, subject, operation)
     }
+}
+
+/// Credentials as the engine's `X-Registry-Auth` header carries them.
+fn credentials(a: &RegistryAuth) -> bollard::auth::DockerCredentials {
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    bollard::auth::DockerCredentials {
+        username: some(&a.username),
+        password: some(&a.password),
+        serveraddress: some(&a.server),
+        identitytoken: a.identity_token.clone(),
+        ..Default::default()
+    }
+}
+
+/// A progress line's byte counts, when it has them.
+fn progress_of(p: Option<bm::ProgressDetail>) -> (Option<u64>, Option<u64>) {
+    let p = p.unwrap_or_default();
+    let n = |v: Option<i64>| v.filter(|v| *v >= 0).map(|v| v as u64);
+    (n(p.current), n(p.total))
 }
 
 fn bracket(host: &str) -> String {
@@ -1177,6 +1227,91 @@ impl Host for DockerHost {
             .await
             .map_err(|e| self.map_err(e, Subject::Image(reference), "remove image"))?;
         Ok(())
+    }
+
+    fn pull_image(&self, reference: &str, options: &PullOptions) -> ResultStream<ImageProgress> {
+        let this = self.clone();
+        let reference = reference.to_string();
+        let options = options.clone();
+        Box::pin(async_stream::try_stream! {
+            let registry = this.check_registry_call(&reference, options.auth.as_ref())?;
+            if let Some(p) = &options.platform {
+                if p.split('/').count() > 3 || !p.split('/').all(|part| crate::host::validate_name("", part).is_ok()) {
+                    Err(Error::invalid("options.platform", format!("{p:?} is not a platform: os[/arch[/variant]]")))?;
+                }
+            }
+            let (repo, tag) = crate::host::split_reference(&reference);
+            let docker = this.client().await?;
+            let q = qp::CreateImageOptions {
+                from_image: Some(repo.to_string()),
+                tag: Some(tag.to_string()),
+                platform: options.platform.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            let s = docker.create_image(Some(q), None, options.auth.as_ref().map(credentials));
+            futures::pin_mut!(s);
+            let mut digest = None;
+            while let Some(item) = s.next().await {
+                let fail = |e| this.registry_err(e, registry, &reference, "pull image");
+                let info = item.map_err(fail)?;
+                if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                    Err(fail(BollardError::DockerStreamError { error }))?;
+                }
+                let status = info.status.unwrap_or_default();
+                if let Some(d) = status.strip_prefix("Digest: ") {
+                    digest = Some(d.trim().to_string());
+                }
+                let (current, total) = progress_of(info.progress_detail);
+                // `Pulling from <repository>` carries the tag where other lines carry a layer.
+                let layer = info.id.filter(|_| !status.starts_with("Pulling from ")).unwrap_or_default();
+                yield ImageProgress { layer, status, current, total, digest: None, done: false };
+            }
+            yield ImageProgress { status: format!("pulled {repo}:{tag}"), digest, done: true, ..Default::default() };
+        })
+    }
+
+    fn push_image(&self, reference: &str, options: &PushOptions) -> ResultStream<ImageProgress> {
+        let this = self.clone();
+        let reference = reference.to_string();
+        let options = options.clone();
+        Box::pin(async_stream::try_stream! {
+            let registry = this.check_registry_call(&reference, options.auth.as_ref())?;
+            // The engine reports a missing image only after it started answering.
+            this.inspect_image(&reference).await?;
+            let (repo, tag) = crate::host::split_reference(&reference);
+            let docker = this.client().await?;
+            let q = qp::PushImageOptions { tag: Some(tag.to_string()), platform: None };
+            let s = docker.push_image(repo, Some(q), options.auth.as_ref().map(credentials));
+            futures::pin_mut!(s);
+            let mut digest = None;
+            while let Some(item) = s.next().await {
+                let fail = |e| this.registry_err(e, registry, &reference, "push image");
+                let info = item.map_err(fail)?;
+                if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                    Err(fail(BollardError::DockerStreamError { error }))?;
+                }
+                let status = info.status.unwrap_or_default();
+                // `1: digest: sha256:… size: 943`
+                if let Some((_, d)) = status.split_once("digest: ") {
+                    digest = d.split_whitespace().next().map(str::to_string);
+                }
+                let (current, total) = progress_of(info.progress_detail);
+                yield ImageProgress { layer: String::new(), status, current, total, digest: None, done: false };
+            }
+            yield ImageProgress { status: format!("pushed {repo}:{tag}"), digest, done: true, ..Default::default() };
+        })
+    }
+
+    async fn tag_image(&self, source: &str, target: &str) -> Result<()> {
+        crate::host::validate_image_ref("source", source)?;
+        crate::host::validate_image_ref("target", target)?;
+        if target.contains('@') {
+            return Err(Error::invalid("target", format!("{target:?}: a tag cannot be a digest")));
+        }
+        let (repo, tag) = crate::host::split_reference(target);
+        let docker = self.client().await?;
+        let q = qp::TagImageOptions { repo: Some(repo.to_string()), tag: Some(tag.to_string()) };
+        docker.tag_image(source, Some(q)).await.map_err(|e| self.map_err(e, Subject::Image(source), "tag image"))
     }
 
     async fn create_network(&self, name: &str, options: &NetworkOptions) -> Result<String> {

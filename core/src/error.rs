@@ -97,6 +97,16 @@ pub enum Error {
         /// The engine's message.
         message: String,
     },
+    /// A registry refused a pull or push: it asked for credentials and got none, or refused those given.
+    #[error("registry {registry} refused {host}'s request: {message}")]
+    Unauthorized {
+        /// Host name (the engine that talked to the registry).
+        host: String,
+        /// The registry, `host[:port]`.
+        registry: String,
+        /// The registry's message, as the engine passed it on.
+        message: String,
+    },
     /// The engine answered with an error that has no more specific code.
     #[error("engine {host} returned {status}: {message}")]
     Engine {
@@ -126,7 +136,8 @@ pub enum Error {
 
 impl Error {
     /// The stable machine code of this error: `invalid_argument`, `invalid_address`, `insecure`, `tls`,
-    /// `engine_unreachable`, `timeout`, `not_found`, `conflict`, `engine`, `io`, `cancelled`, `internal`.
+    /// `engine_unreachable`, `timeout`, `not_found`, `conflict`, `unauthorized`, `engine`, `io`, `cancelled`,
+    /// `internal`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidArgument { .. } => "invalid_argument",
@@ -137,6 +148,7 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::NotFound { .. } => "not_found",
             Error::Conflict { .. } => "conflict",
+            Error::Unauthorized { .. } => "unauthorized",
             Error::Engine { .. } => "engine",
             Error::Io { .. } => "io",
             Error::Cancelled(_) => "cancelled",
@@ -154,6 +166,7 @@ impl Error {
         "timeout",
         "not_found",
         "conflict",
+        "unauthorized",
         "engine",
         "io",
         "cancelled",

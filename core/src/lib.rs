@@ -73,6 +73,8 @@ pub use etcd::{EtcdConfig, EtcdDiscovery};
 pub use fleet::{Fleet, HostStatus, InventoryFormat, ProbeOptions};
 pub use health::HealthCheck;
 pub use host::*;
+// Named as well, for the parity test, which reads the functions this file exports by name.
+pub use host::docker_config_auth;
 pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
 pub use proxy::{Proxy, ProxyEndpointStats, ProxyOptions, Route, LATENCY_BOUNDS_MS};
 pub use reconcile::{

@@ -471,3 +471,113 @@ fn many_runtimes_taking_turns_keep_their_connections() {
     let opened = sockets_to([10, 250, 0, 13], 2375).saturating_sub(before);
     assert!(opened <= THREADS + 4, "{} pings from {THREADS} runtimes opened {opened} connections", THREADS * ROUNDS);
 }
+
+#[tokio::test]
+async fn push_and_pull_through_a_registry_with_credentials_and_progress() {
+    let fleet = fleet();
+    let (src, dst) = (fleet.host("df-1").unwrap(), fleet.host("df-2").unwrap());
+    let auth = registry();
+    let run = unique("reg");
+    let dir = tempdir("registry");
+    let local = format!("dockfleet/test-registry:{run}");
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {IMAGE}\nRUN echo {run} > /marker\n")).unwrap();
+    src.build_image(&dir, &BuildOptions { tag: local.clone(), ..Default::default() })
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    let remote = format!("{}/dockfleet-test/app:{run}", auth.server);
+    src.tag_image(&local, &remote).await.unwrap();
+    assert_eq!(src.inspect_image(&remote).await.unwrap().id, src.inspect_image(&local).await.unwrap().id);
+
+    // Without credentials, and with a wrong password, the registry refuses: `unauthorized`, naming it.
+    let e = src.push_image(&remote, &PushOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(e.code(), "unauthorized", "{e}");
+    let wrong = RegistryAuth { password: "wrong".into(), ..auth.clone() };
+    let e =
+        src.push_image(&remote, &PushOptions { auth: Some(wrong.clone()) }).try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(e.code(), "unauthorized", "{e}");
+    assert!(e.to_string().contains(&auth.server), "{e}");
+
+    let pushed: Vec<ImageProgress> =
+        src.push_image(&remote, &PushOptions { auth: Some(auth.clone()) }).try_collect().await.unwrap();
+    let last = pushed.last().unwrap();
+    assert!(last.done && last.digest.as_deref().is_some_and(|d| d.starts_with("sha256:")), "{last:?}");
+    assert!(pushed[..pushed.len() - 1].iter().all(|p| !p.done));
+
+    // df-2 has never had it; the pull fails without the right credentials and changes nothing.
+    assert!(!dst.image_exists(&remote).await.unwrap());
+    for bad in [None, Some(wrong)] {
+        let e = dst.pull_image(&remote, &PullOptions { auth: bad, ..Default::default() }).try_collect::<Vec<_>>().await;
+        assert_eq!(e.unwrap_err().code(), "unauthorized");
+    }
+    assert!(!dst.image_exists(&remote).await.unwrap());
+
+    let pulled: Vec<ImageProgress> = dst
+        .pull_image(&remote, &PullOptions { auth: Some(auth.clone()), ..Default::default() })
+        .try_collect()
+        .await
+        .unwrap();
+    let last = pulled.last().unwrap();
+    assert!(last.done, "{last:?}");
+    assert_eq!(last.digest, pushed.last().unwrap().digest, "the digest pushed is the one pulled");
+    // Layer events with byte counts, each below its layer's size.
+    let bytes: Vec<&ImageProgress> = pulled.iter().filter(|p| p.total.is_some()).collect();
+    assert!(!bytes.is_empty() && bytes.iter().all(|p| !p.layer.is_empty() && p.current <= p.total), "{pulled:?}");
+    assert!(pulled.iter().any(|p| p.status == "Pull complete"), "{pulled:?}");
+    assert_eq!(dst.inspect_image(&remote).await.unwrap().id, src.inspect_image(&local).await.unwrap().id);
+
+    // What was pulled runs.
+    let t = unique("pullrun");
+    let mut spec = ContainerSpec::new(&remote);
+    spec.command = vec!["cat".into(), "/marker".into()];
+    spec.labels.insert("dockfleet.test".into(), t.clone());
+    let id = dst.create_container(&spec).await.unwrap();
+    dst.start_container(&id).await.unwrap();
+    assert_eq!(dst.wait_container(&id).await.unwrap(), 0);
+    let out: Vec<LogLine> = dst.logs(&id, &LogOptions::default()).try_collect().await.unwrap();
+    assert_eq!(out.iter().map(|l| l.message.as_str()).collect::<String>(), format!("{run}\n"));
+    cleanup(&dst, &t).await;
+
+    // A tag the registry lacks is `not_found`; a pull by digest works; bad input is refused first.
+    let e = dst
+        .pull_image(
+            &format!("{}/dockfleet-test/app:nosuch", auth.server),
+            &PullOptions { auth: Some(auth.clone()), ..Default::default() },
+        )
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "not_found", "{e}");
+    dst.remove_image(&remote, true).await.unwrap();
+    let by_digest = format!("{}/dockfleet-test/app@{}", auth.server, last.digest.as_deref().unwrap());
+    dst.pull_image(&by_digest, &PullOptions { auth: Some(auth.clone()), ..Default::default() })
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    assert!(dst.image_exists(&by_digest).await.unwrap());
+    for (reference, options, field) in [
+        ("../x", PullOptions::default(), "reference"),
+        (
+            remote.as_str(),
+            PullOptions { auth: Some(RegistryAuth { server: "a/b".into(), ..auth.clone() }), ..Default::default() },
+            "options.auth.server",
+        ),
+        (
+            remote.as_str(),
+            PullOptions { platform: Some("linux/../x".into()), ..Default::default() },
+            "options.platform",
+        ),
+    ] {
+        match dst.pull_image(reference, &options).try_collect::<Vec<_>>().await.unwrap_err() {
+            Error::InvalidArgument { field: f, .. } => assert_eq!(f, field),
+            e => panic!("{e}"),
+        }
+    }
+    assert_eq!(src.tag_image(&local, "x/y@sha256:00").await.unwrap_err().code(), "invalid_argument");
+    assert_eq!(src.tag_image("dockfleet/nosuch:1", "x/y:1").await.unwrap_err().code(), "not_found");
+
+    dst.remove_image(&by_digest, true).await.unwrap();
+    src.remove_image(&remote, true).await.unwrap();
+    src.remove_image(&local, true).await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}

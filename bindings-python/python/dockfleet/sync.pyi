@@ -102,6 +102,7 @@ from ._native import (
     TimeoutError as TimeoutError,
     NotFoundError as NotFoundError,
     ConflictError as ConflictError,
+    UnauthorizedError as UnauthorizedError,
     EngineError as EngineError,
     IoError as IoError,
     CancelledError as CancelledError,
@@ -127,6 +128,12 @@ from ._native import (
     BuildOptions as BuildOptions,
     BuildEvent as BuildEvent,
     ImageSummary as ImageSummary,
+    RegistryAuth as RegistryAuth,
+    PullOptions as PullOptions,
+    PushOptions as PushOptions,
+    ImageProgress as ImageProgress,
+    ImageProgressStream as ImageProgressStream,
+    docker_config_auth as docker_config_auth,
     EventOptions as EventOptions,
     Event as Event,
     Stats as Stats,
@@ -190,6 +197,9 @@ class DockerHost:
     def inspect_image(self, reference: str) -> ImageSummary: ...
     def image_exists(self, reference: str) -> bool: ...
     def remove_image(self, reference: str, force: bool = False) -> None: ...
+    def pull_image(self, reference: str, options: PullOptions | None = None) -> Stream[ImageProgress]: ...
+    def push_image(self, reference: str, options: PushOptions | None = None) -> Stream[ImageProgress]: ...
+    def tag_image(self, source: str, target: str) -> None: ...
     def export_image(self, reference: str) -> Stream[bytes]: ...
     def create_network(self, name: str, options: NetworkOptions | None = None) -> str: ...
     def remove_network(self, name: str) -> None: ...

@@ -148,3 +148,22 @@ pub async fn events_until_error<T: std::fmt::Debug>(
         }
     }
 }
+
+/// The testbed's registry (`scripts/testbed.sh up` starts it): its address and credentials, from the
+/// `env` file the script writes. Panics (never skips) when it is missing.
+pub fn registry() -> dockfleet::RegistryAuth {
+    let path = testbed_dir().join("registry/env");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}: run `scripts/testbed.sh up` first", path.display()));
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("{k} in {}", path.display()))
+    };
+    dockfleet::RegistryAuth {
+        server: get("REGISTRY").into(),
+        username: get("REGISTRY_USER").into(),
+        password: get("REGISTRY_PASSWORD").into(),
+        identity_token: None,
+    }
+}
