@@ -187,6 +187,8 @@ export declare class Fleet {
   add(host: DockerHost): void
   /** Builds a `DockerHost` from `config` and adds it. */
   addDocker(config: HostConfig): DockerHost
+  /** Credentials for a registry, which hosts use when a service's `pullPolicy` has them pull from it. */
+  setRegistryAuth(auth: RegistryAuth): void
   /** Removes a host by name and returns it. */
   remove(name: string): DockerHost
   hosts(): Array<DockerHost>
@@ -1230,6 +1232,7 @@ export interface ServiceSpec {
   ipc?: string | undefined | null
   oomScoreAdj?: number | undefined | null
   runtime?: string | undefined | null
+  pullPolicy?: string | undefined | null
   allowPrivileged?: boolean
   allowHostMounts?: boolean
   secrets?: Array<ServiceFile>

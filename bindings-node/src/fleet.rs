@@ -95,6 +95,12 @@ impl Fleet {
         Ok(self.write().add_docker(config.conv()).map_err(|e| js_error(&env, e))?.conv())
     }
 
+    /// Credentials for a registry, which hosts use when a service's `pullPolicy` has them pull from it.
+    #[napi(catch_unwind)]
+    pub fn set_registry_auth(&self, env: Env, auth: crate::host::RegistryAuth) -> Result<()> {
+        self.write().set_registry_auth(auth.conv()).map_err(|e| js_error(&env, e))
+    }
+
     /// Removes a host by name and returns it.
     #[napi(catch_unwind)]
     pub fn remove(&self, env: Env, name: String) -> Result<DockerHost> {

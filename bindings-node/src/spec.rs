@@ -61,7 +61,8 @@ object! { in
         healthcheck: Option<Healthcheck>, update_config: UpdateConfig, rollback_config: UpdateConfig,
         stop_grace_period: Number<Duration>, shutdown_delay: Number<Duration>, networks: Vec<String>, network_aliases: Vec<String>,
         endpoint_mode: Option<String>, privileged: bool, security_opt: Vec<String>, devices: Vec<String>,
-        tty: bool, stdin_open: bool, pid: Option<String>, ipc: Option<String>, oom_score_adj: Option<Number<i32>>, runtime: Option<String>, allow_privileged: bool,
+        tty: bool, stdin_open: bool, pid: Option<String>, ipc: Option<String>, oom_score_adj: Option<Number<i32>>, runtime: Option<String>, pull_policy: Option<String>,
+        allow_privileged: bool,
         allow_host_mounts: bool, secrets: Vec<ServiceFile>, configs: Vec<ServiceFile>,
     }
 }

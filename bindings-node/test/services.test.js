@@ -1,7 +1,7 @@
 // Deploying a service from Node onto the testbed's engines.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { dockfleet, fleet, unique, IMAGE } = require('./helpers.js')
+const { dockfleet, fleet, unique, rejects, registry, IMAGE } = require('./helpers.js')
 
 function plainFleet() {
   const f = new dockfleet.Fleet()
@@ -20,6 +20,27 @@ test('deploy, observe, re-plan nothing, remove', async () => {
   assert.ok(o.tasks.every((t) => t.specHash === dockfleet.specHash(spec)))
   assert.deepEqual(dockfleet.plan(spec, o).actions, [])
   assert.equal(await dockfleet.removeService(f, name), 3)
+})
+
+test('a service pulls its image with the fleet\'s registry credentials', async () => {
+  const f = plainFleet()
+  const auth = registry()
+  const name = unique('jspull').replaceAll('-', '_')
+  const remote = `${auth.server}/dockfleet-test/${name}:1`
+  const df1 = f.host('df-1')
+  await df1.tagImage(IMAGE, remote)
+  for await (const p of df1.pushImage(remote, { auth })) void p
+  await df1.removeImage(remote)
+  const spec = { name, image: remote, command: ['sleep', '600'], replicas: 3, stopGracePeriod: 1000 }
+  await rejects(dockfleet.deploy(f, spec), 'not_found')
+  spec.pullPolicy = 'missing'
+  await rejects(dockfleet.deploy(f, spec), 'unauthorized')
+  assert.throws(() => f.setRegistryAuth({ ...auth, server: 'a/b' }), (e) => e.code === 'invalid_argument')
+  f.setRegistryAuth(auth)
+  assert.equal((await dockfleet.deploy(f, spec)).report.created.length, 3)
+  for (const h of f.hosts()) assert.ok(await h.imageExists(remote), h.name)
+  assert.equal(await dockfleet.removeService(f, name), 3)
+  for (const h of f.hosts()) await h.removeImage(remote)
 })
 
 test('serviceLogs merges the tasks\' output, each chunk with its task', async () => {

@@ -92,6 +92,11 @@ impl Fleet {
         Ok(crate::sync_call(|| self.write().add_docker(config.conv()))?.conv())
     }
 
+    /// Credentials for a registry, which hosts use when a service's `pull_policy` has them pull from it.
+    fn set_registry_auth(&self, auth: crate::host::RegistryAuth) -> PyResult<()> {
+        crate::sync_call(|| self.write().set_registry_auth(auth.conv()))
+    }
+
     /// Removes a host by name and returns it.
     fn remove(&self, name: &str) -> PyResult<DockerHost> {
         Ok(crate::sync_call(|| self.write().remove(name))?.conv())

@@ -7,7 +7,7 @@ import pytest
 
 import dockfleet
 from dockfleet import sync
-from conftest import IMAGE, TESTBED, plain_fleet, run, unique
+from conftest import IMAGE, TESTBED, plain_fleet, registry, run, unique
 
 
 
@@ -37,6 +37,30 @@ def test_sync_deploy():
     assert {t.host for t in d.report.created} == {"df-1"}
     assert len(sync.observe(fleet, name).tasks) == 2
     assert sync.remove_service(fleet, name) == 2
+
+
+def test_a_service_pulls_its_image_with_the_fleets_registry_credentials():
+    fleet = plain_fleet(sync)
+    auth = registry(sync)
+    name = unique("pypull").replace("-", "_")
+    remote = f"{auth.server}/dockfleet-test/{name}:1"
+    df1 = fleet.host("df-1")
+    df1.tag_image(IMAGE, remote)
+    list(df1.push_image(remote, sync.PushOptions(auth=auth)))
+    df1.remove_image(remote)
+    spec = sync.ServiceSpec(name=name, image=remote, command=["sleep", "600"], replicas=3, stop_grace_period=1.0,
+                            pull_policy="missing")
+    with pytest.raises(sync.UnauthorizedError):
+        sync.deploy(fleet, spec)
+    with pytest.raises(sync.InvalidArgumentError) as e:
+        fleet.set_registry_auth(sync.RegistryAuth(server=auth.server))
+    assert "auth.username" in str(e.value)
+    fleet.set_registry_auth(auth)
+    assert len(sync.deploy(fleet, spec).report.created) == 3
+    assert all(h.image_exists(remote) for h in fleet.hosts())
+    assert sync.remove_service(fleet, name) == 3
+    for h in fleet.hosts():
+        h.remove_image(remote)
 
 
 def test_a_shutdown_delay_holds_a_removed_task_out_of_service_before_its_stop():

@@ -59,7 +59,7 @@ def test_bad_compose_names_the_field():
         ("services:\n  web: {image: x, entrypoint: []}\n", "services.web.entrypoint"),
         ("services:\n  web: {image: x, network_mode: host, ports: ['8080:9100']}\n", "services.web.ports[0].published"),
         ("services:\n  web: {image: x, network_mode: 'service:db'}\n  db: {image: x}\n", "services.web.network_mode"),
-        ("services:\n  web: {image: x, pull_policy: always}\n", "services.web.pull_policy"),
+        ("services:\n  web: {image: x, pull_policy: daily}\n", "services.web.pull_policy"),
     ]:
         try:
             sync.parse_compose("bad", text)

@@ -495,7 +495,7 @@ impl DockerHost {
 }
 
 /// Credentials as the engine's `X-Registry-Auth` header carries them.
-fn credentials(a: &RegistryAuth) -> bollard::auth::DockerCredentials {
+pub(crate) fn credentials(a: &RegistryAuth) -> bollard::auth::DockerCredentials {
     let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
     bollard::auth::DockerCredentials {
         username: some(&a.username),

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::docker::{DockerHost, HostConfig, TlsConfig};
 use crate::error::{Error, Result};
-use crate::host::{Host, HostInfo};
+use crate::host::{Host, HostInfo, RegistryAuth};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +111,7 @@ pub struct HostStatus {
 #[derive(Debug, Clone, Default)]
 pub struct Fleet {
     hosts: Vec<Arc<dyn Host>>,
+    registry_auths: BTreeMap<String, RegistryAuth>,
 }
 
 impl Fleet {
@@ -145,6 +146,23 @@ impl Fleet {
         let host: Arc<dyn Host> = Arc::new(DockerHost::new(config)?);
         self.add(host.clone())?;
         Ok(host)
+    }
+
+    /// Credentials for a registry (`auth.server`), which hosts use when a service's `pull_policy` has
+    /// them pull from it; they replace any given before for the same registry. Checked, not contacted.
+    pub fn set_registry_auth(&mut self, auth: RegistryAuth) -> Result<()> {
+        auth.validate("auth")?;
+        self.registry_auths.insert(auth.server.clone(), auth);
+        Ok(())
+    }
+
+    /// The credentials for `image`'s registry: the fleet's, or else those `docker login` keeps.
+    pub(crate) fn registry_auth_for(&self, image: &str) -> Option<RegistryAuth> {
+        let server = crate::host::registry_of(image);
+        self.registry_auths
+            .get(server)
+            .cloned()
+            .or_else(|| crate::host::docker_config_auth(server, None).ok().flatten())
     }
 
     /// Removes a host by name and returns it.

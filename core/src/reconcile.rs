@@ -169,6 +169,7 @@ pub fn spec_hash(spec: &ServiceSpec) -> String {
     s.allow_host_mounts = false;
     s.allow_privileged = false;
     s.shutdown_delay = Default::default();
+    s.pull_policy = None;
     let json = serde_json::to_vec(&s).unwrap_or_default();
     format!("{:016x}", fnv1a(&json))
 }
@@ -664,7 +665,7 @@ pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<App
     collect(per_host(REMOVE_CONCURRENCY, removals.collect()).await, &mut report.removed)?;
     let starting: Vec<&str> = plan.actions.iter().filter(|a| a.kind != "remove").map(|a| a.host.as_str()).collect();
     if !starting.is_empty() {
-        ensure_image(fleet, &spec.image, starting.into_iter()).await?;
+        ensure_image(fleet, spec, starting.into_iter()).await?;
     }
     let creations = of("create").map(|a| {
         let mut extra = BTreeMap::new();
@@ -883,12 +884,22 @@ pub(crate) async fn start_task(
     })
 }
 
-/// Makes `image` present on every host in `targets`, copying from a host of the fleet that has it.
-pub(crate) async fn ensure_image<'a>(fleet: &Fleet, image: &str, targets: impl Iterator<Item = &'a str>) -> Result<()> {
+/// Makes `spec`'s image present on every host in `targets` as its `pull_policy` says: copied from a
+/// host of the fleet that has it, or pulled from its registry.
+pub(crate) async fn ensure_image<'a>(
+    fleet: &Fleet,
+    spec: &ServiceSpec,
+    targets: impl Iterator<Item = &'a str>,
+) -> Result<()> {
+    let image = spec.image.as_str();
     let names: BTreeSet<&str> = targets.collect();
+    let hosts = names.iter().map(|n| fleet.host(n)).collect::<Result<Vec<_>>>()?;
+    let policy = spec.pull_policy.as_deref().unwrap_or("never");
+    if policy == "always" {
+        return pull_on(fleet, image, &hosts).await;
+    }
     let mut missing: Vec<Arc<dyn Host>> = Vec::new();
-    for n in &names {
-        let h = fleet.host(n)?;
+    for h in hosts {
         if !h.image_exists(image).await? {
             missing.push(h);
         }
@@ -902,12 +913,35 @@ pub(crate) async fn ensure_image<'a>(fleet: &Fleet, image: &str, targets: impl I
             return Ok(());
         }
     }
+    if policy == "missing" {
+        return pull_on(fleet, image, &missing).await;
+    }
     Err(Error::NotFound {
         kind: "image".into(),
         id: image.to_string(),
         host: names.into_iter().collect::<Vec<_>>().join(","),
-        message: "no host of the fleet has it (build or load it on one host first)".into(),
+        message: "no host of the fleet has it (build or load it on one host first, or set pull_policy to pull it \
+                  from its registry)"
+            .into(),
     })
+}
+
+/// Pulls `image` on every host of `hosts` at once, with the fleet's credentials for its registry.
+async fn pull_on(fleet: &Fleet, image: &str, hosts: &[Arc<dyn Host>]) -> Result<()> {
+    let options = crate::host::PullOptions { auth: fleet.registry_auth_for(image), platform: None };
+    let pulls = hosts.iter().map(|h| {
+        let options = &options;
+        async move {
+            let mut progress = h.pull_image(image, options);
+            while let Some(p) = futures::TryStreamExt::try_next(&mut progress).await? {
+                if p.done {
+                    tracing::info!(host = %h.name(), %image, digest = ?p.digest, "image pulled");
+                }
+            }
+            Ok::<_, Error>(())
+        }
+    });
+    futures::future::join_all(pulls).await.into_iter().collect()
 }
 
 /// Observes, plans and applies: brings the service to `spec`.

@@ -229,7 +229,7 @@ async fn roll(
     let image_error = if updates.is_empty() {
         None
     } else {
-        ensure_image(fleet, &target.image, updates.iter().map(|a| a.host.as_str())).await.err().map(|e| e.to_string())
+        ensure_image(fleet, target, updates.iter().map(|a| a.host.as_str())).await.err().map(|e| e.to_string())
     };
     let batch = if cfg.parallelism == 0 { updates.len().max(1) } else { cfg.parallelism as usize };
     for (i, chunk) in updates.chunks(batch).enumerate() {

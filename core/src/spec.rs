@@ -403,6 +403,18 @@ pub struct ServiceSpec {
     /// Swarm mode (API 1.41) has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
+    /// Whether hosts pull the image from its registry, with the fleet's credentials for it
+    /// ([`crate::Fleet::set_registry_auth`]) or else those `docker login` keeps:
+    /// - `None` or `never`: never; a host that lacks the image gets a copy from a host of the fleet
+    ///   that has it;
+    /// - `missing` (compose's default): the same, and when no host of the fleet has it, each host a
+    ///   task starts on that lacks it pulls it;
+    /// - `always`: each host a task starts on pulls it first, so a tag that moved starts its new
+    ///   image (tasks already running keep theirs until they are replaced).
+    ///
+    /// Not part of what a task is: changing it replaces no task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_policy: Option<String>,
     /// Opt-in for `privileged`, for the `cap_add`s, `security_opt`s and `devices` that hand a container
     /// its host.
     pub allow_privileged: bool,
@@ -467,6 +479,7 @@ impl Default for ServiceSpec {
             ipc: None,
             oom_score_adj: None,
             runtime: None,
+            pull_policy: None,
             allow_privileged: false,
             allow_host_mounts: false,
             secrets: Vec::new(),
@@ -1002,6 +1015,9 @@ impl ServiceSpec {
         crate::host::validate_oom_score_adj("oom_score_adj", self.oom_score_adj)?;
         if let Some(r) = &self.runtime {
             crate::host::validate_name("runtime", r)?;
+        }
+        if let Some(p) = &self.pull_policy {
+            check_choice("pull_policy", p, &["never", "missing", "always"])?;
         }
         if self.oom_score_adj.is_some_and(|n| n < 0) && !self.allow_privileged {
             return Err(Error::invalid(

@@ -1146,37 +1146,39 @@ fn volume(field: &str, v: &Value, names: &Names<'_>) -> Result<Mounted> {
     Ok(Mounted::Mount(mount))
 }
 
-/// Checks a compose `pull_policy` against what dockfleet does: it never pulls from a registry. A
-/// service with `build:` is built by every `stack_up` (the engine's cache keeps that quick), and an
-/// image a host lacks is copied to it from a host of the fleet that has it. So `missing` (or
-/// `if_not_present`) and `never` hold as they are, and `build` holds with a `build:` section; the
-/// policies that pull from a registry (`always`, `daily`, `weekly`, `every_<duration>`) are refused.
-fn check_pull_policy(field: &str, policy: &str, has_build: bool) -> Result<()> {
-    match policy {
-        "missing" | "if_not_present" | "never" => Ok(()),
-        "build" if has_build => Ok(()),
-        "build" => Err(Error::invalid(field, "build needs a build: section to build from")),
-        "always" | "daily" | "weekly" => Err(Error::invalid(
-            field,
-            format!(
-                "{policy} pulls from a registry, which dockfleet never does: a service with build: is built by \
-                 every stack_up, and an image a host lacks is copied from a host of the fleet that has it"
-            ),
-        )),
-        p if p.starts_with("every_") => {
-            Err(Error::invalid(field, format!("{p} pulls from a registry, which dockfleet never does")))
+/// A compose `pull_policy` as [`ServiceSpec::pull_policy`]. Unset, it is compose's default: `missing`,
+/// or `never` for a service with `build:`, which every `stack_up` builds (the engine's cache keeps that
+/// quick) and copies to the hosts that lack it, as `build` says too. dockfleet pulls when it deploys,
+/// not on a schedule, so `daily`, `weekly` and `every_<duration>` are refused.
+fn pull_policy(field: &str, policy: Option<&str>, has_build: bool) -> Result<String> {
+    Ok(match policy {
+        None if has_build => "never",
+        None | Some("missing" | "if_not_present") => "missing",
+        Some("always") if has_build => {
+            return Err(Error::invalid(
+                field,
+                "a service with build: is built at every stack_up; always would pull over it",
+            ))
         }
-        p => Err(Error::invalid(field, format!("{p:?} is not missing, never, build or always"))),
+        Some(p @ ("never" | "always")) => p,
+        Some("build") if has_build => "never",
+        Some("build") => return Err(Error::invalid(field, "build needs a build: section to build from")),
+        Some(p) if ["daily", "weekly"].contains(&p) || p.starts_with("every_") => {
+            return Err(Error::invalid(
+                field,
+                format!("{p}: dockfleet pulls when it deploys, not on a schedule (always pulls at every deploy)"),
+            ))
+        }
+        Some(p) => return Err(Error::invalid(field, format!("{p:?} is not missing, never, build or always"))),
     }
+    .to_string())
 }
 
 fn service_from(svc_name: &str, s: ComposeService, names: &Names<'_>) -> Result<StackService> {
     let field = format!("services.{svc_name}");
     let f = |k: &str| format!("{field}.{k}");
     let mut spec = ServiceSpec::new(format!("{}_{svc_name}", names.stack), "");
-    if let Some(p) = &s.pull_policy {
-        check_pull_policy(&f("pull_policy"), p, s.build.is_some())?;
-    }
+    spec.pull_policy = Some(pull_policy(&f("pull_policy"), s.pull_policy.as_deref(), s.build.is_some())?);
     let build = match &s.build {
         None => None,
         Some(Value::String(ctx)) => Some(StackBuild { context: names.base_dir.join(ctx), ..Default::default() }),
@@ -3412,14 +3414,24 @@ networks:
         }
         let shm = parse("services:\n  a: {image: x, ipc: host, x-dockfleet: {allow_privileged: true}}\n").unwrap();
         assert_eq!(crate::task_container(&shm.services[0].spec, 1).ipc.as_deref(), Some("host"));
-        for ok in
-            ["{image: x, pull_policy: missing}", "{image: x, pull_policy: never}", "{build: ., pull_policy: build}"]
-        {
-            parse(&format!("services:\n  web: {ok}\n")).unwrap();
+        for (ok, policy) in [
+            ("{image: x}", "missing"),
+            ("{image: x, pull_policy: if_not_present}", "missing"),
+            ("{image: x, pull_policy: never}", "never"),
+            ("{image: x, pull_policy: always}", "always"),
+            ("{build: .}", "never"),
+            ("{build: ., pull_policy: build}", "never"),
+        ] {
+            let s = parse(&format!("services:\n  web: {ok}\n")).unwrap();
+            assert_eq!(s.services[0].spec.pull_policy.as_deref(), Some(policy), "{ok}");
         }
-        for bad in
-            ["{image: x, pull_policy: always}", "{image: x, pull_policy: build}", "{image: x, pull_policy: every_12h}"]
-        {
+        for bad in [
+            "{image: x, pull_policy: daily}",
+            "{image: x, pull_policy: build}",
+            "{image: x, pull_policy: every_12h}",
+            "{image: x, pull_policy: sometimes}",
+            "{build: ., image: x, pull_policy: always}",
+        ] {
             let e = parse(&format!("services:\n  web: {bad}\n")).unwrap_err();
             assert!(e.to_string().contains("services.web.pull_policy"), "{bad}: {e}");
         }

@@ -1286,9 +1286,10 @@ impl Swarm {
         Ok(out)
     }
 
-    /// Carries `image` to every node of the fleet that lacks it.
-    async fn carry_image(&self, image: &str, nodes: &BTreeMap<String, String>) -> Result<()> {
-        ensure_image(&self.inner.fleet, image, nodes.keys().map(String::as_str)).await
+    /// Carries `spec`'s image to every node of the fleet that lacks it, or has them pull it, as its
+    /// `pull_policy` says.
+    async fn carry_image(&self, spec: &ServiceSpec, nodes: &BTreeMap<String, String>) -> Result<()> {
+        ensure_image(&self.inner.fleet, spec, nodes.keys().map(String::as_str)).await
     }
 
     async fn find_service(&self, name: &str) -> Result<Option<bm::Service>> {
@@ -1478,13 +1479,18 @@ impl Swarm {
         let total = if spec.mode == "global" { nodes.len() as u32 } else { spec.replicas };
         let mut p = Progress { tx, service: spec.name.clone(), phase: "update", done: 0, total, failed: 0 };
         let existing = self.find_service(&spec.name).await?;
+        // A service that pulls sends its registry's credentials along, for the nodes' agents to pull
+        // with (`docker service create --with-registry-auth`).
+        let pulls = spec.pull_policy.as_deref().is_some_and(|p| p != "never");
+        let auth = pulls.then(|| self.inner.fleet.registry_auth_for(&spec.image)).flatten();
+        let credentials = || auth.as_ref().map(crate::docker::credentials);
         let (m, docker) = self.client().await?;
         match existing {
             None => {
-                self.carry_image(&spec.image, &nodes).await?;
+                self.carry_image(&spec, &nodes).await?;
                 p.emit_at("started", "", 0, None, format!("creating Swarm service {} ({total} task(s))", spec.name));
                 let r = docker
-                    .create_service(desired, None)
+                    .create_service(desired, credentials())
                     .await
                     .map_err(|e| m.object_err(e, "service", &spec.name, "create service"))?;
                 let id = r.id.unwrap_or_else(|| spec.name.clone());
@@ -1507,7 +1513,7 @@ impl Swarm {
                     return Ok(());
                 }
                 if !same_template {
-                    self.carry_image(&spec.image, &nodes).await?;
+                    self.carry_image(&spec, &nodes).await?;
                 }
                 let previous = if same_template { recorded_previous } else { current_hash };
                 let mut desired = desired;
@@ -1543,7 +1549,7 @@ impl Swarm {
                 );
                 let opts = qp::UpdateServiceOptions { version: version as i32, ..Default::default() };
                 docker
-                    .update_service(&id, desired, opts, None)
+                    .update_service(&id, desired, opts, credentials())
                     .await
                     .map_err(|e| m.object_err(e, "service", &spec.name, "update service"))?;
                 let update = (!same_template || restart).then_some(before);

@@ -1015,3 +1015,94 @@ async fn node_runs_places_a_service_by_where_another_runs() {
         remove_service(&fleet, &s.name).await.unwrap();
     }
 }
+
+/// Builds an image on `host` whose `/marker` reads `marker`, pushes it as `remote` and removes it there.
+async fn push_marked(host: &Arc<dyn Host>, auth: &RegistryAuth, remote: &str, marker: &str) -> String {
+    let dir = std::env::temp_dir().join(unique("pull-img"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {IMAGE}\nRUN echo {marker} > /marker\n")).unwrap();
+    host.build_image(&dir, &BuildOptions { tag: remote.into(), ..Default::default() })
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    let id = host.inspect_image(remote).await.unwrap().id;
+    host.push_image(remote, &PushOptions { auth: Some(auth.clone()) }).try_collect::<Vec<_>>().await.unwrap();
+    host.remove_image(remote, true).await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn services_pull_their_image_from_a_registry_as_their_pull_policy_says() {
+    let auth = registry();
+    let mut fleet = plain_fleet();
+    let name = unique("pull").replace('-', "_").to_lowercase();
+    let remote = format!("{}/dockfleet-test/{name}:1", auth.server);
+    let first = push_marked(&fleet.host("df-1").unwrap(), &auth, &remote, "first").await;
+    let images = |fleet: &Fleet| {
+        let fleet = fleet.clone();
+        let name = name.clone();
+        async move {
+            let mut ids = Vec::new();
+            for t in observe(&fleet, &name).await.unwrap().tasks {
+                ids.push(fleet.host(&t.host).unwrap().inspect_container(&t.id).await.unwrap().image_id);
+            }
+            ids
+        }
+    };
+    let mut spec = ServiceSpec::new(&name, &remote);
+    spec.command = ["sleep", "300"].map(String::from).to_vec();
+    spec.replicas = 3;
+    spec.stop_grace_period = Duration::from_secs(1);
+
+    // No host has it, and the spec does not pull: not_found, which says how to pull; nothing is created.
+    let e = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap_err();
+    assert_eq!(e.code(), "not_found", "{e}");
+    assert!(e.to_string().contains("pull_policy"), "{e}");
+    // It pulls, but the fleet has no credentials for the registry: unauthorized, and still nothing.
+    spec.pull_policy = Some("missing".into());
+    let e = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap_err();
+    assert_eq!(e.code(), "unauthorized", "{e}");
+    assert!(observe(&fleet, &name).await.unwrap().tasks.is_empty());
+    assert_eq!(
+        fleet.set_registry_auth(RegistryAuth { server: "".into(), ..auth.clone() }).unwrap_err().code(),
+        "invalid_argument"
+    );
+
+    fleet.set_registry_auth(auth.clone()).unwrap();
+    let d = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    assert_eq!(d.report.created.len(), 3);
+    assert_eq!(images(&fleet).await, vec![first.clone(); 3], "every host pulled it");
+    for h in fleet.hosts() {
+        assert!(h.image_exists(&remote).await.unwrap(), "{}", h.name());
+    }
+
+    // The tag moves. With `missing` an update keeps the image the hosts have; with `always` it pulls.
+    let second = push_marked(&fleet.host("df-2").unwrap(), &auth, &remote, "second").await;
+    assert_ne!(first, second);
+    // df-2's build took the tag there and its removal dropped it: the update copies the first image
+    // back to df-2 from a host that has it.
+    spec.env.insert("ROUND".into(), "2".into());
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    assert_eq!(images(&fleet).await, vec![first.clone(); 3]);
+    spec.env.insert("ROUND".into(), "3".into());
+    spec.pull_policy = Some("always".into());
+    deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    assert_eq!(images(&fleet).await, vec![second.clone(); 3], "each host pulled the moved tag");
+    // The policy is not part of what a task is: changing it alone replaces nothing.
+    spec.pull_policy = Some("never".into());
+    let d = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
+    assert!(d.plan.actions.is_empty(), "{:?}", d.plan.actions);
+    spec.pull_policy = Some("sometimes".into());
+    match deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap_err() {
+        Error::InvalidArgument { field, .. } => assert_eq!(field, "pull_policy"),
+        e => panic!("{e}"),
+    }
+
+    assert_eq!(remove_service(&fleet, &name).await.unwrap(), 3);
+    for h in fleet.hosts() {
+        for id in [&first, &second] {
+            let _ = h.remove_image(id, true).await;
+        }
+    }
+}

@@ -128,7 +128,8 @@ configs:
 
 #[tokio::test]
 async fn swarm_backend_end_to_end() {
-    let fleet = plain_fleet();
+    let mut fleet = plain_fleet();
+    fleet.set_registry_auth(registry()).unwrap();
     let options = SwarmOptions { timeout: Duration::from_secs(120), ..Default::default() };
 
     step("bad options and a missing manager are refused");
@@ -453,6 +454,28 @@ async fn swarm_backend_end_to_end() {
     missing.configs.clear();
     let e = backend.rollout(missing, Default::default()).try_collect::<Vec<_>>().await.unwrap_err();
     assert!(e.to_string().contains("secrets[0].source"), "a secret the swarm lacks: {e}");
+
+    step("an image only the registry has: the nodes pull it, with the fleet's credentials");
+    let auth = registry();
+    let pulled_name = unique("sw-pull").replace('_', "-");
+    let remote = format!("{}/dockfleet-test/{pulled_name}:1", auth.server);
+    let df1 = fleet.host("df-1").unwrap();
+    df1.tag_image(IMAGE, &remote).await.unwrap();
+    df1.push_image(&remote, &PushOptions { auth: Some(auth.clone()) }).try_collect::<Vec<_>>().await.unwrap();
+    df1.remove_image(&remote, false).await.unwrap();
+    let mut pulling = ServiceSpec::new(&pulled_name, &remote);
+    pulling.command = vec!["sleep".into(), "600".into()];
+    pulling.replicas = 3;
+    pulling.stop_grace_period = Duration::from_secs(1);
+    let e = backend.rollout(pulling.clone(), Default::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(e.code(), "not_found", "no node has it, and the spec does not pull: {e}");
+    pulling.pull_policy = Some("missing".into());
+    assert_eq!(last(&collect(backend.rollout(pulling.clone(), Default::default())).await).1, "completed");
+    for h in fleet.hosts() {
+        assert!(h.image_exists(&remote).await.unwrap(), "{}", h.name());
+    }
+    assert_eq!(backend.service_status(&pulled_name).await.unwrap().tasks.len(), 3);
+    backend.remove_service(&pulled_name).await.unwrap();
 
     step("remove: the tasks go, and so do their registrations");
     assert_eq!(backend.remove_service(&name).await.unwrap(), 3);

@@ -333,7 +333,7 @@ class Fleet:
         return len(self._inner)
 
 
-_FLEET_METHODS = ["add", "add_docker", "remove", "hosts", "names", "host", "select", "probe"]
+_FLEET_METHODS = ["add", "add_docker", "set_registry_auth", "remove", "hosts", "names", "host", "select", "probe"]
 for _name in _FLEET_METHODS:
     setattr(Fleet, _name, _method(_native.Fleet, _name))
 
