@@ -16,6 +16,9 @@
 //!
 //! Usage: deploy INVENTORY [ROUNDS]
 
+mod median;
+use median::median;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -30,15 +33,6 @@ const DOCKER: &str = "/usr/bin/docker";
 const MANAGER: &str = "tcp://10.250.0.11:2375";
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.len() % 2 == 1 {
-        v[v.len() / 2]
-    } else {
-        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-    }
-}
 
 fn docker(args: &[&str]) -> Res<String> {
     let out = Command::new(DOCKER).arg("-H").arg(MANAGER).args(args).output()?;
