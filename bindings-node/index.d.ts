@@ -558,8 +558,9 @@ export interface DiscoveryEvent {
 export declare function distributeImage(source: DockerHost, targets: Array<DockerHost>, reference: string, abortSignal?: AbortSignal | undefined | null): Promise<Array<string>>
 
 /**
- * The credentials `docker login` stored for `server` in a docker CLI config file (`path`, else
- * `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`); `null` when there are none.
+ * The credentials `docker login` keeps for `server`: from the credential helper the docker CLI's config
+ * file (`path`, else `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`) names, or its `auths`;
+ * `null` when there are none.
  */
 export declare function dockerConfigAuth(server: string, path?: string | undefined | null): RegistryAuth | null
 

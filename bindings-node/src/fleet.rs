@@ -97,7 +97,7 @@ impl Fleet {
 
     /// Credentials for a registry, which hosts use when a service's `pullPolicy` has them pull from it.
     #[napi(catch_unwind)]
-    pub fn set_registry_auth(&self, env: Env, auth: crate::host::RegistryAuth) -> Result<()> {
+    pub fn set_registry_auth(&self, env: Env, auth: crate::registry::RegistryAuth) -> Result<()> {
         self.write().set_registry_auth(auth.conv()).map_err(|e| js_error(&env, e))
     }
 

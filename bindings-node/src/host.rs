@@ -145,18 +145,13 @@ object! { out
 }
 
 object! { in
-    #[doc = "Credentials for a registry, sent to the engine with a pull or push."]
-    RegistryAuth => df::RegistryAuth { server: String, username: String, password: String, identity_token: Option<String> }
-}
-
-object! { in
     #[doc = "Options of `pullImage`: the registry's credentials, and a platform (`linux/arm64`) to pull for."]
-    PullOptions => df::PullOptions { auth: Option<RegistryAuth>, platform: Option<String> }
+    PullOptions => df::PullOptions { auth: Option<crate::registry::RegistryAuth>, platform: Option<String> }
 }
 
 object! { in
     #[doc = "Options of `pushImage`: the registry's credentials."]
-    PushOptions => df::PushOptions { auth: Option<RegistryAuth> }
+    PushOptions => df::PushOptions { auth: Option<crate::registry::RegistryAuth> }
 }
 
 object! { out
@@ -588,13 +583,4 @@ impl DockerHost {
     pub fn stats_stream(&self, id: String) -> StatsStream {
         StatsStream::new(self.inner.stats_stream(&id))
     }
-}
-
-/// The credentials `docker login` stored for `server` in a docker CLI config file (`path`, else
-/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`); `null` when there are none.
-#[napi(catch_unwind)]
-pub fn docker_config_auth(env: Env, server: String, path: Option<String>) -> Result<Option<RegistryAuth>> {
-    df::docker_config_auth(&server, path.as_deref().map(std::path::Path::new))
-        .map(Conv::conv)
-        .map_err(|e| crate::error::js_error(&env, e))
 }

@@ -27,6 +27,7 @@ mod image;
 mod proxy;
 mod reconcile;
 mod registrator;
+mod registry;
 mod render;
 mod rollout;
 mod schedule;

@@ -93,7 +93,7 @@ impl Fleet {
     }
 
     /// Credentials for a registry, which hosts use when a service's `pull_policy` has them pull from it.
-    fn set_registry_auth(&self, auth: crate::host::RegistryAuth) -> PyResult<()> {
+    fn set_registry_auth(&self, auth: crate::registry::RegistryAuth) -> PyResult<()> {
         crate::sync_call(|| self.write().set_registry_auth(auth.conv()))
     }
 

@@ -146,18 +146,13 @@ dto! {
 }
 
 dto! {
-    /// Credentials for a registry, sent to the engine with a pull or push; `repr` hides the password.
-    RegistryAuth => df::RegistryAuth { server: String, username: String, password: String, identity_token: Option<String> }
-}
-
-dto! {
     /// Options of `pull_image`: the registry's credentials, and a platform (`linux/arm64`) to pull for.
-    PullOptions => df::PullOptions { auth: Option<RegistryAuth>, platform: Option<String> }
+    PullOptions => df::PullOptions { auth: Option<crate::registry::RegistryAuth>, platform: Option<String> }
 }
 
 dto! {
     /// Options of `push_image`: the registry's credentials.
-    PushOptions => df::PushOptions { auth: Option<RegistryAuth> }
+    PushOptions => df::PushOptions { auth: Option<crate::registry::RegistryAuth> }
 }
 
 dto! {
@@ -521,14 +516,6 @@ impl DockerHost {
     }
 }
 
-/// The credentials `docker login` stored for `server` in a docker CLI config file (`path`, else
-/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`); `None` when there are none.
-#[pyfunction]
-#[pyo3(signature = (server, path=None))]
-fn docker_config_auth(server: String, path: Option<std::path::PathBuf>) -> PyResult<Option<RegistryAuth>> {
-    Ok(crate::sync_call(|| df::docker_config_auth(&server, path.as_deref()))?.conv())
-}
-
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Ping>()?;
     m.add_class::<HostInfo>()?;
@@ -549,12 +536,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ExecOutput>()?;
     m.add_class::<BuildOptions>()?;
     m.add_class::<BuildEvent>()?;
-    m.add_class::<RegistryAuth>()?;
     m.add_class::<PullOptions>()?;
     m.add_class::<PushOptions>()?;
     m.add_class::<ImageProgress>()?;
     m.add_class::<ImageProgressStream>()?;
-    m.add_function(wrap_pyfunction!(docker_config_auth, m)?)?;
     m.add_class::<ImageSummary>()?;
     m.add_class::<IpamPool>()?;
     m.add_class::<NetworkOptions>()?;

@@ -20,6 +20,7 @@ mod image;
 mod proxy;
 mod reconcile;
 mod registrator;
+mod registry;
 mod render;
 mod rollout;
 mod schedule;
@@ -467,6 +468,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.setattr("_Call", m.py().get_type::<embed::Call>())?;
     m.py().import("atexit")?.call_method1("register", (m.getattr("_shutdown_runtime")?,))?;
     error::register(m)?;
+    registry::register(m)?;
     host::register(m)?;
     docker::register(m)?;
     fleet::register(m)?;

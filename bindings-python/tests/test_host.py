@@ -222,6 +222,35 @@ def test_push_and_pull_through_the_testbed_registry(fleet, tmp_path: Path):
     assert "options.auth.server" in str(e.value)
 
 
+def test_credentials_from_a_docker_credential_helper_pull_from_the_registry(tmp_path: Path, monkeypatch):
+    # A credential helper on PATH, as `docker login` with `credsStore` uses one: `get`, the registry on
+    # stdin, its credentials as JSON on stdout.
+    auth = registry()
+    helper = tmp_path / "docker-credential-dftest"
+    helper.write_text(
+        "#!/bin/sh\n[ \"$(cat)\" = '%s' ] || { echo 'credentials not found in native keychain'; exit 1; }\n"
+        "echo '{\"ServerURL\": \"%s\", \"Username\": \"%s\", \"Secret\": \"%s\"}'\n"
+        % (auth.server, auth.server, auth.username, auth.password)
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    (tmp_path / "config.json").write_text(json.dumps({"credsStore": "dftest", "auths": {auth.server: {}}}))
+    found = dockfleet.docker_config_auth(auth.server, tmp_path / "config.json")
+    assert found == auth
+    assert dockfleet.docker_config_auth("elsewhere.example", tmp_path / "config.json") is None
+    h = sync.Fleet.from_file(TESTBED / "fleet.toml").host("df-3")
+    remote = f"{auth.server}/dockfleet-test/helper:{unique('h')}"
+    h.tag_image(IMAGE, remote)
+    assert list(h.push_image(remote, sync.PushOptions(auth=found)))[-1].done
+    h.remove_image(remote)
+    assert list(h.pull_image(remote, sync.PullOptions(auth=found)))[-1].done
+    h.remove_image(remote)
+    (tmp_path / "config.json").write_text(json.dumps({"credHelpers": {auth.server: "missing-helper"}}))
+    with pytest.raises(dockfleet.InvalidArgumentError) as e:
+        dockfleet.docker_config_auth(auth.server, tmp_path / "config.json")
+    assert "docker-credential-missing-helper" in str(e.value)
+
+
 def test_probe_reports_down_hosts(fleet):
     ghost = fleet.add_docker(dockfleet.HostConfig(name="ghost", address="tcp://10.250.0.13:2399", insecure=True))
     assert ghost.name == "ghost"

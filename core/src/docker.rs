@@ -22,6 +22,7 @@ use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
 use crate::host::*;
+use crate::registry::RegistryAuth;
 use crate::transport::Transport;
 
 /// Client certificate, key and the CA that must have signed the engine's certificate.
@@ -464,7 +465,7 @@ impl DockerHost {
         if let Some(a) = auth {
             a.validate("options.auth")?;
         }
-        Ok(crate::host::registry_of(reference))
+        Ok(crate::registry::registry_of(reference))
     }
 
     /// Maps an error of a pull or push: a registry's refusal is `unauthorized`, an image it lacks

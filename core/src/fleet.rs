@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::docker::{DockerHost, HostConfig, TlsConfig};
 use crate::error::{Error, Result};
-use crate::host::{Host, HostInfo, RegistryAuth};
+use crate::host::{Host, HostInfo};
+use crate::registry::RegistryAuth;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,13 +157,26 @@ impl Fleet {
         Ok(())
     }
 
-    /// The credentials for `image`'s registry: the fleet's, or else those `docker login` keeps.
-    pub(crate) fn registry_auth_for(&self, image: &str) -> Option<RegistryAuth> {
-        let server = crate::host::registry_of(image);
-        self.registry_auths
-            .get(server)
-            .cloned()
-            .or_else(|| crate::host::docker_config_auth(server, None).ok().flatten())
+    /// The credentials for `image`'s registry: the fleet's, or else those `docker login` keeps (which
+    /// may run a credential helper). A docker config that cannot be read is logged and passed over: a
+    /// public image still pulls without credentials, and a private one fails with `unauthorized`.
+    pub(crate) async fn registry_auth_for(&self, image: &str) -> Option<RegistryAuth> {
+        let server = crate::registry::registry_of(image).to_string();
+        if let Some(auth) = self.registry_auths.get(&server) {
+            return Some(auth.clone());
+        }
+        let found = tokio::task::spawn_blocking(move || crate::registry::docker_config_auth(&server, None)).await;
+        match found {
+            Ok(Ok(auth)) => auth,
+            Ok(Err(e)) => {
+                tracing::warn!(%image, error = %e, "docker's config gives no credentials; pulling without");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(%image, error = %e, "reading docker's config failed; pulling without credentials");
+                None
+            }
+        }
     }
 
     /// Removes a host by name and returns it.

@@ -12,6 +12,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::registry::RegistryAuth;
 
 /// A boxed, owned stream of results: what every streaming call returns.
 pub type ResultStream<T> = BoxStream<'static, Result<T>>;
@@ -1278,130 +1279,6 @@ pub struct BuildEvent {
     pub image_id: Option<String>,
 }
 
-/// Credentials for a registry, sent to the engine with a pull or a push (the engine talks to the
-/// registry; dockfleet never does). `Debug` leaves the password and token out.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RegistryAuth {
-    /// The registry as image references name it: `host[:port]` (`registry.example.com:5000`, `ghcr.io`),
-    /// or `docker.io` for Docker Hub.
-    pub server: String,
-    /// User name.
-    pub username: String,
-    /// Password, or an access token the registry takes as one.
-    pub password: String,
-    /// An identity (refresh) token instead of a password, as `docker login` keeps for some registries.
-    pub identity_token: Option<String>,
-}
-
-impl std::fmt::Debug for RegistryAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hidden = |s: &str| if s.is_empty() { "" } else { "<hidden>" };
-        f.debug_struct("RegistryAuth")
-            .field("server", &self.server)
-            .field("username", &self.username)
-            .field("password", &hidden(&self.password))
-            .field("identity_token", &self.identity_token.as_deref().map(hidden))
-            .finish()
-    }
-}
-
-impl RegistryAuth {
-    /// Checks it without contacting anything; the error names the field under `field`.
-    pub fn validate(&self, field: &str) -> Result<()> {
-        let ok =
-            !self.server.is_empty() && self.server.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
-        if !ok {
-            return Err(Error::invalid(
-                format!("{field}.server"),
-                format!("{:?} is not a registry: host[:port] as image references name it", self.server),
-            ));
-        }
-        if self.username.is_empty() && self.identity_token.is_none() {
-            return Err(Error::invalid(format!("{field}.username"), "must not be empty without an identity_token"));
-        }
-        Ok(())
-    }
-}
-
-/// The registry an image reference names: the part before the first `/` when it has a `.` or a `:`
-/// or is `localhost`, else Docker Hub (`docker.io`), as the engine reads it.
-pub(crate) fn registry_of(reference: &str) -> &str {
-    match reference.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first,
-        _ => "docker.io",
-    }
-}
-
-/// The credentials `docker login` stored for `server` (`host[:port]`, `docker.io` for Docker Hub) in a
-/// docker CLI config file: `path`, or else `$DOCKER_CONFIG/config.json`, or else
-/// `~/.docker/config.json`. `Ok(None)` when the file or an entry for the server is missing, or the
-/// entry is kept by a credential helper (`credsStore`), which dockfleet does not run.
-///
-/// ```no_run
-/// # async fn f(host: &dockfleet::DockerHost) -> dockfleet::Result<()> {
-/// use dockfleet::{docker_config_auth, Host, PullOptions};
-/// use futures::TryStreamExt;
-/// let auth = docker_config_auth("registry.example.com:5000", None)?;
-/// let options = PullOptions { auth, ..Default::default() };
-/// let mut progress = host.pull_image("registry.example.com:5000/team/app:1.4", &options);
-/// while let Some(p) = progress.try_next().await? {
-///     tracing::info!(layer = %p.layer, status = %p.status, current = ?p.current, total = ?p.total);
-/// }
-/// # Ok(()) }
-/// ```
-pub fn docker_config_auth(server: &str, path: Option<&std::path::Path>) -> Result<Option<RegistryAuth>> {
-    let path = match path {
-        Some(p) => p.to_path_buf(),
-        None => match std::env::var_os("DOCKER_CONFIG") {
-            Some(d) => std::path::PathBuf::from(d).join("config.json"),
-            None => match std::env::var_os("HOME") {
-                Some(h) => std::path::PathBuf::from(h).join(".docker/config.json"),
-                None => return Ok(None),
-            },
-        },
-    };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::Io { path: path.display().to_string(), source }),
-    };
-    let field = path.display().to_string();
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::invalid(field.clone(), format!("not JSON: {e}")))?;
-    // Keys are `host[:port]`, or URLs (`https://index.docker.io/v1/`, Docker Hub's key).
-    let hub = |k: &str| ["docker.io", "index.docker.io", "registry-1.docker.io"].contains(&k);
-    let wanted = |k: &str| {
-        let k = k.trim_start_matches("https://").trim_start_matches("http://");
-        let k = k.split('/').next().unwrap_or_default();
-        k == server || hub(k) && hub(server)
-    };
-    let Some((_, entry)) = doc.get("auths").and_then(|a| a.as_object()).and_then(|a| a.iter().find(|(k, _)| wanted(k)))
-    else {
-        return Ok(None);
-    };
-    let text_of = |k: &str| entry.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
-    let mut auth = RegistryAuth {
-        server: server.to_string(),
-        username: text_of("username").unwrap_or_default(),
-        password: text_of("password").unwrap_or_default(),
-        identity_token: text_of("identitytoken"),
-    };
-    if let Some(encoded) = text_of("auth") {
-        use base64::Engine as _;
-        let bad = || Error::invalid(format!("{field}: auths.{server}.auth"), "is not base64 of user:password");
-        let raw = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
-        let raw = String::from_utf8(raw).map_err(|_| bad())?;
-        let (user, password) = raw.split_once(':').ok_or_else(bad)?;
-        auth.username = user.to_string();
-        auth.password = password.to_string();
-    }
-    if auth.username.is_empty() && auth.identity_token.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(auth))
-}
-
 /// Options of [`Host::pull_image`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -2085,71 +1962,6 @@ mod tests {
             let e = validate_image_ref("reference", bad).unwrap_err();
             assert_eq!(e.code(), "invalid_argument", "{bad:?}");
             assert!(e.to_string().contains("invalid reference"), "{bad:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn references_split_and_name_their_registry() {
-        assert_eq!(split_reference("busybox"), ("busybox", "latest"));
-        assert_eq!(split_reference("reg:5000/a/b"), ("reg:5000/a/b", "latest"));
-        assert_eq!(split_reference("reg:5000/a/b:1.2"), ("reg:5000/a/b", "1.2"));
-        assert_eq!(split_reference("a/b@sha256:ab"), ("a/b", "sha256:ab"));
-        for (r, want) in [
-            ("busybox", "docker.io"),
-            ("library/busybox:1", "docker.io"),
-            ("ghcr.io/o/x", "ghcr.io"),
-            ("10.250.0.1:5443/t/x:1", "10.250.0.1:5443"),
-            ("localhost/x", "localhost"),
-        ] {
-            assert_eq!(registry_of(r), want, "{r}");
-        }
-    }
-
-    #[test]
-    fn registry_credentials_come_from_a_docker_config_and_never_show() {
-        let dir = std::env::temp_dir().join(format!("dockfleet-auth-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("config.json");
-        // `auth` is base64 of user:password; Docker Hub's key is a URL.
-        std::fs::write(
-            &path,
-            r#"{"auths": {"reg.example:5000": {"auth": "dTE6cDE6eA=="},
-                          "https://index.docker.io/v1/": {"username": "hub", "password": "p2"},
-                          "tok.example": {"identitytoken": "t3"},
-                          "helper.example": {}},
-                "credsStore": "desktop"}"#,
-        )
-        .unwrap();
-        let read = |server: &str| docker_config_auth(server, Some(&path)).unwrap();
-        let a = read("reg.example:5000").unwrap();
-        assert_eq!((a.username.as_str(), a.password.as_str()), ("u1", "p1:x"), "the password may hold a colon");
-        assert_eq!(read("docker.io").unwrap().username, "hub");
-        assert_eq!(read("tok.example").unwrap().identity_token.as_deref(), Some("t3"));
-        assert!(read("helper.example").is_none(), "an entry kept by a credential helper");
-        assert!(read("other.example").is_none());
-        assert!(docker_config_auth("x", Some(&dir.join("none.json"))).unwrap().is_none());
-        let shown = format!("{a:?}");
-        assert!(shown.contains("u1") && !shown.contains("p1"), "{shown}");
-
-        std::fs::write(&path, r#"{"auths": {"reg.example:5000": {"auth": "not base64!"}}}"#).unwrap();
-        let e = docker_config_auth("reg.example:5000", Some(&path)).unwrap_err();
-        assert!(e.to_string().contains("auths.reg.example:5000.auth"), "{e}");
-        std::fs::write(&path, "{").unwrap();
-        assert_eq!(docker_config_auth("x", Some(&path)).unwrap_err().code(), "invalid_argument");
-        std::fs::remove_dir_all(dir).unwrap();
-
-        for (bad, field) in [
-            (RegistryAuth { server: "".into(), username: "u".into(), ..Default::default() }, "auth.server"),
-            (
-                RegistryAuth { server: "https://x/v1/".into(), username: "u".into(), ..Default::default() },
-                "auth.server",
-            ),
-            (RegistryAuth { server: "x".into(), ..Default::default() }, "auth.username"),
-        ] {
-            match bad.validate("auth").unwrap_err() {
-                Error::InvalidArgument { field: f, .. } => assert_eq!(f, field),
-                e => panic!("{e}"),
-            }
         }
     }
 }

@@ -51,6 +51,7 @@ mod merge;
 mod proxy;
 mod reconcile;
 mod registrator;
+mod registry;
 mod render;
 mod rollout;
 mod schedule;
@@ -74,7 +75,6 @@ pub use fleet::{Fleet, HostStatus, InventoryFormat, ProbeOptions};
 pub use health::HealthCheck;
 pub use host::*;
 // Named as well, for the parity test, which reads the functions this file exports by name.
-pub use host::docker_config_auth;
 pub use image::{copy_image, distribute_image, COPY_PROGRESS_INTERVAL};
 pub use proxy::{Proxy, ProxyEndpointStats, ProxyOptions, Route, LATENCY_BOUNDS_MS};
 pub use reconcile::{
@@ -84,6 +84,7 @@ pub use reconcile::{
     LABEL_PREVIOUS_SPEC_HASH, LABEL_RESTARTS, LABEL_SERVICE, LABEL_SLOT, LABEL_SPEC, LABEL_SPEC_HASH,
 };
 pub use registrator::{registrator, RegistratorEvent, RegistratorOptions};
+pub use registry::{docker_config_auth, RegistryAuth};
 pub use render::{default_template, render_config, sync_config, RenderEvent, RenderOptions};
 pub use rollout::{rollback, rollout, RolloutEvent, RolloutOptions};
 pub use schedule::{schedule, Assignment, HostState, Schedule, ScheduleOptions};

@@ -928,7 +928,7 @@ pub(crate) async fn ensure_image<'a>(
 
 /// Pulls `image` on every host of `hosts` at once, with the fleet's credentials for its registry.
 async fn pull_on(fleet: &Fleet, image: &str, hosts: &[Arc<dyn Host>]) -> Result<()> {
-    let options = crate::host::PullOptions { auth: fleet.registry_auth_for(image), platform: None };
+    let options = crate::host::PullOptions { auth: fleet.registry_auth_for(image).await, platform: None };
     let pulls = hosts.iter().map(|h| {
         let options = &options;
         async move {

@@ -1482,7 +1482,7 @@ impl Swarm {
         // A service that pulls sends its registry's credentials along, for the nodes' agents to pull
         // with (`docker service create --with-registry-auth`).
         let pulls = spec.pull_policy.as_deref().is_some_and(|p| p != "never");
-        let auth = pulls.then(|| self.inner.fleet.registry_auth_for(&spec.image)).flatten();
+        let auth = if pulls { self.inner.fleet.registry_auth_for(&spec.image).await } else { None };
         let credentials = || auth.as_ref().map(crate::docker::credentials);
         let (m, docker) = self.client().await?;
         match existing {
