@@ -1070,7 +1070,7 @@ export declare function rollback(backend: Backend, service: string, options?: Ro
 export declare function rollout(backend: Backend, spec: ServiceSpec, options?: RolloutOptions | undefined | null): RolloutStream
 
 /**
- * One step of a rollout: `kind` is `started`, `task-started`, `task-updated`, `task-failed`, then
+ * One step of a rollout: `kind` is `started`, `image`, `task-started`, `task-updated`, `task-failed`, then
  * `completed` or `paused`; `done` of `total` for a progress bar; `phase` is `update` or `rollback`.
  */
 export interface RolloutEvent {

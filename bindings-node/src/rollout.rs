@@ -15,7 +15,7 @@ object! { in
 }
 
 object! { out
-    #[doc = "One step of a rollout: `kind` is `started`, `task-started`, `task-updated`, `task-failed`, then"]
+    #[doc = "One step of a rollout: `kind` is `started`, `image`, `task-started`, `task-updated`, `task-failed`, then"]
     #[doc = "`completed` or `paused`; `done` of `total` for a progress bar; `phase` is `update` or `rollback`."]
     RolloutEvent => df::RolloutEvent {
         kind: String, phase: String, service: String, host: String, slot: Number<u32>, id: Option<String>, done: Number<u32>,

@@ -15,7 +15,7 @@ dto! {
 }
 
 dto! {
-    /// One step of a rollout: `kind` is `started`, `task-started`, `task-updated`, `task-failed`, then
+    /// One step of a rollout: `kind` is `started`, `image`, `task-started`, `task-updated`, `task-failed`, then
     /// `completed` or `paused`; `done` of `total` for a progress bar; `phase` is `update` or `rollback`.
     RolloutEvent => df::RolloutEvent {
         kind: String, phase: String, service: String, host: String, slot: u32, id: Option<String>, done: u32,

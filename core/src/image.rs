@@ -92,14 +92,28 @@ pub async fn distribute_image(
     targets: &[Arc<dyn Host>],
     reference: &str,
 ) -> crate::Result<Vec<String>> {
+    copy_to(source, targets, reference, &|_, _| {}).await
+}
+
+/// [`distribute_image`], telling `note` (host, what happened) of each copy as it ends.
+pub(crate) async fn copy_to(
+    source: Arc<dyn Host>,
+    targets: &[Arc<dyn Host>],
+    reference: &str,
+    note: &(dyn Fn(&str, String) + Sync),
+) -> crate::Result<Vec<String>> {
     let jobs = targets.iter().filter(|t| t.name() != source.name()).map(|t| {
         let (source, t) = (source.clone(), t.clone());
         async move {
             if t.image_exists(reference).await? {
                 return Ok(None);
             }
-            let mut s = copy_image(source, t.clone(), reference);
-            while s.try_next().await?.is_some() {}
+            let mut s = copy_image(source.clone(), t.clone(), reference);
+            let mut bytes = 0;
+            while let Some(p) = s.try_next().await? {
+                bytes = p.bytes;
+            }
+            note(t.name(), format!("copied {reference} from {} ({:.1} MB)", source.name(), bytes as f64 / 1e6));
             Ok::<_, Error>(Some(t.name().to_string()))
         }
     });

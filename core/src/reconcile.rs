@@ -665,7 +665,7 @@ pub async fn apply(fleet: &Fleet, spec: &ServiceSpec, plan: &Plan) -> Result<App
     collect(per_host(REMOVE_CONCURRENCY, removals.collect()).await, &mut report.removed)?;
     let starting: Vec<&str> = plan.actions.iter().filter(|a| a.kind != "remove").map(|a| a.host.as_str()).collect();
     if !starting.is_empty() {
-        ensure_image(fleet, spec, starting.into_iter()).await?;
+        ensure_image(fleet, spec, starting.into_iter(), &|_, _| {}).await?;
     }
     let creations = of("create").map(|a| {
         let mut extra = BTreeMap::new();
@@ -884,19 +884,24 @@ pub(crate) async fn start_task(
     })
 }
 
+/// What [`ensure_image`] tells of its work: the host concerned (empty: all of them) and what happens.
+pub(crate) type ImageNote<'n> = &'n (dyn Fn(&str, String) + Sync);
+
 /// Makes `spec`'s image present on every host in `targets` as its `pull_policy` says: copied from a
-/// host of the fleet that has it, or pulled from its registry.
+/// host of the fleet that has it, or pulled from its registry; `note` hears of each copy and pull as
+/// it starts and ends.
 pub(crate) async fn ensure_image<'a>(
     fleet: &Fleet,
     spec: &ServiceSpec,
     targets: impl Iterator<Item = &'a str>,
+    note: ImageNote<'_>,
 ) -> Result<()> {
     let image = spec.image.as_str();
     let names: BTreeSet<&str> = targets.collect();
     let hosts = names.iter().map(|n| fleet.host(n)).collect::<Result<Vec<_>>>()?;
     let policy = spec.pull_policy.as_deref().unwrap_or("never");
     if policy == "always" {
-        return pull_on(fleet, image, &hosts).await;
+        return pull_on(fleet, image, &hosts, note).await;
     }
     let mut missing: Vec<Arc<dyn Host>> = Vec::new();
     for h in hosts {
@@ -909,12 +914,13 @@ pub(crate) async fn ensure_image<'a>(
     }
     for h in fleet.hosts() {
         if h.image_exists(image).await.unwrap_or(false) {
-            crate::image::distribute_image(h.clone(), &missing, image).await?;
+            note("", format!("copying {image} from {} to {}", h.name(), names_of(&missing)));
+            crate::image::copy_to(h.clone(), &missing, image, note).await?;
             return Ok(());
         }
     }
     if policy == "missing" {
-        return pull_on(fleet, image, &missing).await;
+        return pull_on(fleet, image, &missing, note).await;
     }
     Err(Error::NotFound {
         kind: "image".into(),
@@ -926,9 +932,14 @@ pub(crate) async fn ensure_image<'a>(
     })
 }
 
+fn names_of(hosts: &[Arc<dyn Host>]) -> String {
+    hosts.iter().map(|h| h.name()).collect::<Vec<_>>().join(", ")
+}
+
 /// Pulls `image` on every host of `hosts` at once, with the fleet's credentials for its registry.
-async fn pull_on(fleet: &Fleet, image: &str, hosts: &[Arc<dyn Host>]) -> Result<()> {
+async fn pull_on(fleet: &Fleet, image: &str, hosts: &[Arc<dyn Host>], note: ImageNote<'_>) -> Result<()> {
     let options = crate::host::PullOptions { auth: fleet.registry_auth_for(image).await, platform: None };
+    note("", format!("pulling {image} on {}", names_of(hosts)));
     let pulls = hosts.iter().map(|h| {
         let options = &options;
         async move {
@@ -936,6 +947,7 @@ async fn pull_on(fleet: &Fleet, image: &str, hosts: &[Arc<dyn Host>]) -> Result<
             while let Some(p) = futures::TryStreamExt::try_next(&mut progress).await? {
                 if p.done {
                     tracing::info!(host = %h.name(), %image, digest = ?p.digest, "image pulled");
+                    note(h.name(), format!("pulled {image} ({})", p.digest.as_deref().unwrap_or("no digest")));
                 }
             }
             Ok::<_, Error>(())

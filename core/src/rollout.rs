@@ -56,8 +56,9 @@ impl Default for RolloutOptions {
 /// One step of a rollout, enough to draw a progress bar (`done` of `total`, per host).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloutEvent {
-    /// `started` (the plan is known), `task-started`, `task-updated`, `task-failed`, then one final
-    /// `completed` or `paused`. A rollback starts again with `started` in phase `rollback`.
+    /// `started` (the plan is known), `image` (the image is being copied or pulled to the hosts that
+    /// need it, then one per host once it is there; before any task is replaced), `task-started`,
+    /// `task-updated`, `task-failed`, then one final `completed` or `paused`. A rollback starts again with `started` in phase `rollback`.
     pub kind: String,
     /// `update`, or `rollback` (automatic or explicit).
     pub phase: String,
@@ -229,7 +230,8 @@ async fn roll(
     let image_error = if updates.is_empty() {
         None
     } else {
-        ensure_image(fleet, target, updates.iter().map(|a| a.host.as_str())).await.err().map(|e| e.to_string())
+        let note = |host: &str, message: String| p.emit_at("image", host, 0, None, message);
+        ensure_image(fleet, target, updates.iter().map(|a| a.host.as_str()), &note).await.err().map(|e| e.to_string())
     };
     let batch = if cfg.parallelism == 0 { updates.len().max(1) } else { cfg.parallelism as usize };
     for (i, chunk) in updates.chunks(batch).enumerate() {

@@ -1287,9 +1287,10 @@ impl Swarm {
     }
 
     /// Carries `spec`'s image to every node of the fleet that lacks it, or has them pull it, as its
-    /// `pull_policy` says.
-    async fn carry_image(&self, spec: &ServiceSpec, nodes: &BTreeMap<String, String>) -> Result<()> {
-        ensure_image(&self.inner.fleet, spec, nodes.keys().map(String::as_str)).await
+    /// `pull_policy` says, with an `image` event for each step.
+    async fn carry_image(&self, spec: &ServiceSpec, nodes: &BTreeMap<String, String>, p: &Progress) -> Result<()> {
+        let note = |host: &str, message: String| p.emit_at("image", host, 0, None, message);
+        ensure_image(&self.inner.fleet, spec, nodes.keys().map(String::as_str), &note).await
     }
 
     async fn find_service(&self, name: &str) -> Result<Option<bm::Service>> {
@@ -1487,7 +1488,7 @@ impl Swarm {
         let (m, docker) = self.client().await?;
         match existing {
             None => {
-                self.carry_image(&spec, &nodes).await?;
+                self.carry_image(&spec, &nodes, &p).await?;
                 p.emit_at("started", "", 0, None, format!("creating Swarm service {} ({total} task(s))", spec.name));
                 let r = docker
                     .create_service(desired, credentials())
@@ -1513,7 +1514,7 @@ impl Swarm {
                     return Ok(());
                 }
                 if !same_template {
-                    self.carry_image(&spec, &nodes).await?;
+                    self.carry_image(&spec, &nodes, &p).await?;
                 }
                 let previous = if same_template { recorded_previous } else { current_hash };
                 let mut desired = desired;

@@ -1054,6 +1054,8 @@ async fn services_pull_their_image_from_a_registry_as_their_pull_policy_says() {
     spec.command = ["sleep", "300"].map(String::from).to_vec();
     spec.replicas = 3;
     spec.stop_grace_period = Duration::from_secs(1);
+    spec.update_config.parallelism = 0;
+    spec.update_config.monitor = Duration::from_millis(200);
 
     // No host has it, and the spec does not pull: not_found, which says how to pull; nothing is created.
     let e = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap_err();
@@ -1089,8 +1091,34 @@ async fn services_pull_their_image_from_a_registry_as_their_pull_policy_says() {
     spec.pull_policy = Some("always".into());
     deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
     assert_eq!(images(&fleet).await, vec![second.clone(); 3], "each host pulled the moved tag");
-    // The policy is not part of what a task is: changing it alone replaces nothing.
+    // A rollout tells of the pulls, and of copies, as `image` events before any task is replaced.
+    let image_events = |events: Vec<RolloutEvent>| {
+        let first_task = events.iter().position(|e| e.kind.starts_with("task-")).unwrap();
+        assert!(events[first_task..].iter().all(|e| e.kind != "image"), "{events:?}");
+        let mut notes: Vec<(String, String)> =
+            events.into_iter().filter(|e| e.kind == "image").map(|e| (e.host, e.message)).collect();
+        notes.sort();
+        notes
+    };
+    spec.env.insert("ROUND".into(), "4".into());
+    let notes =
+        image_events(rollout(fleet.clone(), spec.clone(), RolloutOptions::default()).try_collect().await.unwrap());
+    assert_eq!(notes.len(), 4, "{notes:?}");
+    assert_eq!(notes[0], (String::new(), format!("pulling {remote} on df-1, df-2, df-3")));
+    for (note, host) in notes[1..].iter().zip(["df-1", "df-2", "df-3"]) {
+        assert!(note.0 == host && note.1.starts_with(&format!("pulled {remote} (sha256:")), "{note:?}");
+    }
     spec.pull_policy = Some("never".into());
+    fleet.host("df-3").unwrap().remove_image(&remote, true).await.unwrap();
+    spec.env.insert("ROUND".into(), "5".into());
+    let notes =
+        image_events(rollout(fleet.clone(), spec.clone(), RolloutOptions::default()).try_collect().await.unwrap());
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert_eq!(notes[0].1, format!("copying {remote} from df-1 to df-3"));
+    assert!(notes[1].0 == "df-3" && notes[1].1.starts_with(&format!("copied {remote} from df-1 (")), "{notes:?}");
+    assert_eq!(images(&fleet).await, vec![second.clone(); 3]);
+    // The policy is not part of what a task is: changing it alone replaces nothing.
+    spec.pull_policy = Some("missing".into());
     let d = deploy(&fleet, &spec, &PlanOptions::default()).await.unwrap();
     assert!(d.plan.actions.is_empty(), "{:?}", d.plan.actions);
     spec.pull_policy = Some("sometimes".into());

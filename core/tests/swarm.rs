@@ -470,7 +470,12 @@ async fn swarm_backend_end_to_end() {
     let e = backend.rollout(pulling.clone(), Default::default()).try_collect::<Vec<_>>().await.unwrap_err();
     assert_eq!(e.code(), "not_found", "no node has it, and the spec does not pull: {e}");
     pulling.pull_policy = Some("missing".into());
-    assert_eq!(last(&collect(backend.rollout(pulling.clone(), Default::default())).await).1, "completed");
+    let events = collect(backend.rollout(pulling.clone(), Default::default())).await;
+    assert_eq!(last(&events).1, "completed");
+    let pulls: Vec<(&str, &str)> =
+        events.iter().filter(|e| e.kind == "image").map(|e| (e.host.as_str(), e.message.as_str())).collect();
+    assert_eq!(pulls.len(), 4, "one as the pulls start, one per node: {pulls:?}");
+    assert_eq!(pulls[0], ("", format!("pulling {remote} on df-1, df-2, df-3").as_str()));
     for h in fleet.hosts() {
         assert!(h.image_exists(&remote).await.unwrap(), "{}", h.name());
     }

@@ -1037,7 +1037,7 @@ class RolloutOptions:
 
 @final
 class RolloutEvent:
-    """One step of a rollout: `kind` is `started`, `task-started`, `task-updated`, `task-failed`, then `completed` or `paused`; `done` of `total` for a progress bar; `phase` is `update` or `rollback`."""
+    """One step of a rollout: `kind` is `started`, `image`, `task-started`, `task-updated`, `task-failed`, then `completed` or `paused`; `done` of `total` for a progress bar; `phase` is `update` or `rollback`."""
 
     kind: str
     phase: str
