@@ -1267,7 +1267,8 @@ impl Host for DockerHost {
                 let layer = info.id.filter(|_| !status.starts_with("Pulling from ")).unwrap_or_default();
                 yield ImageProgress { layer, status, current, total, digest: None, done: false };
             }
-            yield ImageProgress { status: format!("pulled {repo}:{tag}"), digest, done: true, ..Default::default() };
+            let at = if tag.contains(':') { '@' } else { ':' };
+            yield ImageProgress { status: format!("pulled {repo}{at}{tag}"), digest, done: true, ..Default::default() };
         })
     }
 
@@ -1277,6 +1278,9 @@ impl Host for DockerHost {
         let options = options.clone();
         Box::pin(async_stream::try_stream! {
             let registry = this.check_registry_call(&reference, options.auth.as_ref())?;
+            if reference.contains('@') {
+                Err(Error::invalid("reference", format!("{reference:?}: push a tag, not a digest")))?;
+            }
             // The engine reports a missing image only after it started answering.
             this.inspect_image(&reference).await?;
             let (repo, tag) = crate::host::split_reference(&reference);

@@ -58,7 +58,8 @@ impl Default for RolloutOptions {
 pub struct RolloutEvent {
     /// `started` (the plan is known), `image` (the image is being copied or pulled to the hosts that
     /// need it, then one per host once it is there; before any task is replaced), `task-started`,
-    /// `task-updated`, `task-failed`, then one final `completed` or `paused`. A rollback starts again with `started` in phase `rollback`.
+    /// `task-updated`, `task-failed`, then one final `completed` or `paused`. A rollback starts again
+    /// with `started` in phase `rollback`.
     pub kind: String,
     /// `update`, or `rollback` (automatic or explicit).
     pub phase: String,

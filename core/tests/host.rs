@@ -550,11 +550,15 @@ async fn push_and_pull_through_a_registry_with_credentials_and_progress() {
     assert_eq!(e.code(), "not_found", "{e}");
     dst.remove_image(&remote, true).await.unwrap();
     let by_digest = format!("{}/dockfleet-test/app@{}", auth.server, last.digest.as_deref().unwrap());
-    dst.pull_image(&by_digest, &PullOptions { auth: Some(auth.clone()), ..Default::default() })
-        .try_collect::<Vec<_>>()
+    let pulled: Vec<ImageProgress> = dst
+        .pull_image(&by_digest, &PullOptions { auth: Some(auth.clone()), ..Default::default() })
+        .try_collect()
         .await
         .unwrap();
+    assert_eq!(pulled.last().unwrap().status, format!("pulled {by_digest}"));
     assert!(dst.image_exists(&by_digest).await.unwrap());
+    let e = dst.push_image(&by_digest, &PushOptions::default()).try_collect::<Vec<_>>().await.unwrap_err();
+    assert_eq!(e.code(), "invalid_argument", "{e}");
     for (reference, options, field) in [
         ("../x", PullOptions::default(), "reference"),
         (

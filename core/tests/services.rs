@@ -1108,6 +1108,16 @@ async fn services_pull_their_image_from_a_registry_as_their_pull_policy_says() {
     for (note, host) in notes[1..].iter().zip(["df-1", "df-2", "df-3"]) {
         assert!(note.0 == host && note.1.starts_with(&format!("pulled {remote} (sha256:")), "{note:?}");
     }
+    // A fleet without the credentials: the updates fail as `task-failed` events naming the refusal,
+    // the rollout pauses, and every task still runs the image it had.
+    spec.env.insert("ROUND".into(), "4b".into());
+    let events: Vec<RolloutEvent> =
+        rollout(plain_fleet(), spec.clone(), RolloutOptions::default()).try_collect().await.unwrap();
+    let failed: Vec<&RolloutEvent> = events.iter().filter(|e| e.kind == "task-failed").collect();
+    assert_eq!(failed.len(), 3, "{events:?}");
+    assert!(failed.iter().all(|e| e.message.contains(&format!("registry {} refused", auth.server))), "{failed:?}");
+    assert_eq!(events.last().unwrap().kind, "paused");
+    assert_eq!(images(&fleet).await, vec![second.clone(); 3]);
     spec.pull_policy = Some("never".into());
     fleet.host("df-3").unwrap().remove_image(&remote, true).await.unwrap();
     spec.env.insert("ROUND".into(), "5".into());
