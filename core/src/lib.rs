@@ -9,7 +9,9 @@
 //!   with client certificates, or the standard `DOCKER_*` environment).
 //! - [`Fleet`] is a named set of hosts with labels, from a TOML/YAML inventory or from code, with a
 //!   concurrent [`Fleet::probe`].
-//! - [`copy_image`] streams an image from one host to another (no registry needed).
+//! - [`copy_image`] streams an image from one host to another (no registry needed);
+//!   [`Host::pull_image`] and [`Host::push_image`] go through a registry, with [`RegistryAuth`] given
+//!   in code or found where `docker login` keeps it ([`docker_config_auth`]).
 //! - [`ServiceBackend`] deploys [`ServiceSpec`]s and compose [`Stack`]s, either with dockfleet's own
 //!   scheduler and reconciler over a [`Fleet`] of plain engines or on Docker Swarm mode ([`Swarm`]).
 //! - [`service_logs`] and [`service_stats`] read a service's output and resource use on every host it

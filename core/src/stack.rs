@@ -378,7 +378,7 @@ struct ComposeService {
     /// `SERVICE` or `SERVICE:ALIAS`: a dependency on a service of the file, reached on a network they
     /// share by its name and the alias (see [`link_services`]).
     links: Option<Value>,
-    /// Checked against what dockfleet does (never pull from a registry), not stored.
+    /// Becomes [`ServiceSpec::pull_policy`] (unset: compose's default, see `pull_policy`).
     pull_policy: Option<String>,
     cap_drop: Option<Value>,
     logging: Option<ComposeLogging>,

@@ -14,8 +14,9 @@
 //! names name the nodes: `node.hostname==df-2` pins a task to the engine called `df-2` in the
 //! inventory, whatever the machine's own hostname. Nodes joined by [`Swarm::join`] carry their fleet
 //! host's labels as node labels, so `role==manager` and `zone!=b` mean what they mean on the fleet.
-//! There is no registry here, so before a service is created or updated its image is carried to every
-//! node of the fleet that lacks it (streamed export → import from a node that has it).
+//! Before a service is created or updated its image is carried to every node of the fleet that lacks
+//! it (streamed export → import from a node that has it), or pulled there from its registry as the
+//! spec's `pull_policy` says, with the fleet's credentials, which go along with the service too.
 //!
 //! Ports are published in Swarm's `host` mode by default: each task binds its own port on its node, as
 //! tasks do on a fleet, so the registrator registers every task at its node's address and port and the
